@@ -1,0 +1,1539 @@
+//! The symbolic machine: runs opcodes the way CPython's C unpickler
+//! (`_pickle.c`) does, on a real stack, mark stack and memo, but where the
+//! unpickler would import or call something it records an event and pushes a
+//! symbolic object instead. Nothing from the input is ever executed.
+//!
+//! Where the unpickler certainly raises (stack underflow, a missing memo key,
+//! an unhashable dict key, calling an `int`, ...) the run stops with an error,
+//! exactly where the real load would. Where the outcome depends on code the
+//! analysis cannot see (what a call returns), the run goes on, so the events
+//! are a superset of what the real load does.
+
+use std::borrow::Cow;
+
+use crate::compat;
+use crate::decode::{Arg, Decoder, Op};
+use crate::error::{DecodeErrorKind, Error, ErrorKind, Limit};
+use crate::graph::{
+    Blob, CallKind, Global, Graph, HashError, Mutation, ObjId, Object, Opaque, Origin, Table,
+    Value, ValueKind,
+};
+use crate::literal::{Int, LegacyEncoding};
+use crate::opcode::Opcode;
+
+/// Bounds on the work and memory one analysis may use. Exceeding one stops
+/// the analysis with [`ErrorKind::LimitExceeded`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Opcodes executed in one stream.
+    pub max_ops: u64,
+    /// Values on the stack at once.
+    pub max_stack: usize,
+    /// Marks on the mark stack at once.
+    pub max_marks: usize,
+    /// Entries in the memo of one pickle.
+    pub max_memo: usize,
+    /// Items in one list, tuple, dict or set.
+    pub max_container: usize,
+    /// Objects in the graph.
+    pub max_objects: usize,
+    /// Bytes allocated for objects, containers, decoded strings and the memo.
+    pub max_bytes: u64,
+    /// Pickles analysed back to back in one stream.
+    pub max_pickles: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_ops: 100_000_000,
+            max_stack: 1_000_000,
+            max_marks: 1_000_000,
+            max_memo: 10_000_000,
+            max_container: 50_000_000,
+            max_objects: 20_000_000,
+            max_bytes: 1 << 30,
+            max_pickles: 64,
+        }
+    }
+}
+
+/// How the analysed load is configured: the arguments the real loader passes
+/// to its `Unpickler`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Resource limits.
+    pub limits: Limits,
+    /// `fix_imports` (default `True` in `pickle.load`).
+    pub fix_imports: bool,
+    /// `encoding` for Python 2 strings (`ASCII` in `pickle.load`, `utf-8` in `torch.load`).
+    pub encoding: LegacyEncoding,
+    /// Whether the loader defines `persistent_load` (torch does); without it
+    /// `PERSID`/`BINPERSID` raise.
+    pub persistent_load: bool,
+    /// Whether the loader passes out-of-band `buffers`; without them
+    /// `NEXT_BUFFER` raises.
+    pub buffers: bool,
+    /// Pickles to analyse back to back; `None` analyses until the input ends.
+    pub max_pickles: Option<usize>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            fix_imports: true,
+            encoding: LegacyEncoding::Ascii,
+            persistent_load: true,
+            buffers: false,
+            max_pickles: None,
+        }
+    }
+}
+
+/// Something the real unpickler does that reaches outside plain data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Offset of the opcode.
+    pub offset: usize,
+    /// The opcode; `None` only for an error at a byte that is not an opcode.
+    pub opcode: Option<Opcode>,
+    /// What happens.
+    pub kind: EventKind,
+}
+
+/// `BUILD`: the state applied to an object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Build {
+    /// The object whose state is set.
+    pub target: Value,
+    /// The state.
+    pub state: Value,
+}
+
+/// `APPEND(S)`, `SETITEM(S)` or `ADDITEMS` on an object that is not a plain
+/// list, dict or set: its `extend`/`append`, `__setitem__` or `add` method
+/// runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mutate {
+    /// The object.
+    pub target: Value,
+    /// The method the unpickler calls.
+    pub method: &'static str,
+    /// How many items.
+    pub count: usize,
+}
+
+/// The kinds of [`Event`]. Rare, large payloads are boxed to keep the
+/// event log compact (24 bytes per event).
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// `find_class(module, name)`: imports the module, fetches the attribute.
+    /// The id is an [`Object::Global`].
+    Import(ObjId),
+    /// `find_class` on operands whose values are only known at load time.
+    /// The id is an opaque object with [`Origin::DynamicGlobal`].
+    DynamicImport(ObjId),
+    /// A call (`REDUCE`, `NEWOBJ`, `NEWOBJ_EX`, `OBJ`, `INST`). The id is
+    /// the opaque result, with [`Origin::Call`].
+    Call(ObjId),
+    /// `BUILD`.
+    Build(Box<Build>),
+    /// A method call on an object that is not plain data.
+    Mutate(Box<Mutate>),
+    /// `persistent_load(pid)`. The id is the opaque result.
+    PersistentLoad(ObjId),
+    /// `EXT1/2/4`: a global from the extension registry, resolved when a
+    /// `copyreg.add_extension` call earlier in the stream registered it.
+    Extension {
+        /// The code.
+        code: i32,
+        /// The global, or an opaque object when unresolved.
+        object: ObjId,
+        /// Whether the code was resolved to a global.
+        resolved: bool,
+    },
+    /// `NEXT_BUFFER`: an out-of-band buffer supplied by the loader.
+    Buffer(ObjId),
+    /// The run stopped here with an error; everything before it happened.
+    Error(Box<Error>),
+}
+
+/// The symbolic run of one pickle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pickle {
+    /// Offset of the first opcode.
+    pub start: usize,
+    /// Offset just past the last byte read (after `STOP`, or where it failed).
+    pub end: usize,
+    /// The protocol declared by `PROTO`, if any (the last one seen).
+    pub protocol: Option<u8>,
+    /// Opcodes executed.
+    pub ops: u64,
+    /// The result of `STOP`, when the run completed.
+    pub root: Option<Value>,
+    /// Imports, calls, builds and the like, in execution order; an error,
+    /// if any, is the last event.
+    pub events: Vec<Event>,
+}
+
+impl Pickle {
+    /// The error that stopped the run, if it did not complete.
+    pub fn error(&self) -> Option<&Error> {
+        match self.events.last() {
+            Some(Event {
+                kind: EventKind::Error(e),
+                ..
+            }) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+/// The result of analysing a stream of pickles.
+#[derive(Debug)]
+pub struct Analysis<'a> {
+    /// All objects built, shared by the pickles of the stream.
+    pub graph: Graph<'a>,
+    /// The pickles, in order. Analysis stops after the first that fails.
+    pub pickles: Vec<Pickle>,
+    /// Offset where analysis ended.
+    pub end: usize,
+    /// Length of the input.
+    pub input_len: usize,
+}
+
+impl Analysis<'_> {
+    /// The first error, if any pickle failed.
+    pub fn error(&self) -> Option<&Error> {
+        self.pickles.iter().find_map(|p| p.error())
+    }
+
+    /// Bytes after the last analysed pickle that were not analysed.
+    pub fn trailing_bytes(&self) -> usize {
+        self.input_len - self.end
+    }
+
+    /// All events of all pickles, in order.
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.pickles.iter().flat_map(|p| p.events.iter())
+    }
+}
+
+/// Analyse `data` as back-to-back pickles with the default [`Config`].
+pub fn analyze(data: &[u8]) -> Analysis<'_> {
+    Config::default().analyze(data)
+}
+
+impl Config {
+    /// Analyse `data` from offset 0.
+    pub fn analyze<'a>(&self, data: &'a [u8]) -> Analysis<'a> {
+        self.analyze_at(data, 0)
+    }
+
+    /// Analyse `data` from offset `start`: pickles back to back until the
+    /// input ends, a pickle fails, or `max_pickles` have been read.
+    pub fn analyze_at<'a>(&self, data: &'a [u8], start: usize) -> Analysis<'a> {
+        let mut m = Machine::new(self, data, start);
+        let mut pickles = Vec::new();
+        let max = self.max_pickles.unwrap_or(usize::MAX);
+        let mut pos = start.min(data.len());
+        loop {
+            if pickles.len() >= max {
+                break;
+            }
+            if !pickles.is_empty() && pos >= data.len() {
+                break;
+            }
+            if pickles.len() >= self.limits.max_pickles {
+                let error = Error {
+                    offset: pos,
+                    opcode: None,
+                    kind: ErrorKind::LimitExceeded {
+                        limit: Limit::Pickles,
+                        max: self.limits.max_pickles as u64,
+                    },
+                };
+                pickles.push(Pickle {
+                    start: pos,
+                    end: pos,
+                    protocol: None,
+                    ops: 0,
+                    root: None,
+                    events: vec![Event {
+                        offset: pos,
+                        opcode: None,
+                        kind: EventKind::Error(Box::new(error)),
+                    }],
+                });
+                break;
+            }
+            let p = m.run(pos);
+            pos = p.end;
+            let failed = p.error().is_some();
+            pickles.push(p);
+            if failed {
+                break;
+            }
+        }
+        Analysis {
+            graph: m.graph,
+            pickles,
+            end: pos,
+            input_len: data.len(),
+        }
+    }
+}
+
+/// The memo: dense for the small indices real picklers use, sparse beyond,
+/// so a `LONG_BINPUT 4294967295` costs one entry, not 32 GB.
+#[derive(Default)]
+struct Memo {
+    dense: Vec<Option<Value>>,
+    sparse: std::collections::HashMap<u64, Value>,
+    len: usize,
+}
+
+const MAX_DENSE_MEMO: usize = 1 << 20;
+
+impl Memo {
+    fn get(&self, idx: i64) -> Option<Value> {
+        if idx < 0 {
+            return None;
+        }
+        let idx = idx as u64;
+        if (idx as usize) < self.dense.len() {
+            self.dense[idx as usize]
+        } else {
+            self.sparse.get(&idx).copied()
+        }
+    }
+
+    /// Store; returns the bytes newly allocated.
+    fn put(&mut self, idx: u64, v: Value) -> u64 {
+        if (idx as usize) < self.dense.len() {
+            let slot = &mut self.dense[idx as usize];
+            if slot.is_none() {
+                self.len += 1;
+            }
+            *slot = Some(v);
+            return 0;
+        }
+        // Dense while indices grow about as a pickler assigns them.
+        let dense_limit = (self.dense.len() * 2).clamp(1024, MAX_DENSE_MEMO);
+        if (idx as usize) < dense_limit {
+            let before = self.dense.len();
+            self.dense.resize(idx as usize + 1, None);
+            self.dense[idx as usize] = Some(v);
+            self.len += 1;
+            return ((idx as usize + 1 - before) * std::mem::size_of::<Option<Value>>()) as u64;
+        }
+        if self.sparse.insert(idx, v).is_none() {
+            self.len += 1;
+            return 48;
+        }
+        0
+    }
+}
+
+struct Machine<'c, 'a> {
+    cfg: &'c Config,
+    data: &'a [u8],
+    graph: Graph<'a>,
+    ext_registry: std::collections::HashMap<i64, (String, String)>,
+    ops_total: u64,
+    bytes: u64,
+    eq_budget: u64,
+    work_budget: u64,
+    empty_tuple: Option<ObjId>,
+    // Per pickle:
+    stack: Vec<Value>,
+    marks: Vec<usize>,
+    memo: Memo,
+    proto: u8,
+    events: Vec<Event>,
+}
+
+type Step<T = ()> = Result<T, ErrorKind>;
+
+fn raises(msg: impl Into<String>) -> ErrorKind {
+    ErrorKind::Raises(msg.into())
+}
+
+impl<'c, 'a> Machine<'c, 'a> {
+    fn new(cfg: &'c Config, data: &'a [u8], start: usize) -> Self {
+        let len = data.len().saturating_sub(start);
+        let work = (len as u64).saturating_mul(64) + 1_000_000;
+        let mut graph = Graph::default();
+        // Reserve the arenas for the densest real pickles (a torch state
+        // dict holds about one object per 12 bytes and one call per 40):
+        // untouched reserved pages cost no memory, regrowth would copy.
+        let cap = |per_byte: usize, size: usize| {
+            (len / per_byte)
+                .min(cfg.limits.max_objects)
+                .min((256 << 20) / size)
+        };
+        graph.reserve(
+            cap(8, std::mem::size_of::<Object>()),
+            cap(8, std::mem::size_of::<Value>()),
+            cap(24, std::mem::size_of::<Opaque>()),
+        );
+        Machine {
+            cfg,
+            data,
+            graph,
+            ext_registry: std::collections::HashMap::new(),
+            ops_total: 0,
+            bytes: 0,
+            eq_budget: work,
+            work_budget: work,
+            empty_tuple: None,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: Memo::default(),
+            proto: 0,
+            events: Vec::new(),
+        }
+    }
+
+    fn limit(&self, limit: Limit, max: u64) -> ErrorKind {
+        ErrorKind::LimitExceeded { limit, max }
+    }
+
+    fn charge(&mut self, n: u64) -> Step {
+        self.bytes = self.bytes.saturating_add(n);
+        if self.bytes > self.cfg.limits.max_bytes {
+            return Err(self.limit(Limit::MaterializedBytes, self.cfg.limits.max_bytes));
+        }
+        Ok(())
+    }
+
+    fn new_obj(&mut self, obj: Object<'a>) -> Step<ObjId> {
+        if self.graph.len() >= self.cfg.limits.max_objects {
+            return Err(self.limit(Limit::Objects, self.cfg.limits.max_objects as u64));
+        }
+        let owned = match &obj {
+            Object::Bytes(b) | Object::Str(b) | Object::ByteArray(b) if b.is_owned() => {
+                b.len() as u64
+            }
+            Object::List(l) => (l.len() * std::mem::size_of::<Value>()) as u64,
+            _ => 0,
+        };
+        self.charge(std::mem::size_of::<Object>() as u64 + owned)?;
+        Ok(self.graph.add(obj))
+    }
+
+    fn push(&mut self, v: Value) -> Step {
+        if self.stack.len() >= self.cfg.limits.max_stack {
+            return Err(self.limit(Limit::StackDepth, self.cfg.limits.max_stack as u64));
+        }
+        self.stack.push(v);
+        Ok(())
+    }
+
+    /// `Pdata_poptuple(start)`: the items above `start` become a tuple.
+    fn tuple_from_stack(&mut self, start: usize) -> Step<ObjId> {
+        if start < self.fence() || start > self.stack.len() {
+            return Err(self.underflow());
+        }
+        let n = self.stack.len() - start;
+        if n == 0 {
+            // Like CPython, every empty tuple is the same object.
+            if let Some(id) = self.empty_tuple {
+                return Ok(id);
+            }
+            let items = self.graph.add_items(&[]);
+            let id = self.new_obj(Object::Tuple(items))?;
+            self.empty_tuple = Some(id);
+            return Ok(id);
+        }
+        self.check_container(n)?;
+        self.charge((n * std::mem::size_of::<Value>()) as u64)?;
+        if self.graph.items_len() + n > u32::MAX as usize {
+            return Err(self.limit(Limit::MaterializedBytes, self.cfg.limits.max_bytes));
+        }
+        let items = self.graph.add_items(&self.stack[start..]);
+        self.stack.truncate(start);
+        self.new_obj(Object::Tuple(items))
+    }
+
+    fn new_opaque(&mut self, origin: Origin, offset: usize) -> Step<ObjId> {
+        if self.graph.len() >= self.cfg.limits.max_objects {
+            return Err(self.limit(Limit::Objects, self.cfg.limits.max_objects as u64));
+        }
+        self.charge((std::mem::size_of::<Object>() + std::mem::size_of::<Opaque>()) as u64)?;
+        Ok(self.graph.add_opaque(Opaque::new(origin, offset)))
+    }
+
+    fn push_opaque(&mut self, origin: Origin, offset: usize) -> Step<ObjId> {
+        let id = self.new_opaque(origin, offset)?;
+        self.push(Value::object(id))?;
+        Ok(id)
+    }
+
+    fn push_obj(&mut self, obj: Object<'a>) -> Step<ObjId> {
+        let id = self.new_obj(obj)?;
+        self.push(Value::object(id))?;
+        Ok(id)
+    }
+
+    fn fence(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    fn underflow(&self) -> ErrorKind {
+        if self.marks.is_empty() {
+            ErrorKind::StackUnderflow
+        } else {
+            ErrorKind::UnexpectedMark
+        }
+    }
+
+    fn pop(&mut self) -> Step<Value> {
+        if self.stack.len() <= self.fence() {
+            return Err(self.underflow());
+        }
+        Ok(self.stack.pop().expect("non-empty"))
+    }
+
+    fn top(&self) -> Step<Value> {
+        if self.stack.len() <= self.fence() {
+            return Err(self.underflow());
+        }
+        Ok(*self.stack.last().expect("non-empty"))
+    }
+
+    /// `marker()`: pop the topmost mark and return its stack position.
+    fn marker(&mut self) -> Step<usize> {
+        self.marks.pop().ok_or(ErrorKind::MissingMark)
+    }
+
+    /// `Pdata_poptuple(start)`.
+    fn pop_items(&mut self, start: usize) -> Step<Vec<Value>> {
+        if start < self.fence() || start > self.stack.len() {
+            return Err(self.underflow());
+        }
+        Ok(self.stack.split_off(start))
+    }
+
+    fn check_container(&self, n: usize) -> Step {
+        if n > self.cfg.limits.max_container {
+            return Err(self.limit(Limit::ContainerItems, self.cfg.limits.max_container as u64));
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, op: &Op<'a>, kind: EventKind) {
+        self.events.push(Event {
+            offset: op.offset,
+            opcode: Some(op.opcode),
+            kind,
+        });
+    }
+
+    fn int_value(&mut self, i: Int) -> Step<Value> {
+        Ok(match i {
+            Int::Small(v) => match Value::small_int(v) {
+                Some(value) => value,
+                None => {
+                    Value::object(self.new_obj(Object::Int(Box::new(num_bigint::BigInt::from(v))))?)
+                }
+            },
+            Int::Big(b) => Value::object(self.new_obj(Object::Int(b))?),
+        })
+    }
+
+    fn hash_error(&self, e: HashError) -> ErrorKind {
+        match e {
+            HashError::Unhashable(t) => raises(format!("TypeError: unhashable type: '{t}'")),
+            HashError::TooDeep => raises("key nested too deeply to analyse"),
+            HashError::Budget => self.limit(Limit::KeyComparisons, self.work_budget),
+        }
+    }
+
+    fn check_budget(&self) -> Step {
+        if self.eq_budget == 0 {
+            return Err(self.limit(Limit::KeyComparisons, self.work_budget));
+        }
+        Ok(())
+    }
+
+    /// Insert into a literal dict or set object, with Python's key semantics.
+    fn table_insert_pairs(&mut self, id: ObjId, pairs: &[(Value, Value)]) -> Step {
+        let mut obj = self.graph.take(id);
+        let mut result = Ok(());
+        if let Object::Dict(d) = &mut obj {
+            for &(k, v) in pairs {
+                let r = self.graph.table_insert(
+                    d,
+                    k,
+                    (k, v),
+                    |e| e.0,
+                    |slot, new| slot.1 = new.1,
+                    &mut self.eq_budget,
+                );
+                if let Err(e) = r {
+                    result = Err(self.hash_error(e));
+                    break;
+                }
+            }
+            if result.is_ok() {
+                result = self.check_container(d.len());
+            }
+        }
+        self.graph.put(id, obj);
+        self.charge((pairs.len() * 2 * std::mem::size_of::<Value>() + pairs.len() * 12) as u64)?;
+        result?;
+        self.check_budget()
+    }
+
+    fn set_insert(&mut self, set: &mut Table<Value>, items: &[Value]) -> Step {
+        for &k in items {
+            self.graph
+                .table_insert(set, k, k, |e| *e, |_, _| {}, &mut self.eq_budget)
+                .map_err(|e| self.hash_error(e))?;
+        }
+        self.check_container(set.len())?;
+        self.charge((items.len() * (std::mem::size_of::<Value>() + 12)) as u64)?;
+        self.check_budget()
+    }
+
+    fn make_global(
+        &mut self,
+        module: Cow<'a, str>,
+        name: Cow<'a, str>,
+        opcode: Opcode,
+        offset: usize,
+    ) -> Step<ObjId> {
+        let mut global = Global {
+            module,
+            name,
+            written: None,
+            dotted: self.proto >= 4,
+            opcode,
+            offset,
+            mutations: Vec::new(),
+        };
+        if self.proto < 3 && self.cfg.fix_imports {
+            if let Some((m, n)) = compat::map_2to3(&global.module, &global.name) {
+                let written = (global.module.clone(), global.name.clone());
+                global.module = Cow::Borrowed(m);
+                if let Some(n) = n {
+                    global.name = Cow::Borrowed(n);
+                }
+                global.written = Some(written);
+            }
+        }
+        self.new_obj(Object::Global(Box::new(global)))
+    }
+
+    fn str_operand(&self, v: Value) -> Option<Cow<'a, str>> {
+        match self.graph.object(v)? {
+            Object::Str(Blob::Borrowed(b)) => Some(String::from_utf8_lossy(b)),
+            Object::Str(b) => Some(Cow::Owned(String::from_utf8_lossy(b).into_owned())),
+            _ => None,
+        }
+    }
+
+    /// Run one pickle starting at `start`.
+    fn run(&mut self, start: usize) -> Pickle {
+        self.stack.clear();
+        self.marks.clear();
+        self.memo = Memo::default();
+        self.memo
+            .dense
+            .reserve((self.data.len().saturating_sub(start) / 16).min(MAX_DENSE_MEMO));
+        self.proto = 0;
+        let len = self.data.len().saturating_sub(start);
+        self.events =
+            Vec::with_capacity((len / 24).min((256 << 20) / std::mem::size_of::<Event>()));
+        let mut decoder = Decoder::new(self.data, start);
+        let mut ops = 0u64;
+        let mut protocol = None;
+        let outcome: Result<Value, Error> = loop {
+            let offset = decoder.position();
+            if self.ops_total >= self.cfg.limits.max_ops {
+                break Err(Error {
+                    offset,
+                    opcode: None,
+                    kind: self.limit(Limit::Opcodes, self.cfg.limits.max_ops),
+                });
+            }
+            let op = match decoder.read_op() {
+                Ok(op) => op,
+                Err(e) => break Err(e.into()),
+            };
+            self.ops_total += 1;
+            ops += 1;
+            if let Arg::Proto(p) = op.arg {
+                protocol = Some(p);
+            }
+            if op.opcode == Opcode::STOP {
+                match self.pop() {
+                    Ok(root) => break Ok(root),
+                    Err(kind) => {
+                        break Err(Error {
+                            offset: op.offset,
+                            opcode: Some(op.opcode),
+                            kind,
+                        });
+                    }
+                }
+            }
+            if let Err(kind) = self.step(&op, &decoder) {
+                break Err(Error {
+                    offset: op.offset,
+                    opcode: Some(op.opcode),
+                    kind,
+                });
+            }
+        };
+        let end = decoder.position();
+        let root = match outcome {
+            Ok(root) => Some(root),
+            Err(e) => {
+                self.events.push(Event {
+                    offset: e.offset,
+                    opcode: e.opcode,
+                    kind: EventKind::Error(Box::new(e)),
+                });
+                None
+            }
+        };
+        Pickle {
+            start,
+            end,
+            protocol,
+            ops,
+            root,
+            events: std::mem::take(&mut self.events),
+        }
+    }
+
+    fn step(&mut self, op: &Op<'a>, decoder: &Decoder<'a>) -> Step {
+        use Opcode as O;
+        match op.opcode {
+            O::MARK => {
+                if self.marks.len() >= self.cfg.limits.max_marks {
+                    return Err(self.limit(Limit::Marks, self.cfg.limits.max_marks as u64));
+                }
+                self.marks.push(self.stack.len());
+            }
+            O::STOP => unreachable!("handled by run"),
+            O::POP => {
+                let len = self.stack.len();
+                if self.marks.last() == Some(&len) {
+                    self.marks.pop();
+                } else if len <= self.fence() {
+                    return Err(self.underflow());
+                } else {
+                    self.stack.pop();
+                }
+            }
+            O::POP_MARK => {
+                let i = self.marker()?;
+                self.stack.truncate(i);
+            }
+            O::DUP => {
+                let v = self.top()?;
+                self.push(v)?;
+            }
+            O::FLOAT | O::BINFLOAT => {
+                let Arg::Float(f) = op.arg else {
+                    unreachable!()
+                };
+                let id = self.new_obj(Object::Float(f))?;
+                self.push(Value::object(id))?;
+            }
+            O::INT | O::BININT | O::BININT1 | O::BININT2 | O::LONG | O::LONG1 | O::LONG4 => {
+                match &op.arg {
+                    Arg::Bool(b) => self.push(Value::bool(*b))?,
+                    Arg::Int(i) => {
+                        let v = self.int_value(i.clone())?;
+                        self.push(v)?;
+                    }
+                    _ => unreachable!(),
+                }
+            }
+            O::NONE => self.push(Value::NONE)?,
+            O::NEWTRUE => self.push(Value::TRUE)?,
+            O::NEWFALSE => self.push(Value::FALSE)?,
+            O::STRING | O::BINSTRING | O::SHORT_BINSTRING => {
+                let Arg::LegacyStr(s) = &op.arg else {
+                    unreachable!()
+                };
+                let decoded = crate::literal::decode_legacy(s.clone(), self.cfg.encoding)
+                    .map_err(|e| raises(e.0))?;
+                let obj = if self.cfg.encoding == LegacyEncoding::Bytes {
+                    Object::Bytes(decoded.into())
+                } else {
+                    Object::Str(decoded.into())
+                };
+                self.push_obj(obj)?;
+            }
+            O::UNICODE | O::BINUNICODE | O::SHORT_BINUNICODE | O::BINUNICODE8 => {
+                let Arg::Str(s) = &op.arg else { unreachable!() };
+                self.push_obj(Object::Str(s.clone().into()))?;
+            }
+            O::BINBYTES | O::SHORT_BINBYTES | O::BINBYTES8 => {
+                let Arg::Bytes(b) = op.arg else {
+                    unreachable!()
+                };
+                self.push_obj(Object::Bytes(Blob::Borrowed(b)))?;
+            }
+            O::BYTEARRAY8 => {
+                let Arg::Bytes(b) = op.arg else {
+                    unreachable!()
+                };
+                self.push_obj(Object::ByteArray(Blob::Borrowed(b)))?;
+            }
+            O::NEXT_BUFFER => {
+                if !self.cfg.buffers {
+                    return Err(ErrorKind::NoBuffers);
+                }
+                let id = self.push_opaque(Origin::Buffer, op.offset)?;
+                self.event(op, EventKind::Buffer(id));
+            }
+            O::READONLY_BUFFER => {
+                let v = self.top()?;
+                match self.graph.object(v) {
+                    Some(Object::Bytes(_) | Object::MemoryView(_)) => {}
+                    Some(Object::ByteArray(_) | Object::Opaque(_) | Object::Global(_)) => {
+                        let id = self.new_obj(Object::MemoryView(v))?;
+                        *self.stack.last_mut().expect("non-empty") = Value::object(id);
+                    }
+                    _ => {
+                        return Err(raises(format!(
+                            "TypeError: memoryview: a bytes-like object is required, not '{}'",
+                            self.graph.type_name(v)
+                        )));
+                    }
+                }
+            }
+            O::EMPTY_TUPLE | O::TUPLE1 | O::TUPLE2 | O::TUPLE3 | O::TUPLE => {
+                let n = match op.opcode {
+                    O::EMPTY_TUPLE => 0,
+                    O::TUPLE1 => 1,
+                    O::TUPLE2 => 2,
+                    O::TUPLE3 => 3,
+                    _ => self.stack.len() - self.marker()?,
+                };
+                if self.stack.len() < n {
+                    return Err(self.underflow());
+                }
+                let id = self.tuple_from_stack(self.stack.len() - n)?;
+                self.push(Value::object(id))?;
+            }
+            O::EMPTY_LIST => {
+                self.push_obj(Object::List(Box::default()))?;
+            }
+            O::LIST => {
+                let i = self.marker()?;
+                let items = self.pop_items(i)?;
+                self.check_container(items.len())?;
+                self.push_obj(Object::List(Box::new(items)))?;
+            }
+            O::EMPTY_DICT => {
+                self.push_obj(Object::Dict(Box::default()))?;
+            }
+            O::DICT => {
+                let i = self.marker()?;
+                let items = self.pop_items(i)?;
+                if items.len() % 2 != 0 {
+                    return Err(ErrorKind::OddItems(O::DICT));
+                }
+                let id = self.new_obj(Object::Dict(Box::default()))?;
+                let pairs: Vec<(Value, Value)> =
+                    items.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+                self.table_insert_pairs(id, &pairs)?;
+                self.push(Value::object(id))?;
+            }
+            O::EMPTY_SET => {
+                self.push_obj(Object::Set(Box::default()))?;
+            }
+            O::FROZENSET => {
+                let i = self.marker()?;
+                let items = self.pop_items(i)?;
+                let mut set = Table::default();
+                self.set_insert(&mut set, &items)?;
+                self.push_obj(Object::FrozenSet(Box::new(set)))?;
+            }
+            O::APPEND => {
+                let len = self.stack.len();
+                if len <= self.fence() + 1 {
+                    return Err(self.underflow());
+                }
+                self.do_append(op, len - 1)?;
+            }
+            O::APPENDS => {
+                let x = self.marker()?;
+                self.do_append(op, x)?;
+            }
+            O::SETITEM => {
+                let len = self.stack.len();
+                if len < 2 {
+                    return Err(self.underflow());
+                }
+                self.do_setitems(op, len - 2)?;
+            }
+            O::SETITEMS => {
+                let x = self.marker()?;
+                self.do_setitems(op, x)?;
+            }
+            O::ADDITEMS => {
+                let x = self.marker()?;
+                self.do_additems(op, x)?;
+            }
+            O::BUILD => self.do_build(op)?,
+            O::GLOBAL => {
+                let Arg::Names { module, name } = op.arg else {
+                    unreachable!()
+                };
+                let id = self.make_global(
+                    Cow::Borrowed(module),
+                    Cow::Borrowed(name),
+                    op.opcode,
+                    op.offset,
+                )?;
+                self.event(op, EventKind::Import(id));
+                self.push(Value::object(id))?;
+            }
+            O::STACK_GLOBAL => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                let literal_non_str = |v: Value| {
+                    self.graph.is_literal(v)
+                        && !matches!(self.graph.object(v), Some(Object::Str(_)))
+                };
+                if literal_non_str(module) || literal_non_str(name) {
+                    return Err(ErrorKind::StackGlobalNotStr);
+                }
+                match (self.str_operand(module), self.str_operand(name)) {
+                    (Some(m), Some(n)) => {
+                        let id = self.make_global(m, n, op.opcode, op.offset)?;
+                        self.event(op, EventKind::Import(id));
+                        self.push(Value::object(id))?;
+                    }
+                    _ => {
+                        let id =
+                            self.push_opaque(Origin::DynamicGlobal { module, name }, op.offset)?;
+                        self.event(op, EventKind::DynamicImport(id));
+                    }
+                }
+            }
+            O::INST => {
+                let i = self.marker()?;
+                let Arg::Names { module, name } = op.arg else {
+                    unreachable!()
+                };
+                let cls = self.make_global(
+                    Cow::Borrowed(module),
+                    Cow::Borrowed(name),
+                    op.opcode,
+                    op.offset,
+                )?;
+                self.event(op, EventKind::Import(cls));
+                let args = self.tuple_from_stack(i)?;
+                self.call(
+                    op,
+                    CallKind::Inst,
+                    Value::object(cls),
+                    Value::object(args),
+                    None,
+                )?;
+            }
+            O::OBJ => {
+                let i = self.marker()?;
+                if self.stack.len() < i + 1 {
+                    return Err(self.underflow());
+                }
+                let args = self.tuple_from_stack(i + 1)?;
+                let cls = self.pop()?;
+                self.call(op, CallKind::Obj, cls, Value::object(args), None)?;
+            }
+            O::NEWOBJ | O::NEWOBJ_EX => {
+                let kwargs = if op.opcode == O::NEWOBJ_EX {
+                    Some(self.pop()?)
+                } else {
+                    None
+                };
+                let args = self.pop()?;
+                let cls = self.pop()?;
+                let kind = if kwargs.is_some() {
+                    CallKind::NewObjEx
+                } else {
+                    CallKind::NewObj
+                };
+                let name = op.opcode.name();
+                if self.graph.is_literal(cls) {
+                    return Err(raises(format!(
+                        "UnpicklingError: {name} class argument must be a type, not {}",
+                        self.graph.type_name(cls)
+                    )));
+                }
+                if self.graph.is_literal(args) && self.graph.tuple(args).is_none() {
+                    return Err(raises(format!(
+                        "UnpicklingError: {name} args argument must be a tuple, not {}",
+                        self.graph.type_name(args)
+                    )));
+                }
+                if let Some(kw) = kwargs {
+                    if self.graph.is_literal(kw)
+                        && !matches!(self.graph.object(kw), Some(Object::Dict(_)))
+                    {
+                        return Err(raises(format!(
+                            "UnpicklingError: {name} kwargs argument must be a dict, not {}",
+                            self.graph.type_name(kw)
+                        )));
+                    }
+                }
+                self.call(op, kind, cls, args, kwargs)?;
+            }
+            O::REDUCE => {
+                let args = self.pop()?;
+                let callable = self.pop()?;
+                if self.graph.is_literal(args) && self.graph.tuple(args).is_none() {
+                    return Err(raises("TypeError: argument list must be a tuple"));
+                }
+                self.call(op, CallKind::Reduce, callable, args, None)?;
+                self.track_add_extension(callable, args);
+            }
+            O::PERSID | O::BINPERSID => {
+                if !self.cfg.persistent_load {
+                    return Err(ErrorKind::NoPersistentLoad);
+                }
+                let pid = match op.arg {
+                    Arg::PersId(s) => {
+                        Value::object(self.new_obj(Object::Str(Blob::Borrowed(s.as_bytes())))?)
+                    }
+                    _ => self.pop()?,
+                };
+                let id = self.push_opaque(Origin::Persistent { pid }, op.offset)?;
+                self.event(op, EventKind::PersistentLoad(id));
+            }
+            O::GET | O::BINGET | O::LONG_BINGET => {
+                let Arg::MemoIndex(idx) = op.arg else {
+                    unreachable!()
+                };
+                let v = self.memo.get(idx).ok_or(ErrorKind::MemoMissing(idx))?;
+                self.push(v)?;
+            }
+            O::PUT | O::BINPUT | O::LONG_BINPUT | O::MEMOIZE => {
+                let v = self.top()?;
+                let idx = match op.arg {
+                    Arg::MemoIndex(i) if i < 0 => return Err(ErrorKind::NegativeMemoIndex(i)),
+                    Arg::MemoIndex(i) => i as u64,
+                    _ => self.memo.len as u64,
+                };
+                let grown = self.memo.put(idx, v);
+                self.charge(grown)?;
+                if self.memo.len > self.cfg.limits.max_memo {
+                    return Err(self.limit(Limit::MemoEntries, self.cfg.limits.max_memo as u64));
+                }
+            }
+            O::PROTO => {
+                let Arg::Proto(p) = op.arg else {
+                    unreachable!()
+                };
+                if p > 5 {
+                    return Err(ErrorKind::UnsupportedProtocol(p));
+                }
+                self.proto = p;
+            }
+            O::FRAME => {
+                let Arg::FrameLen(n) = op.arg else {
+                    unreachable!()
+                };
+                if n > isize::MAX as u64 {
+                    return Err(ErrorKind::Decode(DecodeErrorKind::LengthOverflow(n)));
+                }
+                if n > decoder.remaining() as u64 {
+                    return Err(ErrorKind::Decode(DecodeErrorKind::Truncated {
+                        needed: n,
+                        available: decoder.remaining() as u64,
+                    }));
+                }
+            }
+            O::EXT1 | O::EXT2 | O::EXT4 => {
+                let Arg::ExtCode(code) = op.arg else {
+                    unreachable!()
+                };
+                if code <= 0 {
+                    return Err(ErrorKind::ExtCodeNotPositive(code));
+                }
+                let (id, resolved) = match self.ext_registry.get(&code).cloned() {
+                    Some((m, n)) => {
+                        let id =
+                            self.make_global(Cow::Owned(m), Cow::Owned(n), op.opcode, op.offset)?;
+                        self.event(op, EventKind::Import(id));
+                        (id, true)
+                    }
+                    None => (
+                        self.new_opaque(Origin::Extension { code }, op.offset)?,
+                        false,
+                    ),
+                };
+                self.event(
+                    op,
+                    EventKind::Extension {
+                        code: code as i32,
+                        object: id,
+                        resolved,
+                    },
+                );
+                self.push(Value::object(id))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Record a call and push its opaque result.
+    fn call(
+        &mut self,
+        op: &Op<'a>,
+        kind: CallKind,
+        callable: Value,
+        args: Value,
+        kwargs: Option<Value>,
+    ) -> Step {
+        if self.graph.is_literal(callable) {
+            return Err(raises(format!(
+                "TypeError: '{}' object is not callable",
+                self.graph.type_name(callable)
+            )));
+        }
+        let id = self.push_opaque(
+            Origin::Call {
+                kind,
+                callable,
+                args,
+                kwargs,
+            },
+            op.offset,
+        )?;
+        self.event(op, EventKind::Call(id));
+        Ok(())
+    }
+
+    /// `copyreg.add_extension(module, name, code)` with literal arguments
+    /// registers `code` for later `EXT` opcodes in the same process.
+    fn track_add_extension(&mut self, callable: Value, args: Value) {
+        let Some(g) = self.graph.global(callable) else {
+            return;
+        };
+        if g.module != "copyreg" || g.name != "add_extension" {
+            return;
+        }
+        let Some(items) = self.graph.tuple(args) else {
+            return;
+        };
+        if let &[m, n, code] = items {
+            let Some(code) = code.as_small_int() else {
+                return;
+            };
+            if let (Some(m), Some(n)) = (self.graph.str(m), self.graph.str(n)) {
+                let entry = (m.into_owned(), n.into_owned());
+                self.ext_registry.insert(code, entry);
+            }
+        }
+    }
+
+    fn mutate_opaque(&mut self, target: Value, mutation: Mutation) {
+        match target.obj().map(|id| self.graph.get_mut(id)) {
+            Some(Object::Opaque(o)) => {
+                let o = *o;
+                self.graph.opaque_at_mut(o).push_mutation(mutation);
+            }
+            Some(Object::Global(g)) => g.mutations.push(mutation),
+            _ => {}
+        }
+    }
+
+    /// `do_append(x)` of `_pickle.c`.
+    fn do_append(&mut self, op: &Op<'a>, x: usize) -> Step {
+        let len = self.stack.len();
+        if x > len || x <= self.fence() {
+            return Err(self.underflow());
+        }
+        if len == x {
+            return Ok(());
+        }
+        let target = self.stack[x - 1];
+        let items = self.stack.split_off(x);
+        match target.obj().map(|id| (id, self.graph.get(id))) {
+            Some((id, Object::List(l))) => {
+                let n = l.len() + items.len();
+                self.check_container(n)?;
+                self.charge((items.len() * std::mem::size_of::<Value>()) as u64)?;
+                if let Object::List(l) = self.graph.get_mut(id) {
+                    l.extend(items);
+                }
+            }
+            Some((id, Object::ByteArray(_))) => {
+                let mut bytes = Vec::with_capacity(items.len());
+                for v in &items {
+                    match v.kind() {
+                        ValueKind::Int(i @ 0..=255) => bytes.push(i as u8),
+                        ValueKind::Bool(b) => bytes.push(b as u8),
+                        ValueKind::Int(_) => {
+                            return Err(raises("ValueError: byte must be in range(0, 256)"));
+                        }
+                        _ => {
+                            return Err(raises(format!(
+                                "TypeError: '{}' object cannot be interpreted as an integer",
+                                self.graph.type_name(*v)
+                            )));
+                        }
+                    }
+                }
+                self.charge(bytes.len() as u64)?;
+                if let Object::ByteArray(b) = self.graph.get_mut(id) {
+                    b.to_mut().extend_from_slice(&bytes);
+                }
+            }
+            Some((_, Object::Opaque(_) | Object::Global(_))) => {
+                let count = items.len();
+                self.charge((count * std::mem::size_of::<Value>()) as u64)?;
+                self.mutate_opaque(
+                    target,
+                    Mutation::Extend {
+                        items: items.into_boxed_slice(),
+                        offset: op.offset,
+                    },
+                );
+                self.event(
+                    op,
+                    EventKind::Mutate(Box::new(Mutate {
+                        target,
+                        method: "extend",
+                        count,
+                    })),
+                );
+            }
+            _ => {
+                return Err(raises(format!(
+                    "AttributeError: '{}' object has no attribute 'append'",
+                    self.graph.type_name(target)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `do_setitems(x)` of `_pickle.c`.
+    fn do_setitems(&mut self, op: &Op<'a>, x: usize) -> Step {
+        let len = self.stack.len();
+        if x > len || x <= self.fence() {
+            return Err(self.underflow());
+        }
+        if len == x {
+            return Ok(());
+        }
+        if (len - x) % 2 != 0 {
+            return Err(ErrorKind::OddItems(Opcode::SETITEMS));
+        }
+        let target = self.stack[x - 1];
+        let items = self.stack.split_off(x);
+        let pairs: Vec<(Value, Value)> = items.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+        match target.obj().map(|id| (id, self.graph.get(id))) {
+            Some((id, Object::Dict(_))) => self.table_insert_pairs(id, &pairs)?,
+            Some((id, Object::List(_) | Object::ByteArray(_))) => {
+                for &(k, v) in &pairs {
+                    self.sequence_setitem(id, k, v)?;
+                }
+            }
+            Some((_, Object::Opaque(_) | Object::Global(_))) => {
+                let count = pairs.len();
+                self.charge((count * 2 * std::mem::size_of::<Value>()) as u64)?;
+                self.mutate_opaque(
+                    target,
+                    Mutation::SetItems {
+                        items: pairs.into_boxed_slice(),
+                        offset: op.offset,
+                    },
+                );
+                self.event(
+                    op,
+                    EventKind::Mutate(Box::new(Mutate {
+                        target,
+                        method: "__setitem__",
+                        count,
+                    })),
+                );
+            }
+            _ => {
+                return Err(raises(format!(
+                    "TypeError: '{}' object does not support item assignment",
+                    self.graph.type_name(target)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `list[key] = value` / `bytearray[key] = value` with an integer key.
+    fn sequence_setitem(&mut self, id: ObjId, key: Value, value: Value) -> Step {
+        let index = match key.kind() {
+            ValueKind::Int(i) => i,
+            ValueKind::Bool(b) => b as i64,
+            _ => {
+                let ty = self.graph.get(id).type_name();
+                return Err(raises(format!(
+                    "TypeError: {ty} indices must be integers or slices, not {}",
+                    self.graph.type_name(key)
+                )));
+            }
+        };
+        let byte = match (self.graph.get(id), value.kind()) {
+            (Object::ByteArray(_), ValueKind::Int(v @ 0..=255)) => Some(v as u8),
+            (Object::ByteArray(_), ValueKind::Bool(b)) => Some(b as u8),
+            (Object::ByteArray(_), _) => {
+                return Err(raises("TypeError: an integer in range(0, 256) is required"));
+            }
+            _ => None,
+        };
+        let n = match self.graph.get(id) {
+            Object::List(l) => l.len(),
+            Object::ByteArray(b) => b.len(),
+            _ => 0,
+        } as i64;
+        let i = if index < 0 { index + n } else { index };
+        if i < 0 || i >= n {
+            return Err(raises("IndexError: assignment index out of range"));
+        }
+        match self.graph.get_mut(id) {
+            Object::List(l) => l[i as usize] = value,
+            Object::ByteArray(b) => b.to_mut()[i as usize] = byte.expect("checked"),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// `load_additems` of `_pickle.c`.
+    fn do_additems(&mut self, op: &Op<'a>, mark: usize) -> Step {
+        let len = self.stack.len();
+        if mark > len || mark <= self.fence() {
+            return Err(self.underflow());
+        }
+        if len == mark {
+            return Ok(());
+        }
+        let target = self.stack[mark - 1];
+        let items = self.stack.split_off(mark);
+        match target.obj().map(|id| (id, self.graph.get(id))) {
+            Some((id, Object::Set(_))) => {
+                let Object::Set(mut set) = self.graph.take(id) else {
+                    unreachable!()
+                };
+                let r = self.set_insert(&mut set, &items);
+                self.graph.put(id, Object::Set(set));
+                r?;
+            }
+            Some((_, Object::Opaque(_) | Object::Global(_))) => {
+                let count = items.len();
+                self.charge((count * std::mem::size_of::<Value>()) as u64)?;
+                self.mutate_opaque(
+                    target,
+                    Mutation::Add {
+                        items: items.into_boxed_slice(),
+                        offset: op.offset,
+                    },
+                );
+                self.event(
+                    op,
+                    EventKind::Mutate(Box::new(Mutate {
+                        target,
+                        method: "add",
+                        count,
+                    })),
+                );
+            }
+            _ => {
+                return Err(raises(format!(
+                    "AttributeError: '{}' object has no attribute 'add'",
+                    self.graph.type_name(target)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `load_build` of `_pickle.c`.
+    fn do_build(&mut self, op: &Op<'a>) -> Step {
+        let len = self.stack.len();
+        if len < 2 || len - 2 < self.fence() {
+            return Err(self.underflow());
+        }
+        let state = self.pop()?;
+        let target = *self.stack.last().expect("non-empty");
+        self.event(op, EventKind::Build(Box::new(Build { target, state })));
+        if !self.graph.is_literal(target) {
+            self.mutate_opaque(
+                target,
+                Mutation::SetState {
+                    state,
+                    offset: op.offset,
+                },
+            );
+            return Ok(());
+        }
+        // Built-in data types have no __setstate__ and no __dict__: only an
+        // empty state is accepted by the default path.
+        let (inst_state, slot_state) = match self.graph.tuple(state) {
+            Some(&[a, b]) => (a, Some(b)),
+            _ => (state, None),
+        };
+        let ty = self.graph.type_name(target);
+        if inst_state != Value::NONE {
+            if self.graph.is_literal(inst_state)
+                && !matches!(self.graph.object(inst_state), Some(Object::Dict(_)))
+            {
+                return Err(raises("UnpicklingError: state is not a dictionary"));
+            }
+            return Err(raises(format!(
+                "AttributeError: '{ty}' object has no attribute '__dict__'"
+            )));
+        }
+        if let Some(slots) = slot_state {
+            match self.graph.object(slots) {
+                Some(Object::Dict(d)) if d.is_empty() => {}
+                Some(Object::Dict(_)) | Some(Object::Opaque(_)) | Some(Object::Global(_)) => {
+                    return Err(raises(format!(
+                        "AttributeError: '{ty}' object attribute is read-only"
+                    )));
+                }
+                _ => return Err(raises("UnpicklingError: slot state is not a dictionary")),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(data: &[u8]) -> Analysis<'_> {
+        analyze(data)
+    }
+
+    #[test]
+    fn dict_roundtrip() {
+        let a = run(b"\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01K\x01X\x01\x00\x00\x00bq\x02]q\x03(K\x02K\x03eu.");
+        let p = &a.pickles[0];
+        assert!(p.error().is_none(), "{:?}", p.error());
+        assert_eq!(a.graph.repr(p.root.unwrap(), 100), "{'a': 1, 'b': [2, 3]}");
+    }
+
+    #[test]
+    fn stack_global_through_memo_and_pop() {
+        // 'os' memoized, then a decoy pushed and popped: the operands are
+        // still 'os' and 'system'.
+        let data =
+            b"\x80\x04\x8c\x02os\x94\x8c\x04None\x940h\x00\x8c\x06system\x93\x8c\x02id\x85R.";
+        let a = run(data);
+        let imports: Vec<String> = a
+            .events()
+            .filter_map(|e| match e.kind {
+                EventKind::Import(id) => match a.graph.get(id) {
+                    Object::Global(g) => Some(g.qualified()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        assert_eq!(imports, ["os.system"]);
+        assert!(a.pickles[0].error().is_none());
+    }
+
+    #[test]
+    fn fix_imports_maps_protocol_2_only() {
+        let a = run(b"c__builtin__\neval\n.");
+        let g = a.graph.global(a.pickles[0].root.unwrap()).unwrap();
+        assert_eq!(g.qualified(), "builtins.eval");
+        let a = run(b"\x80\x03c__builtin__\neval\n.");
+        let g = a.graph.global(a.pickles[0].root.unwrap()).unwrap();
+        assert_eq!(g.qualified(), "__builtin__.eval");
+    }
+
+    #[test]
+    fn payload_then_garbage_keeps_events() {
+        let a = run(b"cos\nsystem\n(S'id'\ntR\xff");
+        let p = &a.pickles[0];
+        assert!(matches!(
+            p.error().unwrap().kind,
+            ErrorKind::Decode(DecodeErrorKind::UnknownOpcode(0xff))
+        ));
+        assert!(
+            p.events
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::Call(_)))
+        );
+    }
+
+    #[test]
+    fn memoize_uses_count_of_entries() {
+        // BINPUT 5 then MEMOIZE stores at index 1 (one entry so far).
+        let a = run(b"\x80\x04K\x07q\x05K\x08\x94h\x01.");
+        assert_eq!(a.pickles[0].root, Value::small_int(8));
+    }
+
+    #[test]
+    fn underflow_and_marks() {
+        assert!(matches!(
+            run(b".").pickles[0].error().unwrap().kind,
+            ErrorKind::StackUnderflow
+        ));
+        assert!(matches!(
+            run(b"N(.").pickles[0].error().unwrap().kind,
+            ErrorKind::UnexpectedMark
+        ));
+        assert!(matches!(
+            run(b"Nt.").pickles[0].error().unwrap().kind,
+            ErrorKind::MissingMark
+        ));
+        // POP removes a mark sitting on top of the stack.
+        assert_eq!(run(b"N(0.").pickles[0].root, Some(Value::NONE));
+    }
+
+    #[test]
+    fn unhashable_key_raises() {
+        let a = run(b"}]K\x01s.");
+        assert!(
+            matches!(&a.pickles[0].error().unwrap().kind, ErrorKind::Raises(m) if m.contains("unhashable"))
+        );
+    }
+
+    #[test]
+    fn equal_keys_merge() {
+        let a = run(b"(K\x01U\x01aG?\xf0\x00\x00\x00\x00\x00\x00U\x01bd.");
+        assert_eq!(a.graph.repr(a.pickles[0].root.unwrap(), 100), "{1: 'b'}");
+    }
+
+    #[test]
+    fn extension_resolved_after_add_extension() {
+        let data = b"\x80\x02ccopyreg\nadd_extension\n(X\x02\x00\x00\x00osX\x06\x00\x00\x00systemK\x07tR0\x82\x07X\x02\x00\x00\x00id\x85R.";
+        let a = run(data);
+        assert!(a.pickles[0].error().is_none(), "{:?}", a.pickles[0].error());
+        let resolved: Vec<_> = a
+            .events()
+            .filter_map(|e| match e.kind {
+                EventKind::Extension {
+                    object,
+                    resolved: true,
+                    ..
+                } => a.graph.global(Value::object(object)).map(|g| g.qualified()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(resolved, ["os.system"]);
+    }
+
+    #[test]
+    fn several_pickles() {
+        let a = run(b"K\x01.K\x02.");
+        assert_eq!(a.pickles.len(), 2);
+        assert_eq!(a.pickles[1].root, Value::small_int(2));
+        assert_eq!(a.trailing_bytes(), 0);
+    }
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Bounded fuzzing of every parser (cargo-fuzz + libFuzzer, stable toolchain
+# through RUSTC_BOOTSTRAP=1). Seeds come from the differential corpus.
+#
+#   scripts/fuzz_smoke.sh [SECONDS_PER_TARGET]   (default 30)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-30}"
+export RUSTC_BOOTSTRAP=1
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "installing cargo-fuzz (once)"
+  cargo install cargo-fuzz --locked --quiet
+fi
+seeds=$(mktemp -d)
+trap 'rm -rf "$seeds"' EXIT
+python3 - "$seeds" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+corpus = json.load(open("crates/pickle/tests/data/corpus.json"))
+for group in ("cases", "quirks", "adversarial"):
+    for c in corpus[group]:
+        data = bytes.fromhex(c["pickle"])
+        if len(data) < 20000:
+            open(os.path.join(out, f"{group}-{c['name']}"), "wb").write(data)
+PY
+for target in $(cargo fuzz list --fuzz-dir fuzz); do
+  echo "fuzzing $target for ${secs}s"
+  mkdir -p "fuzz/corpus/$target"
+  log="$seeds/$target.log"
+  if ! cargo fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" "$seeds" -- \
+      -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 >"$log" 2>&1; then
+    tail -n 60 "$log" >&2
+    echo "fuzzing $target failed; the crashing input is in fuzz/artifacts/$target" >&2
+    exit 1
+  fi
+  grep -E "^Done [0-9]+ runs" "$log" || { tail -n 20 "$log" >&2; exit 1; }
+done
