@@ -22,6 +22,13 @@ for group in ("cases", "quirks", "adversarial"):
         data = bytes.fromhex(c["pickle"])
         if len(data) < 20000:
             open(os.path.join(out, f"{group}-{c['name']}"), "wb").write(data)
+# Real checkpoints and attack files seed the container readers.
+for root in ("tests/fixtures", "examples"):
+    for d, _, files in os.walk(root):
+        for f in files:
+            p = os.path.join(d, f)
+            if os.path.getsize(p) <= 65536 and not f.endswith(".json"):
+                open(os.path.join(out, "file-" + p.replace("/", "_")), "wb").write(open(p, "rb").read())
 PY
 for target in $(cargo fuzz list --fuzz-dir fuzz); do
   echo "fuzzing $target for ${secs}s"

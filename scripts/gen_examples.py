@@ -1,16 +1,23 @@
 #!/usr/bin/env python3
-"""Write the example files README.md's first command scans.
+"""Write the example files README.md's first command scans, one per verdict.
 
-Benign files come from the real producers; malicious ones are assembled from
-raw pickle opcodes with a harmless payload (they only print a token). Nothing
-here is ever unpickled.
+Benign files come from the real producers (torch, safetensors, pickle); the
+malicious ones are assembled from raw pickle opcodes with a harmless payload
+that only prints a token. Nothing here is ever unpickled.
 
-Usage: gen_examples.py [OUT_DIR]   (default examples/)
+Usage (with torch and safetensors installed, e.g. the venv scripts/test.sh
+keeps under ~/.cache/airlock):  gen_examples.py [OUT_DIR]   (default examples/)
 """
 
+import argparse
+import io
 import os
 import pickle
 import sys
+import warnings
+import zipfile
+
+warnings.simplefilter("ignore")
 
 PAYLOAD = b"echo AIRLOCK-DEMO-PAYLOAD"
 
@@ -19,11 +26,8 @@ def short_str(s: bytes) -> bytes:
     return b"\x8c" + bytes([len(s)]) + s
 
 
-def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "examples"
-    pk = os.path.join(out, "pickles")
-    os.makedirs(pk, exist_ok=True)
-    files = {
+def raw_pickles():
+    return {
         # Plain data, as a training script might pickle its config and metrics.
         "benign_config.pkl": pickle.dumps(
             {"lr": 3e-4, "layers": [64, 64, 10], "name": "mlp", "seed": 1234, "tags": {"demo"}}, protocol=4
@@ -41,11 +45,59 @@ def main():
         "payload_then_garbage.pkl": b"\x80\x02cos\nsystem\nX" + len(PAYLOAD).to_bytes(4, "little") + PAYLOAD
         + b"\x85R\xff\xff",
     }
-    for name, data in files.items():
+
+
+def torch_files(out):
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    sd = model.state_dict()
+    files = {}
+
+    torch.save(sd, os.path.join(out, "state_dict.pt"))
+    save_file({k: v.contiguous() for k, v in sd.items()}, os.path.join(out, "model.safetensors"))
+    torch.save({"model": sd, "epoch": 3, "best_loss": np.float64(0.125)}, os.path.join(out, "checkpoint_numpy.pt"))
+    torch.save(model, os.path.join(out, "whole_model.pt"))
+    torch.jit.save(torch.jit.script(model), os.path.join(out, "torchscript.pt"))
+
+    # A real checkpoint whose data.pkl is replaced by a payload: torch.load
+    # with weights_only=False would run `echo`.
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    payload = b"\x80\x02cposix\nsystem\nX" + len(PAYLOAD).to_bytes(4, "little") + PAYLOAD + b"\x85R."
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    with zipfile.ZipFile(os.path.join(out, "malicious_checkpoint.pt"), "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            data = payload if info.filename.endswith("/data.pkl") else src.read(info.filename)
+            dst.writestr(info.filename, data)
+
+    # A checkpoint cut short, as after an interrupted download.
+    with open(os.path.join(out, "state_dict.pt"), "rb") as f:
+        data = f.read()
+    with open(os.path.join(out, "truncated.pt"), "wb") as f:
+        f.write(data[: len(data) // 2])
+    return files
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", nargs="?", default="examples")
+    args = ap.parse_args()
+    pk = os.path.join(args.out, "pickles")
+    models = os.path.join(args.out, "models")
+    os.makedirs(pk, exist_ok=True)
+    os.makedirs(models, exist_ok=True)
+    for name, data in raw_pickles().items():
         with open(os.path.join(pk, name), "wb") as f:
             f.write(data)
-        print(os.path.join(pk, name), len(data), "bytes")
+    torch_files(models)
+    for d in (pk, models):
+        for name in sorted(os.listdir(d)):
+            print(os.path.join(d, name), os.path.getsize(os.path.join(d, name)), "bytes")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md gives it; .ci/run runs exactly this.
-# Needs Rust and Python 3; installs what else it needs (cargo-fuzz) itself.
+# Needs Rust and Python 3.11+ with pip. It installs what else it needs:
+# cargo-fuzz, and a venv with torch, numpy, safetensors and omegaconf under
+# ~/.cache/airlock (kept between runs) for the parity tests against the real
+# producers and loaders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/venv.sh
 
 step() { printf '\n== %s\n' "$*"; }
 tmp=$(mktemp -d)
@@ -17,11 +21,25 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests"
 cargo test --workspace --locked
 
-step "differential tests against this machine's CPython"
+step "pickle engine against this machine's CPython"
 python3 scripts/gen_pickle_corpus.py "$tmp/corpus.json"
 AIRLOCK_PICKLE_CORPUS="$tmp/corpus.json" cargo test -p airlock-pickle --test differential --locked
 
+step "Python venv with the real producers"
+venv=$(airlock_venv)
+"$venv/bin/python" -c 'import torch, numpy, safetensors; print("torch", torch.__version__, "numpy", numpy.__version__)'
+
+step "weights_only tables against the installed torch"
+"$venv/bin/python" scripts/gen_torch_tables.py --check crates/policy/src/torch_tables.rs
+
+step "weights_only prediction against real torch.load on every fixture"
+"$venv/bin/python" scripts/torch_parity.py tests/fixtures/torch --out "$tmp/parity.json"
+AIRLOCK_TORCH_PARITY="$tmp/parity.json" cargo test -p airlock-scan --test corpus --locked
+
+step "every malicious fixture runs its payload in its real loader"
+"$venv/bin/python" scripts/prove_malicious.py tests/fixtures/malicious --out "$tmp/proof.json"
+
 step "fuzz smoke"
-scripts/fuzz_smoke.sh "${AIRLOCK_FUZZ_SECONDS:-45}"
+scripts/fuzz_smoke.sh "${AIRLOCK_FUZZ_SECONDS:-30}"
 
 step "all tests passed"

@@ -1,0 +1,315 @@
+//! `airlock`: take model files from strangers without running strangers' code.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use airlock_policy::{Rule, Verdict};
+use airlock_scan::report::{self, Color, Summary};
+use airlock_scan::{FileReport, Options, collect_targets, scan_path};
+use clap::{Parser, Subcommand, ValueEnum};
+use rayon::prelude::*;
+
+// The analysis allocates and frees many small objects per file; mimalloc
+// keeps freed pages for reuse across files (see the pickle engine's README).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Exit status: every file safe.
+const EXIT_SAFE: u8 = 0;
+/// Exit status: the command line was wrong, or a file could not be analysed.
+const EXIT_ERROR: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "airlock",
+    version,
+    about = "Take model files from strangers without running strangers' code.",
+    long_about = "Airlock reads model files the way their loaders read them and executes nothing. \
+        `airlock scan` says whether a file is data only (safe), needs trust (suspicious), carries \
+        dangerous code (dangerous), or could not be analysed (error).",
+    after_help = "Exit status: 0 every file safe; 1 some file suspicious or dangerous; \
+        2 otherwise some file could not be analysed, or the command line is wrong."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan files and folders (recursively) and give each a verdict.
+    #[command(
+        after_help = "Verdicts: safe (every path the loader takes is data only), suspicious \
+        (imports or calls code outside the data allowlist), dangerous (a dangerous capability or an \
+        attack structure), error (could not be analysed completely; never safe).\n\n\
+        Exit status: 0 every file safe; 1 some file suspicious or dangerous; 2 otherwise some file \
+        is an error, or the command line is wrong.\n\n\
+        In folders, files whose content is no model format (text, images, ...) are skipped unless \
+        --all is given; files named on the command line are always reported."
+    )]
+    Scan(ScanArgs),
+    /// Show the detection rules and their documentation.
+    Rules(RulesArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    /// One line per file (details with -v).
+    Text,
+    /// The JSON report, schema 1.
+    Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(clap::Args)]
+struct ScanArgs {
+    /// Files and folders to scan.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    format: OutputFormat,
+    /// Write the report to a file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Show every finding (text format).
+    #[arg(short, long)]
+    verbose: bool,
+    /// Also report files in folders that are not model files.
+    #[arg(long)]
+    all: bool,
+    /// When to use colours in the text format.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
+    /// Do not show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+    /// Largest pickle or record analysed, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    max_pickle_bytes: u64,
+    /// Number of files scanned in parallel (default: one per core).
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct RulesArgs {
+    /// Show this rule only (id or name).
+    rule: Option<String>,
+    /// Print the documentation of every rule as Markdown.
+    #[arg(long)]
+    markdown: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Scan(args) => scan(args),
+        Command::Rules(args) => rules(args),
+    }
+}
+
+fn scan(args: ScanArgs) -> ExitCode {
+    if let Some(n) = args.jobs {
+        if n == 0 {
+            eprintln!("airlock: --jobs must be at least 1");
+            return ExitCode::from(EXIT_ERROR);
+        }
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
+    let targets = collect_targets(&args.paths);
+    for (path, why) in &targets.problems {
+        eprintln!("airlock: {path}: {why}");
+    }
+    for (path, why) in &targets.skipped {
+        eprintln!("airlock: skipping {path}: {why}");
+    }
+    let opts = Options {
+        max_pickle_bytes: args.max_pickle_bytes,
+        ..Options::default()
+    };
+    let show_progress =
+        !args.no_progress && std::io::stderr().is_terminal() && targets.files.len() > 20;
+    let bar = if show_progress {
+        let bar = indicatif::ProgressBar::new(targets.files.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} scanning {pos}/{len} files [{bar:30}] {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let mut reports: Vec<(bool, FileReport)> = targets
+        .files
+        .par_iter()
+        .map(|t| {
+            let r = scan_path(&t.path, &t.display, &opts);
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+            (t.explicit, r)
+        })
+        .collect();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut skipped = 0;
+    reports.retain(|(explicit, r)| {
+        let keep = *explicit
+            || args.all
+            || !(r.verdict == Verdict::Error
+                && r.findings.iter().all(|f| f.rule == Rule::UnknownFormat));
+        if !keep {
+            skipped += 1;
+        }
+        keep
+    });
+    let reports: Vec<FileReport> = reports.into_iter().map(|(_, r)| r).collect();
+
+    let to_file = args.output.is_some();
+    let color = match args.color {
+        ColorChoice::Always => Color::Always,
+        ColorChoice::Never => Color::Never,
+        ColorChoice::Auto
+            if !to_file
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none() =>
+        {
+            Color::Always
+        }
+        ColorChoice::Auto => Color::Never,
+    };
+    let mut text = match args.format {
+        OutputFormat::Text => {
+            let mut t = report::to_text(&reports, args.verbose, color);
+            if skipped > 0 {
+                t.push_str(&format!("{skipped} file(s) in the folders are not model files and were skipped (--all shows them)\n"));
+            }
+            t
+        }
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(&report::to_json(&reports)).expect("JSON")
+        }
+        OutputFormat::Sarif => {
+            serde_json::to_string_pretty(&report::to_sarif(&reports)).expect("JSON")
+        }
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let written = match &args.output {
+        Some(path) => {
+            std::fs::write(path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+        }
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|e| e.to_string()),
+    };
+    if let Err(e) = written {
+        eprintln!("airlock: cannot write the report: {e}");
+        return ExitCode::from(EXIT_ERROR);
+    }
+    let code = Summary::of(&reports).exit_code();
+    if code == 0 && !targets.problems.is_empty() {
+        return ExitCode::from(EXIT_ERROR);
+    }
+    if code == 0 && reports.is_empty() {
+        // Nothing to scan is not "every file safe".
+        eprintln!("airlock: no model files found");
+        return ExitCode::from(EXIT_ERROR);
+    }
+    ExitCode::from(if code == 0 { EXIT_SAFE } else { code as u8 })
+}
+
+fn rules(args: RulesArgs) -> ExitCode {
+    if args.markdown {
+        print!("{}", rules_markdown());
+        return ExitCode::SUCCESS;
+    }
+    match &args.rule {
+        Some(key) => match Rule::lookup(key) {
+            Some(r) => {
+                println!(
+                    "{} {} (severity {}, {:?})\n",
+                    r.id(),
+                    r.name(),
+                    r.severity(),
+                    r.impact()
+                );
+                print!("{}", r.doc());
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("airlock: no rule {key:?}; `airlock rules` lists them");
+                ExitCode::from(EXIT_ERROR)
+            }
+        },
+        None => {
+            for r in Rule::ALL {
+                println!(
+                    "{}  {:<26} {:<8}  {}",
+                    r.id(),
+                    r.name(),
+                    r.severity().name(),
+                    r.summary()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `docs/rules.md`, generated from the rules' documentation.
+fn rules_markdown() -> String {
+    let mut s = String::from(
+        "# Airlock rules\n\nGenerated by `airlock rules --markdown` from the rules' documentation; \
+         do not edit.\n\n| id | name | severity | effect on the verdict |\n| --- | --- | --- | --- |\n",
+    );
+    for r in Rule::ALL {
+        s.push_str(&format!(
+            "| [{}](#{}) | {} | {} | {} |\n",
+            r.id(),
+            r.id().to_lowercase(),
+            r.name(),
+            r.severity(),
+            impact_word(r.impact())
+        ));
+    }
+    for r in Rule::ALL {
+        s.push_str(&format!(
+            "\n## {}\n\n`{}`, severity {}, {}.\n\n",
+            r.id(),
+            r.name(),
+            r.severity(),
+            impact_word(r.impact())
+        ));
+        let doc = r.doc().replace("\n## ", "\n### ");
+        s.push_str(doc.trim_end());
+        s.push('\n');
+    }
+    s
+}
+
+fn impact_word(i: airlock_policy::Impact) -> &'static str {
+    match i {
+        airlock_policy::Impact::Note => "none (note)",
+        airlock_policy::Impact::Suspicious => "suspicious",
+        airlock_policy::Impact::Error => "error",
+        airlock_policy::Impact::Dangerous => "dangerous",
+    }
+}

@@ -1,0 +1,254 @@
+//! The `airlock` binary end to end, on the example files shipped in the
+//! repository: exit statuses, the JSON contract, SARIF, and snapshots of
+//! every output format.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value as Json;
+
+fn repo() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn airlock(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(args)
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run airlock")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn verdicts_of_the_examples() {
+    let o = airlock(&["scan", "--format", "json", "examples"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: Json = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["schema"], 1);
+    assert_eq!(report["tool"]["name"], "airlock");
+    let verdict = |path: &str| {
+        report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == path)
+            .unwrap_or_else(|| panic!("{path} missing"))
+            .clone()
+    };
+    let expect = [
+        ("examples/models/state_dict.pt", "safe", Json::Bool(true)),
+        ("examples/models/model.safetensors", "safe", Json::Null),
+        (
+            "examples/models/checkpoint_numpy.pt",
+            "suspicious",
+            Json::Bool(false),
+        ),
+        (
+            "examples/models/whole_model.pt",
+            "suspicious",
+            Json::Bool(false),
+        ),
+        (
+            "examples/models/torchscript.pt",
+            "suspicious",
+            Json::Bool(false),
+        ),
+        (
+            "examples/models/malicious_checkpoint.pt",
+            "dangerous",
+            Json::Bool(false),
+        ),
+        ("examples/models/truncated.pt", "error", Json::Bool(false)),
+        ("examples/pickles/benign_config.pkl", "safe", Json::Null),
+        ("examples/pickles/memo_trick.pkl", "dangerous", Json::Null),
+        (
+            "examples/pickles/inst_protocol0.pkl",
+            "dangerous",
+            Json::Null,
+        ),
+        (
+            "examples/pickles/payload_then_garbage.pkl",
+            "dangerous",
+            Json::Null,
+        ),
+    ];
+    for (path, v, wo) in expect {
+        let f = verdict(path);
+        assert_eq!(f["verdict"], v, "{path}");
+        assert_eq!(f["weights_only"], wo, "{path}");
+        for finding in f["findings"].as_array().unwrap() {
+            for key in ["rule", "name", "severity", "message", "location"] {
+                assert!(finding.get(key).is_some(), "{path}: finding without {key}");
+            }
+        }
+    }
+    let memo = verdict("examples/pickles/memo_trick.pkl");
+    let first = &memo["findings"][0];
+    assert_eq!(first["rule"], "AL0001");
+    assert_eq!(first["severity"], "critical");
+    assert!(
+        first["message"]
+            .as_str()
+            .unwrap()
+            .contains("os.system('echo AIRLOCK-DEMO-PAYLOAD')")
+    );
+    assert_eq!(first["location"]["offset"], 25);
+    assert_eq!(
+        report["summary"],
+        serde_json::json!({"files": 11, "safe": 3, "suspicious": 3, "dangerous": 4, "error": 1})
+    );
+}
+
+#[test]
+fn exit_statuses() {
+    assert_eq!(
+        airlock(&["scan", "examples/models/state_dict.pt"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        airlock(&[
+            "scan",
+            "examples/models/state_dict.pt",
+            "examples/models/model.safetensors"
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    assert_eq!(
+        airlock(&["scan", "examples/models/whole_model.pt"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        airlock(&["scan", "examples/models/truncated.pt"])
+            .status
+            .code(),
+        Some(2)
+    );
+    // Suspicious or dangerous wins over error.
+    assert_eq!(
+        airlock(&[
+            "scan",
+            "examples/models/truncated.pt",
+            "examples/pickles/memo_trick.pkl"
+        ])
+        .status
+        .code(),
+        Some(1)
+    );
+    let missing = airlock(&["scan", "no/such/file.pt"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no/such/file.pt"));
+    assert_eq!(airlock(&["scan"]).status.code(), Some(2));
+    assert_eq!(
+        airlock(&["scan", "--format", "yaml", "examples"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(airlock(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn output_file() {
+    let dir = std::env::temp_dir().join(format!("airlock-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("report.sarif");
+    let o = airlock(&[
+        "scan",
+        "-f",
+        "sarif",
+        "-o",
+        out.to_str().unwrap(),
+        "examples/pickles",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    let sarif: Json = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sarif_is_well_formed() {
+    let o = airlock(&["scan", "--format", "sarif", "examples"]);
+    let sarif: Json = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(rules.len() >= 20);
+    for r in rules {
+        assert!(r["id"].as_str().unwrap().starts_with("AL"));
+        assert!(!r["help"]["text"].as_str().unwrap().is_empty());
+        assert!(r["properties"]["security-severity"].as_str().is_some());
+    }
+    let results = run["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for res in results {
+        let index = res["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index]["id"], res["ruleId"]);
+        assert!(["error", "warning", "note"].contains(&res["level"].as_str().unwrap()));
+        let uri = res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap();
+        assert!(uri.starts_with("examples/"), "{uri}");
+    }
+}
+
+#[test]
+fn snapshots() {
+    let text = stdout(&airlock(&["scan", "-v", "examples"]));
+    insta::assert_snapshot!("scan_text_verbose", text);
+    let text = stdout(&airlock(&["scan", "examples"]));
+    insta::assert_snapshot!("scan_text", text);
+    let json: Json =
+        serde_json::from_str(&stdout(&airlock(&["scan", "-f", "json", "examples"]))).unwrap();
+    insta::assert_json_snapshot!("scan_json", json, {".tool.version" => "[version]"});
+    let sarif: Json = serde_json::from_str(&stdout(&airlock(&[
+        "scan",
+        "-f",
+        "sarif",
+        "examples/pickles",
+    ])))
+    .unwrap();
+    insta::assert_json_snapshot!("scan_sarif", sarif, {".runs[0].tool.driver.version" => "[version]"});
+}
+
+#[test]
+fn rules_documentation_is_generated() {
+    let o = airlock(&["rules", "--markdown"]);
+    assert_eq!(o.status.code(), Some(0));
+    let docs = std::fs::read_to_string(repo().join("docs/rules.md")).expect("docs/rules.md");
+    assert_eq!(
+        stdout(&o),
+        docs,
+        "docs/rules.md is stale: run `cargo run -p airlock-cli -- rules --markdown > docs/rules.md`"
+    );
+    let one = airlock(&["rules", "AL0001"]);
+    assert!(stdout(&one).contains("## What it detects"));
+    assert_eq!(airlock(&["rules", "AL9999"]).status.code(), Some(2));
+}
+
+#[test]
+fn folders_skip_non_model_files_unless_asked() {
+    let o = airlock(&["scan", "tests/fixtures/malicious"]);
+    let text = stdout(&o);
+    assert!(!text.contains("manifest.json"), "{text}");
+    assert!(text.contains("were skipped"));
+    let o = airlock(&["scan", "--all", "tests/fixtures/malicious"]);
+    assert!(stdout(&o).contains("manifest.json"));
+}

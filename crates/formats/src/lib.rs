@@ -1,0 +1,78 @@
+//! # airlock-formats
+//!
+//! Format sniffing and container readers for model files, each reading the
+//! bytes the real loader would read:
+//!
+//! - [`sniff`]: what a file is, decided by content, never by extension;
+//! - [`zip`]: a ZIP reader with PyTorch (miniz) parity, and
+//!   [`zip_anomalies`] for what other ZIP readers would see differently;
+//! - [`tar`]: the tar layout of torch's oldest format;
+//! - [`safetensors`]: full validation of a safetensors header;
+//! - [`source`]: random-access reads that count the bytes read, so that a
+//!   multi-gigabyte checkpoint is scanned through its metadata only.
+//!
+//! Structural oddities are reported as [`Anomaly`] values; what they mean
+//! for a verdict is decided by the policy layer.
+
+#![forbid(unsafe_code)]
+
+pub mod safetensors;
+pub mod sniff;
+pub mod source;
+pub mod tar;
+pub mod zip;
+mod zip_anomalies;
+
+pub use sniff::{Format, sniff};
+pub use source::{FileSource, MemSource, Source, SubSource};
+pub use zip_anomalies::zip_anomalies;
+
+/// A structural oddity of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anomaly {
+    /// What kind.
+    pub kind: AnomalyKind,
+    /// The member concerned, if any.
+    pub member: Option<String>,
+    /// A byte offset in the file, if any.
+    pub offset: Option<u64>,
+    /// A sentence saying what was found.
+    pub detail: String,
+}
+
+/// Kinds of [`Anomaly`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AnomalyKind {
+    /// Two entries with the same name; readers disagree on which is used.
+    ZipDuplicateName,
+    /// Names equal but for case: torch matches them case-insensitively.
+    ZipCaseCollision,
+    /// The local header names a different file than the central directory.
+    ZipLocalNameMismatch,
+    /// Flags, method, sizes or CRC differ between local and central headers.
+    ZipHeaderMismatch,
+    /// Encryption or patch flags set (torch refuses them only in the central header).
+    ZipEncryptionFlags,
+    /// The stored CRC-32 does not match the data (torch never checks it).
+    ZipCrcMismatch,
+    /// Data before the first entry: torch does not treat the file as a ZIP.
+    ZipPrependedData,
+    /// Bytes after the end-of-central-directory record and comment.
+    ZipTrailingData,
+    /// Two entries' data overlap.
+    ZipOverlappingEntries,
+    /// An entry outside the archive's single top-level folder.
+    ZipOutsidePrefix,
+    /// A member torch never reads.
+    ZipUnreadMember,
+    /// A record torch reads as uninitialised memory (directory flag or no data).
+    ZipUninitializedRecord,
+    /// Bytes in the file that no entry covers.
+    ZipUnaccountedBytes,
+    /// Something unexpected in the legacy torch stream.
+    LegacyLayout,
+    /// Data after the last pickle that the loader never reads.
+    TrailingData,
+    /// A safetensors header that is malformed.
+    SafetensorsHeader,
+}

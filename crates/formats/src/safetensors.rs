@@ -1,0 +1,366 @@
+//! Validation of a safetensors header, as strict as the reference
+//! implementation and stricter where it is silent: duplicate keys, which a
+//! JSON map parser collapses without a word, are reported.
+//!
+//! Layout: 8 bytes little-endian header length `N`, `N` bytes of JSON, then
+//! the data buffer that the tensors' `data_offsets` must tile exactly.
+
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+
+use crate::source::Source;
+
+/// Largest header the reference implementation accepts.
+pub const MAX_HEADER: u64 = 100_000_000;
+
+/// One tensor of a safetensors file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// Its name.
+    pub name: String,
+    /// Its dtype (`F32`, `BF16`, ...).
+    pub dtype: String,
+    /// Its shape.
+    pub shape: Vec<u64>,
+    /// Start and end of its bytes in the data buffer.
+    pub offsets: (u64, u64),
+}
+
+/// A validated header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Length of the JSON header.
+    pub header_len: u64,
+    /// Tensors in file order.
+    pub tensors: Vec<TensorInfo>,
+    /// `__metadata__` entries.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// Why a header is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// The file is shorter than the 8-byte length prefix.
+    #[error("file too short for a safetensors header")]
+    TooShort,
+    /// The announced header does not fit.
+    #[error("header length {len} is larger than {limit}")]
+    TooLarge {
+        /// Announced length.
+        len: u64,
+        /// What is possible.
+        limit: u64,
+    },
+    /// The header is not a JSON object of the expected shape.
+    #[error("invalid header JSON: {0}")]
+    Json(String),
+    /// Two entries with the same name.
+    #[error("duplicate key {0:?} in the header")]
+    DuplicateKey(String),
+    /// An unknown dtype.
+    #[error("tensor {name}: unknown dtype {dtype:?}")]
+    Dtype {
+        /// Tensor.
+        name: String,
+        /// Its dtype.
+        dtype: String,
+    },
+    /// Offsets inconsistent with dtype and shape, overlapping, or leaving gaps.
+    #[error("tensor {name}: {detail}")]
+    Offsets {
+        /// Tensor.
+        name: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The data buffer is not exactly covered by the tensors.
+    #[error("the tensors cover {covered} bytes of a {buffer}-byte data buffer")]
+    Coverage {
+        /// Bytes the tensors describe.
+        covered: u64,
+        /// Bytes in the file after the header.
+        buffer: u64,
+    },
+    /// Reading failed.
+    #[error("I/O error: {0}")]
+    Io(String),
+}
+
+/// Bits per element of each dtype safetensors defines.
+pub fn dtype_bits(dtype: &str) -> Option<u64> {
+    Some(match dtype {
+        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" | "F8_E8M0" => 8,
+        "F4" => 4,
+        "F6_E2M3" | "F6_E3M2" => 6,
+        "I16" | "U16" | "F16" | "BF16" => 16,
+        "I32" | "U32" | "F32" => 32,
+        "I64" | "U64" | "F64" | "C64" => 64,
+        _ => return None,
+    })
+}
+
+/// Whether a file starts like a safetensors file: a plausible length and a
+/// JSON object.
+pub fn looks_like(head: &[u8], file_len: u64) -> bool {
+    if head.len() < 9 {
+        return false;
+    }
+    let n = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+    (2..=MAX_HEADER).contains(&n) && n <= file_len - 8 && head[8] == b'{'
+}
+
+/// Read and validate the header.
+pub fn read_header(src: &dyn Source) -> Result<Header, HeaderError> {
+    let len = src.len();
+    if len < 8 {
+        return Err(HeaderError::TooShort);
+    }
+    let n = u64::from_le_bytes(
+        src.read_vec(0, 8)
+            .map_err(|e| HeaderError::Io(e.to_string()))?
+            .try_into()
+            .expect("8 bytes"),
+    );
+    let limit = MAX_HEADER.min(len - 8);
+    if n > limit {
+        return Err(HeaderError::TooLarge { len: n, limit });
+    }
+    let json = src
+        .read_vec(8, n as usize)
+        .map_err(|e| HeaderError::Io(e.to_string()))?;
+    let entries = parse_entries(&json)?;
+    let mut tensors = Vec::new();
+    let mut metadata = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (key, value) in entries {
+        if !seen.insert(key.clone()) {
+            return Err(HeaderError::DuplicateKey(key));
+        }
+        if key == "__metadata__" {
+            let serde_json::Value::Object(map) = value else {
+                return Err(HeaderError::Json(
+                    "__metadata__ must be an object of strings".into(),
+                ));
+            };
+            for (k, v) in map {
+                match v {
+                    serde_json::Value::String(s) => metadata.push((k, s)),
+                    _ => {
+                        return Err(HeaderError::Json(format!(
+                            "__metadata__ value for {k:?} is not a string"
+                        )));
+                    }
+                }
+            }
+            continue;
+        }
+        tensors.push(tensor_info(key, value)?);
+    }
+    let buffer = len - 8 - n;
+    let mut sorted: Vec<&TensorInfo> = tensors.iter().collect();
+    sorted.sort_by_key(|t| t.offsets);
+    let mut expected = 0u64;
+    for t in sorted {
+        let (begin, end) = t.offsets;
+        if begin != expected {
+            return Err(HeaderError::Offsets {
+                name: t.name.clone(),
+                detail: if begin < expected {
+                    format!(
+                        "its bytes [{begin}, {end}) overlap the previous tensor (ends at {expected})"
+                    )
+                } else {
+                    format!("its bytes start at {begin}, leaving a gap after {expected}")
+                },
+            });
+        }
+        expected = end;
+    }
+    if expected != buffer {
+        return Err(HeaderError::Coverage {
+            covered: expected,
+            buffer,
+        });
+    }
+    Ok(Header {
+        header_len: n,
+        tensors,
+        metadata,
+    })
+}
+
+fn tensor_info(name: String, value: serde_json::Value) -> Result<TensorInfo, HeaderError> {
+    let bad = |detail: &str| HeaderError::Offsets {
+        name: name.clone(),
+        detail: detail.to_string(),
+    };
+    let serde_json::Value::Object(map) = value else {
+        return Err(bad("entry is not an object"));
+    };
+    let dtype = match map.get("dtype") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        _ => return Err(bad("missing or non-string dtype")),
+    };
+    let shape: Vec<u64> = match map.get("shape") {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_u64()
+                    .ok_or_else(|| bad("shape entries must be non-negative integers"))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(bad("missing shape")),
+    };
+    let offsets = match map.get("data_offsets") {
+        Some(serde_json::Value::Array(a)) if a.len() == 2 => match (a[0].as_u64(), a[1].as_u64()) {
+            (Some(b), Some(e)) => (b, e),
+            _ => return Err(bad("data_offsets must be two non-negative integers")),
+        },
+        _ => return Err(bad("missing data_offsets")),
+    };
+    let Some(bits) = dtype_bits(&dtype) else {
+        return Err(HeaderError::Dtype { name, dtype });
+    };
+    if offsets.0 > offsets.1 {
+        return Err(bad("data_offsets end before they begin"));
+    }
+    let numel = shape
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| bad("shape overflows"))?;
+    let total_bits = numel
+        .checked_mul(bits)
+        .ok_or_else(|| bad("size overflows"))?;
+    if total_bits % 8 != 0 {
+        return Err(bad(
+            "element count does not fill whole bytes for this dtype",
+        ));
+    }
+    if offsets.1 - offsets.0 != total_bits / 8 {
+        return Err(HeaderError::Offsets {
+            name: name.clone(),
+            detail: format!(
+                "data_offsets span {} bytes, dtype {dtype} and shape {:?} need {}",
+                offsets.1 - offsets.0,
+                shape,
+                total_bits / 8
+            ),
+        });
+    }
+    Ok(TensorInfo {
+        name,
+        dtype,
+        shape,
+        offsets,
+    })
+}
+
+/// Parse the top-level JSON object keeping every key, duplicates included.
+fn parse_entries(json: &[u8]) -> Result<Vec<(String, serde_json::Value)>, HeaderError> {
+    struct Entries;
+    impl<'de> Visitor<'de> for Entries {
+        type Value = Vec<(String, serde_json::Value)>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
+                out.push((k, v));
+            }
+            Ok(out)
+        }
+    }
+    let text =
+        std::str::from_utf8(json).map_err(|e| HeaderError::Json(format!("not UTF-8: {e}")))?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let entries = (&mut de)
+        .deserialize_map(Entries)
+        .map_err(|e| HeaderError::Json(e.to_string()))?;
+    de.end().map_err(|e| HeaderError::Json(e.to_string()))?;
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::MemSource;
+
+    fn file(header: &str, data: usize) -> Vec<u8> {
+        let mut v = (header.len() as u64).to_le_bytes().to_vec();
+        v.extend_from_slice(header.as_bytes());
+        v.extend(std::iter::repeat_n(0u8, data));
+        v
+    }
+
+    fn check(header: &str, data: usize) -> Result<Header, HeaderError> {
+        read_header(&MemSource::new(&file(header, data)))
+    }
+
+    #[test]
+    fn valid_file() {
+        let h = check(
+            r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"BF16","shape":[3],"data_offsets":[16,22]}}  "#,
+            22,
+        )
+        .unwrap();
+        assert_eq!(h.tensors.len(), 2);
+        assert_eq!(h.metadata, vec![("format".into(), "pt".into())]);
+    }
+
+    #[test]
+    fn rejects_each_malformation() {
+        let t = |s: &str, d| check(s, d).unwrap_err();
+        assert!(matches!(
+            t(
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                8
+            ),
+            HeaderError::DuplicateKey(_)
+        ));
+        assert!(matches!(
+            t(
+                r#"{"a":{"dtype":"X9","shape":[1],"data_offsets":[0,4]}}"#,
+                4
+            ),
+            HeaderError::Dtype { .. }
+        ));
+        assert!(matches!(
+            t(
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#,
+                4
+            ),
+            HeaderError::Offsets { .. }
+        ));
+        assert!(matches!(
+            t(
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}}"#,
+                6
+            ),
+            HeaderError::Offsets { .. }
+        ));
+        assert!(matches!(
+            t(
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+                8
+            ),
+            HeaderError::Coverage { .. }
+        ));
+        assert!(matches!(
+            t(
+                r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}}"#,
+                4
+            ),
+            HeaderError::Offsets { .. }
+        ));
+        assert!(matches!(t("[1,2]", 0), HeaderError::Json(_)));
+        assert!(matches!(t("{} x", 0), HeaderError::Json(_)));
+        let mut huge = (u64::MAX).to_le_bytes().to_vec();
+        huge.extend_from_slice(b"{}");
+        assert!(matches!(
+            read_header(&MemSource::new(&huge)),
+            Err(HeaderError::TooLarge { .. })
+        ));
+    }
+}

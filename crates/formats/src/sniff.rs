@@ -1,0 +1,185 @@
+//! What a file is, decided by its content, never by its name.
+
+use airlock_pickle::{Config, Value};
+
+use crate::safetensors;
+use crate::source::Source;
+use crate::tar;
+use crate::zip::TorchZip;
+
+/// The file formats Airlock recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    /// A `torch.save` ZIP checkpoint (torch 1.6 and later).
+    TorchZip,
+    /// A TorchScript archive (`torch.jit.save`): holds code.
+    TorchScript,
+    /// The legacy `torch.save` stream: magic number, five pickles, raw storages.
+    TorchLegacy,
+    /// The oldest `torch.save` format: a tar of pickles and storages.
+    TorchLegacyTar,
+    /// A pickle stream (`pickle.dump`, `joblib`-free).
+    Pickle,
+    /// A safetensors file.
+    Safetensors,
+    /// A ZIP archive that is not a torch checkpoint.
+    Zip,
+    /// A tar archive that is not a torch checkpoint.
+    Tar,
+    /// Anything else.
+    Unknown,
+}
+
+impl Format {
+    /// The name used in reports (stable, lower case).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::TorchZip => "pytorch-zip",
+            Format::TorchScript => "torchscript",
+            Format::TorchLegacy => "pytorch-legacy",
+            Format::TorchLegacyTar => "pytorch-legacy-tar",
+            Format::Pickle => "pickle",
+            Format::Safetensors => "safetensors",
+            Format::Zip => "zip",
+            Format::Tar => "tar",
+            Format::Unknown => "unknown",
+        }
+    }
+
+    /// Whether `torch.load` runs a pickle from files of this format.
+    pub fn is_torch_pickle(self) -> bool {
+        matches!(
+            self,
+            Format::TorchZip | Format::TorchLegacy | Format::TorchLegacyTar | Format::TorchScript
+        )
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The legacy format's first pickle: `MAGIC_NUMBER` as written by protocol 2.
+const LEGACY_MAGIC_P2: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.";
+/// `torch.serialization.MAGIC_NUMBER`.
+pub const LEGACY_MAGIC: u128 = 0x1950a86a20f9469cfc6c;
+
+/// How many bytes of a file [`sniff`] looks at to decide whether it is a pickle.
+pub const PICKLE_SNIFF_BYTES: u64 = 1 << 20;
+
+/// Decide what a file is. Reads the first kilobyte, plus the central
+/// directory of ZIP files and up to 1 MiB of candidate pickles.
+pub fn sniff(src: &dyn Source) -> std::io::Result<Format> {
+    let head = src.read_upto(0, 1024)?;
+    if head.is_empty() {
+        return Ok(Format::Unknown);
+    }
+    // torch decides "zip or not" on the first four bytes only.
+    if head.starts_with(b"PK\x03\x04") {
+        return Ok(match TorchZip::open(src) {
+            Err(_) => Format::TorchZip,
+            Ok(zip) => match zip.all_records() {
+                Ok(records) if records.iter().any(|r| r == b"constants.pkl") => Format::TorchScript,
+                _ if zip.locate_record("data.pkl").is_some() => Format::TorchZip,
+                _ => Format::Zip,
+            },
+        });
+    }
+    if head.starts_with(LEGACY_MAGIC_P2) {
+        return Ok(Format::TorchLegacy);
+    }
+    if safetensors::looks_like(&head, src.len()) {
+        return Ok(Format::Safetensors);
+    }
+    if tar::is_tar(&head) {
+        let members = tar::members(src, 64).unwrap_or_default();
+        let has = |n: &str| members.iter().any(|m| m.name == n);
+        return Ok(if has("pickle") && has("storages") && has("tensors") {
+            Format::TorchLegacyTar
+        } else {
+            Format::Tar
+        });
+    }
+    Ok(pickle_format(src)?.unwrap_or(Format::Unknown))
+}
+
+/// Whether the unpickler would run something from this file: a protocol 2+
+/// header, or a first pickle (protocols 0 and 1 have no header) that either
+/// completes or imports or calls something before failing. A first pickle
+/// holding torch's magic number makes it the legacy torch format.
+fn pickle_format(src: &dyn Source) -> std::io::Result<Option<Format>> {
+    let data = src.read_upto(0, PICKLE_SNIFF_BYTES as usize)?;
+    let config = Config {
+        max_pickles: Some(1),
+        ..Config::default()
+    };
+    let analysis = config.analyze(&data);
+    let first = &analysis.pickles[0];
+    if let Some(root) = first.root {
+        if is_legacy_magic(&analysis.graph, root) {
+            return Ok(Some(Format::TorchLegacy));
+        }
+    }
+    if data.len() >= 2 && data[0] == 0x80 && data[1] <= 5 {
+        return Ok(Some(Format::Pickle));
+    }
+    let pickle = if first.error().is_none() {
+        // A one-byte "pickle" such as `N.` is a pickle, but text that happens
+        // to start with `N` and a dot is far likelier: require some substance.
+        first.ops > 2 || first.root.is_some_and(|r| r != Value::NONE)
+    } else {
+        let acted = first
+            .events
+            .iter()
+            .any(|e| !matches!(e.kind, airlock_pickle::EventKind::Error(_)));
+        let truncated = first.error().is_some_and(|e| e.is_truncation())
+            && data.len() as u64 == PICKLE_SNIFF_BYTES;
+        acted || truncated
+    };
+    Ok(pickle.then_some(Format::Pickle))
+}
+
+/// Whether a legacy stream's first pickle holds the magic number.
+pub fn is_legacy_magic(graph: &airlock_pickle::Graph<'_>, root: Value) -> bool {
+    match graph.object(root) {
+        Some(airlock_pickle::Object::Int(b)) => **b == num_bigint_magic(),
+        _ => false,
+    }
+}
+
+fn num_bigint_magic() -> num_bigint::BigInt {
+    num_bigint::BigInt::from(LEGACY_MAGIC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::MemSource;
+
+    fn fmt(b: &[u8]) -> Format {
+        sniff(&MemSource::new(b)).unwrap()
+    }
+
+    #[test]
+    fn by_content() {
+        assert_eq!(fmt(b""), Format::Unknown);
+        assert_eq!(fmt(b"hello world, this is text"), Format::Unknown);
+        assert_eq!(fmt(b"{\"json\": true}"), Format::Unknown);
+        assert_eq!(fmt(b"\x80\x04\x95"), Format::Pickle);
+        assert_eq!(fmt(b"(dp0\nS'a'\np1\nI1\ns."), Format::Pickle);
+        assert_eq!(fmt(b"cos\nsystem\n(S'id'\ntR\xff"), Format::Pickle);
+        assert_eq!(fmt(LEGACY_MAGIC_P2), Format::TorchLegacy);
+        let mut st = 2u64.to_le_bytes().to_vec();
+        st.extend_from_slice(b"{}");
+        assert_eq!(fmt(&st), Format::Safetensors);
+        assert_eq!(fmt(b"PK\x03\x04garbage"), Format::TorchZip);
+    }
+
+    #[test]
+    fn magic_constant_matches_the_pickle() {
+        let a = airlock_pickle::analyze(LEGACY_MAGIC_P2);
+        assert!(is_legacy_magic(&a.graph, a.pickles[0].root.unwrap()));
+    }
+}

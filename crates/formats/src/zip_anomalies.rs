@@ -1,0 +1,269 @@
+//! Everything about a ZIP archive that another reader would see differently
+//! from torch, or that only crafted archives contain.
+
+use std::collections::HashMap;
+
+use crate::source::Source;
+use crate::zip::{
+    FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED, FLAG_PATCH, FLAG_STRONG_ENCRYPTION, TorchZip,
+};
+use crate::{Anomaly, AnomalyKind};
+
+const MAX_PER_KIND: usize = 20;
+
+/// Structural anomalies of an archive. `reads` are the entries torch reads
+/// (used to say which duplicate wins).
+pub fn zip_anomalies(zip: &TorchZip, src: &dyn Source, reads: &[usize]) -> Vec<Anomaly> {
+    let mut out: Vec<Anomaly> = Vec::new();
+    let mut counts: HashMap<AnomalyKind, usize> = HashMap::new();
+    let mut push = |a: Anomaly| {
+        let c = counts.entry(a.kind).or_default();
+        *c += 1;
+        if *c <= MAX_PER_KIND {
+            out.push(a);
+        }
+    };
+
+    // Duplicates and case collisions.
+    let mut by_lower: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+    for e in &zip.entries {
+        by_lower
+            .entry(e.name.to_ascii_lowercase())
+            .or_default()
+            .push(e.index);
+    }
+    let mut groups: Vec<&Vec<usize>> = by_lower.values().filter(|v| v.len() > 1).collect();
+    groups.sort();
+    for group in groups {
+        let first = &zip.entries[group[0]];
+        let exact = group.iter().all(|&i| zip.entries[i].name == first.name);
+        let used = group.iter().find(|i| reads.contains(i));
+        let names: Vec<String> = group.iter().map(|&i| zip.entries[i].name_lossy()).collect();
+        let which = match used {
+            Some(&i) => format!(
+                "; torch reads entry {i} (the one its case-insensitive binary search finds), Python's zipfile the last"
+            ),
+            None => String::new(),
+        };
+        push(Anomaly {
+            kind: if exact {
+                AnomalyKind::ZipDuplicateName
+            } else {
+                AnomalyKind::ZipCaseCollision
+            },
+            member: Some(first.name_lossy()),
+            offset: Some(first.header_offset),
+            detail: if exact {
+                format!(
+                    "{} entries are named {}{which}",
+                    group.len(),
+                    first.name_lossy()
+                )
+            } else {
+                format!(
+                    "names differing only in case: {} (torch matches names case-insensitively){which}",
+                    names.join(", ")
+                )
+            },
+        });
+    }
+
+    // Local headers against the central directory.
+    let mut ranges: Vec<(u64, u64, usize)> = Vec::new();
+    for e in &zip.entries {
+        let name = e.name_lossy();
+        let local = match zip.local_header(src, e.index) {
+            Ok(l) => l,
+            Err(err) => {
+                push(Anomaly {
+                    kind: AnomalyKind::ZipHeaderMismatch,
+                    member: Some(name),
+                    offset: Some(e.local_header_offset),
+                    detail: format!("the central directory points to no valid local header: {err}"),
+                });
+                continue;
+            }
+        };
+        if local.name != e.name {
+            push(Anomaly {
+                kind: AnomalyKind::ZipLocalNameMismatch,
+                member: Some(name.clone()),
+                offset: Some(local.offset),
+                detail: format!(
+                    "the local header names it {:?}: torch ignores local names, Python's zipfile refuses the entry",
+                    String::from_utf8_lossy(&local.name)
+                ),
+            });
+        }
+        let crypt = FLAG_ENCRYPTED | FLAG_PATCH | FLAG_STRONG_ENCRYPTION;
+        if (local.flags | e.flags) & crypt != 0 {
+            push(Anomaly {
+                kind: AnomalyKind::ZipEncryptionFlags,
+                member: Some(name.clone()),
+                offset: Some(local.offset),
+                detail: format!(
+                    "encryption/patch flag bits set (central 0x{:04x}, local 0x{:04x}); torch only refuses them in the central header, other readers refuse or skip the entry",
+                    e.flags, local.flags
+                ),
+            });
+        }
+        let mut diffs = Vec::new();
+        if local.flags & !crypt != e.flags & !crypt {
+            diffs.push(format!("flags 0x{:04x} vs 0x{:04x}", local.flags, e.flags));
+        }
+        if local.method != e.method {
+            diffs.push(format!("method {} vs {}", local.method, e.method));
+        }
+        if e.flags & FLAG_DATA_DESCRIPTOR == 0
+            && local.crc32 != e.crc32
+            && local.comp_size != u32::MAX
+        {
+            diffs.push(format!("CRC 0x{:08x} vs 0x{:08x}", local.crc32, e.crc32));
+        }
+        if e.flags & FLAG_DATA_DESCRIPTOR == 0
+            && local.comp_size != u32::MAX
+            && (local.comp_size as u64 != e.comp_size || local.uncomp_size as u64 != e.uncomp_size)
+        {
+            diffs.push(format!(
+                "sizes {}/{} vs {}/{}",
+                local.comp_size, local.uncomp_size, e.comp_size, e.uncomp_size
+            ));
+        }
+        if !diffs.is_empty() {
+            push(Anomaly {
+                kind: AnomalyKind::ZipHeaderMismatch,
+                member: Some(name.clone()),
+                offset: Some(local.offset),
+                detail: format!(
+                    "local header differs from the central directory: {}",
+                    diffs.join(", ")
+                ),
+            });
+        }
+        ranges.push((
+            local.offset,
+            local.data_offset.saturating_add(e.comp_size),
+            e.index,
+        ));
+    }
+
+    // Overlaps and bytes no entry accounts for.
+    ranges.sort();
+    for w in ranges.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if b.0 < a.1 {
+            push(Anomaly {
+                kind: AnomalyKind::ZipOverlappingEntries,
+                member: Some(zip.entries[b.2].name_lossy()),
+                offset: Some(b.0),
+                detail: format!(
+                    "entry {} starts inside the data of {}",
+                    zip.entries[b.2].name_lossy(),
+                    zip.entries[a.2].name_lossy()
+                ),
+            });
+        }
+    }
+    if let Some(&(first, _, _)) = ranges.first() {
+        if first > 0 {
+            push(Anomaly {
+                kind: AnomalyKind::ZipUnaccountedBytes,
+                member: None,
+                offset: Some(0),
+                detail: format!("{first} bytes before the first entry belong to no entry"),
+            });
+        }
+    }
+    let covered_end = ranges.iter().map(|r| r.1).max().unwrap_or(0);
+    if zip.cdir_offset > covered_end + 64 {
+        push(Anomaly {
+            kind: AnomalyKind::ZipUnaccountedBytes,
+            member: None,
+            offset: Some(covered_end),
+            detail: format!(
+                "{} bytes between the last entry and the central directory belong to no entry",
+                zip.cdir_offset - covered_end
+            ),
+        });
+    }
+    let end = zip.eocd_offset + 22 + zip.comment_len as u64;
+    if zip.size > end {
+        push(Anomaly {
+            kind: AnomalyKind::ZipTrailingData,
+            member: None,
+            offset: Some(end),
+            detail: format!("{} bytes after the end of the archive", zip.size - end),
+        });
+    }
+
+    for (kind, n) in counts {
+        if n > MAX_PER_KIND {
+            out.push(Anomaly {
+                kind,
+                member: None,
+                offset: None,
+                detail: format!("... and {} more of the same kind", n - MAX_PER_KIND),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::MemSource;
+    use crate::zip::testzip::{Member, write};
+
+    fn kinds(z: &[u8]) -> Vec<AnomalyKind> {
+        let src = MemSource::new(z);
+        let zip = TorchZip::open(&src).unwrap();
+        let mut k: Vec<_> = zip_anomalies(&zip, &src, &[])
+            .into_iter()
+            .map(|a| a.kind)
+            .collect();
+        k.sort();
+        k
+    }
+
+    #[test]
+    fn clean_archive_has_none() {
+        let z = write(
+            &[
+                Member::new("a/version", b"3\n"),
+                Member::new("a/data.pkl", b"N."),
+            ],
+            b"",
+            b"",
+        );
+        assert!(kinds(&z).is_empty(), "{:?}", kinds(&z));
+    }
+
+    #[test]
+    fn reports_each_trick() {
+        let mut renamed = Member::new("a/data.pkl", b"N.");
+        renamed.local_name = Some(b"a/datap.kl".to_vec());
+        let mut flagged = Member::new("a/x", b"y");
+        flagged.local_flags = Some(FLAG_ENCRYPTED);
+        let z = write(
+            &[
+                renamed,
+                flagged,
+                Member::new("a/DATA.PKL", b"N."),
+                Member::new("a/x", b"z"),
+            ],
+            b"",
+            b"tail",
+        );
+        let k = kinds(&z);
+        for want in [
+            AnomalyKind::ZipLocalNameMismatch,
+            AnomalyKind::ZipEncryptionFlags,
+            AnomalyKind::ZipCaseCollision,
+            AnomalyKind::ZipDuplicateName,
+            AnomalyKind::ZipTrailingData,
+        ] {
+            assert!(k.contains(&want), "{want:?} missing from {k:?}");
+        }
+    }
+}

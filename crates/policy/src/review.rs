@@ -1,0 +1,406 @@
+//! Reviewing a pickle's events: allowlist first, then the danger catalogue
+//! to grade what is not allowed.
+//!
+//! A global is data-only when `torch.load(weights_only=True)` would accept it
+//! by default: the allowlist is torch's own. Everything else makes the file
+//! at least `suspicious`; the catalogue decides whether it is `dangerous`.
+//! Structures that only attacks produce (calling a computed callable,
+//! unregistered extension codes, setting state on an imported global) are
+//! dangerous whatever they name.
+
+use std::collections::BTreeMap;
+
+use airlock_pickle::{
+    Analysis, CallKind, ErrorKind, EventKind, Global, Graph, Limit, Object, Origin, Value,
+};
+
+use crate::catalogue::{Hit, catalogue};
+use crate::finding::Finding;
+use crate::rules::{Rule, Severity};
+use crate::weights_only::{WoKind, allowed, storage_dtype, torch_global_name};
+
+/// How the pickle is loaded, which decides what is expected in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loader {
+    /// `torch.load`: persistent ids are storage references.
+    Torch,
+    /// `pickle.load` or similar: one pickle, no persistent ids.
+    Plain,
+}
+
+/// What to review.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The archive member the pickle comes from.
+    pub member: Option<&'a str>,
+    /// How it is loaded.
+    pub loader: Loader,
+    /// Whether further pickles after the first are unexpected.
+    pub single_pickle: bool,
+}
+
+struct GlobalUse {
+    name: String,
+    opcode: &'static str,
+    offset: u64,
+    imports: usize,
+    calls: Vec<(CallKind, u64, String)>,
+    hit: Option<Hit>,
+}
+
+fn written(g: &Global<'_>) -> (String, String) {
+    match &g.written {
+        Some((m, n)) => (m.to_string(), n.to_string()),
+        None => (g.module.to_string(), g.name.to_string()),
+    }
+}
+
+/// Whether a global is on the data allowlist (torch's weights-only
+/// allowlist), under the name torch matches or the one Python imports.
+pub fn is_allowlisted(g: &Global<'_>) -> bool {
+    let (wm, wn) = written(g);
+    let (tm, tn) = torch_global_name(&wm, &wn);
+    allowed(&format!("{tm}.{tn}")).is_some() || allowed(&g.qualified()).is_some()
+}
+
+/// The catalogue entry grading a global, under any of its names.
+pub fn grade(g: &Global<'_>) -> Option<Hit> {
+    let (wm, wn) = written(g);
+    let a = catalogue().lookup(&g.module, &g.name, g.dotted);
+    let b = catalogue().lookup(&wm, &wn, g.dotted);
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.severity > a.severity { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn call_word(kind: CallKind) -> &'static str {
+    match kind {
+        CallKind::Reduce => "REDUCE",
+        CallKind::NewObj => "NEWOBJ",
+        CallKind::NewObjEx => "NEWOBJ_EX",
+        CallKind::Obj => "OBJ",
+        CallKind::Inst => "INST",
+    }
+}
+
+/// Review every event of an analysed pickle stream.
+pub fn review(analysis: &Analysis<'_>, ctx: Context<'_>) -> Vec<Finding> {
+    let g = &analysis.graph;
+    let mut out = Vec::new();
+    let mut globals: BTreeMap<(String, u64), GlobalUse> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    let find = |f: Finding| f.member(ctx.member);
+
+    for (index, pickle) in analysis.pickles.iter().enumerate() {
+        let extra = index >= 1 && ctx.single_pickle;
+        // Bytes after the first pickle: a hidden pickle if they do anything
+        // or form a whole pickle, plain trailing data otherwise.
+        let acts = pickle.error().is_none() || pickle.events.len() > 1;
+        if extra && index == 1 {
+            out.push(
+                find(if acts {
+                    Finding::new(
+                        Rule::HiddenPickle,
+                        format!(
+                            "{} more pickle(s) follow the first, from byte {}; loaders that read in a loop run them",
+                            analysis.pickles.len() - 1,
+                            pickle.start
+                        ),
+                    )
+                } else {
+                    Finding::new(
+                        Rule::TrailingData,
+                        format!(
+                            "{} bytes after the first pickle, from byte {}, are not a pickle and are never read",
+                            analysis.input_len - pickle.start,
+                            pickle.start
+                        ),
+                    )
+                })
+                .offset(Some(pickle.start as u64)),
+            );
+        }
+        for event in &pickle.events {
+            let offset = Some(event.offset as u64);
+            let opname = event.opcode.map(|o| o.name()).unwrap_or("?");
+            match &event.kind {
+                EventKind::Import(id) => {
+                    let Some(gl) = g.global(Value::object(*id)) else {
+                        continue;
+                    };
+                    if is_allowlisted(gl) {
+                        continue;
+                    }
+                    let name = gl.qualified();
+                    let key = by_name
+                        .entry(name.clone())
+                        .or_insert_with(|| (name.clone(), event.offset as u64))
+                        .clone();
+                    let entry = globals.entry(key).or_insert_with(|| GlobalUse {
+                        name: name.clone(),
+                        opcode: opname,
+                        offset: event.offset as u64,
+                        imports: 0,
+                        calls: Vec::new(),
+                        hit: grade(gl),
+                    });
+                    entry.imports += 1;
+                }
+                EventKind::Call(id) => {
+                    let Some(Origin::Call {
+                        kind,
+                        callable,
+                        args,
+                        ..
+                    }) = g.opaque(Value::object(*id)).map(|o| &o.origin)
+                    else {
+                        continue;
+                    };
+                    match resolve_callable(g, *callable, ctx.loader) {
+                        Some(gl) => {
+                            if is_allowlisted(gl) {
+                                continue;
+                            }
+                            let name = gl.qualified();
+                            if let Some(key) = by_name.get(&name) {
+                                if let Some(entry) = globals.get_mut(key) {
+                                    let shown = g.repr(Value::object(*id), 200);
+                                    entry.calls.push((*kind, event.offset as u64, shown));
+                                }
+                            }
+                        }
+                        None => {
+                            out.push(
+                                find(Finding::new(
+                                    Rule::ComputedCallable,
+                                    format!(
+                                        "{} calls {}, which is not an imported global but computed at load time: {}",
+                                        call_word(*kind),
+                                        g.repr(*callable, 120),
+                                        g.repr(*args, 160)
+                                    ),
+                                ))
+                                .offset(offset),
+                            );
+                        }
+                    }
+                }
+                EventKind::DynamicImport(id) => {
+                    out.push(
+                        find(Finding::new(
+                            Rule::ComputedCallable,
+                            format!(
+                                "STACK_GLOBAL with operands computed at load time: {}",
+                                g.repr(Value::object(*id), 160)
+                            ),
+                        ))
+                        .offset(offset),
+                    );
+                }
+                EventKind::Extension {
+                    code,
+                    object,
+                    resolved,
+                } => {
+                    let what = if *resolved {
+                        format!(
+                            "extension code {code} resolves to {}, registered earlier in the stream",
+                            g.repr(Value::object(*object), 80)
+                        )
+                    } else {
+                        format!("extension code {code} is not registered by anything in the file")
+                    };
+                    out.push(
+                        find(Finding::new(Rule::Extension, format!("{opname}: {what}")))
+                            .offset(offset),
+                    );
+                }
+                EventKind::Build(b) => {
+                    if let Some(gl) = g.global(b.target) {
+                        out.push(
+                            find(Finding::new(
+                                Rule::GlobalMutation,
+                                format!(
+                                    "BUILD sets state {} on the imported global {}",
+                                    g.repr(b.state, 120),
+                                    gl.qualified()
+                                ),
+                            ))
+                            .offset(offset),
+                        );
+                    }
+                }
+                EventKind::Mutate(m) => {
+                    if let Some(gl) = g.global(m.target) {
+                        out.push(
+                            find(Finding::new(
+                                Rule::GlobalMutation,
+                                format!(
+                                    "{opname} calls {}.{} on the imported global",
+                                    gl.qualified(),
+                                    m.method
+                                ),
+                            ))
+                            .offset(offset),
+                        );
+                    }
+                }
+                EventKind::PersistentLoad(id) => {
+                    let Some(Origin::Persistent { pid }) =
+                        g.opaque(Value::object(*id)).map(|o| &o.origin)
+                    else {
+                        continue;
+                    };
+                    let problem = match ctx.loader {
+                        Loader::Plain => Some(
+                            "a plain pickle with persistent ids needs a custom loader".to_string(),
+                        ),
+                        // The legacy format's module references: the class
+                        // they name is graded where it is imported.
+                        Loader::Torch if module_pid(g, *pid).is_some() => None,
+                        Loader::Torch => storage_pid_problem(g, *pid),
+                    };
+                    if let Some(problem) = problem {
+                        out.push(
+                            find(Finding::new(
+                                Rule::UnexpectedPersistentId,
+                                format!("persistent id {}: {problem}", g.repr(*pid, 120)),
+                            ))
+                            .offset(offset),
+                        );
+                    }
+                }
+                EventKind::Buffer(_) => {
+                    out.push(
+                        find(Finding::new(
+                            Rule::OutOfBandBuffer,
+                            "NEXT_BUFFER asks the loader for an out-of-band buffer",
+                        ))
+                        .offset(offset),
+                    );
+                }
+                EventKind::Error(_) if extra && !acts => {}
+                EventKind::Error(e) => {
+                    let (rule, what) = match &e.kind {
+                        ErrorKind::LimitExceeded { limit, max } => (
+                            Rule::AnalysisLimit,
+                            format!("analysis stopped: more than {max} {}", limit_name(*limit)),
+                        ),
+                        _ => (
+                            Rule::PickleError,
+                            format!("the unpickler stops here: {}", e.kind),
+                        ),
+                    };
+                    let before = if pickle.events.len() > 1 {
+                        "; everything before this point runs when the file is loaded"
+                    } else {
+                        ""
+                    };
+                    out.push(find(Finding::new(rule, format!("{what}{before}"))).offset(offset));
+                }
+            }
+        }
+    }
+
+    for usage in globals.into_values() {
+        let calls = match usage.calls.as_slice() {
+            [] => String::new(),
+            [(kind, off, shown)] => format!("; {} calls {shown} at byte {off}", call_word(*kind)),
+            [(kind, off, shown), rest @ ..] => format!(
+                "; {} calls {shown} at byte {off}, and {} more call(s)",
+                call_word(*kind),
+                rest.len()
+            ),
+        };
+        let imported = format!(
+            "{} imports {} at byte {}",
+            usage.opcode, usage.name, usage.offset
+        );
+        let finding = match &usage.hit {
+            Some(hit) if hit.severity >= Severity::High => {
+                let severity = if usage.calls.is_empty() {
+                    hit.severity.min(Severity::High)
+                } else {
+                    hit.severity
+                };
+                Finding::new(
+                    Rule::DangerousGlobal,
+                    format!("{imported}{calls} ({}: {})", hit.category, hit.why),
+                )
+                .severity(severity)
+            }
+            Some(hit) => Finding::new(
+                Rule::NonAllowlistedGlobal,
+                format!(
+                    "{imported}{calls}: not in the weights_only allowlist ({}: {})",
+                    hit.category, hit.why
+                ),
+            )
+            .severity(Severity::Medium),
+            None => Finding::new(
+                Rule::NonAllowlistedGlobal,
+                format!("{imported}{calls}: not in the weights_only allowlist"),
+            ),
+        };
+        out.push(find(finding).offset(Some(usage.offset)).subject(usage.name));
+    }
+    out
+}
+
+/// The global a callable is: itself, or for `torch.load`'s legacy format a
+/// `('module', <class>, source file, source)` persistent id, which
+/// `persistent_load` answers with the class it names.
+fn resolve_callable<'g, 'a>(g: &'g Graph<'a>, v: Value, loader: Loader) -> Option<&'g Global<'a>> {
+    if let Some(gl) = g.global(v) {
+        return Some(gl);
+    }
+    if loader != Loader::Torch {
+        return None;
+    }
+    match g.opaque(v).map(|o| &o.origin) {
+        Some(Origin::Persistent { pid }) => module_pid(g, *pid),
+        _ => None,
+    }
+}
+
+fn module_pid<'g, 'a>(g: &'g Graph<'a>, pid: Value) -> Option<&'g Global<'a>> {
+    let items = g.tuple(pid)?;
+    if items.len() == 4 && g.str(items[0]).as_deref() == Some("module") {
+        return g.global(items[1]);
+    }
+    None
+}
+
+fn limit_name(l: Limit) -> &'static str {
+    l.name()
+}
+
+/// What is wrong with a torch persistent id, if anything: it must be
+/// `('storage', <storage class>, key, location, numel[, view])`.
+fn storage_pid_problem(g: &Graph<'_>, pid: Value) -> Option<String> {
+    let Some(items) = g.tuple(pid) else {
+        return Some("not a tuple".into());
+    };
+    let is =
+        |v: &Value, want: &[u8]| matches!(g.object(*v), Some(Object::Str(s)) if &s[..] == want);
+    if items.len() < 5 || items.len() > 6 || !is(&items[0], b"storage") {
+        return Some("not a ('storage', type, key, location, numel) reference".into());
+    }
+    let storage_class = g.global(items[1]).map(|gl| {
+        let (m, n) = written(gl);
+        let (m, n) = torch_global_name(&m, &n);
+        format!("{m}.{n}")
+    });
+    let ok_class = storage_class.as_deref().is_some_and(|c| {
+        storage_dtype(c).is_some()
+            || (c == "torch.storage.TypedStorage" && allowed(c) == Some(WoKind::Class))
+    });
+    if !ok_class {
+        return Some(format!("{} is not a storage class", g.repr(items[1], 60)));
+    }
+    if g.str(items[2]).is_none() || g.str(items[3]).is_none() || g.int(items[4]).is_none() {
+        return Some("key, location and element count have the wrong types".into());
+    }
+    None
+}

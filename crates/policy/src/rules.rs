@@ -1,0 +1,586 @@
+//! The detection rules. Each has a stable id, a name, a default severity,
+//! what a finding does to the verdict, and documentation in the same four
+//! sections for every rule; `airlock rules` prints it and `docs/rules.md` is
+//! generated from it.
+
+use std::fmt;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// For information.
+    Info,
+    /// Unusual, harmless in itself.
+    Low,
+    /// Needs attention.
+    Medium,
+    /// Likely an attack or a loader failure.
+    High,
+    /// Runs code or is only seen in attacks.
+    Critical,
+}
+
+impl Severity {
+    /// Lower-case name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a finding does to the file's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Impact {
+    /// Nothing: the finding only informs.
+    Note,
+    /// The file is not data only: it needs trust (`suspicious`).
+    Suspicious,
+    /// The file could not be analysed completely (`error`).
+    Error,
+    /// The file carries a dangerous capability or an attack structure (`dangerous`).
+    Dangerous,
+}
+
+macro_rules! rules {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident = ($id:literal, $name:literal, $sev:ident, $impact:ident);
+    )*) => {
+        /// A detection rule.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Rule {
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl Rule {
+            /// Every rule, in id order.
+            pub const ALL: &'static [Rule] = &[ $( Rule::$variant, )* ];
+
+            /// The stable id (`AL0001`).
+            pub const fn id(self) -> &'static str {
+                match self { $( Rule::$variant => $id, )* }
+            }
+
+            /// The stable name (`dangerous-global`).
+            pub const fn name(self) -> &'static str {
+                match self { $( Rule::$variant => $name, )* }
+            }
+
+            /// The default severity of its findings.
+            pub const fn severity(self) -> Severity {
+                match self { $( Rule::$variant => Severity::$sev, )* }
+            }
+
+            /// What its findings do to the verdict.
+            pub const fn impact(self) -> Impact {
+                match self { $( Rule::$variant => Impact::$impact, )* }
+            }
+
+            /// The rule's documentation as written (each line has the space
+            /// that follows `///`).
+            const fn raw_doc(self) -> &'static str {
+                match self { $( Rule::$variant => concat!($($doc, "\n"),*), )* }
+            }
+        }
+    };
+}
+
+impl Rule {
+    /// The rule's documentation (Markdown).
+    pub fn doc(self) -> String {
+        self.raw_doc()
+            .lines()
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    }
+
+    /// The first line of the documentation.
+    pub fn summary(self) -> &'static str {
+        self.raw_doc()
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+            .unwrap_or("")
+    }
+
+    /// Find a rule by id or name.
+    pub fn lookup(key: &str) -> Option<Rule> {
+        Rule::ALL
+            .iter()
+            .copied()
+            .find(|r| r.id().eq_ignore_ascii_case(key) || r.name() == key)
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.id(), self.name())
+    }
+}
+
+rules! {
+    /// Imports or calls a global from the danger catalogue.
+    ///
+    /// ## What it detects
+    /// A pickle that makes the unpickler import (`GLOBAL`, `STACK_GLOBAL`,
+    /// `INST`, a resolved `EXT`) a function or class listed in Airlock's
+    /// danger catalogue: process execution (`os.system`, `subprocess`),
+    /// `eval`/`exec`/`compile`, import machinery, file and network I/O,
+    /// `ctypes`, nested deserialisers (`pickle.loads`, `torch.load`,
+    /// `numpy.load`), profilers and debuggers that run code strings, and every
+    /// gadget from the published scanner bypasses. Calling it is reported with
+    /// the arguments.
+    ///
+    /// ## Why it matters
+    /// Loading the file with `torch.load(..., weights_only=False)`,
+    /// `pickle.load` or `numpy.load(..., allow_pickle=True)` runs that code on
+    /// your machine. Model files are programs; this one does something no
+    /// weights file needs.
+    ///
+    /// ## What to do
+    /// Do not load the file. If it came from a model hub, report it. Never
+    /// load it with `weights_only=False`, not even to extract the tensors.
+    DangerousGlobal = ("AL0001", "dangerous-global", Critical, Dangerous);
+
+    /// Calls something that is not a global: the result of another call, or
+    /// a global looked up at load time from computed strings.
+    ///
+    /// ## What it detects
+    /// `REDUCE`/`NEWOBJ` whose callable is the return value of an earlier
+    /// call (`getattr(__import__('os'), 'system')(...)`), or `STACK_GLOBAL`
+    /// whose module or name operands are computed at load time rather than
+    /// written in the file.
+    ///
+    /// ## Why it matters
+    /// No serializer writes this: it is how attacks reach functions a
+    /// denylist would catch by name. What actually runs cannot be known
+    /// without running it.
+    ///
+    /// ## What to do
+    /// Treat the file as malicious. Do not load it.
+    ComputedCallable = ("AL0002", "computed-callable", Critical, Dangerous);
+
+    /// Uses the pickle extension registry (`EXT1`/`EXT2`/`EXT4`).
+    ///
+    /// ## What it detects
+    /// Extension opcodes, which fetch a global by a numeric code registered
+    /// with `copyreg.add_extension`. Codes registered earlier in the same
+    /// stream are resolved and graded as the global they name; codes that
+    /// nothing in the file registers are reported here.
+    ///
+    /// ## Why it matters
+    /// No model serializer uses extension codes. They hide the name of the
+    /// imported global from scanners that only read `GLOBAL` strings, and the
+    /// registry is process-wide, so what a code means depends on what ran
+    /// before.
+    ///
+    /// ## What to do
+    /// Treat the file as malicious unless you produced it with a custom
+    /// pickler that registers extensions.
+    Extension = ("AL0003", "pickle-extension", High, Dangerous);
+
+    /// Sets attributes or items on an imported class, function or module.
+    ///
+    /// ## What it detects
+    /// `BUILD`, `SETITEM(S)`, `APPEND(S)` or `ADDITEMS` applied directly to a
+    /// global (for example `BUILD` on `os.environ`, or on a class to replace
+    /// one of its methods).
+    ///
+    /// ## Why it matters
+    /// It changes process state during loading: monkey-patching a function
+    /// that later code calls, or the environment of the process. Serializers
+    /// only ever set state on objects they just created.
+    ///
+    /// ## What to do
+    /// Treat the file as malicious.
+    GlobalMutation = ("AL0004", "global-mutation", Critical, Dangerous);
+
+    /// Imports a global outside the `weights_only` allowlist.
+    ///
+    /// ## What it detects
+    /// Any imported global that `torch.load(weights_only=True)` would refuse
+    /// by default (custom model classes, `numpy` scalars and arrays,
+    /// `argparse.Namespace`, omegaconf configs, `collections.defaultdict`, ...)
+    /// and that is not in the danger catalogue. TorchScript classes
+    /// (`__torch__.*`) land here too.
+    ///
+    /// ## Why it matters
+    /// Loading the file runs that class's code: its constructor,
+    /// `__setstate__` or `__reduce__` target. It may well be benign, but it is
+    /// code you must trust, not data. Airlock is allowlist-first: anything not
+    /// known to be data is not called safe.
+    ///
+    /// ## What to do
+    /// If you trust the source, load with `torch.serialization.safe_globals([...])`
+    /// listing exactly these globals, never with `weights_only=False`, which
+    /// would also run anything else the file contains. Better, ask the
+    /// publisher for a state dict or a safetensors file.
+    NonAllowlistedGlobal = ("AL0005", "non-allowlisted-global", Medium, Suspicious);
+
+    /// A persistent id the loader would not expect.
+    ///
+    /// ## What it detects
+    /// `PERSID`/`BINPERSID` whose id is not a torch storage reference
+    /// (`('storage', <storage type>, key, location, numel)`), or any
+    /// persistent id in a plain pickle (which `pickle.load` cannot load).
+    ///
+    /// ## Why it matters
+    /// Persistent ids hand a value to the loader's `persistent_load` hook.
+    /// Unexpected ones need a custom loader, whose code then runs.
+    ///
+    /// ## What to do
+    /// Find out which program wrote the file and load it with that program's
+    /// loader only if you trust it.
+    UnexpectedPersistentId = ("AL0006", "unexpected-persistent-id", Medium, Suspicious);
+
+    /// The pickle stops with an error before its end.
+    ///
+    /// ## What it detects
+    /// An opcode where CPython's unpickler would raise: truncated data, an
+    /// invalid opcode, stack underflow, a missing memo entry, an unhashable
+    /// key, and so on. Everything before that point is analysed, because the
+    /// unpickler has already run it.
+    ///
+    /// ## Why it matters
+    /// A broken tail after a payload is a known way to make scanners give up
+    /// while the payload still runs. Even without a payload, the file cannot
+    /// be proven to be data.
+    ///
+    /// ## What to do
+    /// Get the file again from its source; check its checksum.
+    PickleError = ("AL0007", "pickle-error", High, Error);
+
+    /// The analysis hit one of its resource limits.
+    ///
+    /// ## What it detects
+    /// More opcodes, stack entries, memo entries, objects or memory than the
+    /// configured limits, or a record larger than the size limit.
+    ///
+    /// ## Why it matters
+    /// Limits keep a hostile file from exhausting memory or time. The part
+    /// beyond the limit was not analysed, so the file is not called safe.
+    ///
+    /// ## What to do
+    /// If the file is legitimately that large, raise the limit
+    /// (`--max-pickle-bytes`) and scan again.
+    AnalysisLimit = ("AL0008", "analysis-limit", High, Error);
+
+    /// More than one pickle in a file whose loader reads one.
+    ///
+    /// ## What it detects
+    /// Bytes after the first pickle of a plain pickle file that form another
+    /// pickle.
+    ///
+    /// ## Why it matters
+    /// `pickle.load` reads the first pickle only, but code that loads in a
+    /// loop, or `torch.load` on a file it takes for the legacy format, runs
+    /// the next ones. Hiding a payload in a second pickle defeats scanners
+    /// that stop at the first.
+    ///
+    /// ## What to do
+    /// The extra pickles are analysed like the first; if they are not
+    /// expected, do not load the file.
+    HiddenPickle = ("AL0009", "hidden-pickle", Medium, Suspicious);
+
+    /// Bytes after the data the loader reads.
+    ///
+    /// ## What it detects
+    /// Trailing bytes after the last pickle, the last storage or the end of
+    /// an archive.
+    ///
+    /// ## Why it matters
+    /// They are ignored by the loader but may be read by other tools, or
+    /// carry a second payload for a different reader.
+    ///
+    /// ## What to do
+    /// Usually harmless (appended signatures, padding). Check where the file
+    /// came from if you did not expect them.
+    TrailingData = ("AL0010", "trailing-data", Low, Note);
+
+    /// A TorchScript archive: it contains code.
+    ///
+    /// ## What it detects
+    /// A ZIP holding `constants.pkl` (what `torch.load` takes for TorchScript)
+    /// and usually `code/` with TorchScript source. The code files are listed.
+    ///
+    /// ## Why it matters
+    /// TorchScript is a program: `torch.jit.load` compiles and runs it, and
+    /// `torch.load(weights_only=True)` refuses such archives. PyTorch's
+    /// security policy says to treat them as code.
+    ///
+    /// ## What to do
+    /// Load TorchScript only from trusted sources, or inside an isolated
+    /// environment with no access to your data and no network.
+    TorchScriptCode = ("AL0011", "torchscript-code", High, Suspicious);
+
+    /// Several archive entries with the same name.
+    ///
+    /// ## What it detects
+    /// Two or more ZIP entries with identical names.
+    ///
+    /// ## Why it matters
+    /// Readers disagree on which one they use: torch takes the entry its
+    /// case-insensitive binary search lands on, Python's `zipfile` the last.
+    /// A scanner that reads one copy while torch loads the other is bypassed.
+    /// No legitimate writer produces duplicates. Every copy is analysed.
+    ///
+    /// ## What to do
+    /// Treat the file as crafted. Do not load it.
+    ZipDuplicateName = ("AL0012", "zip-duplicate-name", High, Dangerous);
+
+    /// Archive entry names that differ only in case.
+    ///
+    /// ## What it detects
+    /// Entries such as `archive/data.pkl` and `archive/DATA.PKL`.
+    ///
+    /// ## Why it matters
+    /// torch looks records up case-insensitively, most other tools do not:
+    /// they see two files and may scan the wrong one. Every candidate is
+    /// analysed.
+    ///
+    /// ## What to do
+    /// Treat the file as crafted. Do not load it.
+    ZipCaseCollision = ("AL0013", "zip-case-collision", High, Dangerous);
+
+    /// A local header whose file name differs from the central directory.
+    ///
+    /// ## What it detects
+    /// An entry whose local header names another file than its central
+    /// directory record.
+    ///
+    /// ## Why it matters
+    /// torch never reads local names, while Python's `zipfile` refuses the
+    /// entry, so scanners built on it skip exactly the member torch loads
+    /// (a published picklescan bypass).
+    ///
+    /// ## What to do
+    /// Treat the file as crafted. Do not load it.
+    ZipLocalNameMismatch = ("AL0014", "zip-local-name-mismatch", High, Dangerous);
+
+    /// Encryption or patch flags on an archive entry.
+    ///
+    /// ## What it detects
+    /// General-purpose flag bits 0, 5 or 6 set in a local or central header.
+    ///
+    /// ## Why it matters
+    /// torch refuses them only in the central directory, while other readers
+    /// refuse or skip the entry wherever they see them: flipping them in the
+    /// local header hides a member from scanners while torch loads it (a
+    /// published picklescan bypass).
+    ///
+    /// ## What to do
+    /// Treat the file as crafted. Do not load it.
+    ZipEncryptionFlags = ("AL0015", "zip-encryption-flags", High, Dangerous);
+
+    /// Local and central headers disagree.
+    ///
+    /// ## What it detects
+    /// Differences in flags, compression method, sizes or CRC between an
+    /// entry's local header and its central directory record, a central
+    /// record pointing to no local header, or overlapping entries.
+    ///
+    /// ## Why it matters
+    /// Readers that trust the local header see other data than torch, which
+    /// trusts the central directory.
+    ///
+    /// ## What to do
+    /// Re-download the file; if the difference persists, do not trust it.
+    ZipHeaderMismatch = ("AL0016", "zip-header-mismatch", Medium, Suspicious);
+
+    /// A CRC-32 that does not match the data.
+    ///
+    /// ## What it detects
+    /// An entry whose stored CRC-32 differs from its data.
+    ///
+    /// ## Why it matters
+    /// torch never checks CRCs, so it loads the entry; Python's `zipfile`
+    /// raises, and scanners built on it skip the entry (a published bypass).
+    /// `torch.save` can also be told not to compute CRCs, so on its own this
+    /// is not an attack.
+    ///
+    /// ## What to do
+    /// Nothing if the rest of the file is clean; the entry was analysed as
+    /// torch reads it.
+    ZipCrcMismatch = ("AL0017", "zip-crc-mismatch", Low, Note);
+
+    /// A ZIP archive behind other data.
+    ///
+    /// ## What it detects
+    /// A file that ZIP tools open (its end-of-central-directory record is
+    /// found) but that does not start with a ZIP local header.
+    ///
+    /// ## Why it matters
+    /// torch decides "ZIP or not" on the first four bytes only: this file
+    /// goes down the legacy path and its leading bytes are unpickled, while
+    /// `zipfile` and most scanners look inside the archive.
+    ///
+    /// ## What to do
+    /// Treat the file as crafted. Do not load it.
+    ZipPrependedData = ("AL0018", "zip-prepended-data", High, Dangerous);
+
+    /// An archive member torch never reads.
+    ///
+    /// ## What it detects
+    /// A member outside torch's layout that holds a pickle. It is analysed
+    /// anyway: another loader, or a later version, may read it.
+    ///
+    /// ## Why it matters
+    /// Stray pickles are a place to hide payloads from tools that only look
+    /// at `data.pkl`.
+    ///
+    /// ## What to do
+    /// Check the member's findings.
+    ZipUnreadMember = ("AL0019", "zip-unread-member", Low, Note);
+
+    /// The archive cannot be loaded the way torch reads it.
+    ///
+    /// ## What it detects
+    /// A file starting like a ZIP that miniz (torch's reader) refuses, entries
+    /// outside the single top-level folder, no `data.pkl`, a missing or
+    /// invalid `version` record, records torch would read as uninitialised
+    /// memory, or bytes no entry accounts for.
+    ///
+    /// ## Why it matters
+    /// torch fails on such files, and other tools may read them differently.
+    ///
+    /// ## What to do
+    /// Re-download the file from its source.
+    ZipStructure = ("AL0020", "zip-structure", Medium, Error);
+
+    /// A storage record is missing or has the wrong size.
+    ///
+    /// ## What it detects
+    /// A tensor storage that the pickle references but whose record is
+    /// missing, or whose size is not the element count times the element
+    /// size.
+    ///
+    /// ## Why it matters
+    /// `torch.load` fails on it (or, with `mmap=True`, reads bytes of the
+    /// next record).
+    ///
+    /// ## What to do
+    /// Re-download the file from its source.
+    StorageMismatch = ("AL0021", "storage-mismatch", Medium, Error);
+
+    /// The legacy torch stream is not laid out as torch writes it.
+    ///
+    /// ## What it detects
+    /// A legacy checkpoint whose magic number, protocol version, storage key
+    /// list or raw storages are not what `torch.save` writes.
+    ///
+    /// ## Why it matters
+    /// torch runs the first pickles before it checks them: a file with a
+    /// payload where the magic number should be still runs it.
+    ///
+    /// ## What to do
+    /// Re-download the file from its source.
+    LegacyLayout = ("AL0022", "legacy-layout", Medium, Error);
+
+    /// An invalid safetensors header.
+    ///
+    /// ## What it detects
+    /// A safetensors file whose header is too large, not a JSON object, has
+    /// duplicate keys, unknown dtypes, offsets that disagree with dtype and
+    /// shape, overlap, leave gaps, or do not cover the data exactly.
+    ///
+    /// ## Why it matters
+    /// Loaders may reject it, or worse, read it differently from each other.
+    ///
+    /// ## What to do
+    /// Re-download the file; if the error persists, report it to its author.
+    SafetensorsHeader = ("AL0023", "safetensors-header", High, Error);
+
+    /// A format Airlock does not recognise.
+    ///
+    /// ## What it detects
+    /// A file that is none of the supported model formats.
+    ///
+    /// ## Why it matters
+    /// Unknown means not safe: nothing was proven about it.
+    ///
+    /// ## What to do
+    /// Check what the file is. If it is a model format Airlock should
+    /// support, open an issue.
+    UnknownFormat = ("AL0024", "unknown-format", Medium, Error);
+
+    /// The file could not be read.
+    ///
+    /// ## What it detects
+    /// An I/O error, a permission problem or a file that changed while it was
+    /// read.
+    ///
+    /// ## Why it matters
+    /// Nothing was analysed.
+    ///
+    /// ## What to do
+    /// Fix access to the file and scan again.
+    ReadError = ("AL0025", "read-error", High, Error);
+
+    /// `torch.load(weights_only=True)` would refuse the file.
+    ///
+    /// ## What it detects
+    /// The reason torch's weights-only unpickler would give, predicted
+    /// without running it: an unsupported global, a blocked module, an opcode
+    /// it does not implement (protocol 4 and 5 pickles), a TorchScript or tar
+    /// archive, and so on.
+    ///
+    /// ## Why it matters
+    /// Since PyTorch 2.6 this is `torch.load`'s default, and the usual
+    /// "fix" for such an error is `weights_only=False`, which runs whatever
+    /// the file contains. The other findings say whether that would be
+    /// dangerous.
+    ///
+    /// ## What to do
+    /// Never switch to `weights_only=False` for a file you did not produce.
+    /// If the other findings show only globals you trust, allowlist exactly
+    /// those with `torch.serialization.safe_globals([...])`.
+    WeightsOnlyRefusal = ("AL0026", "weights-only-refusal", Info, Note);
+
+    /// Out-of-band buffers (`NEXT_BUFFER`).
+    ///
+    /// ## What it detects
+    /// Protocol 5 out-of-band buffer opcodes.
+    ///
+    /// ## Why it matters
+    /// Model loaders never pass out-of-band buffers; the load fails, or a
+    /// custom loader supplies data from elsewhere.
+    ///
+    /// ## What to do
+    /// Find out which program wrote the file.
+    OutOfBandBuffer = ("AL0027", "out-of-band-buffer", Medium, Suspicious);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_names_are_unique_and_documented() {
+        let mut ids = std::collections::HashSet::new();
+        let mut names = std::collections::HashSet::new();
+        for r in Rule::ALL {
+            assert!(ids.insert(r.id()), "duplicate id {}", r.id());
+            assert!(names.insert(r.name()), "duplicate name {}", r.name());
+            let doc = r.doc();
+            for section in ["## What it detects", "## Why it matters", "## What to do"] {
+                assert!(doc.contains(section), "{} lacks {section}", r.id());
+            }
+            assert!(!r.summary().is_empty());
+        }
+        assert_eq!(Rule::lookup("al0001"), Some(Rule::DangerousGlobal));
+        assert_eq!(Rule::lookup("zip-crc-mismatch"), Some(Rule::ZipCrcMismatch));
+    }
+}

@@ -1,0 +1,190 @@
+//! # airlock-scan
+//!
+//! Scans model files without executing anything: sniff the format by
+//! content, read the container the way its loader reads it, run every pickle
+//! through the symbolic engine, review the events against the allowlist and
+//! the danger catalogue, predict `torch.load(weights_only=True)`, and render
+//! the findings as text, JSON or SARIF.
+//!
+//! ```no_run
+//! let report = airlock_scan::scan_path(std::path::Path::new("model.pt"), "model.pt", &Default::default());
+//! println!("{}: {}", report.path, report.verdict);
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod container;
+mod pickles;
+pub mod report;
+pub mod walk;
+
+use std::path::Path;
+
+use airlock_formats::{FileSource, Format, MemSource, Source};
+use airlock_policy::{Finding, Rule, Verdict};
+
+pub use walk::{ScanTarget, collect_targets};
+
+/// Scan options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Largest pickle (or pickle-bearing record) analysed, in bytes.
+    pub max_pickle_bytes: u64,
+    /// Limits of the pickle engine.
+    pub limits: airlock_pickle::Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_pickle_bytes: 1 << 30,
+            limits: airlock_pickle::Limits::default(),
+        }
+    }
+}
+
+/// The scan of one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    /// The path as given, or as found under a given folder.
+    pub path: String,
+    /// The format, by content.
+    pub format: Format,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Whether `torch.load(path, weights_only=True)` would load the file
+    /// (`None` for formats `torch.load` does not run a pickle from).
+    pub weights_only: Option<bool>,
+    /// torch's reason when it would refuse.
+    pub weights_only_reason: Option<String>,
+    /// Everything found, most severe first.
+    pub findings: Vec<Finding>,
+    /// Size of the file.
+    pub size: u64,
+    /// Bytes read to scan it.
+    pub bytes_read: u64,
+}
+
+impl FileReport {
+    /// The finding that best explains the verdict.
+    pub fn main_finding(&self) -> Option<&Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.rule != Rule::WeightsOnlyRefusal || self.findings.len() == 1)
+            .max_by_key(|f| (f.rule.impact(), f.severity))
+    }
+}
+
+/// Files up to this size are read into memory once; larger ones are read
+/// piecewise, only where their structure says.
+const READ_WHOLE: u64 = 8 << 20;
+
+/// Scan a file on disk.
+pub fn scan_path(path: &Path, display: &str, opts: &Options) -> FileReport {
+    let opened = FileSource::open(path).and_then(|src| {
+        if src.len() <= READ_WHOLE {
+            src.read_upto(0, src.len() as usize).map(Ok)
+        } else {
+            Ok(Err(src))
+        }
+    });
+    match opened {
+        Ok(Ok(bytes)) => {
+            let mut report = scan_bytes(&bytes, display, opts);
+            report.bytes_read = bytes.len() as u64;
+            report
+        }
+        Ok(Err(src)) => scan_source(&src, display, opts),
+        Err(e) => {
+            let findings = vec![Finding::new(
+                Rule::ReadError,
+                format!("cannot read the file: {e}"),
+            )];
+            FileReport {
+                path: display.to_string(),
+                format: Format::Unknown,
+                verdict: Verdict::from_findings(&findings),
+                weights_only: None,
+                weights_only_reason: None,
+                findings,
+                size: 0,
+                bytes_read: 0,
+            }
+        }
+    }
+}
+
+/// Scan bytes in memory.
+pub fn scan_bytes(data: &[u8], display: &str, opts: &Options) -> FileReport {
+    scan_source(&MemSource::new(data), display, opts)
+}
+
+/// Scan any source.
+pub fn scan_source(src: &dyn Source, display: &str, opts: &Options) -> FileReport {
+    let mut out = container::Outcome::default();
+    let format = match airlock_formats::sniff(src) {
+        Ok(f) => f,
+        Err(e) => {
+            out.findings.push(Finding::new(
+                Rule::ReadError,
+                format!("cannot read the file: {e}"),
+            ));
+            Format::Unknown
+        }
+    };
+    if out.findings.is_empty() {
+        let result = match format {
+            Format::TorchZip | Format::TorchScript | Format::Zip => {
+                container::scan_zip(src, format, opts, &mut out)
+            }
+            Format::TorchLegacy => container::scan_legacy(src, opts, &mut out),
+            Format::TorchLegacyTar => container::scan_legacy_tar(src, opts, &mut out),
+            Format::Pickle => container::scan_pickle_file(src, opts, &mut out),
+            Format::Safetensors => {
+                container::scan_safetensors(src, &mut out);
+                Ok(())
+            }
+            Format::Tar => {
+                out.findings.push(Finding::new(
+                    Rule::UnknownFormat,
+                    "a tar archive that is not a torch checkpoint (no pickle, storages and tensors members)",
+                ));
+                Ok(())
+            }
+            Format::Unknown => {
+                container::scan_unknown(src, &mut out);
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            out.findings.push(Finding::new(
+                Rule::ReadError,
+                format!("reading failed: {e}"),
+            ));
+        }
+    }
+    let mut findings = out.findings;
+    dedupe(&mut findings);
+    findings.sort_by(|a, b| {
+        (b.rule.impact(), b.severity)
+            .cmp(&(a.rule.impact(), a.severity))
+            .then_with(|| a.location.cmp(&b.location))
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
+    let verdict = Verdict::from_findings(&findings);
+    FileReport {
+        path: display.to_string(),
+        format,
+        verdict,
+        weights_only: out.weights_only,
+        weights_only_reason: out.weights_only_reason,
+        findings,
+        size: src.len(),
+        bytes_read: src.bytes_read(),
+    }
+}
+
+fn dedupe(findings: &mut Vec<Finding>) {
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| seen.insert((f.rule, f.message.clone(), f.location.clone())));
+}

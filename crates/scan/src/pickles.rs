@@ -1,0 +1,176 @@
+//! Running one pickle (or stream of pickles) through the engine, the review
+//! and the weights-only prediction.
+
+use airlock_pickle::{Analysis, Config, EventKind, LegacyEncoding, Object, Origin, Value};
+use airlock_policy::review::{self, Context, Loader};
+use airlock_policy::weights_only::{self, Persistent, Refusal, torch_global_name};
+use airlock_policy::{Finding, Rule};
+
+use crate::Options;
+
+/// A storage a pickle references through a persistent id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StorageRef {
+    pub key: String,
+    pub storage_class: String,
+    pub numel: i64,
+    pub offset: u64,
+}
+
+/// What reviewing a pickle produced.
+pub(crate) struct Reviewed {
+    pub findings: Vec<Finding>,
+    /// The weights-only verdict for the pickles checked, if asked for.
+    pub weights_only: Option<Result<(), Refusal>>,
+    pub storages: Vec<StorageRef>,
+    /// Roots of the pickles, rendered (for layout checks).
+    pub roots: Vec<RootValue>,
+    /// Where analysis ended and the input length.
+    pub end: usize,
+    pub complete: bool,
+}
+
+/// A pickle's result, reduced to what layout checks need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RootValue {
+    Int(num_bigint::BigInt),
+    Strings(Vec<String>),
+    Other,
+}
+
+/// How a pickle is loaded.
+#[derive(Clone, Copy)]
+pub(crate) struct Role<'a> {
+    pub member: Option<&'a str>,
+    pub loader: Loader,
+    pub single_pickle: bool,
+    pub max_pickles: Option<usize>,
+    /// Weights-only check: one persistent-load mode per pickle index (the
+    /// last one repeats), or `None` not to check.
+    pub weights_only: Option<&'a [Persistent<'a>]>,
+}
+
+pub(crate) fn engine_config(opts: &Options, loader: Loader, max_pickles: Option<usize>) -> Config {
+    Config {
+        limits: opts.limits.clone(),
+        // torch.load passes encoding="utf-8"; pickle.load defaults to ASCII.
+        encoding: match loader {
+            Loader::Torch => LegacyEncoding::Utf8,
+            Loader::Plain => LegacyEncoding::Ascii,
+        },
+        // Superset: a custom loader may define persistent_load and go on.
+        persistent_load: true,
+        buffers: false,
+        max_pickles,
+        ..Config::default()
+    }
+}
+
+pub(crate) fn review_bytes(data: &[u8], opts: &Options, role: Role<'_>) -> Reviewed {
+    let analysis = engine_config(opts, role.loader, role.max_pickles).analyze(data);
+    review_analysis(data, &analysis, role)
+}
+
+pub(crate) fn review_analysis(data: &[u8], analysis: &Analysis<'_>, role: Role<'_>) -> Reviewed {
+    let findings = review::review(
+        analysis,
+        Context {
+            member: role.member,
+            loader: role.loader,
+            single_pickle: role.single_pickle,
+        },
+    );
+    let weights_only = role.weights_only.map(|modes| {
+        for (i, pickle) in analysis.pickles.iter().enumerate() {
+            let mode = modes
+                .get(i)
+                .or(modes.last())
+                .copied()
+                .unwrap_or(Persistent::Refused);
+            if let Err(mut r) = weights_only::check_pickle(data, analysis, pickle, mode) {
+                r.member = role.member.map(str::to_string);
+                return Err(r);
+            }
+        }
+        Ok(())
+    });
+    let g = &analysis.graph;
+    let mut storages = Vec::new();
+    for event in analysis.events() {
+        if let EventKind::PersistentLoad(id) = event.kind {
+            if let Some(Origin::Persistent { pid }) = g.opaque(Value::object(id)).map(|o| &o.origin)
+            {
+                if let Some(items) = g.tuple(*pid) {
+                    if items.len() >= 5 && g.str(items[0]).as_deref() == Some("storage") {
+                        let class = g
+                            .global(items[1])
+                            .map(|gl| {
+                                let (m, n) = gl
+                                    .written
+                                    .clone()
+                                    .unwrap_or((gl.module.clone(), gl.name.clone()));
+                                let (m, n) = torch_global_name(&m, &n);
+                                format!("{m}.{n}")
+                            })
+                            .unwrap_or_default();
+                        if let (Some(key), Some(numel)) = (g.str(items[2]), g.int(items[4])) {
+                            storages.push(StorageRef {
+                                key: key.into_owned(),
+                                storage_class: class,
+                                numel,
+                                offset: event.offset as u64,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let roots = analysis
+        .pickles
+        .iter()
+        .map(|p| match p.root {
+            None => RootValue::Other,
+            Some(v) => match (v.as_small_int(), g.object(v)) {
+                (Some(i), _) => RootValue::Int(i.into()),
+                (None, Some(Object::Int(b))) => RootValue::Int((**b).clone()),
+                (None, Some(Object::List(items))) => {
+                    let strings: Option<Vec<String>> = items
+                        .iter()
+                        .map(|i| g.str(*i).map(|s| s.into_owned()))
+                        .collect();
+                    strings.map_or(RootValue::Other, RootValue::Strings)
+                }
+                _ => RootValue::Other,
+            },
+        })
+        .collect();
+    Reviewed {
+        findings,
+        weights_only,
+        storages,
+        roots,
+        end: analysis.end,
+        complete: analysis.error().is_none(),
+    }
+}
+
+/// A finding for bytes after the analysed pickles.
+pub(crate) fn trailing(
+    member: Option<&str>,
+    end: usize,
+    len: usize,
+    what: &str,
+) -> Option<Finding> {
+    (len > end).then(|| {
+        Finding::new(
+            Rule::TrailingData,
+            format!(
+                "{} bytes after {what} are never read by the loader",
+                len - end
+            ),
+        )
+        .member(member)
+        .offset(Some(end as u64))
+    })
+}

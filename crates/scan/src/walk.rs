@@ -1,0 +1,112 @@
+//! Turning the paths given on the command line into files to scan: folders
+//! are walked recursively in a stable order; symbolic links are followed
+//! only to files inside the given roots, never to folders.
+
+use std::path::{Path, PathBuf};
+
+/// A file to scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanTarget {
+    /// Where it is.
+    pub path: PathBuf,
+    /// How to show it: as given, or as found under a given folder.
+    pub display: String,
+    /// Given by name (always reported) rather than found in a folder.
+    pub explicit: bool,
+}
+
+/// The files found, and the paths that could not be used.
+#[derive(Debug, Default)]
+pub struct Targets {
+    /// Files to scan, in order.
+    pub files: Vec<ScanTarget>,
+    /// Paths that do not exist or cannot be read, with the reason.
+    pub problems: Vec<(String, String)>,
+    /// Symbolic links not followed, with the reason.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Collect the files to scan from files and folders.
+pub fn collect_targets(paths: &[PathBuf]) -> Targets {
+    let mut t = Targets::default();
+    let roots: Vec<PathBuf> = paths.iter().filter_map(|p| p.canonicalize().ok()).collect();
+    for p in paths {
+        let display = p.display().to_string();
+        match std::fs::metadata(p) {
+            Err(e) => t.problems.push((display, e.to_string())),
+            Ok(m) if m.is_dir() => walk_dir(p, &roots, &mut t),
+            Ok(m) if m.is_file() => t.files.push(ScanTarget {
+                path: p.clone(),
+                display,
+                explicit: true,
+            }),
+            Ok(_) => t
+                .problems
+                .push((display, "not a regular file or folder".into())),
+        }
+    }
+    t
+}
+
+fn inside_roots(path: &Path, roots: &[PathBuf]) -> bool {
+    path.canonicalize()
+        .is_ok_and(|c| roots.iter().any(|r| c.starts_with(r)))
+}
+
+fn walk_dir(dir: &Path, roots: &[PathBuf], t: &mut Targets) {
+    let first = t.files.len();
+    walk_dir_unsorted(dir, roots, t);
+    t.files[first..].sort_by(|a, b| a.path.cmp(&b.path));
+}
+
+fn walk_dir_unsorted(dir: &Path, roots: &[PathBuf], t: &mut Targets) {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<PathBuf> = match std::fs::read_dir(&d) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            Err(e) => {
+                t.problems.push((d.display().to_string(), e.to_string()));
+                continue;
+            }
+        };
+        entries.sort();
+        let mut subdirs = Vec::new();
+        for path in entries {
+            let display = path.display().to_string();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.file_type().is_symlink() {
+                match std::fs::metadata(&path) {
+                    Ok(m) if m.is_file() && inside_roots(&path, roots) => {
+                        t.files.push(ScanTarget {
+                            path,
+                            display,
+                            explicit: false,
+                        })
+                    }
+                    Ok(m) if m.is_file() => t.skipped.push((
+                        display,
+                        "symbolic link to a file outside the scanned folders".into(),
+                    )),
+                    Ok(m) if m.is_dir() => t
+                        .skipped
+                        .push((display, "symbolic link to a folder (not followed)".into())),
+                    Ok(_) => {}
+                    Err(e) => t
+                        .skipped
+                        .push((display, format!("broken symbolic link: {e}"))),
+                }
+            } else if meta.is_dir() {
+                subdirs.push(path);
+            } else if meta.is_file() {
+                t.files.push(ScanTarget {
+                    path,
+                    display,
+                    explicit: false,
+                });
+            }
+        }
+        stack.extend(subdirs);
+    }
+}

@@ -1,0 +1,114 @@
+//! Malformed, truncated and hostile inputs: an `error` (or `dangerous`)
+//! verdict with a message, never `safe`, never a panic, bounded work.
+
+use airlock_policy::{Rule, Verdict};
+use airlock_scan::{Options, scan_bytes};
+
+fn fixture(dir: &str, name: &str) -> Vec<u8> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(dir)
+        .join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn verdict(data: &[u8]) -> (Verdict, Vec<Rule>) {
+    let r = scan_bytes(data, "input", &Options::default());
+    (r.verdict, r.findings.iter().map(|f| f.rule).collect())
+}
+
+#[test]
+fn empty_and_tiny_files() {
+    for data in [
+        &b""[..],
+        b"\x00",
+        b"PK",
+        b"PK\x03\x04",
+        b"\x80",
+        b"\x80\x02",
+        b"\x93NUMPY",
+    ] {
+        let (v, _) = verdict(data);
+        assert_eq!(v, Verdict::Error, "{data:?}");
+    }
+}
+
+#[test]
+fn every_truncation_of_a_checkpoint_is_an_error() {
+    let data = fixture("torch", "sd_mlp.pt");
+    assert_eq!(verdict(&data).0, Verdict::Safe);
+    // Cut the checkpoint everywhere (in steps) and flip bytes: never safe
+    // unless the result is still the same valid file, never a panic.
+    let step = (data.len() / 200).max(1);
+    for cut in (0..data.len()).step_by(step) {
+        let (v, rules) = verdict(&data[..cut]);
+        assert_ne!(v, Verdict::Safe, "truncated at {cut}: {rules:?}");
+    }
+}
+
+#[test]
+fn corrupted_checkpoints_never_panic() {
+    let data = fixture("torch", "sd_mlp.pt");
+    let step = (data.len() / 300).max(1);
+    for at in (0..data.len()).step_by(step) {
+        let mut d = data.clone();
+        d[at] ^= 0xff;
+        let _ = verdict(&d);
+    }
+}
+
+#[test]
+fn truncated_legacy_and_pickle_files() {
+    for (dir, name) in [
+        ("torch", "legacy_state_dict.pt"),
+        ("malicious", "os-system.pkl"),
+    ] {
+        let data = fixture(dir, name);
+        for cut in 1..data.len().min(400) {
+            let (v, rules) = verdict(&data[..cut]);
+            assert_ne!(v, Verdict::Safe, "{name} truncated at {cut}: {rules:?}");
+        }
+    }
+}
+
+#[test]
+fn huge_claims_are_errors_without_allocation() {
+    // BINBYTES8 claiming 2^60 bytes.
+    let mut p = b"\x80\x04\x8e".to_vec();
+    p.extend_from_slice(&(1u64 << 60).to_le_bytes());
+    p.push(b'.');
+    assert_eq!(verdict(&p).0, Verdict::Error);
+    // A safetensors header claiming 2^63 bytes.
+    let mut s = (1u64 << 63).to_le_bytes().to_vec();
+    s.extend_from_slice(b"{}");
+    assert_eq!(verdict(&s).0, Verdict::Error);
+    // A ZIP whose only entry claims 4 GiB uncompressed from 10 bytes.
+    let mut z = fixture("torch", "sd_mlp.pt");
+    let eocd = z.windows(4).rposition(|w| w == b"PK\x05\x06").unwrap();
+    let cdir = u32::from_le_bytes(z[eocd + 16..eocd + 20].try_into().unwrap()) as usize;
+    z[cdir + 10] = 8; // deflate
+    z[cdir + 24..cdir + 28].copy_from_slice(&u32::MAX.to_le_bytes());
+    let _ = verdict(&z);
+}
+
+#[test]
+fn deep_nesting_is_bounded() {
+    let mut p = vec![b'('; 200_000];
+    p.push(b'.');
+    let (v, _) = verdict(&p);
+    assert_eq!(v, Verdict::Error);
+    let mut p = vec![b']'; 300_000];
+    p.extend(std::iter::repeat_n(b'a', 299_999));
+    p.push(b'.');
+    let (v, rules) = verdict(&p);
+    assert_eq!(v, Verdict::Safe, "{rules:?}");
+}
+
+#[test]
+fn garbage_and_text_are_unknown() {
+    let (v, rules) = verdict(b"# A README\n\nSome text that is not a model.\n");
+    assert_eq!(v, Verdict::Error);
+    assert_eq!(rules, vec![Rule::UnknownFormat]);
+    let (v, _) = verdict(&[0x42u8; 4096]);
+    assert_eq!(v, Verdict::Error);
+}
