@@ -160,11 +160,15 @@ pub fn to_sarif(reports: &[FileReport]) -> Json {
             if let Some(m) = &f.location.member {
                 message = format!("{m}: {message}");
             }
-            let mut physical = json!({"artifactLocation": {"uri": uri(&r.path)}});
-            if f.location.member.is_none() {
-                if let Some(o) = f.location.offset {
-                    physical["region"] = json!({"byteOffset": o, "byteLength": 1});
-                }
+            // Code-scanning services want a line-based region; model files
+            // are binary, so the alert sits at the file's start and the byte
+            // offset is in the message and the properties.
+            let physical = json!({
+                "artifactLocation": {"uri": uri(&r.path)},
+                "region": {"startLine": 1},
+            });
+            if let Some(o) = f.location.offset {
+                message = format!("{message} (byte {o})");
             }
             results.push(json!({
                 "ruleId": f.rule.id(),
