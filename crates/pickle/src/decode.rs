@@ -86,6 +86,18 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// The unread input.
+    #[inline]
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        &self.data[self.pos..]
+    }
+
+    /// Skip `n` bytes the caller has decoded itself.
+    #[inline]
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.pos += n;
+    }
+
     /// The offset of the next byte to read.
     pub fn position(&self) -> usize {
         self.pos

@@ -76,6 +76,10 @@ pub struct Config {
     pub buffers: bool,
     /// Pickles to analyse back to back; `None` analyses until the input ends.
     pub max_pickles: Option<usize>,
+    /// Run every opcode through the general path, bypassing the fast path
+    /// for common opcodes. Only for testing that both agree.
+    #[doc(hidden)]
+    pub general_path_only: bool,
 }
 
 impl Default for Config {
@@ -87,6 +91,7 @@ impl Default for Config {
             persistent_load: true,
             buffers: false,
             max_pickles: None,
+            general_path_only: false,
         }
     }
 }
@@ -659,6 +664,23 @@ impl<'c, 'a> Machine<'c, 'a> {
                     kind: self.limit(Limit::Opcodes, self.cfg.limits.max_ops),
                 });
             }
+            let fast = if self.cfg.general_path_only {
+                None
+            } else {
+                self.fast_step(&mut decoder)
+            };
+            if let Some((opcode, result)) = fast {
+                self.ops_total += 1;
+                ops += 1;
+                if let Err(kind) = result {
+                    break Err(Error {
+                        offset,
+                        opcode: Some(opcode),
+                        kind,
+                    });
+                }
+                continue;
+            }
             let op = match decoder.read_op() {
                 Ok(op) => op,
                 Err(e) => break Err(e.into()),
@@ -708,6 +730,94 @@ impl<'c, 'a> Machine<'c, 'a> {
             root,
             events: std::mem::take(&mut self.events),
         }
+    }
+
+    /// The opcodes that make up most of a real pickle (memo traffic, small
+    /// ints, marks, small tuples, constants), decoded and run in one dispatch.
+    /// Returns `None`, consuming nothing, for any other opcode and whenever
+    /// the argument is truncated or the operation would fail in a way `step`
+    /// reports differently; `step` then handles it, so the semantics stay
+    /// those of the general path.
+    #[inline(always)]
+    fn fast_step(&mut self, decoder: &mut Decoder<'a>) -> Option<(Opcode, Step)> {
+        use Opcode as O;
+        let rest = decoder.rest();
+        let (opcode, used, result) = match *rest.first()? {
+            b'q' => {
+                let idx = *rest.get(1)? as u64;
+                (O::BINPUT, 2, self.memo_put(idx))
+            }
+            b'r' => {
+                let b = rest.get(1..5)?;
+                let idx = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
+                (O::LONG_BINPUT, 5, self.memo_put(idx))
+            }
+            b'h' => {
+                let v = self.memo.get(*rest.get(1)? as i64)?;
+                (O::BINGET, 2, self.push(v))
+            }
+            b'j' => {
+                let b = rest.get(1..5)?;
+                let v = self
+                    .memo
+                    .get(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64)?;
+                (O::LONG_BINGET, 5, self.push(v))
+            }
+            b'K' => {
+                let v = Value::small_int(*rest.get(1)? as i64)?;
+                (O::BININT1, 2, self.push(v))
+            }
+            b'M' => {
+                let b = rest.get(1..3)?;
+                let v = Value::small_int(u16::from_le_bytes([b[0], b[1]]) as i64)?;
+                (O::BININT2, 3, self.push(v))
+            }
+            b'J' => {
+                let b = rest.get(1..5)?;
+                let v = Value::small_int(i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64)?;
+                (O::BININT, 5, self.push(v))
+            }
+            b'N' => (O::NONE, 1, self.push(Value::NONE)),
+            b'\x88' => (O::NEWTRUE, 1, self.push(Value::TRUE)),
+            b'\x89' => (O::NEWFALSE, 1, self.push(Value::FALSE)),
+            b'(' if self.marks.len() < self.cfg.limits.max_marks => {
+                self.marks.push(self.stack.len());
+                (O::MARK, 1, Ok(()))
+            }
+            b')' | b'\x85' | b'\x86' | b'\x87' | b't' => {
+                let (opcode, start) = match rest[0] {
+                    b')' => (O::EMPTY_TUPLE, self.stack.len()),
+                    b'\x85' => (O::TUPLE1, self.stack.len().checked_sub(1)?),
+                    b'\x86' => (O::TUPLE2, self.stack.len().checked_sub(2)?),
+                    b'\x87' => (O::TUPLE3, self.stack.len().checked_sub(3)?),
+                    _ => (O::TUPLE, *self.marks.last()?),
+                };
+                if start < self.fence() && opcode != O::TUPLE {
+                    return None;
+                }
+                if opcode == O::TUPLE {
+                    self.marks.pop();
+                }
+                let result = self
+                    .tuple_from_stack(start)
+                    .and_then(|id| self.push(Value::object(id)));
+                (opcode, 1, result)
+            }
+            _ => return None,
+        };
+        decoder.advance(used);
+        Some((opcode, result))
+    }
+
+    /// PUT and its variants: memoize the top of the stack.
+    fn memo_put(&mut self, idx: u64) -> Step {
+        let v = self.top()?;
+        let grown = self.memo.put(idx, v);
+        self.charge(grown)?;
+        if self.memo.len > self.cfg.limits.max_memo {
+            return Err(self.limit(Limit::MemoEntries, self.cfg.limits.max_memo as u64));
+        }
+        Ok(())
     }
 
     fn step(&mut self, op: &Op<'a>, decoder: &Decoder<'a>) -> Step {
@@ -1019,17 +1129,13 @@ impl<'c, 'a> Machine<'c, 'a> {
                 self.push(v)?;
             }
             O::PUT | O::BINPUT | O::LONG_BINPUT | O::MEMOIZE => {
-                let v = self.top()?;
+                self.top()?;
                 let idx = match op.arg {
                     Arg::MemoIndex(i) if i < 0 => return Err(ErrorKind::NegativeMemoIndex(i)),
                     Arg::MemoIndex(i) => i as u64,
                     _ => self.memo.len as u64,
                 };
-                let grown = self.memo.put(idx, v);
-                self.charge(grown)?;
-                if self.memo.len > self.cfg.limits.max_memo {
-                    return Err(self.limit(Limit::MemoEntries, self.cfg.limits.max_memo as u64));
-                }
+                self.memo_put(idx)?;
             }
             O::PROTO => {
                 let Arg::Proto(p) = op.arg else {

@@ -348,3 +348,40 @@ fn adversarial_pickles_resolve_like_cpython() {
         }
     }
 }
+
+/// Every pickle in the corpus, wherever it sits in the JSON.
+fn all_pickles(v: &Json, out: &mut Vec<Vec<u8>>) {
+    match v {
+        Json::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v.as_str()) {
+                    ("pickle", Some(hex)) => out.push(unhex(hex)),
+                    _ => all_pickles(v, out),
+                }
+            }
+        }
+        Json::Array(items) => items.iter().for_each(|v| all_pickles(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn fast_path_agrees_with_general_path_on_the_corpus() {
+    let mut pickles = Vec::new();
+    all_pickles(&corpus(), &mut pickles);
+    assert!(pickles.len() > 300, "only {} pickles", pickles.len());
+    let general = Config {
+        general_path_only: true,
+        ..Config::default()
+    };
+    for data in &pickles {
+        let a = Config::default().analyze(data);
+        let b = general.analyze(data);
+        assert_eq!(format!("{:?}", a.pickles), format!("{:?}", b.pickles));
+        for (x, y) in a.pickles.iter().zip(&b.pickles) {
+            if let (Some(x), Some(y)) = (x.root, y.root) {
+                assert_eq!(a.graph.repr(x, 10_000), b.graph.repr(y, 10_000));
+            }
+        }
+    }
+}

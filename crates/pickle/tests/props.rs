@@ -71,6 +71,10 @@ fn token() -> impl Strategy<Value = Vec<u8>> {
         1 => any::<u8>().prop_map(|v| vec![b'K', v]),
         1 => any::<u8>().prop_map(|v| vec![b'q', v % 8]),
         1 => any::<u8>().prop_map(|v| vec![b'h', v % 8]),
+        1 => any::<u8>().prop_map(|v| vec![b'r', v % 8, 0, 0, if v > 250 { 0xff } else { 0 }]),
+        1 => any::<u8>().prop_map(|v| vec![b'j', v % 8, 0, 0, 0]),
+        1 => any::<[u8; 2]>().prop_map(|v| vec![b'M', v[0], v[1]]),
+        1 => any::<[u8; 4]>().prop_map(|v| vec![b'J', v[0], v[1], v[2], v[3]]),
         1 => "[a-z]{0,6}".prop_map(|s| {
             let mut v = vec![0x8c, s.len() as u8];
             v.extend_from_slice(s.as_bytes());
@@ -96,6 +100,22 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..512)) {
         check_invariants(&data);
+    }
+
+    #[test]
+    fn fast_path_agrees_with_general_path(tokens in prop::collection::vec(token(), 0..80), stop in any::<bool>()) {
+        let mut data: Vec<u8> = tokens.concat();
+        if stop {
+            data.push(b'.');
+        }
+        let fast = small_limits().analyze(&data);
+        let general = Config { general_path_only: true, ..small_limits() }.analyze(&data);
+        prop_assert_eq!(format!("{:?}", fast.pickles), format!("{:?}", general.pickles));
+        for (f, g) in fast.pickles.iter().zip(&general.pickles) {
+            if let (Some(f), Some(g)) = (f.root, g.root) {
+                prop_assert_eq!(fast.graph.repr(f, 400), general.graph.repr(g, 400));
+            }
+        }
     }
 
     #[test]

@@ -8,9 +8,16 @@ fn every_peer_denylist_entry_is_graded() {
     let list = include_str!("data/peer_denylists.tsv");
     let mut missing = Vec::new();
     let mut n = 0;
-    for line in list.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in list
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let mut cols = line.split('\t');
-        let (source, module, name) = (cols.next().unwrap(), cols.next().unwrap(), cols.next().unwrap());
+        let (source, module, name) = (
+            cols.next().unwrap(),
+            cols.next().unwrap(),
+            cols.next().unwrap(),
+        );
         n += 1;
         // A whole-module entry: any name in it must be graded.
         let name = if name == "*" { "anything" } else { name };
