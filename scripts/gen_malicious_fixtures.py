@@ -1113,6 +1113,112 @@ def _(t):
                       ("pickle", pickle.dumps({}, protocol=2))])
 
 
+def ustar_member(name, data, fmt=tarfile.USTAR_FORMAT, **pax):
+    """One tar member (header blocks + padded data), name given as bytes or str."""
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "surrogateescape")
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = 0
+    info.mode = 0o644
+    if pax:
+        info.pax_headers = pax
+        fmt = tarfile.PAX_FORMAT
+    head = info.tobuf(fmt, "utf-8", "surrogateescape")
+    return head + data + b"\0" * (-len(data) % 512)
+
+
+def tar_checksum(block, fmt):
+    """Rewrite a header block's checksum field, written in the form `fmt`."""
+    block = bytearray(block)
+    total = sum(block[:148]) + 8 * 32 + sum(block[156:512])
+    block[148:156] = (fmt % total).ljust(8, b"\0")[:8]
+    return bytes(block)
+
+
+def legacy_stream_head():
+    """The legacy stream's magic, protocol, sys_info, main pickle and keys."""
+    return (pickle.dumps(TORCH_LEGACY_MAGIC, protocol=2) + pickle.dumps(1001, protocol=2)
+            + b"}." + b"}." + b"].")
+
+
+@fixture("tar-legacy-polyglot", TL, "generic (tar/legacy-stream polyglot)",
+         "first tar member named with a whole benign legacy pickle stream: a reader that checks the legacy magic first sees a clean legacy checkpoint, torch.load tries tarfile first and unpickles the 'storages' member",
+         filename="tar-legacy-polyglot.pt")
+def _(t):
+    return (ustar_member(legacy_stream_head(), b"x")
+            + ustar_member("storages", side_effect_then(t, 0) + pickle.dumps([], protocol=2))
+            + ustar_member("tensors", pickle.dumps(0, protocol=2))
+            + ustar_member("pickle", pickle.dumps({}, protocol=2)) + b"\0" * 1024)
+
+
+@fixture("tar-checksum-0o", TL, "generic (tarfile.nti accepts int(s, 8) forms)",
+         "tar header whose checksum is written '0o…': Python's tarfile accepts it (int(s, 8)), strict octal readers take the file for a raw pickle stream",
+         filename="tar-checksum-0o.pt")
+def _(t):
+    first = ustar_member(b"\x80\x02}.", b"x")
+    first = tar_checksum(first[:512], b"0o%06o") + first[512:]
+    return (first + ustar_member("storages", side_effect_then(t, 0) + pickle.dumps([], protocol=2))
+            + ustar_member("tensors", pickle.dumps(0, protocol=2))
+            + ustar_member("pickle", pickle.dumps({}, protocol=2)) + b"\0" * 1024)
+
+
+@fixture("tar-safetensors-polyglot", TL, "generic (safetensors/tar polyglot)",
+         "a valid safetensors file whose first 512 bytes are also a valid tar header: safetensors loaders see one U8 tensor, torch.load opens it with tarfile and unpickles 'storages'",
+         filename="tar-safetensors-polyglot.pt")
+def _(t):
+    d = bytearray(ustar_member("placeholder", b"x")
+                  + ustar_member("storages", side_effect_then(t, 0) + pickle.dumps([], protocol=2))
+                  + ustar_member("tensors", pickle.dumps(0, protocol=2))
+                  + ustar_member("pickle", pickle.dumps({}, protocol=2)) + b"\0" * 1024)
+    n = 84
+    k = len(d) - 8 - n
+    hdr = json.dumps({"t": {"dtype": "U8", "shape": [k], "data_offsets": [0, k]}}).encode().ljust(n)
+    assert len(hdr) == n
+    d[0:8] = struct.pack("<Q", n)
+    d[8:8 + n] = hdr
+    return tar_checksum(bytes(d[:512]), b"%06o\0 ") + bytes(d[512:])
+
+
+@fixture("tar-pax-size", TL, "generic (PAX size record)",
+         "a PAX 'size' record turns a whole decoy checkpoint into the data of one member; readers that ignore PAX records see the decoy, tarfile sees the members after it",
+         filename="tar-pax-size.pt")
+def _(t):
+    decoy = (ustar_member("storages", pickle.dumps(0, protocol=2) + pickle.dumps([], protocol=2))
+             + ustar_member("tensors", pickle.dumps(0, protocol=2))
+             + ustar_member("pickle", pickle.dumps({}, protocol=2)) + b"\0" * 1024)
+    head = ustar_member("skip", b"", size=str(len(decoy)))
+    return (head + decoy
+            + ustar_member("storages", side_effect_then(t, 0) + pickle.dumps([], protocol=2))
+            + ustar_member("tensors", pickle.dumps(0, protocol=2))
+            + ustar_member("pickle", pickle.dumps({}, protocol=2)) + b"\0" * 1024)
+
+
+@fixture("tar-last-member-wins", TL, "generic (tarfile.getmember returns the last match)",
+         "two 'pickle' members: readers that take the first see an empty dict, tarfile (and so torch.load) takes the last",
+         filename="tar-last-member-wins.pt")
+def _(t):
+    return (ustar_member("storages", pickle.dumps(0, protocol=2) + pickle.dumps([], protocol=2))
+            + ustar_member("tensors", pickle.dumps(0, protocol=2))
+            + ustar_member("pickle", pickle.dumps({}, protocol=2))
+            + ustar_member("pickle", side_effect_then(t, {})) + b"\0" * 1024)
+
+
+@fixture("tar-storage-element-size", TL, "generic (legacy tar storage layout)",
+         "a DoubleStorage of 4 elements (32 bytes) holding a decoy pickle at byte 16: a reader guessing 4-byte elements resumes at the decoy, torch skips 32 bytes and unpickles the payload",
+         filename="tar-storage-element-size.pt")
+def _(t):
+    args = (proto(2) + b"(" + binunicode("0") + binunicode("cpu")
+            + global_("torch", "DoubleStorage") + b"t.")
+    data = b"\0" * 16 + b"\x80\x02]." + b"\0" * 12
+    assert len(data) == 32
+    storages = (pickle.dumps(1, protocol=2) + args + struct.pack("<q", 4) + data
+                + side_effect_then(t, []))
+    return (ustar_member("storages", storages)
+            + ustar_member("tensors", pickle.dumps(0, protocol=2))
+            + ustar_member("pickle", pickle.dumps({}, protocol=2)) + b"\0" * 1024)
+
+
 @fixture("ext-bin-raw-pickle", TL, "https://github.com/advisories/GHSA-jgw4-cr84-mqxg",
          "a plain pickle named model.bin: extension-routed scanners expect a torch ZIP, torch.load falls back to the legacy pickle path",
          filename="ext-bin-raw-pickle.bin")

@@ -46,7 +46,8 @@ enum Command {
         Exit status: 0 every file safe; 1 some file suspicious or dangerous; 2 otherwise some file \
         is an error, or the command line is wrong.\n\n\
         In folders, files whose content is no model format (text, images, ...) are skipped unless \
-        --all is given; files named on the command line are always reported."
+        --all is given, except when their extension names a model format (.pt, .onnx, .npy, ...): \
+        those are reported as errors. Files named on the command line are always reported."
     )]
     Scan(ScanArgs),
     /// Show the detection rules and their documentation.
@@ -173,7 +174,8 @@ fn scan(args: ScanArgs) -> ExitCode {
         let keep = *explicit
             || args.all
             || !(r.verdict == Verdict::Error
-                && r.findings.iter().all(|f| f.rule == Rule::UnknownFormat));
+                && r.findings.iter().all(|f| f.rule == Rule::UnknownFormat)
+                && !airlock_scan::walk::model_like_name(&r.path));
         if !keep {
             skipped += 1;
         }

@@ -66,6 +66,9 @@ const LEGACY_MAGIC_P2: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa
 /// `torch.serialization.MAGIC_NUMBER`.
 pub const LEGACY_MAGIC: u128 = 0x1950a86a20f9469cfc6c;
 
+/// Most tar members listed; more is an error, never a silent cut.
+pub const MAX_TAR_MEMBERS: usize = 100_000;
+
 /// How many bytes of a file [`sniff`] looks at to decide whether it is a pickle.
 pub const PICKLE_SNIFF_BYTES: u64 = 1 << 20;
 
@@ -87,20 +90,21 @@ pub fn sniff(src: &dyn Source) -> std::io::Result<Format> {
             },
         });
     }
+    // Then, like torch's legacy loader, `tarfile.open`: any file whose first
+    // block is a header `tarfile` accepts is read as a tar archive first.
+    if tar::opens(&head) {
+        return Ok(match tar::list(src, MAX_TAR_MEMBERS) {
+            Ok(l) if l.read_error.is_none() && l.get(b"storages").is_some() => {
+                Format::TorchLegacyTar
+            }
+            _ => Format::Tar,
+        });
+    }
     if head.starts_with(LEGACY_MAGIC_P2) {
         return Ok(Format::TorchLegacy);
     }
     if safetensors::looks_like(&head, src.len()) {
         return Ok(Format::Safetensors);
-    }
-    if tar::is_tar(&head) {
-        let members = tar::members(src, 64).unwrap_or_default();
-        let has = |n: &str| members.iter().any(|m| m.name == n);
-        return Ok(if has("pickle") && has("storages") && has("tensors") {
-            Format::TorchLegacyTar
-        } else {
-            Format::Tar
-        });
     }
     Ok(pickle_format(src)?.unwrap_or(Format::Unknown))
 }
@@ -136,7 +140,12 @@ fn pickle_format(src: &dyn Source) -> std::io::Result<Option<Format>> {
             .any(|e| !matches!(e.kind, airlock_pickle::EventKind::Error(_)));
         let truncated = first.error().is_some_and(|e| e.is_truncation())
             && data.len() as u64 == PICKLE_SNIFF_BYTES;
-        acted || truncated
+        // A pickle that runs into an analysis limit was not proven to be
+        // anything else: treat it as a pickle, which fails closed.
+        let limited = first
+            .error()
+            .is_some_and(|e| matches!(e.kind, airlock_pickle::ErrorKind::LimitExceeded { .. }));
+        acted || truncated || limited
     };
     Ok(pickle.then_some(Format::Pickle))
 }

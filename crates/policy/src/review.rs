@@ -17,13 +17,16 @@ use airlock_pickle::{
 use crate::catalogue::{Hit, catalogue};
 use crate::finding::Finding;
 use crate::rules::{Rule, Severity};
-use crate::weights_only::{WoKind, allowed, storage_dtype, torch_global_name};
+use crate::weights_only::{WoKind, allowed, storage_dtype, torch_name};
 
 /// How the pickle is loaded, which decides what is expected in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Loader {
     /// `torch.load`: persistent ids are storage references.
     Torch,
+    /// `torch.load` of the legacy tar format: persistent ids are storage
+    /// keys, or `(class, source file, source)` tuples answered with the class.
+    TorchTar,
     /// `pickle.load` or similar: one pickle, no persistent ids.
     Plain,
 }
@@ -58,9 +61,7 @@ fn written(g: &Global<'_>) -> (String, String) {
 /// Whether a global is on the data allowlist (torch's weights-only
 /// allowlist), under the name torch matches or the one Python imports.
 pub fn is_allowlisted(g: &Global<'_>) -> bool {
-    let (wm, wn) = written(g);
-    let (tm, tn) = torch_global_name(&wm, &wn);
-    allowed(&format!("{tm}.{tn}")).is_some() || allowed(&g.qualified()).is_some()
+    allowed(&torch_name(g)).is_some() || allowed(&g.qualified()).is_some()
 }
 
 /// The catalogue entry grading a global, under any of its names.
@@ -260,6 +261,7 @@ pub fn review(analysis: &Analysis<'_>, ctx: Context<'_>) -> Vec<Finding> {
                         // they name is graded where it is imported.
                         Loader::Torch if module_pid(g, *pid).is_some() => None,
                         Loader::Torch => storage_pid_problem(g, *pid),
+                        Loader::TorchTar => tar_pid_problem(g, *pid),
                     };
                     if let Some(problem) = problem {
                         out.push(
@@ -355,11 +357,11 @@ fn resolve_callable<'g, 'a>(g: &'g Graph<'a>, v: Value, loader: Loader) -> Optio
     if let Some(gl) = g.global(v) {
         return Some(gl);
     }
-    if loader != Loader::Torch {
-        return None;
-    }
-    match g.opaque(v).map(|o| &o.origin) {
-        Some(Origin::Persistent { pid }) => module_pid(g, *pid),
+    match (loader, g.opaque(v).map(|o| &o.origin)) {
+        (Loader::Torch, Some(Origin::Persistent { pid })) => module_pid(g, *pid),
+        (Loader::TorchTar, Some(Origin::Persistent { pid })) => {
+            g.tuple(*pid).and_then(|items| g.global(*items.first()?))
+        }
         _ => None,
     }
 }
@@ -376,6 +378,21 @@ fn limit_name(l: Limit) -> &'static str {
     l.name()
 }
 
+/// What is wrong with a legacy tar persistent id, if anything: a storage key
+/// (`deserialized_objects[int(saved_id)]`) or a `(class, file, source)` tuple.
+fn tar_pid_problem(g: &Graph<'_>, pid: Value) -> Option<String> {
+    if let Some(items) = g.tuple(pid) {
+        return match items.first() {
+            Some(first) if g.global(*first).is_some() => None,
+            _ => Some("a tuple whose first item is not a class".into()),
+        };
+    }
+    if g.int(pid).is_some() || g.str(pid).is_some_and(|s| s.trim().parse::<i64>().is_ok()) {
+        return None;
+    }
+    Some("not a storage key".into())
+}
+
 /// What is wrong with a torch persistent id, if anything: it must be
 /// `('storage', <storage class>, key, location, numel[, view])`.
 fn storage_pid_problem(g: &Graph<'_>, pid: Value) -> Option<String> {
@@ -387,11 +404,7 @@ fn storage_pid_problem(g: &Graph<'_>, pid: Value) -> Option<String> {
     if items.len() < 5 || items.len() > 6 || !is(&items[0], b"storage") {
         return Some("not a ('storage', type, key, location, numel) reference".into());
     }
-    let storage_class = g.global(items[1]).map(|gl| {
-        let (m, n) = written(gl);
-        let (m, n) = torch_global_name(&m, &n);
-        format!("{m}.{n}")
-    });
+    let storage_class = g.global(items[1]).map(torch_name);
     let ok_class = storage_class.as_deref().is_some_and(|c| {
         storage_dtype(c).is_some()
             || (c == "torch.storage.TypedStorage" && allowed(c) == Some(WoKind::Class))

@@ -540,14 +540,16 @@ rules! {
     /// ## Why it matters
     /// Since PyTorch 2.6 this is `torch.load`'s default, and the usual
     /// "fix" for such an error is `weights_only=False`, which runs whatever
-    /// the file contains. The other findings say whether that would be
-    /// dangerous.
+    /// the file contains. A torch checkpoint is `safe` only when torch's own
+    /// allowlisting loader would accept it, so a refusal makes it at least
+    /// `suspicious`; the other findings say whether loading it without that
+    /// protection would be dangerous.
     ///
     /// ## What to do
     /// Never switch to `weights_only=False` for a file you did not produce.
     /// If the other findings show only globals you trust, allowlist exactly
     /// those with `torch.serialization.safe_globals([...])`.
-    WeightsOnlyRefusal = ("AL0026", "weights-only-refusal", Info, Note);
+    WeightsOnlyRefusal = ("AL0026", "weights-only-refusal", Medium, Suspicious);
 
     /// Out-of-band buffers (`NEXT_BUFFER`).
     ///
@@ -561,6 +563,41 @@ rules! {
     /// ## What to do
     /// Find out which program wrote the file.
     OutOfBandBuffer = ("AL0027", "out-of-band-buffer", Medium, Suspicious);
+
+    /// A legacy tar checkpoint whose `storages` or `tensors` member is a
+    /// symbolic link.
+    ///
+    /// ## What it detects
+    /// In torch's oldest format, `torch.load` extracts `storages` and
+    /// `tensors` to a temporary folder with `tarfile` and opens them. A
+    /// symbolic link is extracted as a link, so torch reads whatever file it
+    /// points to.
+    ///
+    /// ## Why it matters
+    /// The pickles torch then runs come from a file on your disk chosen by
+    /// the archive's author (another download, a cache entry), not from the
+    /// archive: nothing in the checkpoint shows what runs.
+    ///
+    /// ## What to do
+    /// Do not load the file. No real checkpoint links these members.
+    TarLink = ("AL0028", "tar-link", Critical, Dangerous);
+
+    /// A file valid in another format that is also a pickle that acts.
+    ///
+    /// ## What it detects
+    /// A safetensors file, tar archive or other non-pickle file whose bytes,
+    /// read from the start as a pickle (what `torch.load` does with any file
+    /// that is not a ZIP, and `pickle.load` with any file), import or call
+    /// something before the pickle breaks off.
+    ///
+    /// ## Why it matters
+    /// The file passes as data in one loader and runs code in another. Real
+    /// files are never accidentally both; this is built on purpose.
+    ///
+    /// ## What to do
+    /// Load it only with the loader of its real format, or better, not at
+    /// all; the findings after this one show what the pickle reading runs.
+    PolyglotPickle = ("AL0029", "polyglot-pickle", High, Suspicious);
 }
 
 #[cfg(test)]

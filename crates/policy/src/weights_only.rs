@@ -88,6 +88,15 @@ pub enum Persistent<'a> {
     Legacy,
 }
 
+/// The dotted name torch's weights-only unpickler matches a global under:
+/// the module and name as written in the pickle (before Python's 2-to-3
+/// renaming), through torch's own mapping.
+pub fn torch_name(g: &airlock_pickle::Global<'_>) -> String {
+    let (m, n) = written(g);
+    let (m, n) = torch_global_name(&m, &n);
+    format!("{m}.{n}")
+}
+
 /// `_read_global_instruction` + the lookup: the dotted name torch matches.
 pub fn torch_global_name(module: &str, name: &str) -> (String, String) {
     if let Ok(i) =
@@ -210,11 +219,7 @@ pub fn wo_type(g: &Graph<'_>, v: Value) -> String {
             Object::Global(_) => "type".into(),
             Object::Opaque(o) => match &g.opaque_at(*o).origin {
                 Origin::Call { callable, args, .. } => match g.global(*callable) {
-                    Some(gl) => {
-                        let (m, n) = written(gl);
-                        let (m, n) = torch_global_name(&m, &n);
-                        result_type(g, &format!("{m}.{n}"), *args)
-                    }
+                    Some(gl) => result_type(g, &torch_name(gl), *args),
                     None => "object".into(),
                 },
                 Origin::Persistent { .. } => "torch.storage.TypedStorage".into(),
@@ -241,11 +246,7 @@ fn result_type(g: &Graph<'_>, full: &str, args: Value) -> String {
             .and_then(|a| a.get(1))
             .and_then(|t| g.global(*t))
         {
-            Some(t) => {
-                let (m, n) = written(t);
-                let (m, n) = torch_global_name(&m, &n);
-                format!("{m}.{n}")
-            }
+            Some(t) => torch_name(t),
             None => "object".into(),
         },
         f if f.starts_with("torch._utils._rebuild_") => "torch.Tensor".into(),
@@ -437,11 +438,7 @@ pub fn check_pickle(
 fn check_call(g: &Graph<'_>, kind: CallKind, callable: Value, args: Value) -> Result<(), Refusal> {
     let other = |m: String| Refusal::new(RefusalKind::Other, m);
     let global = g.global(callable);
-    let full = global.map(|gl| {
-        let (m, n) = written(gl);
-        let (m, n) = torch_global_name(&m, &n);
-        format!("{m}.{n}")
-    });
+    let full = global.map(torch_name);
     let wo_kind = full.as_deref().and_then(allowed);
     match kind {
         CallKind::Reduce => {
@@ -582,11 +579,7 @@ fn check_persistent(g: &Graph<'_>, pid: Value, mode: Persistent<'_>) -> Result<(
         }));
     }
     let storage_type = match g.global(data[0]) {
-        Some(gl) => {
-            let (m, n) = written(gl);
-            let (m, n) = torch_global_name(&m, &n);
-            format!("{m}.{n}")
-        }
+        Some(gl) => torch_name(gl),
         None => String::new(),
     };
     // `_load` maps UntypedStorage to uint8; `_legacy_load` asks the class
@@ -620,7 +613,13 @@ fn check_persistent(g: &Graph<'_>, pid: Value, mode: Persistent<'_>) -> Result<(
             )));
         };
         let elsize = dtype_size(dtype);
-        let expected = (numel.max(0) as u64).saturating_mul(elsize);
+        if numel < 0 {
+            // pybind11 cannot pass a negative byte count as size_t.
+            return Err(other(format!(
+                "TypeError: get_storage_from_record(): incompatible function arguments ({numel} elements)"
+            )));
+        }
+        let expected = (numel as u64).saturating_mul(elsize);
         if size != expected {
             return Err(other(format!(
                 "RuntimeError: record size ({size} bytes) does not match expected size ({expected} bytes = {numel} elements * {elsize} bytes/element)"

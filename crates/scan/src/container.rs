@@ -8,8 +8,12 @@ use airlock_formats::{
     Anomaly, AnomalyKind, Format, Source, SubSource, safetensors, tar, zip_anomalies,
 };
 use airlock_policy::review::Loader;
-use airlock_policy::weights_only::{Persistent, Refusal, RefusalKind, dtype_size, storage_dtype};
+use airlock_policy::weights_only::{
+    self, Persistent, Refusal, RefusalKind, dtype_size, storage_dtype,
+};
 use airlock_policy::{Finding, Rule, Severity};
+
+use airlock_formats::sniff::MAX_TAR_MEMBERS;
 
 use crate::Options;
 use crate::pickles::{Reviewed, Role, RootValue, review_bytes, trailing};
@@ -177,7 +181,7 @@ fn holds_pickle(zip: &TorchZip, src: &dyn Source, index: usize) -> bool {
     if e.is_directory() || e.comp_size == 0 {
         return false;
     }
-    let name = e.name_lossy();
+    let name = e.name_lossy().to_ascii_lowercase();
     if name.ends_with(".pkl") || name.ends_with(".pickle") || name.ends_with(".debug_pkl") {
         return true;
     }
@@ -353,9 +357,14 @@ pub(crate) fn scan_zip(
     }
 
     if format == Format::TorchZip {
-        let index = zip
-            .locate_record("data.pkl")
-            .expect("sniffed as a checkpoint");
+        let Some(index) = zip.locate_record("data.pkl") else {
+            // The file changed between sniffing and scanning.
+            out.findings.push(Finding::new(
+                Rule::ReadError,
+                "the file changed while it was scanned: data.pkl is gone",
+            ));
+            return Ok(());
+        };
         reads.push(index);
         let mut full = zip.archive_name().unwrap_or_default();
         full.extend_from_slice(b"/data.pkl");
@@ -409,16 +418,24 @@ pub(crate) fn scan_zip(
                     Some(i) => {
                         reads.push(i);
                         let elsize = storage_dtype(&s.storage_class).map(dtype_size).unwrap_or(1);
-                        let want = (s.numel.max(0) as u64).saturating_mul(elsize);
+                        let want = u64::try_from(s.numel)
+                            .ok()
+                            .map(|n| n.saturating_mul(elsize));
                         let have = zip.entries[i].uncomp_size;
-                        if have != want {
+                        if want != Some(have) {
                             out.findings.push(
                                 Finding::new(
                                     Rule::StorageMismatch,
-                                    format!(
-                                        "{have} bytes, the pickle says {} elements of {elsize} bytes ({want} bytes)",
-                                        s.numel
-                                    ),
+                                    match want {
+                                        Some(want) => format!(
+                                            "{have} bytes, the pickle says {} elements of {elsize} bytes ({want} bytes)",
+                                            s.numel
+                                        ),
+                                        None => format!(
+                                            "the pickle says {} elements: torch.load fails",
+                                            s.numel
+                                        ),
+                                    },
                                 )
                                 .member(Some(&zip.entries[i].name_lossy())),
                             );
@@ -435,8 +452,9 @@ pub(crate) fn scan_zip(
     }
 
     // Pickles in members torch never reads: analysed, because other loaders may.
+    let read_set: std::collections::HashSet<usize> = reads.iter().copied().collect();
     for e in &zip.entries {
-        if reads.contains(&e.index) || !holds_pickle(&zip, src, e.index) {
+        if read_set.contains(&e.index) || !holds_pickle(&zip, src, e.index) {
             continue;
         }
         let name = e.name_lossy();
@@ -542,8 +560,14 @@ pub(crate) fn scan_legacy(src: &dyn Source, opts: &Options, out: &mut Outcome) -
     };
     // Raw storages follow, in key order: 8-byte element count, then data.
     let mut pos = r.end as u64;
+    // torch keeps the first storage loaded under each key.
+    let mut by_key: std::collections::HashMap<&str, &crate::pickles::StorageRef> =
+        std::collections::HashMap::with_capacity(r.storages.len());
+    for s in &r.storages {
+        by_key.entry(s.key.as_str()).or_insert(s);
+    }
     for key in keys {
-        let Some(s) = r.storages.iter().find(|s| &s.key == key) else {
+        let Some(s) = by_key.get(key.as_str()) else {
             out.findings.push(layout(format!(
                 "storage key {key:?} is not referenced by the object pickle"
             )));
@@ -594,153 +618,402 @@ pub(crate) fn scan_legacy_tar(
         Rule::WeightsOnlyRefusal,
         "legacy tar checkpoint: torch.load(weights_only=True) refuses this format",
     ));
-    let members = match tar::members(src, 4096) {
-        Ok(m) => m,
+    let listing = match tar::list(src, MAX_TAR_MEMBERS) {
+        Ok(l) => l,
         Err(e) => {
             out.findings.push(Finding::new(
                 Rule::LegacyLayout,
-                format!("unreadable tar: {e}"),
+                format!("cannot list the archive as Python's tarfile does: {e}"),
             ));
             return Ok(());
         }
     };
-    for m in &members {
-        if m.size > opts.max_pickle_bytes {
-            out.findings.push(
-                Finding::new(
-                    Rule::AnalysisLimit,
-                    format!("{} bytes, over the analysis limit", m.size),
-                )
-                .member(Some(&m.name)),
-            );
-            continue;
-        }
-        let sub = SubSource::new(src, m.offset, m.size);
-        let data = sub.read_vec(0, m.size as usize)?;
-        match m.name.as_str() {
-            "storages" | "tensors" => scan_tar_stream(&data, &m.name, opts, out),
-            "pickle" | "sys_info" => {
+    if let Some(e) = &listing.read_error {
+        // torch catches tarfile errors and reads the file as a legacy pickle
+        // stream instead; that reading is checked on its own.
+        out.findings.push(
+            Finding::new(
+                Rule::LegacyLayout,
+                format!(
+                    "tarfile stops with ReadError ({e}) at byte {}: torch.load then reads the file as a legacy pickle stream",
+                    listing.end
+                ),
+            )
+            .offset(Some(listing.end)),
+        );
+        return Ok(());
+    }
+    let mut read = Vec::new();
+    // torch reads these members, in this order; a missing one raises
+    // KeyError after the earlier ones ran.
+    for name in ["storages", "tensors", "pickle"] {
+        let Some(index) = listing.get(name.as_bytes()) else {
+            out.findings.push(Finding::new(
+                Rule::LegacyLayout,
+                format!("no `{name}` member: torch.load fails with KeyError after reading the members before it"),
+            ));
+            break;
+        };
+        let Some((index, data)) = tar_member_data(src, &listing, index, name, opts, out)? else {
+            break;
+        };
+        read.push(index);
+        match name {
+            "storages" => scan_storages(&data, name, opts, out),
+            "tensors" => scan_tensors(&data, name, opts, out),
+            _ => {
                 out.add(review_bytes(
                     &data,
                     opts,
                     Role {
-                        member: Some(&m.name),
-                        loader: Loader::Torch,
+                        member: Some(name),
+                        loader: Loader::TorchTar,
                         single_pickle: true,
                         max_pickles: None,
                         weights_only: None,
                     },
                 ));
             }
-            _ => {
-                if data.len() >= 2 && data[0] == 0x80 && data[1] <= 5 {
-                    out.add(review_bytes(
-                        &data,
-                        opts,
-                        Role {
-                            member: Some(&m.name),
-                            loader: Loader::Plain,
-                            single_pickle: true,
-                            max_pickles: None,
-                            weights_only: None,
-                        },
-                    ));
-                }
-            }
+        }
+    }
+    // Other members holding pickles: never loaded by torch, but a pickle in
+    // a checkpoint is worth knowing about.
+    for (i, m) in listing.members.iter().enumerate() {
+        if read.contains(&i) || !m.reads_as_file() || m.size > opts.max_pickle_bytes {
+            continue;
+        }
+        let Ok(data) = SubSource::new(src, m.data_offset, m.size).read_vec(0, m.size as usize)
+        else {
+            continue;
+        };
+        if data.len() >= 2 && data[0] == 0x80 && data[1] <= 5 {
+            let name = m.name_lossy();
+            out.add(review_bytes(
+                &data,
+                opts,
+                Role {
+                    member: Some(&name),
+                    loader: Loader::Plain,
+                    single_pickle: true,
+                    max_pickles: None,
+                    weights_only: None,
+                },
+            ));
         }
     }
     Ok(())
 }
 
-/// The `storages` and `tensors` members interleave pickles with raw data:
-/// replay torch's reading loop so that every pickle it loads is analysed.
-fn scan_tar_stream(data: &[u8], member: &str, opts: &Options, out: &mut Outcome) {
-    let config = crate::pickles::engine_config(opts, Loader::Torch, Some(1));
+/// The bytes torch gets for a tar member: `tar.extract` then `open` for
+/// `storages` and `tensors`, `tar.extractfile` for `pickle`. Links are
+/// followed as `tarfile` follows them; what cannot be read is reported and
+/// yields `None`.
+fn tar_member_data(
+    src: &dyn Source,
+    listing: &tar::TarListing,
+    mut index: usize,
+    name: &str,
+    opts: &Options,
+    out: &mut Outcome,
+) -> io::Result<Option<(usize, Vec<u8>)>> {
+    let m = &listing.members[index];
+    if m.kind == tar::kind::SYM && name != "pickle" {
+        out.findings.push(
+            Finding::new(
+                Rule::TarLink,
+                format!(
+                    "`{name}` is a symbolic link to {:?}: torch.load extracts it and reads whatever that path points to on your disk as pickles",
+                    String::from_utf8_lossy(&m.linkname)
+                ),
+            )
+            .member(Some(name))
+            .offset(Some(m.header_offset)),
+        );
+        return Ok(None);
+    }
+    if m.is_link() {
+        match listing.link_target(index) {
+            Some(t) => index = t,
+            None => {
+                out.findings.push(
+                    Finding::new(
+                        Rule::LegacyLayout,
+                        format!(
+                            "`{name}` links to {:?}, which is not in the archive: torch.load fails",
+                            String::from_utf8_lossy(&m.linkname)
+                        ),
+                    )
+                    .member(Some(name)),
+                );
+                return Ok(None);
+            }
+        }
+    }
+    let m = &listing.members[index];
+    if !m.reads_as_file() {
+        let what = match m.kind {
+            tar::kind::FIFO => "a named pipe: torch.load blocks forever opening it",
+            tar::kind::DIR => "a directory: torch.load fails",
+            _ => "not a regular file: torch.load fails",
+        };
+        out.findings.push(
+            Finding::new(Rule::LegacyLayout, format!("`{name}` is {what}")).member(Some(name)),
+        );
+        return Ok(None);
+    }
+    if m.data_offset
+        .checked_add(m.size)
+        .is_none_or(|e| e > src.len())
+    {
+        out.findings.push(
+            Finding::new(
+                Rule::LegacyLayout,
+                format!(
+                    "`{name}` claims {} bytes past the end of the file: tarfile raises ReadError and torch.load reads the file as a legacy pickle stream",
+                    m.size
+                ),
+            )
+            .member(Some(name)),
+        );
+        return Ok(None);
+    }
+    if m.size > opts.max_pickle_bytes {
+        out.findings.push(
+            Finding::new(
+                Rule::AnalysisLimit,
+                format!(
+                    "{} bytes, over the {}-byte analysis limit",
+                    m.size, opts.max_pickle_bytes
+                ),
+            )
+            .member(Some(name)),
+        );
+        return Ok(None);
+    }
+    let data = SubSource::new(src, m.data_offset, m.size).read_vec(0, m.size as usize)?;
+    Ok(Some((index, data)))
+}
+
+/// One pickle of a legacy tar stream, reviewed; its root when it completed.
+fn tar_pickle(
+    data: &[u8],
+    pos: &mut usize,
+    member: &str,
+    opts: &Options,
+    out: &mut Outcome,
+) -> Option<RootValue> {
+    let config = crate::pickles::engine_config(opts, Loader::TorchTar, Some(1));
+    let a = config.analyze_at(data, *pos);
+    let r = out.add(crate::pickles::review_analysis(
+        data,
+        &a,
+        Role {
+            member: Some(member),
+            loader: Loader::TorchTar,
+            single_pickle: false,
+            max_pickles: Some(1),
+            weights_only: None,
+        },
+    ));
+    *pos = r.end;
+    if r.complete {
+        r.roots.into_iter().next()
+    } else {
+        None
+    }
+}
+
+fn layout(out: &mut Outcome, member: &str, msg: String) {
+    out.findings
+        .push(Finding::new(Rule::LegacyLayout, msg).member(Some(member)));
+}
+
+fn count(root: Option<RootValue>) -> Option<u64> {
+    match root {
+        Some(RootValue::Int(n)) => u64::try_from(n).ok(),
+        _ => None,
+    }
+}
+
+/// Replay torch's reading of `storages`: a count, then per storage an
+/// `(key, location, storage_type)` pickle, an 8-byte element count and the
+/// data (element size from the storage type), then the views pickle.
+fn scan_storages(data: &[u8], member: &str, opts: &Options, out: &mut Outcome) {
     let mut pos = 0usize;
-    let next = |pos: &mut usize, out: &mut Outcome| -> Option<RootValue> {
-        let a = config.analyze_at(data, *pos);
+    let root = tar_pickle(data, &mut pos, member, opts, out);
+    let Some(n) = count(root) else {
+        return layout(out, member, "the storage count is not an int".into());
+    };
+    for i in 0..n {
+        let at = pos;
+        let Some(RootValue::Tuple(args)) = tar_pickle(data, &mut pos, member, opts, out) else {
+            return layout(
+                out,
+                member,
+                format!("storage {i} (byte {at}): no (key, location, storage_type) tuple"),
+            );
+        };
+        let elsize = match args.get(2) {
+            Some(RootValue::Global(class)) if args.len() == 3 => {
+                weights_only::storage_dtype(class).map(weights_only::dtype_size)
+            }
+            _ => None,
+        };
+        let Some(elsize) = elsize else {
+            return layout(
+                out,
+                member,
+                format!("storage {i} (byte {at}): the storage type is not a torch storage class"),
+            );
+        };
+        let Some(h) = data.get(pos..pos + 8) else {
+            return layout(
+                out,
+                member,
+                format!("storage {i}: truncated size at byte {pos}"),
+            );
+        };
+        let numel = u64::from_le_bytes(h.try_into().expect("8 bytes"));
+        match numel
+            .checked_mul(elsize)
+            .and_then(|b| b.checked_add(pos as u64 + 8))
+        {
+            Some(end) if end <= data.len() as u64 => pos = end as usize,
+            _ => {
+                return layout(
+                    out,
+                    member,
+                    format!(
+                        "storage {i}: {numel} elements of {elsize} bytes run past the end of the member"
+                    ),
+                );
+            }
+        }
+    }
+    // The storage views.
+    tar_pickle(data, &mut pos, member, opts, out);
+}
+
+/// Replay torch's reading of `tensors`: a count, then per tensor a
+/// `(key, storage_id, type)` pickle and a fixed binary header.
+fn scan_tensors(data: &[u8], member: &str, opts: &Options, out: &mut Outcome) {
+    let mut pos = 0usize;
+    let root = tar_pickle(data, &mut pos, member, opts, out);
+    let Some(n) = count(root) else {
+        return layout(out, member, "the tensor count is not an int".into());
+    };
+    for i in 0..n {
+        if tar_pickle(data, &mut pos, member, opts, out).is_none() {
+            return;
+        }
+        let Some(h) = data.get(pos..pos + 4) else {
+            return layout(
+                out,
+                member,
+                format!("tensor {i}: truncated header at byte {pos}"),
+            );
+        };
+        let ndim = i32::from_le_bytes(h.try_into().expect("4 bytes"));
+        let Ok(ndim) = u64::try_from(ndim) else {
+            return layout(out, member, format!("tensor {i}: negative ndim {ndim}"));
+        };
+        // ndim, 4 bytes of padding, sizes, strides, storage offset.
+        match (pos as u64).checked_add(8 + 16 * ndim + 8) {
+            Some(end) if end <= data.len() as u64 => pos = end as usize,
+            _ => {
+                return layout(
+                    out,
+                    member,
+                    format!("tensor {i}: header past the end of the member"),
+                );
+            }
+        }
+    }
+}
+
+/// `torch.load` reads any file that is not a ZIP, and that `tarfile`
+/// rejects or fails on, as a legacy pickle stream from byte 0; `pickle.load`
+/// reads any file that way. For a file whose main reading is something else
+/// (safetensors, tar), check that this other reading runs nothing: a file can
+/// be valid in two formats at once.
+/// Most bytes read to follow a non-pickle file's reading as a pickle.
+const POLYGLOT_WINDOW: u64 = 64 << 20;
+
+pub(crate) fn check_pickle_reading(
+    src: &dyn Source,
+    opts: &Options,
+    out: &mut Outcome,
+) -> io::Result<()> {
+    let len = src.len();
+    // Bounded: a real file of another format stops parsing as a pickle within
+    // a few bytes; one that does not is reported, not read whole.
+    let cap = opts.max_pickle_bytes.min(POLYGLOT_WINDOW);
+    let mut window = len.min(64 << 10);
+    loop {
+        let data = src.read_upto(0, window as usize)?;
+        let config = crate::pickles::engine_config(opts, Loader::Plain, Some(1));
+        let a = config.analyze(&data);
+        let first = &a.pickles[0];
+        // Truncated by the window, not by the file: an argument that runs
+        // past the end of the file ends the reading (EOFError) there.
+        let truncated = first.error().is_some_and(|e| match &e.kind {
+            airlock_pickle::ErrorKind::Decode(airlock_pickle::DecodeErrorKind::Truncated {
+                needed,
+                ..
+            }) => (e.offset as u64).saturating_add(*needed) <= len,
+            _ => e.is_truncation(),
+        });
+        if truncated && window < len {
+            if window >= cap {
+                out.findings.push(Finding::new(
+                    Rule::AnalysisLimit,
+                    format!(
+                        "the file also parses as a pickle beyond its first {window} bytes (the analysis limit): torch.load and pickle.load read it that way, and it was not proven to run nothing"
+                    ),
+                ));
+                return Ok(());
+            }
+            window = (window * 16).min(len).min(cap);
+            continue;
+        }
+        let acted = first
+            .events
+            .iter()
+            .any(|e| !matches!(e.kind, airlock_pickle::EventKind::Error(_)));
+        if !acted {
+            return Ok(());
+        }
         let r = crate::pickles::review_analysis(
-            data,
+            &data,
             &a,
             Role {
-                member: Some(member),
-                loader: Loader::Torch,
-                single_pickle: false,
+                member: None,
+                loader: Loader::Plain,
+                single_pickle: true,
                 max_pickles: Some(1),
                 weights_only: None,
             },
         );
-        let r = out.add(r);
-        *pos = r.end;
-        if r.complete {
-            r.roots.first().cloned()
-        } else {
-            None
+        // Only what the pickle reading does matters here: its parse error
+        // is expected (the bytes were written as another format).
+        let mut findings: Vec<Finding> = r
+            .findings
+            .into_iter()
+            .filter(|f| !matches!(f.rule, Rule::PickleError | Rule::TrailingData))
+            .collect();
+        if findings.is_empty() {
+            return Ok(());
         }
-    };
-    let count = match next(&mut pos, out) {
-        Some(RootValue::Int(n)) => n.try_into().unwrap_or(0u64).min(1 << 20),
-        _ => return,
-    };
-    let bad = |out: &mut Outcome, msg: &str| {
-        out.findings
-            .push(Finding::new(Rule::LegacyLayout, msg.to_string()).member(Some(member)));
-    };
-    for _ in 0..count {
-        if member == "storages" {
-            // (key, location, storage_type), then 8-byte count and the data.
-            if next(&mut pos, out).is_none() {
-                return;
-            }
-            let Some(h) = data.get(pos..pos + 8) else {
-                return bad(out, "truncated storage header");
-            };
-            let numel = u64::from_le_bytes(h.try_into().expect("8 bytes"));
-            // The element size is at most 16 bytes; skip conservatively only
-            // when the data fits.
-            match numel
-                .checked_mul(1)
-                .and_then(|n| (pos as u64 + 8).checked_add(n))
-            {
-                Some(_) => {
-                    let elsize = element_size_guess(data, pos, numel);
-                    pos += 8 + (numel * elsize) as usize;
-                }
-                None => return bad(out, "storage size overflows"),
-            }
-            if pos > data.len() {
-                return bad(out, "storage data past the end of the member");
-            }
-        } else {
-            // key, storage id, then ndim (4), padding (4), sizes, strides, offset.
-            if next(&mut pos, out).is_none() || next(&mut pos, out).is_none() {
-                return;
-            }
-            let Some(h) = data.get(pos..pos + 4) else {
-                return bad(out, "truncated tensor header");
-            };
-            let ndim = i32::from_le_bytes(h.try_into().expect("4 bytes")).clamp(0, 64) as usize;
-            pos += 8 + 16 * ndim + 8;
-            if pos > data.len() {
-                return bad(out, "tensor header past the end of the member");
-            }
+        for f in &mut findings {
+            f.message = format!("read as a pickle (torch.load, pickle.load): {}", f.message);
         }
+        out.findings.push(Finding::new(
+            Rule::PolyglotPickle,
+            "the file is also a pickle that imports or calls something when torch.load or pickle.load reads it",
+        ));
+        out.findings.extend(findings);
+        return Ok(());
     }
-    if member == "storages" {
-        let _ = next(&mut pos, out);
-    }
-}
-
-/// The oldest format records no element size next to the data; pick the one
-/// (from 1, 2, 4, 8, 16) after which the next pickle starts.
-fn element_size_guess(data: &[u8], pos: usize, numel: u64) -> u64 {
-    for size in [4u64, 8, 2, 1, 16] {
-        let next = pos as u64 + 8 + numel.saturating_mul(size);
-        if next == data.len() as u64 || data.get(next as usize).is_some_and(|&b| b == 0x80) {
-            return size;
-        }
-    }
-    4
 }
 
 pub(crate) fn scan_pickle_file(
@@ -840,6 +1113,21 @@ fn appended_zip(src: &dyn Source, opts: &Options, out: &mut Outcome) -> io::Resu
     Ok(())
 }
 
+/// A tar archive torch does not take for a checkpoint.
+pub(crate) fn scan_tar(src: &dyn Source, out: &mut Outcome) {
+    let what = match tar::list(src, MAX_TAR_MEMBERS) {
+        Err(e) => format!("a tar archive Airlock cannot list as Python's tarfile does: {e}"),
+        Ok(l) => match &l.read_error {
+            Some(e) => format!(
+                "a tar header, but tarfile stops with ReadError ({e}) at byte {}: torch.load reads the file as a legacy pickle stream instead",
+                l.end
+            ),
+            None => "a tar archive without a `storages` member: not a torch checkpoint (torch.load fails with KeyError)".to_string(),
+        },
+    };
+    out.findings.push(Finding::new(Rule::UnknownFormat, what));
+}
+
 pub(crate) fn scan_safetensors(src: &dyn Source, out: &mut Outcome) {
     if let Err(e) = safetensors::read_header(src) {
         out.findings
@@ -847,7 +1135,7 @@ pub(crate) fn scan_safetensors(src: &dyn Source, out: &mut Outcome) {
     }
 }
 
-pub(crate) fn scan_unknown(src: &dyn Source, out: &mut Outcome) {
+pub(crate) fn scan_unknown(src: &dyn Source, opts: &Options, out: &mut Outcome) {
     let head = src.read_upto(0, 16).unwrap_or_default();
     let what = if head.is_empty() {
         "an empty file".to_string()
@@ -865,5 +1153,5 @@ pub(crate) fn scan_unknown(src: &dyn Source, out: &mut Outcome) {
     };
     out.findings
         .push(Finding::new(Rule::UnknownFormat, what).severity(Severity::Medium));
-    let _ = appended_zip(src, &Options::default(), out);
+    let _ = appended_zip(src, opts, out);
 }

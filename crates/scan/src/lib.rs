@@ -138,21 +138,19 @@ pub fn scan_source(src: &dyn Source, display: &str, opts: &Options) -> FileRepor
                 container::scan_zip(src, format, opts, &mut out)
             }
             Format::TorchLegacy => container::scan_legacy(src, opts, &mut out),
-            Format::TorchLegacyTar => container::scan_legacy_tar(src, opts, &mut out),
+            Format::TorchLegacyTar => container::scan_legacy_tar(src, opts, &mut out)
+                .and_then(|()| container::check_pickle_reading(src, opts, &mut out)),
             Format::Pickle => container::scan_pickle_file(src, opts, &mut out),
             Format::Safetensors => {
                 container::scan_safetensors(src, &mut out);
-                Ok(())
+                container::check_pickle_reading(src, opts, &mut out)
             }
             Format::Tar => {
-                out.findings.push(Finding::new(
-                    Rule::UnknownFormat,
-                    "a tar archive that is not a torch checkpoint (no pickle, storages and tensors members)",
-                ));
-                Ok(())
+                container::scan_tar(src, &mut out);
+                container::check_pickle_reading(src, opts, &mut out)
             }
             Format::Unknown => {
-                container::scan_unknown(src, &mut out);
+                container::scan_unknown(src, opts, &mut out);
                 Ok(())
             }
         };

@@ -3,7 +3,7 @@
 
 use airlock_pickle::{Analysis, Config, EventKind, LegacyEncoding, Object, Origin, Value};
 use airlock_policy::review::{self, Context, Loader};
-use airlock_policy::weights_only::{self, Persistent, Refusal, torch_global_name};
+use airlock_policy::weights_only::{self, Persistent, Refusal, torch_name};
 use airlock_policy::{Finding, Rule};
 
 use crate::Options;
@@ -34,8 +34,40 @@ pub(crate) struct Reviewed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RootValue {
     Int(num_bigint::BigInt),
+    Str(String),
     Strings(Vec<String>),
+    /// A global, under the name torch matches.
+    Global(String),
+    Tuple(Vec<RootValue>),
     Other,
+}
+
+fn root_value(g: &airlock_pickle::Graph<'_>, v: Value, depth: usize) -> RootValue {
+    if let Some(i) = v.as_small_int() {
+        return RootValue::Int(i.into());
+    }
+    if let Some(gl) = g.global(v) {
+        return RootValue::Global(torch_name(gl));
+    }
+    if let Some(s) = g.str(v) {
+        return RootValue::Str(s.into_owned());
+    }
+    match g.object(v) {
+        Some(Object::Int(b)) => RootValue::Int((**b).clone()),
+        Some(Object::List(items)) => {
+            let strings: Option<Vec<String>> = items
+                .iter()
+                .map(|i| g.str(*i).map(|s| s.into_owned()))
+                .collect();
+            strings.map_or(RootValue::Other, RootValue::Strings)
+        }
+        _ => match g.tuple(v) {
+            Some(items) if depth > 0 => {
+                RootValue::Tuple(items.iter().map(|i| root_value(g, *i, depth - 1)).collect())
+            }
+            _ => RootValue::Other,
+        },
+    }
 }
 
 /// How a pickle is loaded.
@@ -55,7 +87,7 @@ pub(crate) fn engine_config(opts: &Options, loader: Loader, max_pickles: Option<
         limits: opts.limits.clone(),
         // torch.load passes encoding="utf-8"; pickle.load defaults to ASCII.
         encoding: match loader {
-            Loader::Torch => LegacyEncoding::Utf8,
+            Loader::Torch | Loader::TorchTar => LegacyEncoding::Utf8,
             Loader::Plain => LegacyEncoding::Ascii,
         },
         // Superset: a custom loader may define persistent_load and go on.
@@ -102,17 +134,7 @@ pub(crate) fn review_analysis(data: &[u8], analysis: &Analysis<'_>, role: Role<'
             {
                 if let Some(items) = g.tuple(*pid) {
                     if items.len() >= 5 && g.str(items[0]).as_deref() == Some("storage") {
-                        let class = g
-                            .global(items[1])
-                            .map(|gl| {
-                                let (m, n) = gl
-                                    .written
-                                    .clone()
-                                    .unwrap_or((gl.module.clone(), gl.name.clone()));
-                                let (m, n) = torch_global_name(&m, &n);
-                                format!("{m}.{n}")
-                            })
-                            .unwrap_or_default();
+                        let class = g.global(items[1]).map(torch_name).unwrap_or_default();
                         if let (Some(key), Some(numel)) = (g.str(items[2]), g.int(items[4])) {
                             storages.push(StorageRef {
                                 key: key.into_owned(),
@@ -129,21 +151,7 @@ pub(crate) fn review_analysis(data: &[u8], analysis: &Analysis<'_>, role: Role<'
     let roots = analysis
         .pickles
         .iter()
-        .map(|p| match p.root {
-            None => RootValue::Other,
-            Some(v) => match (v.as_small_int(), g.object(v)) {
-                (Some(i), _) => RootValue::Int(i.into()),
-                (None, Some(Object::Int(b))) => RootValue::Int((**b).clone()),
-                (None, Some(Object::List(items))) => {
-                    let strings: Option<Vec<String>> = items
-                        .iter()
-                        .map(|i| g.str(*i).map(|s| s.into_owned()))
-                        .collect();
-                    strings.map_or(RootValue::Other, RootValue::Strings)
-                }
-                _ => RootValue::Other,
-            },
-        })
+        .map(|p| p.root.map_or(RootValue::Other, |v| root_value(g, v, 2)))
         .collect();
     Reviewed {
         findings,

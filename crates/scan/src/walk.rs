@@ -110,3 +110,48 @@ fn walk_dir_unsorted(dir: &Path, roots: &[PathBuf], t: &mut Targets) {
         stack.extend(subdirs);
     }
 }
+
+/// File name extensions of model and array formats. A folder scan skips
+/// files it cannot identify unless their name says they are one of these:
+/// an unrecognised `model.onnx` is reported, a `README.md` is not.
+const MODEL_EXTENSIONS: &[&str] = &[
+    "pt",
+    "pth",
+    "bin",
+    "ckpt",
+    "pkl",
+    "pickle",
+    "joblib",
+    "dill",
+    "safetensors",
+    "npy",
+    "npz",
+    "h5",
+    "hdf5",
+    "keras",
+    "onnx",
+    "gguf",
+    "ggml",
+    "pb",
+    "tflite",
+    "msgpack",
+    "model",
+    "mar",
+    "nemo",
+    "tar",
+    "zip",
+    "gz",
+    "bz2",
+    "xz",
+    "lzma",
+    "z",
+    "lz4",
+];
+
+/// Whether a path's extension (case-insensitive) is a model or array format's.
+pub fn model_like_name(path: &str) -> bool {
+    Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| MODEL_EXTENSIONS.iter().any(|m| m.eq_ignore_ascii_case(e)))
+}

@@ -112,3 +112,62 @@ fn garbage_and_text_are_unknown() {
     let (v, _) = verdict(&[0x42u8; 4096]);
     assert_eq!(v, Verdict::Error);
 }
+
+/// A valid safetensors file whose bytes are also a pickle: the header
+/// length's low byte is `X` (BINUNICODE), which swallows part of the JSON; a
+/// second `X` inside a JSON string, followed by four spaces, claims
+/// 0x20202020 bytes and jumps into the tensor data, where the payload sits.
+/// `safetensors.load_file` reads the tensor; `torch.load` and `pickle.load`
+/// run the payload. The file is sparse (539 MB, a few KB on disk).
+#[test]
+fn safetensors_that_is_also_a_pickle_is_not_safe() {
+    let l: u64 = 100;
+    let n: u64 = 256 * l + 0x58;
+    let big: u64 = 0x2020_2020;
+    let resume = 5 + l + 5 + big;
+    let evil = b"cposix\nsystem\n(S'echo polyglot'\ntR.";
+    let total = resume + evil.len() as u64 + 16;
+    let k = total - 8 - n;
+    let j = (l - 3) as usize;
+    let pre = br#"{"__metadata__":{"p":""#;
+    let mut body = pre.to_vec();
+    body.resize(j, b'a');
+    body.extend_from_slice(b"X    ");
+    body.extend_from_slice(
+        format!(r#""}},"t":{{"dtype":"U8","shape":[{k}],"data_offsets":[0,{k}]}}}}"#).as_bytes(),
+    );
+    body.resize(n as usize, b' ');
+    let dir = std::env::temp_dir().join(format!("airlock-polyglot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.safetensors");
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(&n.to_le_bytes()).unwrap();
+        f.write_all(&body).unwrap();
+        f.seek(SeekFrom::Start(resume)).unwrap();
+        f.write_all(evil).unwrap();
+        f.set_len(total).unwrap();
+    }
+    let r = airlock_scan::scan_path(&path, "model.safetensors", &Options::default());
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(r.format, airlock_formats::Format::Safetensors);
+    assert_ne!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+    assert!(
+        r.findings.iter().any(|f| f.rule == Rule::AnalysisLimit),
+        "{:?}",
+        r.findings
+    );
+    // Bounded: growing windows up to 64 MiB, not the half gigabyte.
+    assert!(r.bytes_read <= 96 << 20, "read {} bytes", r.bytes_read);
+}
+
+/// Tar parity: `tarfile` accepts checksums written as `0o…`, so the file
+/// is a tar archive for torch, not the raw pickle its first bytes suggest.
+#[test]
+fn tar_headers_are_read_as_python_reads_them() {
+    let data = fixture("malicious", "tar-checksum-0o.pt");
+    let r = scan_bytes(&data, "t.pt", &Options::default());
+    assert_eq!(r.format, airlock_formats::Format::TorchLegacyTar);
+    assert_eq!(r.verdict, Verdict::Dangerous);
+}
