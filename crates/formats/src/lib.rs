@@ -7,6 +7,8 @@
 //! - [`zip`]: a ZIP reader with PyTorch (miniz) parity, and
 //!   [`zip_anomalies`] for what other ZIP readers would see differently;
 //! - [`tar`]: the tar layout of torch's oldest format;
+//! - [`joblib`]: how `joblib.load` reads the arrays it stores inline in its
+//!   pickles;
 //! - [`safetensors`]: full validation of a safetensors header;
 //! - [`source`]: random-access reads that count the bytes read, so that a
 //!   multi-gigabyte checkpoint is scanned through its metadata only.
@@ -16,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod joblib;
 pub mod safetensors;
 pub mod sniff;
 pub mod source;

@@ -18,7 +18,7 @@ pub enum Format {
     TorchLegacy,
     /// The oldest `torch.save` format: a tar of pickles and storages.
     TorchLegacyTar,
-    /// A pickle stream (`pickle.dump`, `joblib`-free).
+    /// A pickle stream (`pickle.dump`).
     Pickle,
     /// A safetensors file.
     Safetensors,
@@ -26,6 +26,9 @@ pub enum Format {
     Zip,
     /// A tar archive that is not a torch checkpoint.
     Tar,
+    /// A `joblib.dump` pickle: NumPy arrays stored inline after their
+    /// wrappers (recognised while reading a pickle, not by sniffing).
+    Joblib,
     /// Anything else.
     Unknown,
 }
@@ -42,6 +45,7 @@ impl Format {
             Format::Safetensors => "safetensors",
             Format::Zip => "zip",
             Format::Tar => "tar",
+            Format::Joblib => "joblib",
             Format::Unknown => "unknown",
         }
     }

@@ -70,6 +70,9 @@ fn main() -> ExitCode {
                         format!("extension {code} (resolved: {resolved})")
                     }
                     EventKind::Buffer(_) => "out-of-band buffer".to_string(),
+                    EventKind::LoaderRead(id) => {
+                        format!("loader read {}", a.graph.repr(Value::object(*id), 80))
+                    }
                     EventKind::Error(err) => {
                         status = ExitCode::from(1);
                         format!("error: {err}")

@@ -203,6 +203,16 @@ pub enum Origin {
     },
     /// An out-of-band buffer (`NEXT_BUFFER`).
     Buffer,
+    /// What a loader extension made of bytes it read from the file after a
+    /// `BUILD` (see [`Host`](crate::Host)).
+    LoaderData {
+        /// The object whose `BUILD` triggered the read.
+        built: Value,
+        /// Offset of the bytes read.
+        start: usize,
+        /// How many.
+        len: usize,
+    },
 }
 
 /// Which opcode made a call.
@@ -1092,6 +1102,9 @@ impl<'a> Graph<'a> {
                         let _ = write!(out, "<extension {code}>");
                     }
                     Origin::Buffer => out.push_str("<out-of-band buffer>"),
+                    Origin::LoaderData { start, len, .. } => {
+                        out.push_str(&format!("<{len} bytes read by the loader at byte {start}>"))
+                    }
                 },
                 Object::MemoryView(inner) => {
                     out.push_str("memoryview(");

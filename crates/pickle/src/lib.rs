@@ -52,7 +52,9 @@ pub use graph::{
     Set, Table, Value, ValueKind,
 };
 pub use literal::{Int, LegacyEncoding};
-pub use machine::{Analysis, Build, Config, Event, EventKind, Limits, Mutate, Pickle, analyze};
+pub use machine::{
+    AfterBuild, Analysis, Build, Config, Event, EventKind, Host, Limits, Mutate, Pickle, analyze,
+};
 pub use opcode::{ArgFormat, Opcode};
 
 #[cfg(test)]

@@ -160,8 +160,46 @@ pub enum EventKind {
     },
     /// `NEXT_BUFFER`: an out-of-band buffer supplied by the loader.
     Buffer(ObjId),
+    /// A loader extension read bytes from the file itself after a `BUILD`
+    /// (see [`Host`]). The id is the opaque result, with
+    /// [`Origin::LoaderData`].
+    LoaderRead(ObjId),
     /// The run stopped here with an error; everything before it happened.
     Error(Box<Error>),
+}
+
+/// What a loader does after a `BUILD`, beyond the standard unpickler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterBuild {
+    /// Nothing more.
+    Continue,
+    /// The loader reads `len` bytes from its file, where the file position
+    /// stands (see [`Host::after_build`]), and replaces the built object with
+    /// what it made of them. Unpickling then goes on after those bytes.
+    Consume {
+        /// Bytes read.
+        len: usize,
+    },
+    /// The loader raises; the message says what.
+    Raise(String),
+}
+
+/// A loader that extends the unpickler. joblib's `NumpyUnpickler`, for one,
+/// reads raw array data (or a nested pickle) from the file right after the
+/// `BUILD` of its array wrapper objects; a host describes such reads so the
+/// engine stays aligned with the real loader.
+pub trait Host<'a> {
+    /// Called after every successful `BUILD`, with the built object (on top
+    /// of the stack) and the offset where the loader's file position stands:
+    /// just after the `BUILD` opcode, or at the end of the current frame when
+    /// inside one (Python's unpickler reads whole frames ahead).
+    fn after_build(
+        &mut self,
+        graph: &Graph<'a>,
+        built: Value,
+        data: &'a [u8],
+        file_pos: usize,
+    ) -> AfterBuild;
 }
 
 /// The symbolic run of one pickle.
@@ -239,7 +277,27 @@ impl Config {
     /// Analyse `data` from offset `start`: pickles back to back until the
     /// input ends, a pickle fails, or `max_pickles` have been read.
     pub fn analyze_at<'a>(&self, data: &'a [u8], start: usize) -> Analysis<'a> {
-        let mut m = Machine::new(self, data, start);
+        self.run(data, start, None)
+    }
+
+    /// [`analyze_at`](Config::analyze_at) for a loader that extends the
+    /// unpickler (see [`Host`]).
+    pub fn analyze_with<'a>(
+        &self,
+        data: &'a [u8],
+        start: usize,
+        host: &mut dyn Host<'a>,
+    ) -> Analysis<'a> {
+        self.run(data, start, Some(host))
+    }
+
+    fn run<'c, 'a>(
+        &'c self,
+        data: &'a [u8],
+        start: usize,
+        host: Option<&'c mut dyn Host<'a>>,
+    ) -> Analysis<'a> {
+        let mut m = Machine::new(self, host, data, start);
         let mut pickles = Vec::new();
         let max = self.max_pickles.unwrap_or(usize::MAX);
         let mut pos = start.min(data.len());
@@ -343,6 +401,12 @@ impl Memo {
 
 struct Machine<'c, 'a> {
     cfg: &'c Config,
+    host: Option<&'c mut dyn Host<'a>>,
+    /// End of the current frame, while a host read is pending inside it.
+    frame_end: usize,
+    /// Bytes host reads consumed after `frame_end`, still to be skipped.
+    file_extra: usize,
+    jump_pending: bool,
     data: &'a [u8],
     graph: Graph<'a>,
     ext_registry: std::collections::HashMap<i64, (String, String)>,
@@ -366,7 +430,12 @@ fn raises(msg: impl Into<String>) -> ErrorKind {
 }
 
 impl<'c, 'a> Machine<'c, 'a> {
-    fn new(cfg: &'c Config, data: &'a [u8], start: usize) -> Self {
+    fn new(
+        cfg: &'c Config,
+        host: Option<&'c mut dyn Host<'a>>,
+        data: &'a [u8],
+        start: usize,
+    ) -> Self {
         let len = data.len().saturating_sub(start);
         let work = (len as u64).saturating_mul(64) + 1_000_000;
         let mut graph = Graph::default();
@@ -385,6 +454,10 @@ impl<'c, 'a> Machine<'c, 'a> {
         );
         Machine {
             cfg,
+            host,
+            frame_end: 0,
+            file_extra: 0,
+            jump_pending: false,
             data,
             graph,
             ext_registry: std::collections::HashMap::new(),
@@ -655,6 +728,9 @@ impl<'c, 'a> Machine<'c, 'a> {
         let mut decoder = Decoder::new(self.data, start);
         let mut ops = 0u64;
         let mut protocol = None;
+        self.frame_end = 0;
+        self.file_extra = 0;
+        self.jump_pending = false;
         let outcome: Result<Value, Error> = loop {
             let offset = decoder.position();
             if self.ops_total >= self.cfg.limits.max_ops {
@@ -683,6 +759,23 @@ impl<'c, 'a> Machine<'c, 'a> {
             }
             let op = match decoder.read_op() {
                 Ok(op) => op,
+                Err(e) if self.jump_pending => {
+                    // The frame is used up: Python's unpickler goes on
+                    // reading from the file, after what the host consumed.
+                    if offset == self.frame_end {
+                        decoder = Decoder::new(self.data, self.frame_end + self.file_extra);
+                        self.jump_pending = false;
+                        self.frame_end = 0;
+                        self.file_extra = 0;
+                        continue;
+                    }
+                    let _ = e;
+                    break Err(Error {
+                        offset,
+                        opcode: None,
+                        kind: raises("UnpicklingError: pickle exhausted before end of frame"),
+                    });
+                }
                 Err(e) => break Err(e.into()),
             };
             self.ops_total += 1;
@@ -702,7 +795,11 @@ impl<'c, 'a> Machine<'c, 'a> {
                     }
                 }
             }
-            if let Err(kind) = self.step(&op, &decoder) {
+            let mut result = self.step(&op, &decoder);
+            if result.is_ok() && self.host.is_some() {
+                result = self.host_step(&op, &mut decoder);
+            }
+            if let Err(kind) = result {
                 break Err(Error {
                     offset: op.offset,
                     opcode: Some(op.opcode),
@@ -807,6 +904,70 @@ impl<'c, 'a> Machine<'c, 'a> {
         };
         decoder.advance(used);
         Some((opcode, result))
+    }
+
+    /// With a [`Host`]: follow frames, and let the host act after `BUILD`.
+    fn host_step(&mut self, op: &Op<'a>, decoder: &mut Decoder<'a>) -> Step {
+        let pos = Decoder::position(decoder);
+        match op.arg {
+            Arg::FrameLen(n) => {
+                if self.jump_pending && op.offset < self.frame_end {
+                    return Err(raises(
+                        "UnpicklingError: beginning of a new frame before end of current frame",
+                    ));
+                }
+                if !self.jump_pending {
+                    self.frame_end = pos.saturating_add(n as usize);
+                }
+                return Ok(());
+            }
+            _ if op.opcode != Opcode::BUILD => return Ok(()),
+            _ => {}
+        }
+        let Some(host) = self.host.as_deref_mut() else {
+            return Ok(());
+        };
+        let built = *self.stack.last().expect("BUILD leaves the object");
+        let file_pos = if self.jump_pending {
+            self.frame_end + self.file_extra
+        } else if pos < self.frame_end {
+            self.frame_end
+        } else {
+            pos
+        };
+        let len = match host.after_build(&self.graph, built, self.data, file_pos) {
+            AfterBuild::Continue => return Ok(()),
+            AfterBuild::Raise(msg) => return Err(raises(msg)),
+            AfterBuild::Consume { len } => len,
+        };
+        let end = file_pos
+            .checked_add(len)
+            .filter(|&e| e <= self.data.len())
+            .ok_or_else(|| {
+                raises(format!(
+                    "EOFError: the loader reads {len} bytes at byte {file_pos}, past the end of the file"
+                ))
+            })?;
+        let id = self.new_opaque(
+            Origin::LoaderData {
+                built,
+                start: file_pos,
+                len,
+            },
+            op.offset,
+        )?;
+        *self.stack.last_mut().expect("BUILD leaves the object") = Value::object(id);
+        self.event(op, EventKind::LoaderRead(id));
+        if file_pos == pos {
+            *decoder = Decoder::new(self.data, end);
+        } else {
+            // Inside a frame: the rest of the frame comes first, then the
+            // file after the bytes read.
+            self.file_extra = end - self.frame_end;
+            self.jump_pending = true;
+            *decoder = Decoder::new(&self.data[..self.frame_end], pos);
+        }
+        Ok(())
     }
 
     /// PUT and its variants: memoize the top of the stack.
@@ -1521,6 +1682,82 @@ mod tests {
 
     fn run(data: &[u8]) -> Analysis<'_> {
         analyze(data)
+    }
+
+    /// A host that, after any `BUILD`, reads as many bytes as the built
+    /// object's class name is long (`c__main__\nX\n` reads 1).
+    struct SkipHost(Vec<usize>);
+
+    impl<'a> Host<'a> for SkipHost {
+        fn after_build(
+            &mut self,
+            graph: &Graph<'a>,
+            built: Value,
+            _data: &'a [u8],
+            file_pos: usize,
+        ) -> AfterBuild {
+            self.0.push(file_pos);
+            let Some(Origin::Call { callable, .. }) = graph.opaque(built).map(|o| &o.origin) else {
+                return AfterBuild::Continue;
+            };
+            match graph.global(*callable) {
+                Some(g) => AfterBuild::Consume { len: g.name.len() },
+                None => AfterBuild::Continue,
+            }
+        }
+    }
+
+    fn with_host(data: &[u8]) -> (Analysis<'_>, Vec<usize>) {
+        let mut host = SkipHost(Vec::new());
+        let a = Config::default().analyze_with(data, 0, &mut host);
+        (a, host.0)
+    }
+
+    #[test]
+    fn host_reads_after_build_outside_frames() {
+        // obj = AB(); BUILD {}; then 2 raw bytes the host reads; then STOP.
+        let data = b"\x80\x02c__main__\nAB\n)\x81}b\xff\xfe.";
+        let (a, seen) = with_host(data);
+        assert!(a.error().is_none(), "{:?}", a.error());
+        assert_eq!(seen, [19]);
+        let root = a.pickles[0].root.unwrap();
+        assert_eq!(
+            a.graph.repr(root, 80),
+            "<2 bytes read by the loader at byte 19>"
+        );
+        assert!(
+            a.events()
+                .any(|e| matches!(e.kind, EventKind::LoaderRead(_)))
+        );
+        // Without the host the raw bytes are (invalid) opcodes.
+        assert!(analyze(data).error().is_some());
+    }
+
+    #[test]
+    fn host_reads_after_the_frame_like_python() {
+        // FRAME of 20 bytes holding the object, its BUILD, and three more
+        // opcodes (NONE, POP, NONE) that still come from the frame; the
+        // host's two bytes follow the frame; then STOP from the file.
+        let body = b"c__main__\nAB\n)\x81}bN0N";
+        assert_eq!(body.len(), 20);
+        let mut data = b"\x80\x04\x95".to_vec();
+        data.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        data.extend_from_slice(body);
+        data.extend_from_slice(b"\xff\xfe.");
+        let (a, seen) = with_host(&data);
+        assert!(a.error().is_none(), "{:?}", a.error());
+        assert_eq!(seen, [31], "the file position is the end of the frame");
+        assert_eq!(a.pickles[0].root, Some(Value::NONE));
+        assert_eq!(a.pickles[0].end, data.len());
+    }
+
+    #[test]
+    fn host_read_past_the_end_is_an_error() {
+        let data = b"\x80\x02c__main__\nABCDEFGH\n)\x81}b\xff.";
+        let (a, _) = with_host(data);
+        assert!(
+            matches!(a.error().map(|e| &e.kind), Some(ErrorKind::Raises(m)) if m.starts_with("EOFError"))
+        );
     }
 
     #[test]

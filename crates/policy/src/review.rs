@@ -29,6 +29,45 @@ pub enum Loader {
     TorchTar,
     /// `pickle.load` or similar: one pickle, no persistent ids.
     Plain,
+    /// `joblib.load`: a plain pickle whose `NumpyArrayWrapper` objects stand
+    /// for arrays stored inline.
+    Joblib,
+}
+
+/// Globals NumPy's own pickles use to rebuild arrays, dtypes and scalars.
+/// They build data from data (the classes and values they are given are
+/// imported, and graded, on their own), whatever the loader.
+const NUMPY_DATA: &[&str] = &[
+    "numpy.ndarray",
+    "numpy.dtype",
+    "numpy.core.multiarray._reconstruct",
+    "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray.scalar",
+    "numpy._core.multiarray.scalar",
+    "numpy.core.numeric._frombuffer",
+    "numpy._core.numeric._frombuffer",
+];
+
+/// Pickle's own instance-creation helpers (protocols 0 to 2 create objects
+/// through them): they only instantiate the classes they are given, which
+/// are imported, and graded, on their own.
+const PICKLE_MACHINERY: &[&str] = &[
+    "copyreg._reconstructor",
+    "copyreg.__newobj__",
+    "copyreg.__newobj_ex__",
+    "builtins.object",
+];
+
+/// Whether a global is on the data allowlist for a loader: torch's
+/// weights-only allowlist, NumPy's array rebuilding functions, pickle's
+/// instance-creation helpers, and for `joblib.load` its inline array
+/// wrapper.
+pub fn is_data_global(g: &Global<'_>, loader: Loader) -> bool {
+    let name = g.qualified();
+    is_allowlisted(g)
+        || NUMPY_DATA.contains(&name.as_str())
+        || PICKLE_MACHINERY.contains(&name.as_str())
+        || (loader == Loader::Joblib && name == "joblib.numpy_pickle.NumpyArrayWrapper")
 }
 
 /// What to review.
@@ -130,7 +169,7 @@ pub fn review(analysis: &Analysis<'_>, ctx: Context<'_>) -> Vec<Finding> {
                     let Some(gl) = g.global(Value::object(*id)) else {
                         continue;
                     };
-                    if is_allowlisted(gl) {
+                    if is_data_global(gl, ctx.loader) {
                         continue;
                     }
                     let name = gl.qualified();
@@ -160,7 +199,7 @@ pub fn review(analysis: &Analysis<'_>, ctx: Context<'_>) -> Vec<Finding> {
                     };
                     match resolve_callable(g, *callable, ctx.loader) {
                         Some(gl) => {
-                            if is_allowlisted(gl) {
+                            if is_data_global(gl, ctx.loader) {
                                 continue;
                             }
                             let name = gl.qualified();
@@ -254,7 +293,7 @@ pub fn review(analysis: &Analysis<'_>, ctx: Context<'_>) -> Vec<Finding> {
                         continue;
                     };
                     let problem = match ctx.loader {
-                        Loader::Plain => Some(
+                        Loader::Plain | Loader::Joblib => Some(
                             "a plain pickle with persistent ids needs a custom loader".to_string(),
                         ),
                         // The legacy format's module references: the class
@@ -282,6 +321,8 @@ pub fn review(analysis: &Analysis<'_>, ctx: Context<'_>) -> Vec<Finding> {
                         .offset(offset),
                     );
                 }
+                // The loader extension reports what it read itself.
+                EventKind::LoaderRead(_) => {}
                 EventKind::Error(_) if extra && !acts => {}
                 EventKind::Error(e) => {
                     let (rule, what) = match &e.kind {
@@ -335,14 +376,14 @@ pub fn review(analysis: &Analysis<'_>, ctx: Context<'_>) -> Vec<Finding> {
             Some(hit) => Finding::new(
                 Rule::NonAllowlistedGlobal,
                 format!(
-                    "{imported}{calls}: not in the weights_only allowlist ({}: {})",
+                    "{imported}{calls}: not in the data allowlist ({}: {})",
                     hit.category, hit.why
                 ),
             )
             .severity(Severity::Medium),
             None => Finding::new(
                 Rule::NonAllowlistedGlobal,
-                format!("{imported}{calls}: not in the weights_only allowlist"),
+                format!("{imported}{calls}: not in the data allowlist"),
             ),
         };
         out.push(find(finding).offset(Some(usage.offset)).subject(usage.name));

@@ -211,10 +211,12 @@ rules! {
     /// Imports a global outside the `weights_only` allowlist.
     ///
     /// ## What it detects
-    /// Any imported global that `torch.load(weights_only=True)` would refuse
-    /// by default (custom model classes, `numpy` scalars and arrays,
-    /// `argparse.Namespace`, omegaconf configs, `collections.defaultdict`, ...)
-    /// and that is not in the danger catalogue. TorchScript classes
+    /// Any imported global outside the data allowlist (what
+    /// `torch.load(weights_only=True)` accepts by default, plus NumPy's
+    /// array, dtype and scalar rebuilding functions, plus joblib's inline
+    /// array wrapper in joblib files) that is not in the danger catalogue:
+    /// custom model classes, scikit-learn estimators, `argparse.Namespace`,
+    /// omegaconf configs, `collections.defaultdict`, ... TorchScript classes
     /// (`__torch__.*`) land here too.
     ///
     /// ## Why it matters
@@ -226,7 +228,8 @@ rules! {
     /// ## What to do
     /// If you trust the source, load with `torch.serialization.safe_globals([...])`
     /// listing exactly these globals, never with `weights_only=False`, which
-    /// would also run anything else the file contains. Better, ask the
+    /// would also run anything else the file contains (for other pickles,
+    /// an unpickler whose `find_class` allows exactly these). Better, ask the
     /// publisher for a state dict or a safetensors file.
     NonAllowlistedGlobal = ("AL0005", "non-allowlisted-global", Medium, Suspicious);
 
@@ -598,6 +601,24 @@ rules! {
     /// Load it only with the loader of its real format, or better, not at
     /// all; the findings after this one show what the pickle reading runs.
     PolyglotPickle = ("AL0029", "polyglot-pickle", High, Suspicious);
+
+    /// An old-format joblib array wrapper that loads a companion file.
+    ///
+    /// ## What it detects
+    /// `NDArrayWrapper` or `ZNDArrayWrapper` objects (joblib before 0.10):
+    /// `joblib.load` reads each array from a separate file named in the
+    /// pickle, joined to the pickle's folder, `NDArrayWrapper` with
+    /// `np.load(..., allow_pickle=True)`.
+    ///
+    /// ## Why it matters
+    /// The companion file, which may be any path (`../..`), is loaded with
+    /// pickling allowed, so what runs depends on a file this scan did not
+    /// see. Current joblib versions never write these wrappers.
+    ///
+    /// ## What to do
+    /// Scan the companion files too, and re-save the model with a current
+    /// joblib (or better, a format without pickles) if you trust it.
+    JoblibCompanionFile = ("AL0030", "joblib-companion-file", High, Suspicious);
 }
 
 #[cfg(test)]

@@ -424,6 +424,12 @@ pub fn check_pickle(
             EventKind::DynamicImport(_) | EventKind::Extension { .. } | EventKind::Buffer(_) => {
                 // Their opcodes (STACK_GLOBAL, EXT*, NEXT_BUFFER) are outside the subset.
             }
+            EventKind::LoaderRead(_) => {
+                return Err(at(Refusal::new(
+                    RefusalKind::Other,
+                    "a loader extension read data torch's unpickler would not",
+                )));
+            }
             EventKind::Error(e) => {
                 return Err(at(Refusal::new(RefusalKind::Other, e.kind.to_string())));
             }

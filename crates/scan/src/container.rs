@@ -24,6 +24,11 @@ pub(crate) struct Outcome {
     pub findings: Vec<Finding>,
     pub weights_only: Option<bool>,
     pub weights_only_reason: Option<String>,
+    /// The format, when reading showed more than sniffing (a pickle that is
+    /// a joblib dump).
+    pub format: Option<Format>,
+    /// The compression wrapped around the content, if any.
+    pub compression: Option<&'static str>,
 }
 
 impl Outcome {
@@ -68,7 +73,7 @@ impl Outcome {
         }
     }
 
-    fn add(&mut self, r: Reviewed) -> Reviewed {
+    pub(crate) fn add(&mut self, r: Reviewed) -> Reviewed {
         self.findings.extend(r.findings.iter().cloned());
         r
     }
@@ -1032,22 +1037,7 @@ pub(crate) fn scan_pickle_file(
         ));
     }
     let data = src.read_upto(0, len.min(opts.max_pickle_bytes) as usize)?;
-    let r = out.add(review_bytes(
-        &data,
-        opts,
-        Role {
-            member: None,
-            loader: Loader::Plain,
-            single_pickle: true,
-            max_pickles: None,
-            weights_only: None,
-        },
-    ));
-    if r.complete {
-        if let Some(f) = trailing(None, r.end, data.len(), "the pickles") {
-            out.findings.push(f);
-        }
-    }
+    crate::joblib::scan_pickle_data(&data, opts, out);
     // torch.load takes any non-ZIP file for the legacy format: it runs the
     // first pickle and fails on the magic number check.
     out.refuse("Invalid magic number; corrupt file?");

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod container;
+mod joblib;
 mod pickles;
 pub mod report;
 pub mod walk;
@@ -50,6 +51,8 @@ pub struct FileReport {
     pub path: String,
     /// The format, by content.
     pub format: Format,
+    /// The compression around the content (`gzip`, `zlib`, ...), if any.
+    pub compression: Option<&'static str>,
     /// The verdict.
     pub verdict: Verdict,
     /// Whether `torch.load(path, weights_only=True)` would load the file
@@ -103,6 +106,7 @@ pub fn scan_path(path: &Path, display: &str, opts: &Options) -> FileReport {
             FileReport {
                 path: display.to_string(),
                 format: Format::Unknown,
+                compression: None,
                 verdict: Verdict::from_findings(&findings),
                 weights_only: None,
                 weights_only_reason: None,
@@ -140,7 +144,7 @@ pub fn scan_source(src: &dyn Source, display: &str, opts: &Options) -> FileRepor
             Format::TorchLegacy => container::scan_legacy(src, opts, &mut out),
             Format::TorchLegacyTar => container::scan_legacy_tar(src, opts, &mut out)
                 .and_then(|()| container::check_pickle_reading(src, opts, &mut out)),
-            Format::Pickle => container::scan_pickle_file(src, opts, &mut out),
+            Format::Pickle | Format::Joblib => container::scan_pickle_file(src, opts, &mut out),
             Format::Safetensors => {
                 container::scan_safetensors(src, &mut out);
                 container::check_pickle_reading(src, opts, &mut out)
@@ -172,7 +176,8 @@ pub fn scan_source(src: &dyn Source, display: &str, opts: &Options) -> FileRepor
     let verdict = Verdict::from_findings(&findings);
     FileReport {
         path: display.to_string(),
-        format,
+        format: out.format.unwrap_or(format),
+        compression: out.compression,
         verdict,
         weights_only: out.weights_only,
         weights_only_reason: out.weights_only_reason,

@@ -88,7 +88,7 @@ pub(crate) fn engine_config(opts: &Options, loader: Loader, max_pickles: Option<
         // torch.load passes encoding="utf-8"; pickle.load defaults to ASCII.
         encoding: match loader {
             Loader::Torch | Loader::TorchTar => LegacyEncoding::Utf8,
-            Loader::Plain => LegacyEncoding::Ascii,
+            Loader::Plain | Loader::Joblib => LegacyEncoding::Ascii,
         },
         // Superset: a custom loader may define persistent_load and go on.
         persistent_load: true,

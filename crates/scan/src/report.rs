@@ -81,16 +81,22 @@ pub fn to_json(reports: &[FileReport]) -> Json {
     json!({
         "schema": 1,
         "tool": {"name": "airlock", "version": VERSION},
-        "files": reports.iter().map(|r| json!({
-            "path": r.path,
-            "format": r.format.name(),
-            "verdict": r.verdict.name(),
-            "weights_only": r.weights_only,
-            "weights_only_reason": r.weights_only_reason,
-            "findings": r.findings.iter().map(finding_json).collect::<Vec<_>>(),
-            "size": r.size,
-            "bytes_read": r.bytes_read,
-        })).collect::<Vec<_>>(),
+        "files": reports.iter().map(|r| {
+            let mut file = json!({
+                "path": r.path,
+                "format": r.format.name(),
+                "verdict": r.verdict.name(),
+                "weights_only": r.weights_only,
+                "weights_only_reason": r.weights_only_reason,
+                "findings": r.findings.iter().map(finding_json).collect::<Vec<_>>(),
+                "size": r.size,
+                "bytes_read": r.bytes_read,
+            });
+            if let Some(c) = r.compression {
+                file["compression"] = json!(c);
+            }
+            file
+        }).collect::<Vec<_>>(),
         "summary": {
             "files": s.files,
             "safe": s.safe,
@@ -260,9 +266,10 @@ pub fn to_text(reports: &[FileReport], verbose: bool, color: Color) -> String {
             Some(f) if r.verdict != Verdict::Safe || verbose => format!("  {}", one_line(r, f)),
             _ => String::new(),
         };
+        let compressed = r.compression.map(|c| format!(", {c}")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "{verdict} {:<width$}  ({}{wo}){reason}",
+            "{verdict} {:<width$}  ({}{compressed}{wo}){reason}",
             r.path,
             r.format.name()
         );
@@ -321,7 +328,7 @@ fn one_line(r: &FileReport, main: &Finding) -> String {
                 String::new()
             };
             return format!(
-                "{} {} globals outside the weights_only allowlist: {}{more}",
+                "{} {} globals outside the data allowlist: {}{more}",
                 main.rule.id(),
                 names.len(),
                 shown.join(", ")
