@@ -1254,6 +1254,44 @@ def _(t):
     return npy_object(proto(2) + system_call(t) + STOP)
 
 
+JL = "joblib.load"
+
+
+def joblib_wrapper(dtype_str, flags, shape, aligned=False):
+    """Opcodes for a `NumpyArrayWrapper` instance and its BUILD, as joblib's
+    pickler writes them (protocol 2 text globals here); joblib.load reads the
+    array right after the BUILD."""
+    dtype = (call(global_("numpy", "dtype"), ustr(dtype_str), b"\x89", b"\x88")
+             + MARK + binint(3) + ustr("|" if dtype_str[0] in "OSV" else "<") + NONE + NONE + NONE
+             + binint(-1) + binint(-1) + binint(flags) + TUPLE + b"b")
+    state = (b"}" + MARK
+             + ustr("subclass") + global_("numpy", "ndarray")
+             + ustr("shape") + MARK + b"".join(binint(d) for d in shape) + TUPLE
+             + ustr("order") + ustr("C")
+             + ustr("dtype") + dtype
+             + ustr("allow_mmap") + b"\x89")
+    if aligned:
+        state += ustr("numpy_array_alignment_bytes") + binint(16)
+    state += b"u"
+    return global_("joblib.numpy_pickle", "NumpyArrayWrapper") + EMPTY_TUPLE + b"\x81" + state + b"b"
+
+
+@fixture("joblib-object-array", JL, "generic (joblib object arrays are nested pickles)",
+         "joblib dump whose object array's data is a nested pickle: joblib.load unpickles it with a fresh unrestricted unpickler in the middle of the stream",
+         filename="joblib-object-array.joblib")
+def _(t):
+    return (proto(2) + joblib_wrapper("O8", 63, [1])
+            + side_effect_then(t, ["x"]) + STOP)
+
+
+@fixture("joblib-after-array", JL, "generic (inline array bytes derail linear scanners)",
+         "payload placed after 16 bytes of 0xff inline array data: pickle.load (and scanners decoding linearly) fail on the array bytes, joblib.load skips them and runs the payload",
+         filename="joblib-after-array.joblib")
+def _(t):
+    return (proto(2) + joblib_wrapper("f8", 0, [2]) + b"\xff" * 16
+            + system_call(t) + POP + STOP)
+
+
 # ---------------------------------------------------------------------------
 
 

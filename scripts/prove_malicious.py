@@ -9,6 +9,7 @@ whether the payload created its marker file (`airlock-marker-<technique>`):
   torch.load   torch.load(path, weights_only=False)
   pickle.load  pickle.load(open(path, "rb"))
   numpy.load   numpy.load(path, allow_pickle=True)
+  joblib.load  joblib.load(path)
 
 Payloads that start a background process (Popen, asyncio transports, ...) or
 run at interpreter exit are given a short grace period after the child exits.
@@ -42,6 +43,7 @@ LOADERS = {
     "torch.load": "import torch\nresult = torch.load(path, weights_only=False)\n",
     "pickle.load": "import pickle\nwith open(path, 'rb') as fh:\n    result = pickle.load(fh)\n",
     "numpy.load": "import numpy\nresult = numpy.load(path, allow_pickle=True)\n",
+    "joblib.load": "import joblib\nresult = joblib.load(path)\n",
 }
 
 # The child: load the file, then report the outcome (exception or not) into a
