@@ -34,7 +34,9 @@ step "weights_only tables against the installed torch"
 
 step "weights_only prediction against real torch.load on every fixture"
 "$venv/bin/python" scripts/torch_parity.py tests/fixtures/torch --out "$tmp/parity.json"
-AIRLOCK_TORCH_PARITY="$tmp/parity.json" cargo test -p airlock-scan --test corpus --locked
+"$venv/bin/python" scripts/torch_parity.py tests/fixtures/torch-edge --out "$tmp/parity-edge.json"
+AIRLOCK_TORCH_PARITY="$tmp/parity.json" AIRLOCK_TORCH_PARITY_EDGE="$tmp/parity-edge.json" \
+  cargo test -p airlock-scan --test corpus --locked
 
 step "every malicious fixture runs its payload in its real loader"
 "$venv/bin/python" scripts/prove_malicious.py tests/fixtures/malicious --out "$tmp/proof.json"

@@ -267,6 +267,52 @@ fn written(g: &airlock_pickle::Global<'_>) -> (String, String) {
     }
 }
 
+/// What `dict.update(state)` raises for a literal state, if anything: it
+/// takes a mapping or an iterable of pairs.
+fn dict_update_error(g: &Graph<'_>, state: Value) -> Option<String> {
+    if !g.is_literal(state) {
+        return None;
+    }
+    let items: Vec<Value> = match g.object(state) {
+        Some(Object::Dict(_)) => return None,
+        Some(Object::List(l)) => l.to_vec(),
+        Some(Object::Tuple(_)) => g.tuple(state).unwrap_or(&[]).to_vec(),
+        Some(Object::Str(s) | Object::Bytes(s) | Object::ByteArray(s)) if s.is_empty() => {
+            return None;
+        }
+        _ => {
+            return Some(format!(
+                "TypeError: '{}' object is not iterable",
+                g.type_name(state)
+            ));
+        }
+    };
+    for (i, item) in items.iter().enumerate() {
+        let len = match g.object(*item) {
+            Some(Object::Tuple(_)) => g.tuple(*item).map(|t| t.len()),
+            Some(Object::List(l)) => Some(l.len()),
+            Some(Object::Str(s)) => Some(String::from_utf8_lossy(s).chars().count()),
+            Some(Object::Bytes(b) | Object::ByteArray(b)) => Some(b.len()),
+            _ if !g.is_literal(*item) => return None,
+            _ => None,
+        };
+        match len {
+            Some(2) => {}
+            Some(n) => {
+                return Some(format!(
+                    "ValueError: dictionary update sequence element #{i} has length {n}; 2 is required"
+                ));
+            }
+            None => {
+                return Some(format!(
+                    "TypeError: cannot convert dictionary update sequence element #{i} to a sequence"
+                ));
+            }
+        }
+    }
+    None
+}
+
 /// Python truthiness of a literal value (unknown objects count as true).
 fn truthy(g: &Graph<'_>, v: Value) -> bool {
     match v.kind() {
@@ -365,7 +411,12 @@ pub fn check_pickle(
                     "torch.storage.UntypedStorage",
                 ];
                 let no_dict = ["set", "bytearray", "complex", "torch.Size", "torch.device"];
-                if ok_always.contains(&t.as_str()) || with_dict.contains(&t.as_str()) {
+                if t == "collections.OrderedDict" {
+                    // `inst.__dict__.update(state)`.
+                    if let Some(e) = dict_update_error(g, b.state) {
+                        return Err(at(Refusal::new(RefusalKind::Other, e)));
+                    }
+                } else if ok_always.contains(&t.as_str()) || with_dict.contains(&t.as_str()) {
                 } else if no_dict.contains(&t.as_str()) {
                     if truthy(g, b.state) {
                         return Err(at(Refusal::new(
@@ -516,14 +567,49 @@ fn check_rebuild_args(g: &Graph<'_>, full: &str, args: Value) -> Result<(), Refu
         }
         Ok(())
     };
+    // `tensor.set_(storage, offset, size, stride)` fails when the view
+    // reaches past the storage (it would have to resize it).
+    let in_bounds = || -> Result<(), Refusal> {
+        let Some(numel) = storage_numel(g, items[0]) else {
+            return Ok(());
+        };
+        let ints =
+            |v: Value| -> Option<Vec<i64>> { g.tuple(v)?.iter().map(|x| g.int(*x)).collect() };
+        let (Some(offset), Some(size), Some(stride)) =
+            (g.int(items[1]), ints(items[2]), ints(items[3]))
+        else {
+            return Ok(());
+        };
+        if offset < 0 || size.iter().chain(&stride).any(|&x| x < 0) || size.len() != stride.len() {
+            return Ok(());
+        }
+        let needed = if size.contains(&0) {
+            Some(0)
+        } else {
+            size.iter()
+                .zip(&stride)
+                .try_fold(offset as i128 + 1, |acc, (&n, &st)| {
+                    Some(acc + (n as i128 - 1) * st as i128)
+                })
+        };
+        match needed {
+            Some(n) if n > numel as i128 => Err(Refusal::new(
+                RefusalKind::Other,
+                "RuntimeError: Trying to resize storage that is not resizable",
+            )),
+            _ => Ok(()),
+        }
+    };
     match full {
         "torch._utils._rebuild_tensor_v2" => {
             arity(6, 7)?;
-            storage_first()
+            storage_first()?;
+            in_bounds()
         }
         "torch._utils._rebuild_tensor" => {
             arity(4, 4)?;
-            storage_first()
+            storage_first()?;
+            in_bounds()
         }
         "torch._utils._rebuild_tensor_v3" => {
             arity(7, 8)?;
@@ -534,6 +620,15 @@ fn check_rebuild_args(g: &Graph<'_>, full: &str, args: Value) -> Result<(), Refu
         "torch._tensor._rebuild_from_type_v2" => arity(4, 4),
         _ => Ok(()),
     }
+}
+
+/// The element count a storage's persistent id declares.
+fn storage_numel(g: &Graph<'_>, storage: Value) -> Option<i64> {
+    let Origin::Persistent { pid } = &g.opaque(storage)?.origin else {
+        return None;
+    };
+    let items = g.tuple(*pid)?;
+    g.int(*items.get(4)?)
 }
 
 fn check_persistent(g: &Graph<'_>, pid: Value, mode: Persistent<'_>) -> Result<(), Refusal> {

@@ -281,6 +281,20 @@ pub(crate) fn scan_zip(
             out.refuse(format!("file in archive is not in a subdirectory: {name}"));
         }
     }
+    // getAllRecords hands the names to Python as str.
+    if let Ok(records) = zip.all_records() {
+        if let Some(bad) = records.iter().find(|r| std::str::from_utf8(r).is_err()) {
+            let name = String::from_utf8_lossy(bad).into_owned();
+            out.findings.push(
+                Finding::new(
+                    Rule::ZipStructure,
+                    "a record name that is not UTF-8: torch.load fails listing the records",
+                )
+                .member(Some(&name)),
+            );
+            out.refuse("UnicodeDecodeError: 'utf-8' codec can't decode a record name");
+        }
+    }
     if format == Format::TorchScript {
         let code: Vec<String> = zip
             .entries

@@ -163,3 +163,39 @@ fn benign_fixtures_are_never_dangerous() {
         );
     }
 }
+
+/// Hand-built checkpoints on the edges of weights_only loading
+/// (`scripts/gen_wo_edge_fixtures.py`): storage bounds, BUILD and REDUCE
+/// argument types, odd opcodes, member names. The prediction must match
+/// real torch on every one (`AIRLOCK_TORCH_PARITY_EDGE` names a fresh
+/// `torch_parity.py` run; the committed `expected.json` otherwise).
+#[test]
+fn weights_only_prediction_matches_torch_on_edge_cases() {
+    let dir = fixtures("torch-edge");
+    let expected_path = std::env::var_os("AIRLOCK_TORCH_PARITY_EDGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.join("expected.json"));
+    let expected = read_json(&expected_path);
+    let results = expected["results"].as_object().unwrap();
+    assert!(results.len() >= 20, "too few edge fixtures");
+    let mut mismatches = Vec::new();
+    for (file, want) in results {
+        let report = scan_path(&dir.join(file), file, &Options::default());
+        let torch_ok = want["weights_only"].as_bool().unwrap();
+        let predicted = report.weights_only.unwrap_or(false);
+        if predicted != torch_ok {
+            mismatches.push(format!(
+                "{file}: predicted weights_only={predicted} ({:?}), torch {torch_ok} ({})",
+                report.weights_only_reason,
+                want["wo_reason"].as_str().unwrap_or("")
+            ));
+        }
+        if torch_ok && report.verdict != Verdict::Safe {
+            mismatches.push(format!(
+                "{file}: torch loads it, verdict {}",
+                report.verdict
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
