@@ -27,6 +27,7 @@ import os
 import pickle
 import struct
 import sys
+import time
 import warnings
 import zipfile
 import zlib
@@ -186,6 +187,8 @@ def compress_fixtures():
         "joblib_lz4.pkl.lz4": ("lz4", joblib_dump("lz4"), "joblib.dump compress=lz4"),
         # a bomb: 200 MB of zeros in a few hundred bytes
         "bomb.bz2": ("bzip2", bz2.compress(b"\0" * 200_000_000, 9), "decompression bomb"),
+        "bomb.xz": ("xz", lzma.compress(b"\0" * 200_000_000), "decompression bomb"),
+        "bomb.lzma": ("lzma", lzma.compress(b"\0" * 200_000_000, format=lzma.FORMAT_ALONE), "decompression bomb"),
     }
     os.makedirs(COMPRESS, exist_ok=True)
     manifest = []
@@ -266,6 +269,11 @@ class Unseekable(io.RawIOBase):
 
 
 def zip_fixtures():
+    # zipfile (and np.savez through it) stamps members with the current
+    # local time: pin it so that regenerating gives the same bytes.
+    fixed = time.gmtime(1_700_000_000)
+    time.localtime = lambda secs=None: fixed
+    time.time = lambda: 1_700_000_000.0
     files = {}
     npy = io.BytesIO()
     np.save(npy, np.arange(10, dtype=np.int32))
