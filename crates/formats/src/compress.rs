@@ -109,7 +109,7 @@ const PY_BUFFER_SIZE: usize = 8192;
 /// What a file's first bytes say it is, strictly: each format's own header
 /// checks (and for zlib, that the start of the stream inflates) must pass,
 /// so that other formats are not mistaken for compressed data. Run it after
-/// the container sniff ([`crate::sniff`]) has found nothing: a safetensors
+/// the container sniff ([`crate::sniff::sniff`]) has found nothing: a safetensors
 /// header length can begin with a valid zlib header.
 ///
 /// The checks, and what the readers check in comparison:
