@@ -22,7 +22,9 @@ for group in ("cases", "quirks", "adversarial"):
         data = bytes.fromhex(c["pickle"])
         if len(data) < 20000:
             open(os.path.join(out, f"{group}-{c['name']}"), "wb").write(data)
-# Real checkpoints and attack files seed the container readers.
+# Real checkpoints, attack files, and the compressed files and archives of
+# tests/fixtures/compress and tests/fixtures/pyzip seed the container and
+# decompression readers (decompress, pyzip_reader).
 for root in ("tests/fixtures", "examples"):
     for d, _, files in os.walk(root):
         for f in files:

@@ -6,6 +6,10 @@
 //! - [`sniff`]: what a file is, decided by content, never by extension;
 //! - [`zip`]: a ZIP reader with PyTorch (miniz) parity, and
 //!   [`zip_anomalies`] for what other ZIP readers would see differently;
+//! - [`pyzip`]: a ZIP reader with Python `zipfile` parity, as `np.load`
+//!   reads `.npz` archives;
+//! - [`compress`]: sniffing and bounded decompression of the compressed
+//!   wrappers pickles come in (gzip, bz2, xz/lzma, zlib, lz4, joblib);
 //! - [`tar`]: the tar layout of torch's oldest format;
 //! - [`joblib`]: how `joblib.load` reads the arrays it stores inline in its
 //!   pickles;
@@ -18,7 +22,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod compress;
 pub mod joblib;
+mod pyrepr;
+pub mod pyzip;
 pub mod safetensors;
 pub mod sniff;
 pub mod source;
@@ -72,6 +79,15 @@ pub enum AnomalyKind {
     ZipUninitializedRecord,
     /// Bytes in the file that no entry covers.
     ZipUnaccountedBytes,
+    /// A name with a NUL byte: Python's `zipfile` cuts it there, other
+    /// readers keep the whole name.
+    ZipNameTruncated,
+    /// A compression method Python's `zipfile` does not read (only stored,
+    /// deflate, bzip2 and LZMA).
+    ZipUnsupportedMethod,
+    /// A member `ZipFile.open(name).read()` fails on (other than a CRC
+    /// mismatch), so `np.load` cannot load it while other readers may.
+    ZipUnreadableMember,
     /// Something unexpected in the legacy torch stream.
     LegacyLayout,
     /// Data after the last pickle that the loader never reads.

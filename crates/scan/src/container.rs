@@ -94,6 +94,11 @@ fn anomaly_rule(kind: AnomalyKind) -> Rule {
         | AnomalyKind::TrailingData
         | AnomalyKind::ZipUnaccountedBytes => Rule::TrailingData,
         AnomalyKind::ZipOutsidePrefix | AnomalyKind::ZipUninitializedRecord => Rule::ZipStructure,
+        // Reported only by the Python-zipfile reader (`pyzip`), which the
+        // scanner does not use yet; mapped here so the match stays total.
+        AnomalyKind::ZipNameTruncated
+        | AnomalyKind::ZipUnsupportedMethod
+        | AnomalyKind::ZipUnreadableMember => Rule::ZipStructure,
         AnomalyKind::ZipUnreadMember => Rule::ZipUnreadMember,
         AnomalyKind::LegacyLayout => Rule::LegacyLayout,
         AnomalyKind::SafetensorsHeader => Rule::SafetensorsHeader,
