@@ -29,6 +29,10 @@ pub enum Format {
     /// A `joblib.dump` pickle: NumPy arrays stored inline after their
     /// wrappers (recognised while reading a pickle, not by sniffing).
     Joblib,
+    /// A compressed stream (gzip, bzip2, xz, lzma, zlib, lz4, joblib `ZF`)
+    /// whose content could not be read; otherwise the content's format is
+    /// reported, with the compression beside it.
+    Compressed,
     /// Anything else.
     Unknown,
 }
@@ -46,6 +50,7 @@ impl Format {
             Format::Zip => "zip",
             Format::Tar => "tar",
             Format::Joblib => "joblib",
+            Format::Compressed => "compressed",
             Format::Unknown => "unknown",
         }
     }
@@ -109,6 +114,9 @@ pub fn sniff(src: &dyn Source) -> std::io::Result<Format> {
     }
     if safetensors::looks_like(&head, src.len()) {
         return Ok(Format::Safetensors);
+    }
+    if crate::compress::sniff_compression(&head).is_some() {
+        return Ok(Format::Compressed);
     }
     Ok(pickle_format(src)?.unwrap_or(Format::Unknown))
 }

@@ -619,6 +619,22 @@ rules! {
     /// Scan the companion files too, and re-save the model with a current
     /// joblib (or better, a format without pickles) if you trust it.
     JoblibCompanionFile = ("AL0030", "joblib-companion-file", High, Suspicious);
+
+    /// A compressed stream laid out so that readers disagree.
+    ///
+    /// ## What it detects
+    /// Several gzip members or bzip2/xz streams, padding between them,
+    /// compression inside compression: layouts where Python's `gzip`, `bz2`
+    /// and `lzma` modules and joblib's own readers return different data.
+    ///
+    /// ## Why it matters
+    /// Usually harmless (concatenated files); but a scanner that reads only
+    /// the first member sees less than the loader does. Airlock scans what
+    /// the Python reader returns.
+    ///
+    /// ## What to do
+    /// Nothing, if the file's origin explains it.
+    CompressionLayout = ("AL0031", "compression-layout", Low, Note);
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod container;
+mod compressed;
 mod joblib;
 mod pickles;
 pub mod report;
@@ -125,6 +126,16 @@ pub fn scan_bytes(data: &[u8], display: &str, opts: &Options) -> FileReport {
 
 /// Scan any source.
 pub fn scan_source(src: &dyn Source, display: &str, opts: &Options) -> FileReport {
+    scan_source_at(src, display, opts, 0)
+}
+
+/// Scan a source found `depth` compression layers deep.
+pub(crate) fn scan_source_at(
+    src: &dyn Source,
+    display: &str,
+    opts: &Options,
+    depth: usize,
+) -> FileReport {
     let mut out = container::Outcome::default();
     let format = match airlock_formats::sniff(src) {
         Ok(f) => f,
@@ -152,6 +163,9 @@ pub fn scan_source(src: &dyn Source, display: &str, opts: &Options) -> FileRepor
             Format::Tar => {
                 container::scan_tar(src, &mut out);
                 container::check_pickle_reading(src, opts, &mut out)
+            }
+            Format::Compressed => {
+                compressed::scan_compressed(src, display, opts, depth, &mut out)
             }
             Format::Unknown => {
                 container::scan_unknown(src, opts, &mut out);
