@@ -8,6 +8,9 @@
 //!   [`zip_anomalies`] for what other ZIP readers would see differently;
 //! - [`tar`]: the tar layout of torch's oldest format;
 //! - [`safetensors`]: full validation of a safetensors header;
+//! - [`npy`]: NumPy `.npy` headers, checked as `numpy.load` checks them,
+//!   with [`dtype`] for the dtypes numpy builds from their descriptors and
+//!   [`pyliteral`] for the Python literal syntax the header is written in;
 //! - [`source`]: random-access reads that count the bytes read, so that a
 //!   multi-gigabyte checkpoint is scanned through its metadata only.
 //!
@@ -16,6 +19,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dtype;
+pub mod npy;
+pub mod pyliteral;
 pub mod safetensors;
 pub mod sniff;
 pub mod source;
