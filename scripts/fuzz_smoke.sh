@@ -22,9 +22,23 @@ for group in ("cases", "quirks", "adversarial"):
         data = bytes.fromhex(c["pickle"])
         if len(data) < 20000:
             open(os.path.join(out, f"{group}-{c['name']}"), "wb").write(data)
-# Real checkpoints, attack files, and the compressed files and archives of
-# tests/fixtures/compress and tests/fixtures/pyzip seed the container and
-# decompression readers (decompress, pyzip_reader).
+# The numpy fixtures also seed the header parser with their header text
+# alone, and the dtype builder with the descriptor strings numpy was asked.
+numpy_dir = "tests/fixtures/numpy"
+for f in sorted(os.listdir(numpy_dir)):
+    data = open(os.path.join(numpy_dir, f), "rb").read()
+    if f.endswith(".npy") and len(data) > 10:
+        n = 2 if data[6:8] == b"\x01\x00" else 4
+        header = data[8 + n : 8 + n + int.from_bytes(data[8 : 8 + n], "little")]
+        open(os.path.join(out, "npyheader-" + f), "wb").write(header[:65536])
+table = json.load(open(os.path.join(numpy_dir, "dtype_strings.json")))
+for i, row in enumerate(table["strings"] + table["written"]):
+    open(os.path.join(out, f"dtype-{i}"), "wb").write(row["descr"].encode("utf-8"))
+for i, row in enumerate(table["literals"]):
+    open(os.path.join(out, f"descr-{i}"), "wb").write(row["source"].encode("utf-8"))
+# Real checkpoints, attack files, .npy fixtures, and the compressed files and
+# archives of tests/fixtures/compress and tests/fixtures/pyzip seed the
+# container and decompression readers.
 for root in ("tests/fixtures", "examples"):
     for d, _, files in os.walk(root):
         for f in files:

@@ -14,6 +14,9 @@
 //! - [`joblib`]: how `joblib.load` reads the arrays it stores inline in its
 //!   pickles;
 //! - [`safetensors`]: full validation of a safetensors header;
+//! - [`npy`]: NumPy `.npy` headers, checked as `numpy.load` checks them,
+//!   with [`dtype`] for the dtypes numpy builds from their descriptors and
+//!   [`pyliteral`] for the Python literal syntax the header is written in;
 //! - [`source`]: random-access reads that count the bytes read, so that a
 //!   multi-gigabyte checkpoint is scanned through its metadata only.
 //!
@@ -23,8 +26,11 @@
 #![forbid(unsafe_code)]
 
 pub mod compress;
+pub mod dtype;
 pub mod joblib;
+pub mod npy;
 mod pyrepr;
+pub mod pyliteral;
 pub mod pyzip;
 pub mod safetensors;
 pub mod sniff;
