@@ -740,6 +740,19 @@ impl PyZip {
     /// read as `np.load` would read it (within `limits`, one at a time) to
     /// report CRC mismatches and members Python cannot read.
     pub fn anomalies(&self, src: &dyn Source, limits: &DecompressLimits) -> Vec<Anomaly> {
+        self.anomalies_checked(src, limits, true)
+    }
+
+    /// [`anomalies`](PyZip::anomalies), reading the members' data only when
+    /// `read_data` is set: without it, CRC mismatches and unreadable data
+    /// are not looked for (the cost of reading every byte of a large
+    /// archive), everything in the headers still is.
+    pub fn anomalies_checked(
+        &self,
+        src: &dyn Source,
+        limits: &DecompressLimits,
+        read_data: bool,
+    ) -> Vec<Anomaly> {
         let mut out: Vec<Anomaly> = Vec::new();
         let mut counts: HashMap<AnomalyKind, usize> = HashMap::new();
         let mut push =
@@ -982,6 +995,9 @@ impl PyZip {
                     u64::try_from(e.header_offset).ok(),
                     format!("no readable local header where the central directory points: {err}"),
                 ),
+            }
+            if !read_data {
+                continue;
             }
             match self.read(src, e.index, limits) {
                 Ok(_) => {}

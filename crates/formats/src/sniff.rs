@@ -33,6 +33,10 @@ pub enum Format {
     /// whose content could not be read; otherwise the content's format is
     /// reported, with the compression beside it.
     Compressed,
+    /// A NumPy `.npy` array.
+    Npy,
+    /// A NumPy `.npz` archive (a ZIP of `.npy` arrays).
+    Npz,
     /// Anything else.
     Unknown,
 }
@@ -51,6 +55,8 @@ impl Format {
             Format::Tar => "tar",
             Format::Joblib => "joblib",
             Format::Compressed => "compressed",
+            Format::Npy => "npy",
+            Format::Npz => "npz",
             Format::Unknown => "unknown",
         }
     }
@@ -95,6 +101,8 @@ pub fn sniff(src: &dyn Source) -> std::io::Result<Format> {
             Ok(zip) => match zip.all_records() {
                 Ok(records) if records.iter().any(|r| r == b"constants.pkl") => Format::TorchScript,
                 _ if zip.locate_record("data.pkl").is_some() => Format::TorchZip,
+                // What np.savez writes: `<name>.npy` members.
+                _ if zip.entries.iter().any(|e| e.name.ends_with(b".npy")) => Format::Npz,
                 _ => Format::Zip,
             },
         });
@@ -111,6 +119,9 @@ pub fn sniff(src: &dyn Source) -> std::io::Result<Format> {
     }
     if head.starts_with(LEGACY_MAGIC_P2) {
         return Ok(Format::TorchLegacy);
+    }
+    if head.starts_with(crate::npy::NPY_MAGIC) {
+        return Ok(Format::Npy);
     }
     if safetensors::looks_like(&head, src.len()) {
         return Ok(Format::Safetensors);

@@ -208,7 +208,7 @@ rules! {
     /// Treat the file as malicious.
     GlobalMutation = ("AL0004", "global-mutation", Critical, Dangerous);
 
-    /// Imports a global outside the `weights_only` allowlist.
+    /// Imports a global outside the data allowlist.
     ///
     /// ## What it detects
     /// Any imported global outside the data allowlist (what
@@ -635,6 +635,54 @@ rules! {
     /// ## What to do
     /// Nothing, if the file's origin explains it.
     CompressionLayout = ("AL0031", "compression-layout", Low, Note);
+
+    /// A NumPy object array: its data is a pickle.
+    ///
+    /// ## What it detects
+    /// A `.npy` array (alone or in an `.npz`) whose dtype holds Python
+    /// objects (`'|O'`, or a structured dtype with an object field).
+    ///
+    /// ## Why it matters
+    /// `np.load` refuses such arrays by default; with `allow_pickle=True`,
+    /// the usual "fix", it unpickles the array data without restriction.
+    /// The file runs whatever that pickle says; the findings on the pickle
+    /// show what that is.
+    ///
+    /// ## What to do
+    /// Do not pass `allow_pickle=True` for files you did not make. Ask for
+    /// the data in a numeric dtype, or in safetensors.
+    NumpyObjectArray = ("AL0032", "numpy-object-array", Medium, Suspicious);
+
+    /// A `.npy` header or layout NumPy refuses.
+    ///
+    /// ## What it detects
+    /// A header that is not what `np.load` accepts (magic, version, length,
+    /// the dict literal, its keys, shape, order, dtype descriptor), or a
+    /// shape whose data the file does not hold.
+    ///
+    /// ## Why it matters
+    /// The array does not load, or loads only with options that also allow
+    /// pickles; a tool that reads such a file differently from NumPy may be
+    /// fooled by it.
+    ///
+    /// ## What to do
+    /// Re-download the file or ask its author to save it again.
+    NpyLayout = ("AL0033", "npy-layout", Medium, Error);
+
+    /// A `.npy` header longer than NumPy's 10,000-character limit.
+    ///
+    /// ## What it detects
+    /// A header `np.load` refuses unless called with `allow_pickle=True` (or
+    /// a larger `max_header_size`), because parsing long headers with
+    /// `ast.literal_eval` is itself a risk.
+    ///
+    /// ## Why it matters
+    /// The array is data, but loading it means passing `allow_pickle=True`,
+    /// which would also run any pickle in the next file loaded that way.
+    ///
+    /// ## What to do
+    /// Pass a larger `max_header_size` rather than `allow_pickle=True`.
+    NpyLargeHeader = ("AL0034", "npy-large-header", Low, Note);
 }
 
 #[cfg(test)]

@@ -27,8 +27,10 @@ pub(crate) fn scan_compressed(
 ) -> std::io::Result<()> {
     let head = src.read_upto(0, 64)?;
     let Some(kind) = sniff_compression(&head) else {
-        out.findings
-            .push(Finding::new(Rule::UnknownFormat, "not a compressed stream after all"));
+        out.findings.push(Finding::new(
+            Rule::UnknownFormat,
+            "not a compressed stream after all",
+        ));
         return Ok(());
     };
     out.compression = Some(kind.name());
@@ -61,7 +63,10 @@ pub(crate) fn scan_compressed(
         Ok(d) => {
             if let Some((offset, n)) = d.trailing {
                 let what = match &d.python_error {
-                    Some(e) => format!("{} raises {e} there, after returning the data", kind.python_reader()),
+                    Some(e) => format!(
+                        "{} raises {e} there, after returning the data",
+                        kind.python_reader()
+                    ),
                     None => format!("{} ignores them", kind.python_reader()),
                 };
                 out.findings.push(
@@ -73,7 +78,8 @@ pub(crate) fn scan_compressed(
                 );
             }
             for note in &d.notes {
-                out.findings.push(Finding::new(Rule::CompressionLayout, note.clone()));
+                out.findings
+                    .push(Finding::new(Rule::CompressionLayout, note.clone()));
             }
             (d.data, None)
         }
@@ -104,7 +110,11 @@ pub(crate) fn scan_compressed(
     if inner.compression.is_some() {
         out.findings.push(Finding::new(
             Rule::CompressionLayout,
-            format!("{} data inside {} data", inner.compression.unwrap_or(""), kind.name()),
+            format!(
+                "{} data inside {} data",
+                inner.compression.unwrap_or(""),
+                kind.name()
+            ),
         ));
     }
     // torch.load(path) does not decompress: its own reading of the file is

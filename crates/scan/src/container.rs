@@ -105,7 +105,7 @@ fn anomaly_rule(kind: AnomalyKind) -> Rule {
     }
 }
 
-fn anomaly_finding(a: Anomaly) -> Finding {
+pub(crate) fn anomaly_finding(a: Anomaly) -> Finding {
     Finding::new(anomaly_rule(a.kind), a.detail)
         .member(a.member.as_deref())
         .offset(a.offset)

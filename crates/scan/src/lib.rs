@@ -13,9 +13,10 @@
 
 #![forbid(unsafe_code)]
 
-mod container;
 mod compressed;
+mod container;
 mod joblib;
+mod numpy;
 mod pickles;
 pub mod report;
 pub mod walk;
@@ -150,7 +151,14 @@ pub(crate) fn scan_source_at(
     if out.findings.is_empty() {
         let result = match format {
             Format::TorchZip | Format::TorchScript | Format::Zip => {
+                // np.load takes any ZIP for an .npz: its arrays may run code.
                 container::scan_zip(src, format, opts, &mut out)
+                    .and_then(|()| numpy::scan_npz(src, opts, true, &mut out))
+            }
+            Format::Npz => numpy::scan_npz(src, opts, false, &mut out),
+            Format::Npy => {
+                numpy::scan_npy(src, None, opts, &mut out);
+                Ok(())
             }
             Format::TorchLegacy => container::scan_legacy(src, opts, &mut out),
             Format::TorchLegacyTar => container::scan_legacy_tar(src, opts, &mut out)
@@ -164,9 +172,7 @@ pub(crate) fn scan_source_at(
                 container::scan_tar(src, &mut out);
                 container::check_pickle_reading(src, opts, &mut out)
             }
-            Format::Compressed => {
-                compressed::scan_compressed(src, display, opts, depth, &mut out)
-            }
+            Format::Compressed => compressed::scan_compressed(src, display, opts, depth, &mut out),
             Format::Unknown => {
                 container::scan_unknown(src, opts, &mut out);
                 Ok(())
