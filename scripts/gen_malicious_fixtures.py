@@ -42,8 +42,10 @@ Writes OUT_DIR/<file> for every technique and OUT_DIR/manifest.json, a list of
 {"file", "technique", "description", "reference", "loader", "marker"}.
 """
 
+import gzip
 import io
 import json
+import lzma
 import marshal
 import os
 import pickle
@@ -1290,6 +1292,71 @@ def _(t):
 def _(t):
     return (proto(2) + joblib_wrapper("f8", 0, [2]) + b"\xff" * 16
             + system_call(t) + POP + STOP)
+
+
+NZ = "numpy.load-npz"
+PG = "pickle.load-gzip"
+
+
+def npz(members):
+    """An .npz archive (stored members, as np.savez writes them)."""
+    return build_zip([{"name": name, "data": data} for name, data in members])
+
+
+def numeric_npy():
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }"
+    total = 10 + len(header) + 1
+    header += " " * ((64 - total % 64) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin1") + b"\0" * 8
+
+
+@fixture("npz-object-member", NZ, "https://github.com/advisories/GHSA-93mv-x874-956g",
+         "an .npz whose second array has object dtype: np.load(allow_pickle=True)[name] unpickles its body",
+         filename="npz-object-member.npz")
+def _(t):
+    return npz([("weights.npy", numeric_npy()),
+                ("labels.npy", npy_object(proto(2) + system_call(t) + STOP))])
+
+
+@fixture("npz-duplicate-name", NZ, "generic (zipfile: the last entry of a name wins)",
+         "two entries named labels.npy: readers taking the first see numbers, np.load (Python's zipfile) reads the last, an object array",
+         filename="npz-duplicate-name.npz")
+def _(t):
+    return npz([("labels.npy", numeric_npy()),
+                ("labels.npy", npy_object(proto(2) + system_call(t) + STOP))])
+
+
+@fixture("torch-zip-npy-member", NZ, "generic (torch checkpoint / npz polyglot)",
+         "a clean torch checkpoint with an extra archive/extra.npy object array: torch.load sees weights, np.load of the same file (an NpzFile) unpickles the member",
+         filename="torch-zip-npy-member.pt")
+def _(t):
+    return build_zip([
+        {"name": "archive/data.pkl", "data": proto(2) + literal({"step": 1}) + STOP},
+        {"name": "archive/version", "data": b"3\n"},
+        {"name": "archive/extra.npy", "data": npy_object(proto(2) + system_call(t) + STOP)},
+    ])
+
+
+@fixture("gzip-pickle", PG, "generic (compressed pickles)",
+         "a pickle inside gzip: scanners that do not decompress see no opcodes, pickle.load(gzip.open(f)) runs it",
+         filename="gzip-pickle.pkl.gz")
+def _(t):
+    return gzip.compress(proto(2) + system_call(t) + STOP, mtime=0)
+
+
+@fixture("joblib-zlib", JL, "generic (compressed joblib dumps)",
+         "a joblib file compressed with zlib (joblib.dump(compress=3)): joblib.load decompresses and unpickles it",
+         filename="joblib-zlib.joblib")
+def _(t):
+    return zlib.compress(proto(2) + joblib_wrapper("f8", 0, [1]) + b"\0" * 8
+                         + system_call(t) + POP + STOP)
+
+
+@fixture("joblib-xz", JL, "generic (compressed joblib dumps)",
+         "a joblib file compressed with xz: joblib.load picks the decompressor by magic bytes",
+         filename="joblib-xz.joblib")
+def _(t):
+    return lzma.compress(proto(2) + system_call(t) + STOP, format=lzma.FORMAT_XZ)
 
 
 # ---------------------------------------------------------------------------

@@ -10,6 +10,8 @@ whether the payload created its marker file (`airlock-marker-<technique>`):
   pickle.load  pickle.load(open(path, "rb"))
   numpy.load   numpy.load(path, allow_pickle=True)
   joblib.load  joblib.load(path)
+  numpy.load-npz    every array of numpy.load(path, allow_pickle=True) (an NpzFile)
+  pickle.load-gzip  pickle.load(gzip.open(path))
 
 Payloads that start a background process (Popen, asyncio transports, ...) or
 run at interpreter exit are given a short grace period after the child exits.
@@ -44,6 +46,8 @@ LOADERS = {
     "pickle.load": "import pickle\nwith open(path, 'rb') as fh:\n    result = pickle.load(fh)\n",
     "numpy.load": "import numpy\nresult = numpy.load(path, allow_pickle=True)\n",
     "joblib.load": "import joblib\nresult = joblib.load(path)\n",
+    "numpy.load-npz": "import numpy\nwith numpy.load(path, allow_pickle=True) as f:\n    result = [f[k] for k in f.files]\n",
+    "pickle.load-gzip": "import gzip, pickle\nwith gzip.open(path, 'rb') as fh:\n    result = pickle.load(fh)\n",
 }
 
 # The child: load the file, then report the outcome (exception or not) into a
