@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Write the example files README.md's first command scans, one per verdict.
 
-Benign files come from the real producers (torch, safetensors, pickle); the
+Benign files come from the real producers (torch, safetensors, pickle, numpy,
+joblib with scikit-learn); the
 malicious ones are assembled from raw pickle opcodes with a harmless payload
 that only prints a token. Nothing here is ever unpickled.
 
@@ -82,6 +83,33 @@ def torch_files(out):
     return files
 
 
+def array_files(out):
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    np.save(os.path.join(out, "embeddings.npy"), rng.standard_normal((16, 8)).astype(np.float32))
+
+    # A fitted scikit-learn model, as joblib.dump writes it (compressed):
+    # loading it runs scikit-learn's code, which you must trust.
+    x = rng.standard_normal((40, 3))
+    model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    joblib.dump(model, os.path.join(out, "classifier.joblib"), compress=3)
+
+    # An .npz whose "labels" array has object dtype: its body is a pickle
+    # that np.load(..., allow_pickle=True) runs. Built from raw bytes.
+    def npy(descr, body, shape="(2,)"):
+        header = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+        header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+        return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + body
+
+    payload = b"\x80\x02cposix\nsystem\nX" + len(PAYLOAD).to_bytes(4, "little") + PAYLOAD + b"\x85R."
+    with zipfile.ZipFile(os.path.join(out, "object_labels.npz"), "w", zipfile.ZIP_STORED) as z:
+        z.writestr(zipfile.ZipInfo("weights.npy", (1980, 1, 1, 0, 0, 0)), npy("<f4", b"\0" * 8))
+        z.writestr(zipfile.ZipInfo("labels.npy", (1980, 1, 1, 0, 0, 0)), npy("|O", payload))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", nargs="?", default="examples")
@@ -94,7 +122,10 @@ def main():
         with open(os.path.join(pk, name), "wb") as f:
             f.write(data)
     torch_files(models)
-    for d in (pk, models):
+    arrays = os.path.join(args.out, "arrays")
+    os.makedirs(arrays, exist_ok=True)
+    array_files(arrays)
+    for d in (pk, models, arrays):
         for name in sorted(os.listdir(d)):
             print(os.path.join(d, name), os.path.getsize(os.path.join(d, name)), "bytes")
 

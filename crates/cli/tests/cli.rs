@@ -46,6 +46,13 @@ fn verdicts_of_the_examples() {
             .clone()
     };
     let expect = [
+        ("examples/arrays/embeddings.npy", "safe", Json::Null),
+        (
+            "examples/arrays/classifier.joblib",
+            "suspicious",
+            Json::Null,
+        ),
+        ("examples/arrays/object_labels.npz", "dangerous", Json::Null),
         ("examples/models/state_dict.pt", "safe", Json::Bool(true)),
         ("examples/models/model.safetensors", "safe", Json::Null),
         (
@@ -105,7 +112,7 @@ fn verdicts_of_the_examples() {
     assert_eq!(first["location"]["offset"], 25);
     assert_eq!(
         report["summary"],
-        serde_json::json!({"files": 11, "safe": 3, "suspicious": 3, "dangerous": 4, "error": 1})
+        serde_json::json!({"files": 14, "safe": 4, "suspicious": 4, "dangerous": 5, "error": 1})
     );
 }
 

@@ -208,7 +208,10 @@ impl<'a> Host<'a> for JoblibHost<'a> {
         else {
             return self.stop(build_offset, format!("an array of {} bytes", array.bytes));
         };
-        if file_pos.checked_add(total).is_none_or(|end| end > data.len()) {
+        if file_pos
+            .checked_add(total)
+            .is_none_or(|end| end > data.len())
+        {
             // `_read_bytes` raises: "EOF: reading array data, expected ...".
             return AfterBuild::Raise(format!(
                 "ValueError: EOF: reading array data, expected {total} bytes at byte {file_pos}"
