@@ -1207,6 +1207,15 @@ fn xz_walk(input: &[u8], allowed: u64) -> Result<(usize, u64), Walk> {
         p += 1;
     }
     need(input, p, 4 + 12)?;
+    // The footer's Backward Size must give the index size (with its CRC):
+    // liblzma reports a data error otherwise, and lzma-rs must not see it
+    // (it computes `(backward_size + 1) << 2` in 32 bits).
+    let index_size = (p + 4 - index_start) as u64;
+    let footer = p + 4;
+    let backward = le32(input, footer + 4) as u64;
+    if (backward + 1) * 4 != index_size || input[footer + 10..footer + 12] != *b"YZ" {
+        return Err(Walk::Corrupt(footer, LZMA_DATA_ERROR));
+    }
     p += 4 + 12;
     Ok((p, total))
 }
