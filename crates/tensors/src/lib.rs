@@ -1,0 +1,20 @@
+//! # airlock-tensors
+//!
+//! The rescue path: tensors and plain data rebuilt from a pickle's object
+//! graph (as [`airlock_pickle`] leaves it, nothing executed), then written
+//! out in formats that hold no code.
+//!
+//! - [`dtype`]: the tensor element types torch saves, with their storage
+//!   classes, sizes and safetensors names;
+//! - [`model`]: the rebuilt file: a tree of plain values whose leaves may be
+//!   tensors, the tensors (views into storages) and the storages;
+//!
+//! Data flow: object graph → [`model::Rebuilt`] → writers.
+
+#![forbid(unsafe_code)]
+
+pub mod dtype;
+pub mod model;
+
+pub use dtype::Dtype;
+pub use model::{Node, Rebuilt, StorageInfo, TensorInfo, Transformation};
