@@ -19,6 +19,9 @@ pub struct StorageInfo {
     pub numel: u64,
     /// The location tag (`cpu`, `cuda:0`, ...).
     pub location: String,
+    /// The bytes, when the pickle itself holds them (a NumPy array's
+    /// data); otherwise the container holds them under `key`.
+    pub inline: Option<Vec<u8>>,
 }
 
 impl StorageInfo {
