@@ -41,6 +41,10 @@ AIRLOCK_TORCH_PARITY="$tmp/parity.json" AIRLOCK_TORCH_PARITY_EDGE="$tmp/parity-e
 step "every malicious fixture runs its payload in its real loader"
 "$venv/bin/python" scripts/prove_malicious.py tests/fixtures/malicious --out "$tmp/proof.json"
 
+step "writers: safetensors and pt files the real loaders read back"
+AIRLOCK_WRITER_PARITY_DIR="$tmp/written" cargo test -p airlock-tensors --test writer_parity --locked
+"$venv/bin/python" scripts/check_written.py "$tmp/written"
+
 step "fuzz smoke"
 scripts/fuzz_smoke.sh "${AIRLOCK_FUZZ_SECONDS:-30}"
 

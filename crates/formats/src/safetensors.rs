@@ -87,10 +87,13 @@ pub enum HeaderError {
     Io(String),
 }
 
-/// Bits per element of each dtype safetensors defines.
+/// Bits per element of each dtype safetensors defines (the `FNUZ` float8
+/// variants included: the library writes and reads them for torch's
+/// `float8_e4m3fnuz` and `float8_e5m2fnuz`).
 pub fn dtype_bits(dtype: &str) -> Option<u64> {
     Some(match dtype {
-        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" | "F8_E8M0" => 8,
+        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" | "F8_E8M0" | "F8_E4M3FNUZ"
+        | "F8_E5M2FNUZ" => 8,
         "F4" => 4,
         "F6_E2M3" | "F6_E3M2" => 6,
         "I16" | "U16" | "F16" | "BF16" => 16,
@@ -307,6 +310,16 @@ mod tests {
         .unwrap();
         assert_eq!(h.tensors.len(), 2);
         assert_eq!(h.metadata, vec![("format".into(), "pt".into())]);
+    }
+
+    #[test]
+    fn fnuz_float8_dtypes_are_known() {
+        let h = check(
+            r#"{"a":{"dtype":"F8_E4M3FNUZ","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"F8_E5M2FNUZ","shape":[1],"data_offsets":[2,3]}}"#,
+            3,
+        )
+        .unwrap();
+        assert_eq!(h.tensors.len(), 2);
     }
 
     #[test]

@@ -8,13 +8,17 @@
 //!   classes, sizes and safetensors names;
 //! - [`model`]: the rebuilt file: a tree of plain values whose leaves may be
 //!   tensors, the tensors (views into storages) and the storages;
+//! - [`write`](mod@write): the writers: safetensors (planned, then streamed), a torch
+//!   ZIP checkpoint that `torch.load(weights_only=True)` loads, and atomic
+//!   output that never leaves a partial file or overwrites an input.
 //!
-//! Data flow: object graph → [`model::Rebuilt`] → writers.
+//! Data flow: object graph → [`model::Rebuilt`] → [`write`](mod@write).
 
 #![forbid(unsafe_code)]
 
 pub mod dtype;
 pub mod model;
+pub mod write;
 
 pub use dtype::Dtype;
 pub use model::{Node, Rebuilt, StorageInfo, TensorInfo, Transformation};
