@@ -38,6 +38,10 @@ step "weights_only prediction against real torch.load on every fixture"
 AIRLOCK_TORCH_PARITY="$tmp/parity.json" AIRLOCK_TORCH_PARITY_EDGE="$tmp/parity-edge.json" \
   cargo test -p airlock-scan --test corpus --locked
 
+step "rebuild as data against what real torch.load returns on every fixture"
+"$venv/bin/python" scripts/gen_rebuild_expected.py tests/fixtures/torch --out "$tmp/rebuild.json"
+AIRLOCK_REBUILD_EXPECTED="$tmp/rebuild.json" cargo test -p airlock-tensors --test rebuild_fixtures --locked
+
 step "every malicious fixture runs its payload in its real loader"
 "$venv/bin/python" scripts/prove_malicious.py tests/fixtures/malicious --out "$tmp/proof.json"
 

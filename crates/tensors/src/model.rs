@@ -132,6 +132,11 @@ pub enum Node {
     Device(String),
     /// A `torch.Size`.
     Size(Vec<i64>),
+    /// A `torch.layout` (`torch.strided`), as `torch.serialization._get_layout`
+    /// pickles it. Added for the rebuild: checkpoints that record a layout
+    /// (`torch.strided` next to a dtype and device) would otherwise be
+    /// refused, and a plain string would not load back as a layout.
+    Layout(String),
 }
 
 /// Something the rebuild changed on the way: a foreign object replaced by

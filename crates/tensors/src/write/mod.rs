@@ -374,6 +374,7 @@ pub(crate) fn py_type(node: &crate::model::Node) -> &'static str {
         Node::TorchDtype(_) => "torch.dtype",
         Node::Device(_) => "torch.device",
         Node::Size(_) => "torch.Size",
+        Node::Layout(_) => "torch.layout",
     }
 }
 

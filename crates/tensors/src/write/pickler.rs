@@ -376,6 +376,29 @@ impl Tree<'_> {
                 })?;
                 self.p.global("torch", short)?;
             }
+            Node::Layout(name) => {
+                // What `torch.layout.__reduce__` writes.
+                if !matches!(
+                    name.as_str(),
+                    "torch.strided"
+                        | "torch.sparse_coo"
+                        | "torch.sparse_csr"
+                        | "torch.sparse_csc"
+                        | "torch.sparse_bsr"
+                        | "torch.sparse_bsc"
+                        | "torch._mkldnn"
+                        | "torch.jagged"
+                ) {
+                    return Err(WriteError::Unrepresentable {
+                        path: path.render(),
+                        detail: format!("{name:?} is not a torch layout"),
+                    });
+                }
+                self.p.global("torch.serialization", "_get_layout")?;
+                self.p.str(name, path)?;
+                self.p.op(TUPLE1);
+                self.p.op(REDUCE);
+            }
             Node::Device(d) => {
                 if !valid_device(d) {
                     return Err(WriteError::Unrepresentable {

@@ -393,6 +393,7 @@ fn leaf_json(n: &Node, depth: usize) -> Result<Value, String> {
         Node::Float(f) => float_json(*f),
         Node::Complex(re, im) => json!({ "__complex__": [float_json(*re), float_json(*im)] }),
         Node::Str(s) => Value::String(s.clone()),
+        Node::Layout(s) => json!({ "__layout__": s }),
         Node::Bytes(b) => json!({ "__bytes__": hex(b) }),
         Node::List(v) | Node::Tuple(v) => Value::Array(items(v)?),
         Node::Set(v) => json!({ "__set__": items(v)? }),
