@@ -49,6 +49,11 @@ step "writers: safetensors and pt files the real loaders read back"
 AIRLOCK_WRITER_PARITY_DIR="$tmp/written" cargo test -p airlock-tensors --test writer_parity --locked
 "$venv/bin/python" scripts/check_written.py "$tmp/written"
 
+step "convert: every output bit-identical to what real torch.load gives"
+AIRLOCK_CONVERT_PARITY_DIR="$tmp/convert" cargo test -p airlock-convert --test parity --locked
+"$venv/bin/python" scripts/convert_parity.py "$tmp/convert/pairs.json" \
+  "$tmp/convert/sharded/pairs.json" "$tmp/convert/numpy/pairs.json"
+
 step "fuzz smoke"
 scripts/fuzz_smoke.sh "${AIRLOCK_FUZZ_SECONDS:-30}"
 

@@ -50,8 +50,76 @@ enum Command {
         those are reported as errors. Files named on the command line are always reported."
     )]
     Scan(ScanArgs),
+    /// Convert checkpoints to safetensors, or to checkpoints that
+    /// torch.load(weights_only=True) loads, without running them.
+    #[command(
+        long_about = "Convert checkpoints to safetensors, or to checkpoints that \
+        torch.load(weights_only=True) loads, natively and without running anything from the file: \
+        the pickle is rebuilt as data (tensors, plain values, and NumPy arrays and scalars, \
+        argparse namespaces, omegaconf configs, paths, collections types and whole nn.Module \
+        pickles replaced by plain data), never unpickled. Every input is scanned first: files the \
+        scanner calls dangerous, or cannot analyse, are refused with the scan report.",
+        after_help = "A folder is converted recursively into the output folder (default: the \
+        same folder), Hugging Face sharded checkpoints included: pytorch_model-0000X-of-0000Y.bin \
+        become model-0000X-of-0000Y.safetensors and pytorch_model.bin.index.json becomes \
+        model.safetensors.index.json. Outputs are written atomically and never over an input.\n\n\
+        Exit status: 0 every file converted; 1 some file refused because the scan found it \
+        dangerous; 2 otherwise some file could not be converted, or the command line is wrong."
+    )]
+    Convert(ConvertArgs),
+    /// Show what a model file holds (tensors, values, object tree, code),
+    /// without loading it.
+    Inspect(InspectArgs),
     /// Show the detection rules and their documentation.
     Rules(RulesArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ConvertTarget {
+    /// safetensors (tensors under dotted names, other values as JSON in __metadata__).
+    Safetensors,
+    /// A torch ZIP checkpoint that torch.load(weights_only=True) loads.
+    Pt,
+}
+
+#[derive(clap::Args)]
+struct ConvertArgs {
+    /// A checkpoint file or a folder of them.
+    input: PathBuf,
+    /// Output file (for a file) or folder (for a folder); by default next
+    /// to the input, named for the target format.
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    /// What to write.
+    #[arg(long, value_enum, default_value = "safetensors")]
+    to: ConvertTarget,
+    /// Write a JSON report of every conversion and transformation.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Leave out non-tensor values that do not fit safetensors' metadata
+    /// (1 MiB) instead of refusing the file.
+    #[arg(long)]
+    drop_large_metadata: bool,
+    /// Show every transformation.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// The file.
+    file: PathBuf,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    format: InspectFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InspectFormat {
+    /// Human-readable.
+    Text,
+    /// JSON.
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -115,6 +183,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Scan(args) => scan(args),
+        Command::Convert(args) => convert(args),
+        Command::Inspect(args) => inspect(args),
         Command::Rules(args) => rules(args),
     }
 }
@@ -313,5 +383,131 @@ fn impact_word(i: airlock_policy::Impact) -> &'static str {
         airlock_policy::Impact::Suspicious => "suspicious",
         airlock_policy::Impact::Error => "error",
         airlock_policy::Impact::Dangerous => "dangerous",
+    }
+}
+
+fn convert(args: ConvertArgs) -> ExitCode {
+    use airlock_convert::{
+        ConvertError, ConvertOptions, Target, convert_file, convert_folder, shards,
+    };
+    let to = match args.to {
+        ConvertTarget::Safetensors => Target::Safetensors,
+        ConvertTarget::Pt => Target::Pt,
+    };
+    let mut opts = ConvertOptions {
+        to,
+        ..ConvertOptions::default()
+    };
+    if args.drop_large_metadata {
+        opts.safetensors.overflow = airlock_tensors::write::MetadataOverflow::Drop;
+    }
+    let mut converted = Vec::new();
+    let mut failed: Vec<(String, String)> = Vec::new();
+    let mut refused = false;
+    let mut indexes = Vec::new();
+    if args.input.is_dir() {
+        let out_dir = args.output.clone().unwrap_or_else(|| args.input.clone());
+        match convert_folder(&args.input, &out_dir, &opts) {
+            Ok(o) => {
+                converted = o.converted;
+                failed = o.failed;
+                indexes = o.indexes;
+            }
+            Err(e) => failed.push((args.input.display().to_string(), e.to_string())),
+        }
+        refused = failed.iter().any(|(_, why)| why.starts_with("refused"));
+    } else {
+        let name = args
+            .input
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let default_name = shards::output_name(&name, to);
+        let output = match &args.output {
+            Some(o) if o.is_dir() => o.join(&default_name),
+            Some(o) => o.clone(),
+            None => args.input.with_file_name(&default_name),
+        };
+        match convert_file(&args.input, &output, &opts) {
+            Ok(c) => converted.push(c),
+            Err(e) => {
+                refused = matches!(e, ConvertError::Refused(_));
+                failed.push((args.input.display().to_string(), e.to_string()));
+            }
+        }
+    }
+    for c in &converted {
+        println!(
+            "converted {} -> {} ({} tensors, {} bytes{})",
+            c.input,
+            c.output,
+            c.tensors,
+            c.bytes,
+            match c.transformations.len() {
+                0 => String::new(),
+                n => format!(
+                    ", {n} transformation(s){}",
+                    if args.verbose { ":" } else { "; -v lists them" }
+                ),
+            }
+        );
+        if args.verbose {
+            for t in &c.transformations {
+                println!("    {}: {}", t.path, t.what);
+            }
+        }
+    }
+    for i in &indexes {
+        println!("wrote {i}");
+    }
+    for (path, why) in &failed {
+        eprintln!("airlock: {path}: {why}");
+    }
+    if let Some(path) = &args.report {
+        let report = serde_json::json!({
+            "schema": 1,
+            "tool": {"name": "airlock", "version": env!("CARGO_PKG_VERSION")},
+            "converted": converted,
+            "failed": failed.iter().map(|(p, w)| serde_json::json!({"input": p, "reason": w})).collect::<Vec<_>>(),
+            "indexes": indexes,
+        });
+        let text = serde_json::to_string_pretty(&report).expect("serializable") + "\n";
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("airlock: cannot write {}: {e}", path.display());
+            return ExitCode::from(EXIT_ERROR);
+        }
+    }
+    if converted.is_empty() && failed.is_empty() {
+        eprintln!(
+            "airlock: no checkpoint to convert in {}",
+            args.input.display()
+        );
+        return ExitCode::from(EXIT_ERROR);
+    }
+    if refused {
+        ExitCode::from(1)
+    } else if !failed.is_empty() {
+        ExitCode::from(EXIT_ERROR)
+    } else {
+        ExitCode::from(EXIT_SAFE)
+    }
+}
+
+fn inspect(args: InspectArgs) -> ExitCode {
+    match airlock_convert::inspect::inspect(&args.file, &Options::default()) {
+        Ok(i) => {
+            match args.format {
+                InspectFormat::Text => print!("{}", airlock_convert::inspect::to_text(&i)),
+                InspectFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&i).expect("serializable")
+                ),
+            }
+            ExitCode::from(EXIT_SAFE)
+        }
+        Err(e) => {
+            eprintln!("airlock: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
     }
 }

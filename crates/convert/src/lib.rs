@@ -7,10 +7,22 @@
 //! `torch.load(weights_only=True)` loads, with tensor bytes streamed from
 //! input to output. Nothing from the file is ever executed.
 //!
+//! - [`input`]: each container read into a rebuilt tree and a byte source
+//!   for its storages;
 //! - [`numpy`]: NumPy `.npy`/`.npz` arrays as tensors;
-//! - [`shards`]: Hugging Face sharded checkpoints and their index files.
+//! - [`shards`]: Hugging Face sharded checkpoints and their index files;
+//! - [`mod@convert`]: one file or a folder, end to end;
+//! - [`inspect`]: what a file holds, shown without loading it.
 
 #![forbid(unsafe_code)]
 
+pub mod convert;
+mod error;
+pub mod input;
+pub mod inspect;
 pub mod numpy;
 pub mod shards;
+
+pub use convert::{ConvertOptions, Converted, FolderOutcome, convert_file, convert_folder};
+pub use error::ConvertError;
+pub use shards::Target;

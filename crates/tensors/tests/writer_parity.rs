@@ -546,6 +546,7 @@ fn expect_pt(n: &Node, r: &Rebuilt, src: &dyn StorageBytes) -> Value {
         Node::TorchDtype(d) => json!({"t": "dtype", "v": d}),
         Node::Device(d) => json!({"t": "device", "v": d}),
         Node::Size(v) => json!({"t": "size", "v": v}),
+        Node::Layout(l) => json!({"t": "layout", "v": l}),
         Node::Tensor(i) => {
             let t = &r.tensors[*i];
             let nbytes = r.storages[t.storage].numel * r.storages[t.storage].dtype.size();

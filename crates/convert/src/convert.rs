@@ -1,0 +1,276 @@
+//! `airlock convert`: one file, or a folder (with Hugging Face sharded
+//! checkpoints and their index), into safetensors or a `weights_only`
+//! checkpoint. Every input is scanned first: dangerous files, and files the
+//! scanner could not analyse, are refused with the scan report.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use airlock_formats::{FileSource, Format, Source};
+use airlock_policy::Verdict;
+use airlock_scan::{FileReport, Options, scan_source};
+use airlock_tensors::write::{
+    AtomicFile, SafetensorsOptions, archive_name_for, plan_safetensors, write_pt, write_safetensors,
+};
+use airlock_tensors::Transformation;
+use serde::Serialize;
+
+use crate::ConvertError;
+use crate::input::{ReadLimits, load};
+use crate::shards::{self, Target};
+
+/// How to convert.
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    /// What to write.
+    pub to: Target,
+    /// Scanner options (limits).
+    pub scan: Options,
+    /// Limits on what is read into memory.
+    pub limits: ReadLimits,
+    /// safetensors options (metadata limit, ...).
+    pub safetensors: SafetensorsOptions,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            to: Target::Safetensors,
+            scan: Options::default(),
+            limits: ReadLimits::default(),
+            safetensors: SafetensorsOptions::default(),
+        }
+    }
+}
+
+/// What converting one file did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Converted {
+    /// The input.
+    pub input: String,
+    /// The output written.
+    pub output: String,
+    /// The input's format.
+    pub format: &'static str,
+    /// The scanner's verdict on the input.
+    pub verdict: &'static str,
+    /// Tensors written.
+    pub tensors: usize,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Every change made on the way (foreign objects replaced by data,
+    /// shared storages copied, ...).
+    pub transformations: Vec<Transformation>,
+    /// Bytes of tensor data written (what a shard index's `total_size`
+    /// adds up).
+    #[serde(skip)]
+    pub tensor_bytes: u64,
+}
+
+/// Convert one file. The output is written atomically (a temporary file
+/// renamed into place) and never over an input.
+pub fn convert_file(
+    input: &Path,
+    output: &Path,
+    opts: &ConvertOptions,
+) -> Result<Converted, ConvertError> {
+    let src = FileSource::open(input)
+        .map_err(|e| ConvertError::Io(format!("{}: {e}", input.display())))?;
+    let display = input.display().to_string();
+    let report = scan_source(&src, &display, &opts.scan);
+    refuse_unsafe(&report)?;
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tensor".into());
+    let format = report.format;
+    if report.compression.is_some() {
+        return Err(ConvertError::Unsupported(
+            "compressed files are not converted: decompress them first".into(),
+        ));
+    }
+    let loaded = load(&src as &dyn Source, format, &stem, &opts.limits)?;
+    let rebuilt = &loaded.rebuilt;
+    let mut out =
+        AtomicFile::create(output, &[input]).map_err(|e| ConvertError::Write(e.to_string()))?;
+    let (bytes, tensors, transformations, tensor_bytes) = {
+        let mut w = BufWriter::with_capacity(1 << 20, &mut out);
+        let r = match opts.to {
+            Target::Safetensors => {
+                let plan = plan_safetensors(rebuilt, &opts.safetensors)
+                    .map_err(|e| ConvertError::Write(e.to_string()))?;
+                let n = write_safetensors(&plan, &loaded.storages, &mut w)
+                    .map_err(|e| ConvertError::Write(e.to_string()))?;
+                let data: u64 = plan
+                    .tensors()
+                    .iter()
+                    .map(|t| t.offsets.1 - t.offsets.0)
+                    .sum();
+                (
+                    n,
+                    plan.tensors().len(),
+                    plan.transformations().to_vec(),
+                    data,
+                )
+            }
+            Target::Pt => {
+                let s = write_pt(rebuilt, &loaded.storages, &mut w, &archive_name_for(output))
+                    .map_err(|e| ConvertError::Write(e.to_string()))?;
+                let data: u64 = rebuilt.storages.iter().map(|s| s.nbytes()).sum();
+                (s.bytes, s.tensors, s.transformations, data)
+            }
+        };
+        w.flush().map_err(|e| ConvertError::Io(e.to_string()))?;
+        r
+    };
+    out.commit()
+        .map_err(|e| ConvertError::Write(e.to_string()))?;
+    let mut all = rebuilt.transformations.clone();
+    all.extend(transformations);
+    Ok(Converted {
+        input: display,
+        output: output.display().to_string(),
+        format: format.name(),
+        verdict: report.verdict.name(),
+        tensors,
+        bytes,
+        transformations: all,
+        tensor_bytes,
+    })
+}
+
+/// Refuse what the scanner calls dangerous, and what it could not analyse.
+fn refuse_unsafe(report: &FileReport) -> Result<(), ConvertError> {
+    match report.verdict {
+        Verdict::Dangerous | Verdict::Error => Err(ConvertError::Refused(Box::new(report.clone()))),
+        _ => Ok(()),
+    }
+}
+
+/// Formats a folder conversion picks up.
+fn convertible(format: Format) -> bool {
+    matches!(
+        format,
+        Format::TorchZip | Format::TorchLegacy | Format::Npy | Format::Npz
+    )
+}
+
+/// The outcome of converting a folder.
+#[derive(Debug, Default, Serialize)]
+pub struct FolderOutcome {
+    /// Files converted.
+    pub converted: Vec<Converted>,
+    /// Files that could have been converted but were not, with the reason.
+    pub failed: Vec<(String, String)>,
+    /// Shard indexes written.
+    pub indexes: Vec<String>,
+}
+
+/// Convert every checkpoint under `dir` (recursively) into `out_dir`,
+/// mirroring the folder layout; shard indexes are rewritten for the
+/// converted shards.
+pub fn convert_folder(
+    dir: &Path,
+    out_dir: &Path,
+    opts: &ConvertOptions,
+) -> Result<FolderOutcome, ConvertError> {
+    let mut files = Vec::new();
+    walk(dir, &mut files).map_err(|e| ConvertError::Io(format!("{}: {e}", dir.display())))?;
+    files.sort();
+    let mut outcome = FolderOutcome::default();
+    let mut written: std::collections::HashMap<PathBuf, u64> = std::collections::HashMap::new();
+    let mut indexes = Vec::new();
+    for path in files {
+        let rel = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
+        let name = rel
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if shards::is_index(&name) {
+            indexes.push(path);
+            continue;
+        }
+        let format = match FileSource::open(&path).and_then(|s| airlock_formats::sniff(&s)) {
+            Ok(f) => f,
+            Err(_) => continue,
+        };
+        if !convertible(format) {
+            continue;
+        }
+        let target = out_dir.join(rel.with_file_name(shards::output_name(&name, opts.to)));
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| ConvertError::Io(format!("{}: {e}", parent.display())))?;
+        }
+        match convert_file(&path, &target, opts) {
+            Ok(c) => {
+                written.insert(path.clone(), c.tensor_bytes);
+                outcome.converted.push(c);
+            }
+            Err(e) => outcome
+                .failed
+                .push((path.display().to_string(), e.to_string())),
+        }
+    }
+    for index in indexes {
+        let text = std::fs::read(&index)
+            .map_err(|e| ConvertError::Io(format!("{}: {e}", index.display())))?;
+        let idx = match shards::read_index(&text) {
+            Ok(i) => i,
+            Err(e) => {
+                outcome
+                    .failed
+                    .push((index.display().to_string(), e.to_string()));
+                continue;
+            }
+        };
+        let folder = index.parent().unwrap_or(dir);
+        let shard_files: std::collections::BTreeSet<&String> = idx.weight_map.values().collect();
+        let mut total = 0u64;
+        let mut missing = Vec::new();
+        for f in &shard_files {
+            match written.get(&folder.join(f)) {
+                Some(n) => total += n,
+                None => missing.push((*f).clone()),
+            }
+        }
+        if !missing.is_empty() {
+            outcome.failed.push((
+                index.display().to_string(),
+                format!("shards not converted: {}", missing.join(", ")),
+            ));
+            continue;
+        }
+        let rel = index.strip_prefix(dir).unwrap_or(&index);
+        let name = rel
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let target = out_dir.join(rel.with_file_name(shards::index_output_name(&name, opts.to)));
+        let json = shards::converted_index(&idx, opts.to, total);
+        let mut f = AtomicFile::create(&target, &[&index])
+            .map_err(|e| ConvertError::Write(e.to_string()))?;
+        serde_json::to_writer_pretty(&mut f, &json).map_err(|e| ConvertError::Io(e.to_string()))?;
+        f.write_all(b"\n")
+            .map_err(|e| ConvertError::Io(e.to_string()))?;
+        f.commit().map_err(|e| ConvertError::Write(e.to_string()))?;
+        outcome.indexes.push(target.display().to_string());
+    }
+    Ok(outcome)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                stack.push(entry.path());
+            } else if ft.is_file() {
+                out.push(entry.path());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,423 @@
+//! Reading a model file into a [`Rebuilt`] and a byte source for its
+//! storages, container by container, the way each loader reads it.
+
+use std::io;
+
+use airlock_formats::npy::read_npy_header;
+use airlock_formats::pyzip::PyZip;
+use airlock_formats::zip::{Extracted, TorchZip};
+use airlock_formats::{Format, MemSource, Source, SubSource};
+use airlock_tensors::rebuild::{RebuildOptions, StorageLayout, rebuild, torch_engine_config};
+use airlock_tensors::write::StorageBytes;
+use airlock_tensors::{Node, Rebuilt, StorageInfo};
+
+use crate::ConvertError;
+use crate::numpy::array_tensor;
+
+/// Where one storage's bytes are.
+#[derive(Debug, Clone)]
+enum Bytes {
+    /// A byte range of the input file.
+    File { offset: u64, len: u64 },
+    /// Bytes already in memory (inline NumPy data, a decompressed member).
+    Owned(Vec<u8>),
+}
+
+/// The storages of a rebuilt file, read from the input as needed: tensor
+/// bytes stream from input to output, never held whole unless the
+/// container compresses them.
+pub struct FileStorages<'s> {
+    src: &'s dyn Source,
+    bytes: Vec<Bytes>,
+}
+
+impl StorageBytes for FileStorages<'_> {
+    fn read(&self, storage: usize, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let out_of_range = || {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("storage {storage}: read past its end"),
+            )
+        };
+        match self.bytes.get(storage) {
+            Some(Bytes::File { offset: base, len }) => {
+                if offset
+                    .checked_add(buf.len() as u64)
+                    .is_none_or(|e| e > *len)
+                {
+                    return Err(out_of_range());
+                }
+                let n = self.src.read_at(base + offset, buf)?;
+                if n < buf.len() {
+                    return Err(out_of_range());
+                }
+                Ok(())
+            }
+            Some(Bytes::Owned(v)) => {
+                let start = usize::try_from(offset).map_err(|_| out_of_range())?;
+                let part = v.get(start..start + buf.len()).ok_or_else(out_of_range)?;
+                buf.copy_from_slice(part);
+                Ok(())
+            }
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no storage {storage}"),
+            )),
+        }
+    }
+}
+
+/// A file read for conversion.
+pub struct Loaded<'s> {
+    /// What it holds, as data.
+    pub rebuilt: Rebuilt,
+    /// Its storages' bytes.
+    pub storages: FileStorages<'s>,
+}
+
+/// Limits on what is read into memory.
+#[derive(Debug, Clone)]
+pub struct ReadLimits {
+    /// Largest pickle read.
+    pub max_pickle_bytes: u64,
+    /// Largest compressed member decompressed into memory.
+    pub max_inflated_bytes: u64,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            max_pickle_bytes: 1 << 30,
+            max_inflated_bytes: 1 << 30,
+        }
+    }
+}
+
+fn inline_or(
+    s: &StorageInfo,
+    other: impl FnOnce() -> Result<Bytes, ConvertError>,
+) -> Result<Bytes, ConvertError> {
+    match &s.inline {
+        Some(v) => Ok(Bytes::Owned(v.clone())),
+        None => other(),
+    }
+}
+
+/// Read a file of a format Airlock converts.
+pub fn load<'s>(
+    src: &'s dyn Source,
+    format: Format,
+    stem: &str,
+    limits: &ReadLimits,
+) -> Result<Loaded<'s>, ConvertError> {
+    match format {
+        Format::TorchZip => load_zip(src, limits),
+        Format::TorchLegacy => load_legacy(src, limits),
+        Format::Pickle => load_pickle(src, limits),
+        Format::Npy => load_npy(src, stem),
+        Format::Npz => load_npz(src, limits),
+        Format::TorchScript => Err(ConvertError::Unsupported(
+            "a TorchScript archive is a program (code/ and __torch__ classes): its weights are only reachable by running it; Airlock does not convert TorchScript".into(),
+        )),
+        Format::Joblib => Err(ConvertError::Unsupported(
+            "a joblib dump holds objects (typically scikit-learn estimators) whose behaviour lives in their classes' code: their arrays alone are not the model, so Airlock does not convert joblib files".into(),
+        )),
+        Format::TorchLegacyTar => Err(ConvertError::Unsupported(
+            "the pre-1.0 tar checkpoint format is not converted".into(),
+        )),
+        Format::Safetensors => Err(ConvertError::Unsupported(
+            "the file is already safetensors".into(),
+        )),
+        other => Err(ConvertError::Unsupported(format!(
+            "{} files are not model checkpoints Airlock converts",
+            other.name()
+        ))),
+    }
+}
+
+fn rebuild_err(e: airlock_tensors::rebuild::RebuildError) -> ConvertError {
+    ConvertError::Rebuild(e.to_string())
+}
+
+fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
+    let zip = TorchZip::open(src).map_err(|e| ConvertError::Container(e.to_string()))?;
+    if let Some(i) = zip.locate_record("byteorder") {
+        if let Ok(Extracted::Data(b)) = zip.extract(src, i, 64) {
+            if b != b"little" {
+                return Err(ConvertError::Unsupported(format!(
+                    "byteorder {:?}: only little-endian checkpoints are converted",
+                    String::from_utf8_lossy(&b)
+                )));
+            }
+        }
+    }
+    let index = zip
+        .locate_record("data.pkl")
+        .ok_or_else(|| ConvertError::Container("no data.pkl record".into()))?;
+    let data = match zip.extract(src, index, limits.max_pickle_bytes) {
+        Ok(Extracted::Data(d)) => d,
+        Ok(_) => return Err(ConvertError::Container("data.pkl has no data".into())),
+        Err(e) => return Err(ConvertError::Container(format!("data.pkl: {e}"))),
+    };
+    let analysis = airlock_pickle::Config {
+        max_pickles: Some(1),
+        ..torch_engine_config()
+    }
+    .analyze(&data);
+    let rebuilt = rebuild(&analysis, 0, StorageLayout::Zip, &RebuildOptions::default())
+        .map_err(rebuild_err)?;
+    let mut bytes = Vec::with_capacity(rebuilt.storages.len());
+    for s in &rebuilt.storages {
+        bytes.push(inline_or(s, || {
+            let name = format!("data/{}", s.key);
+            let i = zip.locate_record(&name).ok_or_else(|| {
+                ConvertError::Container(format!("storage record {name} is missing"))
+            })?;
+            let e = &zip.entries[i];
+            // torch checks the record size against the storage's.
+            if e.uncomp_size != s.nbytes() {
+                return Err(ConvertError::Container(format!(
+                    "storage record {name} holds {} bytes, the pickle says {} elements of {} ({} bytes)",
+                    e.uncomp_size,
+                    s.numel,
+                    s.dtype,
+                    s.nbytes()
+                )));
+            }
+            if e.method == 0 {
+                let offset = zip
+                    .data_offset(src, i)
+                    .map_err(|e| ConvertError::Container(format!("{name}: {e}")))?;
+                Ok(Bytes::File {
+                    offset,
+                    len: s.nbytes(),
+                })
+            } else {
+                match zip.extract(src, i, limits.max_inflated_bytes) {
+                    Ok(Extracted::Data(d)) => Ok(Bytes::Owned(d)),
+                    Ok(_) => Err(ConvertError::Container(format!("{name} has no data"))),
+                    Err(e) => Err(ConvertError::Container(format!("{name}: {e}"))),
+                }
+            }
+        })?);
+    }
+    Ok(Loaded {
+        rebuilt,
+        storages: FileStorages { src, bytes },
+    })
+}
+
+fn load_legacy<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
+    let len = src.len();
+    let head = src
+        .read_upto(0, len.min(limits.max_pickle_bytes) as usize)
+        .map_err(|e| ConvertError::Io(e.to_string()))?;
+    let analysis = airlock_pickle::Config {
+        max_pickles: Some(5),
+        ..torch_engine_config()
+    }
+    .analyze(&head);
+    if analysis.pickles.len() < 5 || analysis.error().is_some() {
+        return Err(ConvertError::Container(
+            "the legacy stream does not hold its five pickles".into(),
+        ));
+    }
+    let rebuilt = rebuild(
+        &analysis,
+        3,
+        StorageLayout::Legacy,
+        &RebuildOptions::default(),
+    )
+    .map_err(rebuild_err)?;
+    let g = &analysis.graph;
+    let keys: Vec<String> = match analysis.pickles[4].root.and_then(|r| g.object(r)) {
+        Some(airlock_pickle::Object::List(items)) => items
+            .iter()
+            .map(|v| g.str(*v).map(|s| s.into_owned()))
+            .collect::<Option<_>>()
+            .ok_or_else(|| ConvertError::Container("storage keys are not strings".into()))?,
+        _ => return Err(ConvertError::Container("no storage key list".into())),
+    };
+    // Raw storages follow in key order: an 8-byte element count, then the
+    // data, elements of the dtype the first persistent id gave the key.
+    let mut pos = analysis.pickles[4].end as u64;
+    let mut located = std::collections::HashMap::new();
+    for key in &keys {
+        let Some(s) = rebuilt.storages.iter().find(|s| &s.key == key) else {
+            return Err(ConvertError::Container(format!(
+                "storage {key:?} is listed but no tensor uses it: its element size is unknown"
+            )));
+        };
+        let h = src.read_vec(pos, 8).map_err(|_| {
+            ConvertError::Container(format!("the file ends before storage {key:?}"))
+        })?;
+        let numel = u64::from_le_bytes(h.try_into().expect("8 bytes"));
+        let nbytes = numel
+            .checked_mul(s.dtype.size())
+            .filter(|&n| pos + 8 + n <= len)
+            .ok_or_else(|| {
+                ConvertError::Container(format!(
+                    "storage {key:?} claims {numel} elements, past the end of the file"
+                ))
+            })?;
+        if numel < s.numel {
+            return Err(ConvertError::Container(format!(
+                "storage {key:?} holds {numel} elements, the pickle says {}",
+                s.numel
+            )));
+        }
+        located.insert(key.clone(), (pos + 8, nbytes));
+        pos += 8 + nbytes;
+    }
+    let mut bytes = Vec::with_capacity(rebuilt.storages.len());
+    for s in &rebuilt.storages {
+        bytes.push(inline_or(s, || {
+            let (offset, len) = located.get(&s.key).copied().ok_or_else(|| {
+                ConvertError::Container(format!("storage {:?} is not in the key list", s.key))
+            })?;
+            Ok(Bytes::File { offset, len })
+        })?);
+    }
+    Ok(Loaded {
+        rebuilt,
+        storages: FileStorages { src, bytes },
+    })
+}
+
+fn load_pickle<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
+    let data = src
+        .read_upto(0, src.len().min(limits.max_pickle_bytes) as usize)
+        .map_err(|e| ConvertError::Io(e.to_string()))?;
+    let analysis = airlock_pickle::Config {
+        max_pickles: Some(1),
+        persistent_load: false,
+        ..torch_engine_config()
+    }
+    .analyze(&data);
+    let rebuilt = rebuild(&analysis, 0, StorageLayout::Zip, &RebuildOptions::default())
+        .map_err(rebuild_err)?;
+    let bytes = rebuilt
+        .storages
+        .iter()
+        .map(|s| {
+            inline_or(s, || {
+                Err(ConvertError::Container(format!(
+                    "storage {:?} has no data in a plain pickle",
+                    s.key
+                )))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Loaded {
+        rebuilt,
+        storages: FileStorages { src, bytes },
+    })
+}
+
+fn load_npy<'s>(src: &'s dyn Source, stem: &str) -> Result<Loaded<'s>, ConvertError> {
+    let h = read_npy_header(src).map_err(|e| ConvertError::Container(e.to_string()))?;
+    let (tensor, (start, end)) =
+        array_tensor(&h, src.len()).map_err(|e| ConvertError::Unsupported(e.to_string()))?;
+    let rebuilt = Rebuilt {
+        root: Node::Dict(vec![(Node::Str(stem.to_string()), Node::Tensor(0))]),
+        storages: vec![StorageInfo {
+            key: stem.to_string(),
+            dtype: tensor.dtype,
+            numel: (end - start) / tensor.dtype.size(),
+            location: "cpu".into(),
+            inline: None,
+        }],
+        tensors: vec![tensor],
+        transformations: Vec::new(),
+    };
+    Ok(Loaded {
+        rebuilt,
+        storages: FileStorages {
+            src,
+            bytes: vec![Bytes::File {
+                offset: start,
+                len: end - start,
+            }],
+        },
+    })
+}
+
+fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
+    let zip = PyZip::open(src).map_err(|e| ConvertError::Container(e.to_string()))?;
+    let zlimits = airlock_formats::compress::DecompressLimits {
+        max_output: limits.max_inflated_bytes,
+        ..Default::default()
+    };
+    let mut rebuilt = Rebuilt::default();
+    let mut entries = Vec::new();
+    let mut bytes = Vec::new();
+    for e in zip.entries() {
+        // NpzFile: the last entry of a name is the one np.load reads.
+        if zip.lookup(&e.name) != Some(e.index) {
+            continue;
+        }
+        let key = e.name.strip_suffix(".npy").unwrap_or(&e.name).to_string();
+        let (member_src, base, owned): (Box<dyn Source + '_>, u64, Option<Vec<u8>>) =
+            if e.method == 0 && e.flags & 1 == 0 {
+                let local = zip
+                    .local_header(src, e.index)
+                    .map_err(|err| ConvertError::Container(format!("{}: {err}", e.name)))?;
+                let len = e.file_size.min(e.compress_size);
+                (
+                    Box::new(SubSource::new(src, local.data_offset, len)),
+                    local.data_offset,
+                    None,
+                )
+            } else {
+                let data = zip
+                    .read(src, e.index, &zlimits)
+                    .map_err(|err| ConvertError::Container(format!("{}: {err}", e.name)))?;
+                (Box::new(MemSource::new(&[])), 0, Some(data))
+            };
+        let (tensor, (start, end)) = match &owned {
+            Some(data) => {
+                let m = MemSource::new(data);
+                let h = read_npy_header(&m)
+                    .map_err(|err| ConvertError::Container(format!("{}: {err}", e.name)))?;
+                array_tensor(&h, data.len() as u64)
+                    .map_err(|err| ConvertError::Unsupported(format!("{}: {err}", e.name)))?
+            }
+            None => {
+                let h = read_npy_header(member_src.as_ref())
+                    .map_err(|err| ConvertError::Container(format!("{}: {err}", e.name)))?;
+                array_tensor(&h, member_src.len())
+                    .map_err(|err| ConvertError::Unsupported(format!("{}: {err}", e.name)))?
+            }
+        };
+        let index = rebuilt.tensors.len();
+        rebuilt.storages.push(StorageInfo {
+            key: key.clone(),
+            dtype: tensor.dtype,
+            numel: (end - start) / tensor.dtype.size(),
+            location: "cpu".into(),
+            inline: None,
+        });
+        rebuilt.tensors.push(airlock_tensors::TensorInfo {
+            storage: index,
+            ..tensor
+        });
+        entries.push((Node::Str(key), Node::Tensor(index)));
+        bytes.push(match owned {
+            Some(data) => Bytes::Owned(data[start as usize..end as usize].to_vec()),
+            None => Bytes::File {
+                offset: base + start,
+                len: end - start,
+            },
+        });
+    }
+    if entries.is_empty() {
+        return Err(ConvertError::Unsupported(
+            "the archive holds no arrays".into(),
+        ));
+    }
+    rebuilt.root = Node::Dict(entries);
+    Ok(Loaded {
+        rebuilt,
+        storages: FileStorages { src, bytes },
+    })
+}

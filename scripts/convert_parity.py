@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Check `airlock convert` outputs against real torch.
+
+Usage: convert_parity.py PAIRS.json [PAIRS.json ...]
+
+PAIRS.json is a list of {"input", "output", "to"} written by the convert
+parity test (crates/convert/tests/parity.rs) for the benign torch fixtures.
+For each pair this loads the input with real `torch.load(weights_only=False)`
+(only benign fixtures are ever listed: the generator declares them in
+tests/fixtures/torch/manifest.json) and the output with the loader it was
+made for:
+
+  safetensors  safetensors.torch.load_file(output)
+  pt           torch.load(output, weights_only=True)
+
+and checks that every tensor of the output is bit-identical (dtype, shape,
+bytes) to the tensor of the input at the same path, where a path is the
+dotted key of nested dicts, lists and tuples (`model.layers.0.weight`), and
+full `nn.Module` pickles are compared through `state_dict()`. For `pt`
+outputs the plain values (numbers, strings, ...) at each path must be equal
+too, foreign objects having been replaced by plain data. Pairs marked
+"loader": "numpy" come from NumPy files instead: the input is read with
+`numpy.load(allow_pickle=False)` (each array of an .npz under its name, a
+.npy under its file stem) and the output with `safetensors.numpy.load_file`,
+and dtypes and C-order bytes must be equal. Prints one line per pair and
+exits 1 on any mismatch.
+"""
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+warnings.filterwarnings("ignore")
+
+
+def flatten(obj, prefix, out, torch):
+    import collections
+
+    if isinstance(obj, torch.nn.Module):
+        obj = obj.state_dict()
+    if isinstance(obj, torch.Tensor):
+        out[prefix] = obj
+        return
+    if isinstance(obj, (dict, collections.OrderedDict)):
+        for k, v in obj.items():
+            flatten(v, f"{prefix}.{k}" if prefix else str(k), out, torch)
+        return
+    if isinstance(obj, (list, tuple)) and not isinstance(obj, torch.Size):
+        for i, v in enumerate(obj):
+            flatten(v, f"{prefix}.{i}" if prefix else str(i), out, torch)
+        return
+    out[prefix] = obj
+
+
+def same_tensor(a, b, torch):
+    if a.dtype != b.dtype or tuple(a.shape) != tuple(b.shape):
+        return f"dtype/shape {a.dtype}{tuple(a.shape)} != {b.dtype}{tuple(b.shape)}"
+    a = a.detach().contiguous().cpu()
+    b = b.detach().contiguous().cpu()
+    if a.numel() == 0:
+        return None
+    ab = a.reshape(-1).view(torch.uint8) if a.dim() else a.reshape(1).view(torch.uint8)
+    bb = b.reshape(-1).view(torch.uint8) if b.dim() else b.reshape(1).view(torch.uint8)
+    if not torch.equal(ab, bb):
+        return "values differ"
+    return None
+
+
+def check_numpy(p):
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    if p["input"].endswith(".npz"):
+        with np.load(p["input"], allow_pickle=False, max_header_size=1 << 20) as z:
+            src = {k: z[k] for k in z.files}
+    else:
+        src = {os.path.splitext(os.path.basename(p["input"]))[0]: np.load(p["input"], allow_pickle=False, max_header_size=1 << 20)}
+    out = load_file(p["output"])
+    problems = []
+    for k, a in src.items():
+        b = out.get(k)
+        if b is None:
+            problems.append(f"{k}: missing")
+        elif a.dtype != b.dtype or a.shape != b.shape:
+            problems.append(f"{k}: {a.dtype}{a.shape} != {b.dtype}{b.shape}")
+        elif np.ascontiguousarray(a).tobytes() != np.ascontiguousarray(b).tobytes():
+            problems.append(f"{k}: values differ")
+    print(f"{'ok' if not problems else 'MISMATCH':8} numpy       {p['input']} ({len(src)} arrays)")
+    for pr in problems[:10]:
+        print(f"         {pr}")
+    return int(bool(problems))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("pairs", nargs="+")
+    args = ap.parse_args()
+    import os
+    import runpy
+
+    import __main__
+    import torch
+    from safetensors.torch import load_file
+
+    # The fixtures' classes were pickled from gen_torch_fixtures.py run as
+    # __main__: install them there, as torch_parity.py does.
+    name = "_fixture_definitions"
+    here = os.path.dirname(os.path.abspath(__file__))
+    for key, value in runpy.run_path(os.path.join(here, "gen_torch_fixtures.py"), run_name=name).items():
+        if isinstance(value, type) and value.__module__ == name:
+            setattr(__main__, key, value)
+
+    pairs = [p for f in args.pairs for p in json.load(open(f))]
+    failures = 0
+    for p in pairs:
+        if p.get("loader") == "numpy":
+            failures += check_numpy(p)
+            continue
+        src = {}
+        flatten(torch.load(p["input"], weights_only=False, map_location="cpu"), "", src, torch)
+        # A root that is a single tensor is stored under the name "tensor".
+        if p["to"] == "safetensors" and "" in src:
+            src["tensor"] = src.pop("")
+        problems = []
+        if p["to"] == "safetensors":
+            out = load_file(p["output"])
+        else:
+            got = {}
+            flatten(torch.load(p["output"], weights_only=True, map_location="cpu"), "", got, torch)
+            out = got
+        for path, t in src.items():
+            if isinstance(t, torch.Tensor):
+                if path not in out:
+                    problems.append(f"{path}: missing")
+                    continue
+                why = same_tensor(t, out[path], torch)
+                if why:
+                    problems.append(f"{path}: {why}")
+            elif p["to"] == "pt" and path in out and isinstance(t, (int, float, str, bool, type(None))):
+                if out[path] != t and not (t != t and out[path] != out[path]):
+                    problems.append(f"{path}: {out[path]!r} != {t!r}")
+        tensors = sum(isinstance(v, torch.Tensor) for v in src.values())
+        status = "ok" if not problems else "MISMATCH"
+        print(f"{status:8} {p['to']:11} {p['input']} ({tensors} tensors)")
+        for pr in problems[:10]:
+            print(f"         {pr}")
+        failures += bool(problems)
+    print(f"{len(pairs)} conversions checked, {failures} mismatched")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
