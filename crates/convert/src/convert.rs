@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use airlock_formats::{FileSource, Format, Source};
 use airlock_policy::Verdict;
 use airlock_scan::{FileReport, Options, scan_source};
-use airlock_tensors::write::{
-    AtomicFile, SafetensorsOptions, archive_name_for, plan_safetensors, write_pt, write_safetensors,
-};
 use airlock_tensors::Transformation;
+use airlock_tensors::write::{
+    AtomicFile, SafetensorsOptions, archive_name_for, plan_safetensors, write_pt,
+    write_safetensors_file,
+};
 use serde::Serialize;
 
 use crate::ConvertError;
@@ -93,35 +94,33 @@ pub fn convert_file(
     let rebuilt = &loaded.rebuilt;
     let mut out =
         AtomicFile::create(output, &[input]).map_err(|e| ConvertError::Write(e.to_string()))?;
-    let (bytes, tensors, transformations, tensor_bytes) = {
-        let mut w = BufWriter::with_capacity(1 << 20, &mut out);
-        let r = match opts.to {
-            Target::Safetensors => {
-                let plan = plan_safetensors(rebuilt, &opts.safetensors)
-                    .map_err(|e| ConvertError::Write(e.to_string()))?;
-                let n = write_safetensors(&plan, &loaded.storages, &mut w)
-                    .map_err(|e| ConvertError::Write(e.to_string()))?;
-                let data: u64 = plan
-                    .tensors()
-                    .iter()
-                    .map(|t| t.offsets.1 - t.offsets.0)
-                    .sum();
-                (
-                    n,
-                    plan.tensors().len(),
-                    plan.transformations().to_vec(),
-                    data,
-                )
-            }
-            Target::Pt => {
-                let s = write_pt(rebuilt, &loaded.storages, &mut w, &archive_name_for(output))
-                    .map_err(|e| ConvertError::Write(e.to_string()))?;
-                let data: u64 = rebuilt.storages.iter().map(|s| s.nbytes()).sum();
-                (s.bytes, s.tensors, s.transformations, data)
-            }
-        };
-        w.flush().map_err(|e| ConvertError::Io(e.to_string()))?;
-        r
+    let (bytes, tensors, transformations, tensor_bytes) = match opts.to {
+        Target::Safetensors => {
+            let plan = plan_safetensors(rebuilt, &opts.safetensors)
+                .map_err(|e| ConvertError::Write(e.to_string()))?;
+            let file = out.as_file().map_err(|e| ConvertError::Io(e.to_string()))?;
+            let n = write_safetensors_file(&plan, &loaded.storages, file)
+                .map_err(|e| ConvertError::Write(e.to_string()))?;
+            let data: u64 = plan
+                .tensors()
+                .iter()
+                .map(|t| t.offsets.1 - t.offsets.0)
+                .sum();
+            (
+                n,
+                plan.tensors().len(),
+                plan.transformations().to_vec(),
+                data,
+            )
+        }
+        Target::Pt => {
+            let mut w = BufWriter::with_capacity(1 << 20, &mut out);
+            let s = write_pt(rebuilt, &loaded.storages, &mut w, &archive_name_for(output))
+                .map_err(|e| ConvertError::Write(e.to_string()))?;
+            w.flush().map_err(|e| ConvertError::Io(e.to_string()))?;
+            let data: u64 = rebuilt.storages.iter().map(|s| s.nbytes()).sum();
+            (s.bytes, s.tensors, s.transformations, data)
+        }
     };
     out.commit()
         .map_err(|e| ConvertError::Write(e.to_string()))?;

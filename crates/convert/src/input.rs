@@ -65,6 +65,13 @@ impl StorageBytes for FileStorages<'_> {
             )),
         }
     }
+
+    fn file_range(&self, storage: usize) -> Option<(&std::fs::File, u64)> {
+        match (self.bytes.get(storage), self.src.as_file()) {
+            (Some(Bytes::File { offset, .. }), Some(file)) => Some((file, *offset)),
+            _ => None,
+        }
+    }
 }
 
 /// A file read for conversion.

@@ -23,6 +23,12 @@ pub trait Source: Send + Sync {
     /// Bytes handed out so far.
     fn bytes_read(&self) -> u64;
 
+    /// The file behind the source, when it is one whole file: lets copies
+    /// of large ranges go through the kernel (`copy_file_range`).
+    fn as_file(&self) -> Option<&File> {
+        None
+    }
+
     /// Read exactly `len` bytes from `offset`, or an `UnexpectedEof` error.
     fn read_vec(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
@@ -70,6 +76,10 @@ impl FileSource {
 impl Source for FileSource {
     fn len(&self) -> u64 {
         self.len
+    }
+
+    fn as_file(&self) -> Option<&File> {
+        Some(&self.file)
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {

@@ -118,6 +118,14 @@ impl AtomicFile {
         sync_dir(&parent_dir(&self.target))
     }
 
+    /// The temporary file itself, with everything written so far flushed
+    /// to it (for writers that copy into it directly).
+    pub fn as_file(&mut self) -> io::Result<&File> {
+        let w = self.writer()?;
+        w.flush()?;
+        Ok(w.get_ref())
+    }
+
     fn writer(&mut self) -> io::Result<&mut BufWriter<File>> {
         self.file
             .as_mut()

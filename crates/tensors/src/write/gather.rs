@@ -41,6 +41,21 @@ pub(crate) struct View {
     dims: Vec<(u64, u64)>,
 }
 
+impl View {
+    /// Whether the view's bytes are one run in C order: then they can be
+    /// copied as they lie in the storage.
+    pub(crate) fn is_c_contiguous(&self) -> bool {
+        let mut expected = self.esize;
+        for &(n, stride) in self.dims.iter().rev() {
+            if stride != expected {
+                return false;
+            }
+            expected = expected.saturating_mul(n);
+        }
+        true
+    }
+}
+
 /// Check `t` against `storages`; `name` names it in errors.
 pub(crate) fn check_view(
     t: &TensorInfo,

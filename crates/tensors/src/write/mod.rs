@@ -34,7 +34,7 @@ pub use atomic::{AtomicFile, check_not_an_input};
 pub use pt::{PtOptions, PtSummary, Zip64, archive_name_for, write_pt, write_pt_with};
 pub use safetensors::{
     MetadataOverflow, PlannedTensor, SafetensorsOptions, SafetensorsPlan, plan as plan_safetensors,
-    write as write_safetensors,
+    write as write_safetensors, write_file as write_safetensors_file,
 };
 
 /// Deepest nesting of containers the writers follow (the pickle engine's
@@ -51,6 +51,15 @@ pub trait StorageBytes {
     /// `offset`, exactly `buf.len()` of them (an error, typically
     /// [`io::ErrorKind::UnexpectedEof`], when the storage is shorter).
     fn read(&self, storage: usize, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+
+    /// The file holding storage `storage` as one contiguous range, and the
+    /// offset of the storage's first byte in it, when that is how it is
+    /// stored: [`write_safetensors_file`] then copies contiguous tensors
+    /// file to file in the kernel instead of through a buffer.
+    fn file_range(&self, storage: usize) -> Option<(&std::fs::File, u64)> {
+        let _ = storage;
+        None
+    }
 }
 
 /// Reads storages whose bytes the pickle itself held

@@ -315,6 +315,59 @@ pub fn write(
     Ok(total)
 }
 
+/// [`write`](fn@write) to a file: contiguous tensors whose storage lies in
+/// one file ([`StorageBytes::file_range`]) are copied file to file by the
+/// kernel (`copy_file_range`, through `std::io::copy`), the others through
+/// the buffer. Returns the bytes written.
+pub fn write_file(
+    plan: &SafetensorsPlan,
+    src: &dyn StorageBytes,
+    out: &std::fs::File,
+) -> Result<u64, WriteError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut w = std::io::BufWriter::with_capacity(plan.buffers.chunk.max(1 << 16), out);
+    w.write_all(&(plan.header.len() as u64).to_le_bytes())
+        .map_err(WriteError::Output)?;
+    w.write_all(&plan.header).map_err(WriteError::Output)?;
+    let mut total = 8 + plan.header.len() as u64;
+    for t in &plan.tensors {
+        let direct = if t.view.nbytes > 0 && t.view.is_c_contiguous() {
+            src.file_range(t.view.storage)
+        } else {
+            None
+        };
+        match direct {
+            Some((file, base)) => {
+                w.flush().map_err(WriteError::Output)?;
+                let storage_err = |source| WriteError::Storage {
+                    index: t.view.storage,
+                    key: t.storage_key.clone(),
+                    source,
+                };
+                let mut input = file;
+                input
+                    .seek(SeekFrom::Start(base + t.view.start))
+                    .map_err(storage_err)?;
+                let mut output: &std::fs::File = w.get_ref();
+                let n = std::io::copy(&mut input.take(t.view.nbytes), &mut output)
+                    .map_err(WriteError::Output)?;
+                if n != t.view.nbytes {
+                    return Err(storage_err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("{n} of {} bytes: the input ends early", t.view.nbytes),
+                    )));
+                }
+                total += n;
+            }
+            None => {
+                total += copy_view(&t.view, src, &t.storage_key, &mut w, plan.buffers)?;
+            }
+        }
+    }
+    w.flush().map_err(WriteError::Output)?;
+    Ok(total)
+}
+
 fn join(prefix: &str, seg: &str, root: bool) -> String {
     if root {
         seg.to_string()
