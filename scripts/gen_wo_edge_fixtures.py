@@ -59,6 +59,12 @@ CASES = {
     "long1_empty": (b"\x80\x02\x8a\x00.", {}),
     "tuple1_after_mark": (b"\x80\x02K\x01(\x85.", {}),
     "function_newobj": (b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n)\x81.", {}),
+    # For conversion refusals: a class that is neither data nor dangerous,
+    # a storage record of the wrong size, a storage record that is missing.
+    "unknown_class": (b"\x80\x02}(" + S(b"model") + b"csklearn.linear_model\nLinearRegression\n)\x81}b" + S(b"w")
+                      + rebuild(storage()) + b"u.", {"data/0": b"\0" * 8}),
+    "storage_size_mismatch": (b"\x80\x02" + rebuild(storage()) + b".", {"data/0": b"\0" * 12}),
+    "storage_record_missing": (b"\x80\x02" + rebuild(storage()) + b".", {}),
 }
 
 

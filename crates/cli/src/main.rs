@@ -415,7 +415,9 @@ fn convert(args: ConvertArgs) -> ExitCode {
             }
             Err(e) => failed.push((args.input.display().to_string(), e.to_string())),
         }
-        refused = failed.iter().any(|(_, why)| why.starts_with("refused"));
+        refused = failed
+            .iter()
+            .any(|(_, why)| why.starts_with("refused: the scan says dangerous"));
     } else {
         let name = args
             .input
@@ -431,7 +433,7 @@ fn convert(args: ConvertArgs) -> ExitCode {
         match convert_file(&args.input, &output, &opts) {
             Ok(c) => converted.push(c),
             Err(e) => {
-                refused = matches!(e, ConvertError::Refused(_));
+                refused = matches!(&e, ConvertError::Refused(r) if r.verdict == Verdict::Dangerous);
                 failed.push((args.input.display().to_string(), e.to_string()));
             }
         }

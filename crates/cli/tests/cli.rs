@@ -259,3 +259,42 @@ fn folders_skip_non_model_files_unless_asked() {
     let o = airlock(&["scan", "--all", "tests/fixtures/malicious"]);
     assert!(stdout(&o).contains("manifest.json"));
 }
+
+/// What `airlock convert` says when it refuses, for each kind of refusal:
+/// a dangerous file, a class that is not data, storages that do not match
+/// the pickle, formats that hold code. No output file is ever left behind.
+#[test]
+fn convert_refusals() {
+    let out = std::env::temp_dir().join(format!("airlock-cli-refusals-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    let cases = [
+        "tests/fixtures/malicious/os-system.pkl",
+        "tests/fixtures/torch-edge/unknown_class.pt",
+        "tests/fixtures/torch-edge/storage_size_mismatch.pt",
+        "tests/fixtures/torch-edge/storage_record_missing.pt",
+        "tests/fixtures/torch/ts_scripted.pt",
+        "tests/fixtures/torch/quant_per_tensor.pt",
+        "tests/fixtures/torch/np_array_object.pt",
+        "tests/fixtures/joblib/sklearn-pipeline.joblib",
+        "tests/fixtures/numpy/object.npy",
+        "tests/fixtures/torch/sd_complex128.pt",
+    ];
+    let mut transcript = String::new();
+    for case in cases {
+        let target = out.join("out.safetensors");
+        let o = airlock(&["convert", case, "-o", target.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&o.stderr).replace(out.to_str().unwrap(), "[out]");
+        transcript.push_str(&format!(
+            "$ airlock convert {case}\nexit {}\n{stderr}\n",
+            o.status.code().unwrap_or(-1)
+        ));
+        assert!(!target.exists(), "{case}: an output was left behind");
+        assert_eq!(
+            std::fs::read_dir(&out).unwrap().count(),
+            0,
+            "{case}: a temporary file was left behind"
+        );
+    }
+    std::fs::remove_dir_all(&out).ok();
+    insta::assert_snapshot!("convert_refusals", transcript);
+}

@@ -96,8 +96,14 @@ pub fn convert_file(
         AtomicFile::create(output, &[input]).map_err(|e| ConvertError::Write(e.to_string()))?;
     let (bytes, tensors, transformations, tensor_bytes) = match opts.to {
         Target::Safetensors => {
-            let plan = plan_safetensors(rebuilt, &opts.safetensors)
-                .map_err(|e| ConvertError::Write(e.to_string()))?;
+            let plan = plan_safetensors(rebuilt, &opts.safetensors).map_err(|e| {
+                let msg = e.to_string();
+                if msg.contains("safetensors has no dtype") {
+                    ConvertError::Write(format!("{msg} (--to pt writes it)"))
+                } else {
+                    ConvertError::Write(msg)
+                }
+            })?;
             let file = out.as_file().map_err(|e| ConvertError::Io(e.to_string()))?;
             let n = write_safetensors_file(&plan, &loaded.storages, file)
                 .map_err(|e| ConvertError::Write(e.to_string()))?;
