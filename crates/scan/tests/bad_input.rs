@@ -171,3 +171,18 @@ fn tar_headers_are_read_as_python_reads_them() {
     assert_eq!(r.format, airlock_formats::Format::TorchLegacyTar);
     assert_eq!(r.verdict, Verdict::Dangerous);
 }
+
+/// Decompression bombs (200 MB of zeros in a few hundred bytes of bzip2, xz
+/// or lzma): an `error` naming the limit, without allocating the output.
+#[test]
+fn decompression_bombs_are_errors() {
+    for name in ["bomb.bz2", "bomb.xz", "bomb.lzma"] {
+        let r = scan_bytes(&fixture("compress", name), name, &Options::default());
+        assert_eq!(r.verdict, Verdict::Error, "{name}: {:?}", r.findings);
+        assert!(
+            r.findings.iter().any(|f| f.rule == Rule::AnalysisLimit && f.message.contains("bomb")),
+            "{name}: {:?}",
+            r.findings
+        );
+    }
+}
