@@ -180,7 +180,9 @@ fn decompression_bombs_are_errors() {
         let r = scan_bytes(&fixture("compress", name), name, &Options::default());
         assert_eq!(r.verdict, Verdict::Error, "{name}: {:?}", r.findings);
         assert!(
-            r.findings.iter().any(|f| f.rule == Rule::AnalysisLimit && f.message.contains("bomb")),
+            r.findings
+                .iter()
+                .any(|f| f.rule == Rule::AnalysisLimit && f.message.contains("bomb")),
             "{name}: {:?}",
             r.findings
         );

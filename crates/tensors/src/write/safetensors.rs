@@ -318,11 +318,25 @@ pub fn write(
 /// [`write`](fn@write) to a file: contiguous tensors whose storage lies in
 /// one file ([`StorageBytes::file_range`]) are copied file to file by the
 /// kernel (`copy_file_range`, through `std::io::copy`), the others through
-/// the buffer. Returns the bytes written.
+/// the buffer. While the copy goes on, a helper thread asks the kernel to
+/// write the copied pages to disk ([`Writeback`]), so the caller's final
+/// fsync finds little left to do. Returns the bytes written.
 pub fn write_file(
     plan: &SafetensorsPlan,
     src: &dyn StorageBytes,
     out: &std::fs::File,
+) -> Result<u64, WriteError> {
+    std::thread::scope(|scope| {
+        let writeback = Writeback::start(scope, out);
+        write_file_with(plan, src, out, &writeback)
+    })
+}
+
+fn write_file_with(
+    plan: &SafetensorsPlan,
+    src: &dyn StorageBytes,
+    out: &std::fs::File,
+    writeback: &Writeback,
 ) -> Result<u64, WriteError> {
     use std::io::{Read, Seek, SeekFrom};
     let mut w = std::io::BufWriter::with_capacity(plan.buffers.chunk.max(1 << 16), out);
@@ -349,23 +363,78 @@ pub fn write_file(
                     .seek(SeekFrom::Start(base + t.view.start))
                     .map_err(storage_err)?;
                 let mut output: &std::fs::File = w.get_ref();
-                let n = std::io::copy(&mut input.take(t.view.nbytes), &mut output)
-                    .map_err(WriteError::Output)?;
-                if n != t.view.nbytes {
-                    return Err(storage_err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        format!("{n} of {} bytes: the input ends early", t.view.nbytes),
-                    )));
+                let mut left = t.view.nbytes;
+                while left > 0 {
+                    let piece = left.min(WRITEBACK_STEP);
+                    let n = std::io::copy(&mut (&mut input).take(piece), &mut output)
+                        .map_err(WriteError::Output)?;
+                    if n != piece {
+                        return Err(storage_err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            format!(
+                                "{} of {} bytes: the input ends early",
+                                t.view.nbytes - left + n,
+                                t.view.nbytes
+                            ),
+                        )));
+                    }
+                    left -= n;
+                    total += n;
+                    writeback.kick();
                 }
-                total += n;
             }
             None => {
                 total += copy_view(&t.view, src, &t.storage_key, &mut w, plan.buffers)?;
+                writeback.kick();
             }
         }
     }
     w.flush().map_err(WriteError::Output)?;
     Ok(total)
+}
+
+/// Bytes copied between two writeback requests.
+const WRITEBACK_STEP: u64 = 64 << 20;
+
+/// Early writeback: a thread that runs `fdatasync` on the output whenever
+/// the writer has copied another [`WRITEBACK_STEP`] bytes and the previous
+/// sync is over. The copy fills the page cache at memory speed while the
+/// disk writes what came before, instead of the whole file being written
+/// by one fsync at the end. Errors are ignored here: the caller's final
+/// fsync reports them. Requests made while a sync runs are merged.
+struct Writeback {
+    tx: Option<std::sync::mpsc::SyncSender<()>>,
+}
+
+impl Writeback {
+    fn start<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        out: &std::fs::File,
+    ) -> Writeback {
+        let Ok(file) = out.try_clone() else {
+            return Writeback { tx: None };
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        scope.spawn(move || {
+            while rx.recv().is_ok() {
+                let _ = file.sync_data();
+            }
+        });
+        Writeback { tx: Some(tx) }
+    }
+
+    fn kick(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.try_send(());
+        }
+    }
+}
+
+impl Drop for Writeback {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread after its current sync.
+        self.tx.take();
+    }
 }
 
 fn join(prefix: &str, seg: &str, root: bool) -> String {
