@@ -42,8 +42,8 @@ step "rebuild as data against what real torch.load returns on every fixture"
 "$venv/bin/python" scripts/gen_rebuild_expected.py tests/fixtures/torch --out "$tmp/rebuild.json"
 AIRLOCK_REBUILD_EXPECTED="$tmp/rebuild.json" cargo test -p airlock-tensors --test rebuild_fixtures --locked
 
-step "every malicious fixture runs its payload in its real loader"
-"$venv/bin/python" scripts/prove_malicious.py tests/fixtures/malicious --out "$tmp/proof.json"
+step "evaluation corpus labels: every file loaded by its real loader (every malicious payload runs)"
+"$venv/bin/python" scripts/verify_eval_corpus.py --check eval/labels.json
 
 step "writers: safetensors and pt files the real loaders read back"
 AIRLOCK_WRITER_PARITY_DIR="$tmp/written" cargo test -p airlock-tensors --test writer_parity --locked

@@ -299,6 +299,21 @@ pub fn review(analysis: &Analysis<'_>, ctx: Context<'_>) -> Vec<Finding> {
                         // The legacy format's module references: the class
                         // they name is graded where it is imported.
                         Loader::Torch if module_pid(g, *pid).is_some() => None,
+                        // torch's persistent_load raises on anything but a
+                        // tuple, whatever the options: the file cannot load.
+                        Loader::Torch if g.tuple(*pid).is_none() => {
+                            out.push(
+                                find(Finding::new(
+                                    Rule::StorageMismatch,
+                                    format!(
+                                        "persistent id {} is not a tuple: torch's persistent_load raises \"saved_id must be a tuple\", so torch.load fails on this file whatever its options",
+                                        g.repr(*pid, 120)
+                                    ),
+                                ))
+                                .offset(offset),
+                            );
+                            continue;
+                        }
                         Loader::Torch => storage_pid_problem(g, *pid),
                         Loader::TorchTar => tar_pid_problem(g, *pid),
                     };

@@ -463,16 +463,19 @@ rules! {
     /// Re-download the file from its source.
     ZipStructure = ("AL0020", "zip-structure", Medium, Error);
 
-    /// A storage record is missing or has the wrong size.
+    /// A tensor storage torch cannot load.
     ///
     /// ## What it detects
     /// A tensor storage that the pickle references but whose record is
     /// missing, or whose size is not the element count times the element
-    /// size.
+    /// size; a storage reference that is not the tuple torch's
+    /// `persistent_load` requires; a storage class torch's legacy reader
+    /// cannot size (`UntypedStorage`, which it asks for a dtype).
     ///
     /// ## Why it matters
-    /// `torch.load` fails on it (or, with `mmap=True`, reads bytes of the
-    /// next record).
+    /// `torch.load` fails on it, whatever its options (or, with
+    /// `mmap=True`, reads bytes of the next record). Whatever the pickle
+    /// did before that point has run.
     ///
     /// ## What to do
     /// Re-download the file from its source.

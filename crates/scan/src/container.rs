@@ -575,6 +575,24 @@ pub(crate) fn scan_legacy(src: &dyn Source, opts: &Options, out: &mut Outcome) -
         ));
         out.refuse("Invalid protocol version");
     }
+    // torch's legacy persistent_load asks the storage class for its dtype,
+    // which UntypedStorage does not have (torch.save writes it for dtypes
+    // without a typed storage class, such as uint16 and the float8 types).
+    if let Some(s) = r
+        .storages
+        .iter()
+        .find(|s| s.storage_class == "torch.storage.UntypedStorage")
+    {
+        out.findings.push(Finding::new(
+            Rule::StorageMismatch,
+            format!(
+                "storage {:?} is an UntypedStorage, which torch's legacy reader asks for a dtype it does not have: torch.load fails on this file (AttributeError) whatever its options",
+                s.key
+            ),
+        ));
+        out.refuse("type object 'torch.storage.UntypedStorage' has no attribute 'dtype'");
+        return Ok(());
+    }
     let RootValue::Strings(keys) = &r.roots[4] else {
         out.findings.push(layout(
             "the fifth pickle is not the list of storage keys".into(),
