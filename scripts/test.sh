@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md gives it; .ci/run runs exactly this.
 # Needs Rust and Python 3.11+ with pip. It installs what else it needs:
-# cargo-fuzz, and a venv with torch, numpy, safetensors and omegaconf under
+# cargo-fuzz, and a venv with torch, numpy, safetensors, omegaconf and pytest under
 # ~/.cache/airlock (kept between runs) for the parity tests against the real
 # producers and loaders.
 set -euo pipefail
@@ -53,6 +53,15 @@ step "convert: every output bit-identical to what real torch.load gives"
 AIRLOCK_CONVERT_PARITY_DIR="$tmp/convert" cargo test -p airlock-convert --test parity --locked
 "$venv/bin/python" scripts/convert_parity.py "$tmp/convert/pairs.json" \
   "$tmp/convert/sharded/pairs.json" "$tmp/convert/numpy/pairs.json"
+
+step "Python package: wheel, clean-venv install, pytest against real torch"
+"$venv/bin/python" -m pip wheel --quiet --no-deps -w "$tmp/wheels" ./python
+python3 -m venv "$tmp/clean"
+"$tmp/clean/bin/python" -m pip install --quiet "$tmp"/wheels/*.whl
+"$tmp/clean/bin/python" -c 'import airlock; r = airlock.scan("examples/models/state_dict.pt"); print("airlock", airlock.__version__, r.verdict); assert r.safe'
+"$tmp/clean/bin/airlock" scan examples/models/state_dict.pt
+"$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps "$tmp"/wheels/*.whl
+"$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests
 
 step "fuzz smoke"
 scripts/fuzz_smoke.sh "${AIRLOCK_FUZZ_SECONDS:-30}"

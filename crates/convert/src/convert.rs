@@ -145,6 +145,45 @@ pub fn convert_file(
 }
 
 /// Refuse what the scanner calls dangerous, and what it could not analyse.
+/// A file read for loading in memory (the Python package's `airlock.load`):
+/// the scan report, the rebuilt tree, and where each storage's bytes are
+/// (byte ranges of the input file, or bytes already in memory).
+#[derive(Debug)]
+pub struct LoadPlan {
+    /// The scan of the input.
+    pub report: FileReport,
+    /// What it holds, as data.
+    pub rebuilt: airlock_tensors::Rebuilt,
+    /// Where each storage's bytes are, by storage index.
+    pub storages: Vec<crate::input::Bytes>,
+}
+
+/// Scan `input` and, unless the scan calls it dangerous or an error, read
+/// it as data, as [`convert_file`] does, without writing anything.
+pub fn plan_load(input: &Path, opts: &ConvertOptions) -> Result<LoadPlan, ConvertError> {
+    let src = FileSource::open(input)
+        .map_err(|e| ConvertError::Io(format!("{}: {e}", input.display())))?;
+    let display = input.display().to_string();
+    let report = scan_source(&src, &display, &opts.scan);
+    refuse_unsafe(&report)?;
+    if report.compression.is_some() {
+        return Err(ConvertError::Unsupported(
+            "compressed files are not loaded: decompress them first".into(),
+        ));
+    }
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tensor".into());
+    let loaded = load(&src as &dyn Source, report.format, &stem, &opts.limits)?;
+    let storages = loaded.storages.locations().to_vec();
+    Ok(LoadPlan {
+        report,
+        rebuilt: loaded.rebuilt,
+        storages,
+    })
+}
+
 fn refuse_unsafe(report: &FileReport) -> Result<(), ConvertError> {
     match report.verdict {
         Verdict::Dangerous | Verdict::Error => Err(ConvertError::Refused(Box::new(report.clone()))),

@@ -16,9 +16,14 @@ use crate::numpy::array_tensor;
 
 /// Where one storage's bytes are.
 #[derive(Debug, Clone)]
-enum Bytes {
+pub enum Bytes {
     /// A byte range of the input file.
-    File { offset: u64, len: u64 },
+    File {
+        /// Where the bytes start in the input file.
+        offset: u64,
+        /// How many bytes.
+        len: u64,
+    },
     /// Bytes already in memory (inline NumPy data, a decompressed member).
     Owned(Vec<u8>),
 }
@@ -29,6 +34,13 @@ enum Bytes {
 pub struct FileStorages<'s> {
     src: &'s dyn Source,
     bytes: Vec<Bytes>,
+}
+
+impl FileStorages<'_> {
+    /// Where each storage's bytes are, by storage index.
+    pub fn locations(&self) -> &[Bytes] {
+        &self.bytes
+    }
 }
 
 impl StorageBytes for FileStorages<'_> {

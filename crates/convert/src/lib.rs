@@ -23,6 +23,8 @@ pub mod inspect;
 pub mod numpy;
 pub mod shards;
 
-pub use convert::{ConvertOptions, Converted, FolderOutcome, convert_file, convert_folder};
+pub use convert::{
+    ConvertOptions, Converted, FolderOutcome, LoadPlan, convert_file, convert_folder, plan_load,
+};
 pub use error::ConvertError;
 pub use shards::Target;

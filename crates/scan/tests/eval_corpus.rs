@@ -43,7 +43,10 @@ fn every_labelled_file_gets_the_verdict_its_group_requires() {
             .or_default() += 1;
         if r.verdict != want {
             let rules: Vec<_> = r.findings.iter().map(|x| x.rule.id()).collect();
-            wrong.push(format!("{path} ({group}): {:?}, want {want:?} {rules:?}", r.verdict));
+            wrong.push(format!(
+                "{path} ({group}): {:?}, want {want:?} {rules:?}",
+                r.verdict
+            ));
         }
     }
     assert!(files.len() > 250, "{} labelled files", files.len());

@@ -1,0 +1,158 @@
+"""airlock.load: a checkpoint's contents rebuilt natively, without pickle."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import _native
+
+_NUMPY_DTYPES = {
+    "torch.float64": "<f8", "torch.float32": "<f4", "torch.float16": "<f2",
+    "torch.int64": "<i8", "torch.int32": "<i4", "torch.int16": "<i2", "torch.int8": "i1",
+    "torch.uint8": "u1", "torch.uint16": "<u2", "torch.uint32": "<u4", "torch.uint64": "<u8",
+    "torch.bool": "?", "torch.complex64": "<c8", "torch.complex128": "<c16",
+}
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def load(path: "str | os.PathLike[str]", *, map_location: Any = "cpu", mmap: bool = False) -> Any:
+    """Load a checkpoint's contents without running anything from it.
+
+    The file is scanned first; ``dangerous`` files and files that could not
+    be analysed are refused. The pickle is then rebuilt as data by Airlock's
+    own engine (no ``pickle``, no ``torch.load``): dicts, lists, tuples,
+    numbers, strings and tensors, with the objects ``weights_only`` refuses
+    but that are data (NumPy arrays and scalars, ``argparse.Namespace``,
+    omegaconf configs, paths, ``collections`` types, whole ``nn.Module``
+    pickles) replaced by plain data, as ``airlock convert`` does. Anything
+    else (an unknown class) is refused.
+
+    Tensors are real ``torch.Tensor`` objects (``nn.Parameter`` where the
+    file had one) sharing storages as in the file; without torch installed,
+    NumPy arrays (dtypes NumPy lacks, such as bfloat16, then need torch).
+
+    ``map_location``: ``"cpu"`` (default) or any device ``Tensor.to``
+    accepts. ``mmap=True`` maps the file instead of reading it (tensors of
+    stored, uncompressed records then share the file's pages, copy on
+    write), as ``torch.load(mmap=True)`` does.
+
+    Raises :class:`airlock.UnsafeModelError` for refused files and
+    :class:`airlock.AirlockError` for malformed or unsupported ones.
+    """
+    from . import _refused
+
+    path = os.fspath(path)
+    try:
+        _report, root, tensors, storages, _transformations = _native.load_plan(path)
+    except _native.ConvertRefused as exc:
+        raise _refused(exc) from None
+    torch = _torch()
+    if torch is not None:
+        built = _torch_tensors(torch, path, tensors, storages, mmap)
+        device = None if map_location in (None, "cpu") else map_location
+        if device is not None:
+            built = [t.to(device) for t in built]
+    else:
+        built = _numpy_arrays(path, tensors, storages, mmap)
+    return _fill(root, built, torch)
+
+
+def _torch_tensors(torch, path, tensors, storages, mmap):
+    whole = None
+    if mmap and any(len(s) == 3 for s in storages):
+        whole = torch.UntypedStorage.from_file(path, shared=False, nbytes=os.path.getsize(path))
+    made = []
+    with open(path, "rb") as fh:
+        for s in storages:
+            if len(s) == 3:
+                _dtype, offset, length = s
+                if length == 0:
+                    made.append(torch.UntypedStorage(0))
+                elif whole is not None:
+                    made.append(whole[offset:offset + length])
+                else:
+                    buf = bytearray(length)
+                    fh.seek(offset)
+                    if fh.readinto(buf) != length:
+                        from . import AirlockError
+                        raise AirlockError(f"{path}: the file ends inside a tensor storage")
+                    made.append(torch.frombuffer(buf, dtype=torch.uint8).untyped_storage())
+            else:
+                _dtype, data = s
+                made.append(torch.frombuffer(bytearray(data), dtype=torch.uint8).untyped_storage()
+                            if data else torch.UntypedStorage(0))
+    out = []
+    for storage, dtype, offset, shape, stride, requires_grad, parameter in tensors:
+        dt = getattr(torch, dtype.split(".", 1)[1])
+        t = torch.empty((0,), dtype=dt).set_(made[storage], offset, tuple(shape), tuple(stride))
+        if parameter:
+            t = torch.nn.Parameter(t, requires_grad=requires_grad)
+        elif requires_grad:
+            t.requires_grad_(True)
+        out.append(t)
+    return out
+
+
+def _numpy_arrays(path, tensors, storages, mmap):
+    import numpy as np
+    from . import AirlockError
+
+    bufs = []
+    whole = np.memmap(path, dtype=np.uint8, mode="c") if mmap and any(len(s) == 3 for s in storages) else None
+    with open(path, "rb") as fh:
+        for s in storages:
+            if len(s) == 3:
+                _dtype, offset, length = s
+                if whole is not None:
+                    bufs.append(whole[offset:offset + length])
+                else:
+                    fh.seek(offset)
+                    bufs.append(np.frombuffer(bytearray(fh.read(length)), dtype=np.uint8))
+            else:
+                bufs.append(np.frombuffer(bytearray(s[1]), dtype=np.uint8))
+    out = []
+    for storage, dtype, offset, shape, stride, _rg, _param in tensors:
+        npd = _NUMPY_DTYPES.get(dtype)
+        if npd is None:
+            raise AirlockError(f"{dtype} tensors need torch (NumPy has no such dtype): pip install torch")
+        item = np.dtype(npd).itemsize
+        base = bufs[storage]
+        out.append(np.lib.stride_tricks.as_strided(
+            base[offset * item:].view(npd) if base.size else base.view(npd), shape=tuple(shape),
+            strides=tuple(s * item for s in stride)).copy() if base.size else np.zeros(shape, npd))
+    return out
+
+
+def _fill(node, built, torch):
+    """Replace the native placeholders in the tree by tensors and torch values."""
+    if isinstance(node, _native.TensorSlot):
+        return built[node.index]
+    if isinstance(node, _native.TorchValue):
+        if torch is None:
+            return tuple(node.shape) if node.kind == "size" else node.text
+        if node.kind == "size":
+            return torch.Size(node.shape)
+        if node.kind == "device":
+            return torch.device(node.text)
+        return getattr(torch, node.text.split(".", 1)[1])
+    if isinstance(node, dict):
+        for k in list(node.keys()):
+            node[k] = _fill(node[k], built, torch)
+        return node
+    if isinstance(node, list):
+        for i, v in enumerate(node):
+            node[i] = _fill(v, built, torch)
+        return node
+    if isinstance(node, tuple):
+        return tuple(_fill(v, built, torch) for v in node)
+    if isinstance(node, set):
+        return {_fill(v, built, torch) for v in node}
+    return node
