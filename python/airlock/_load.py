@@ -69,26 +69,37 @@ def _torch_tensors(torch, path, tensors, storages, mmap):
     whole = None
     if mmap and any(len(s) == 3 for s in storages):
         whole = torch.UntypedStorage.from_file(path, shared=False, nbytes=os.path.getsize(path))
-    made = []
-    with open(path, "rb") as fh:
-        for s in storages:
-            if len(s) == 3:
-                _dtype, offset, length = s
-                if length == 0:
-                    made.append(torch.UntypedStorage(0))
-                elif whole is not None:
-                    made.append(whole[offset:offset + length])
-                else:
-                    buf = bytearray(length)
-                    fh.seek(offset)
-                    if fh.readinto(buf) != length:
-                        from . import AirlockError
-                        raise AirlockError(f"{path}: the file ends inside a tensor storage")
-                    made.append(torch.frombuffer(buf, dtype=torch.uint8).untyped_storage())
+    made = [None] * len(storages)
+    reads = []  # (index, offset, length): read in parallel below
+    for i, s in enumerate(storages):
+        if len(s) == 3:
+            _dtype, offset, length = s
+            if length == 0:
+                made[i] = torch.UntypedStorage(0)
+            elif whole is not None:
+                made[i] = whole[offset:offset + length]
             else:
-                _dtype, data = s
-                made.append(torch.frombuffer(bytearray(data), dtype=torch.uint8).untyped_storage()
-                            if data else torch.UntypedStorage(0))
+                reads.append((i, offset, length))
+        else:
+            _dtype, data = s
+            made[i] = (torch.frombuffer(bytearray(data), dtype=torch.uint8).untyped_storage()
+                       if data else torch.UntypedStorage(0))
+    if reads:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            jobs = [(i, _storage_buffer(torch, length), offset, length) for i, offset, length in reads]
+            workers = min(len(jobs), os.cpu_count() or 1, 8)
+            if workers > 1:
+                from concurrent.futures import ThreadPoolExecutor
+                with ThreadPoolExecutor(workers) as pool:  # os.preadv releases the GIL
+                    list(pool.map(lambda j: _pread_all(fd, path, j[1][1], j[2], j[3]), jobs))
+            else:
+                for _i, buf, offset, length in jobs:
+                    _pread_all(fd, path, buf[1], offset, length)
+            for i, buf, _offset, _length in jobs:
+                made[i] = buf[0]
+        finally:
+            os.close(fd)
     out = []
     for storage, dtype, offset, shape, stride, requires_grad, parameter in tensors:
         dt = getattr(torch, dtype.split(".", 1)[1])
@@ -99,6 +110,26 @@ def _torch_tensors(torch, path, tensors, storages, mmap):
             t.requires_grad_(True)
         out.append(t)
     return out
+
+
+def _storage_buffer(torch, length):
+    """A new uninitialised storage of `length` bytes and a writable view of it."""
+    t = torch.empty(length, dtype=torch.uint8)
+    try:
+        return t.untyped_storage(), memoryview(t.numpy())
+    except (RuntimeError, ImportError):  # torch without NumPy: through a bytearray
+        buf = bytearray(length)
+        return torch.frombuffer(buf, dtype=torch.uint8).untyped_storage(), memoryview(buf)
+
+
+def _pread_all(fd, path, view, offset, length):
+    got = 0
+    while got < length:
+        n = os.preadv(fd, [view[got:]], offset + got)
+        if n <= 0:
+            from . import AirlockError
+            raise AirlockError(f"{path}: the file ends inside a tensor storage")
+        got += n
 
 
 def _numpy_arrays(path, tensors, storages, mmap):
