@@ -152,6 +152,7 @@ def scan_corpus(tools, files, timeout, log):
                 label, detail = "timeout", f"no answer in {timeout:.0f} s"
             else:
                 label, detail = tool.classify(rc, out, err)
+            detail = detail.replace(ROOT + os.sep, "")  # the report names no machine's paths
             rows[f["path"]] = {"label": label, "detail": detail, "rc": rc, "wall": wall, "rss_kib": rss}
             if (i + 1) % 50 == 0:
                 log(f"  {tool.name}: {i + 1}/{len(files)} files")
