@@ -156,13 +156,9 @@ def scan(target: Union[PathLike, bytes, bytearray, memoryview], *, name: str = "
 
 
 def _refused(exc: Exception) -> AirlockError:
-    message, report_json = exc.args[0], exc.args[1] if len(exc.args) > 1 else None
+    message, report_json, kind = (list(exc.args) + [None, None, None])[:3]
     report = _reports(report_json)[0] if report_json else None
-    if report is not None and report.verdict in ("dangerous", "error"):
-        if report.verdict == "dangerous":
-            return UnsafeModelError(message, report)
-        return AirlockError(message, report)
-    if "unknown" in message or "not allowlisted" in message or "refus" in message:
+    if kind == "foreign" or (kind == "refused" and report is not None and report.verdict == "dangerous"):
         return UnsafeModelError(message, report)
     return AirlockError(message, report)
 

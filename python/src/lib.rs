@@ -28,7 +28,7 @@ pyo3::create_exception!(
     _native,
     ConvertRefused,
     pyo3::exceptions::PyException,
-    "Airlock refused the file: (message, scan report JSON or None)."
+    "Airlock refused the file: (message, scan report JSON or None, kind)."
 );
 
 fn report_json(reports: &[FileReport]) -> String {
@@ -64,12 +64,29 @@ fn scan_data(py: Python<'_>, data: &[u8], name: &str) -> String {
     py.allow_threads(|| report_json(&[scan_bytes(data, name, &Options::default())]))
 }
 
-fn convert_error(e: ConvertError) -> PyErr {
-    let report = match &e {
-        ConvertError::Refused(r) => Some(report_json(std::slice::from_ref(r.as_ref()))),
-        _ => None,
+/// `ConvertRefused((message, report JSON or None, kind))`, `kind` one of
+/// "refused" (the scan refused the file), "foreign" (an object only code
+/// could build), "rebuild", "unsupported", "container", "write", "io".
+fn convert_error(e: ConvertError, path: Option<&std::path::Path>) -> PyErr {
+    let (kind, report) = match &e {
+        ConvertError::Refused(r) => (
+            "refused",
+            Some(report_json(std::slice::from_ref(r.as_ref()))),
+        ),
+        // The scan's findings say which globals are outside the allowlist.
+        ConvertError::Foreign(_) => (
+            "foreign",
+            path.map(|p| {
+                report_json(&[scan_path(p, &p.display().to_string(), &Options::default())])
+            }),
+        ),
+        ConvertError::Rebuild(_) => ("rebuild", None),
+        ConvertError::Unsupported(_) => ("unsupported", None),
+        ConvertError::Container(_) => ("container", None),
+        ConvertError::Write(_) => ("write", None),
+        ConvertError::Io(_) => ("io", None),
     };
-    ConvertRefused::new_err((e.to_string(), report))
+    ConvertRefused::new_err((e.to_string(), report, kind))
 }
 
 /// Convert one file (`to` is `"safetensors"` or `"pt"`); returns the JSON
@@ -92,7 +109,7 @@ fn convert(py: Python<'_>, src: PathBuf, dst: PathBuf, to: &str) -> PyResult<Str
     };
     let done = py
         .allow_threads(|| convert_file(&src, &dst, &opts))
-        .map_err(convert_error)?;
+        .map_err(|e| convert_error(e, Some(&src)))?;
     serde_json::to_string(&done).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
@@ -102,7 +119,7 @@ fn convert(py: Python<'_>, src: PathBuf, dst: PathBuf, to: &str) -> PyResult<Str
 fn inspect(py: Python<'_>, path: PathBuf) -> PyResult<String> {
     let i = py
         .allow_threads(|| airlock_convert::inspect::inspect(&path, &Options::default()))
-        .map_err(convert_error)?;
+        .map_err(|e| convert_error(e, Some(&path)))?;
     serde_json::to_string(&i).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
@@ -220,7 +237,7 @@ fn torch_value(py: Python<'_>, kind: &str, text: &str, shape: &[i64]) -> PyResul
 fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
     let plan = py
         .allow_threads(|| plan_load(&path, &ConvertOptions::default()))
-        .map_err(convert_error)?;
+        .map_err(|e| convert_error(e, Some(&path)))?;
     let ordered = py.import("collections")?.getattr("OrderedDict")?;
     let root = to_py(py, &plan.rebuilt.root, &ordered)?;
     let tensors = PyList::empty(py);

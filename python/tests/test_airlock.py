@@ -111,6 +111,22 @@ def test_load_refuses_dangerous_files_with_findings():
     assert info.value.report.verdict == "dangerous"
 
 
+def test_load_refuses_unknown_classes_with_findings(tmp_path):
+    import datetime
+    import fractions
+    for name, obj in (("date.pt", {"d": datetime.date(2020, 1, 1), "w": torch.ones(2)}),
+                      ("fraction.pt", {"f": fractions.Fraction(1, 3)})):
+        torch.save(obj, tmp_path / name)
+        with pytest.raises(airlock.UnsafeModelError) as info:
+            airlock.load(tmp_path / name)
+        assert "AL0005" in info.value.rules, info.value.rules
+        assert "not rebuilt as data" in str(info.value)
+    # Unsupported content is an AirlockError, not a safety refusal.
+    with pytest.raises(airlock.AirlockError) as info:
+        airlock.load(os.path.join(TORCH, "sparse_coo.pt"))
+    assert not isinstance(info.value, airlock.UnsafeModelError)
+
+
 def test_scan_file_bytes_and_folder():
     path = os.path.join(ROOT, "examples", "models", "state_dict.pt")
     r = airlock.scan(path)

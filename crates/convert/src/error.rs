@@ -11,9 +11,14 @@ pub enum ConvertError {
     /// A format or content Airlock does not convert.
     #[error("not converted: {0}")]
     Unsupported(String),
-    /// The pickle holds something that cannot be rebuilt as data.
+    /// The pickle holds something that cannot be rebuilt as data (a
+    /// tensor kind, dtype or structure the rebuild does not handle).
     #[error("not converted: {0}")]
     Rebuild(String),
+    /// The pickle holds an object of a class (or a call) outside what the
+    /// rebuild knows to be data: only its code could build it.
+    #[error("not converted: {0}")]
+    Foreign(String),
     /// The container is not as its loader needs it.
     #[error("not converted: {0}")]
     Container(String),

@@ -155,7 +155,12 @@ pub fn load<'s>(
 }
 
 fn rebuild_err(e: airlock_tensors::rebuild::RebuildError) -> ConvertError {
-    ConvertError::Rebuild(e.to_string())
+    match e {
+        airlock_tensors::rebuild::RebuildError::NotData { .. } => {
+            ConvertError::Foreign(e.to_string())
+        }
+        _ => ConvertError::Rebuild(e.to_string()),
+    }
 }
 
 fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
