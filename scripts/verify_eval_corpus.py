@@ -95,14 +95,6 @@ for path, expr in jobs:
 """
 
 
-def child_env():
-    env = dict(os.environ)
-    env.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
-    env.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
-
-
 def run_batch(jobs, mode):
     """jobs: [(abs path, expr)] -> {path: {ok, error, created}}; missing on a crash."""
     work = tempfile.mkdtemp(prefix="airlock-eval-load-")
@@ -114,7 +106,7 @@ def run_batch(jobs, mode):
             json.dump(jobs, fh)
         try:
             subprocess.run([sys.executable, "-I", "-c", CHILD, spec, report, mode, MAIN_DEFINITIONS],
-                           cwd=work, env=child_env(), stdin=subprocess.DEVNULL,
+                           cwd=work, env=prove_malicious.child_env(), stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
             pass

@@ -43,9 +43,9 @@ def _guarded_load(f, map_location=None, pickle_module=None, *, weights_only=None
             try:
                 return load(path, map_location=map_location or "cpu", mmap=bool(mmap) and tmp is None)
             except AirlockError as exc:
+                why = report.weights_only_reason or (report.findings[0].message if report.findings else "unknown")
                 raise UnsafeModelError(
-                    f"airlock.guard refused {path}: torch.load(weights_only=True) would refuse it "
-                    f"({report.weights_only_reason or report.findings[0].message if report.findings else 'unknown'}) "
+                    f"airlock.guard refused {path}: torch.load(weights_only=True) would refuse it ({why}) "
                     f"and it cannot be rebuilt as data: {exc}", report) from None
         raise UnsafeModelError(
             f"airlock.guard refused {path}: the scan says {report.verdict}"

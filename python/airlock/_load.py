@@ -156,9 +156,12 @@ def _numpy_arrays(path, tensors, storages, mmap):
             raise AirlockError(f"{dtype} tensors need torch (NumPy has no such dtype): pip install torch")
         item = np.dtype(npd).itemsize
         base = bufs[storage]
-        out.append(np.lib.stride_tricks.as_strided(
-            base[offset * item:].view(npd) if base.size else base.view(npd), shape=tuple(shape),
-            strides=tuple(s * item for s in stride)).copy() if base.size else np.zeros(shape, npd))
+        if not base.size or 0 in shape:
+            out.append(np.zeros(shape, npd))
+            continue
+        view = np.lib.stride_tricks.as_strided(base[offset * item:].view(npd), shape=tuple(shape),
+                                               strides=tuple(s * item for s in stride))
+        out.append(view.copy())
     return out
 
 

@@ -190,12 +190,6 @@ fn to_py(py: Python<'_>, n: &Node, ordered: &Bound<'_, PyAny>) -> PyResult<PyObj
         Node::Device(s) => torch_value(py, "device", s, &[])?,
         Node::Layout(s) => torch_value(py, "layout", s, &[])?,
         Node::Size(v) => torch_value(py, "size", "", v)?,
-        #[allow(unreachable_patterns)]
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "cannot represent {other:?} in Python"
-            )));
-        }
     })
 }
 

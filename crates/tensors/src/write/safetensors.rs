@@ -401,7 +401,8 @@ const WRITEBACK_STEP: u64 = 64 << 20;
 /// sync is over. The copy fills the page cache at memory speed while the
 /// disk writes what came before, instead of the whole file being written
 /// by one fsync at the end. Errors are ignored here: the caller's final
-/// fsync reports them. Requests made while a sync runs are merged.
+/// fsync reports them. Requests made while a sync runs are merged; dropping
+/// the sender ends the thread after its current sync.
 struct Writeback {
     tx: Option<std::sync::mpsc::SyncSender<()>>,
 }
@@ -427,13 +428,6 @@ impl Writeback {
         if let Some(tx) = &self.tx {
             let _ = tx.try_send(());
         }
-    }
-}
-
-impl Drop for Writeback {
-    fn drop(&mut self) {
-        // Closing the channel ends the thread after its current sync.
-        self.tx.take();
     }
 }
 
