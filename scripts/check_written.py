@@ -120,6 +120,7 @@ class Tree:
             "complex": lambda: type(obj) is complex and [float_hex(obj.real), float_hex(obj.imag)] == v,
             "str": lambda: type(obj) is str and obj == v,
             "bytes": lambda: type(obj) is bytes and obj.hex() == v,
+            "bytearray": lambda: type(obj) is bytearray and obj.hex() == v,
             "dtype": lambda: isinstance(obj, torch.dtype) and str(obj) == v,
             "device": lambda: isinstance(obj, torch.device) and str(obj) == v,
             "size": lambda: type(obj) is torch.Size and list(obj) == v,
@@ -137,8 +138,8 @@ class Tree:
             for i, (o, x) in enumerate(zip(obj, v)):
                 self.check(o, x, f"{path}.{i}" if path else str(i))
             return
-        if t in ("dict", "odict"):
-            kind = dict if t == "dict" else collections.OrderedDict
+        if t in ("dict", "odict", "counter"):
+            kind = {"dict": dict, "odict": collections.OrderedDict, "counter": collections.Counter}[t]
             if type(obj) is not kind or len(obj) != len(v):
                 self.fail(path, f"expected a {t} of {len(v)}, loaded {type(obj).__name__} {obj!r:.80}")
                 return

@@ -28,9 +28,9 @@ Per file it records, under "fixtures":
                 a refused tensor kind, a reference cycle)
   tree          the loaded object in a canonical JSON form: null, true/false,
                 {"int": "decimal"}, {"float": "<16 hex digits of the IEEE
-                bits>"}, {"complex": [re, im]}, {"str": s}, {"bytes": hex},
+                bits>"}, {"complex": [re, im]}, {"str": s}, {"bytes"|"bytearray": hex},
                 {"list"|"tuple": [...]}, {"set": [...] sorted by their JSON},
-                {"dict"|"odict": [[key, value], ...]}, {"dtype"|"device"|
+                {"dict"|"odict"|"counter": [[key, value], ...]}, {"dtype"|"device"|
                 "layout": str}, {"size": [ints]} and {"tensor": record}
   tensors       the tensors flattened: {"path", "dtype", "shape", "stride",
                 "offset", "sha256", "storage", "requires_grad", "parameter"};
@@ -46,7 +46,7 @@ Airlock rebuilds as data are canonicalised as it rebuilds them: an
 nn.Module as its state_dict(), a numpy array as a tensor (little-endian
 bytes), numpy scalars as Python numbers, argparse.Namespace as a dict,
 omegaconf configs as OmegaConf.to_container(resolve=False), pathlib paths as
-strings, defaultdict/Counter as dicts, deque as a list.
+strings, a defaultdict as a dict, deque as a list.
 """
 
 import argparse
@@ -247,8 +247,10 @@ class Canon:
             v = {"complex": [float_bits(obj.real), float_bits(obj.imag)]}
         elif t is str:
             v = {"str": obj}
-        elif t in (bytes, bytearray):
-            v = {"bytes": bytes(obj).hex()}
+        elif t is bytes:
+            v = {"bytes": obj.hex()}
+        elif t is bytearray:
+            v = {"bytearray": obj.hex()}
         elif t is torch.dtype:
             v = {"dtype": str(obj)}
         elif t is torch.device:
@@ -306,7 +308,9 @@ class Canon:
             return self.value(OmegaConf.to_container(obj, resolve=False), path, record)
         if t is collections.OrderedDict:
             return {"odict": self.items(obj.items(), path, record)}
-        if t in (dict, collections.defaultdict, collections.Counter):
+        if t is collections.Counter:
+            return {"counter": self.items(obj.items(), path, record)}
+        if t in (dict, collections.defaultdict):
             return {"dict": self.items(obj.items(), path, record)}
         if t is argparse.Namespace:
             return {"dict": self.items(vars(obj).items(), path, record)}

@@ -41,7 +41,7 @@ def _guarded_load(f, map_location=None, pickle_module=None, *, weights_only=None
             return original(source, map_location=map_location, weights_only=True, **extra, **kwargs)
         if report.verdict == "suspicious":
             try:
-                return load(path, map_location=map_location or "cpu", mmap=bool(mmap) and tmp is None)
+                return load(path, map_location=map_location, mmap=bool(mmap) and tmp is None)
             except AirlockError as exc:
                 why = report.weights_only_reason or (report.findings[0].message if report.findings else "unknown")
                 raise UnsafeModelError(

@@ -39,10 +39,16 @@ def load(path: "str | os.PathLike[str]", *, map_location: Any = "cpu", mmap: boo
     file had one) sharing storages as in the file; without torch installed,
     NumPy arrays (dtypes NumPy lacks, such as bfloat16, then need torch).
 
-    ``map_location``: ``"cpu"`` (default) or any device ``Tensor.to``
-    accepts. ``mmap=True`` maps the file instead of reading it (tensors of
-    stored, uncompressed records then share the file's pages, copy on
-    write), as ``torch.load(mmap=True)`` does.
+    ``map_location`` works as in ``torch.load``, on each storage with the
+    location tag the file gives it (``"cpu"``, ``"cuda:0"``): ``"cpu"``
+    (the default), a device string or ``torch.device`` for every storage,
+    a dict mapping saved locations to new ones, a callable
+    ``f(storage, location)`` returning the storage to use (or ``None`` for
+    the default), or ``None`` to restore each storage where it was saved.
+    Views keep sharing their storage after the move. Without torch only
+    the CPU is available. ``mmap=True`` maps the file instead of reading it
+    (tensors of stored, uncompressed records then share the file's pages,
+    copy on write), as ``torch.load(mmap=True)`` does.
 
     Raises :class:`airlock.UnsafeModelError` for refused files and
     :class:`airlock.AirlockError` for malformed or unsupported ones.
@@ -56,24 +62,66 @@ def load(path: "str | os.PathLike[str]", *, map_location: Any = "cpu", mmap: boo
         raise _refused(exc) from None
     torch = _torch()
     if torch is not None:
-        built = _torch_tensors(torch, path, tensors, storages, mmap)
-        device = None if map_location in (None, "cpu") else map_location
-        if device is not None:
-            built = [t.to(device) for t in built]
+        built = _torch_tensors(torch, path, tensors, storages, mmap, _restore_location(torch, map_location))
     else:
+        _cpu_only(map_location, storages)
         built = _numpy_arrays(path, tensors, storages, mmap)
     return _fill(root, built, torch)
 
 
-def _torch_tensors(torch, path, tensors, storages, mmap):
+def _restore_location(torch, map_location):
+    """``torch.load``'s map_location rules (``_get_restore_location``), on
+    torch's public ``default_restore_location``."""
+    default = torch.serialization.default_restore_location
+    if map_location is None:
+        return default
+    if isinstance(map_location, dict):
+        return lambda storage, location: default(storage, map_location.get(location, location))
+    if isinstance(map_location, (str, bytes)):
+        target = map_location.decode() if isinstance(map_location, bytes) else map_location
+        return lambda storage, location: default(storage, target)
+    if isinstance(map_location, torch.device):
+        return lambda storage, location: default(storage, str(map_location))
+    if callable(map_location):
+        def restore(storage, location):
+            result = map_location(storage, location)
+            return default(storage, location) if result is None else result
+        return restore
+    raise TypeError(f"map_location must be a device, a str, a dict or a callable, not {type(map_location).__name__}")
+
+
+def _cpu_only(map_location, storages):
+    from . import AirlockError
+
+    def cpu(loc):
+        return str(loc).split(":", 1)[0] == "cpu"
+
+    wanted = []
+    for s in storages:
+        loc = s[1]
+        if map_location is None:
+            target = loc
+        elif isinstance(map_location, dict):
+            target = map_location.get(loc, loc)
+        elif isinstance(map_location, (str, bytes)):
+            target = map_location.decode() if isinstance(map_location, bytes) else map_location
+        else:
+            raise AirlockError("without torch, map_location must be 'cpu', a str or a dict")
+        if not cpu(target):
+            wanted.append(target)
+    if wanted:
+        raise AirlockError(f"tensors on {wanted[0]} need torch (without it only the CPU is available): pip install torch")
+
+
+def _torch_tensors(torch, path, tensors, storages, mmap, restore):
     whole = None
-    if mmap and any(len(s) == 3 for s in storages):
+    if mmap and any(len(s) == 4 for s in storages):
         whole = torch.UntypedStorage.from_file(path, shared=False, nbytes=os.path.getsize(path))
     made = [None] * len(storages)
     reads = []  # (index, offset, length): read in parallel below
     for i, s in enumerate(storages):
-        if len(s) == 3:
-            _dtype, offset, length = s
+        if len(s) == 4:
+            _dtype, _location, offset, length = s
             if length == 0:
                 made[i] = torch.UntypedStorage(0)
             elif whole is not None:
@@ -81,7 +129,7 @@ def _torch_tensors(torch, path, tensors, storages, mmap):
             else:
                 reads.append((i, offset, length))
         else:
-            _dtype, data = s
+            _dtype, _location, data = s
             made[i] = (torch.frombuffer(bytearray(data), dtype=torch.uint8).untyped_storage()
                        if data else torch.UntypedStorage(0))
     if reads:
@@ -100,10 +148,13 @@ def _torch_tensors(torch, path, tensors, storages, mmap):
                 made[i] = buf[0]
         finally:
             os.close(fd)
+    # Storages move before the views are made, so views keep sharing.
+    made = [restore(m, s[1]) for m, s in zip(made, storages)]
     out = []
     for storage, dtype, offset, shape, stride, requires_grad, parameter in tensors:
         dt = getattr(torch, dtype.split(".", 1)[1])
-        t = torch.empty((0,), dtype=dt).set_(made[storage], offset, tuple(shape), tuple(stride))
+        st = made[storage]
+        t = torch.empty((0,), dtype=dt, device=st.device).set_(st, offset, tuple(shape), tuple(stride))
         if parameter:
             t = torch.nn.Parameter(t, requires_grad=requires_grad)
         elif requires_grad:
@@ -137,18 +188,18 @@ def _numpy_arrays(path, tensors, storages, mmap):
     from . import AirlockError
 
     bufs = []
-    whole = np.memmap(path, dtype=np.uint8, mode="c") if mmap and any(len(s) == 3 for s in storages) else None
+    whole = np.memmap(path, dtype=np.uint8, mode="c") if mmap and any(len(s) == 4 for s in storages) else None
     with open(path, "rb") as fh:
         for s in storages:
-            if len(s) == 3:
-                _dtype, offset, length = s
+            if len(s) == 4:
+                _dtype, _location, offset, length = s
                 if whole is not None:
                     bufs.append(whole[offset:offset + length])
                 else:
                     fh.seek(offset)
                     bufs.append(np.frombuffer(bytearray(fh.read(length)), dtype=np.uint8))
             else:
-                bufs.append(np.frombuffer(bytearray(s[1]), dtype=np.uint8))
+                bufs.append(np.frombuffer(bytearray(s[2]), dtype=np.uint8))
     out = []
     for storage, dtype, offset, shape, stride, _rg, _param in tensors:
         npd = _NUMPY_DTYPES.get(dtype)

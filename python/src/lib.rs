@@ -22,7 +22,7 @@ use airlock_scan::{FileReport, Options, collect_targets, scan_bytes, scan_path};
 use airlock_tensors::Node;
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyComplex, PyDict, PyList, PySet, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyComplex, PyDict, PyList, PySet, PyTuple};
 
 pyo3::create_exception!(
     _native,
@@ -137,7 +137,9 @@ impl TensorSlot {
     }
 }
 
-fn to_py(py: Python<'_>, n: &Node, ordered: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+/// `n` as a Python object; `collections` is the `collections` module (for
+/// `OrderedDict` and `Counter`).
+fn to_py(py: Python<'_>, n: &Node, collections: &Bound<'_, PyModule>) -> PyResult<PyObject> {
     Ok(match n {
         Node::None => py.None(),
         Node::Bool(b) => b.into_pyobject(py)?.to_owned().into_any().unbind(),
@@ -150,38 +152,44 @@ fn to_py(py: Python<'_>, n: &Node, ordered: &Bound<'_, PyAny>) -> PyResult<PyObj
         Node::Complex(re, im) => PyComplex::from_doubles(py, *re, *im).into_any().unbind(),
         Node::Str(s) => s.into_pyobject(py)?.into_any().unbind(),
         Node::Bytes(b) => PyBytes::new(py, b).into_any().unbind(),
+        Node::ByteArray(b) => PyByteArray::new(py, b).into_any().unbind(),
         Node::List(items) => {
             let l = PyList::empty(py);
             for x in items {
-                l.append(to_py(py, x, ordered)?)?;
+                l.append(to_py(py, x, collections)?)?;
             }
             l.into_any().unbind()
         }
         Node::Tuple(items) => {
             let v = items
                 .iter()
-                .map(|x| to_py(py, x, ordered))
+                .map(|x| to_py(py, x, collections))
                 .collect::<PyResult<Vec<_>>>()?;
             PyTuple::new(py, v)?.into_any().unbind()
         }
         Node::Set(items) => {
             let v = items
                 .iter()
-                .map(|x| to_py(py, x, ordered))
+                .map(|x| to_py(py, x, collections))
                 .collect::<PyResult<Vec<_>>>()?;
             PySet::new(py, &v)?.into_any().unbind()
         }
         Node::Dict(pairs) => {
             let d = PyDict::new(py);
             for (k, v) in pairs {
-                d.set_item(to_py(py, k, ordered)?, to_py(py, v, ordered)?)?;
+                d.set_item(to_py(py, k, collections)?, to_py(py, v, collections)?)?;
             }
             d.into_any().unbind()
         }
-        Node::OrderedDict(pairs) => {
-            let d = ordered.call0()?;
+        Node::OrderedDict(pairs) | Node::Counter(pairs) => {
+            let class = if matches!(n, Node::Counter(_)) {
+                "Counter"
+            } else {
+                "OrderedDict"
+            };
+            let d = collections.getattr(class)?.call0()?;
             for (k, v) in pairs {
-                d.set_item(to_py(py, k, ordered)?, to_py(py, v, ordered)?)?;
+                d.set_item(to_py(py, k, collections)?, to_py(py, v, collections)?)?;
             }
             d.unbind()
         }
@@ -224,16 +232,17 @@ fn torch_value(py: Python<'_>, kind: &str, text: &str, shape: &[i64]) -> PyResul
 /// `root` is the object tree with [`TensorSlot`]s for tensors and
 /// [`TorchValue`]s for torch dtypes, devices, layouts and sizes; `tensors` lists `(storage, dtype,
 /// offset, shape, stride, requires_grad, parameter)`; `storages` lists
-/// `(dtype, offset, length)` for byte ranges of the file or `(dtype,
-/// bytes)` for bytes in memory.
+/// `(dtype, location, offset, length)` for byte ranges of the file or
+/// `(dtype, location, bytes)` for bytes in memory, `location` being the
+/// tag the file gives (`cpu`, `cuda:0`).
 #[pyfunction]
 #[allow(unsafe_code)]
 fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
     let plan = py
         .allow_threads(|| plan_load(&path, &ConvertOptions::default()))
         .map_err(|e| convert_error(e, Some(&path)))?;
-    let ordered = py.import("collections")?.getattr("OrderedDict")?;
-    let root = to_py(py, &plan.rebuilt.root, &ordered)?;
+    let collections = py.import("collections")?;
+    let root = to_py(py, &plan.rebuilt.root, &collections)?;
     let tensors = PyList::empty(py);
     for t in &plan.rebuilt.tensors {
         tensors.append((
@@ -250,10 +259,10 @@ fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
     for (info, b) in plan.rebuilt.storages.iter().zip(&plan.storages) {
         match b {
             Bytes::File { offset, len } => {
-                storages.append((info.dtype.torch_name(), *offset, *len))?;
+                storages.append((info.dtype.torch_name(), &info.location, *offset, *len))?;
             }
             Bytes::Owned(v) => {
-                storages.append((info.dtype.torch_name(), PyBytes::new(py, v)))?;
+                storages.append((info.dtype.torch_name(), &info.location, PyBytes::new(py, v)))?;
             }
         }
     }

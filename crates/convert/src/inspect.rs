@@ -175,7 +175,7 @@ fn walk(
             },
             *i,
         )),
-        Node::Dict(p) | Node::OrderedDict(p) if !p.is_empty() => {
+        Node::Dict(p) | Node::OrderedDict(p) | Node::Counter(p) if !p.is_empty() => {
             for (k, v) in p {
                 walk(v, join(&path, &key_segment(k)), tensors, meta, depth + 1);
             }
@@ -202,7 +202,9 @@ fn has_tensor(n: &Node) -> bool {
     match n {
         Node::Tensor(_) => true,
         Node::List(v) | Node::Tuple(v) | Node::Set(v) => v.iter().any(has_tensor),
-        Node::Dict(p) | Node::OrderedDict(p) => p.iter().any(|(_, v)| has_tensor(v)),
+        Node::Dict(p) | Node::OrderedDict(p) | Node::Counter(p) => {
+            p.iter().any(|(_, v)| has_tensor(v))
+        }
         _ => false,
     }
 }
@@ -222,10 +224,11 @@ fn leaf(n: &Node, depth: usize) -> Json {
         Node::Complex(re, im) => Json::String(format!("({re}{im:+}j)")),
         Node::Str(s) => Json::String(s.clone()),
         Node::Bytes(b) => Json::String(format!("<{} bytes>", b.len())),
+        Node::ByteArray(b) => Json::String(format!("<bytearray of {} bytes>", b.len())),
         Node::List(v) | Node::Tuple(v) | Node::Set(v) => {
             Json::Array(v.iter().map(|x| leaf(x, depth + 1)).collect())
         }
-        Node::Dict(p) | Node::OrderedDict(p) => Json::Object(
+        Node::Dict(p) | Node::OrderedDict(p) | Node::Counter(p) => Json::Object(
             p.iter()
                 .map(|(k, v)| (key_segment(k), leaf(v, depth + 1)))
                 .collect(),

@@ -112,8 +112,10 @@ pub enum Node {
     Complex(f64, f64),
     /// A string.
     Str(String),
-    /// Bytes (`bytes` or `bytearray`).
+    /// `bytes`.
     Bytes(Vec<u8>),
+    /// A `bytearray` (`weights_only` loads it as one).
+    ByteArray(Vec<u8>),
     /// A list.
     List(Vec<Node>),
     /// A tuple.
@@ -124,6 +126,8 @@ pub enum Node {
     Dict(Vec<(Node, Node)>),
     /// A `collections.OrderedDict` (what state dicts are).
     OrderedDict(Vec<(Node, Node)>),
+    /// A `collections.Counter` (`weights_only` loads it as one).
+    Counter(Vec<(Node, Node)>),
     /// A tensor: index into [`Rebuilt::tensors`].
     Tensor(usize),
     /// A `torch.dtype` (`torch.float32`).
@@ -137,6 +141,47 @@ pub enum Node {
     /// (`torch.strided` next to a dtype and device) would otherwise be
     /// refused, and a plain string would not load back as a layout.
     Layout(String),
+}
+
+impl Node {
+    /// The Python type's name, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Node::None => "NoneType",
+            Node::Bool(_) => "bool",
+            Node::Int(_) | Node::BigInt(_) => "int",
+            Node::Float(_) => "float",
+            Node::Complex(..) => "complex",
+            Node::Str(_) => "str",
+            Node::Bytes(_) => "bytes",
+            Node::ByteArray(_) => "bytearray",
+            Node::List(_) => "list",
+            Node::Tuple(_) => "tuple",
+            Node::Set(_) => "set",
+            Node::Dict(_) => "dict",
+            Node::OrderedDict(_) => "OrderedDict",
+            Node::Counter(_) => "Counter",
+            Node::Tensor(_) => "Tensor",
+            Node::TorchDtype(_) => "torch.dtype",
+            Node::Device(_) => "torch.device",
+            Node::Size(_) => "torch.Size",
+            Node::Layout(_) => "torch.layout",
+        }
+    }
+
+    /// Whether Python refuses it as a dict key or set member (the mutable
+    /// containers).
+    pub fn is_unhashable(&self) -> bool {
+        matches!(
+            self,
+            Node::List(_)
+                | Node::Dict(_)
+                | Node::OrderedDict(_)
+                | Node::Counter(_)
+                | Node::Set(_)
+                | Node::ByteArray(_)
+        )
+    }
 }
 
 /// Something the rebuild changed on the way: a foreign object replaced by

@@ -39,9 +39,10 @@
 //!
 //! **Plain data**: `None`, bools, ints of any size, floats, complex numbers
 //! (`builtins.complex`), `str`, `bytes` (`_codecs.encode(s, 'latin1')`,
-//! `builtins.bytes`), `bytearray`, lists, tuples, dicts, sets and frozensets
-//! (`builtins.set`/`frozenset` calls too), `collections.OrderedDict`
-//! ([`Node::OrderedDict`]; its `_metadata` attribute is dropped),
+//! `builtins.bytes`), `bytearray` ([`Node::ByteArray`]), lists, tuples,
+//! dicts, sets and frozensets (`builtins.set`/`frozenset` calls too),
+//! `collections.OrderedDict` ([`Node::OrderedDict`]; its `_metadata`
+//! attribute is dropped), `collections.Counter` ([`Node::Counter`]),
 //! `torch.Size`, `torch.device`, `torch.<dtype>` globals and layouts
 //! (`torch.serialization._get_layout`).
 //!
@@ -52,8 +53,8 @@
 //! ([`StorageInfo::inline`]); NumPy scalars become ints, floats, bools or
 //! complex numbers and a bare `numpy.dtype` its name; `argparse.Namespace`
 //! a dict; omegaconf `DictConfig`/`ListConfig` a dict/list of plain values;
-//! `pathlib` paths a string; `collections.defaultdict` and `Counter` a dict,
-//! `deque` a list; a pickled `nn.Module` (any class whose instance state has
+//! `pathlib` paths a string; `collections.defaultdict` a dict, `deque` a
+//! list; a pickled `nn.Module` (any class whose instance state has
 //! `_parameters`, `_buffers` and `_modules` dicts) the `OrderedDict`
 //! `model.state_dict()` would return.
 //!
@@ -332,7 +333,7 @@ fn compact(mut out: Rebuilt) -> Rebuilt {
                     visit(n, old, map, kept);
                 }
             }
-            Node::Dict(items) | Node::OrderedDict(items) => {
+            Node::Dict(items) | Node::OrderedDict(items) | Node::Counter(items) => {
                 for (k, v) in items {
                     visit(k, old, map, kept);
                     visit(v, old, map, kept);
@@ -799,9 +800,13 @@ impl<'g, 'a> Walker<'g, 'a> {
                     )),
                 };
             }
-            Object::Bytes(b) | Object::ByteArray(b) => {
+            Object::Bytes(b) => {
                 self.charge_bytes(b.len() as u64)?;
                 return Ok(Node::Bytes(b.to_vec()));
+            }
+            Object::ByteArray(b) => {
+                self.charge_bytes(b.len() as u64)?;
+                return Ok(Node::ByteArray(b.to_vec()));
             }
             _ => {}
         }
@@ -986,7 +991,7 @@ impl<'g, 'a> Walker<'g, 'a> {
                     Make::Call([b]) => match self.g.object(*b) {
                         Some(Object::Bytes(b) | Object::ByteArray(b)) => b.to_vec(),
                         _ => match self.value(*b)? {
-                            Node::Bytes(b) => b,
+                            Node::Bytes(b) | Node::ByteArray(b) => b,
                             _ => {
                                 return Err(self.not_data(format!("{name}({})", self.describe(*b))));
                             }
@@ -998,7 +1003,11 @@ impl<'g, 'a> Walker<'g, 'a> {
                     Make::Call(args) => return Err(self.arity(name, "at most 2", args.len())),
                 };
                 self.charge_bytes(bytes.len() as u64)?;
-                Node::Bytes(bytes)
+                if name == "builtins.bytearray" {
+                    Node::ByteArray(bytes)
+                } else {
+                    Node::Bytes(bytes)
+                }
             }
             "_codecs.encode" => {
                 self.check_mutations(op, 0, name)?;
@@ -1072,10 +1081,12 @@ impl<'g, 'a> Walker<'g, 'a> {
     pub(crate) fn iterable(&mut self, v: Value, what: &str) -> Result<Vec<Node>> {
         match self.value(v)? {
             Node::List(items) | Node::Tuple(items) | Node::Set(items) => Ok(items),
-            Node::Dict(items) | Node::OrderedDict(items) => {
+            Node::Dict(items) | Node::OrderedDict(items) | Node::Counter(items) => {
                 Ok(items.into_iter().map(|(k, _)| k).collect())
             }
-            Node::Bytes(b) => Ok(b.into_iter().map(|x| Node::Int(x as i64)).collect()),
+            Node::Bytes(b) | Node::ByteArray(b) => {
+                Ok(b.into_iter().map(|x| Node::Int(x as i64)).collect())
+            }
             Node::Str(s) => Ok(s.chars().map(|c| Node::Str(c.to_string())).collect()),
             _ => Err(self.not_data(format!("{what}({})", self.describe(v)))),
         }
@@ -1114,7 +1125,7 @@ impl<'g, 'a> Walker<'g, 'a> {
     /// The `(key, value)` pairs of a mapping or of an iterable of pairs.
     fn pairs(&mut self, v: Value, what: &str) -> Result<Vec<(Node, Node)>> {
         match self.value(v)? {
-            Node::Dict(items) | Node::OrderedDict(items) => Ok(items),
+            Node::Dict(items) | Node::OrderedDict(items) | Node::Counter(items) => Ok(items),
             Node::List(items) | Node::Tuple(items) => items
                 .into_iter()
                 .map(|p| match p {
@@ -1148,8 +1159,8 @@ impl<'g, 'a> Walker<'g, 'a> {
         key: Node,
         value: Node,
     ) -> Result<()> {
-        if matches!(key, Node::List(_) | Node::Dict(_) | Node::OrderedDict(_)) {
-            return Err(self.invalid("unhashable key (a list or dict)"));
+        if key.is_unhashable() {
+            return Err(self.invalid(format!("unhashable key (a {})", key.type_name())));
         }
         match items.iter_mut().find(|(k, _)| key_eq(k, &key)) {
             Some(slot) => slot.1 = value,
@@ -1161,8 +1172,8 @@ impl<'g, 'a> Walker<'g, 'a> {
     pub(crate) fn dedup_set(&self, items: Vec<Node>) -> Result<Vec<Node>> {
         let mut out: Vec<Node> = Vec::with_capacity(items.len());
         for item in items {
-            if matches!(item, Node::List(_) | Node::Dict(_) | Node::OrderedDict(_)) {
-                return Err(self.invalid("unhashable set member (a list or dict)"));
+            if item.is_unhashable() {
+                return Err(self.invalid(format!("unhashable set member (a {})", item.type_name())));
             }
             if !out.iter().any(|o| key_eq(o, &item)) {
                 out.push(item);
@@ -1285,6 +1296,7 @@ fn py_repr(n: &Node) -> String {
             out.push('\'');
             out
         }
+        Node::ByteArray(b) => format!("bytearray({})", py_repr(&Node::Bytes(b.clone()))),
         Node::Bytes(b) => {
             let mut out = String::from("b'");
             for &c in b {
@@ -1316,7 +1328,7 @@ fn py_repr(n: &Node) -> String {
         Node::Tensor(i) => format!("<tensor {i}>"),
         Node::List(_) => "<list>".into(),
         Node::Set(_) => "<frozenset>".into(),
-        Node::Dict(_) | Node::OrderedDict(_) => "<dict>".into(),
+        Node::Dict(_) | Node::OrderedDict(_) | Node::Counter(_) => "<dict>".into(),
     }
 }
 
@@ -1399,6 +1411,7 @@ pub fn key_eq(a: &Node, b: &Node) -> bool {
         (Node::None, Node::None) => true,
         (Node::Str(x), Node::Str(y)) => x == y,
         (Node::Bytes(x), Node::Bytes(y)) => x == y,
+        (Node::ByteArray(x), Node::ByteArray(y)) => x == y,
         (Node::Tuple(x), Node::Tuple(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| key_eq(p, q))
         }

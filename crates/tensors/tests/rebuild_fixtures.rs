@@ -236,6 +236,7 @@ impl Canon<'_> {
             Node::Complex(re, im) => json!({ "complex": [bits(*re), bits(*im)] }),
             Node::Str(s) => json!({ "str": s }),
             Node::Bytes(b) => json!({ "bytes": hex::encode(b) }),
+            Node::ByteArray(b) => json!({ "bytearray": hex::encode(b) }),
             Node::TorchDtype(d) => json!({ "dtype": d }),
             Node::Device(d) => json!({ "device": d }),
             Node::Layout(l) => json!({ "layout": l }),
@@ -251,6 +252,7 @@ impl Canon<'_> {
             Node::Tuple(items) => return json!({ "tuple": self.seq(items, path, record) }),
             Node::Dict(items) => return json!({ "dict": self.items(items, path, record) }),
             Node::OrderedDict(items) => return json!({ "odict": self.items(items, path, record) }),
+            Node::Counter(items) => return json!({ "counter": self.items(items, path, record) }),
         };
         self.leaf(path, v, record)
     }

@@ -257,6 +257,12 @@ fn cases() -> Vec<Case> {
                 (s("name"), s("résumé")),
                 (s("blob"), Node::Bytes(vec![0, 1, 0xfe, 0xff])),
                 (s("empty_bytes"), Node::Bytes(vec![])),
+                (s("buffer"), Node::ByteArray(vec![0, b'a', 0x80, 0xff])),
+                (s("empty_buffer"), Node::ByteArray(vec![])),
+                (
+                    s("counts"),
+                    Node::Counter(vec![(s("cat"), Node::Int(3)), (s("dog"), Node::Int(-1))]),
+                ),
                 (s("nothing"), Node::None),
                 (s("flag"), Node::Bool(true)),
                 (s("big"), Node::BigInt(big.clone())),
@@ -484,7 +490,7 @@ fn names(n: &Node, prefix: &str, out: &mut Vec<(String, usize)>) {
         }
     };
     match n {
-        Node::Dict(p) | Node::OrderedDict(p) => {
+        Node::Dict(p) | Node::OrderedDict(p) | Node::Counter(p) => {
             for (k, v) in p {
                 let seg = match k {
                     Node::Str(s) => s.clone(),
@@ -538,11 +544,13 @@ fn expect_pt(n: &Node, r: &Rebuilt, src: &dyn StorageBytes) -> Value {
         Node::Complex(a, b) => json!({"t": "complex", "v": [float(*a), float(*b)]}),
         Node::Str(s) => json!({"t": "str", "v": s}),
         Node::Bytes(b) => json!({"t": "bytes", "v": hex(b)}),
+        Node::ByteArray(b) => json!({"t": "bytearray", "v": hex(b)}),
         Node::List(v) => json!({"t": "list", "v": list(v)}),
         Node::Tuple(v) => json!({"t": "tuple", "v": list(v)}),
         Node::Set(v) => json!({"t": "set", "v": list(v)}),
         Node::Dict(p) => json!({"t": "dict", "v": pairs(p)}),
         Node::OrderedDict(p) => json!({"t": "odict", "v": pairs(p)}),
+        Node::Counter(p) => json!({"t": "counter", "v": pairs(p)}),
         Node::TorchDtype(d) => json!({"t": "dtype", "v": d}),
         Node::Device(d) => json!({"t": "device", "v": d}),
         Node::Size(v) => json!({"t": "size", "v": v}),

@@ -12,7 +12,7 @@
 //! | omegaconf `DictConfig` / `ListConfig` (with their `AnyNode`, `StringNode`, ... `UnionNode` nodes) | a [`Node::Dict`] / [`Node::List`] of the node values, as `OmegaConf.to_container(cfg, resolve=False)` returns (interpolations and `???` kept as strings, metadata and flags dropped) |
 //! | `pathlib.PosixPath`, `WindowsPath`, `PurePosixPath`, `PureWindowsPath`, `Path`, `PurePath` (and `pathlib._local`) | its string |
 //! | `collections.defaultdict` | a [`Node::Dict`] (the default factory, a builtin type, dropped) |
-//! | `collections.Counter` | a [`Node::Dict`] |
+//! | `collections.Counter` | a [`Node::Counter`] (`weights_only` allows it) |
 //! | `collections.deque` | a [`Node::List`] (`maxlen` applied, then dropped) |
 //! | a pickled `nn.Module` (any class whose instance state has `_parameters`, `_buffers` and `_modules` dicts) | the [`Node::OrderedDict`] `state_dict()` returns: parameters, then persistent buffers, then submodules with dotted prefixes; `None` entries skipped; tensors detached |
 //!
@@ -64,8 +64,7 @@ pub(super) fn call<'g>(
             if op.states().next().is_some() {
                 return Err(w.not_data("a collections.Counter with attributes"));
             }
-            w.transformed("collections.Counter replaced by a dict");
-            Node::Dict(items)
+            Node::Counter(items)
         }
         "collections.deque" => deque(w, op, make)?,
         _ => match make {
@@ -281,7 +280,7 @@ fn raw_bytes(w: &mut Walker<'_, '_>, v: Value, what: &str) -> Result<Vec<u8>> {
         _ => {}
     }
     match w.value(v)? {
-        Node::Bytes(b) => Ok(b),
+        Node::Bytes(b) | Node::ByteArray(b) => Ok(b),
         _ => Err(w.invalid(format!("{what}: {} is not bytes", w.describe(v)))),
     }
 }
@@ -1011,7 +1010,7 @@ fn module_state(
         if let Some(h) = attr(hooks) {
             let empty = match w.under(hooks, |w| w.value(h)) {
                 Ok(Node::None) => true,
-                Ok(Node::Dict(d) | Node::OrderedDict(d)) => d.is_empty(),
+                Ok(Node::Dict(d) | Node::OrderedDict(d) | Node::Counter(d)) => d.is_empty(),
                 _ => false,
             };
             if !empty {

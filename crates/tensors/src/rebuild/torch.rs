@@ -414,7 +414,7 @@ fn no_hooks(w: &mut Walker<'_, '_>, v: Value) -> Result<()> {
         return Ok(());
     }
     match w.value(v)? {
-        Node::Dict(d) | Node::OrderedDict(d) if d.is_empty() => Ok(()),
+        Node::Dict(d) | Node::OrderedDict(d) | Node::Counter(d) if d.is_empty() => Ok(()),
         _ => Err(w.refused("a tensor with backward hooks is not rebuilt")),
     }
 }

@@ -365,26 +365,7 @@ pub(crate) fn key_label(key: &crate::model::Node) -> String {
 
 /// The Python type of a node, for messages.
 pub(crate) fn py_type(node: &crate::model::Node) -> &'static str {
-    use crate::model::Node;
-    match node {
-        Node::None => "NoneType",
-        Node::Bool(_) => "bool",
-        Node::Int(_) | Node::BigInt(_) => "int",
-        Node::Float(_) => "float",
-        Node::Complex(..) => "complex",
-        Node::Str(_) => "str",
-        Node::Bytes(_) => "bytes",
-        Node::List(_) => "list",
-        Node::Tuple(_) => "tuple",
-        Node::Set(_) => "set",
-        Node::Dict(_) => "dict",
-        Node::OrderedDict(_) => "OrderedDict",
-        Node::Tensor(_) => "Tensor",
-        Node::TorchDtype(_) => "torch.dtype",
-        Node::Device(_) => "torch.device",
-        Node::Size(_) => "torch.Size",
-        Node::Layout(_) => "torch.layout",
-    }
+    node.type_name()
 }
 
 #[cfg(test)]

@@ -309,30 +309,6 @@ impl Tree<'_> {
             });
         }
         match n {
-            Node::None => self.p.op(NONE),
-            Node::Bool(b) => self.p.op(if *b { NEWTRUE } else { NEWFALSE }),
-            Node::Int(i) => self.p.int(*i),
-            Node::BigInt(i) => self.p.bigint(i, path)?,
-            Node::Float(f) => self.p.float(*f),
-            Node::Complex(re, im) => {
-                self.p.global("__builtin__", "complex")?;
-                self.p.float(*re);
-                self.p.float(*im);
-                self.p.op(TUPLE2);
-                self.p.op(REDUCE);
-            }
-            Node::Str(s) => self.p.str(s, path)?,
-            Node::Bytes(b) => {
-                // CPython's protocol 2 for bytes: the latin-1 text of the
-                // bytes, encoded back. (Its `bytes()` form for b'' is not
-                // allowed by weights-only loading; this one is.)
-                self.p.global("_codecs", "encode")?;
-                let text: String = b.iter().map(|&c| char::from(c)).collect();
-                self.p.str(&text, path)?;
-                self.p.str("latin1", path)?;
-                self.p.op(TUPLE2);
-                self.p.op(REDUCE);
-            }
             Node::List(items) => {
                 self.p.op(EMPTY_LIST);
                 self.appends(items, path, depth)?;
@@ -361,12 +337,63 @@ impl Tree<'_> {
                 self.p.op(EMPTY_DICT);
                 self.setitems(pairs, path, depth)?;
             }
+            Node::Counter(pairs) => {
+                check_keys(pairs, path)?;
+                self.p.global("collections", "Counter")?;
+                self.p.op(EMPTY_TUPLE);
+                self.p.op(REDUCE);
+                self.setitems(pairs, path, depth)?;
+            }
             Node::OrderedDict(pairs) => {
                 check_keys(pairs, path)?;
                 self.p.global("collections", "OrderedDict")?;
                 self.p.op(EMPTY_TUPLE);
                 self.p.op(REDUCE);
                 self.setitems(pairs, path, depth)?;
+            }
+            leaf => self.leaf(leaf, path)?,
+        }
+        Ok(())
+    }
+
+    /// A value that holds no other value (kept out of [`Self::node`] so
+    /// that the recursion's stack frames stay small).
+    #[inline(never)]
+    fn leaf(&mut self, n: &Node, path: &PathLink) -> Result<(), WriteError> {
+        match n {
+            Node::None => self.p.op(NONE),
+            Node::Bool(b) => self.p.op(if *b { NEWTRUE } else { NEWFALSE }),
+            Node::Int(i) => self.p.int(*i),
+            Node::BigInt(i) => self.p.bigint(i, path)?,
+            Node::Float(f) => self.p.float(*f),
+            Node::Complex(re, im) => {
+                self.p.global("__builtin__", "complex")?;
+                self.p.float(*re);
+                self.p.float(*im);
+                self.p.op(TUPLE2);
+                self.p.op(REDUCE);
+            }
+            Node::Str(s) => self.p.str(s, path)?,
+            Node::Bytes(b) => {
+                // CPython's protocol 2 for bytes: the latin-1 text of the
+                // bytes, encoded back. (Its `bytes()` form for b'' is not
+                // allowed by weights-only loading; this one is.)
+                self.p.global("_codecs", "encode")?;
+                let text: String = b.iter().map(|&c| char::from(c)).collect();
+                self.p.str(&text, path)?;
+                self.p.str("latin1", path)?;
+                self.p.op(TUPLE2);
+                self.p.op(REDUCE);
+            }
+            Node::ByteArray(b) => {
+                // CPython's protocol 2 for bytearray:
+                // `bytearray(b.decode('latin-1'), 'latin-1')`.
+                self.p.global("__builtin__", "bytearray")?;
+                let text: String = b.iter().map(|&c| char::from(c)).collect();
+                self.p.str(&text, path)?;
+                self.p.str("latin-1", path)?;
+                self.p.op(TUPLE2);
+                self.p.op(REDUCE);
             }
             Node::Tensor(i) => self.tensor(*i, path)?,
             Node::TorchDtype(name) => {
@@ -417,6 +444,13 @@ impl Tree<'_> {
                 self.p.op(TUPLE1);
                 self.p.op(REDUCE);
             }
+
+            Node::List(_)
+            | Node::Tuple(_)
+            | Node::Set(_)
+            | Node::Dict(_)
+            | Node::OrderedDict(_)
+            | Node::Counter(_) => unreachable!("containers are written by node()"),
         }
         Ok(())
     }
@@ -620,7 +654,7 @@ fn hashable_at(n: &Node, path: &PathLink, what: &str, depth: usize) -> Result<()
         });
     }
     match n {
-        Node::List(_) | Node::Dict(_) | Node::OrderedDict(_) | Node::Set(_) => {
+        Node::List(_) | Node::Dict(_) | Node::OrderedDict(_) | Node::Counter(_) | Node::Set(_) => {
             Err(WriteError::Unrepresentable {
                 path: path.render(),
                 detail: format!("{what} of type {} is unhashable", py_type(n)),

@@ -288,7 +288,7 @@ fn reach(
                 )?;
             }
         }
-        Node::Dict(pairs) | Node::OrderedDict(pairs) => {
+        Node::Dict(pairs) | Node::OrderedDict(pairs) | Node::Counter(pairs) => {
             for (k, v) in pairs {
                 let at = path.child(Seg::Key(k));
                 reach(k, &at, depth + 1, rebuilt, reached)?;

@@ -21,6 +21,7 @@
 //! | nan, inf, -inf | `{"__float__": "nan"}` |
 //! | complex | `{"__complex__": [re, im]}` |
 //! | bytes | `{"__bytes__": "<hex>"}` |
+//! | bytearray | `{"__bytearray__": "<hex>"}` |
 //! | set | `{"__set__": [...]}` |
 //! | dict inside a set (Python has none) | `{"__dict__": [[key, value], ...]}` |
 //! | `torch.dtype`, `torch.device`, `torch.Size` | `{"__dtype__": "torch.float16"}`, `{"__device__": "cuda:0"}`, `{"__size__": [2, 3]}` |
@@ -190,13 +191,17 @@ pub fn plan(
     let mut flat = Flat::default();
     let mut transformations = Vec::new();
     match &rebuilt.root {
-        Node::Dict(p) | Node::OrderedDict(p) if !p.is_empty() => {
+        Node::Dict(p) | Node::OrderedDict(p) | Node::Counter(p) if !p.is_empty() => {
             flatten(&rebuilt.root, "", 0, &mut flat)?
         }
         Node::List(i) | Node::Tuple(i) if !i.is_empty() => {
             flatten(&rebuilt.root, "", 0, &mut flat)?
         }
-        Node::Dict(_) | Node::OrderedDict(_) | Node::List(_) | Node::Tuple(_) => {}
+        Node::Dict(_)
+        | Node::OrderedDict(_)
+        | Node::Counter(_)
+        | Node::List(_)
+        | Node::Tuple(_) => {}
         other => {
             transformations.push(Transformation {
                 path: options.root_name.clone(),
@@ -449,7 +454,9 @@ fn flatten(n: &Node, name: &str, depth: usize, flat: &mut Flat) -> Result<(), Wr
     }
     let root = depth == 0 && name.is_empty();
     match n {
-        Node::Dict(pairs) | Node::OrderedDict(pairs) if !pairs.is_empty() => {
+        Node::Dict(pairs) | Node::OrderedDict(pairs) | Node::Counter(pairs)
+            if !pairs.is_empty() =>
+        {
             for (k, v) in pairs {
                 let seg = match k {
                     Node::Str(s) => s.clone(),
@@ -511,9 +518,10 @@ fn leaf_json(n: &Node, depth: usize) -> Result<Value, String> {
         Node::Str(s) => Value::String(s.clone()),
         Node::Layout(s) => json!({ "__layout__": s }),
         Node::Bytes(b) => json!({ "__bytes__": hex(b) }),
+        Node::ByteArray(b) => json!({ "__bytearray__": hex(b) }),
         Node::List(v) | Node::Tuple(v) => Value::Array(items(v)?),
         Node::Set(v) => json!({ "__set__": items(v)? }),
-        Node::Dict(p) | Node::OrderedDict(p) => {
+        Node::Dict(p) | Node::OrderedDict(p) | Node::Counter(p) => {
             // Only an empty dict reaches here from the flattening; inside a
             // set (where Python has none) keep the pairs in order.
             if p.is_empty() {
