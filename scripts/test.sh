@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md gives it; .ci/run runs exactly this.
 # Needs Rust and Python 3.11+ with pip. It installs what else it needs:
-# cargo-fuzz, and a venv with torch, numpy, safetensors, omegaconf and pytest under
+# cargo-fuzz, and a venv with torch, numpy, safetensors, omegaconf, pytest and
+# model-signing under
 # ~/.cache/airlock (kept between runs) for the parity tests against the real
 # producers and loaders.
 set -euo pipefail
@@ -62,6 +63,10 @@ python3 -m venv "$tmp/clean"
 "$tmp/clean/bin/airlock" scan examples/models/state_dict.pt
 "$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps "$tmp"/wheels/*.whl
 "$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests
+
+step "model hashing: manifests identical to model_signing's, checksum lists to sha256sum's"
+cargo build -q -p airlock-cli --locked
+"$venv/bin/python" scripts/signing_parity.py target/debug/airlock
 
 step "fuzz smoke"
 scripts/fuzz_smoke.sh "${AIRLOCK_FUZZ_SECONDS:-30}"

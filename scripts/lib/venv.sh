@@ -4,7 +4,7 @@
 #
 #   source scripts/lib/venv.sh; venv=$(airlock_venv)
 
-AIRLOCK_VENV_REQUIREMENTS="torch numpy safetensors omegaconf joblib scikit-learn lz4 pytest"
+AIRLOCK_VENV_REQUIREMENTS="torch numpy safetensors omegaconf joblib scikit-learn lz4 pytest model-signing pyopenssl"
 
 airlock_venv() {
   local dir="${AIRLOCK_VENV:-$HOME/.cache/airlock/venv}"

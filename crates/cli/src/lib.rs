@@ -4,6 +4,8 @@
 //! command, returning the exit status. The `airlock` binary calls it, and
 //! so does the Python package's `airlock` command.
 
+mod hash;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -70,6 +72,21 @@ enum Command {
     Inspect(InspectArgs),
     /// Show the detection rules and their documentation.
     Rules(RulesArgs),
+    /// Checksums of files and model folders: sha256sum-compatible lists
+    /// (and --check), or model signing manifests.
+    #[command(
+        long_about = "Checksums of files and model folders. By default prints a list in the format of \
+        sha256sum (b2sum with -a blake2b): one line per file, folders walked recursively with the \
+        OpenSSF model signing rules (.git, .gitattributes, .github and .gitignore left out, symbolic \
+        links refused unless --allow-symlinks, files in component-wise path order), files hashed \
+        in parallel. --check reads such lists (sha256sum's and BSD --tag lines too) and checks the \
+        files they name. --manifest prints what a model signature covers: each file's (or, with \
+        --shard-size, each shard's) digest and the root digest.",
+        after_help = "Exit status: 0 every file hashed (or, with --check, matched); 1 with --check, \
+        some file did not match or could not be read; 2 a file or folder could not be hashed, a \
+        list had no checksum line, or the command line is wrong."
+    )]
+    Hash(hash::HashArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -200,6 +217,7 @@ where
         Command::Convert(args) => convert(args),
         Command::Inspect(args) => inspect(args),
         Command::Rules(args) => rules(args),
+        Command::Hash(args) => hash::run(args),
     }
 }
 

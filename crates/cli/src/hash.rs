@@ -1,0 +1,302 @@
+//! `airlock hash`: checksum lists (`sha256sum`-compatible) and model
+//! signing manifests.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use airlock_sign::manifest::{self, HashOptions, Method};
+use airlock_sign::walk::{GIT_PATHS, WalkOptions, walk};
+use airlock_sign::{Algorithm, HashError, sums};
+use rayon::prelude::*;
+use serde_json::json;
+
+/// Everything matched (or was hashed).
+const EXIT_OK: u8 = 0;
+/// Some file did not match its listed digest, or could not be read.
+const EXIT_MISMATCH: u8 = 1;
+/// A file or folder could not be hashed, or no list line could be read.
+const EXIT_ERROR: u8 = 2;
+
+#[derive(clap::Args)]
+pub(crate) struct HashArgs {
+    /// Files and folders to hash (folders recursively, in manifest order);
+    /// with --check, checksum lists to check (`-` for standard input).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Hash function.
+    #[arg(short, long, default_value = "sha256", value_parser = parse_algorithm)]
+    algorithm: Algorithm,
+    /// Read checksum lists and check the files they name.
+    #[arg(short, long, conflicts_with = "manifest")]
+    check: bool,
+    /// With --check: do not print OK lines.
+    #[arg(long, requires = "check")]
+    quiet: bool,
+    /// With --check: print nothing; the exit status says it all.
+    #[arg(long, requires = "check")]
+    status: bool,
+    /// Print the model signing manifest of each path as JSON (resources and
+    /// root digest, as a signature covers them) instead of a checksum list.
+    #[arg(long)]
+    manifest: bool,
+    /// With --manifest: cut files into shards of this many bytes (the
+    /// format's `shards` method; 1 GB is its default).
+    #[arg(long, value_name = "BYTES", requires = "manifest", num_args = 0..=1,
+          default_missing_value = "1000000000")]
+    shard_size: Option<u64>,
+    /// Leave out this path (relative to the model folder) and everything
+    /// under it; repeatable.
+    #[arg(long, value_name = "PATH")]
+    ignore: Vec<String>,
+    /// Also hash .git, .gitattributes, .github and .gitignore (left out by
+    /// default, as model signing does).
+    #[arg(long)]
+    no_ignore_git_paths: bool,
+    /// Follow symbolic links instead of refusing them.
+    #[arg(long)]
+    allow_symlinks: bool,
+}
+
+fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
+    s.parse()
+}
+
+pub(crate) fn run(args: HashArgs) -> u8 {
+    if args.check {
+        return check(&args);
+    }
+    let mut walk_options = WalkOptions {
+        allow_symlinks: args.allow_symlinks,
+        ignore: args.ignore.clone(),
+    };
+    if !args.no_ignore_git_paths {
+        walk_options
+            .ignore
+            .extend(GIT_PATHS.iter().map(|s| s.to_string()));
+    }
+    if args.manifest {
+        let method = match args.shard_size {
+            None => Method::Files,
+            Some(shard_size) => Method::Shards { shard_size },
+        };
+        let options = HashOptions {
+            algorithm: args.algorithm,
+            method,
+            walk: walk_options,
+        };
+        let mut status = EXIT_OK;
+        for path in &args.paths {
+            match manifest::hash_model(path, &options) {
+                Ok(m) => println!("{}", manifest_json(&m, &options)),
+                Err(e) => {
+                    eprintln!("airlock hash: {e}");
+                    status = EXIT_ERROR;
+                }
+            }
+        }
+        return status;
+    }
+    let mut status = EXIT_OK;
+    let stdout = std::io::stdout();
+    for path in &args.paths {
+        let entries = match walk(path, &walk_options) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("airlock hash: {e}");
+                status = EXIT_ERROR;
+                continue;
+            }
+        };
+        let digests: Vec<Result<Vec<u8>, HashError>> = entries
+            .par_iter()
+            .map(|e| manifest::hash_range(&e.path, e.size, 0, e.size, args.algorithm))
+            .collect();
+        let mut out = stdout.lock();
+        for (entry, digest) in entries.iter().zip(digests) {
+            match digest {
+                Ok(d) => {
+                    let name = display_name(path, &entry.name);
+                    let _ = writeln!(out, "{}", sums::format_line(&d, &name));
+                }
+                Err(e) => {
+                    eprintln!("airlock hash: {e}");
+                    status = EXIT_ERROR;
+                }
+            }
+        }
+    }
+    status
+}
+
+/// A listed file's name as `sha256sum` would print it: the argument for a
+/// file, the argument joined with the relative path for a folder's files.
+fn display_name(arg: &Path, rel: &str) -> String {
+    let arg = arg.to_string_lossy();
+    if rel == "." {
+        arg.into_owned()
+    } else if arg.ends_with('/') {
+        format!("{arg}{rel}")
+    } else {
+        format!("{arg}/{rel}")
+    }
+}
+
+fn manifest_json(m: &manifest::Manifest, options: &HashOptions) -> String {
+    let mut serialization = json!({
+        "method": match options.method { Method::Files => "files", Method::Shards { .. } => "shards" },
+        "hash_type": options.algorithm.name(),
+        "allow_symlinks": options.walk.allow_symlinks,
+        "ignore_paths": options.walk.ignore,
+    });
+    if let Method::Shards { shard_size } = options.method {
+        serialization["shard_size"] = json!(shard_size);
+    }
+    let doc = json!({
+        "model": m.model_name,
+        "root_digest": { "sha256": hex::encode(m.root_digest()) },
+        "serialization": serialization,
+        "resources": m.resources.iter().map(|r| json!({
+            "name": r.name,
+            "algorithm": r.algorithm,
+            "digest": hex::encode(&r.digest),
+        })).collect::<Vec<_>>(),
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+fn check(args: &HashArgs) -> u8 {
+    let mut lines = Vec::new();
+    let mut malformed = 0usize;
+    let mut unreadable_lists = false;
+    for list in &args.paths {
+        let reader: Box<dyn BufRead> = if list.as_os_str() == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            match std::fs::File::open(list) {
+                Ok(f) => Box::new(std::io::BufReader::new(f)),
+                Err(e) => {
+                    eprintln!("airlock hash: {}: {e}", list.display());
+                    unreadable_lists = true;
+                    continue;
+                }
+            }
+        };
+        let before = lines.len();
+        for (i, line) in reader.split(b'\n').enumerate() {
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("airlock hash: {}: {e}", list.display());
+                    unreadable_lists = true;
+                    break;
+                }
+            };
+            let parsed = std::str::from_utf8(&line)
+                .ok()
+                .and_then(|l| sums::parse_line(l, args.algorithm));
+            match parsed {
+                Some(l) => lines.push(l),
+                None if line.iter().all(u8::is_ascii_whitespace) => {}
+                None => {
+                    malformed += 1;
+                    if !args.status {
+                        eprintln!(
+                            "airlock hash: {}: line {} is not a {} checksum line",
+                            list.display(),
+                            i + 1,
+                            args.algorithm
+                        );
+                    }
+                }
+            }
+        }
+        if lines.len() == before && !unreadable_lists {
+            eprintln!(
+                "airlock hash: {}: no properly formatted {} checksum lines found",
+                list.display(),
+                args.algorithm
+            );
+            unreadable_lists = true;
+        }
+    }
+    let results: Vec<Result<bool, String>> = lines
+        .par_iter()
+        .map(|l| {
+            let path = Path::new(&l.name);
+            let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+            manifest::hash_range(path, size, 0, size, args.algorithm)
+                .map(|d| d == l.digest)
+                .map_err(|e| e.to_string())
+        })
+        .collect();
+    let (mut failed, mut missing) = (0usize, 0usize);
+    let mut out = std::io::stdout().lock();
+    for (l, r) in lines.iter().zip(&results) {
+        let shown = if l.name.contains(['\\', '\n', '\r']) {
+            format!(
+                "\\{}",
+                l.name
+                    .replace('\\', "\\\\")
+                    .replace('\n', "\\n")
+                    .replace('\r', "\\r")
+            )
+        } else {
+            l.name.clone()
+        };
+        match r {
+            Ok(true) => {
+                if !args.quiet && !args.status {
+                    let _ = writeln!(out, "{shown}: OK");
+                }
+            }
+            Ok(false) => {
+                failed += 1;
+                if !args.status {
+                    let _ = writeln!(out, "{shown}: FAILED");
+                }
+            }
+            Err(e) => {
+                missing += 1;
+                if !args.status {
+                    let _ = writeln!(out, "{shown}: FAILED open or read");
+                    eprintln!("airlock hash: {e}");
+                }
+            }
+        }
+    }
+    drop(out);
+    if !args.status {
+        let plural = |n: usize, one: &str, many: &str| {
+            if n == 1 {
+                one.to_string()
+            } else {
+                format!("{n} {many}")
+            }
+        };
+        if malformed > 0 {
+            eprintln!(
+                "airlock hash: WARNING: {} improperly formatted",
+                plural(malformed, "1 line is", "lines are")
+            );
+        }
+        if missing > 0 {
+            eprintln!(
+                "airlock hash: WARNING: {} could not be read",
+                plural(missing, "1 listed file", "listed files")
+            );
+        }
+        if failed > 0 {
+            eprintln!(
+                "airlock hash: WARNING: {} did NOT match",
+                plural(failed, "1 computed checksum", "computed checksums")
+            );
+        }
+    }
+    if unreadable_lists {
+        EXIT_ERROR
+    } else if failed > 0 || missing > 0 {
+        EXIT_MISMATCH
+    } else {
+        EXIT_OK
+    }
+}
