@@ -68,6 +68,9 @@ step "model hashing: manifests identical to model_signing's, checksum lists to s
 cargo build -q -p airlock-cli --locked
 "$venv/bin/python" scripts/signing_parity.py target/debug/airlock
 
+step "model signatures: airlock and model_signing verify each other's, and refuse tampering"
+"$venv/bin/python" scripts/signing_interop.py target/debug/airlock
+
 step "fuzz smoke"
 scripts/fuzz_smoke.sh "${AIRLOCK_FUZZ_SECONDS:-30}"
 

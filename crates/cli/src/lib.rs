@@ -5,6 +5,7 @@
 //! so does the Python package's `airlock` command.
 
 mod hash;
+mod provenance;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -87,6 +88,35 @@ enum Command {
         list had no checksum line, or the command line is wrong."
     )]
     Hash(hash::HashArgs),
+    /// Sign a model folder: an OpenSSF model signing signature (Sigstore
+    /// bundle) with an ECDSA key, or a key and its certificate chain.
+    #[command(
+        long_about = "Sign a model folder (or file) in the OpenSSF model signing format that the \
+        Python model_signing tool reads: every file (or, with --shard-size, every shard) hashed in \
+        parallel, an in-toto statement of the digests and root digest, signed (DSSE) with an ECDSA \
+        P-256, P-384 or P-521 key, in a Sigstore bundle that names the key (its hint) or carries \
+        the certificate chain (--cert, --chain).",
+        after_help = "Exit status: 0 signed; 2 the key, certificate or model could not be read, or \
+        the command line is wrong."
+    )]
+    Sign(provenance::SignArgs),
+    /// Verify a model folder against its signature (key or certificate
+    /// chain), naming every changed, missing or extra file.
+    #[command(
+        long_about = "Verify a model folder (or file) against an OpenSSF model signing signature: the \
+        signature over the exact signed bytes with the given public key (--key) or through the \
+        bundle's certificate chain to the given trusted certificates (--cert-chain; the signing \
+        certificate must allow code signing), then the model hashed again with the parameters the \
+        signature records and compared, every changed, missing or extra file or shard named. \
+        Signatures of the older v0.1 predicate and model_signing 0.2's encoding are accepted. \
+        Keyless Sigstore signatures are refused with an explanation (they need online trust roots \
+        and transparency log checks). --scan also scans every signed model file.",
+        after_help = "Exit status: 0 verified (and, with --scan, every model file safe); 1 not \
+        verified: the signature is invalid, made with another key, untrusted or malformed, the \
+        model differs, or a model file is not safe; 2 a key or certificate file could not be read, \
+        or the command line is wrong."
+    )]
+    Verify(provenance::VerifyArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -218,6 +248,8 @@ where
         Command::Inspect(args) => inspect(args),
         Command::Rules(args) => rules(args),
         Command::Hash(args) => hash::run(args),
+        Command::Sign(args) => provenance::sign(args),
+        Command::Verify(args) => provenance::verify(args),
     }
 }
 

@@ -298,3 +298,105 @@ fn convert_refusals() {
     std::fs::remove_dir_all(&out).ok();
     insta::assert_snapshot!("convert_refusals", transcript);
 }
+
+/// `airlock hash`, `sign` and `verify` on the signing fixtures (made by the
+/// real model_signing, scripts/gen_signing_fixtures.py): exit statuses and
+/// what is reported.
+#[test]
+fn hash_sign_and_verify() {
+    let tmp = std::env::temp_dir().join(format!("airlock-cli-sign-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(tmp.join("model/weights")).unwrap();
+    let fx = repo().join("tests/fixtures/signing");
+    for f in [
+        "config.json",
+        "weights/a.bin",
+        "weights-b.bin",
+        "weights.c",
+        "empty.txt",
+    ] {
+        std::fs::copy(fx.join("model").join(f), tmp.join("model").join(f)).unwrap();
+    }
+    let model = tmp.join("model");
+    let model = model.to_str().unwrap();
+    let sig = tmp.join("m.sig");
+    let sig = sig.to_str().unwrap();
+    let key = |n: &str| fx.join("keys").join(n).to_str().unwrap().to_string();
+    let status = |o: &Output| o.status.code();
+
+    // Checksum lists: written, checked, a change caught (exit 1).
+    let list = airlock(&["hash", model]);
+    assert_eq!(status(&list), Some(0));
+    assert_eq!(stdout(&list).lines().count(), 5, "{}", stdout(&list));
+    let sums = tmp.join("sums.txt");
+    std::fs::write(&sums, &list.stdout).unwrap();
+    assert_eq!(
+        status(&airlock(&["hash", "-c", sums.to_str().unwrap()])),
+        Some(0)
+    );
+
+    // Sign, verify, tamper.
+    let o = airlock(&["sign", model, "--key", &key("p521.pem"), "-o", sig]);
+    assert_eq!(
+        status(&o),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = airlock(&["verify", model, "--sig", sig, "--key", &key("p521.pub.pem")]);
+    assert_eq!(
+        status(&o),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout(&o).starts_with("verified "), "{}", stdout(&o));
+    std::fs::write(tmp.join("model/weights.c"), b"changed").unwrap();
+    let o = airlock(&["verify", model, "--sig", sig, "--key", &key("p521.pub.pem")]);
+    assert_eq!(status(&o), Some(1));
+    assert!(stdout(&o).contains("changed  weights.c"), "{}", stdout(&o));
+    assert_eq!(
+        status(&airlock(&["hash", "-c", sums.to_str().unwrap()])),
+        Some(1)
+    );
+    // Another key: not verified; an unreadable or unusable key: an error.
+    let o = airlock(&["verify", model, "--sig", sig, "--key", &key("p256.pub.pem")]);
+    assert_eq!(status(&o), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("another key"));
+    let o = airlock(&[
+        "verify",
+        model,
+        "--sig",
+        sig,
+        "--key",
+        &key("ed25519.pub.pem"),
+    ]);
+    assert_eq!(status(&o), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Ed25519"));
+    let o = airlock(&["sign", model, "--key", &key("rsa.pem"), "-o", sig]);
+    assert_eq!(status(&o), Some(2));
+    // A signature that is not one: never verified.
+    std::fs::write(sig, b"{\"mediaType\": \"x\"}").unwrap();
+    let o = airlock(&["verify", model, "--sig", sig, "--key", &key("p521.pub.pem")]);
+    assert_eq!(status(&o), Some(1));
+    // Neither --key nor --cert-chain: a usage error.
+    assert_eq!(status(&airlock(&["verify", model, "--sig", sig])), Some(2));
+    // model_signing's certificate-mode signature, with --scan: verified,
+    // and the random .bin files are not model files anyone can load.
+    let o = airlock(&[
+        "verify",
+        fx.join("model").to_str().unwrap(),
+        "--sig",
+        fx.join("sig/cert-leaf.sig").to_str().unwrap(),
+        "--cert-chain",
+        fx.join("pki/root.pem").to_str().unwrap(),
+        "--scan",
+    ]);
+    assert_eq!(status(&o), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("verified ") && stdout(&o).contains("NOT SAFE"),
+        "{}",
+        stdout(&o)
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}

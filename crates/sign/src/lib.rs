@@ -10,10 +10,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod digest;
+pub mod keys;
 pub mod manifest;
+pub mod sign;
+pub mod statement;
 pub mod sums;
+pub mod verify;
 pub mod walk;
+pub mod x509;
 
 pub use digest::Algorithm;
 pub use manifest::{HashOptions, Manifest, Method, Resource, hash_model};
