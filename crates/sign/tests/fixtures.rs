@@ -247,3 +247,51 @@ fn changed_added_and_removed_files_are_named() {
         assert!(d.extra.is_empty() && d.changed.len() == 1, "{d:?}");
     }
 }
+
+/// A statement of model_signing 0.2 (the v0.1 predicate: one subject per
+/// file, nothing recorded of the serialization) signed with 0.2's
+/// mistaken encoding: accepted, with warnings saying so.
+#[test]
+fn the_older_predicate_and_encoding_are_accepted_with_warnings() {
+    use airlock_sign::Algorithm;
+    use airlock_sign::bundle::{Bundle, PublicKeyIdentifier, VerificationMaterial};
+    use airlock_sign::keys::PrivateKey;
+    use airlock_sign::statement::pae_compat;
+
+    let model = dir().join("model");
+    let mut subjects = Vec::new();
+    for name in ["config.json", "empty.txt", "weights/a.bin", "weights-b.bin", "weights.c"] {
+        let digest = Algorithm::Sha256.digest(&fs::read(model.join(name)).unwrap());
+        subjects.push(serde_json::json!({"name": name, "digest": {"sha256": hex::encode(digest)}}));
+    }
+    let payload = serde_json::to_vec(&serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": subjects,
+        "predicateType": "https://model_signing/Digests/v0.1",
+        "predicate": {},
+    }))
+    .unwrap();
+    let key = PrivateKey::from_pem(&fs::read_to_string(dir().join("keys/p256.pem")).unwrap()).unwrap();
+    let sig = key.sign(&pae_compat(&payload));
+    let bundle = Bundle::new(
+        &payload,
+        &sig,
+        VerificationMaterial {
+            public_key: Some(PublicKeyIdentifier { hint: None }),
+            ..Default::default()
+        },
+    );
+    let v = check_bundle(bundle.to_json().as_bytes(), &key_trust(&key)).unwrap();
+    assert_eq!(v.warnings.len(), 3, "{:?}", v.warnings);
+    let d = compare(&model, &v, &defaults()).unwrap();
+    assert!(d.is_empty(), "{d:?}");
+    // The same bytes signed for another payload do not verify.
+    let mut other = payload.clone();
+    other[10] ^= 1;
+    let forged = Bundle::new(&other, &sig, VerificationMaterial::default());
+    assert!(check_bundle(forged.to_json().as_bytes(), &key_trust(&key)).is_err());
+}
+
+fn key_trust(k: &airlock_sign::keys::PrivateKey) -> Trust {
+    Trust::Key(k.public())
+}
