@@ -71,6 +71,14 @@ cargo build -q -p airlock-cli --locked
 step "model signatures: airlock and model_signing verify each other's, and refuse tampering"
 "$venv/bin/python" scripts/signing_interop.py target/debug/airlock
 
+step "sandbox: escape attempts, limits, real torch and every malicious payload inside (as root, then as uid 65534)"
+AIRLOCK_SANDBOX_REQUIRED=1 AIRLOCK_VENV="$venv" cargo test -p airlock-cli --test sandbox --locked
+if [ "$(id -u)" = 0 ]; then
+  bin=$(cargo test -p airlock-cli --test sandbox --no-run --locked 2>&1 | sed -n 's|.*(\(target/[^)]*/sandbox-[0-9a-f]*\)).*|\1|p' | tail -1)
+  (cd /tmp && setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+    env AIRLOCK_SANDBOX_REQUIRED=1 "$OLDPWD/$bin")
+fi
+
 step "fuzz smoke"
 scripts/fuzz_smoke.sh "${AIRLOCK_FUZZ_SECONDS:-30}"
 

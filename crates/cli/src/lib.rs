@@ -6,6 +6,8 @@
 
 mod hash;
 mod provenance;
+mod run;
+mod sandbox_convert;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -117,6 +119,21 @@ enum Command {
         or the command line is wrong."
     )]
     Verify(provenance::VerifyArgs),
+    /// Run a command in a sandbox: no network, a minimal read-only view of
+    /// the system, only the paths given, resource limits.
+    #[command(
+        long_about = "Run a command in a sandbox, for model code that must execute (custom classes, \
+        TorchScript, a model's own Python). New user, mount, PID, network, IPC and UTS namespaces; \
+        a root filesystem of the system directories and the command's Python installation \
+        read-only, the --ro and --rw paths, a private /tmp and a fresh /proc, nothing else of the \
+        host; no network at all; Landlock rules matching the mounts and denying TCP; a \
+        deny-by-default seccomp filter; no_new_privs; rlimits; a wall-clock timeout. Run as root, \
+        the command runs as the host's nobody (65534).",
+        after_help = "Exit status: the command's; 128 + N when signal N ended it (a limit: the \
+        summary says which); 125 the sandbox could not be set up (a missing kernel feature is named); \
+        126 the command could not be executed; 127 it was not found."
+    )]
+    Run(run::RunArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -148,6 +165,34 @@ struct ConvertArgs {
     /// Show every transformation.
     #[arg(short, long)]
     verbose: bool,
+    /// For a checkpoint the native converter refuses because it holds
+    /// objects only code can build (custom classes): load it with the real
+    /// torch.load(weights_only=False) inside `airlock run` (the input
+    /// readable, a fresh output folder writable, no network), and keep the
+    /// safetensors file only if it scans safe. Files the scan calls
+    /// dangerous are still refused. Single files, to safetensors.
+    #[arg(long, requires = "python")]
+    sandbox: bool,
+    /// With --sandbox: the Python to run, a virtualenv folder or an
+    /// executable, with torch and safetensors installed.
+    #[arg(long, value_name = "VENV|PYTHON")]
+    python: Option<PathBuf>,
+    /// With --sandbox: also make this path readable (the code that defines
+    /// the checkpoint's classes); repeatable.
+    #[arg(long, value_name = "PATH", requires = "sandbox")]
+    sandbox_ro: Vec<PathBuf>,
+    /// With --sandbox: pass this environment variable (NAME or
+    /// NAME=VALUE, e.g. PYTHONPATH=/src); repeatable.
+    #[arg(long, value_name = "NAME[=VALUE]", requires = "sandbox")]
+    sandbox_env: Vec<String>,
+    /// With --sandbox: the wall-clock limit, seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 3600,
+        requires = "sandbox"
+    )]
+    sandbox_wall_time: u64,
 }
 
 #[derive(clap::Args)]
@@ -250,6 +295,7 @@ where
         Command::Hash(args) => hash::run(args),
         Command::Sign(args) => provenance::sign(args),
         Command::Verify(args) => provenance::verify(args),
+        Command::Run(args) => run::run(args),
     }
 }
 
@@ -496,6 +542,24 @@ fn convert(args: ConvertArgs) -> u8 {
         };
         match convert_file(&args.input, &output, &opts) {
             Ok(c) => converted.push(c),
+            Err(ConvertError::Foreign(why))
+                if args.sandbox && matches!(to, Target::Safetensors) =>
+            {
+                eprintln!(
+                    "airlock: {}: {why}; converting in the sandbox",
+                    args.input.display()
+                );
+                let sopts = sandbox_convert::Options {
+                    python: args.python.clone().unwrap_or_default(),
+                    ro: args.sandbox_ro.clone(),
+                    env: args.sandbox_env.clone(),
+                    wall_time: args.sandbox_wall_time,
+                };
+                match sandbox_convert::convert(&args.input, &output, &sopts) {
+                    Ok(c) => converted.push(c),
+                    Err(e) => failed.push((args.input.display().to_string(), e)),
+                }
+            }
             Err(e) => {
                 refused = matches!(&e, ConvertError::Refused(r) if r.verdict == Verdict::Dangerous);
                 failed.push((args.input.display().to_string(), e.to_string()));

@@ -260,7 +260,13 @@ fn the_older_predicate_and_encoding_are_accepted_with_warnings() {
 
     let model = dir().join("model");
     let mut subjects = Vec::new();
-    for name in ["config.json", "empty.txt", "weights/a.bin", "weights-b.bin", "weights.c"] {
+    for name in [
+        "config.json",
+        "empty.txt",
+        "weights/a.bin",
+        "weights-b.bin",
+        "weights.c",
+    ] {
         let digest = Algorithm::Sha256.digest(&fs::read(model.join(name)).unwrap());
         subjects.push(serde_json::json!({"name": name, "digest": {"sha256": hex::encode(digest)}}));
     }
@@ -271,7 +277,8 @@ fn the_older_predicate_and_encoding_are_accepted_with_warnings() {
         "predicate": {},
     }))
     .unwrap();
-    let key = PrivateKey::from_pem(&fs::read_to_string(dir().join("keys/p256.pem")).unwrap()).unwrap();
+    let key =
+        PrivateKey::from_pem(&fs::read_to_string(dir().join("keys/p256.pem")).unwrap()).unwrap();
     let sig = key.sign(&pae_compat(&payload));
     let bundle = Bundle::new(
         &payload,

@@ -1,0 +1,462 @@
+//! `airlock run`: escape attempts that must all fail, limits that must
+//! stop what they limit, and real use (torch inside, every malicious
+//! checkpoint's payload confined to the sandbox's private /tmp).
+//!
+//! `scripts/test.sh` runs this file as root and again as uid 65534. On a
+//! machine without unprivileged user namespaces every test is skipped with
+//! a message, unless AIRLOCK_SANDBOX_REQUIRED is set (as in the test
+//! suite), which makes them fail instead.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .canonicalize()
+        .unwrap()
+}
+
+fn airlock(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(args)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("run airlock")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Whether the sandbox can run here; panics instead of skipping when the
+/// test suite requires it.
+fn available() -> bool {
+    let o = airlock(&["run", "--", "/bin/true"]);
+    if o.status.success() {
+        return true;
+    }
+    let why = text(&o.stderr);
+    assert!(
+        std::env::var_os("AIRLOCK_SANDBOX_REQUIRED").is_none(),
+        "the sandbox does not run here: {why}"
+    );
+    eprintln!("skipping: the sandbox does not run on this machine: {why}");
+    false
+}
+
+/// System Python (on every machine this runs on: the test suite needs it).
+const PY: &str = "/usr/bin/python3";
+
+fn python(extra: &[&str], code: &str) -> Output {
+    let mut args = vec!["run"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", PY, "-c", code]);
+    airlock(&args)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "airlock-sandbox-test-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn status_and_output_pass_through() {
+    if !available() {
+        return;
+    }
+    let o = airlock(&[
+        "run",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo out; echo err >&2; exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(text(&o.stdout), "out\n");
+    assert!(text(&o.stderr).contains("err"));
+    let o = airlock(&["run", "--", "no-such-command-anywhere"]);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("no-such-command-anywhere"));
+}
+
+#[test]
+fn no_network_at_all() {
+    if !available() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let o = python(
+        &[],
+        &format!(
+            "import socket\n\
+             try:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3); print('CONNECTED')\n\
+             except OSError as e: print('refused', e)\n\
+             try:\n    print('RESOLVED', socket.gethostbyname('example.com'))\n\
+             except OSError as e: print('no dns', e)\n\
+             try:\n    s = socket.socket(); s.bind(('0.0.0.0', 0)); s.listen(); print('BOUND')\n\
+             except OSError as e: print('no bind', e)\n"
+        ),
+    );
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("refused") && !out.contains("CONNECTED"),
+        "{out}{}",
+        text(&o.stderr)
+    );
+    assert!(out.contains("no dns") && !out.contains("RESOLVED"), "{out}");
+    assert!(out.contains("no bind") && !out.contains("BOUND"), "{out}");
+    // Nothing reached the listener outside.
+    assert!(listener.accept().is_err());
+}
+
+#[test]
+fn the_filesystem_is_only_what_was_given() {
+    if !available() {
+        return;
+    }
+    let outside = scratch("outside");
+    std::fs::write(outside.join("secret.txt"), b"secret").unwrap();
+    let ro = scratch("ro");
+    std::fs::write(ro.join("input.txt"), b"input").unwrap();
+    let rw = scratch("rw");
+    // The sandbox's user must be able to write there.
+    let _ = Command::new("chmod")
+        .args(["0777", rw.to_str().unwrap()])
+        .status();
+    let code = format!(
+        "import os\n\
+         def attempt(what, f):\n    \
+             try:\n        f(); print('ALLOWED', what)\n    \
+             except OSError as e: print('denied', what, e.errno)\n\
+         attempt('read outside', lambda: open({secret:?}).read())\n\
+         attempt('read home', lambda: os.listdir('/root'))\n\
+         attempt('read shadow', lambda: open('/etc/shadow').read())\n\
+         attempt('write ro', lambda: open({ro_out:?}, 'w').write('x'))\n\
+         attempt('write usr', lambda: open('/usr/airlock-test', 'w').write('x'))\n\
+         attempt('write root', lambda: open('/airlock-test', 'w').write('x'))\n\
+         print('input', open({ro_in:?}).read())\n\
+         open({rw_out:?}, 'w').write('written inside')\n\
+         open('/tmp/private', 'w').write('tmp')\n\
+         print('procs', sorted(int(p) for p in os.listdir('/proc') if p.isdigit())[:3])\n",
+        secret = outside.join("secret.txt"),
+        ro_out = ro.join("out.txt"),
+        ro_in = ro.join("input.txt"),
+        rw_out = rw.join("out.txt"),
+    );
+    let o = python(
+        &["--ro", ro.to_str().unwrap(), "--rw", rw.to_str().unwrap()],
+        &code,
+    );
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    assert!(!out.contains("ALLOWED"), "{out}");
+    assert_eq!(out.matches("denied").count(), 6, "{out}");
+    assert!(out.contains("input input"), "{out}");
+    assert_eq!(
+        std::fs::read(rw.join("out.txt")).unwrap(),
+        b"written inside"
+    );
+    assert!(!ro.join("out.txt").exists());
+    // The private /tmp is not the host's.
+    assert!(
+        !Path::new("/tmp/private").exists()
+            || std::fs::read(Path::new("/tmp/private")).unwrap() != b"tmp"
+    );
+    // Only the sandbox's processes: its init (1) and the command.
+    assert!(out.contains("procs [1, 2"), "{out}");
+    for d in [outside, ro, rw] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn privileged_operations_are_refused() {
+    if !available() {
+        return;
+    }
+    let code = "import ctypes, os\n\
+        libc = ctypes.CDLL(None, use_errno=True)\n\
+        def call(what, f):\n    \
+            r = f(); print(what, 'ALLOWED' if r == 0 else 'denied', ctypes.get_errno())\n\
+        call('ptrace', lambda: libc.ptrace(16, 1, 0, 0))\n\
+        call('mount', lambda: libc.mount(b'none', b'/tmp', b'tmpfs', 0, None))\n\
+        call('unshare', lambda: libc.unshare(0x10000000))\n\
+        call('init_module', lambda: libc.syscall(175, None, 0, b''))\n\
+        call('finit_module', lambda: libc.syscall(313, 0, b'', 0))\n\
+        call('kexec_load', lambda: libc.syscall(246, 0, 0, None, 0))\n\
+        call('bpf', lambda: libc.syscall(321, 0, None, 0))\n\
+        call('keyctl', lambda: libc.syscall(250, 0, 0, 0, 0, 0))\n\
+        call('setns', lambda: libc.syscall(308, 0, 0))\n\
+        call('chroot', lambda: libc.chroot(b'/tmp'))\n";
+    let o = python(&[], code);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    assert_eq!(out.lines().count(), 10, "{out}");
+    assert!(!out.contains("ALLOWED"), "{out}");
+}
+
+#[test]
+fn limits_stop_what_they_limit() {
+    if !available() {
+        return;
+    }
+    // A fork bomb: the process limit stops it, the wall limit ends it.
+    let o = airlock(&[
+        "run",
+        "--pids",
+        "64",
+        "--wall-time",
+        "20",
+        "--",
+        "/bin/sh",
+        "-c",
+        "n=0; while [ $n -lt 500 ]; do sleep 30 & n=$((n+1)); done 2>/dev/null; echo spawned $n",
+    ]);
+    let err = text(&o.stderr);
+    assert!(
+        !text(&o.stdout).contains("spawned 500"),
+        "{}{err}",
+        text(&o.stdout)
+    );
+    // Memory.
+    let o = python(&["--mem", "256M"], "x = bytearray(1 << 30)");
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        text(&o.stderr).contains("MemoryError"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Wall time.
+    let t = std::time::Instant::now();
+    let o = airlock(&["run", "--wall-time", "1", "--", "/bin/sleep", "30"]);
+    assert_eq!(o.status.code(), Some(137));
+    assert!(t.elapsed().as_secs() < 10);
+    assert!(
+        text(&o.stderr).contains("wall-clock limit"),
+        "{}",
+        text(&o.stderr)
+    );
+    // CPU time.
+    let o = python(&["--cpu-time", "1"], "while True: pass");
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        text(&o.stderr).contains("CPU time limit"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// The venv with torch the test suite made (AIRLOCK_VENV), when this user
+/// can use it.
+fn torch_python() -> Option<PathBuf> {
+    let venv = PathBuf::from(std::env::var_os("AIRLOCK_VENV")?);
+    let py = venv.join("bin/python");
+    let ok = Command::new(&py)
+        .args(["-c", "import torch"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(py)
+}
+
+#[test]
+fn torch_inside_and_every_malicious_payload_confined() {
+    if !available() {
+        return;
+    }
+    let Some(py) = torch_python() else {
+        eprintln!("skipping: AIRLOCK_VENV names no venv with torch this user can use");
+        return;
+    };
+    let repo = repo();
+    let malicious = repo.join("tests/fixtures/malicious");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(malicious.join("manifest.json")).unwrap()).unwrap();
+    let files: Vec<(String, String)> = manifest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let path = malicious
+                .join(e["file"].as_str().unwrap())
+                .display()
+                .to_string();
+            (path, e["loader"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert!(files.len() >= 100);
+    let host_cwd = scratch("cwd");
+    // Each file with its real loader (scripts/prove_malicious.py's), in
+    // its own process inside the sandbox, working directory the private
+    // /tmp where payloads create their markers.
+    let code = format!(
+        "import json, os, subprocess, sys, torch\n\
+         sd = torch.load({benign:?}, weights_only=True)\n\
+         print('benign', len(sd))\n\
+         LOADERS = {{\n\
+           'torch.load': 'import torch; torch.load(sys.argv[1], weights_only=False)',\n\
+           'pickle.load': 'import pickle; pickle.load(open(sys.argv[1], \"rb\"))',\n\
+           'numpy.load': 'import numpy; numpy.load(sys.argv[1], allow_pickle=True)',\n\
+           'joblib.load': 'import joblib; joblib.load(sys.argv[1])',\n\
+           'numpy.load-npz': 'import numpy\\nwith numpy.load(sys.argv[1], allow_pickle=True) as f: [f[k] for k in f.files]',\n\
+           'pickle.load-gzip': 'import gzip, pickle; pickle.load(gzip.open(sys.argv[1], \"rb\"))',\n\
+         }}\n\
+         for path, loader in json.loads({files:?}):\n    \
+             subprocess.run([sys.executable, '-c', 'import sys\\n' + LOADERS[loader], path], cwd='/tmp',\n                \
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)\n\
+         print('markers', json.dumps(sorted(m for m in os.listdir('/tmp') if m.startswith('airlock-marker-'))))\n",
+        benign = repo.join("examples/models/state_dict.pt"),
+        files = serde_json::to_string(&files).unwrap(),
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["run", "--ro", malicious.to_str().unwrap(), "--ro"])
+        .arg(repo.join("examples/models"))
+        .args(["--wall-time", "600", "--"])
+        .arg(&py)
+        .args(["-c", &code])
+        .current_dir(&host_cwd)
+        .output()
+        .unwrap();
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    assert!(out.contains("benign 4"), "{out}");
+    let markers: Vec<String> = out
+        .lines()
+        .find_map(|l| l.strip_prefix("markers "))
+        .and_then(|n| serde_json::from_str(n).ok())
+        .unwrap_or_default();
+    // Every payload ran (inside), ...
+    let missing: Vec<&str> = manifest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["marker"].as_str().unwrap())
+        .filter(|m| !markers.iter().any(|x| x == m))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "payloads that did not run inside: {missing:?}"
+    );
+    // ... and nothing appeared outside.
+    let mut leaked: Vec<String> = Vec::new();
+    for dir in [host_cwd.clone(), std::env::temp_dir(), repo.clone()] {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("airlock-marker-") {
+                leaked.push(dir.join(name).display().to_string());
+            }
+        }
+    }
+    assert!(leaked.is_empty(), "payloads reached the host: {leaked:?}");
+    let _ = std::fs::remove_dir_all(host_cwd);
+}
+
+/// `airlock convert --sandbox`: a checkpoint of custom classes (refused by
+/// the native converter) becomes the same safetensors file as the same
+/// conversion run outside the sandbox.
+#[test]
+fn convert_in_the_sandbox_equals_the_unsandboxed_result() {
+    if !available() {
+        return;
+    }
+    let Some(py) = torch_python() else {
+        eprintln!("skipping: AIRLOCK_VENV names no venv with torch this user can use");
+        return;
+    };
+    let dir = scratch("convert");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("custom_net.py"),
+        "import torch\n\
+         class Net(torch.nn.Module):\n    \
+             def __init__(self):\n        \
+                 super().__init__()\n        \
+                 self.fc = torch.nn.Linear(8, 4)\n        \
+                 self.register_buffer('scale', torch.tensor([0.5, 2.0]))\n\
+         class Holder:\n    \
+             def __init__(self):\n        \
+                 self.w = torch.arange(12, dtype=torch.bfloat16).reshape(3, 4)\n        \
+                 self.note = 'not a tensor'\n",
+    )
+    .unwrap();
+    let ckpt = dir.join("ckpt.pt");
+    let made = Command::new(&py)
+        .args(["-c", "import sys, torch, custom_net\ntorch.manual_seed(0)\ntorch.save({'model': custom_net.Net(), 'extra': [custom_net.Holder()], 'epoch': 3}, sys.argv[1])"])
+        .arg(&ckpt)
+        .env("PYTHONPATH", &src)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let out = dir.join("out.safetensors");
+    // Natively: refused (custom classes).
+    let o = airlock(&[
+        "convert",
+        ckpt.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("custom_net"),
+        "{}",
+        text(&o.stderr)
+    );
+    // In the sandbox.
+    let venv = py.parent().unwrap().parent().unwrap();
+    let o = airlock(&[
+        "convert",
+        ckpt.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--sandbox",
+        "--python",
+        venv.to_str().unwrap(),
+        "--sandbox-ro",
+        src.to_str().unwrap(),
+        "--sandbox-env",
+        &format!("PYTHONPATH={}", src.display()),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(
+        text(&o.stdout).contains("(4 tensors"),
+        "{}",
+        text(&o.stdout)
+    );
+    // The same script, outside.
+    let reference = dir.join("reference.safetensors");
+    let r = Command::new(&py)
+        .arg(repo().join("crates/cli/src/sandbox_convert.py"))
+        .arg(&ckpt)
+        .arg(&reference)
+        .env("PYTHONPATH", &src)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&reference).unwrap()
+    );
+    // Nothing left behind but the output.
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".airlock"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}

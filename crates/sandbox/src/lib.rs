@@ -1,0 +1,267 @@
+//! Run a command in a sandbox: the `airlock run` runner.
+//!
+//! Layers, each on its own enough to stop the attacks the others stop:
+//!
+//! 1. **Namespaces** ([`namespaces`]): a new user namespace (the command is
+//!    root inside, the invoking user outside, never more), and new mount,
+//!    PID, network, IPC and UTS namespaces. The network namespace holds only
+//!    a loopback interface that is down: no network at all.
+//! 2. **A minimal root** ([`rootfs`]): a fresh tmpfs holding read-only binds
+//!    of the system directories (`/usr`, `/bin`, `/lib*`, a few files of
+//!    `/etc`), of the command's Python installation and of the `--ro` paths,
+//!    read-write binds of the `--rw` paths, a private `/tmp`, a fresh
+//!    `/proc` and a `/dev` of `null`, `zero`, `full`, `random`, `urandom`,
+//!    `shm` and a private `pts` instance;
+//!    then `pivot_root` and the host's tree detached. No home, no
+//!    `/etc/shadow`, no sockets of the host.
+//! 3. **Landlock** ([`confine`]): the same paths as rules of the kernel's
+//!    own access control (read-only, read-write), and no TCP bind or
+//!    connect (ABI 4+); abstract UNIX sockets and signals scoped to the
+//!    sandbox (ABI 6+).
+//! 4. **seccomp** ([`seccomp`]): a deny-by-default system call filter.
+//! 5. **Limits**: `no_new_privs`, rlimits (address space, CPU time, file
+//!    size, open files, processes), a wall-clock timeout enforced by the
+//!    supervising parent, which kills the PID namespace's init (and with it
+//!    every process inside).
+//!
+//! `unsafe` is confined to this crate: `fork` (the supervisor is single
+//! threaded when it forks; see [`run`]) and the raw system calls `nix` does
+//! not wrap.
+
+pub mod confine;
+pub mod namespaces;
+pub mod rootfs;
+pub mod seccomp;
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork};
+
+/// What to run, and with what.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The command and its arguments.
+    pub command: Vec<OsString>,
+    /// Paths visible read-only.
+    pub ro: Vec<PathBuf>,
+    /// Paths visible read-write.
+    pub rw: Vec<PathBuf>,
+    /// Environment: `NAME` (copied from the caller's) or `NAME=VALUE`.
+    pub env: Vec<String>,
+    /// Address space limit, bytes.
+    pub mem: Option<u64>,
+    /// CPU time limit, seconds.
+    pub cpu_time: Option<u64>,
+    /// Wall-clock limit.
+    pub wall_time: Option<Duration>,
+    /// Processes (and threads) the sandbox's user may have.
+    pub pids: Option<u64>,
+    /// Largest file the command may write, bytes.
+    pub file_size: Option<u64>,
+    /// Open files.
+    pub open_files: Option<u64>,
+    /// Working directory inside (default: the caller's when it is visible,
+    /// else `/tmp`).
+    pub cwd: Option<PathBuf>,
+    /// Run even when a kernel feature is missing (saying which).
+    pub allow_degraded: bool,
+}
+
+/// Why the sandbox could not run the command.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// A kernel feature is missing (without `allow_degraded`).
+    #[error("{0} (run with --allow-degraded to go on without it)")]
+    Missing(String),
+    /// Setting up failed.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// A limit that ended the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// The wall-clock timeout.
+    WallTime,
+    /// The CPU time limit.
+    CpuTime,
+    /// The file size limit.
+    FileSize,
+}
+
+/// How the command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Its exit code, or `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// The signal that ended it.
+    pub signal: Option<i32>,
+    /// The limit that ended it, when one did.
+    pub limit: Option<Limit>,
+    /// Layers missing on this kernel (only with `allow_degraded`).
+    pub degraded: Vec<String>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    /// The exit status to pass on: the command's code, or 128 + the signal.
+    pub fn exit_code(&self) -> i32 {
+        match (self.code, self.signal) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            (None, None) => 125,
+        }
+    }
+}
+
+/// Run `config.command` in the sandbox and wait for it. The command's
+/// standard input, output and error are the caller's.
+///
+/// Must be called while the process has a single thread (the `airlock`
+/// command calls it before starting any): the child forks and sets up the
+/// sandbox before `execve`, which after a fork is only sound in a
+/// single-threaded parent.
+pub fn run(config: &Config) -> Result<Outcome, SandboxError> {
+    if config.command.is_empty() {
+        return Err(SandboxError::Setup("no command given".into()));
+    }
+    let features = confine::probe();
+    let mut degraded = Vec::new();
+    for missing in features.missing() {
+        if config.allow_degraded {
+            degraded.push(missing);
+        } else {
+            return Err(SandboxError::Missing(missing));
+        }
+    }
+    let plan = rootfs::Plan::new(config).map_err(SandboxError::Setup)?;
+    let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SandboxError::Setup(format!("pipe: {e}")))?;
+    if nix::unistd::Uid::current().is_root() {
+        confine::create_pids_cgroup(config.pids).map_err(SandboxError::Setup)?;
+    }
+    let start = Instant::now();
+    // SAFETY: the caller guarantees a single-threaded process (documented
+    // above); the child only makes system calls and allocates before it
+    // replaces itself with `execve` or exits.
+    let child = match unsafe { fork() } {
+        Err(e) => return Err(SandboxError::Setup(format!("fork: {e}"))),
+        Ok(ForkResult::Child) => {
+            drop(err_read);
+            namespaces::child(config, &plan, &features, err_write)
+        }
+        Ok(ForkResult::Parent { child }) => child,
+    };
+    drop(err_write);
+    let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(limit) = config.wall_time {
+        let flag = timed_out.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(limit);
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+        });
+    }
+    let status = wait(child);
+    let elapsed = start.elapsed();
+    let mut message = Vec::new();
+    let _ = read_all(&err_read, &mut message);
+    plan.cleanup();
+    confine::remove_pids_cgroup();
+    // The sandbox's reports: E<error>, D<layer missing>, X<code>, S<signal>
+    // (each write is one message; they arrive in order and are split on
+    // their tags, which no message text starts a line with).
+    let text = String::from_utf8_lossy(&message).into_owned();
+    let mut code = None;
+    let mut signal = None;
+    for (tag, body) in split_messages(&text) {
+        match tag {
+            'E' => return Err(SandboxError::Setup(body.to_string())),
+            'D' => {
+                if !config.allow_degraded {
+                    return Err(SandboxError::Missing(format!(
+                        "{body} could not be enforced"
+                    )));
+                }
+                degraded.push(body.to_string());
+            }
+            'X' => code = body.parse().ok(),
+            'S' => signal = body.parse().ok(),
+            _ => {}
+        }
+    }
+    if code.is_none() && signal.is_none() {
+        match status {
+            WaitStatus::Signaled(_, s, _) => signal = Some(s as i32),
+            WaitStatus::Exited(_, c) => code = Some(c),
+            _ => {}
+        }
+    }
+    let limit = if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
+        Some(Limit::WallTime)
+    } else if signal == Some(Signal::SIGXCPU as i32)
+        || (signal == Some(9) && config.cpu_time.is_some_and(|c| elapsed.as_secs() >= c))
+    {
+        Some(Limit::CpuTime)
+    } else if signal == Some(Signal::SIGXFSZ as i32) {
+        Some(Limit::FileSize)
+    } else {
+        None
+    };
+    if limit == Some(Limit::WallTime) {
+        code = None;
+        signal = Some(9);
+    }
+    Ok(Outcome {
+        code,
+        signal,
+        limit,
+        degraded,
+        elapsed,
+    })
+}
+
+/// Split the report pipe's bytes into tagged messages. Each message is
+/// written with one `write` of under `PIPE_BUF` bytes, so messages do not
+/// interleave; a message starts with its tag letter right after the end of
+/// the previous one, and messages are framed by a NUL.
+fn split_messages(text: &str) -> impl Iterator<Item = (char, &str)> {
+    text.split('\0').filter_map(|m| {
+        let mut chars = m.chars();
+        let tag = chars.next()?;
+        Some((tag, chars.as_str()))
+    })
+}
+
+fn wait(child: Pid) -> WaitStatus {
+    loop {
+        match waitpid(child, None) {
+            Ok(s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => return s,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return WaitStatus::Exited(child, 125),
+        }
+    }
+}
+
+fn read_all(fd: &std::os::fd::OwnedFd, out: &mut Vec<u8>) -> nix::Result<()> {
+    let mut buf = [0u8; 4096];
+    loop {
+        match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(fd), &mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+pub(crate) fn cstring(s: &std::ffi::OsStr) -> Result<CString, String> {
+    CString::new(s.as_bytes()).map_err(|_| format!("{s:?} contains a NUL byte"))
+}

@@ -1,0 +1,198 @@
+//! The sandbox's processes. The supervisor forks a child that enters a new
+//! user namespace (mapping itself, and only itself, to root inside) and
+//! new mount, PID, network, IPC and UTS
+//! namespaces, then forks the PID namespace's init. The init builds the
+//! root filesystem, applies the limits, Landlock and seccomp, starts the
+//! command, reaps every process and reports how the command ended.
+//!
+//! Messages to the supervisor go through a pipe: `E<text>` when the
+//! sandbox could not be set up, `X<code>` or `S<signal>` when the command
+//! ended, `D<layer>` for each layer this kernel could not enforce.
+
+use std::convert::Infallible;
+use std::os::fd::OwnedFd;
+
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Gid, Uid, fork};
+
+use crate::confine::{self, Features};
+use crate::rootfs::{self, Plan};
+use crate::{Config, cstring};
+
+/// One message, NUL-terminated, in one write.
+fn send(fd: &OwnedFd, msg: &str) {
+    let mut bytes: Vec<u8> = msg.bytes().filter(|&b| b != 0).take(4000).collect();
+    bytes.push(0);
+    let _ = nix::unistd::write(fd, &bytes);
+}
+
+/// The supervisor's child: namespaces, then the init. Never returns.
+pub(crate) fn child(config: &Config, plan: &Plan, features: &Features, report: OwnedFd) -> ! {
+    let code = match enter(config, plan, features, &report) {
+        Ok(never) => match never {},
+        Err(msg) => {
+            send(&report, &format!("E{msg}"));
+            125
+        }
+    };
+    std::process::exit(code)
+}
+
+fn write_file(path: &str, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))
+}
+
+fn enter(
+    config: &Config,
+    plan: &Plan,
+    features: &Features,
+    report: &OwnedFd,
+) -> Result<Infallible, String> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
+    let uid = Uid::current().as_raw();
+    let gid = Gid::current().as_raw();
+    let nproc = if uid == 0 {
+        // RLIMIT_NPROC does not bind root: a pids cgroup does.
+        crate::confine::join_pids_cgroup(plan.supervisor)?;
+        None
+    } else {
+        confine::process_budget(config, uid)
+    };
+    unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| {
+        format!("cannot create a user namespace ({e}): this kernel or its settings (user.max_user_namespaces, an AppArmor or SELinux policy) do not allow unprivileged user namespaces")
+    })?;
+    // The caller's own ids only: root inside is the caller outside, with
+    // no more rights on the host than the caller has (and supplementary
+    // groups cannot be changed inside).
+    write_file("/proc/self/setgroups", "deny")?;
+    write_file("/proc/self/uid_map", &format!("0 {uid} 1"))?;
+    write_file("/proc/self/gid_map", &format!("0 {gid} 1"))?;
+    unshare(
+        CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWPID
+            | CloneFlags::CLONE_NEWNET
+            | CloneFlags::CLONE_NEWIPC
+            | CloneFlags::CLONE_NEWUTS,
+    )
+    .map_err(|e| format!("cannot create the mount, PID, network, IPC and UTS namespaces: {e}"))?;
+    // SAFETY: this process has one thread (forked from a single-threaded
+    // supervisor); the init below only makes system calls and allocates.
+    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Child => {
+            let code = match init(config, plan, features, nproc, report) {
+                Ok(code) => code,
+                Err(msg) => {
+                    send(report, &format!("E{msg}"));
+                    125
+                }
+            };
+            std::process::exit(code)
+        }
+        ForkResult::Parent { child } => {
+            let code = match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, c)) => c,
+                _ => 125,
+            };
+            std::process::exit(code)
+        }
+    }
+}
+
+/// PID 1 of the sandbox.
+fn init(
+    config: &Config,
+    plan: &Plan,
+    features: &Features,
+    nproc: Option<u64>,
+    report: &OwnedFd,
+) -> Result<i32, String> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
+    nix::unistd::sethostname("airlock").map_err(|e| format!("sethostname: {e}"))?;
+    rootfs::build(plan)?;
+    confine::limits(config, nproc)?;
+    let landlock = confine::landlock(plan, features)?;
+    let seccomp = confine::seccomp(features)?;
+    for missing in [landlock, seccomp].into_iter().flatten() {
+        if !config.allow_degraded {
+            return Err(format!(
+                "{missing} could not be enforced on this kernel (run with --allow-degraded to go on without it)"
+            ));
+        }
+        send(report, &format!("D{missing}"));
+    }
+    let argv = config
+        .command
+        .iter()
+        .map(|a| cstring(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let envp = plan
+        .env
+        .iter()
+        .map(|(k, v)| {
+            std::ffi::CString::new(format!("{k}={v}")).map_err(|_| format!("{k}: a NUL byte"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // SAFETY: the init has one thread.
+    let command = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Child => {
+            let path = plan
+                .env
+                .iter()
+                .find(|(k, _)| k == "PATH")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("/usr/bin:/bin");
+            let err = exec(&argv, &envp, path);
+            let name = config.command[0].to_string_lossy();
+            send(report, &format!("E{name}: {err}"));
+            std::process::exit(if err == nix::errno::Errno::ENOENT {
+                127
+            } else {
+                126
+            });
+        }
+        ForkResult::Parent { child } => child,
+    };
+    // Reap every process; report the command's end.
+    loop {
+        match waitpid(None, None) {
+            Ok(WaitStatus::Exited(pid, c)) if pid == command => {
+                send(report, &format!("X{c}"));
+                return Ok(c);
+            }
+            Ok(WaitStatus::Signaled(pid, s, _)) if pid == command => {
+                send(report, &format!("S{}", s as i32));
+                return Ok(128 + s as i32);
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(format!("wait: {e}")),
+        }
+    }
+}
+
+/// `execvpe` over `path`; returns only on failure.
+fn exec(argv: &[std::ffi::CString], envp: &[std::ffi::CString], path: &str) -> nix::errno::Errno {
+    let name = argv[0].to_bytes();
+    if name.contains(&b'/') {
+        return nix::unistd::execve(&argv[0], argv, envp)
+            .err()
+            .unwrap_or(nix::errno::Errno::EINVAL);
+    }
+    let mut last = nix::errno::Errno::ENOENT;
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let mut full = dir.as_bytes().to_vec();
+        full.push(b'/');
+        full.extend_from_slice(name);
+        let Ok(c) = std::ffi::CString::new(full) else {
+            continue;
+        };
+        match nix::unistd::execve(&c, argv, envp) {
+            Err(nix::errno::Errno::ENOENT) | Err(nix::errno::Errno::ENOTDIR) => {}
+            Err(e) => last = e,
+            Ok(never) => match never {},
+        }
+    }
+    last
+}
