@@ -44,20 +44,47 @@ pub(crate) struct HashArgs {
     #[arg(long, value_name = "BYTES", requires = "manifest", num_args = 0..=1,
           default_missing_value = "1000000000")]
     shard_size: Option<u64>,
-    /// Leave out this path (relative to the model folder) and everything
-    /// under it; repeatable.
-    #[arg(long, value_name = "PATH")]
-    ignore: Vec<String>,
-    /// Also hash .git, .gitattributes, .github and .gitignore (left out by
-    /// default, as model signing does).
-    #[arg(long)]
-    no_ignore_git_paths: bool,
-    /// Follow symbolic links instead of refusing them.
-    #[arg(long)]
-    allow_symlinks: bool,
+    #[command(flatten)]
+    walk: WalkArgs,
 }
 
-fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
+/// Which files of a model folder: shared by `hash` and `sign`.
+#[derive(clap::Args)]
+pub(crate) struct WalkArgs {
+    /// Leave out this path (relative to the model folder) and everything
+    /// under it; repeatable (a signature records it).
+    #[arg(long, value_name = "PATH")]
+    pub ignore: Vec<String>,
+    /// Include .git, .gitattributes, .github and .gitignore (left out by
+    /// default, as model signing does).
+    #[arg(long)]
+    pub no_ignore_git_paths: bool,
+    /// Follow symbolic links instead of refusing them.
+    #[arg(long)]
+    pub allow_symlinks: bool,
+}
+
+impl WalkArgs {
+    /// The paths to leave out: the given ones (checked to lie inside the
+    /// model) and, unless asked not to, the git paths.
+    pub fn ignores(&self) -> Result<Vec<String>, String> {
+        let mut out = self
+            .ignore
+            .iter()
+            .map(|p| {
+                airlock_sign::walk::normalise(p).ok_or_else(|| {
+                    format!("--ignore {p:?}: give a path inside the model folder, relative to it")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !self.no_ignore_git_paths {
+            out.extend(GIT_PATHS.iter().map(|s| s.to_string()));
+        }
+        Ok(out)
+    }
+}
+
+pub(crate) fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
     s.parse()
 }
 
@@ -65,15 +92,16 @@ pub(crate) fn run(args: HashArgs) -> u8 {
     if args.check {
         return check(&args);
     }
-    let mut walk_options = WalkOptions {
-        allow_symlinks: args.allow_symlinks,
-        ignore: args.ignore.clone(),
+    let walk_options = match args.walk.ignores() {
+        Ok(ignore) => WalkOptions {
+            allow_symlinks: args.walk.allow_symlinks,
+            ignore,
+        },
+        Err(e) => {
+            eprintln!("airlock hash: {e}");
+            return EXIT_ERROR;
+        }
     };
-    if !args.no_ignore_git_paths {
-        walk_options
-            .ignore
-            .extend(GIT_PATHS.iter().map(|s| s.to_string()));
-    }
     if args.manifest {
         let method = match args.shard_size {
             None => Method::Files,

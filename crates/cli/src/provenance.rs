@@ -8,7 +8,7 @@ use airlock_sign::keys::{PrivateKey, PublicKey};
 use airlock_sign::manifest::{HashOptions, Method};
 use airlock_sign::sign::{Signer, sign_model};
 use airlock_sign::verify::{CompareOptions, Trust, check_signature, compare, signature_inside};
-use airlock_sign::walk::{GIT_PATHS, WalkOptions, normalise};
+use airlock_sign::walk::{WalkOptions, normalise};
 use airlock_sign::x509::Cert;
 use rayon::prelude::*;
 
@@ -45,16 +45,8 @@ pub(crate) struct SignArgs {
     /// default 1 GB when given without a value).
     #[arg(long, value_name = "BYTES", num_args = 0..=1, default_missing_value = "1000000000")]
     shard_size: Option<u64>,
-    /// Leave out this path (relative to the model folder) and everything
-    /// under it; repeatable. Recorded in the signature.
-    #[arg(long, value_name = "PATH")]
-    ignore: Vec<String>,
-    /// Also sign .git, .gitattributes, .github and .gitignore.
-    #[arg(long)]
-    no_ignore_git_paths: bool,
-    /// Follow symbolic links instead of refusing them.
-    #[arg(long)]
-    allow_symlinks: bool,
+    #[command(flatten)]
+    walk: crate::hash::WalkArgs,
 }
 
 #[derive(clap::Args)]
@@ -86,9 +78,7 @@ pub(crate) struct VerifyArgs {
     scan: bool,
 }
 
-fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
-    s.parse()
-}
+use crate::hash::parse_algorithm;
 
 fn read_text(path: &Path, what: &str) -> Result<String, String> {
     std::fs::read_to_string(path)
@@ -140,10 +130,7 @@ fn sign_inner(args: &SignArgs) -> Result<(), String> {
                 .map_err(|e| format!("{}: {e}", path.display()))?,
         );
     }
-    let mut recorded = ignores(&args.ignore)?;
-    if !args.no_ignore_git_paths {
-        recorded.extend(GIT_PATHS.iter().map(|s| s.to_string()));
-    }
+    let mut recorded = args.walk.ignores()?;
     if let Some(rel) = signature_inside(&args.model, &args.output) {
         recorded.push(rel);
     }
@@ -162,7 +149,7 @@ fn sign_inner(args: &SignArgs) -> Result<(), String> {
             }
         },
         walk: WalkOptions {
-            allow_symlinks: args.allow_symlinks,
+            allow_symlinks: args.walk.allow_symlinks,
             ignore: recorded.clone(),
         },
     };

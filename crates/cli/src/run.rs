@@ -126,7 +126,12 @@ pub(crate) fn run(args: RunArgs) -> u8 {
                 }
                 None => {
                     if let Some(s) = outcome.signal {
-                        eprintln!("airlock run: the command was killed by signal {s}");
+                        let hint = if config.mem.is_some() && matches!(s, 6 | 9 | 11) {
+                            " (with --mem this is often the memory limit: an allocation failed)"
+                        } else {
+                            ""
+                        };
+                        eprintln!("airlock run: the command was killed by signal {s}{hint}");
                     }
                 }
             }

@@ -30,7 +30,7 @@ pub mod dtype;
 pub mod joblib;
 pub mod npy;
 pub mod pyliteral;
-mod pyrepr;
+pub mod pyrepr;
 pub mod pyzip;
 pub mod safetensors;
 pub mod sniff;

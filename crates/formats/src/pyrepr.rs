@@ -2,7 +2,7 @@
 //! exactly as CPython's do (`zipfile` puts `%r` of both in its messages).
 
 /// `repr(b)` for a `bytes` object.
-pub(crate) fn bytes_repr(b: &[u8]) -> String {
+pub fn bytes_repr(b: &[u8]) -> String {
     let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
         '"'
     } else {

@@ -124,9 +124,32 @@ pub fn join_pids_cgroup(supervisor: u32) -> Result<(), String> {
         .map_err(|e| format!("cannot join {}: {e}", dir.display()))
 }
 
-/// Remove this run's pids cgroup (once every process in it has ended).
+/// Remove this run's pids cgroup, killing what is left in it (after a
+/// timeout kill, the sandbox's processes end asynchronously).
 pub fn remove_pids_cgroup() {
-    let _ = std::fs::remove_dir(pids_cgroup(std::process::id()));
+    let dir = pids_cgroup(std::process::id());
+    if !dir.exists() {
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        let pids: Vec<i32> = procs
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        if pids.is_empty() || std::time::Instant::now() > deadline {
+            break;
+        }
+        for pid in pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = std::fs::remove_dir(&dir);
 }
 
 /// Resource limits.
@@ -180,6 +203,15 @@ pub fn landlock(plan: &Plan, features: &Features) -> Result<Option<String>, Stri
         .create()
         .map_err(e)?
         .add_rules(path_beneath_rules(["/"], AccessFs::from_read(abi)))
+        .map_err(e)?
+        // The same right again at each read-only mount: Landlock walks up
+        // from a file until a rule grants the access, so a rule close to
+        // the files (a virtualenv deep under /root) saves most of the walk
+        // on every one of the thousands of lookups an `import torch` makes.
+        .add_rules(path_beneath_rules(
+            plan.binds.iter().filter(|b| !b.rw).map(|b| b.dst.clone()),
+            AccessFs::from_read(abi),
+        ))
         .map_err(e)?
         .add_rules(path_beneath_rules(&writable, AccessFs::from_all(abi)))
         .map_err(e)?

@@ -140,12 +140,18 @@ pub fn run(config: &Config) -> Result<Outcome, SandboxError> {
             return Err(SandboxError::Missing(missing));
         }
     }
-    let plan = rootfs::Plan::new(config).map_err(SandboxError::Setup)?;
     let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| SandboxError::Setup(format!("pipe: {e}")))?;
     if nix::unistd::Uid::current().is_root() {
         confine::create_pids_cgroup(config.pids).map_err(SandboxError::Setup)?;
     }
+    let plan = match rootfs::Plan::new(config) {
+        Ok(p) => p,
+        Err(e) => {
+            confine::remove_pids_cgroup();
+            return Err(SandboxError::Setup(e));
+        }
+    };
     let start = Instant::now();
     // SAFETY: the caller guarantees a single-threaded process (documented
     // above); the child only makes system calls and allocates before it

@@ -46,36 +46,8 @@ pub fn pae_compat(payload: &[u8]) -> Vec<u8> {
         PAYLOAD_TYPE,
         payload.len()
     );
-    out.push_str(&python_bytes_repr(payload));
+    out.push_str(&airlock_formats::pyrepr::bytes_repr(payload));
     out.into_bytes()
-}
-
-/// Python's `repr()` of a `bytes` value.
-fn python_bytes_repr(b: &[u8]) -> String {
-    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(b.len() + 3);
-    out.push('b');
-    out.push(quote);
-    for &c in b {
-        match c {
-            b'\\' => out.push_str("\\\\"),
-            b'\t' => out.push_str("\\t"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            c if c == quote as u8 => {
-                out.push('\\');
-                out.push(c as char);
-            }
-            0x20..=0x7e => out.push(c as char),
-            c => out.push_str(&format!("\\x{c:02x}")),
-        }
-    }
-    out.push(quote);
-    out
 }
 
 /// How the model was serialized, as the signature records it.
@@ -397,8 +369,6 @@ mod tests {
             pae_compat(b"{\"a\": 'x'}\n"),
             b"DSSEV1 28 application/vnd.in-toto+json 11 b'{\"a\": \\'x\\'}\\n'".to_vec()
         );
-        assert_eq!(python_bytes_repr(b"it's"), "b\"it's\"");
-        assert_eq!(python_bytes_repr(b"\x00\xff"), "b'\\x00\\xff'");
     }
 
     fn manifest() -> (Manifest, Serialization) {

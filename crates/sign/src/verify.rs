@@ -9,7 +9,7 @@ use crate::bundle::{Bundle, MAX_BUNDLE_BYTES, b64};
 use crate::keys::PublicKey;
 use crate::manifest::{HashOptions, Manifest, hash_entries};
 use crate::statement::{self, BUNDLE_MEDIA_TYPE, PAYLOAD_TYPE, Serialization, Signed};
-use crate::walk::{GIT_PATHS, WalkOptions, is_under, walk};
+use crate::walk::{GIT_PATHS, WalkOptions, walk};
 use crate::x509::{Cert, verify_chain};
 use crate::{Algorithm, HashError, Method};
 
@@ -330,7 +330,6 @@ pub fn signature_inside(model: &Path, signature: &Path) -> Option<String> {
     )
     .ok()?;
     let full = sig_parent.join(signature.file_name()?);
-    let rel = full.strip_prefix(&model).ok()?;
-    let rel = rel.to_str()?.to_string();
-    (!rel.is_empty() && !is_under("..", &rel)).then_some(rel)
+    let rel = full.strip_prefix(&model).ok()?.to_str()?.to_string();
+    (!rel.is_empty()).then_some(rel)
 }
