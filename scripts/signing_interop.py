@@ -13,7 +13,8 @@ Usage: signing_interop.py AIRLOCK_BINARY
    certificate mode and in shards mode; model_signing verifies each (the
    command line for files, its API for shards, which its command line
    cannot verify).
-4. For every signature of both tools, changing one byte of a file, adding
+4. A single-file model signed by each tool verifies with both.
+5. For every signature of both tools, changing one byte of a file, adding
    a file and removing a file each make both verifiers fail; and the
    untampered folder passes both again.
 
@@ -118,6 +119,20 @@ def main():
             check(r.returncode == 0, f"airlock signs ({label})", r.stderr)
             ok, out = (python_verify_cli if cli else python_verify)(model, sig, trust)
             check(ok, f"model_signing verifies airlock's {label}" + ("" if cli else " (API)"), out)
+
+        # A model that is a single file (its resource is named ".").
+        single = os.path.join(model, "weights", "a.bin")
+        for who in ("model_signing", "airlock"):
+            sig = os.path.join(tmp, f"single-{who}.sig")
+            if who == "model_signing":
+                r = run(os.path.join(VENV_BIN, "model_signing"), "sign", "key", single,
+                        "--private_key", os.path.join(keys, "p384.pem"), "--signature", sig)
+            else:
+                r = run(airlock, "sign", single, "--key", os.path.join(keys, "p384.pem"), "-o", sig)
+            check(r.returncode == 0, f"{who} signs a single-file model", r.stdout + r.stderr)
+            ok_a, out_a = airlock_verify(airlock, single, sig, pub["p384"])
+            ok_p, out_p = python_verify_cli(single, sig, pub["p384"])
+            check(ok_a and ok_p, f"both verify {who}'s single-file signature", out_a + out_p)
 
         # Tampering: every signature of both tools, both verifiers.
         all_sigs = [(os.path.join(fx, "sig", f"{label}.sig"), trust, f"model_signing's {label}", label not in ("key-shards", "key-blake2"))
