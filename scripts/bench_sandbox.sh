@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Benchmark the cost of `airlock run`: the time it adds to starting a
-# process, side by side with running it directly: /bin/true, and
-# `python -c 'import torch'` (the venv's Python). Whole processes, median
-# of N runs (default 21), wall time in milliseconds.
+# Benchmark the cost of `airlock run`: what it adds to running a command,
+# side by side with running it directly: /bin/true, and
+# `python -c 'import torch'` (the venv's Python). Whole processes, direct
+# and sandboxed runs interleaved in random order, both pinned to one CPU,
+# N runs each (default 31): medians of wall time and of CPU time (user +
+# system, the sandbox's processes included), and what the sandbox adds as
+# the median of the paired differences with a bootstrap 95% interval.
 #
 #   scripts/bench_sandbox.sh [RUNS]
 set -euo pipefail
