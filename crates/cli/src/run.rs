@@ -42,8 +42,8 @@ pub(crate) struct RunArgs {
     /// Network: only `none` (an empty network namespace) exists.
     #[arg(long, value_name = "MODE", default_value = "none", value_parser = ["none"])]
     net: String,
-    /// Working directory inside (default: the current one when it is
-    /// visible, else /tmp).
+    /// Working directory inside (default: the current one; only what was
+    /// shared is in it).
     #[arg(long, value_name = "DIR")]
     cwd: Option<PathBuf>,
     /// Run even if this kernel lacks a layer (Landlock, seccomp), saying

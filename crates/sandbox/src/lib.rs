@@ -65,8 +65,8 @@ pub struct Config {
     pub file_size: Option<u64>,
     /// Open files.
     pub open_files: Option<u64>,
-    /// Working directory inside (default: the caller's when it is visible,
-    /// else `/tmp`).
+    /// Working directory inside (default: the caller's, holding only what
+    /// was shared; `/tmp` when it cannot be made).
     pub cwd: Option<PathBuf>,
     /// Run even when a kernel feature is missing (saying which).
     pub allow_degraded: bool,

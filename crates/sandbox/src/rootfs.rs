@@ -115,16 +115,12 @@ impl Plan {
                 });
             }
         }
+        // The same working directory as the caller's (an empty folder when
+        // nothing there was shared), so that relative paths to what was
+        // shared mean the same inside.
         let cwd = match &config.cwd {
             Some(c) => c.clone(),
-            None => std::env::current_dir()
-                .ok()
-                .filter(|d| {
-                    binds.iter().any(|b| {
-                        d.starts_with(&b.dst) && !SYSTEM.iter().any(|s| b.dst == Path::new(s))
-                    })
-                })
-                .unwrap_or_else(|| PathBuf::from("/tmp")),
+            None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/tmp")),
         };
         let mut env = vec![
             (
@@ -401,6 +397,9 @@ pub fn build(plan: &Plan) -> Result<(), String> {
     for b in &plan.binds {
         bind(&b.src, &inside(&b.dst), b.rw)?;
     }
+    // The working directory, if it is not there yet (a folder of the
+    // read-only root, or of a share).
+    let _ = fs::create_dir_all(inside(&plan.cwd));
     nix::unistd::chdir(root).map_err(|e| err("chdir", root, e))?;
     // pivot_root(".", "."): the old root ends up stacked under the new one
     // and is detached at once.
