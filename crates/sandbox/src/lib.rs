@@ -157,7 +157,11 @@ pub fn run(config: &Config) -> Result<Outcome, SandboxError> {
     // above); the child only makes system calls and allocates before it
     // replaces itself with `execve` or exits.
     let child = match unsafe { fork() } {
-        Err(e) => return Err(SandboxError::Setup(format!("fork: {e}"))),
+        Err(e) => {
+            plan.cleanup();
+            confine::remove_pids_cgroup();
+            return Err(SandboxError::Setup(format!("fork: {e}")));
+        }
         Ok(ForkResult::Child) => {
             drop(err_read);
             namespaces::child(config, &plan, &features, err_write)
@@ -166,23 +170,27 @@ pub fn run(config: &Config) -> Result<Outcome, SandboxError> {
     };
     drop(err_write);
     let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The timer is called off as soon as the child has ended (so that it
+    // never signals a pid the system has given to another process).
+    let (done, ended) = std::sync::mpsc::channel::<()>();
     if let Some(limit) = config.wall_time {
         let flag = timed_out.clone();
         std::thread::spawn(move || {
-            std::thread::sleep(limit);
-            flag.store(true, std::sync::atomic::Ordering::SeqCst);
-            let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = ended.recv_timeout(limit) {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+            }
         });
     }
     let status = wait(child);
+    drop(done);
     let elapsed = start.elapsed();
     let mut message = Vec::new();
     let _ = read_all(&err_read, &mut message);
     plan.cleanup();
     confine::remove_pids_cgroup();
-    // The sandbox's reports: E<error>, D<layer missing>, X<code>, S<signal>
-    // (each write is one message; they arrive in order and are split on
-    // their tags, which no message text starts a line with).
+    // The sandbox's reports: E<error>, D<layer missing>, X<code>, S<signal>,
+    // each NUL-terminated and written whole (see `split_messages`).
     let text = String::from_utf8_lossy(&message).into_owned();
     let mut code = None;
     let mut signal = None;
@@ -233,10 +241,10 @@ pub fn run(config: &Config) -> Result<Outcome, SandboxError> {
     })
 }
 
-/// Split the report pipe's bytes into tagged messages. Each message is
-/// written with one `write` of under `PIPE_BUF` bytes, so messages do not
-/// interleave; a message starts with its tag letter right after the end of
-/// the previous one, and messages are framed by a NUL.
+/// Split the report pipe's bytes into tagged messages: each is a tag
+/// letter and its text, ended by a NUL, written with one `write` of under
+/// `PIPE_BUF` bytes (so messages of the sandbox's processes never
+/// interleave).
 fn split_messages(text: &str) -> impl Iterator<Item = (char, &str)> {
     text.split('\0').filter_map(|m| {
         let mut chars = m.chars();
