@@ -108,6 +108,13 @@ TORCH_DTYPES = {
         "uint16",
         "uint32",
         "uint64",
+        "bits8",
+        "bits16",
+        "bits1x8",
+        "bits2x4",
+        "bits4x2",
+        "float4_e2m1fn_x2",
+        "bcomplex32",
     )
     if hasattr(torch, n)
 }

@@ -17,7 +17,12 @@ fuzz_target!(|data: &[u8]| {
     opts.limits.max_bytes = 64 << 20;
     let report = scan_bytes(data, "fuzz", &opts);
     if report.verdict == airlock_policy::Verdict::Safe {
-        assert!(report.findings.iter().all(|f| f.rule.impact() == airlock_policy::Impact::Note));
+        assert!(
+            report
+                .findings
+                .iter()
+                .all(|f| f.rule.impact() == airlock_policy::Impact::Note)
+        );
     }
     let _ = airlock_scan::report::to_json(std::slice::from_ref(&report));
 });

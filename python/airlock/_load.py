@@ -38,6 +38,12 @@ def load(path: "str | os.PathLike[str]", *, map_location: Any = "cpu", mmap: boo
     Tensors are real ``torch.Tensor`` objects (``nn.Parameter`` where the
     file had one) sharing storages as in the file; without torch installed,
     NumPy arrays (dtypes NumPy lacks, such as bfloat16, then need torch).
+    The tensors only torch can hold (quantized, sparse and meta-device
+    tensors, conjugate and negative views) and bare storages are made by
+    torch's own rebuild functions, the ones ``torch.load(weights_only=True)``
+    calls, from arguments Airlock rebuilt as data; sparse tensors are then
+    checked as ``torch.load`` checks them. Nested tensors, which
+    ``weights_only`` refuses, are refused too.
 
     ``map_location`` works as in ``torch.load``, on each storage with the
     location tag the file gives it (``"cpu"``, ``"cuda:0"``): ``"cpu"``
@@ -62,11 +68,11 @@ def load(path: "str | os.PathLike[str]", *, map_location: Any = "cpu", mmap: boo
         raise _refused(exc) from None
     torch = _torch()
     if torch is not None:
-        built = _torch_tensors(torch, path, tensors, storages, mmap, _restore_location(torch, map_location))
-    else:
-        _cpu_only(map_location, storages)
-        built = _numpy_arrays(path, tensors, storages, mmap)
-    return _fill(root, built, torch)
+        built, made = _torch_tensors(torch, path, tensors, storages, mmap, _restore_location(torch, map_location))
+        return _Fill(torch, built, made).finish(root)
+    _cpu_only(map_location, storages)
+    built = _numpy_arrays(path, tensors, storages, mmap)
+    return _Fill(None, built, None).finish(root)
 
 
 def _restore_location(torch, map_location):
@@ -160,7 +166,7 @@ def _torch_tensors(torch, path, tensors, storages, mmap, restore):
         elif requires_grad:
             t.requires_grad_(True)
         out.append(t)
-    return out
+    return out, made
 
 
 def _storage_buffer(torch, length):
@@ -216,28 +222,125 @@ def _numpy_arrays(path, tensors, storages, mmap):
     return out
 
 
-def _fill(node, built, torch):
-    """Replace the native placeholders in the tree by tensors and torch values."""
-    if isinstance(node, _native.TensorSlot):
-        return built[node.index]
-    if isinstance(node, _native.TorchValue):
-        if torch is None:
-            return tuple(node.shape) if node.kind == "size" else node.text
-        if node.kind == "size":
-            return torch.Size(node.shape)
-        if node.kind == "device":
-            return torch.device(node.text)
-        return getattr(torch, node.text.split(".", 1)[1])
-    if isinstance(node, dict):
-        for k in list(node.keys()):
-            node[k] = _fill(node[k], built, torch)
+# torch's data-only rebuild functions the native plan may name, by
+# qualified name: the ones `torch.load(weights_only=True)` allows, for the
+# tensors only torch can hold (quantized, sparse, meta, conjugate views).
+_TORCH_FUNCTIONS = {
+    "torch._utils._rebuild_tensor_v2": "conjugate or negative views",
+    "torch._utils._rebuild_tensor_v3": "conjugate or negative views",
+    "torch._utils._rebuild_qtensor": "quantized tensors",
+    "torch._utils._rebuild_sparse_tensor": "sparse tensors",
+    "torch._utils._rebuild_meta_tensor_no_storage": "meta-device tensors",
+}
+
+
+def _forget_sparse_tensors(torch):
+    """Drop the sparse tensors torch's rebuild functions queued for checking
+    when the load failed before they were checked."""
+    get = getattr(torch._utils, "_get_sparse_tensors_to_validate", None)
+    pending = get() if get is not None else getattr(torch._utils, "_sparse_tensors_to_validate", None)
+    if isinstance(pending, list):
+        pending.clear()
+
+
+class _Fill:
+    """The placeholders of a plan's tree replaced with tensors (torch's, or
+    NumPy arrays without torch), torch values, typed storages and the
+    torch-only tensors made by torch's own rebuild functions, each object
+    made once. Lists and dicts are filled in place, so reference cycles stay
+    cycles."""
+
+    def __init__(self, torch, built, made):
+        self.torch = torch
+        self.built = built
+        self.made = made
+        self.calls = {}
+        self.storages = {}
+        self.seen = {}  # id(container) -> its result (or itself, while in progress)
+
+    def finish(self, root):
+        import warnings
+
+        from . import AirlockError
+
+        torch = self.torch
+        try:
+            with warnings.catch_warnings():
+                # torch's rebuild functions read the typed storages torch.load
+                # hands them, which warn about their deprecation when used
+                # from outside torch.
+                warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
+                out = self.fill(root)
+            if self.calls:
+                # Sparse tensors are made without checking their indices;
+                # torch.load checks them after unpickling (malformed indices
+                # would read out of bounds later), and so does this.
+                with torch.sparse.check_sparse_tensor_invariants(True):
+                    torch._utils._validate_loaded_sparse_tensors()
+        except Exception as exc:  # torch's own checks refused the data
+            if self.calls:
+                _forget_sparse_tensors(torch)
+            if isinstance(exc, AirlockError):
+                raise
+            raise AirlockError(f"torch refused a tensor of the file: {type(exc).__name__}: {exc}") from None
+        return out
+
+    def fill(self, node):
+        if isinstance(node, (dict, list, tuple, set)):
+            key = id(node)
+            if key in self.seen:
+                return self.seen[key]
+            self.seen[key] = node
+            if isinstance(node, dict):
+                for k in list(node.keys()):
+                    node[k] = self.fill(node[k])
+                return node
+            if isinstance(node, list):
+                for i, v in enumerate(node):
+                    node[i] = self.fill(v)
+                return node
+            items = [self.fill(v) for v in node]
+            if isinstance(node, set):
+                out = set(items)
+            elif all(a is b for a, b in zip(items, node)):
+                out = node  # unchanged: keep the object (it may be in a cycle)
+            else:
+                out = tuple(items)
+            self.seen[key] = out
+            return out
+        torch = self.torch
+        if isinstance(node, _native.TensorSlot):
+            return self.built[node.index]
+        if isinstance(node, (_native.TorchCallSlot, _native.StorageSlot)) and torch is None:
+            from . import AirlockError
+            what = "bare storages" if isinstance(node, _native.StorageSlot) else _TORCH_FUNCTIONS.get(node.function, "tensors")
+            raise AirlockError(f"the file holds {what}, which only torch can make: pip install torch")
+        if isinstance(node, _native.TorchCallSlot):
+            made = self.calls.get(node.id)
+            if made is None:
+                if node.function not in _TORCH_FUNCTIONS:  # never: the list is fixed natively
+                    from . import AirlockError
+                    raise AirlockError(f"unexpected torch function {node.function}")
+                function = getattr(torch._utils, node.function.rsplit(".", 1)[1])
+                made = self.calls[node.id] = function(*(self.fill(a) for a in node.args))
+            return made
+        if isinstance(node, _native.StorageSlot):
+            key = (node.index, node.dtype, node.byte_offset, node.nbytes)
+            made = self.storages.get(key)
+            if made is None:
+                untyped = self.made[node.index]
+                if node.byte_offset or node.nbytes != untyped.nbytes():
+                    untyped = untyped[node.byte_offset:node.byte_offset + node.nbytes]
+                dtype = getattr(torch, node.dtype.split(".", 1)[1])
+                made = self.storages[key] = torch.storage.TypedStorage(
+                    wrap_storage=untyped, dtype=dtype, _internal=True)
+            return made
+        if isinstance(node, _native.TorchValue):
+            if torch is None:
+                return tuple(node.shape) if node.kind == "size" else node.text
+            if node.kind == "size":
+                return torch.Size(node.shape)
+            if node.kind == "device":
+                return torch.device(node.text)
+            return getattr(torch, node.text.split(".", 1)[1])
         return node
-    if isinstance(node, list):
-        for i, v in enumerate(node):
-            node[i] = _fill(v, built, torch)
-        return node
-    if isinstance(node, tuple):
-        return tuple(_fill(v, built, torch) for v in node)
-    if isinstance(node, set):
-        return {_fill(v, built, torch) for v in node}
-    return node

@@ -14,6 +14,7 @@
 
 #![deny(unsafe_code)]
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use airlock_convert::input::Bytes;
@@ -137,74 +138,242 @@ impl TensorSlot {
     }
 }
 
-/// `n` as a Python object; `collections` is the `collections` module (for
-/// `OrderedDict` and `Counter`).
-fn to_py(py: Python<'_>, n: &Node, collections: &Bound<'_, PyModule>) -> PyResult<PyObject> {
-    Ok(match n {
-        Node::None => py.None(),
-        Node::Bool(b) => b.into_pyobject(py)?.to_owned().into_any().unbind(),
-        Node::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
-        Node::BigInt(i) => py
-            .get_type::<pyo3::types::PyInt>()
-            .call1((i.to_string(),))?
-            .unbind(),
-        Node::Float(f) => f.into_pyobject(py)?.into_any().unbind(),
-        Node::Complex(re, im) => PyComplex::from_doubles(py, *re, *im).into_any().unbind(),
-        Node::Str(s) => s.into_pyobject(py)?.into_any().unbind(),
-        Node::Bytes(b) => PyBytes::new(py, b).into_any().unbind(),
-        Node::ByteArray(b) => PyByteArray::new(py, b).into_any().unbind(),
-        Node::List(items) => {
-            let l = PyList::empty(py);
-            for x in items {
-                l.append(to_py(py, x, collections)?)?;
+/// No report (for [`ConvertRefused`]).
+fn py_none_str() -> Option<String> {
+    None
+}
+
+/// Makes the Python objects of a rebuilt tree. Reference cycles
+/// ([`Node::Shared`], [`Node::Ref`]) are made as pickle makes them: a list
+/// or dict exists before its items, so a reference back to it is the object
+/// itself; a reference back to a tuple still being made is a placeholder in
+/// a list or dict, set once the tuple exists.
+struct Builder<'py> {
+    py: Python<'py>,
+    /// The `collections` module (for `OrderedDict` and `Counter`).
+    collections: Bound<'py, PyModule>,
+    /// Objects made, by identity.
+    memo: HashMap<u64, PyObject>,
+    /// Placeholders for tuples still being made: the placeholder's address
+    /// → the placeholder (held, so that no other object takes its address)
+    /// and the tuple's identity.
+    placeholders: HashMap<usize, (PyObject, u64)>,
+    /// Where placeholders sit: identity → (container, index or key).
+    fixups: HashMap<u64, Vec<(PyObject, PyObject)>>,
+    /// Placeholders not (yet) in a list or dict.
+    unplaced: usize,
+}
+
+impl<'py> Builder<'py> {
+    fn new(py: Python<'py>) -> PyResult<Self> {
+        Ok(Builder {
+            py,
+            collections: py.import("collections")?,
+            memo: HashMap::new(),
+            placeholders: HashMap::new(),
+            fixups: HashMap::new(),
+            unplaced: 0,
+        })
+    }
+
+    /// The whole tree; fails if a placeholder was left where it cannot be
+    /// replaced (a cycle through tuples only, or through a dict key).
+    fn build(mut self, n: &Node) -> PyResult<PyObject> {
+        let obj = self.make(n)?;
+        if self.unplaced > 0 {
+            return Err(ConvertRefused::new_err((
+                "a reference cycle that does not pass through a list or dict value cannot be made",
+                py_none_str(),
+                "rebuild",
+            )));
+        }
+        Ok(obj)
+    }
+
+    fn placeholder_of(&self, obj: &PyObject) -> Option<u64> {
+        if self.placeholders.is_empty() {
+            return None;
+        }
+        self.placeholders
+            .get(&(obj.as_ptr() as usize))
+            .map(|(_, id)| *id)
+    }
+
+    /// Record that `value`, if a placeholder, sits in `container` at `key`.
+    fn place(&mut self, container: &PyObject, key: PyObject, value: &PyObject) {
+        if let Some(id) = self.placeholder_of(value) {
+            self.unplaced -= 1;
+            self.fixups
+                .entry(id)
+                .or_default()
+                .push((container.clone_ref(self.py), key));
+        }
+    }
+
+    fn shared(&mut self, id: u64, n: &Node) -> PyResult<PyObject> {
+        let py = self.py;
+        if let Some(obj) = self.memo.get(&id) {
+            return Ok(obj.clone_ref(py));
+        }
+        let obj = match self.mutable(Some(id), n)? {
+            Some(obj) => obj,
+            None => {
+                let obj = self.make(n)?;
+                self.memo.insert(id, obj.clone_ref(py));
+                obj
             }
-            l.into_any().unbind()
+        };
+        for (container, key) in self.fixups.remove(&id).unwrap_or_default() {
+            container.bind(py).set_item(key, &obj)?;
         }
-        Node::Tuple(items) => {
-            let v = items
-                .iter()
-                .map(|x| to_py(py, x, collections))
-                .collect::<PyResult<Vec<_>>>()?;
-            PyTuple::new(py, v)?.into_any().unbind()
+        Ok(obj)
+    }
+
+    /// A list or dict (`None` for other nodes), made empty, remembered as
+    /// `id` if given, then filled.
+    fn mutable(&mut self, id: Option<u64>, n: &Node) -> PyResult<Option<PyObject>> {
+        let py = self.py;
+        let obj = match n {
+            Node::List(_) => PyList::empty(py).into_any().unbind(),
+            Node::Dict(_) => PyDict::new(py).into_any().unbind(),
+            Node::Counter(_) => self.collections.getattr("Counter")?.call0()?.unbind(),
+            Node::OrderedDict(_) => self.collections.getattr("OrderedDict")?.call0()?.unbind(),
+            _ => return Ok(None),
+        };
+        if let Some(id) = id {
+            self.memo.insert(id, obj.clone_ref(py));
         }
-        Node::Set(items) => {
-            let v = items
-                .iter()
-                .map(|x| to_py(py, x, collections))
-                .collect::<PyResult<Vec<_>>>()?;
-            PySet::new(py, &v)?.into_any().unbind()
-        }
-        Node::Dict(pairs) => {
-            let d = PyDict::new(py);
-            for (k, v) in pairs {
-                d.set_item(to_py(py, k, collections)?, to_py(py, v, collections)?)?;
+        match n {
+            Node::List(items) => {
+                for (i, x) in items.iter().enumerate() {
+                    let v = self.make(x)?;
+                    obj.bind(py).downcast::<PyList>()?.append(&v)?;
+                    self.place(&obj, i.into_pyobject(py)?.into_any().unbind(), &v);
+                }
             }
-            d.into_any().unbind()
-        }
-        Node::OrderedDict(pairs) | Node::Counter(pairs) => {
-            let class = if matches!(n, Node::Counter(_)) {
-                "Counter"
-            } else {
-                "OrderedDict"
-            };
-            let d = collections.getattr(class)?.call0()?;
-            for (k, v) in pairs {
-                d.set_item(to_py(py, k, collections)?, to_py(py, v, collections)?)?;
+            Node::Dict(pairs) | Node::OrderedDict(pairs) | Node::Counter(pairs) => {
+                for (k, v) in pairs {
+                    let k = self.make(k)?;
+                    let v = self.make(v)?;
+                    obj.bind(py).set_item(&k, &v)?;
+                    self.place(&obj, k, &v);
+                }
             }
-            d.unbind()
+            _ => {}
         }
-        Node::Tensor(i) => Py::new(py, TensorSlot { index: *i })?.into_any(),
-        Node::TorchDtype(s) => torch_value(py, "dtype", s, &[])?,
-        Node::Device(s) => torch_value(py, "device", s, &[])?,
-        Node::Layout(s) => torch_value(py, "layout", s, &[])?,
-        Node::Size(v) => torch_value(py, "size", "", v)?,
-    })
+        Ok(Some(obj))
+    }
+
+    fn make(&mut self, n: &Node) -> PyResult<PyObject> {
+        let py = self.py;
+        Ok(match n {
+            Node::Shared(id, inner) => self.shared(*id, inner)?,
+            Node::Ref(id) => match self.memo.get(id) {
+                Some(obj) => obj.clone_ref(py),
+                None => {
+                    let p = PyDict::new(py).into_any().unbind();
+                    self.placeholders
+                        .insert(p.as_ptr() as usize, (p.clone_ref(py), *id));
+                    self.unplaced += 1;
+                    p
+                }
+            },
+            Node::None => py.None(),
+            Node::Bool(b) => b.into_pyobject(py)?.to_owned().into_any().unbind(),
+            Node::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
+            Node::BigInt(i) => py
+                .get_type::<pyo3::types::PyInt>()
+                .call1((i.to_string(),))?
+                .unbind(),
+            Node::Float(f) => f.into_pyobject(py)?.into_any().unbind(),
+            Node::Complex(re, im) => PyComplex::from_doubles(py, *re, *im).into_any().unbind(),
+            Node::Str(s) => s.into_pyobject(py)?.into_any().unbind(),
+            Node::Bytes(b) => PyBytes::new(py, b).into_any().unbind(),
+            Node::ByteArray(b) => PyByteArray::new(py, b).into_any().unbind(),
+            Node::List(_) | Node::Dict(_) | Node::OrderedDict(_) | Node::Counter(_) => {
+                self.mutable(None, n)?.unwrap_or_else(|| py.None())
+            }
+            Node::Tuple(items) => {
+                let v = items
+                    .iter()
+                    .map(|x| self.make(x))
+                    .collect::<PyResult<Vec<_>>>()?;
+                PyTuple::new(py, v)?.into_any().unbind()
+            }
+            Node::Set(items) => {
+                let v = items
+                    .iter()
+                    .map(|x| self.make(x))
+                    .collect::<PyResult<Vec<_>>>()?;
+                PySet::new(py, &v)?.into_any().unbind()
+            }
+            Node::Tensor(i) => Py::new(py, TensorSlot { index: *i })?.into_any(),
+            Node::TorchDtype(s) => torch_value(py, "dtype", s, &[])?,
+            Node::Device(s) => torch_value(py, "device", s, &[])?,
+            Node::Layout(s) => torch_value(py, "layout", s, &[])?,
+            Node::Size(v) => torch_value(py, "size", "", v)?,
+            Node::QScheme(s) => torch_value(py, "qscheme", s, &[])?,
+            Node::Storage(s) => Py::new(
+                py,
+                StorageSlot {
+                    index: s.storage,
+                    dtype: s.dtype.clone(),
+                    byte_offset: s.byte_offset,
+                    nbytes: s.nbytes,
+                },
+            )?
+            .into_any(),
+            Node::TorchCall(c) => {
+                let args = c
+                    .args
+                    .iter()
+                    .map(|x| self.make(x))
+                    .collect::<PyResult<Vec<_>>>()?;
+                Py::new(
+                    py,
+                    TorchCallSlot {
+                        id: c.id,
+                        function: c.function.name().to_string(),
+                        args: PyTuple::new(py, args)?.unbind(),
+                    },
+                )?
+                .into_any()
+            }
+        })
+    }
+}
+
+/// A typed storage: bytes `byte_offset..byte_offset + nbytes` of storage
+/// `index` of a load plan's table, seen as `dtype` (torch's name).
+#[pyclass(frozen, module = "airlock._native")]
+struct StorageSlot {
+    #[pyo3(get)]
+    index: usize,
+    #[pyo3(get)]
+    dtype: String,
+    #[pyo3(get)]
+    byte_offset: u64,
+    #[pyo3(get)]
+    nbytes: u64,
+}
+
+/// A call to one of torch's data-only rebuild functions (`function` is its
+/// qualified name, from a fixed list), with arguments that are data; calls
+/// with the same `id` are one object.
+#[pyclass(frozen, module = "airlock._native")]
+struct TorchCallSlot {
+    #[pyo3(get)]
+    id: u64,
+    #[pyo3(get)]
+    function: String,
+    #[pyo3(get)]
+    args: Py<PyTuple>,
 }
 
 /// A torch value the Python layer turns into a `torch.dtype` (`kind`
 /// "dtype", `text` "torch.float32"), `torch.device` ("device", "cuda:0"),
-/// `torch.layout` ("layout", "torch.strided") or `torch.Size` ("size",
-/// `shape`).
+/// `torch.layout` ("layout", "torch.strided"), `torch.qscheme` ("qscheme",
+/// "torch.per_tensor_affine") or `torch.Size` ("size", `shape`).
 #[pyclass(frozen, module = "airlock._native")]
 struct TorchValue {
     #[pyo3(get)]
@@ -229,8 +398,10 @@ fn torch_value(py: Python<'_>, kind: &str, text: &str, shape: &[i64]) -> PyResul
 
 /// Scan a file and, unless it is dangerous or an error, read it as data.
 /// Returns `(report_json, root, tensors, storages, transformations_json)`:
-/// `root` is the object tree with [`TensorSlot`]s for tensors and
-/// [`TorchValue`]s for torch dtypes, devices, layouts and sizes; `tensors` lists `(storage, dtype,
+/// `root` is the object tree with [`TensorSlot`]s for tensors,
+/// [`TorchValue`]s for torch dtypes, devices, layouts, qschemes and sizes,
+/// [`StorageSlot`]s for typed storages and [`TorchCallSlot`]s for the
+/// tensors only torch can hold (reference cycles are made as cycles); `tensors` lists `(storage, dtype,
 /// offset, shape, stride, requires_grad, parameter)`; `storages` lists
 /// `(dtype, location, offset, length)` for byte ranges of the file or
 /// `(dtype, location, bytes)` for bytes in memory, `location` being the
@@ -238,11 +409,17 @@ fn torch_value(py: Python<'_>, kind: &str, text: &str, shape: &[i64]) -> PyResul
 #[pyfunction]
 #[allow(unsafe_code)]
 fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
+    // Torch-only tensors (quantized, sparse, ...) and bare storages are
+    // kept as calls to torch's own rebuild functions, which the Python
+    // layer makes when torch is installed.
+    let mut opts = ConvertOptions::default();
+    opts.limits.rebuild.torch_objects = true;
+    // Reference cycles too: Python objects can hold them.
+    opts.limits.rebuild.references = true;
     let plan = py
-        .allow_threads(|| plan_load(&path, &ConvertOptions::default()))
+        .allow_threads(|| plan_load(&path, &opts))
         .map_err(|e| convert_error(e, Some(&path)))?;
-    let collections = py.import("collections")?;
-    let root = to_py(py, &plan.rebuilt.root, &collections)?;
+    let root = Builder::new(py)?.build(&plan.rebuilt.root)?;
     let tensors = PyList::empty(py);
     for t in &plan.rebuilt.tensors {
         tensors.append((
@@ -298,6 +475,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConvertRefused", m.py().get_type::<ConvertRefused>())?;
     m.add_class::<TensorSlot>()?;
     m.add_class::<TorchValue>()?;
+    m.add_class::<StorageSlot>()?;
+    m.add_class::<TorchCallSlot>()?;
     m.add_function(wrap_pyfunction!(scan_paths, m)?)?;
     m.add_function(wrap_pyfunction!(scan_data, m)?)?;
     m.add_function(wrap_pyfunction!(convert, m)?)?;

@@ -101,6 +101,10 @@ pub struct ReadLimits {
     pub max_pickle_bytes: u64,
     /// Largest compressed member decompressed into memory.
     pub max_inflated_bytes: u64,
+    /// How pickles are rebuilt: their bounds, and whether torch-only
+    /// objects are kept as calls for a loader that has torch
+    /// ([`RebuildOptions::torch_objects`]; the writers refuse them).
+    pub rebuild: RebuildOptions,
 }
 
 impl Default for ReadLimits {
@@ -108,6 +112,7 @@ impl Default for ReadLimits {
         ReadLimits {
             max_pickle_bytes: 1 << 30,
             max_inflated_bytes: 1 << 30,
+            rebuild: RebuildOptions::default(),
         }
     }
 }
@@ -188,8 +193,8 @@ fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
         ..torch_engine_config()
     }
     .analyze(&data);
-    let rebuilt = rebuild(&analysis, 0, StorageLayout::Zip, &RebuildOptions::default())
-        .map_err(rebuild_err)?;
+    let rebuilt =
+        rebuild(&analysis, 0, StorageLayout::Zip, &limits.rebuild).map_err(rebuild_err)?;
     let mut bytes = Vec::with_capacity(rebuilt.storages.len());
     for s in &rebuilt.storages {
         bytes.push(inline_or(s, || {
@@ -246,13 +251,8 @@ fn load_legacy<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
             "the legacy stream does not hold its five pickles".into(),
         ));
     }
-    let rebuilt = rebuild(
-        &analysis,
-        3,
-        StorageLayout::Legacy,
-        &RebuildOptions::default(),
-    )
-    .map_err(rebuild_err)?;
+    let rebuilt =
+        rebuild(&analysis, 3, StorageLayout::Legacy, &limits.rebuild).map_err(rebuild_err)?;
     let g = &analysis.graph;
     let keys: Vec<String> = match analysis.pickles[4].root.and_then(|r| g.object(r)) {
         Some(airlock_pickle::Object::List(items)) => items
@@ -318,8 +318,8 @@ fn load_pickle<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
         ..torch_engine_config()
     }
     .analyze(&data);
-    let rebuilt = rebuild(&analysis, 0, StorageLayout::Zip, &RebuildOptions::default())
-        .map_err(rebuild_err)?;
+    let rebuilt =
+        rebuild(&analysis, 0, StorageLayout::Zip, &limits.rebuild).map_err(rebuild_err)?;
     let bytes = rebuilt
         .storages
         .iter()

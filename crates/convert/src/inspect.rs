@@ -234,7 +234,13 @@ fn leaf(n: &Node, depth: usize) -> Json {
                 .collect(),
         ),
         Node::Tensor(i) => Json::String(format!("<tensor {i}>")),
-        Node::TorchDtype(s) | Node::Device(s) | Node::Layout(s) => Json::String(s.clone()),
+        Node::TorchDtype(s) | Node::Device(s) | Node::Layout(s) | Node::QScheme(s) => {
+            Json::String(s.clone())
+        }
+        Node::Storage(s) => Json::String(format!("<storage {} ({})>", s.storage, s.dtype)),
+        Node::TorchCall(c) => Json::String(format!("<{}>", c.function.name())),
+        Node::Shared(_, n) => leaf(n, depth + 1),
+        Node::Ref(_) => Json::String("<the object itself>".into()),
         Node::Size(v) => Json::Array(v.iter().map(|&x| Json::from(x)).collect()),
     }
 }

@@ -45,9 +45,45 @@ pub enum Dtype {
     U32,
     /// `torch.uint64`.
     U64,
+    /// `torch.bits8`: 8 bits of no numeric type (bit-packed data).
+    Bits8,
+    /// `torch.bits16`.
+    Bits16,
+    /// `torch.bits1x8`: eight 1-bit values in a byte.
+    Bits1x8,
+    /// `torch.bits2x4`: four 2-bit values in a byte.
+    Bits2x4,
+    /// `torch.bits4x2`: two 4-bit values in a byte.
+    Bits4x2,
+    /// `torch.float4_e2m1fn_x2`: two 4-bit floats in a byte.
+    F4E2M1FnX2,
+    /// `torch.bcomplex32`: a complex number of two bfloat16s.
+    BC32,
+    /// `torch.qint8`: the storage dtype of quantized tensors (see
+    /// [`QUANTIZED`]).
+    QInt8,
+    /// `torch.quint8`.
+    QUInt8,
+    /// `torch.qint32`.
+    QInt32,
+    /// `torch.quint4x2`.
+    QUInt4x2,
+    /// `torch.quint2x4`.
+    QUInt2x4,
 }
 
-/// Every [`Dtype`].
+/// The quantized storage dtypes, which only quantized tensors
+/// (`_rebuild_qtensor`) view; they are not in [`ALL`], the dtypes of plain
+/// tensors.
+pub const QUANTIZED: &[Dtype] = &[
+    Dtype::QInt8,
+    Dtype::QUInt8,
+    Dtype::QInt32,
+    Dtype::QUInt4x2,
+    Dtype::QUInt2x4,
+];
+
+/// Every [`Dtype`] a plain tensor can have.
 pub const ALL: &[Dtype] = &[
     Dtype::F64,
     Dtype::F32,
@@ -70,6 +106,13 @@ pub const ALL: &[Dtype] = &[
     Dtype::U16,
     Dtype::U32,
     Dtype::U64,
+    Dtype::Bits8,
+    Dtype::Bits16,
+    Dtype::Bits1x8,
+    Dtype::Bits2x4,
+    Dtype::Bits4x2,
+    Dtype::F4E2M1FnX2,
+    Dtype::BC32,
 ];
 
 impl Dtype {
@@ -97,12 +140,32 @@ impl Dtype {
             Dtype::U16 => "torch.uint16",
             Dtype::U32 => "torch.uint32",
             Dtype::U64 => "torch.uint64",
+            Dtype::Bits8 => "torch.bits8",
+            Dtype::Bits16 => "torch.bits16",
+            Dtype::Bits1x8 => "torch.bits1x8",
+            Dtype::Bits2x4 => "torch.bits2x4",
+            Dtype::Bits4x2 => "torch.bits4x2",
+            Dtype::F4E2M1FnX2 => "torch.float4_e2m1fn_x2",
+            Dtype::BC32 => "torch.bcomplex32",
+            Dtype::QInt8 => "torch.qint8",
+            Dtype::QUInt8 => "torch.quint8",
+            Dtype::QInt32 => "torch.qint32",
+            Dtype::QUInt4x2 => "torch.quint4x2",
+            Dtype::QUInt2x4 => "torch.quint2x4",
         }
     }
 
     /// The dtype with torch's name (`torch.float32`), if Airlock rebuilds it.
     pub fn from_torch_name(name: &str) -> Option<Dtype> {
-        ALL.iter().copied().find(|d| d.torch_name() == name)
+        ALL.iter()
+            .chain(QUANTIZED)
+            .copied()
+            .find(|d| d.torch_name() == name)
+    }
+
+    /// Whether it is a quantized storage dtype ([`QUANTIZED`]).
+    pub fn is_quantized(self) -> bool {
+        QUANTIZED.contains(&self)
     }
 
     /// The legacy typed storage class torch pickles in persistent ids for
@@ -124,6 +187,11 @@ impl Dtype {
             Dtype::I32 => "IntStorage",
             Dtype::I64 => "LongStorage",
             Dtype::U8 => "ByteStorage",
+            Dtype::QInt8 => "QInt8Storage",
+            Dtype::QUInt8 => "QUInt8Storage",
+            Dtype::QInt32 => "QInt32Storage",
+            Dtype::QUInt4x2 => "QUInt4x2Storage",
+            Dtype::QUInt2x4 => "QUInt2x4Storage",
             _ => return None,
         })
     }
@@ -137,13 +205,40 @@ impl Dtype {
             .find(|d| d.storage_class() == Some(class))
     }
 
+    /// Whether tensors of it can require gradients (floating point and
+    /// complex ones; torch refuses the rest).
+    pub fn is_differentiable(self) -> bool {
+        !matches!(
+            self,
+            Dtype::Bool
+                | Dtype::I8
+                | Dtype::I16
+                | Dtype::I32
+                | Dtype::I64
+                | Dtype::U8
+                | Dtype::U16
+                | Dtype::U32
+                | Dtype::U64
+                | Dtype::Bits8
+                | Dtype::Bits16
+                | Dtype::Bits1x8
+                | Dtype::Bits2x4
+                | Dtype::Bits4x2
+                | Dtype::QInt8
+                | Dtype::QUInt8
+                | Dtype::QInt32
+                | Dtype::QUInt4x2
+                | Dtype::QUInt2x4
+        )
+    }
+
     /// Bytes per element.
     pub fn size(self) -> u64 {
         match self {
             Dtype::F64 | Dtype::C64 | Dtype::I64 | Dtype::U64 => 8,
             Dtype::C128 => 16,
-            Dtype::F32 | Dtype::I32 | Dtype::U32 | Dtype::C32 => 4,
-            Dtype::F16 | Dtype::BF16 | Dtype::I16 | Dtype::U16 => 2,
+            Dtype::F32 | Dtype::I32 | Dtype::U32 | Dtype::C32 | Dtype::BC32 | Dtype::QInt32 => 4,
+            Dtype::F16 | Dtype::BF16 | Dtype::I16 | Dtype::U16 | Dtype::Bits16 => 2,
             Dtype::F8E4M3Fn
             | Dtype::F8E4M3Fnuz
             | Dtype::F8E5M2
@@ -151,7 +246,16 @@ impl Dtype {
             | Dtype::F8E8M0Fnu
             | Dtype::Bool
             | Dtype::I8
-            | Dtype::U8 => 1,
+            | Dtype::U8
+            | Dtype::Bits8
+            | Dtype::Bits1x8
+            | Dtype::Bits2x4
+            | Dtype::Bits4x2
+            | Dtype::F4E2M1FnX2
+            | Dtype::QInt8
+            | Dtype::QUInt8
+            | Dtype::QUInt4x2
+            | Dtype::QUInt2x4 => 1,
         }
     }
 
@@ -177,7 +281,21 @@ impl Dtype {
             Dtype::U16 => "U16",
             Dtype::U32 => "U32",
             Dtype::U64 => "U64",
-            Dtype::F8E8M0Fnu | Dtype::C128 | Dtype::C32 => return None,
+            Dtype::F8E8M0Fnu
+            | Dtype::C128
+            | Dtype::C32
+            | Dtype::Bits8
+            | Dtype::Bits16
+            | Dtype::Bits1x8
+            | Dtype::Bits2x4
+            | Dtype::Bits4x2
+            | Dtype::F4E2M1FnX2
+            | Dtype::BC32
+            | Dtype::QInt8
+            | Dtype::QUInt8
+            | Dtype::QInt32
+            | Dtype::QUInt4x2
+            | Dtype::QUInt2x4 => return None,
         })
     }
 }

@@ -141,6 +141,115 @@ pub enum Node {
     /// (`torch.strided` next to a dtype and device) would otherwise be
     /// refused, and a plain string would not load back as a layout.
     Layout(String),
+    /// A `torch.qscheme` (`torch.per_tensor_affine`), which quantized
+    /// tensors name. Only in trees rebuilt with
+    /// [`RebuildOptions::torch_objects`](crate::rebuild::RebuildOptions).
+    QScheme(String),
+    /// A typed storage, as torch's `persistent_load` returns it: a byte
+    /// range of one of [`Rebuilt::storages`] seen as elements of `dtype`
+    /// (torch's name, which may be a quantized one). Only in trees rebuilt
+    /// with [`RebuildOptions::torch_objects`](crate::rebuild::RebuildOptions):
+    /// a bare storage, or the storage argument of a [`TorchCall`].
+    Storage(StorageRef),
+    /// A tensor only torch can hold (quantized, sparse, meta-device, a
+    /// conjugate or negative view), as the call to torch's own rebuild
+    /// function that `torch.load(weights_only=True)` makes for it, with
+    /// arguments that are data. Only in trees rebuilt with
+    /// [`RebuildOptions::torch_objects`](crate::rebuild::RebuildOptions);
+    /// the writers refuse it.
+    TorchCall(Box<TorchCall>),
+    /// An object that contains itself, with its identity: the [`Node::Ref`]s
+    /// inside it refer to it. Only in trees rebuilt with
+    /// [`RebuildOptions::references`](crate::rebuild::RebuildOptions), for a
+    /// loader that makes Python objects; the writers refuse it.
+    Shared(u64, Box<Node>),
+    /// A reference back to the enclosing [`Node::Shared`] with that
+    /// identity: where a reference cycle closes.
+    Ref(u64),
+}
+
+/// A byte range of a storage seen as a typed storage (see [`Node::Storage`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageRef {
+    /// Index into [`Rebuilt::storages`].
+    pub storage: usize,
+    /// The typed storage's dtype, by torch's name (`torch.quint8`).
+    pub dtype: String,
+    /// Start of the range, in bytes (non-zero only for legacy views).
+    pub byte_offset: u64,
+    /// Length of the range, in bytes.
+    pub nbytes: u64,
+}
+
+/// One of torch's data-only rebuild functions, which `weights_only`
+/// allows (see [`Node::TorchCall`]). Nested tensors are not among them:
+/// `weights_only` refuses `_rebuild_nested_tensor`, whose views torch does
+/// not bound-check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TorchFunction {
+    /// `torch._utils._rebuild_tensor_v2`, for conjugate and negative views.
+    RebuildTensorV2,
+    /// `torch._utils._rebuild_tensor_v3`, for conjugate and negative views.
+    RebuildTensorV3,
+    /// `torch._utils._rebuild_qtensor`: a quantized tensor.
+    RebuildQTensor,
+    /// `torch._utils._rebuild_sparse_tensor`: a sparse tensor (COO, CSR,
+    /// CSC, BSR, BSC).
+    RebuildSparseTensor,
+    /// `torch._utils._rebuild_meta_tensor_no_storage`: a tensor on the
+    /// meta device, which has no data.
+    RebuildMetaTensorNoStorage,
+}
+
+impl TorchFunction {
+    /// Every function, with its qualified name.
+    pub const ALL: &'static [(TorchFunction, &'static str)] = &[
+        (
+            TorchFunction::RebuildTensorV2,
+            "torch._utils._rebuild_tensor_v2",
+        ),
+        (
+            TorchFunction::RebuildTensorV3,
+            "torch._utils._rebuild_tensor_v3",
+        ),
+        (
+            TorchFunction::RebuildQTensor,
+            "torch._utils._rebuild_qtensor",
+        ),
+        (
+            TorchFunction::RebuildSparseTensor,
+            "torch._utils._rebuild_sparse_tensor",
+        ),
+        (
+            TorchFunction::RebuildMetaTensorNoStorage,
+            "torch._utils._rebuild_meta_tensor_no_storage",
+        ),
+    ];
+
+    /// The function's qualified name (`torch._utils._rebuild_qtensor`).
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map_or("", |(_, n)| n)
+    }
+
+    /// The function with that qualified name.
+    pub fn from_name(name: &str) -> Option<TorchFunction> {
+        Self::ALL.iter().find(|(_, n)| *n == name).map(|(f, _)| *f)
+    }
+}
+
+/// A call to one of torch's rebuild functions (see [`Node::TorchCall`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TorchCall {
+    /// The object's identity in the pickle: calls with the same `id` are
+    /// one object, to be made once and shared.
+    pub id: u64,
+    /// The function.
+    pub function: TorchFunction,
+    /// Its positional arguments.
+    pub args: Vec<Node>,
 }
 
 impl Node {
@@ -166,12 +275,20 @@ impl Node {
             Node::Device(_) => "torch.device",
             Node::Size(_) => "torch.Size",
             Node::Layout(_) => "torch.layout",
+            Node::QScheme(_) => "torch.qscheme",
+            Node::Storage(_) => "TypedStorage",
+            Node::TorchCall(_) => "Tensor",
+            Node::Shared(_, n) => n.type_name(),
+            Node::Ref(_) => "reference",
         }
     }
 
     /// Whether Python refuses it as a dict key or set member (the mutable
     /// containers).
     pub fn is_unhashable(&self) -> bool {
+        if let Node::Shared(_, n) = self {
+            return n.is_unhashable();
+        }
         matches!(
             self,
             Node::List(_)

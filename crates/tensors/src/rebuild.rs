@@ -74,6 +74,19 @@
 //! are duplicated in the output; [`RebuildOptions`] bounds depth, values
 //! and bytes.
 //!
+//! # For a loader that has torch
+//!
+//! With [`RebuildOptions::torch_objects`], quantized, sparse and meta
+//! tensors, conjugate and negative views and bare storages are kept, not
+//! refused: each as a [`Node::TorchCall`] to the torch rebuild function
+//! `torch.load(weights_only=True)` would call for it (never another one),
+//! its arguments rebuilt as data like everything else, storages as
+//! [`Node::Storage`] and quantization schemes as [`Node::QScheme`]. With
+//! [`RebuildOptions::references`], a cycle becomes a [`Node::Shared`] object
+//! with [`Node::Ref`]s back to it. `airlock.load` sets both and makes those
+//! objects with torch; the writers refuse them. Nested tensors, which
+//! `weights_only` refuses, stay refused.
+//!
 //! # Output
 //!
 //! [`Rebuilt::tensors`] holds the tensors the tree refers to, in the order
@@ -136,6 +149,18 @@ pub struct RebuildOptions {
     pub max_nodes: u64,
     /// Bytes of strings, bytes and inline array data copied into the output.
     pub max_bytes: u64,
+    /// Keep the tensors only torch can hold (quantized, sparse,
+    /// meta-device, conjugate and negative views) and bare storages as
+    /// [`Node::TorchCall`] and [`Node::Storage`] instead of refusing them:
+    /// the calls to torch's own rebuild functions that
+    /// `torch.load(weights_only=True)` makes, with data arguments, for a
+    /// loader that has torch (`airlock.load`). The writers refuse them.
+    pub torch_objects: bool,
+    /// Keep reference cycles (a list that contains itself) as
+    /// [`Node::Shared`] and [`Node::Ref`] instead of refusing them, for a
+    /// loader that makes Python objects (`airlock.load`); plain data has no
+    /// cycles, and the writers refuse them.
+    pub references: bool,
 }
 
 impl Default for RebuildOptions {
@@ -144,6 +169,8 @@ impl Default for RebuildOptions {
             max_depth: 200,
             max_nodes: 20_000_000,
             max_bytes: 4 << 30,
+            torch_objects: false,
+            references: false,
         }
     }
 }
@@ -339,6 +366,50 @@ fn compact(mut out: Rebuilt) -> Rebuilt {
                     visit(v, old, map, kept);
                 }
             }
+            Node::TorchCall(c) => {
+                for n in &mut c.args {
+                    visit(n, old, map, kept);
+                }
+            }
+            Node::Shared(_, n) => visit(n, old, map, kept),
+            _ => {}
+        }
+    }
+    /// Storages a [`Node::Storage`] names, kept after the tensors' own.
+    fn visit_storages(
+        node: &mut Node,
+        map: &mut [Option<usize>],
+        old: &mut [Option<StorageInfo>],
+        out: &mut Vec<StorageInfo>,
+    ) {
+        match node {
+            Node::Storage(s) => {
+                let (Some(slot), Some(storage)) = (map.get_mut(s.storage), old.get_mut(s.storage))
+                else {
+                    return;
+                };
+                s.storage = *slot.get_or_insert_with(|| {
+                    out.extend(storage.take());
+                    out.len() - 1
+                });
+            }
+            Node::List(items) | Node::Tuple(items) | Node::Set(items) => {
+                for n in items {
+                    visit_storages(n, map, old, out);
+                }
+            }
+            Node::Dict(items) | Node::OrderedDict(items) | Node::Counter(items) => {
+                for (k, v) in items {
+                    visit_storages(k, map, old, out);
+                    visit_storages(v, map, old, out);
+                }
+            }
+            Node::TorchCall(c) => {
+                for n in &mut c.args {
+                    visit_storages(n, map, old, out);
+                }
+            }
+            Node::Shared(_, n) => visit_storages(n, map, old, out),
             _ => {}
         }
     }
@@ -364,6 +435,13 @@ fn compact(mut out: Rebuilt) -> Rebuilt {
         t.storage = new;
     }
     out.tensors = kept;
+    // Only trees rebuilt with `torch_objects` name storages directly.
+    visit_storages(
+        &mut out.root,
+        &mut smap,
+        &mut old_storages,
+        &mut out.storages,
+    );
     out
 }
 
@@ -443,13 +521,15 @@ pub(crate) struct TypedStorage {
 pub(crate) struct Walker<'g, 'a> {
     pub(crate) g: &'g Graph<'a>,
     pub(crate) layout: StorageLayout,
-    opts: &'g RebuildOptions,
+    pub(crate) opts: &'g RebuildOptions,
     pub(crate) out: Rebuilt,
     path: Vec<String>,
     depth: usize,
     nodes: u64,
     bytes: u64,
     active: HashSet<ObjId>,
+    /// Objects a [`Node::Ref`] refers to (with [`RebuildOptions::references`]).
+    referenced: HashSet<ObjId>,
     /// Tensor objects (and NumPy arrays) already rebuilt: the same object
     /// is the same [`TensorInfo`].
     pub(crate) tensors: HashMap<ObjId, usize>,
@@ -477,6 +557,7 @@ impl<'g, 'a> Walker<'g, 'a> {
             nodes: 0,
             bytes: 0,
             active: HashSet::new(),
+            referenced: HashSet::new(),
             tensors: HashMap::new(),
             detached: HashMap::new(),
             loaded: HashMap::new(),
@@ -813,10 +894,19 @@ impl<'g, 'a> Walker<'g, 'a> {
         if let Some(&t) = self.tensors.get(&id) {
             return Ok(Node::Tensor(t));
         }
+        if self.opts.references && self.active.contains(&id) {
+            self.referenced.insert(id);
+            return Ok(Node::Ref(id.index() as u64));
+        }
         self.enter(id)?;
         let r = self.object(id);
         self.leave(id);
-        r
+        match r {
+            Ok(node) if self.referenced.contains(&id) => {
+                Ok(Node::Shared(id.index() as u64, Box::new(node)))
+            }
+            r => r,
+        }
     }
 
     fn object(&mut self, id: ObjId) -> Result<Node> {
@@ -856,6 +946,9 @@ impl<'g, 'a> Walker<'g, 'a> {
             Object::Global(gl) => match self.global_target(gl) {
                 Some(Target::Global(name)) => match torch::dtype_value(&name) {
                     Some(d) => Ok(Node::TorchDtype(d)),
+                    None if self.opts.torch_objects && torch::is_qscheme(&name) => {
+                        Ok(Node::QScheme(name))
+                    }
                     None => Err(self.not_data(format!("global {name}"))),
                 },
                 Some(Target::StorageType(name)) => {
@@ -884,6 +977,9 @@ impl<'g, 'a> Walker<'g, 'a> {
     fn opaque(&mut self, id: ObjId, op: &'g Opaque) -> Result<Node> {
         match &op.origin {
             Origin::Call { .. } => {}
+            Origin::Persistent { .. } if self.opts.torch_objects => {
+                return torch::bare_storage(self, id);
+            }
             Origin::Persistent { pid } => {
                 return Err(self.not_data(format!(
                     "a bare storage (persistent id {})",
@@ -1319,8 +1415,12 @@ fn py_repr(n: &Node) -> String {
             }
         }
         Node::TorchDtype(d) => d.clone(),
-        Node::Layout(l) => l.clone(),
+        Node::Layout(l) | Node::QScheme(l) => l.clone(),
         Node::Device(d) => format!("device(type='{d}')"),
+        Node::Storage(s) => format!("<storage {}>", s.storage),
+        Node::TorchCall(c) => format!("<{} {}>", c.function.name(), c.id),
+        Node::Shared(_, n) => py_repr(n),
+        Node::Ref(_) => "[...]".into(),
         Node::Size(s) => format!(
             "torch.Size([{}])",
             s.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use airlock_formats::source::MemSource;
 use airlock_formats::zip::{Extracted, TorchZip};
 use airlock_pickle::Object;
+use airlock_tensors::model::{StorageRef, TorchCall, TorchFunction};
 use airlock_tensors::rebuild::{
     RebuildError, RebuildOptions, StorageLayout, key_segment, rebuild, torch_engine_config,
 };
@@ -75,6 +76,10 @@ fn take(data: Vec<u8>, nbytes: u64, what: &str) -> Vec<u8> {
 
 /// `torch.load` of a ZIP checkpoint: `data.pkl`, then `data/<key>`.
 fn load_zip(bytes: &[u8]) -> Outcome {
+    load_zip_with(bytes, &RebuildOptions::default())
+}
+
+fn load_zip_with(bytes: &[u8], opts: &RebuildOptions) -> Outcome {
     let src = MemSource::new(bytes);
     let zip = TorchZip::open(&src).expect("a ZIP torch reads");
     let pkl = zip.locate_record("data.pkl").expect("data.pkl");
@@ -84,7 +89,7 @@ fn load_zip(bytes: &[u8]) -> Outcome {
     let mut config = torch_engine_config();
     config.max_pickles = Some(1);
     let analysis = config.analyze(&pkl);
-    let r = match rebuild(&analysis, 0, StorageLayout::Zip, &RebuildOptions::default()) {
+    let r = match rebuild(&analysis, 0, StorageLayout::Zip, opts) {
         Ok(r) => r,
         Err(e) => return Outcome::Refused(e),
     };
@@ -241,6 +246,15 @@ impl Canon<'_> {
             Node::Device(d) => json!({ "device": d }),
             Node::Layout(l) => json!({ "layout": l }),
             Node::Size(s) => json!({ "size": s }),
+            Node::QScheme(_)
+            | Node::Storage(_)
+            | Node::TorchCall(_)
+            | Node::Shared(..)
+            | Node::Ref(_) => {
+                panic!(
+                    "{path}: torch-only objects are made only with RebuildOptions::torch_objects"
+                )
+            }
             Node::Set(items) => {
                 let mut members: Vec<J> =
                     items.iter().map(|m| self.value(m, path, false)).collect();
@@ -346,4 +360,143 @@ fn gather_follows_strides() {
     assert_eq!(gather(&storage, &scalar).unwrap(), vec![11]);
     let past = TensorInfo { offset: 9, ..t };
     assert_eq!(gather(&storage, &past), None);
+}
+
+/// The values of a fixture's root dict.
+fn root_values(r: &Rebuilt) -> Vec<&Node> {
+    match &r.root {
+        Node::Dict(p) | Node::OrderedDict(p) => p.iter().map(|(_, v)| v).collect(),
+        other => vec![other],
+    }
+}
+
+fn call(n: &Node) -> &TorchCall {
+    match n {
+        Node::TorchCall(c) => c,
+        other => panic!("not a torch call: {other:?}"),
+    }
+}
+
+fn storage_ref<'a>(r: &Rebuilt, n: &'a Node) -> &'a StorageRef {
+    match n {
+        Node::Storage(s) => {
+            assert!(s.storage < r.storages.len(), "{s:?} names no storage");
+            assert!(s.byte_offset + s.nbytes <= r.storages[s.storage].nbytes());
+            s
+        }
+        other => panic!("not a storage: {other:?}"),
+    }
+}
+
+/// What plain data refuses, `torch_objects` and `references` keep as torch's
+/// own rebuild calls (arguments rebuilt as data), typed storages and cycles,
+/// for `airlock.load` to make with torch; nested tensors, which
+/// `weights_only` refuses, stay refused.
+#[test]
+fn torch_objects_and_references_keep_what_plain_data_refuses() {
+    let load_opts = RebuildOptions {
+        torch_objects: true,
+        references: true,
+        ..RebuildOptions::default()
+    };
+    let rebuilt = |name: &str| {
+        let bytes = std::fs::read(fixtures().join(name)).expect("fixture");
+        assert!(
+            matches!(load_zip(&bytes), Outcome::Refused(_)),
+            "{name}: plain data should refuse it"
+        );
+        match load_zip_with(&bytes, &load_opts) {
+            Outcome::Rebuilt(r, _) => r,
+            Outcome::Refused(e) => panic!("{name}: {e}"),
+        }
+    };
+
+    let r = rebuilt("quant_per_tensor.pt");
+    let mut qdtypes = Vec::new();
+    for v in root_values(&r) {
+        let c = call(v);
+        assert_eq!(c.function, TorchFunction::RebuildQTensor);
+        assert_eq!(c.args.len(), 7);
+        qdtypes.push(storage_ref(&r, &c.args[0]).dtype.clone());
+        let Node::Tuple(q) = &c.args[4] else {
+            panic!("quantizer params {:?}", c.args[4])
+        };
+        assert_eq!(q[0], Node::QScheme("torch.per_tensor_affine".into()));
+    }
+    qdtypes.sort();
+    assert_eq!(qdtypes, ["torch.qint32", "torch.qint8", "torch.quint8"]);
+
+    let r = rebuilt("quant_per_channel.pt");
+    let c = call(root_values(&r)[0]);
+    let Node::Tuple(q) = &c.args[4] else {
+        panic!("quantizer params {:?}", c.args[4])
+    };
+    assert_eq!(q[0], Node::QScheme("torch.per_channel_affine".into()));
+    assert!(matches!(q[1], Node::Tensor(_)) && matches!(q[2], Node::Tensor(_)));
+    assert_eq!(r.tensors.len(), 2, "scales and zero points");
+
+    for (name, layout) in [
+        ("sparse_coo.pt", "torch.sparse_coo"),
+        ("sparse_csr.pt", "torch.sparse_csr"),
+        ("sparse_bsc.pt", "torch.sparse_bsc"),
+    ] {
+        let r = rebuilt(name);
+        let c = call(root_values(&r)[0]);
+        assert_eq!(c.function, TorchFunction::RebuildSparseTensor, "{name}");
+        assert_eq!(c.args[0], Node::Layout(layout.into()), "{name}");
+        let Node::Tuple(data) = &c.args[1] else {
+            panic!("{name}: data {:?}", c.args[1])
+        };
+        let tensors = data.iter().filter(|n| matches!(n, Node::Tensor(_))).count();
+        assert!(tensors >= 2, "{name}: {data:?}");
+        assert_eq!(tensors, r.tensors.len(), "{name}");
+    }
+
+    let r = rebuilt("meta_tensor.pt");
+    let c = call(root_values(&r)[0]);
+    assert_eq!(c.function, TorchFunction::RebuildMetaTensorNoStorage);
+    assert_eq!(c.args[0], Node::TorchDtype("torch.float32".into()));
+    assert!(r.storages.is_empty());
+
+    let r = rebuilt("sd_conj_view.pt");
+    let calls: Vec<&TorchCall> = root_values(&r)
+        .into_iter()
+        .filter_map(|v| match v {
+            Node::TorchCall(c) => Some(&**c),
+            _ => None,
+        })
+        .collect();
+    assert!(!calls.is_empty());
+    for c in calls {
+        assert_eq!(c.function, TorchFunction::RebuildTensorV2);
+        let s = storage_ref(&r, &c.args[0]);
+        assert!(
+            s.dtype == "torch.complex64" || s.dtype == "torch.float32",
+            "{s:?}"
+        );
+    }
+
+    for (name, dtype) in [
+        ("storage_typed.pt", "torch.float32"),
+        ("storage_untyped.pt", "torch.uint8"),
+    ] {
+        let r = rebuilt(name);
+        assert_eq!(storage_ref(&r, &r.root).dtype, dtype, "{name}");
+        assert_eq!(r.storages.len(), 1, "{name}");
+    }
+
+    let r = rebuilt("ckpt_recursive_list.pt");
+    let Node::Shared(id, inner) = &r.root else {
+        panic!("{:?}", r.root)
+    };
+    assert_eq!(
+        **inner,
+        Node::List(vec![Node::Int(1), Node::Int(2), Node::Ref(*id)])
+    );
+
+    let bytes = std::fs::read(fixtures().join("nested_tensor.pt")).expect("fixture");
+    let Outcome::Refused(e) = load_zip_with(&bytes, &load_opts) else {
+        panic!("nested tensors are refused even for airlock.load")
+    };
+    assert!(e.to_string().contains("nested"), "{e}");
 }

@@ -555,6 +555,13 @@ fn expect_pt(n: &Node, r: &Rebuilt, src: &dyn StorageBytes) -> Value {
         Node::Device(d) => json!({"t": "device", "v": d}),
         Node::Size(v) => json!({"t": "size", "v": v}),
         Node::Layout(l) => json!({"t": "layout", "v": l}),
+        Node::QScheme(_)
+        | Node::Storage(_)
+        | Node::TorchCall(_)
+        | Node::Shared(..)
+        | Node::Ref(_) => {
+            panic!("torch-only objects are made only with RebuildOptions::torch_objects")
+        }
         Node::Tensor(i) => {
             let t = &r.tensors[*i];
             let nbytes = r.storages[t.storage].numel * r.storages[t.storage].dtype.size();
@@ -569,11 +576,7 @@ fn expect_pt(n: &Node, r: &Rebuilt, src: &dyn StorageBytes) -> Value {
                 "offset": t.offset,
                 // torch refuses requires_grad on integer tensors: the
                 // writer drops it.
-                "requires_grad": t.requires_grad && !matches!(
-                    t.dtype,
-                    Dtype::Bool | Dtype::I8 | Dtype::I16 | Dtype::I32 | Dtype::I64
-                        | Dtype::U8 | Dtype::U16 | Dtype::U32 | Dtype::U64
-                ),
+                "requires_grad": t.requires_grad && t.dtype.is_differentiable(),
                 "parameter": t.parameter,
                 "hex": hex(&c_order(t, src)),
             })

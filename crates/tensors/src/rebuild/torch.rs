@@ -5,11 +5,11 @@ use airlock_pickle::{ObjId, Object, Opaque, Origin, Value};
 
 use super::{Make, Node, Result, Target, TypedStorage, Walker, allow, push_storage, push_tensor};
 use crate::dtype::Dtype;
-use crate::model::{StorageInfo, TensorInfo};
+use crate::model::{StorageInfo, StorageRef, TensorInfo, TorchCall, TorchFunction};
 
 /// `torch.storage._dtype_to_storage_type_map()`: the legacy storage class
 /// names torch's `find_class` turns into `StorageType`, with their dtypes
-/// (`None` for the quantized ones, which Airlock does not rebuild).
+/// (the quantized ones only serve quantized tensors).
 const STORAGE_TYPES: &[(&str, &str)] = &[
     ("DoubleStorage", "torch.float64"),
     ("FloatStorage", "torch.float32"),
@@ -109,6 +109,80 @@ pub(super) fn dtype_value(global: &str) -> Option<String> {
     TORCH_DTYPES
         .contains(&name)
         .then(|| format!("torch.{name}"))
+}
+
+/// The quantization schemes (`torch.qscheme` globals) quantized tensors
+/// name.
+const QSCHEMES: &[&str] = &[
+    "torch.per_tensor_affine",
+    "torch.per_channel_affine",
+    "torch.per_tensor_symmetric",
+    "torch.per_channel_symmetric",
+    "torch.per_channel_affine_float_qparams",
+];
+
+/// Whether the global names a `torch.qscheme`.
+pub(super) fn is_qscheme(global: &str) -> bool {
+    QSCHEMES.contains(&global)
+}
+
+/// A persistent object met as a value of its own (a bare storage, or the
+/// storage argument of a [`TorchCall`]): the typed storage
+/// `persistent_load` returns, with [`RebuildOptions::torch_objects`](super::RebuildOptions).
+pub(super) fn bare_storage(w: &mut Walker<'_, '_>, id: ObjId) -> Result<Node> {
+    let ts = storage_arg(w, Value::from(id))?;
+    Ok(Node::Storage(StorageRef {
+        storage: ts.storage,
+        dtype: ts.dtype.torch_name().to_string(),
+        byte_offset: ts.byte_offset,
+        nbytes: ts.nbytes,
+    }))
+}
+
+/// With [`RebuildOptions::torch_objects`](super::RebuildOptions): the
+/// torch-only tensor a call makes, as that call with its arguments rebuilt
+/// as data. `None` when the call is not one of those.
+fn torch_object<'g>(
+    w: &mut Walker<'g, '_>,
+    id: ObjId,
+    op: &'g Opaque,
+    name: &str,
+    make: Make<'g>,
+) -> Result<Option<Node>> {
+    let Some(function) = TorchFunction::from_name(name) else {
+        return Ok(None);
+    };
+    let Make::Call(args) = make else {
+        return Ok(None);
+    };
+    if matches!(
+        function,
+        TorchFunction::RebuildTensorV2 | TorchFunction::RebuildTensorV3
+    ) {
+        // Only views with the conjugate or negative bit set; the others are
+        // plain tensors.
+        let metadata = match (function, args.len()) {
+            (TorchFunction::RebuildTensorV2, 7) | (TorchFunction::RebuildTensorV3, 8) => {
+                args[args.len() - 1]
+            }
+            _ => return Ok(None),
+        };
+        if metadata_bits(w, metadata)? == (false, false) {
+            return Ok(None);
+        }
+    }
+    // BUILD on a tensor would run Tensor.__setstate__ on it.
+    w.check_mutations(op, 0, name)?;
+    let short = name.rsplit('.').next().unwrap_or(name).to_string();
+    let mut out = Vec::with_capacity(args.len());
+    for (i, &a) in args.iter().enumerate() {
+        out.push(w.child(format!("{short}.{i}"), a)?);
+    }
+    Ok(Some(Node::TorchCall(Box::new(TorchCall {
+        id: id.index() as u64,
+        function,
+        args: out,
+    }))))
 }
 
 /// The layouts `torch.serialization._get_layout` knows.
@@ -245,6 +319,11 @@ pub(super) fn call<'g>(
     name: &str,
     make: Make<'g>,
 ) -> Result<Option<Node>> {
+    if w.opts.torch_objects {
+        if let Some(node) = torch_object(w, id, op, name, make)? {
+            return Ok(Some(node));
+        }
+    }
     if is_tensor_function(name) {
         let mut t = tensor(w, name, make)?;
         // BUILD on a tensor runs Tensor.__setstate__.
@@ -387,19 +466,7 @@ fn flag(w: &Walker<'_, '_>, v: Value, what: &str) -> Result<bool> {
 
 /// Only floating point and complex tensors can require gradients.
 fn check_requires_grad(w: &Walker<'_, '_>, dtype: Dtype, requires_grad: bool) -> Result<()> {
-    let differentiable = !matches!(
-        dtype,
-        Dtype::Bool
-            | Dtype::I8
-            | Dtype::I16
-            | Dtype::I32
-            | Dtype::I64
-            | Dtype::U8
-            | Dtype::U16
-            | Dtype::U32
-            | Dtype::U64
-    );
-    if requires_grad && !differentiable {
+    if requires_grad && !dtype.is_differentiable() {
         return Err(w.invalid(format!(
             "a {dtype} tensor cannot require gradients (only floating point and complex ones can)"
         )));
@@ -420,27 +487,35 @@ fn no_hooks(w: &mut Walker<'_, '_>, v: Value) -> Result<()> {
 }
 
 /// The optional metadata argument: the conjugate and negative bits. A view
-/// with either set reads other values than its bytes hold.
+/// with either set reads other values than its bytes hold, so it is refused
+/// (with [`RebuildOptions::torch_objects`](super::RebuildOptions) it never
+/// reaches here: it is kept as a [`TorchCall`]).
 fn no_metadata(w: &mut Walker<'_, '_>, v: Value) -> Result<()> {
+    match metadata_bits(w, v)? {
+        (false, false) => Ok(()),
+        (true, _) => Err(w.refused(
+            "a conjugate view (metadata {'conj': True}) is not rebuilt: its bytes are not its values",
+        )),
+        (false, true) => Err(w.refused(
+            "a negative view (metadata {'neg': True}) is not rebuilt: its bytes are not its values",
+        )),
+    }
+}
+
+/// The `(conj, neg)` bits of a tensor's metadata argument
+/// (`torch._utils.get_tensor_metadata`); other keys are refused.
+fn metadata_bits(w: &mut Walker<'_, '_>, v: Value) -> Result<(bool, bool)> {
     if v == Value::NONE {
-        return Ok(());
+        return Ok((false, false));
     }
     let Node::Dict(items) = w.value(v)? else {
         return Err(w.invalid("tensor metadata that is not a dict"));
     };
+    let mut bits = (false, false);
     for (k, val) in items {
         match (&k, &val) {
-            (Node::Str(k), Node::Bool(false)) if k == "conj" || k == "neg" => {}
-            (Node::Str(k), Node::Bool(true)) if k == "conj" => {
-                return Err(w.refused(
-                    "a conjugate view (metadata {'conj': True}) is not rebuilt: its bytes are not its values",
-                ));
-            }
-            (Node::Str(k), Node::Bool(true)) if k == "neg" => {
-                return Err(w.refused(
-                    "a negative view (metadata {'neg': True}) is not rebuilt: its bytes are not its values",
-                ));
-            }
+            (Node::Str(k), Node::Bool(b)) if k == "conj" => bits.0 = *b,
+            (Node::Str(k), Node::Bool(b)) if k == "neg" => bits.1 = *b,
             _ => {
                 return Err(w.refused(format!(
                     "tensor metadata {} is not rebuilt",
@@ -449,7 +524,7 @@ fn no_metadata(w: &mut Walker<'_, '_>, v: Value) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(bits)
 }
 
 fn tensor_arg(w: &mut Walker<'_, '_>, v: Value, what: &str) -> Result<TensorInfo> {
@@ -590,12 +665,9 @@ fn tensor<'g>(w: &mut Walker<'g, '_>, name: &str, make: Make<'g>) -> Result<Tens
             let parameter = match w.target(new_type)? {
                 Target::Global(t) if t == "torch.Tensor" => false,
                 Target::Global(t) if t == "torch.nn.parameter.Parameter" => true,
-                other => {
-                    return Err(w.refused(format!(
-                        "tensor subclass {} is not rebuilt (only torch.Tensor and nn.Parameter are)",
-                        other.name()
-                    )));
-                }
+                // A class outside the allowlist, like any other: its
+                // methods are code.
+                other => return Err(w.not_data(format!("tensor subclass {}", other.name()))),
             };
             let Some(inner) = w.tuple_of(func_args) else {
                 return Err(w.invalid(format!("{name}: the arguments are not a tuple")));
@@ -942,6 +1014,11 @@ fn view(
     }
     if let Some(s) = strides.iter().find(|&&s| s < 0) {
         return Err(w.refused(format!("negative stride {s} is not rebuilt")));
+    }
+    if dtype.is_quantized() {
+        return Err(w.refused(format!(
+            "a plain tensor over a {dtype} storage is not rebuilt (quantized storages belong to quantized tensors)"
+        )));
     }
     check_requires_grad(w, dtype, requires_grad)?;
     let shape: Vec<u64> = shape.into_iter().map(|n| n as u64).collect();

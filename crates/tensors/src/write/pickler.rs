@@ -426,6 +426,16 @@ impl Tree<'_> {
                 self.p.op(TUPLE1);
                 self.p.op(REDUCE);
             }
+            Node::QScheme(_)
+            | Node::Storage(_)
+            | Node::TorchCall(_)
+            | Node::Shared(..)
+            | Node::Ref(_) => {
+                return Err(WriteError::Unrepresentable {
+                    path: path.render(),
+                    detail: format!("a {} only torch can hold is not written", n.type_name()),
+                });
+            }
             Node::Device(d) => {
                 if !valid_device(d) {
                     return Err(WriteError::Unrepresentable {

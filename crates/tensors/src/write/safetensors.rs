@@ -540,6 +540,16 @@ fn leaf_json(n: &Node, depth: usize) -> Result<Value, String> {
         Node::TorchDtype(d) => json!({ "__dtype__": d }),
         Node::Device(d) => json!({ "__device__": d }),
         Node::Size(s) => json!({ "__size__": s }),
+        Node::QScheme(_)
+        | Node::Storage(_)
+        | Node::TorchCall(_)
+        | Node::Shared(..)
+        | Node::Ref(_) => {
+            return Err(format!(
+                "a {} only torch can hold cannot be written to safetensors",
+                n.type_name()
+            ));
+        }
     })
 }
 
