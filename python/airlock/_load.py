@@ -256,7 +256,9 @@ class _Fill:
         self.made = made
         self.calls = {}
         self.storages = {}
-        self.seen = {}  # id(container) -> its result (or itself, while in progress)
+        # id(container) -> (container, its result): the container is held so
+        # that its id is not reused while filling.
+        self.seen = {}
 
     def finish(self, root):
         import warnings
@@ -289,8 +291,8 @@ class _Fill:
         if isinstance(node, (dict, list, tuple, set)):
             key = id(node)
             if key in self.seen:
-                return self.seen[key]
-            self.seen[key] = node
+                return self.seen[key][1]
+            self.seen[key] = (node, node)  # itself while in progress
             if isinstance(node, dict):
                 for k in list(node.keys()):
                     node[k] = self.fill(node[k])
@@ -306,7 +308,7 @@ class _Fill:
                 out = node  # unchanged: keep the object (it may be in a cycle)
             else:
                 out = tuple(items)
-            self.seen[key] = out
+            self.seen[key] = (node, out)
             return out
         torch = self.torch
         if isinstance(node, _native.TensorSlot):

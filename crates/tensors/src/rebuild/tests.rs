@@ -2,6 +2,7 @@
 //! random graphs.
 
 use super::*;
+use crate::model::{StorageRef, TorchFunction};
 
 /// A pickle assembler: raw opcodes, protocol 2 unless said otherwise.
 #[derive(Clone)]
@@ -1838,4 +1839,125 @@ fn nested_containers_in_calls_are_depth_limited() {
         p = p.append().t1().reduce();
     }
     assert_too_deep(p.stop());
+}
+
+fn rb_load(data: &[u8]) -> Result<Rebuilt> {
+    let a = torch_engine_config().analyze(data);
+    let opts = RebuildOptions {
+        torch_objects: true,
+        references: true,
+        ..RebuildOptions::default()
+    };
+    rebuild(&a, 0, StorageLayout::Zip, &opts)
+}
+
+/// `_rebuild_tensor_v2(storage, 0, (2,), (1,), False, hooks, metadata)`
+/// with a dict `{'conj': conj}` as metadata and `hooks` made by `hooks`.
+fn conj_view(conj: bool, hooks: impl FnOnce(P) -> P) -> Vec<u8> {
+    let p = P::new()
+        .global("torch._utils", "_rebuild_tensor_v2")
+        .mark()
+        .storage("ComplexFloatStorage", "0", 2)
+        .i(0)
+        .ints(&[2])
+        .ints(&[1])
+        .fa();
+    let p = hooks(p).dict().mark().s("conj");
+    let p = if conj { p.t() } else { p.fa() };
+    p.setitems().tuple().reduce().stop()
+}
+
+#[test]
+fn torch_objects_keep_conjugate_views_as_calls_and_plain_views_as_tensors() {
+    let data = conj_view(true, |p| p.od());
+    assert!(err(&data).to_string().contains("conjugate view"));
+    let r = rb_load(&data).unwrap();
+    let Node::TorchCall(c) = &r.root else {
+        panic!("{:?}", r.root)
+    };
+    assert_eq!(c.function, TorchFunction::RebuildTensorV2);
+    assert_eq!(c.function.name(), "torch._utils._rebuild_tensor_v2");
+    assert_eq!(
+        c.args[0],
+        Node::Storage(StorageRef {
+            storage: 0,
+            dtype: "torch.complex64".into(),
+            byte_offset: 0,
+            nbytes: 16,
+        })
+    );
+    assert_eq!(r.storages.len(), 1);
+    assert!(r.tensors.is_empty());
+    // Without the bit it is a plain tensor, in both modes.
+    let plain = conj_view(false, |p| p.od());
+    assert!(matches!(rb_load(&plain).unwrap().root, Node::Tensor(0)));
+    assert!(matches!(ok(&plain).root, Node::Tensor(0)));
+}
+
+#[test]
+fn torch_objects_refuse_backward_hooks_as_plain_tensors_do() {
+    let data = conj_view(true, |p| p.od().s("h").i(1).setitem());
+    let e = rb_load(&data).unwrap_err();
+    assert!(e.to_string().contains("backward hooks"), "{e}");
+}
+
+#[test]
+fn torch_objects_keep_bare_storages_and_qschemes_but_nothing_else() {
+    // A storage met twice is one storage.
+    let data = P::new()
+        .storage("FloatStorage", "k", 3)
+        .put(0)
+        .get(0)
+        .t2()
+        .stop();
+    assert!(err(&data).to_string().contains("bare storage"));
+    let r = rb_load(&data).unwrap();
+    let Node::Tuple(items) = &r.root else {
+        panic!("{:?}", r.root)
+    };
+    assert_eq!(items[0], items[1]);
+    assert_eq!(r.storages.len(), 1);
+    assert_eq!(r.storages[0].nbytes(), 12);
+    let q = P::new().global("torch", "per_tensor_affine").stop();
+    assert!(err(&q).to_string().contains("per_tensor_affine"));
+    assert_eq!(
+        rb_load(&q).unwrap().root,
+        Node::QScheme("torch.per_tensor_affine".into())
+    );
+    // Other torch functions stay refused, and nested tensors too.
+    for (m, n) in [
+        ("torch._utils", "_rebuild_nested_tensor"),
+        ("torch._utils", "_rebuild_wrapper_subclass"),
+        ("torch", "load"),
+    ] {
+        let data = P::new().global(m, n).t0().reduce().stop();
+        assert!(rb_load(&data).is_err(), "{m}.{n}");
+    }
+    // A plain tensor over a quantized storage is refused.
+    let data = P::new().v2("QUInt8Storage", "0", 4, 0, &[4], &[1]).stop();
+    let e = rb_load(&data).unwrap_err();
+    assert!(e.to_string().contains("torch.quint8"), "{e}");
+}
+
+#[test]
+fn references_keep_cycles_through_lists_and_dicts() {
+    // d = {}; d['self'] = [d]
+    let data = P::new()
+        .dict()
+        .put(0)
+        .s("self")
+        .list()
+        .get(0)
+        .append()
+        .setitem()
+        .stop();
+    assert!(matches!(err(&data), RebuildError::Cycle { .. }));
+    let r = rb_load(&data).unwrap();
+    let Node::Shared(id, inner) = &r.root else {
+        panic!("{:?}", r.root)
+    };
+    assert_eq!(
+        **inner,
+        Node::Dict(vec![(s("self"), Node::List(vec![Node::Ref(*id)]))])
+    );
 }

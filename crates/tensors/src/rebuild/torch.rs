@@ -173,6 +173,17 @@ fn torch_object<'g>(
     }
     // BUILD on a tensor would run Tensor.__setstate__ on it.
     w.check_mutations(op, 0, name)?;
+    // Backward hooks, as for plain tensors: none, or an empty dict.
+    let hooks = match (function, args.len()) {
+        (TorchFunction::RebuildTensorV2 | TorchFunction::RebuildTensorV3, n) if n >= 6 => {
+            Some(args[5])
+        }
+        (TorchFunction::RebuildQTensor, 7) => Some(args[6]),
+        _ => None,
+    };
+    if let Some(hooks) = hooks {
+        no_hooks(w, hooks)?;
+    }
     let short = name.rsplit('.').next().unwrap_or(name).to_string();
     let mut out = Vec::with_capacity(args.len());
     for (i, &a) in args.iter().enumerate() {
