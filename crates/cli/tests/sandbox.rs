@@ -178,6 +178,38 @@ fn the_filesystem_is_only_what_was_given() {
 }
 
 #[test]
+fn descriptors_the_caller_leaves_open_do_not_reach_the_command() {
+    if !available() {
+        return;
+    }
+    // A directory opened outside (a way around the mount namespace) and a
+    // pipe (as an inherited socket would be) on descriptors 7 and 8.
+    let outside = scratch("inherited");
+    std::fs::write(outside.join("secret.txt"), b"secret").unwrap();
+    let script = format!(
+        "exec 7<{dir:?}; exec 8> >(cat >/dev/null); exec {bin:?} run -- /bin/sh -c \
+         'ls /proc/self/fd; cat /proc/self/fd/7/secret.txt; echo x >&8 && echo WROTE'",
+        dir = outside,
+        bin = env!("CARGO_BIN_EXE_airlock"),
+    );
+    let o = Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("run bash");
+    let out = text(&o.stdout);
+    let fds: Vec<&str> = out
+        .lines()
+        .take_while(|l| l.parse::<u32>().is_ok())
+        .collect();
+    // 0, 1, 2 and the listing's own descriptor.
+    assert_eq!(fds.len(), 4, "{out}{}", text(&o.stderr));
+    assert!(!fds.contains(&"7") && !fds.contains(&"8"), "{out}");
+    assert!(!out.contains("secret") && !out.contains("WROTE"), "{out}");
+    let _ = std::fs::remove_dir_all(outside);
+}
+
+#[test]
 fn privileged_operations_are_refused() {
     if !available() {
         return;

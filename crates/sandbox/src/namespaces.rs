@@ -40,6 +40,33 @@ pub(crate) fn child(config: &Config, plan: &Plan, features: &Features, report: O
     std::process::exit(code)
 }
 
+/// Every descriptor the caller passed down beyond standard input, output
+/// and error is closed when the command starts (marked close-on-exec, so
+/// the report pipe, itself close-on-exec, keeps working until then). An
+/// inherited descriptor is a door out of the sandbox the namespaces do not
+/// close: a connected socket (an SSH agent's, a container daemon's) works
+/// from any network namespace, and a directory opened outside reaches files
+/// the mount namespace hides.
+fn close_inherited_fds() -> Result<(), String> {
+    let dir = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| format!("cannot list open descriptors in /proc/self/fd: {e}"))?;
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // The listing's own descriptor, closed since, fails with EBADF.
+        match nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        ) {
+            Ok(_) | Err(nix::errno::Errno::EBADF) => {}
+            Err(e) => return Err(format!("cannot close descriptor {fd} for the command: {e}")),
+        }
+    }
+    Ok(())
+}
+
 fn write_file(path: &str, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))
 }
@@ -51,6 +78,7 @@ fn enter(
     report: &OwnedFd,
 ) -> Result<Infallible, String> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
+    close_inherited_fds()?;
     let uid = Uid::current().as_raw();
     let gid = Gid::current().as_raw();
     let nproc = if uid == 0 {
