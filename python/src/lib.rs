@@ -138,11 +138,6 @@ impl TensorSlot {
     }
 }
 
-/// No report (for [`ConvertRefused`]).
-fn py_none_str() -> Option<String> {
-    None
-}
-
 /// Makes the Python objects of a rebuilt tree. Reference cycles
 /// ([`Node::Shared`], [`Node::Ref`]) are made as pickle makes them: a list
 /// or dict exists before its items, so a reference back to it is the object
@@ -181,11 +176,9 @@ impl<'py> Builder<'py> {
     fn build(mut self, n: &Node) -> PyResult<PyObject> {
         let obj = self.make(n)?;
         if self.unplaced > 0 {
-            return Err(ConvertRefused::new_err((
+            return Err(PyValueError::new_err(
                 "a reference cycle that does not pass through a list or dict value cannot be made",
-                py_none_str(),
-                "rebuild",
-            )));
+            ));
         }
         Ok(obj)
     }
@@ -419,7 +412,11 @@ fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
     let plan = py
         .allow_threads(|| plan_load(&path, &opts))
         .map_err(|e| convert_error(e, Some(&path)))?;
-    let root = Builder::new(py)?.build(&plan.rebuilt.root)?;
+    // What Python refuses to make (a cycle only tuples close, a dict key
+    // or set member that is a list) is a file Airlock cannot load.
+    let root = Builder::new(py)?
+        .build(&plan.rebuilt.root)
+        .map_err(|e| ConvertRefused::new_err((format!("{e}"), None::<String>, "rebuild")))?;
     let tensors = PyList::empty(py);
     for t in &plan.rebuilt.tensors {
         tensors.append((
