@@ -283,6 +283,25 @@ impl Node {
         }
     }
 
+    /// Call `f` on each value this one holds directly: container items,
+    /// dict keys and values, a call's arguments, a shared object's content.
+    pub fn for_each_child_mut(&mut self, f: &mut dyn FnMut(&mut Node)) {
+        match self {
+            Node::List(items) | Node::Tuple(items) | Node::Set(items) => {
+                items.iter_mut().for_each(f)
+            }
+            Node::Dict(pairs) | Node::OrderedDict(pairs) | Node::Counter(pairs) => {
+                for (k, v) in pairs {
+                    f(k);
+                    f(v);
+                }
+            }
+            Node::TorchCall(c) => c.args.iter_mut().for_each(f),
+            Node::Shared(_, inner) => f(inner),
+            _ => {}
+        }
+    }
+
     /// Whether Python refuses it as a dict key or set member (the mutable
     /// containers).
     pub fn is_unhashable(&self) -> bool {

@@ -355,24 +355,7 @@ fn compact(mut out: Rebuilt) -> Rebuilt {
                 });
                 *i = new;
             }
-            Node::List(items) | Node::Tuple(items) | Node::Set(items) => {
-                for n in items {
-                    visit(n, old, map, kept);
-                }
-            }
-            Node::Dict(items) | Node::OrderedDict(items) | Node::Counter(items) => {
-                for (k, v) in items {
-                    visit(k, old, map, kept);
-                    visit(v, old, map, kept);
-                }
-            }
-            Node::TorchCall(c) => {
-                for n in &mut c.args {
-                    visit(n, old, map, kept);
-                }
-            }
-            Node::Shared(_, n) => visit(n, old, map, kept),
-            _ => {}
+            other => other.for_each_child_mut(&mut |n| visit(n, old, map, kept)),
         }
     }
     /// Storages a [`Node::Storage`] names, kept after the tensors' own.
@@ -393,24 +376,7 @@ fn compact(mut out: Rebuilt) -> Rebuilt {
                     out.len() - 1
                 });
             }
-            Node::List(items) | Node::Tuple(items) | Node::Set(items) => {
-                for n in items {
-                    visit_storages(n, map, old, out);
-                }
-            }
-            Node::Dict(items) | Node::OrderedDict(items) | Node::Counter(items) => {
-                for (k, v) in items {
-                    visit_storages(k, map, old, out);
-                    visit_storages(v, map, old, out);
-                }
-            }
-            Node::TorchCall(c) => {
-                for n in &mut c.args {
-                    visit_storages(n, map, old, out);
-                }
-            }
-            Node::Shared(_, n) => visit_storages(n, map, old, out),
-            _ => {}
+            other => other.for_each_child_mut(&mut |n| visit_storages(n, map, old, out)),
         }
     }
     let old = std::mem::take(&mut out.tensors);
