@@ -15,11 +15,11 @@
 # 2. At the same time on the same CPU, each variant with a direct run of
 #    its own, the two commands starting together (the direct run is
 #    started as much later as the variant delays its command): CPU time.
-#    On a VM the machine's speed drifts from one run to
-#    the next by more than the effect measured (a 2-second import varies
-#    by about ±150 ms), so runs one after another cannot resolve a few
-#    milliseconds; two processes sharing one CPU at the same time see the
-#    same machine, and their CPU times differ only by what they do.
+#    On a VM the machine's speed drifts from one run to the next by more
+#    than the effect measured (a 2-second import varies by about ±150 ms),
+#    so runs one after another cannot resolve a few milliseconds; two
+#    processes sharing one CPU at the same time see the same machine, and
+#    their CPU times differ only by what they do.
 #
 # What the sandbox adds is the median of the paired differences with the
 # direct run, with a bootstrap 95% interval: wall time (pass 1), CPU time
