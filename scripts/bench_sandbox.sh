@@ -73,7 +73,7 @@ for key, prefix in prefixes.items():
     lag[key] = med(starts)
 wall = {k: [] for k in variants}
 off = {k: [] for k in variants}
-cpu = {k: [] for k in variants}  # pass 2: the difference with its direct run
+cpu = {k: [] for k in variants if k != "direct"}  # pass 2: the difference with its direct run
 for _ in range(runs):
     # Pass 1: one after another.
     order = list(variants.items())
@@ -90,10 +90,10 @@ for _ in range(runs):
     for key in variants:
         if key == "direct":
             continue
-        boxed = subprocess.Popen(variants[key], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        variant = subprocess.Popen(variants[key], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(max(0.0, lag[key] - lag["direct"]))
         direct = subprocess.Popen(variants["direct"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cpu[key].append(reap(boxed) - reap(direct))
+        cpu[key].append(reap(variant) - reap(direct))
 
 def diffs(series, key):
     return [b - d for b, d in zip(series[key], series["direct"])]
