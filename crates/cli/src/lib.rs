@@ -127,8 +127,11 @@ enum Command {
         a root filesystem of the system directories and the command's Python installation \
         read-only, the --ro and --rw paths, a private /tmp and a fresh /proc, nothing else of the \
         host; no network at all; Landlock rules matching the mounts and denying TCP; a \
-        deny-by-default seccomp filter; no_new_privs; rlimits; a wall-clock timeout. Run as root, \
-        the command runs as the host's nobody (65534).",
+        deny-by-default seccomp filter; no_new_privs; rlimits; a wall-clock timeout. The command is \
+        root of its own user namespace, which is the caller's own user outside and nothing more \
+        (run by root, it is root over the files it is given, with no capability on the host). \
+        Nothing of the airlock process (its environment, arguments, descriptors) is readable \
+        inside.",
         after_help = "Exit status: the command's; 128 + N when signal N ended it (a limit: the \
         summary says which); 125 the sandbox could not be set up (a missing kernel feature is named); \
         126 the command could not be executed; 127 it was not found."

@@ -210,6 +210,54 @@ fn descriptors_the_caller_leaves_open_do_not_reach_the_command() {
 }
 
 #[test]
+fn nothing_of_the_callers_process_is_readable_inside() {
+    if !available() {
+        return;
+    }
+    // A canary in airlock's environment and on its command line (in an
+    // option the command does not get): neither may appear in any
+    // process's environ or cmdline inside, and the init's descriptors
+    // (the report pipe among them) may not be opened.
+    let canary = format!("AIRLOCK_CANARY_{}", std::process::id());
+    let script = "for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do \
+                    cat \"$f\" 2>/dev/null | tr '\\0' '\\n'; done; \
+                  for f in /proc/1/fd/*; do readlink \"$f\" >/dev/null 2>&1 && echo OPENED-INIT-\"\"FD; \
+                    (echo X0 >\"$f\") 2>/dev/null && echo WROTE-INIT-\"\"FD; done; \
+                  readlink /proc/1/exe >/dev/null 2>&1 && echo READ-INIT-\"\"EXE; \
+                  cat /proc/1/environ >/dev/null 2>&1 && echo READ-INIT-\"\"ENVIRON; \
+                  echo done";
+    let shared = scratch(&canary);
+    let o = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["run", "--cwd", "/tmp", "--env", "SHOWN=visible", "--ro"])
+        .arg(&shared)
+        .args(["--", "/bin/sh", "-c", script])
+        .env(&canary, "hf_SECRET_TOKEN_VALUE")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("run airlock");
+    let _ = std::fs::remove_dir_all(&shared);
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    assert!(out.ends_with("done\n"), "{out}");
+    // What the command was given is there (so the listing worked) ...
+    assert!(out.contains("SHOWN=visible"), "{out}");
+    assert!(out.contains("/bin/sh"), "{out}");
+    // ... and nothing else of the caller's.
+    assert!(!out.contains(&canary), "{out}");
+    assert!(!out.contains("hf_SECRET_TOKEN_VALUE"), "{out}");
+    assert!(!out.contains("--ro"), "{out}");
+    // (The markers are split in the script, so its own cmdline holds none.)
+    for leak in [
+        "OPENED-INIT-FD",
+        "WROTE-INIT-FD",
+        "READ-INIT-EXE",
+        "READ-INIT-ENVIRON",
+    ] {
+        assert!(!out.contains(leak), "{leak}: {out}");
+    }
+}
+
+#[test]
 fn privileged_operations_are_refused() {
     if !available() {
         return;

@@ -128,6 +128,62 @@ fn enter(
     }
 }
 
+/// The init is a copy of the `airlock` process, so its memory holds the
+/// caller's arguments and environment (tokens, keys), and it holds the
+/// report pipe: none of it may reach the command, whose PID namespace the
+/// init is PID 1 of.
+///
+/// - The argument and environment strings are overwritten in place
+///   (through `/proc/self/mem`, which a process may always write): the
+///   world-readable `/proc/1/cmdline` reads that memory, and no access
+///   check guards it.
+/// - The init is made non-dumpable: `/proc/1/environ`, `mem`, `fd`,
+///   `maps`, `cwd`, `root` and `exe` then need `CAP_SYS_PTRACE` in the
+///   user namespace the `airlock` binary was started in, which nothing
+///   inside has (the command regains its own dumpability at `execve`).
+///
+/// The overwritten strings are the ones the kernel placed on the initial
+/// stack: the init, single-threaded, reads neither its arguments nor its
+/// environment afterwards (the command's environment was computed before
+/// the fork).
+fn hide_the_callers_process() -> Result<(), String> {
+    use std::os::unix::fs::FileExt;
+    let stat = std::fs::read_to_string("/proc/self/stat")
+        .map_err(|e| format!("cannot read /proc/self/stat: {e}"))?;
+    let [arg_start, arg_end, env_start, env_end] = memory_layout(&stat).ok_or_else(|| {
+        "cannot find the argument and environment area in /proc/self/stat".to_string()
+    })?;
+    let mem = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/mem")
+        .map_err(|e| format!("cannot open /proc/self/mem: {e}"))?;
+    for (start, end) in [(arg_start, arg_end), (env_start, env_end)] {
+        let len = usize::try_from(end.saturating_sub(start)).unwrap_or(0);
+        let mut blank = vec![0u8; len];
+        if start == arg_start {
+            let name = b"airlock-sandbox-init";
+            let n = name.len().min(len.saturating_sub(1));
+            blank[..n].copy_from_slice(&name[..n]);
+        }
+        mem.write_all_at(&blank, start)
+            .map_err(|e| format!("cannot overwrite the caller's arguments and environment: {e}"))?;
+    }
+    nix::sys::prctl::set_dumpable(false).map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))
+}
+
+/// `arg_start`, `arg_end`, `env_start` and `env_end` from a
+/// `/proc/PID/stat` line: fields 48 to 51 of proc(5), counted after the
+/// command name (which may hold spaces and parentheses, so the last `)`
+/// ends it).
+fn memory_layout(stat: &str) -> Option<[u64; 4]> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // The first field after the name is field 3 (state).
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    let layout = [field(48)?, field(49)?, field(50)?, field(51)?];
+    (layout[0] <= layout[1] && layout[2] <= layout[3]).then_some(layout)
+}
+
 /// PID 1 of the sandbox.
 fn init(
     config: &Config,
@@ -137,6 +193,7 @@ fn init(
     report: &OwnedFd,
 ) -> Result<i32, String> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
+    hide_the_callers_process()?;
     nix::unistd::sethostname("airlock").map_err(|e| format!("sethostname: {e}"))?;
     rootfs::build(plan)?;
     confine::limits(config, nproc)?;
@@ -223,4 +280,22 @@ fn exec(argv: &[std::ffi::CString], envp: &[std::ffi::CString], path: &str) -> n
         }
     }
     last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::memory_layout;
+
+    #[test]
+    fn the_memory_layout_is_read_after_the_last_parenthesis() {
+        // A real line's shape, with a command name made to mislead.
+        let mut fields: Vec<String> = (3..=52).map(|n| n.to_string()).collect();
+        fields[0] = "S".into();
+        let line = format!("1234 (a) b (c) {}\n", fields.join(" "));
+        assert_eq!(memory_layout(&line), Some([48, 49, 50, 51]));
+        assert_eq!(memory_layout("1 (x) S 2 3"), None);
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let [a, b, c, d] = memory_layout(&own).unwrap();
+        assert!(a < b && b <= c && c < d, "{own}");
+    }
 }
