@@ -1,7 +1,7 @@
 //! `airlock hash`: checksum lists (`sha256sum`-compatible) and model
 //! signing manifests.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use airlock_sign::manifest::{self, HashOptions, Method};
@@ -10,12 +10,12 @@ use airlock_sign::{Algorithm, HashError, sums};
 use rayon::prelude::*;
 use serde_json::json;
 
+use crate::output::{EXIT_ERROR, Stdout};
+
 /// Everything matched (or was hashed).
 const EXIT_OK: u8 = 0;
 /// Some file did not match its listed digest, or could not be read.
 const EXIT_MISMATCH: u8 = 1;
-/// A file or folder could not be hashed, or no list line could be read.
-const EXIT_ERROR: u8 = 2;
 
 #[derive(clap::Args)]
 pub(crate) struct HashArgs {
@@ -113,19 +113,20 @@ pub(crate) fn run(args: HashArgs) -> u8 {
             walk: walk_options,
         };
         let mut status = EXIT_OK;
+        let mut out = Stdout::new();
         for path in &args.paths {
             match manifest::hash_model(path, &options) {
-                Ok(m) => println!("{}", manifest_json(&m, &options)),
+                Ok(m) => out.line(&manifest_json(&m, &options)),
                 Err(e) => {
                     eprintln!("airlock hash: {e}");
                     status = EXIT_ERROR;
                 }
             }
         }
-        return status;
+        return finish(out, status);
     }
     let mut status = EXIT_OK;
-    let stdout = std::io::stdout();
+    let mut out = Stdout::new();
     for path in &args.paths {
         let entries = match walk(path, &walk_options) {
             Ok(e) => e,
@@ -139,12 +140,11 @@ pub(crate) fn run(args: HashArgs) -> u8 {
             .par_iter()
             .map(|e| manifest::hash_range(&e.path, e.size, 0, e.size, args.algorithm))
             .collect();
-        let mut out = stdout.lock();
         for (entry, digest) in entries.iter().zip(digests) {
             match digest {
                 Ok(d) => {
                     let name = display_name(path, &entry.name);
-                    let _ = writeln!(out, "{}", sums::format_line(&d, &name));
+                    out.line(&sums::format_line(&d, &name));
                 }
                 Err(e) => {
                     eprintln!("airlock hash: {e}");
@@ -153,7 +153,16 @@ pub(crate) fn run(args: HashArgs) -> u8 {
             }
         }
     }
-    status
+    finish(out, status)
+}
+
+/// The exit status once the output is written: a write failure (or a
+/// closed pipe) overrides it.
+fn finish(out: Stdout, status: u8) -> u8 {
+    match out.finish() {
+        Ok(()) => status,
+        Err(f) => f.exit(),
+    }
 }
 
 /// A listed file's name as `sha256sum` would print it: the argument for a
@@ -251,14 +260,16 @@ fn check(args: &HashArgs) -> u8 {
         .par_iter()
         .map(|l| {
             let path = Path::new(&l.name);
-            let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+            let size = std::fs::metadata(path)
+                .map_err(|e| format!("{}: {e}", l.name))?
+                .len();
             manifest::hash_range(path, size, 0, size, args.algorithm)
                 .map(|d| d == l.digest)
                 .map_err(|e| e.to_string())
         })
         .collect();
     let (mut failed, mut missing) = (0usize, 0usize);
-    let mut out = std::io::stdout().lock();
+    let mut out = Stdout::new();
     for (l, r) in lines.iter().zip(&results) {
         let shown = if l.name.contains(['\\', '\n', '\r']) {
             format!(
@@ -274,25 +285,24 @@ fn check(args: &HashArgs) -> u8 {
         match r {
             Ok(true) => {
                 if !args.quiet && !args.status {
-                    let _ = writeln!(out, "{shown}: OK");
+                    out.line(&format!("{shown}: OK"));
                 }
             }
             Ok(false) => {
                 failed += 1;
                 if !args.status {
-                    let _ = writeln!(out, "{shown}: FAILED");
+                    out.line(&format!("{shown}: FAILED"));
                 }
             }
             Err(e) => {
                 missing += 1;
                 if !args.status {
-                    let _ = writeln!(out, "{shown}: FAILED open or read");
+                    out.line(&format!("{shown}: FAILED open or read"));
                     eprintln!("airlock hash: {e}");
                 }
             }
         }
     }
-    drop(out);
     if !args.status {
         let plural = |n: usize, one: &str, many: &str| {
             if n == 1 {
@@ -320,11 +330,12 @@ fn check(args: &HashArgs) -> u8 {
             );
         }
     }
-    if unreadable_lists {
+    let status = if unreadable_lists {
         EXIT_ERROR
     } else if failed > 0 || missing > 0 {
         EXIT_MISMATCH
     } else {
         EXIT_OK
-    }
+    };
+    finish(out, status)
 }

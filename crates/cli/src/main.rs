@@ -1,4 +1,4 @@
-//! The `airlock` binary: see [`airlock_cli::run`].
+//! The `airlock` binary: see [`airlock_cli::run_main`].
 
 #![forbid(unsafe_code)]
 
@@ -10,5 +10,5 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    ExitCode::from(airlock_cli::run(std::env::args_os()))
+    ExitCode::from(airlock_cli::run_main(std::env::args_os()))
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock_policy::{Rule, Verdict};
+use airlock_policy::Verdict;
 use airlock_sign::Algorithm;
 use airlock_sign::keys::{PrivateKey, PublicKey};
 use airlock_sign::manifest::{HashOptions, Method};
@@ -11,6 +11,8 @@ use airlock_sign::verify::{CompareOptions, Trust, check_signature, compare, sign
 use airlock_sign::walk::{WalkOptions, normalise};
 use airlock_sign::x509::Cert;
 use rayon::prelude::*;
+
+use crate::output::{Failed, Stdout, plural};
 
 /// Signed, or verified.
 const EXIT_OK: u8 = 0;
@@ -35,9 +37,13 @@ pub(crate) struct SignArgs {
     /// (intermediates); repeatable, or several in one file.
     #[arg(long, value_name = "CHAIN.pem", requires = "cert")]
     chain: Vec<PathBuf>,
-    /// Where to write the signature.
+    /// Where to write the signature (an existing file is replaced only
+    /// with --force).
     #[arg(short, long, value_name = "FILE", default_value = "model.sig")]
     output: PathBuf,
+    /// Replace the signature file if it exists.
+    #[arg(long)]
+    force: bool,
     /// Hash function.
     #[arg(short, long, default_value = "sha256", value_parser = parse_algorithm)]
     algorithm: Algorithm,
@@ -106,6 +112,7 @@ pub(crate) fn sign(args: SignArgs) -> u8 {
 }
 
 fn sign_inner(args: &SignArgs) -> Result<(), String> {
+    crate::output::check_new(&args.output, args.force).map_err(Failed::into_message)?;
     let key = PrivateKey::from_pem(&read_text(&args.key, "private key")?)
         .map_err(|e| format!("{}: {e}", args.key.display()))?;
     let cert = match &args.cert {
@@ -163,7 +170,12 @@ fn sign_inner(args: &SignArgs) -> Result<(), String> {
     };
     let signature =
         sign_model(&args.model, &options, recorded, &signer).map_err(|e| e.to_string())?;
-    write_atomically(&args.output, signature.bundle.to_json().as_bytes())?;
+    crate::output::write_file(
+        &args.output,
+        signature.bundle.to_json().as_bytes(),
+        args.force,
+    )
+    .map_err(Failed::into_message)?;
     let n = signature.manifest.resources.len();
     eprintln!(
         "airlock sign: signed {} ({n} {}, root sha256 {}) with {}; wrote {}",
@@ -181,23 +193,6 @@ fn sign_inner(args: &SignArgs) -> Result<(), String> {
         args.output.display()
     );
     Ok(())
-}
-
-fn write_atomically(path: &Path, data: &[u8]) -> Result<(), String> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| format!("{}: not a file name", path.display()))?;
-    let tmp = dir.join(format!(".{}.airlock-tmp", name.to_string_lossy()));
-    std::fs::write(&tmp, data)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("cannot write {}: {e}", path.display())
-        })
 }
 
 pub(crate) fn verify(args: VerifyArgs) -> u8 {
@@ -241,34 +236,46 @@ pub(crate) fn verify(args: VerifyArgs) -> u8 {
         }
     };
     let manifest = &verified.signed.manifest;
+    let mut out = Stdout::new();
     if !diff.is_empty() {
-        println!(
+        out.line(&format!(
             "NOT VERIFIED {}: the signature by {} is valid, but the model differs from what was signed:",
             args.model.display(),
             verified.signer
-        );
+        ));
         for (what, names) in [
             ("changed", &diff.changed),
             ("missing", &diff.missing),
             ("extra", &diff.extra),
         ] {
             for n in names {
-                println!("  {what:<8} {n}");
+                out.line(&format!("  {what:<8} {n}"));
             }
         }
-        return EXIT_FAILED;
+        return finish(out, EXIT_FAILED);
     }
-    println!(
+    out.line(&format!(
         "verified {}: {} resources, root sha256 {}, signed by {}",
         args.model.display(),
         manifest.resources.len(),
         hex::encode(manifest.root_digest()),
         verified.signer
-    );
-    if args.scan {
-        return scan_signed(&args.model, &verified.signed);
+    ));
+    let status = if args.scan {
+        scan_signed(&mut out, &args.model, &verified.signed)
+    } else {
+        EXIT_OK
+    };
+    finish(out, status)
+}
+
+/// The exit status once the output is written: a write failure (or a
+/// closed pipe) overrides it.
+fn finish(out: Stdout, status: u8) -> u8 {
+    match out.finish() {
+        Ok(()) => status,
+        Err(f) => f.exit(),
     }
-    EXIT_OK
 }
 
 fn trust(args: &VerifyArgs) -> Result<Trust, String> {
@@ -291,7 +298,7 @@ fn trust(args: &VerifyArgs) -> Result<Trust, String> {
 }
 
 /// Scan the signed files; every model file must be safe.
-fn scan_signed(model: &Path, signed: &airlock_sign::statement::Signed) -> u8 {
+fn scan_signed(out: &mut Stdout, model: &Path, signed: &airlock_sign::statement::Signed) -> u8 {
     let mut names: Vec<String> = signed
         .manifest
         .resources
@@ -320,29 +327,26 @@ fn scan_signed(model: &Path, signed: &airlock_sign::statement::Signed) -> u8 {
             };
             airlock_scan::scan_path(&path, &path.display().to_string(), &opts)
         })
-        .filter(|r| {
-            !(r.verdict == Verdict::Error
-                && r.findings.iter().all(|f| f.rule == Rule::UnknownFormat)
-                && !airlock_scan::walk::model_like_name(&r.path))
-        })
+        .filter(|r| !crate::scan::not_a_model_file(r))
         .collect();
     let bad: Vec<_> = reports
         .iter()
         .filter(|r| r.verdict != Verdict::Safe)
         .collect();
-    print!(
-        "{}",
-        airlock_scan::report::to_text(&reports, false, airlock_scan::report::Color::Never)
-    );
+    let text = airlock_scan::report::to_text(&reports, false, airlock_scan::report::Color::Never);
+    out.line(text.trim_end_matches('\n'));
     if bad.is_empty() {
-        println!("scanned {} model files: all safe", reports.len());
+        out.line(&format!(
+            "scanned {}: all safe",
+            plural(reports.len(), "model file", "model files")
+        ));
         EXIT_OK
     } else {
-        println!(
-            "NOT SAFE: {} of {} model files are not safe",
+        out.line(&format!(
+            "NOT SAFE: {} of {} are not safe",
             bad.len(),
-            reports.len()
-        );
+            plural(reports.len(), "model file", "model files")
+        ));
         EXIT_FAILED
     }
 }

@@ -23,6 +23,8 @@ pub(crate) struct Options {
     pub env: Vec<String>,
     /// Wall-clock limit, seconds.
     pub wall_time: u64,
+    /// Whether an existing output may be replaced.
+    pub existing: airlock_tensors::write::Existing,
 }
 
 fn python(p: &Path) -> PathBuf {
@@ -138,7 +140,23 @@ fn run(input: &Path, work: &Path, output: &Path, opts: &Options) -> Result<usize
             report.verdict
         ));
     }
-    std::fs::rename(&out_file, output)
-        .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+    keep(&out_file, output, opts.existing)?;
     Ok(tensors)
+}
+
+/// Copy the sandbox's output to `output` as every native output is
+/// written: whole or not at all, with the usual file mode, and over an
+/// existing file only when allowed.
+fn keep(
+    made: &Path,
+    output: &Path,
+    existing: airlock_tensors::write::Existing,
+) -> Result<(), String> {
+    let fail = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", output.display());
+    let mut out = airlock_tensors::write::AtomicFile::create_with(output, &[made], existing)
+        .map_err(|e| fail(&e))?;
+    let mut from = std::fs::File::open(made).map_err(|e| fail(&e))?;
+    let mut to = out.as_file().map_err(|e| fail(&e))?;
+    std::io::copy(&mut from, &mut to).map_err(|e| fail(&e))?;
+    out.commit().map_err(|e| fail(&e))
 }

@@ -11,7 +11,7 @@ use airlock_policy::Verdict;
 use airlock_scan::{FileReport, Options, scan_source};
 use airlock_tensors::Transformation;
 use airlock_tensors::write::{
-    AtomicFile, SafetensorsOptions, archive_name_for, plan_safetensors, write_pt,
+    AtomicFile, Existing, SafetensorsOptions, archive_name_for, plan_safetensors, write_pt,
     write_safetensors_file,
 };
 use serde::Serialize;
@@ -31,6 +31,8 @@ pub struct ConvertOptions {
     pub limits: ReadLimits,
     /// safetensors options (metadata limit, ...).
     pub safetensors: SafetensorsOptions,
+    /// Whether an existing output may be replaced (`--force`).
+    pub existing: Existing,
 }
 
 impl Default for ConvertOptions {
@@ -40,6 +42,7 @@ impl Default for ConvertOptions {
             scan: Options::default(),
             limits: ReadLimits::default(),
             safetensors: SafetensorsOptions::default(),
+            existing: Existing::Refuse,
         }
     }
 }
@@ -68,8 +71,8 @@ pub struct Converted {
     pub tensor_bytes: u64,
 }
 
-/// Convert one file. The output is written atomically (a temporary file
-/// renamed into place) and never over an input.
+/// Convert one file. The output appears whole or not at all, never over an
+/// input, and over an existing file only with [`Existing::Replace`].
 pub fn convert_file(
     input: &Path,
     output: &Path,
@@ -92,8 +95,8 @@ pub fn convert_file(
     }
     let loaded = load(&src as &dyn Source, format, &stem, &opts.limits)?;
     let rebuilt = &loaded.rebuilt;
-    let mut out =
-        AtomicFile::create(output, &[input]).map_err(|e| ConvertError::Write(e.to_string()))?;
+    let mut out = AtomicFile::create_with(output, &[input], opts.existing)
+        .map_err(|e| ConvertError::Write(e.to_string()))?;
     let (bytes, tensors, transformations, tensor_bytes) = match opts.to {
         Target::Safetensors => {
             let plan = plan_safetensors(rebuilt, &opts.safetensors).map_err(|e| {
@@ -191,14 +194,6 @@ fn refuse_unsafe(report: &FileReport) -> Result<(), ConvertError> {
     }
 }
 
-/// Formats a folder conversion picks up.
-fn convertible(format: Format) -> bool {
-    matches!(
-        format,
-        Format::TorchZip | Format::TorchLegacy | Format::Npy | Format::Npz
-    )
-}
-
 /// The outcome of converting a folder.
 #[derive(Debug, Default, Serialize)]
 pub struct FolderOutcome {
@@ -206,13 +201,34 @@ pub struct FolderOutcome {
     pub converted: Vec<Converted>,
     /// Files that could have been converted but were not, with the reason.
     pub failed: Vec<(String, String)>,
+    /// Model files of formats a folder conversion leaves alone (TorchScript,
+    /// joblib, plain pickles, safetensors, ...), with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Files of no model format (configurations, tokenizers, text), left
+    /// alone.
+    pub other_files: usize,
     /// Shard indexes written.
     pub indexes: Vec<String>,
 }
 
+/// What a folder conversion does with one file.
+enum Planned {
+    /// Convert it to this output.
+    Convert(PathBuf),
+    /// A shard index, rewritten once its shards are converted.
+    Index,
+    /// A model file left alone, and why.
+    Skip(String),
+    /// A file that cannot be converted as asked, and why.
+    Fail(String),
+    /// Not a model file.
+    Other,
+}
+
 /// Convert every checkpoint under `dir` (recursively) into `out_dir`,
 /// mirroring the folder layout; shard indexes are rewritten for the
-/// converted shards.
+/// converted shards. Two inputs that would be written to the same output
+/// are both refused, naming each other.
 pub fn convert_folder(
     dir: &Path,
     out_dir: &Path,
@@ -222,26 +238,36 @@ pub fn convert_folder(
     walk(dir, &mut files).map_err(|e| ConvertError::Io(format!("{}: {e}", dir.display())))?;
     files.sort();
     let mut outcome = FolderOutcome::default();
+    let mut plans: Vec<(PathBuf, Planned)> = files
+        .into_iter()
+        .map(|path| {
+            let plan = plan_file(dir, out_dir, &path, opts.to);
+            (path, plan)
+        })
+        .collect();
+    refuse_collisions(&mut plans);
     let mut written: std::collections::HashMap<PathBuf, u64> = std::collections::HashMap::new();
     let mut indexes = Vec::new();
-    for path in files {
-        let rel = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
-        let name = rel
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if shards::is_index(&name) {
-            indexes.push(path);
-            continue;
-        }
-        let format = match FileSource::open(&path).and_then(|s| airlock_formats::sniff(&s)) {
-            Ok(f) => f,
-            Err(_) => continue,
+    for (path, plan) in plans {
+        let target = match plan {
+            Planned::Convert(target) => target,
+            Planned::Index => {
+                indexes.push(path);
+                continue;
+            }
+            Planned::Skip(why) => {
+                outcome.skipped.push((path.display().to_string(), why));
+                continue;
+            }
+            Planned::Fail(why) => {
+                outcome.failed.push((path.display().to_string(), why));
+                continue;
+            }
+            Planned::Other => {
+                outcome.other_files += 1;
+                continue;
+            }
         };
-        if !convertible(format) {
-            continue;
-        }
-        let target = out_dir.join(rel.with_file_name(shards::output_name(&name, opts.to)));
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|e| ConvertError::Io(format!("{}: {e}", parent.display())))?;
@@ -292,7 +318,7 @@ pub fn convert_folder(
             .unwrap_or_default();
         let target = out_dir.join(rel.with_file_name(shards::index_output_name(&name, opts.to)));
         let json = shards::converted_index(&idx, opts.to, total);
-        let mut f = AtomicFile::create(&target, &[&index])
+        let mut f = AtomicFile::create_with(&target, &[&index], opts.existing)
             .map_err(|e| ConvertError::Write(e.to_string()))?;
         serde_json::to_writer_pretty(&mut f, &json).map_err(|e| ConvertError::Io(e.to_string()))?;
         f.write_all(b"\n")
@@ -301,6 +327,63 @@ pub fn convert_folder(
         outcome.indexes.push(target.display().to_string());
     }
     Ok(outcome)
+}
+
+/// What to do with `path`, found under `dir`.
+fn plan_file(dir: &Path, out_dir: &Path, path: &Path, to: Target) -> Planned {
+    let rel = path.strip_prefix(dir).unwrap_or(path);
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if shards::is_index(&name) {
+        return Planned::Index;
+    }
+    let format = match FileSource::open(path).and_then(|s| airlock_formats::sniff(&s)) {
+        Ok(f) => f,
+        Err(e) => return Planned::Fail(format!("cannot be read: {e}")),
+    };
+    match format {
+        Format::TorchZip | Format::TorchLegacy | Format::Npy | Format::Npz => {
+            Planned::Convert(out_dir.join(rel.with_file_name(shards::output_name(&name, to))))
+        }
+        Format::Unknown | Format::Zip | Format::Tar => Planned::Other,
+        Format::Pickle => Planned::Skip(
+            "plain pickles in a folder are left alone (they are seldom checkpoints); `airlock convert FILE` converts one"
+                .into(),
+        ),
+        other => Planned::Skip(crate::input::not_converted(other).unwrap_or_default()),
+    }
+}
+
+/// Turn every conversion whose output another input's conversion would
+/// also write into a refusal naming both.
+fn refuse_collisions(plans: &mut [(PathBuf, Planned)]) {
+    let mut by_target: std::collections::HashMap<PathBuf, Vec<usize>> =
+        std::collections::HashMap::new();
+    for (i, (_, plan)) in plans.iter().enumerate() {
+        if let Planned::Convert(target) = plan {
+            by_target.entry(target.clone()).or_default().push(i);
+        }
+    }
+    for (target, ids) in by_target.into_iter().filter(|(_, ids)| ids.len() > 1) {
+        let names: Vec<String> = ids
+            .iter()
+            .map(|&i| plans[i].0.display().to_string())
+            .collect();
+        for &i in &ids {
+            let others: Vec<&str> = names
+                .iter()
+                .filter(|n| **n != plans[i].0.display().to_string())
+                .map(String::as_str)
+                .collect();
+            plans[i].1 = Planned::Fail(format!(
+                "not converted: {} would also be written to {}; convert them one at a time with -o",
+                others.join(" and "),
+                target.display()
+            ));
+        }
+    }
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

@@ -140,23 +140,28 @@ pub fn load<'s>(
         Format::Pickle => load_pickle(src, limits),
         Format::Npy => load_npy(src, stem),
         Format::Npz => load_npz(src, limits),
-        Format::TorchScript => Err(ConvertError::Unsupported(
-            "a TorchScript archive is a program (code/ and __torch__ classes): its weights are only reachable by running it; Airlock does not convert TorchScript".into(),
+        other => Err(ConvertError::Unsupported(
+            not_converted(other).unwrap_or_default(),
         )),
-        Format::Joblib => Err(ConvertError::Unsupported(
-            "a joblib dump holds objects (typically scikit-learn estimators) whose behaviour lives in their classes' code: their arrays alone are not the model, so Airlock does not convert joblib files".into(),
-        )),
-        Format::TorchLegacyTar => Err(ConvertError::Unsupported(
-            "the pre-1.0 tar checkpoint format is not converted".into(),
-        )),
-        Format::Safetensors => Err(ConvertError::Unsupported(
-            "the file is already safetensors".into(),
-        )),
-        other => Err(ConvertError::Unsupported(format!(
+    }
+}
+
+/// Why files of `format` are not converted, or `None` for the formats
+/// [`load`] reads.
+pub fn not_converted(format: Format) -> Option<String> {
+    Some(match format {
+        Format::TorchZip | Format::TorchLegacy | Format::Pickle | Format::Npy | Format::Npz => {
+            return None;
+        }
+        Format::TorchScript => "a TorchScript archive is a program (code/ and __torch__ classes): its weights are only reachable by running it; Airlock does not convert TorchScript".into(),
+        Format::Joblib => "a joblib dump holds objects (typically scikit-learn estimators) whose behaviour lives in their classes' code: their arrays alone are not the model, so Airlock does not convert joblib files".into(),
+        Format::TorchLegacyTar => "the pre-1.0 tar checkpoint format is not converted".into(),
+        Format::Safetensors => "the file is already safetensors".into(),
+        other => format!(
             "{} files are not model checkpoints Airlock converts",
             other.name()
-        ))),
-    }
+        ),
+    })
 }
 
 fn rebuild_err(e: airlock_tensors::rebuild::RebuildError) -> ConvertError {

@@ -40,7 +40,9 @@ pub mod zip;
 mod zip_anomalies;
 
 pub use sniff::{Format, sniff};
-pub use source::{FileSource, MemSource, Source, SubSource};
+pub use source::{
+    FileSource, MemSource, Source, SubSource, describe as describe_file_type, open_regular,
+};
 pub use zip_anomalies::zip_anomalies;
 
 /// A structural oddity of a container.

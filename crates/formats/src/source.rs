@@ -61,15 +61,65 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    /// Open a file for reading.
+    /// Open a regular file for reading. Anything else (a named pipe, a
+    /// device such as `/dev/zero`, a socket, a directory) is refused with
+    /// an error that says what it is: opening is non-blocking, so a named
+    /// pipe without a writer cannot hang the caller, and the check is made
+    /// on the opened file, so the path cannot be swapped in between.
     pub fn open(path: &std::path::Path) -> io::Result<FileSource> {
-        let file = File::open(path)?;
+        let file = open_regular(path)?;
         let len = file.metadata()?.len();
         Ok(FileSource {
             file,
             len,
             read: AtomicU64::new(0),
         })
+    }
+}
+
+/// Open `path` read-only if it is a regular file (see [`FileSource::open`]).
+pub fn open_regular(path: &std::path::Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK: opening a FIFO for reading otherwise waits for a
+        // writer. It changes nothing for reads of a regular file.
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let kind = file.metadata()?.file_type();
+    if kind.is_file() {
+        return Ok(file);
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a regular file ({}): not read", describe(&kind)),
+    ))
+}
+
+/// What a file that is not a regular file is, in words.
+pub fn describe(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a named pipe";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else {
+        "a special file"
     }
 }
 

@@ -107,13 +107,15 @@ impl Rule {
             + "\n"
     }
 
-    /// The first line of the documentation.
-    pub fn summary(self) -> &'static str {
+    /// The first paragraph of the documentation, on one line.
+    pub fn summary(self) -> String {
         self.raw_doc()
             .lines()
             .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with('#'))
-            .unwrap_or("")
+            .skip_while(|l| l.is_empty() || l.starts_with('#'))
+            .take_while(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Find a rule by id or name.
@@ -703,7 +705,14 @@ mod tests {
             for section in ["## What it detects", "## Why it matters", "## What to do"] {
                 assert!(doc.contains(section), "{} lacks {section}", r.id());
             }
-            assert!(!r.summary().is_empty());
+            let summary = r.summary();
+            assert!(!summary.is_empty());
+            // The whole first paragraph: it ends a sentence.
+            assert!(
+                summary.ends_with('.') || summary.ends_with(')') || summary.ends_with('`'),
+                "{}: {summary}",
+                r.id()
+            );
         }
         assert_eq!(Rule::lookup("al0001"), Some(Rule::DangerousGlobal));
         assert_eq!(Rule::lookup("zip-crc-mismatch"), Some(Rule::ZipCrcMismatch));

@@ -51,6 +51,10 @@ impl Default for Options {
 pub struct FileReport {
     /// The path as given, or as found under a given folder.
     pub path: String,
+    /// The path's exact bytes when they are not UTF-8 (`path` then has
+    /// U+FFFD in place of the invalid bytes); set by the caller that knows
+    /// the path ([`FileReport::with_path_bytes`]).
+    pub path_bytes: Option<Vec<u8>>,
     /// The format, by content.
     pub format: Format,
     /// The compression around the content (`gzip`, `zlib`, ...), if any.
@@ -78,6 +82,33 @@ impl FileReport {
             .filter(|f| f.rule != Rule::WeightsOnlyRefusal || self.findings.len() == 1)
             .max_by_key(|f| (f.rule.impact(), f.severity))
     }
+
+    /// Record `path`'s exact bytes when they are not UTF-8.
+    pub fn with_path_bytes(mut self, path: &Path) -> FileReport {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        if std::str::from_utf8(bytes).is_err() {
+            self.path_bytes = Some(bytes.to_vec());
+        }
+        self
+    }
+
+    /// The report on a file or folder that could not be read at all.
+    pub fn unreadable(display: &str, why: impl std::fmt::Display) -> FileReport {
+        let findings = vec![Finding::new(Rule::ReadError, format!("cannot read: {why}"))];
+        FileReport {
+            path: display.to_string(),
+            path_bytes: None,
+            format: Format::Unknown,
+            compression: None,
+            verdict: Verdict::from_findings(&findings),
+            weights_only: None,
+            weights_only_reason: None,
+            findings,
+            size: 0,
+            bytes_read: 0,
+        }
+    }
 }
 
 /// Files up to this size are read into memory once; larger ones are read
@@ -100,23 +131,7 @@ pub fn scan_path(path: &Path, display: &str, opts: &Options) -> FileReport {
             report
         }
         Ok(Err(src)) => scan_source(&src, display, opts),
-        Err(e) => {
-            let findings = vec![Finding::new(
-                Rule::ReadError,
-                format!("cannot read the file: {e}"),
-            )];
-            FileReport {
-                path: display.to_string(),
-                format: Format::Unknown,
-                compression: None,
-                verdict: Verdict::from_findings(&findings),
-                weights_only: None,
-                weights_only_reason: None,
-                findings,
-                size: 0,
-                bytes_read: 0,
-            }
-        }
+        Err(e) => FileReport::unreadable(display, e),
     }
 }
 
@@ -196,6 +211,7 @@ pub(crate) fn scan_source_at(
     let verdict = Verdict::from_findings(&findings);
     FileReport {
         path: display.to_string(),
+        path_bytes: None,
         format: out.format.unwrap_or(format),
         compression: out.compression,
         verdict,

@@ -95,6 +95,9 @@ pub fn to_json(reports: &[FileReport]) -> Json {
             if let Some(c) = r.compression {
                 file["compression"] = json!(c);
             }
+            if let Some(b) = &r.path_bytes {
+                file["path_bytes"] = json!(hex(b));
+            }
             file
         }).collect::<Vec<_>>(),
         "summary": {
@@ -125,17 +128,67 @@ fn security_severity(s: Severity) -> &'static str {
     }
 }
 
-fn uri(path: &str) -> String {
-    let p = path.strip_prefix("./").unwrap_or(path);
-    p.chars()
-        .map(|c| match c {
-            ' ' => "%20".to_string(),
-            '%' => "%25".to_string(),
-            '#' => "%23".to_string(),
-            '?' => "%3F".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
+/// A SARIF artifact URI: the path's bytes (exact, even when they are not
+/// UTF-8), percent-encoded where a URI needs it.
+fn uri(r: &FileReport) -> String {
+    let bytes = r.path_bytes.as_deref().unwrap_or(r.path.as_bytes());
+    let bytes = bytes.strip_prefix(b"./").unwrap_or(bytes);
+    let raw = r.path_bytes.is_some();
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                ' ' | '%' | '#' | '?' => out.push_str(&format!("%{:02X}", c as u32)),
+                c if c.is_control() => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        out.push_str(&format!("%{b:02X}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            debug_assert!(raw);
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Text for a terminal: control characters (which could move the cursor,
+/// colour the screen or start a line that looks like another file's
+/// verdict) and bidirectional and other invisible format characters are
+/// shown as escapes; with `backslashes`, `\` is doubled so that a path is
+/// never ambiguous.
+pub fn escape_text(s: &str, backslashes: bool) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| !(c.is_control() || is_format_char(c) || (backslashes && c == '\\'));
+    if s.chars().all(plain) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\\' if backslashes => out.push_str("\\\\"),
+            c if (c as u32) < 0x100 && !plain(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if !plain(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Unicode format characters that change how text around them is shown
+/// (bidirectional overrides and isolates, zero-width characters).
+fn is_format_char(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}' | '\u{061c}')
 }
 
 /// The SARIF 2.1.0 log.
@@ -170,7 +223,7 @@ pub fn to_sarif(reports: &[FileReport]) -> Json {
             // are binary, so the alert sits at the file's start and the byte
             // offset is in the message and the properties.
             let physical = json!({
-                "artifactLocation": {"uri": uri(&r.path)},
+                "artifactLocation": {"uri": uri(r)},
                 "region": {"startLine": 1},
             });
             if let Some(o) = f.location.offset {
@@ -234,7 +287,8 @@ fn verdict_code(v: Verdict) -> &'static str {
 }
 
 fn location(f: &Finding) -> String {
-    match (&f.location.member, f.location.offset) {
+    let member = f.location.member.as_deref().map(|m| escape_text(m, true));
+    match (member, f.location.offset) {
         (Some(m), Some(o)) => format!(" [{m} @ {o}]"),
         (Some(m), None) => format!(" [{m}]"),
         (None, Some(o)) => format!(" [@ {o}]"),
@@ -245,13 +299,14 @@ fn location(f: &Finding) -> String {
 /// The text report: one line per file, and every finding with `verbose`.
 pub fn to_text(reports: &[FileReport], verbose: bool, color: Color) -> String {
     let mut out = String::new();
-    let width = reports
+    let paths: Vec<_> = reports.iter().map(|r| escape_text(&r.path, true)).collect();
+    let width = paths
         .iter()
-        .map(|r| r.path.chars().count())
+        .map(|p| p.chars().count())
         .max()
         .unwrap_or(0)
         .min(60);
-    for r in reports {
+    for (r, path) in reports.iter().zip(&paths) {
         let verdict = paint(
             color,
             verdict_code(r.verdict),
@@ -270,7 +325,7 @@ pub fn to_text(reports: &[FileReport], verbose: bool, color: Color) -> String {
         let _ = writeln!(
             out,
             "{verdict} {:<width$}  ({}{compressed}{wo}){reason}",
-            r.path,
+            path,
             r.format.name()
         );
         if verbose {
@@ -279,7 +334,7 @@ pub fn to_text(reports: &[FileReport], verbose: bool, color: Color) -> String {
                     out,
                     "{:11}weights_only refusal: {}",
                     "",
-                    first_line(reason, 200)
+                    escape_text(reason, false)
                 );
             }
             for f in &r.findings {
@@ -294,7 +349,7 @@ pub fn to_text(reports: &[FileReport], verbose: bool, color: Color) -> String {
                     "",
                     f.rule.id(),
                     f.rule.name(),
-                    f.message,
+                    escape_text(&f.message, false),
                     location(f)
                 );
             }
@@ -331,11 +386,15 @@ fn one_line(r: &FileReport, main: &Finding) -> String {
                 "{} {} globals outside the data allowlist: {}{more}",
                 main.rule.id(),
                 names.len(),
-                shown.join(", ")
+                escape_text(&shown.join(", "), false)
             );
         }
     }
-    format!("{} {}", main.rule.id(), first_line(&main.message, 150))
+    format!(
+        "{} {}",
+        main.rule.id(),
+        escape_text(&first_line(&main.message, 150), false)
+    )
 }
 
 fn severity_code(s: Severity) -> &'static str {

@@ -40,12 +40,18 @@ pub fn collect_targets(paths: &[PathBuf]) -> Targets {
                 display,
                 explicit: true,
             }),
-            Ok(_) => t
-                .problems
-                .push((display, "not a regular file or folder".into())),
+            Ok(m) => t.problems.push((display, special(&m))),
         }
     }
     t
+}
+
+/// Why a file that is neither a regular file nor a folder is not scanned.
+fn special(meta: &std::fs::Metadata) -> String {
+    format!(
+        "not a regular file ({}): not read",
+        airlock_formats::describe_file_type(&meta.file_type())
+    )
 }
 
 fn inside_roots(path: &Path, roots: &[PathBuf]) -> bool {
@@ -105,6 +111,8 @@ fn walk_dir_unsorted(dir: &Path, roots: &[PathBuf], t: &mut Targets) {
                     display,
                     explicit: false,
                 });
+            } else {
+                t.problems.push((display, special(&meta)));
             }
         }
         stack.extend(subdirs);

@@ -21,8 +21,9 @@ use airlock_formats::MemSource;
 use airlock_formats::zip::TorchZip;
 use airlock_tensors::dtype::ALL;
 use airlock_tensors::write::{
-    AtomicFile, InlineStorages, MemStorages, MetadataOverflow, PtOptions, SafetensorsOptions,
-    StorageBytes, WriteError, Zip64, plan_safetensors, write_pt_with, write_safetensors,
+    AtomicFile, Existing, InlineStorages, MemStorages, MetadataOverflow, PtOptions,
+    SafetensorsOptions, StorageBytes, WriteError, Zip64, plan_safetensors, write_pt_with,
+    write_safetensors,
 };
 use airlock_tensors::{Dtype, Node, Rebuilt, StorageInfo, TensorInfo};
 use num_bigint::BigInt;
@@ -603,7 +604,7 @@ fn write_safetensors_file(case: &Case, opts: &SafetensorsOptions, path: &Path) -
     let r = &case.rebuilt;
     let src = InlineStorages::with_fallback(&r.storages, &case.bytes);
     let plan = plan_safetensors(r, opts).unwrap_or_else(|e| panic!("{}: {e}", case.name));
-    let mut f = AtomicFile::create(path, &[] as &[&Path]).unwrap();
+    let mut f = AtomicFile::create_with(path, &[] as &[&Path], Existing::Replace).unwrap();
     let n = write_safetensors(&plan, &src, &mut f).unwrap();
     f.commit().unwrap();
     let bytes = std::fs::read(path).unwrap();
@@ -657,7 +658,7 @@ fn write_safetensors_file(case: &Case, opts: &SafetensorsOptions, path: &Path) -
 fn write_pt_file(case: &Case, opts: &PtOptions, path: &Path) -> Value {
     let r = &case.rebuilt;
     let src = InlineStorages::with_fallback(&r.storages, &case.bytes);
-    let mut f = AtomicFile::create(path, &[] as &[&Path]).unwrap();
+    let mut f = AtomicFile::create_with(path, &[] as &[&Path], Existing::Replace).unwrap();
     let summary =
         write_pt_with(r, &src, &mut f, opts).unwrap_or_else(|e| panic!("{}: {e}", case.name));
     f.commit().unwrap();

@@ -30,7 +30,7 @@ pub mod pt;
 pub mod safetensors;
 mod zip;
 
-pub use atomic::{AtomicFile, check_not_an_input};
+pub use atomic::{AtomicFile, Existing, check_not_an_input, remove_pending};
 pub use pt::{PtOptions, PtSummary, Zip64, archive_name_for, write_pt, write_pt_with};
 pub use safetensors::{
     MetadataOverflow, PlannedTensor, SafetensorsOptions, SafetensorsPlan, plan as plan_safetensors,
@@ -281,6 +281,12 @@ pub enum WriteError {
         output: std::path::PathBuf,
         /// The input it is.
         input: std::path::PathBuf,
+    },
+    /// The output exists and may not be replaced.
+    #[error("{} exists; refusing to replace it (--force replaces it)", path.display())]
+    Exists {
+        /// The output path.
+        path: std::path::PathBuf,
     },
     /// A file-system step of the output failed.
     #[error("{what} {}: {source}", path.display())]

@@ -1,0 +1,151 @@
+//! Where the command's results go: standard output, and files it writes.
+//!
+//! - Standard output: a write error is exit status 2 with a message (a full
+//!   disk, a closed terminal); a reader that went away (`| head`) ends the
+//!   command quietly with status 141, as the shell reports a process that
+//!   `SIGPIPE` ended. Never a panic, never status 0 with the output lost.
+//! - Files (reports, signatures): written whole or not at all through
+//!   [`AtomicFile`], and never in place of an existing file unless the user
+//!   said `--force`.
+//! - Signals: `SIGINT`, `SIGTERM` and `SIGHUP` remove the temporary files
+//!   of outputs not yet committed (only where the file system cannot make
+//!   anonymous ones) before the command ends.
+
+use std::io::Write;
+use std::path::Path;
+
+use airlock_tensors::write::{AtomicFile, Existing, remove_pending};
+
+/// Exit status: the command line was wrong, or something could not be
+/// read, analysed or written.
+pub(crate) const EXIT_ERROR: u8 = 2;
+
+/// Exit status when the reader of standard output went away: 128 + SIGPIPE.
+pub(crate) const EXIT_PIPE: u8 = 141;
+
+/// Why output could not be delivered; [`Failed::exit`] reports it.
+#[derive(Debug)]
+pub(crate) enum Failed {
+    /// The reader closed the pipe: nothing to say.
+    Pipe,
+    /// Another error, with what was being written.
+    Error(String),
+}
+
+impl Failed {
+    /// The message, for callers that report errors as text (a closed pipe
+    /// has none to give).
+    pub(crate) fn into_message(self) -> String {
+        match self {
+            Failed::Pipe => "standard output was closed".into(),
+            Failed::Error(msg) => msg,
+        }
+    }
+
+    /// Say why (unless the pipe closed) and give the exit status.
+    pub(crate) fn exit(self) -> u8 {
+        match self {
+            Failed::Pipe => EXIT_PIPE,
+            Failed::Error(msg) => {
+                eprintln!("airlock: {msg}");
+                EXIT_ERROR
+            }
+        }
+    }
+}
+
+fn stdout_error(e: std::io::Error) -> Failed {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Failed::Pipe
+    } else {
+        Failed::Error(format!("cannot write to standard output: {e}"))
+    }
+}
+
+/// Write `text` to standard output and flush it.
+pub(crate) fn emit(text: &str) -> Result<(), Failed> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).map_err(stdout_error)?;
+    out.flush().map_err(stdout_error)
+}
+
+/// Standard output for results written as they come, remembering the first
+/// failure (later writes are skipped).
+pub(crate) struct Stdout {
+    failed: Option<Failed>,
+}
+
+impl Stdout {
+    pub(crate) fn new() -> Stdout {
+        Stdout { failed: None }
+    }
+
+    /// Write a line (the newline is added).
+    pub(crate) fn line(&mut self, text: &str) {
+        if self.failed.is_none() {
+            let mut s = String::with_capacity(text.len() + 1);
+            s.push_str(text);
+            s.push('\n');
+            if let Err(f) = emit(&s) {
+                self.failed = Some(f);
+            }
+        }
+    }
+
+    /// The first failure, if any.
+    pub(crate) fn finish(self) -> Result<(), Failed> {
+        self.failed.map_or(Ok(()), Err)
+    }
+}
+
+/// Refuse an output file that exists, unless `force`: checked before the
+/// work that produces it (and again when it is written).
+pub(crate) fn check_new(path: &Path, force: bool) -> Result<(), Failed> {
+    if !force && std::fs::symlink_metadata(path).is_ok() {
+        return Err(Failed::Error(format!(
+            "{} exists; refusing to replace it (--force replaces it)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Write `bytes` to the file `path`, whole or not at all, refusing to
+/// replace an existing file unless `force`.
+pub(crate) fn write_file(path: &Path, bytes: &[u8], force: bool) -> Result<(), Failed> {
+    let existing = if force {
+        Existing::Replace
+    } else {
+        Existing::Refuse
+    };
+    let fail =
+        |e: &dyn std::fmt::Display| Failed::Error(format!("cannot write {}: {e}", path.display()));
+    let mut f = AtomicFile::create_with(path, &[] as &[&Path], existing).map_err(|e| fail(&e))?;
+    f.write_all(bytes).map_err(|e| fail(&e))?;
+    f.commit().map_err(|e| fail(&e))
+}
+
+/// On `SIGINT`, `SIGTERM` or `SIGHUP`, remove pending temporary output
+/// files and end with 128 + the signal. Not for `airlock run`, which must
+/// stay single-threaded until it forks.
+pub(crate) fn clean_up_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            remove_pending();
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
+/// `1 file`, `2 files`.
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}

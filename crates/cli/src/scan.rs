@@ -1,0 +1,206 @@
+//! `airlock scan`: files and folders, each given a verdict, in one report.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use airlock_policy::{Rule, Verdict};
+use airlock_scan::report::{self, Color, Summary};
+use airlock_scan::{FileReport, Options, collect_targets, scan_path};
+use clap::ValueEnum;
+use rayon::prelude::*;
+
+use crate::output::{self, EXIT_ERROR};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// One line per file (details with -v).
+    Text,
+    /// The JSON report, schema 1.
+    Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ScanArgs {
+    /// Files and folders to scan.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    format: OutputFormat,
+    /// Write the report to a file instead of standard output (an existing
+    /// file is replaced only with --force).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Replace the --output file if it exists.
+    #[arg(long, requires = "output")]
+    force: bool,
+    /// Show every finding (text format).
+    #[arg(short, long)]
+    verbose: bool,
+    /// Also report files in folders that are not model files.
+    #[arg(long)]
+    all: bool,
+    /// When to use colours in the text format.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
+    /// Do not show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+    /// Largest pickle or record analysed, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    max_pickle_bytes: u64,
+    /// Number of files scanned in parallel (default: one per core).
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+pub(crate) fn scan(args: ScanArgs) -> u8 {
+    if let Some(n) = args.jobs {
+        if n == 0 {
+            eprintln!("airlock: --jobs must be at least 1");
+            return EXIT_ERROR;
+        }
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
+    if let Some(path) = &args.output {
+        if let Err(f) = output::check_new(path, args.force) {
+            return f.exit();
+        }
+    }
+    let (reports, skipped) = scan_all(&args);
+    let text = render(&args, &reports, skipped);
+    let written = match &args.output {
+        Some(path) => output::write_file(path, text.as_bytes(), args.force),
+        None => output::emit(&text),
+    };
+    if let Err(f) = written {
+        return f.exit();
+    }
+    let code = Summary::of(&reports).exit_code();
+    if code == 0 && reports.is_empty() {
+        // Nothing to scan is not "every file safe".
+        eprintln!("airlock: no model files found");
+        return EXIT_ERROR;
+    }
+    code as u8
+}
+
+/// Scan every file the paths name, in parallel; paths that could not be
+/// read are reports too (verdict error). Returns the reports to show and
+/// how many files found in folders were left out as no model files.
+fn scan_all(args: &ScanArgs) -> (Vec<FileReport>, usize) {
+    let targets = collect_targets(&args.paths);
+    for (path, why) in &targets.problems {
+        eprintln!(
+            "airlock: {}: {why}",
+            airlock_scan::report::escape_text(path, true)
+        );
+    }
+    for (path, why) in &targets.skipped {
+        eprintln!("airlock: skipping {path}: {why}");
+    }
+    let opts = Options {
+        max_pickle_bytes: args.max_pickle_bytes,
+        ..Options::default()
+    };
+    let bar = progress(!args.no_progress, targets.files.len());
+    let mut reports: Vec<(bool, FileReport)> = targets
+        .files
+        .par_iter()
+        .map(|t| {
+            let r = scan_path(&t.path, &t.display, &opts).with_path_bytes(&t.path);
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+            (t.explicit, r)
+        })
+        .collect();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut skipped = 0;
+    reports.retain(|(explicit, r)| {
+        let keep = *explicit || args.all || !not_a_model_file(r);
+        if !keep {
+            skipped += 1;
+        }
+        keep
+    });
+    let mut reports: Vec<FileReport> = reports.into_iter().map(|(_, r)| r).collect();
+    reports.extend(
+        targets
+            .problems
+            .iter()
+            .map(|(path, why)| FileReport::unreadable(path, why)),
+    );
+    (reports, skipped)
+}
+
+/// A file found in a folder whose content is no model format and whose
+/// name does not claim one (a README, a config): left out of the report.
+pub(crate) fn not_a_model_file(r: &FileReport) -> bool {
+    r.verdict == Verdict::Error
+        && r.findings.iter().all(|f| f.rule == Rule::UnknownFormat)
+        && !airlock_scan::walk::model_like_name(&r.path)
+}
+
+fn progress(wanted: bool, files: usize) -> Option<indicatif::ProgressBar> {
+    if !wanted || !std::io::stderr().is_terminal() || files <= 20 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(files as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} scanning {pos}/{len} files [{bar:30}] {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    Some(bar)
+}
+
+/// The report in the format asked for, ending with a newline.
+fn render(args: &ScanArgs, reports: &[FileReport], skipped: usize) -> String {
+    let color = match args.color {
+        ColorChoice::Always => Color::Always,
+        ColorChoice::Never => Color::Never,
+        ColorChoice::Auto
+            if args.output.is_none()
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none() =>
+        {
+            Color::Always
+        }
+        ColorChoice::Auto => Color::Never,
+    };
+    let mut text = match args.format {
+        OutputFormat::Text => {
+            let mut t = report::to_text(reports, args.verbose, color);
+            if skipped > 0 {
+                t.push_str(&format!("{skipped} file(s) in the folders are not model files and were skipped (--all shows them)\n"));
+            }
+            t
+        }
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(&report::to_json(reports)).expect("JSON")
+        }
+        OutputFormat::Sarif => {
+            serde_json::to_string_pretty(&report::to_sarif(reports)).expect("JSON")
+        }
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
