@@ -32,6 +32,7 @@ from ._load import load
 __all__ = [
     "AirlockError",
     "Finding",
+    "MissingFileError",
     "Report",
     "UnsafeModelError",
     "__version__",
@@ -63,8 +64,25 @@ class AirlockError(Exception):
 
     @property
     def rules(self) -> List[str]:
-        """The rule ids of the findings (``AL0001``, ...)."""
-        return [f.rule for f in self.findings]
+        """The rule ids of the findings (``AL0001``, ...), each once, most
+        severe first."""
+        return list(dict.fromkeys(f.rule for f in self.findings))
+
+
+class MissingFileError(AirlockError, FileNotFoundError):
+    """The path does not exist: both an :class:`AirlockError` and the
+    ``FileNotFoundError`` that ``open`` and ``torch.load`` raise."""
+
+    def __init__(self, path: str):
+        FileNotFoundError.__init__(self, 2, "No such file or directory", path)
+        self.report = None
+
+
+def _existing(path: PathLike) -> str:
+    path = os.fspath(path)
+    if not os.path.lexists(path):
+        raise MissingFileError(path)
+    return path
 
 
 class UnsafeModelError(AirlockError):
@@ -142,13 +160,17 @@ def scan(target: Union[PathLike, bytes, bytearray, memoryview], *, name: str = "
     - ``bytes`` give the report of those bytes (``name`` is shown and its
       extension used as a hint).
 
-    Raises ``OSError`` when the path does not exist or cannot be read.
+    A folder gives the reports ``airlock scan`` prints: files whose content
+    and name are no model format's (configurations, tokenizers, text) are
+    left out, and a file or folder under it that cannot be read is a report
+    with the verdict ``error``.
+
+    Raises :class:`MissingFileError` (a ``FileNotFoundError``) when the path
+    does not exist.
     """
     if isinstance(target, (bytes, bytearray, memoryview)):
         return _reports(_native.scan_data(bytes(target), name))[0]
-    path = os.fspath(target)
-    if not os.path.exists(path):
-        raise FileNotFoundError(2, "No such file or directory", path)
+    path = _existing(target)
     reports = _reports(_native.scan_paths([path]))
     if os.path.isdir(path):
         return reports
@@ -163,15 +185,17 @@ def _refused(exc: Exception) -> AirlockError:
     return AirlockError(message, report)
 
 
-def convert(src: PathLike, dst: PathLike, to: str = "safetensors") -> dict:
+def convert(src: PathLike, dst: PathLike, to: str = "safetensors", *, overwrite: bool = False) -> dict:
     """Convert ``src`` to ``dst`` as ``"safetensors"`` or ``"pt"`` (a
     checkpoint ``torch.load(weights_only=True)`` loads), natively: nothing
     from the file runs. Returns what was done (tensors, bytes and every
-    transformation). The output is written atomically and never over the
-    input. Raises :class:`UnsafeModelError` for dangerous files and
+    transformation). The output appears whole or not at all, never over the
+    input, and over an existing ``dst`` only with ``overwrite=True``.
+    Raises :class:`UnsafeModelError` for dangerous files,
+    :class:`MissingFileError` when ``src`` does not exist and
     :class:`AirlockError` for anything that cannot be converted."""
     try:
-        return json.loads(_native.convert(os.fspath(src), os.fspath(dst), to))
+        return json.loads(_native.convert(_existing(src), os.fspath(dst), to, overwrite))
     except _native.ConvertRefused as exc:
         raise _refused(exc) from None
 
@@ -181,6 +205,6 @@ def inspect(path: PathLike) -> dict:
     bytes, storage sharing), metadata, the pickle's object tree and
     TorchScript code files, as ``airlock inspect --format json`` prints."""
     try:
-        return json.loads(_native.inspect(os.fspath(path)))
+        return json.loads(_native.inspect(_existing(path)))
     except _native.ConvertRefused as exc:
         raise _refused(exc) from None

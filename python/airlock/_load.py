@@ -56,12 +56,14 @@ def load(path: "str | os.PathLike[str]", *, map_location: Any = "cpu", mmap: boo
     (tensors of stored, uncompressed records then share the file's pages,
     copy on write), as ``torch.load(mmap=True)`` does.
 
-    Raises :class:`airlock.UnsafeModelError` for refused files and
+    Raises :class:`airlock.UnsafeModelError` for refused files,
+    :class:`airlock.MissingFileError` (a ``FileNotFoundError``, as
+    ``torch.load`` raises) when the path does not exist, and
     :class:`airlock.AirlockError` for malformed or unsupported ones.
     """
-    from . import _refused
+    from . import _existing, _refused
 
-    path = os.fspath(path)
+    path = _existing(path)
     try:
         _report, root, tensors, storages, _transformations = _native.load_plan(path)
     except _native.ConvertRefused as exc:

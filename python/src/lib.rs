@@ -19,9 +19,10 @@ use std::path::PathBuf;
 
 use airlock_convert::input::Bytes;
 use airlock_convert::{ConvertError, ConvertOptions, Target, convert_file, plan_load};
+use airlock_scan::walk::not_a_model_file;
 use airlock_scan::{FileReport, Options, collect_targets, scan_bytes, scan_path};
 use airlock_tensors::Node;
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyComplex, PyDict, PyList, PySet, PyTuple};
 
@@ -41,20 +42,27 @@ fn report_json(reports: &[FileReport]) -> String {
 #[pyfunction]
 #[allow(unsafe_code)]
 fn scan_paths(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<String> {
-    let (json, problems) = py.allow_threads(|| {
+    Ok(py.allow_threads(|| {
         let targets = collect_targets(&paths);
         let opts = Options::default();
-        let reports: Vec<FileReport> = targets
+        // As `airlock scan` reports: files found in folders whose content
+        // and name are no model format's are left out, and what could not
+        // be read is a report of its own.
+        let mut reports: Vec<FileReport> = targets
             .files
             .iter()
-            .map(|t| scan_path(&t.path, &t.display, &opts))
+            .map(|t| (t.explicit, scan_path(&t.path, &t.display, &opts)))
+            .filter(|(explicit, r)| *explicit || !not_a_model_file(r))
+            .map(|(_, r)| r)
             .collect();
-        (report_json(&reports), targets.problems)
-    });
-    if let Some((path, why)) = problems.into_iter().next() {
-        return Err(PyOSError::new_err(format!("{path}: {why}")));
-    }
-    Ok(json)
+        reports.extend(
+            targets
+                .problems
+                .iter()
+                .map(|(path, why)| FileReport::unreadable(path, why)),
+        );
+        report_json(&reports)
+    }))
 }
 
 /// Scan bytes held in memory; `name` is the name shown (and used for
@@ -90,11 +98,18 @@ fn convert_error(e: ConvertError, path: Option<&std::path::Path>) -> PyErr {
     ConvertRefused::new_err((e.to_string(), report, kind))
 }
 
-/// Convert one file (`to` is `"safetensors"` or `"pt"`); returns the JSON
-/// description of what was done.
+/// Convert one file (`to` is `"safetensors"` or `"pt"`; an existing `dst`
+/// is replaced only with `overwrite`); returns the JSON description of
+/// what was done.
 #[pyfunction]
 #[allow(unsafe_code)]
-fn convert(py: Python<'_>, src: PathBuf, dst: PathBuf, to: &str) -> PyResult<String> {
+fn convert(
+    py: Python<'_>,
+    src: PathBuf,
+    dst: PathBuf,
+    to: &str,
+    overwrite: bool,
+) -> PyResult<String> {
     let target = match to {
         "safetensors" => Target::Safetensors,
         "pt" => Target::Pt,
@@ -106,6 +121,11 @@ fn convert(py: Python<'_>, src: PathBuf, dst: PathBuf, to: &str) -> PyResult<Str
     };
     let opts = ConvertOptions {
         to: target,
+        existing: if overwrite {
+            airlock_tensors::write::Existing::Replace
+        } else {
+            airlock_tensors::write::Existing::Refuse
+        },
         ..ConvertOptions::default()
     };
     let done = py

@@ -347,8 +347,40 @@ def test_scan_file_bytes_and_folder():
     reports = airlock.scan(os.path.join(ROOT, "examples"))
     assert len(reports) == 14
     assert {x.verdict for x in reports} == {"safe", "suspicious", "dangerous", "error"}
-    with pytest.raises(FileNotFoundError):
-        airlock.scan(os.path.join(ROOT, "no-such-file.pt"))
+    missing = os.path.join(ROOT, "no-such-file.pt")
+    for call in (airlock.scan, airlock.load, airlock.inspect, lambda p: airlock.convert(p, "/tmp/never-written")):
+        with pytest.raises(airlock.MissingFileError) as info:
+            call(missing)
+        # Both the package's error and the one torch.load raises.
+        assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, airlock.AirlockError)
+        assert info.value.filename == missing
+
+
+def test_folder_scan_follows_the_command(tmp_path):
+    """A Hugging Face-style folder: configs and indexes are no model files
+    and are left out, as `airlock scan` leaves them out."""
+    import shutil
+    shutil.copy(os.path.join(ROOT, "examples", "models", "state_dict.pt"), tmp_path / "pytorch_model.bin")
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    (tmp_path / "pytorch_model.bin.index.json").write_text('{"weight_map": {}}')
+    (tmp_path / "tokenizer_config.json").write_text("{}")
+    reports = airlock.scan(tmp_path)
+    assert [os.path.basename(r.path) for r in reports] == ["pytorch_model.bin"]
+    assert all(r.safe for r in reports)
+    cli = subprocess.run([sys.executable, "-m", "airlock._cli", "scan", "--format", "json", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert [f["path"] for f in json.loads(cli.stdout)["files"]] == [r.path for r in reports]
+
+
+def test_rules_are_listed_once():
+    path = os.path.join(ROOT, "examples", "models", "torchscript.pt")
+    with pytest.raises(airlock.UnsafeModelError) as info:
+        with airlock.guard():
+            torch.load(path, weights_only=False)
+    rules = info.value.rules
+    # The report has several AL0005 findings (one per class); the ids come once each.
+    assert [f.rule for f in info.value.findings].count("AL0005") > 1
+    assert "AL0005" in rules and len(rules) == len(set(rules)), rules
 
 
 def test_convert_and_inspect(tmp_path):
@@ -365,6 +397,15 @@ def test_convert_and_inspect(tmp_path):
     with pytest.raises(airlock.UnsafeModelError):
         airlock.convert(os.path.join(ROOT, "examples", "models", "malicious_checkpoint.pt"), tmp_path / "x.st")
     assert not (tmp_path / "x.st").exists()
+    # An existing output is replaced only when asked.
+    with pytest.raises(airlock.AirlockError, match="exists"):
+        airlock.convert(src, out)
+    out.write_bytes(b"mine")
+    with pytest.raises(airlock.AirlockError):
+        airlock.convert(src, out)
+    assert out.read_bytes() == b"mine"
+    airlock.convert(src, out, overwrite=True)
+    assert out.read_bytes() != b"mine"
 
 
 GUARD_CHILD = textwrap.dedent(r"""

@@ -327,7 +327,7 @@ fn scan_signed(out: &mut Stdout, model: &Path, signed: &airlock_sign::statement:
             };
             airlock_scan::scan_path(&path, &path.display().to_string(), &opts)
         })
-        .filter(|r| !crate::scan::not_a_model_file(r))
+        .filter(|r| !airlock_scan::walk::not_a_model_file(r))
         .collect();
     let bad: Vec<_> = reports
         .iter()

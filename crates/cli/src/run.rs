@@ -126,12 +126,10 @@ pub(crate) fn run(args: RunArgs) -> u8 {
                 }
                 None => {
                     if let Some(s) = outcome.signal {
-                        let hint = if config.mem.is_some() && matches!(s, 6 | 9 | 11) {
-                            " (with --mem this is often the memory limit: an allocation failed)"
-                        } else {
-                            ""
-                        };
-                        eprintln!("airlock run: the command was killed by signal {s}{hint}");
+                        eprintln!("airlock run: the command was killed by signal {s}");
+                    }
+                    if let (Some(mem), false) = (config.mem, outcome.exit_code() == 0) {
+                        eprintln!("{}", memory_hint(mem));
                     }
                 }
             }
@@ -140,9 +138,37 @@ pub(crate) fn run(args: RunArgs) -> u8 {
     }
 }
 
+/// What to say when a command limited by `--mem` fails. The kernel does
+/// not report an address-space limit: an allocation just fails inside the
+/// command, which then raises, aborts or crashes in its own way.
+fn memory_hint(mem: u64) -> String {
+    format!(
+        "airlock run: the command failed with its address space limited to {} (--mem): if it \
+         reports a failed allocation (MemoryError, \"Cannot allocate memory\", \"failed to map \
+         segment\", std::bad_alloc), the memory limit ended it; a larger --mem lets it run",
+        human_size(mem)
+    )
+}
+
+fn human_size(n: u64) -> String {
+    for (unit, shift) in [("G", 30), ("M", 20), ("K", 10)] {
+        if n >= 1 << shift && n % (1 << shift) == 0 {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    format!("{n} bytes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_memory_hint_names_the_limit() {
+        assert!(memory_hint(100 << 20).contains("limited to 100M (--mem)"));
+        assert_eq!(human_size(3 << 29), "1536M");
+        assert_eq!(human_size(1000), "1000 bytes");
+    }
 
     #[test]
     fn sizes_and_seconds() {

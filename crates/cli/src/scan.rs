@@ -3,8 +3,8 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use airlock_policy::{Rule, Verdict};
 use airlock_scan::report::{self, Color, Summary};
+use airlock_scan::walk::not_a_model_file;
 use airlock_scan::{FileReport, Options, collect_targets, scan_path};
 use clap::ValueEnum;
 use rayon::prelude::*;
@@ -145,14 +145,6 @@ fn scan_all(args: &ScanArgs) -> (Vec<FileReport>, usize) {
             .map(|(path, why)| FileReport::unreadable(path, why)),
     );
     (reports, skipped)
-}
-
-/// A file found in a folder whose content is no model format and whose
-/// name does not claim one (a README, a config): left out of the report.
-pub(crate) fn not_a_model_file(r: &FileReport) -> bool {
-    r.verdict == Verdict::Error
-        && r.findings.iter().all(|f| f.rule == Rule::UnknownFormat)
-        && !airlock_scan::walk::model_like_name(&r.path)
 }
 
 fn progress(wanted: bool, files: usize) -> Option<indicatif::ProgressBar> {

@@ -314,6 +314,12 @@ fn limits_stop_what_they_limit() {
         "{}",
         text(&o.stderr)
     );
+    // The line that names the limit.
+    assert!(
+        text(&o.stderr).contains("limited to 256M (--mem)"),
+        "{}",
+        text(&o.stderr)
+    );
     // Wall time.
     let t = std::time::Instant::now();
     let o = airlock(&["run", "--wall-time", "1", "--", "/bin/sleep", "30"]);

@@ -119,6 +119,17 @@ fn walk_dir_unsorted(dir: &Path, roots: &[PathBuf], t: &mut Targets) {
     }
 }
 
+/// Whether a report is of a file found in a folder whose content is no
+/// model format and whose name does not claim one (a README, a config):
+/// such files are left out of folder reports unless asked for.
+pub fn not_a_model_file(r: &crate::FileReport) -> bool {
+    r.verdict == airlock_policy::Verdict::Error
+        && r.findings
+            .iter()
+            .all(|f| f.rule == airlock_policy::Rule::UnknownFormat)
+        && !model_like_name(&r.path)
+}
+
 /// File name extensions of model and array formats. A folder scan skips
 /// files it cannot identify unless their name says they are one of these:
 /// an unrecognised `model.onnx` is reported, a `README.md` is not.

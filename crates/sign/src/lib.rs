@@ -39,7 +39,7 @@ pub enum HashError {
         source: std::io::Error,
     },
     /// A symbolic link, while symlinks are not allowed.
-    #[error("{}: is a symbolic link (allow symlinks to hash what it points to)", path.display())]
+    #[error("{}: is a symbolic link, refused (--allow-symlinks hashes what it points to)", path.display())]
     Symlink {
         /// The link.
         path: PathBuf,
