@@ -3,6 +3,9 @@
 # through RUSTC_BOOTSTRAP=1). Seeds come from the differential corpus.
 #
 #   scripts/fuzz_smoke.sh [SECONDS_PER_TARGET]   (default 30)
+#
+# Corpora live in $AIRLOCK_FUZZ_CORPUS (default ~/.cache/airlock/fuzz-corpus)
+# and grow from run to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-30}"
@@ -46,11 +49,14 @@ for root in ("tests/fixtures", "examples"):
             if os.path.getsize(p) <= 65536 and not f.endswith(".json"):
                 open(os.path.join(out, "file-" + p.replace("/", "_")), "wb").write(open(p, "rb").read())
 PY
+# Each target's corpus (the inputs that reached new code) is kept between
+# runs outside the checkout, so every run starts where the last one ended.
+corpora="${AIRLOCK_FUZZ_CORPUS:-$HOME/.cache/airlock/fuzz-corpus}"
 for target in $(cargo fuzz list --fuzz-dir fuzz); do
-  echo "fuzzing $target for ${secs}s"
-  mkdir -p "fuzz/corpus/$target"
+  mkdir -p "$corpora/$target"
+  echo "fuzzing $target for ${secs}s ($(find "$corpora/$target" -type f | wc -l) inputs kept from earlier runs)"
   log="$seeds/$target.log"
-  if ! cargo fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" "$seeds" -- \
+  if ! cargo fuzz run --fuzz-dir fuzz "$target" "$corpora/$target" "$seeds" -- \
       -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 >"$log" 2>&1; then
     tail -n 60 "$log" >&2
     echo "fuzzing $target failed; the crashing input is in fuzz/artifacts/$target" >&2
