@@ -69,12 +69,39 @@ fn convert_inner(input: &Path, output: &Path, opts: &Options) -> Result<usize, S
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let work = parent.join(format!(".airlock-sandbox-{}", std::process::id()));
+    sweep_stale_work_dirs(parent);
+    let work = parent.join(format!("{WORK_PREFIX}{}", std::process::id()));
     std::fs::create_dir(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     let work = std::fs::canonicalize(&work).map_err(|e| e.to_string())?;
     let result = run(&input, &work, output, opts);
     let _ = std::fs::remove_dir_all(&work);
     result
+}
+
+/// The sandbox's writable folder next to the output: this prefix and the
+/// pid of the airlock process that made it.
+const WORK_PREFIX: &str = ".airlock-sandbox-";
+
+/// Remove the work folders of airlock processes that no longer exist (a
+/// conversion killed before it could clean up).
+fn sweep_stale_work_dirs(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(WORK_PREFIX))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn run(input: &Path, work: &Path, output: &Path, opts: &Options) -> Result<usize, String> {

@@ -495,6 +495,10 @@ fn convert_in_the_sandbox_equals_the_unsandboxed_result() {
         "{}",
         text(&o.stderr)
     );
+    // A work folder a killed conversion left (no process has this pid).
+    let stale = dir.join(".airlock-sandbox-4999999");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("model.safetensors"), b"partial").unwrap();
     // In the sandbox.
     let venv = py.parent().unwrap().parent().unwrap();
     let o = airlock(&[
@@ -535,6 +539,26 @@ fn convert_in_the_sandbox_equals_the_unsandboxed_result() {
     assert_eq!(
         std::fs::read(&out).unwrap(),
         std::fs::read(&reference).unwrap()
+    );
+    // With the mode every output has.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&out), mode(&ckpt));
+    // An existing output is kept without --force.
+    let again = airlock(&[
+        "convert",
+        ckpt.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--sandbox",
+        "--python",
+        venv.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("exists"),
+        "{}",
+        text(&again.stderr)
     );
     // Nothing left behind but the output.
     let left: Vec<_> = std::fs::read_dir(&dir)

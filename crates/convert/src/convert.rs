@@ -11,8 +11,8 @@ use airlock_policy::Verdict;
 use airlock_scan::{FileReport, Options, scan_source};
 use airlock_tensors::Transformation;
 use airlock_tensors::write::{
-    AtomicFile, Existing, SafetensorsOptions, archive_name_for, plan_safetensors, write_pt,
-    write_safetensors_file,
+    AtomicFile, Existing, SafetensorsOptions, archive_name_for, check_output, plan_safetensors,
+    write_pt, write_safetensors_file,
 };
 use serde::Serialize;
 
@@ -78,6 +78,9 @@ pub fn convert_file(
     output: &Path,
     opts: &ConvertOptions,
 ) -> Result<Converted, ConvertError> {
+    // An output that cannot be written is said before any work is done.
+    check_output(output, &[input], opts.existing)
+        .map_err(|e| ConvertError::Write(e.to_string()))?;
     let src = FileSource::open(input)
         .map_err(|e| ConvertError::Io(format!("{}: {e}", input.display())))?;
     let display = input.display().to_string();

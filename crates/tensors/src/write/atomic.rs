@@ -90,8 +90,7 @@ impl AtomicFile {
         inputs: &[P],
         existing: Existing,
     ) -> Result<AtomicFile, WriteError> {
-        check_not_an_input(target, inputs)?;
-        check_target(target, existing)?;
+        check_output(target, inputs, existing)?;
         let dir = parent_dir(target);
         let (file, temp) = match open_anonymous(&dir) {
             Ok(f) => (f, Temp::Anonymous),
@@ -288,8 +287,20 @@ fn exists(target: &Path) -> WriteError {
     }
 }
 
+/// Whether `target` may be written: not one of `inputs`, not a directory,
+/// and not an existing file unless `existing` allows replacing it. For
+/// callers that check before doing the work (the writer checks again).
+pub fn check_output<P: AsRef<Path>>(
+    target: &Path,
+    inputs: &[P],
+    existing: Existing,
+) -> Result<(), WriteError> {
+    check_not_an_input(target, inputs)?;
+    check_target(target, existing)
+}
+
 /// Refuse an existing target (unless it may be replaced) and one that is
-/// a directory or a special file.
+/// a directory.
 fn check_target(target: &Path, existing: Existing) -> Result<(), WriteError> {
     let Ok(meta) = std::fs::symlink_metadata(target) else {
         return Ok(());
