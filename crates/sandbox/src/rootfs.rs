@@ -150,16 +150,7 @@ impl Plan {
             env.retain(|(n, _)| *n != name);
             env.push((name, value));
         }
-        let root = std::env::temp_dir().join(format!(
-            "airlock-run-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0)
-        ));
-        fs::create_dir(&root).map_err(|e| format!("{}: {e}", root.display()))?;
-        let _ = fs::set_permissions(&root, fs::Permissions::from_mode(0o700));
+        let root = make_mount_point()?;
         Ok(Plan {
             root,
             links,
@@ -175,6 +166,34 @@ impl Plan {
     pub fn cleanup(&self) {
         let _ = fs::remove_dir(&self.root);
     }
+}
+
+/// The empty host directory the sandbox's root is mounted on (in the
+/// sandbox's own mount namespace: the host sees only the empty directory).
+/// In `/dev/shm` where it can be made, whose memory file system makes and
+/// removes it in microseconds; else in the temporary directory, where a
+/// disk file system may take milliseconds (discards, journal).
+fn make_mount_point() -> Result<PathBuf, String> {
+    let name = format!(
+        "airlock-run-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let mut last = None;
+    for base in [PathBuf::from("/dev/shm"), std::env::temp_dir()] {
+        let root = base.join(&name);
+        match fs::create_dir(&root) {
+            Ok(()) => {
+                let _ = fs::set_permissions(&root, fs::Permissions::from_mode(0o700));
+                return Ok(root);
+            }
+            Err(e) => last = Some(format!("{}: {e}", root.display())),
+        }
+    }
+    Err(last.unwrap_or_default())
 }
 
 fn covered(dir: &Path, binds: &[Bind]) -> bool {
