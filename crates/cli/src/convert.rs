@@ -187,7 +187,14 @@ fn convert_one(args: &ConvertArgs, opts: &ConvertOptions) -> Outcome {
     let output = output_path(args, opts.to);
     let mut outcome = Outcome::default();
     let input = args.input.display().to_string();
-    match convert_file(&args.input, &output, opts) {
+    let size = std::fs::metadata(&args.input).map_or(0, |m| m.len());
+    let converted = output::with_progress(
+        "converting",
+        size,
+        airlock_tensors::write::progress::tensor_bytes_written,
+        || convert_file(&args.input, &output, opts),
+    );
+    match converted {
         Ok(c) => outcome.folder.converted.push(c),
         Err(ConvertError::Foreign(why)) if args.sandbox && opts.to == Target::Safetensors => {
             eprintln!("airlock: {input}: {why}; converting in the sandbox");

@@ -115,7 +115,14 @@ pub(crate) fn run(args: HashArgs) -> u8 {
         let mut status = EXIT_OK;
         let mut out = Stdout::new();
         for path in &args.paths {
-            match manifest::hash_model(path, &options) {
+            let total = walk(path, &options.walk)
+                .map(|entries| entries.iter().map(|e| e.size).sum())
+                .unwrap_or(0);
+            let hashed =
+                crate::output::with_progress("hashing", total, manifest::bytes_hashed, || {
+                    manifest::hash_model(path, &options)
+                });
+            match hashed {
                 Ok(m) => out.line(&manifest_json(&m, &options)),
                 Err(e) => {
                     eprintln!("airlock hash: {e}");
@@ -136,10 +143,14 @@ pub(crate) fn run(args: HashArgs) -> u8 {
                 continue;
             }
         };
-        let digests: Vec<Result<Vec<u8>, HashError>> = entries
-            .par_iter()
-            .map(|e| manifest::hash_range(&e.path, e.size, 0, e.size, args.algorithm))
-            .collect();
+        let total = entries.iter().map(|e| e.size).sum();
+        let digests: Vec<Result<Vec<u8>, HashError>> =
+            crate::output::with_progress("hashing", total, manifest::bytes_hashed, || {
+                entries
+                    .par_iter()
+                    .map(|e| manifest::hash_range(&e.path, e.size, 0, e.size, args.algorithm))
+                    .collect()
+            });
         for (entry, digest) in entries.iter().zip(digests) {
             match digest {
                 Ok(d) => {

@@ -149,3 +149,43 @@ pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
         format!("{n} {many}")
     }
 }
+
+/// A byte progress bar on standard error while `work` runs, when standard
+/// error is a terminal and `total` is large enough to wait for: `done`
+/// reads a counter that only grows (its value when the work starts counts
+/// as zero).
+pub(crate) fn with_progress<R>(
+    what: &str,
+    total: u64,
+    done: fn() -> u64,
+    work: impl FnOnce() -> R,
+) -> R {
+    use std::io::IsTerminal;
+    if total < 256 << 20 || !std::io::stderr().is_terminal() {
+        return work();
+    }
+    let base = done();
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec} {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                bar.set_position(done().saturating_sub(base).min(total));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        let r = work();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        r
+    });
+    bar.finish_and_clear();
+    result
+}

@@ -180,6 +180,14 @@ pub fn model_name(model: &Path) -> String {
 /// Bytes read per call (and per BLAKE3 parallel update).
 const CHUNK: usize = 4 << 20;
 
+/// Bytes hashed so far by this process (only grows): for a progress
+/// display.
+pub fn bytes_hashed() -> u64 {
+    HASHED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static HASHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Hash bytes `start..end` of `path`, which was `size` bytes long when
 /// walked; a file that is not that size, changes size or is modified while
 /// being read is an error.
@@ -216,6 +224,7 @@ pub fn hash_range(
             return Err(changed(format!("it ended at byte {at}, before {end}")));
         }
         hasher.update(&buf[..n]);
+        HASHED.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         at += n as u64;
     }
     let after = file.metadata().map_err(io)?;

@@ -257,6 +257,7 @@ pub(crate) fn copy_view(
                 let n = (run - done).min(buf.len() as u64) as usize;
                 read(start + done, &mut buf[..n])?;
                 out.write_all(&buf[..n]).map_err(WriteError::Output)?;
+                super::progress::add(n as u64);
                 done += n as u64;
             }
         }
@@ -314,6 +315,7 @@ pub(crate) fn copy_view(
             runs.next();
         }
         out.write_all(&buf[..out_len]).map_err(WriteError::Output)?;
+        super::progress::add(out_len as u64);
     }
     Ok(v.nbytes)
 }
@@ -341,6 +343,7 @@ pub(crate) fn copy_range(
                 source,
             })?;
         out(&buf[..n])?;
+        super::progress::add(n as u64);
         done += n as u64;
     }
     Ok(())

@@ -30,6 +30,7 @@ pub mod pt;
 pub mod safetensors;
 mod zip;
 
+pub mod progress;
 pub use atomic::{AtomicFile, Existing, check_not_an_input, check_output, remove_pending};
 pub use pt::{PtOptions, PtSummary, Zip64, archive_name_for, write_pt, write_pt_with};
 pub use safetensors::{

@@ -385,6 +385,7 @@ fn write_file_with(
                     }
                     left -= n;
                     total += n;
+                    super::progress::add(n);
                     writeback.kick();
                 }
             }
