@@ -35,6 +35,7 @@ import json
 import lzma
 import os
 import pickletools
+import random
 import struct
 import sys
 import zipfile
@@ -228,11 +229,18 @@ BIG_HEAD = b"\x80\x04\x8e" + struct.pack("<Q", PAYLOAD)
 SEGMENT = 64 * MiB
 
 
+# 1 MiB of incompressible bytes at the start of the payload: the files are
+# then large enough (about 1 MB) that the bomb's ratio stays under 1000:1,
+# as real compressed data does, and only an absolute limit stops it.
+NOISE = random.Random(0).randbytes(MiB)
+
+
 def members(compress):
     """The 960 MiB BINBYTES8 pickle as concatenated members (Python's gzip,
     bz2, lzma and lz4 readers read every member)."""
+    first = compress(BIG_HEAD + NOISE + bytes(SEGMENT - MiB))
     seg = compress(bytes(SEGMENT))
-    return b"".join([compress(BIG_HEAD), seg * (PAYLOAD // SEGMENT), compress(b".")])
+    return b"".join([first, seg * (PAYLOAD // SEGMENT - 1), compress(b".")])
 
 
 def lz4_member(data):
@@ -359,7 +367,7 @@ def write_sparse(path, head, size, tail=b""):
 
 
 def zlib_case(path):
-    write(path, zlib_zeros(BIG_HEAD, PAYLOAD, b"."))
+    write(path, zlib_zeros(BIG_HEAD + NOISE, PAYLOAD - MiB, b"."))
 
 
 CASES = {

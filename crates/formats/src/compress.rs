@@ -1558,6 +1558,9 @@ fn lz4_into(input: &[u8], sink: &mut Sink) -> Result<Stream, DecompressError> {
 
 // ------------------------------------------------- multi-stream reading
 
+/// Output of the probe that tells trailing garbage from a next stream.
+const PROBE_OUTPUT: u64 = 1 << 20;
+
 /// Python's `_compression.DecompressReader.readall()` over streams of one
 /// format: the first stream's errors raise; after a stream, the rest of
 /// the current 8 KiB block goes to a fresh decompressor, whose error on
@@ -1583,7 +1586,12 @@ fn read_streams(
         if members > 0 {
             // The fresh decompressor sees only the rest of the current block.
             let block_end = ((pos / PY_BUFFER_SIZE + 1) * PY_BUFFER_SIZE).min(input.len());
-            let mut probe = Sink::new(name, input.len(), limits);
+            // Only whether it fails matters: its output stays small.
+            let probe_limits = DecompressLimits {
+                max_output: limits.max_output.min(PROBE_OUTPUT),
+                ..limits.clone()
+            };
+            let mut probe = Sink::new(name, input.len(), &probe_limits);
             if let Ok(Stream::Corrupt { .. }) = one(&input[pos..block_end], &mut probe) {
                 if ignore_trailing {
                     notes.push(format!(
