@@ -99,7 +99,8 @@ pub struct Loaded<'s> {
 pub struct ReadLimits {
     /// Largest pickle read.
     pub max_pickle_bytes: u64,
-    /// Largest compressed member decompressed into memory.
+    /// Most bytes of compressed members decompressed into memory, in total
+    /// (stored records are copied from the file, never held).
     pub max_inflated_bytes: u64,
     /// How pickles are rebuilt: their bounds, and whether torch-only
     /// objects are kept as calls for a loader that has torch
@@ -110,8 +111,8 @@ pub struct ReadLimits {
 impl Default for ReadLimits {
     fn default() -> Self {
         ReadLimits {
-            max_pickle_bytes: 1 << 30,
-            max_inflated_bytes: 1 << 30,
+            max_pickle_bytes: airlock_scan::DEFAULT_MAX_PICKLE_BYTES,
+            max_inflated_bytes: airlock_scan::DEFAULT_MAX_PICKLE_BYTES,
             rebuild: RebuildOptions::default(),
         }
     }
@@ -201,6 +202,7 @@ fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
     let rebuilt =
         rebuild(&analysis, 0, StorageLayout::Zip, &limits.rebuild).map_err(rebuild_err)?;
     let mut bytes = Vec::with_capacity(rebuilt.storages.len());
+    let mut inflated = 0u64;
     for s in &rebuilt.storages {
         bytes.push(inline_or(s, || {
             let name = format!("data/{}", s.key);
@@ -227,7 +229,12 @@ fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
                     len: s.nbytes(),
                 })
             } else {
-                match zip.extract(src, i, limits.max_inflated_bytes) {
+                let left = limits.max_inflated_bytes.saturating_sub(inflated);
+                if e.uncomp_size > left {
+                    return Err(inflated_over(&name, e.uncomp_size, limits));
+                }
+                inflated += e.uncomp_size;
+                match zip.extract(src, i, left) {
                     Ok(Extracted::Data(d)) => Ok(Bytes::Owned(d)),
                     Ok(_) => Err(ConvertError::Container(format!("{name} has no data"))),
                     Err(e) => Err(ConvertError::Container(format!("{name}: {e}"))),
@@ -239,6 +246,14 @@ fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
         rebuilt,
         storages: FileStorages { src, bytes },
     })
+}
+
+/// Compressed records are inflated into memory: over the limit, refused.
+fn inflated_over(name: &str, size: u64, limits: &ReadLimits) -> ConvertError {
+    ConvertError::Container(format!(
+        "{name} is compressed and inflates to {size} bytes: with the records inflated before it, over the {}-byte limit for compressed data held in memory",
+        limits.max_inflated_bytes
+    ))
 }
 
 fn load_legacy<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
@@ -380,6 +395,7 @@ fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
     let mut rebuilt = Rebuilt::default();
     let mut entries = Vec::new();
     let mut bytes = Vec::new();
+    let mut inflated = 0u64;
     for e in zip.entries() {
         // NpzFile: the last entry of a name is the one np.load reads.
         if zip.lookup(&e.name) != Some(e.index) {
@@ -398,6 +414,11 @@ fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
                     None,
                 )
             } else {
+                let left = limits.max_inflated_bytes.saturating_sub(inflated);
+                if e.file_size > left {
+                    return Err(inflated_over(&e.name, e.file_size, limits));
+                }
+                inflated += e.file_size;
                 let data = zip
                     .read(src, e.index, &zlimits)
                     .map_err(|err| ConvertError::Container(format!("{}: {err}", e.name)))?;
@@ -432,7 +453,11 @@ fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
         });
         entries.push((Node::Str(key), Node::Tensor(index)));
         bytes.push(match owned {
-            Some(data) => Bytes::Owned(data[start as usize..end as usize].to_vec()),
+            Some(mut data) => {
+                data.truncate(end as usize);
+                data.drain(..start as usize);
+                Bytes::Owned(data)
+            }
             None => Bytes::File {
                 offset: base + start,
                 len: end - start,

@@ -459,13 +459,19 @@ struct Sink<'l> {
 
 impl<'l> Sink<'l> {
     fn new(kind: &'static str, input_len: usize, limits: &'l DecompressLimits) -> Sink<'l> {
-        Sink {
+        let mut sink = Sink {
             data: Vec::new(),
             limits,
             input_len: input_len as u64,
             kind,
             hit: None,
-        }
+        };
+        // All the room the limits allow, at once: pages are only resident
+        // once written, and growing by reallocation would leave every
+        // smaller buffer behind in the allocator (about twice the output).
+        sink.data
+            .reserve_exact(sink.allowed().min(isize::MAX as u64) as usize);
+        sink
     }
 
     /// The most output allowed in total.
@@ -547,58 +553,62 @@ fn inflate_into(input: &[u8], zlib: bool, sink: &mut Sink) -> Result<Stream, Dec
     if zlib {
         flags |= inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER;
     }
-    // Each stream decodes into a buffer of its own (references stay
-    // inside the stream), appended to the sink at the end.
+    // Each stream decodes into the sink's own buffer from `base` on
+    // (references stay inside the stream); the buffer grows within the
+    // limits, exactly, so memory is the output and no copy of it.
     let base = sink.data.len();
-    let mut out: Vec<u8> = Vec::new();
     let mut r = Box::<DecompressorOxide>::default();
     let mut in_pos = 0usize;
     let mut out_pos = 0usize;
     let allowed = sink.allowed().saturating_sub(base as u64);
-    loop {
-        if out_pos == out.len() {
-            if out.len() as u64 >= allowed {
-                sink.data.extend_from_slice(&out[..out_pos]);
+    let stream = loop {
+        let room = sink.data.len() - base;
+        if out_pos == room {
+            if room as u64 >= allowed {
+                sink.data.truncate(base + out_pos);
                 return Err(sink.over());
             }
-            let grow = (out.len().max(input.len()).max(1 << 15)).saturating_mul(2);
-            let new_len = (out.len() as u64 + grow as u64).min(allowed) as usize;
-            out.resize(new_len, 0);
+            let grow = (room.max(input.len()).max(1 << 15)).saturating_mul(2);
+            let new_room = (room as u64 + grow as u64).min(allowed) as usize;
+            sink.data.reserve_exact(new_room - room);
+            sink.data.resize(base + new_room, 0);
         }
-        let (status, used, written) = inflate(&mut r, &input[in_pos..], &mut out, out_pos, flags);
+        let (status, used, written) = inflate(
+            &mut r,
+            &input[in_pos..],
+            &mut sink.data[base..],
+            out_pos,
+            flags,
+        );
         in_pos += used;
         out_pos += written;
         match status {
-            TINFLStatus::Done => {
-                sink.data.extend_from_slice(&out[..out_pos]);
-                return Ok(Stream::Done { consumed: in_pos });
-            }
+            TINFLStatus::Done => break Stream::Done { consumed: in_pos },
             TINFLStatus::HasMoreOutput => continue,
             TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
-                sink.data.extend_from_slice(&out[..out_pos]);
-                return Ok(Stream::Truncated);
+                break Stream::Truncated;
             }
             TINFLStatus::Adler32Mismatch => {
-                sink.data.extend_from_slice(&out[..out_pos]);
-                return Ok(Stream::Corrupt {
+                break Stream::Corrupt {
                     offset: Some(in_pos.saturating_sub(4)),
                     detail: "incorrect data check (Adler-32)".into(),
-                });
+                };
             }
             TINFLStatus::Failed | TINFLStatus::BadParam => {
-                sink.data.extend_from_slice(&out[..out_pos]);
                 let detail = if zlib && in_pos < 2 {
                     "incorrect header check"
                 } else {
                     "invalid deflate data (bad block type, code lengths, code or distance)"
                 };
-                return Ok(Stream::Corrupt {
+                break Stream::Corrupt {
                     offset: Some(in_pos),
                     detail: detail.into(),
-                });
+                };
             }
         }
-    }
+    };
+    sink.data.truncate(base + out_pos);
+    Ok(stream)
 }
 
 fn zlib_error(detail: &str) -> PyError {
@@ -639,6 +649,47 @@ pub fn inflate_raw(input: &[u8], limits: &DecompressLimits) -> Result<Partial, D
             ended: false,
         }),
         Stream::Corrupt { offset, detail } => Err(DecompressError::Corrupt {
+            kind: "deflate",
+            offset: offset.map(|o| o as u64),
+            python: Box::new(zlib_error(&detail)),
+            detail,
+            partial: sink.data,
+        }),
+    }
+}
+
+/// [`inflate_raw`] that stops after `upto` bytes of output, as a reader
+/// that wants no more (Python's `zipfile` cuts a member at its size): the
+/// rest of the stream is never inflated, so a member that claims a few
+/// bytes and inflates to gigabytes costs what it claims.
+pub fn inflate_raw_upto(
+    input: &[u8],
+    limits: &DecompressLimits,
+    upto: u64,
+) -> Result<Partial, DecompressError> {
+    let capped = DecompressLimits {
+        max_output: limits.max_output.min(upto),
+        ..limits.clone()
+    };
+    let mut sink = Sink::new("deflate", input.len(), &capped);
+    match inflate_into(input, false, &mut sink) {
+        Err(e) if e.is_limit() && sink.data.len() as u64 >= upto => Ok(Partial {
+            data: sink.data,
+            consumed: input.len(),
+            ended: false,
+        }),
+        Err(e) => Err(e),
+        Ok(Stream::Done { consumed }) => Ok(Partial {
+            data: sink.data,
+            consumed,
+            ended: true,
+        }),
+        Ok(Stream::Truncated) => Ok(Partial {
+            data: sink.data,
+            consumed: input.len(),
+            ended: false,
+        }),
+        Ok(Stream::Corrupt { offset, detail }) => Err(DecompressError::Corrupt {
             kind: "deflate",
             offset: offset.map(|o| o as u64),
             python: Box::new(zlib_error(&detail)),
@@ -1507,6 +1558,9 @@ fn lz4_into(input: &[u8], sink: &mut Sink) -> Result<Stream, DecompressError> {
 
 // ------------------------------------------------- multi-stream reading
 
+/// Output of the probe that tells trailing garbage from a next stream.
+const PROBE_OUTPUT: u64 = 1 << 20;
+
 /// Python's `_compression.DecompressReader.readall()` over streams of one
 /// format: the first stream's errors raise; after a stream, the rest of
 /// the current 8 KiB block goes to a fresh decompressor, whose error on
@@ -1532,7 +1586,12 @@ fn read_streams(
         if members > 0 {
             // The fresh decompressor sees only the rest of the current block.
             let block_end = ((pos / PY_BUFFER_SIZE + 1) * PY_BUFFER_SIZE).min(input.len());
-            let mut probe = Sink::new(name, input.len(), limits);
+            // Only whether it fails matters: its output stays small.
+            let probe_limits = DecompressLimits {
+                max_output: limits.max_output.min(PROBE_OUTPUT),
+                ..limits.clone()
+            };
+            let mut probe = Sink::new(name, input.len(), &probe_limits);
             if let Ok(Stream::Corrupt { .. }) = one(&input[pos..block_end], &mut probe) {
                 if ignore_trailing {
                     notes.push(format!(

@@ -368,6 +368,9 @@ pub fn read_npy_header(src: &dyn Source) -> Result<NpyHeader, NpyError> {
     })
 }
 
+/// `NPY_MAXDIMS`: the most dimensions an ndarray can have.
+pub const NPY_MAXDIMS: usize = 64;
+
 impl NpyHeader {
     /// How many elements `read_array` reads for a raw (non-object) array,
     /// or why numpy cannot build the array.
@@ -379,6 +382,13 @@ impl NpyHeader {
     /// size, numpy's "array is too big") cannot be built even when a zero
     /// dimension makes the count 0.
     pub fn element_count(&self) -> Result<u64, NpyError> {
+        if self.shape.len() > NPY_MAXDIMS {
+            return Err(NpyError::Array(format!(
+                "the shape has {} dimensions (numpy: maximum supported dimension for an ndarray is currently {NPY_MAXDIMS}, found {})",
+                self.shape.len(),
+                self.shape.len()
+            )));
+        }
         if self.shape_has_bool {
             return Err(NpyError::Array(format!(
                 "the shape {:?} contains a bool, which reshape refuses (TypeError: an integer is required)",

@@ -705,10 +705,15 @@ impl PyZip {
             }));
         }
         let comp = src.read_vec(start, avail as usize)?;
+        // Output past `file_size` is cut: never produce it.
+        let capped = DecompressLimits {
+            max_output: limits.max_output.min(e.file_size),
+            ..limits.clone()
+        };
         let res = match e.method {
-            8 => compress::inflate_raw(&comp, limits),
-            12 => compress::bzip2_stream(&comp, limits),
-            _ => compress::zip_lzma(&comp, limits),
+            8 => compress::inflate_raw_upto(&comp, limits, e.file_size),
+            12 => compress::bzip2_stream(&comp, &capped),
+            _ => compress::zip_lzma(&comp, &capped),
         };
         let part = match res {
             Ok(p) => p,

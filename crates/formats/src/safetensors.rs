@@ -45,12 +45,22 @@ pub enum HeaderError {
     #[error("file too short for a safetensors header")]
     TooShort,
     /// The announced header does not fit.
-    #[error("header length {len} is larger than {limit}")]
+    #[error("header length {len} is over the {limit}-byte limit of the safetensors library")]
     TooLarge {
         /// Announced length.
         len: u64,
         /// What is possible.
         limit: u64,
+    },
+    /// The announced header passes the end of the file.
+    #[error(
+        "header length {len} reaches beyond the end of the {file_len}-byte file (8 + {len} bytes needed)"
+    )]
+    PastEnd {
+        /// Announced length.
+        len: u64,
+        /// Size of the file.
+        file_len: u64,
     },
     /// The header is not a JSON object of the expected shape.
     #[error("invalid header JSON: {0}")]
@@ -113,84 +123,184 @@ pub fn looks_like(head: &[u8], file_len: u64) -> bool {
     (2..=MAX_HEADER).contains(&n) && n <= file_len - 8 && head[8] == b'{'
 }
 
+/// Why a file that starts like a safetensors file (a length, then `{`) is
+/// not one: its header length passes the end of the file or the limit of
+/// the reference reader. `None` when it does not start like one, or fits.
+pub fn misfit(head: &[u8], file_len: u64) -> Option<HeaderError> {
+    if head.len() < 9 || head[8] != b'{' {
+        return None;
+    }
+    let n = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+    if n > MAX_HEADER {
+        Some(HeaderError::TooLarge {
+            len: n,
+            limit: MAX_HEADER,
+        })
+    } else if n > file_len - 8 {
+        Some(HeaderError::PastEnd { len: n, file_len })
+    } else {
+        None
+    }
+}
+
+/// What validating a header found, without the tensors themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Length of the JSON header.
+    pub header_len: u64,
+    /// How many tensors.
+    pub tensors: usize,
+    /// `__metadata__` entries.
+    pub metadata: Vec<(String, String)>,
+}
+
 /// Read and validate the header.
 pub fn read_header(src: &dyn Source) -> Result<Header, HeaderError> {
+    let mut tensors = Vec::new();
+    let summary = check(src, Some(&mut tensors))?;
+    Ok(Header {
+        header_len: summary.header_len,
+        tensors,
+        metadata: summary.metadata,
+    })
+}
+
+/// Validate the header as [`read_header`] does, keeping only the names and
+/// offsets of the tensors while checking: memory stays a fraction of the
+/// header's size, and time linear (after sorting) in it.
+pub fn validate_header(src: &dyn Source) -> Result<Summary, HeaderError> {
+    check(src, None)
+}
+
+/// The names and byte ranges of the tensors seen so far.
+#[derive(Default)]
+struct Seen {
+    /// Every name, back to back.
+    names: String,
+    /// `(end of the name in names, begin, end)` per tensor.
+    tensors: Vec<(usize, u64, u64)>,
+}
+
+impl Seen {
+    fn name(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.tensors[i - 1].0 };
+        &self.names[start..self.tensors[i].0]
+    }
+
+    fn push(&mut self, t: &TensorInfo) {
+        self.names.push_str(&t.name);
+        self.tensors
+            .push((self.names.len(), t.offsets.0, t.offsets.1));
+    }
+
+    /// A name given twice, if any.
+    fn duplicate(&self) -> Option<String> {
+        let mut order: Vec<u32> = (0..self.tensors.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.name(a as usize).cmp(self.name(b as usize)));
+        order
+            .windows(2)
+            .find(|w| self.name(w[0] as usize) == self.name(w[1] as usize))
+            .map(|w| self.name(w[0] as usize).to_string())
+    }
+
+    /// Check that the tensors tile `buffer` bytes exactly.
+    fn tiling(&self, buffer: u64) -> Result<(), HeaderError> {
+        let mut order: Vec<u32> = (0..self.tensors.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| (self.tensors[i as usize].1, self.tensors[i as usize].2));
+        let mut expected = 0u64;
+        for i in order {
+            let (_, begin, end) = self.tensors[i as usize];
+            if begin != expected {
+                return Err(HeaderError::Offsets {
+                    name: self.name(i as usize).to_string(),
+                    detail: if begin < expected {
+                        format!(
+                            "its bytes [{begin}, {end}) overlap the previous tensor (ends at {expected})"
+                        )
+                    } else {
+                        format!("its bytes start at {begin}, leaving a gap after {expected}")
+                    },
+                });
+            }
+            expected = end;
+        }
+        if expected != buffer {
+            return Err(HeaderError::Coverage {
+                covered: expected,
+                buffer,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn check(src: &dyn Source, mut keep: Option<&mut Vec<TensorInfo>>) -> Result<Summary, HeaderError> {
     let len = src.len();
     if len < 8 {
         return Err(HeaderError::TooShort);
     }
-    let n = u64::from_le_bytes(
-        src.read_vec(0, 8)
-            .map_err(|e| HeaderError::Io(e.to_string()))?
-            .try_into()
-            .expect("8 bytes"),
-    );
-    let limit = MAX_HEADER.min(len - 8);
-    if n > limit {
-        return Err(HeaderError::TooLarge { len: n, limit });
+    let prefix = src
+        .read_vec(0, 8)
+        .map_err(|e| HeaderError::Io(e.to_string()))?;
+    let n = u64::from_le_bytes(prefix.try_into().expect("8 bytes"));
+    if n > MAX_HEADER {
+        return Err(HeaderError::TooLarge {
+            len: n,
+            limit: MAX_HEADER,
+        });
+    }
+    if n > len - 8 {
+        return Err(HeaderError::PastEnd {
+            len: n,
+            file_len: len,
+        });
     }
     let json = src
         .read_vec(8, n as usize)
         .map_err(|e| HeaderError::Io(e.to_string()))?;
-    let entries = parse_entries(&json)?;
-    let mut tensors = Vec::new();
-    let mut metadata = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (key, value) in entries {
-        if !seen.insert(key.clone()) {
-            return Err(HeaderError::DuplicateKey(key));
-        }
+    let mut seen = Seen::default();
+    let mut metadata = None;
+    parse_entries(&json, &mut |key, value| {
         if key == "__metadata__" {
-            let serde_json::Value::Object(map) = value else {
-                return Err(HeaderError::Json(
-                    "__metadata__ must be an object of strings".into(),
-                ));
-            };
-            for (k, v) in map {
-                match v {
-                    serde_json::Value::String(s) => metadata.push((k, s)),
-                    _ => {
-                        return Err(HeaderError::Json(format!(
-                            "__metadata__ value for {k:?} is not a string"
-                        )));
-                    }
-                }
+            if metadata.is_some() {
+                return Err(HeaderError::DuplicateKey(key));
             }
-            continue;
+            metadata = Some(metadata_entries(value)?);
+            return Ok(());
         }
-        tensors.push(tensor_info(key, value)?);
-    }
-    let buffer = len - 8 - n;
-    let mut sorted: Vec<&TensorInfo> = tensors.iter().collect();
-    sorted.sort_by_key(|t| t.offsets);
-    let mut expected = 0u64;
-    for t in sorted {
-        let (begin, end) = t.offsets;
-        if begin != expected {
-            return Err(HeaderError::Offsets {
-                name: t.name.clone(),
-                detail: if begin < expected {
-                    format!(
-                        "its bytes [{begin}, {end}) overlap the previous tensor (ends at {expected})"
-                    )
-                } else {
-                    format!("its bytes start at {begin}, leaving a gap after {expected}")
-                },
-            });
+        let t = tensor_info(key, value)?;
+        seen.push(&t);
+        if let Some(keep) = keep.as_deref_mut() {
+            keep.push(t);
         }
-        expected = end;
+        Ok(())
+    })?;
+    drop(json);
+    if let Some(name) = seen.duplicate() {
+        return Err(HeaderError::DuplicateKey(name));
     }
-    if expected != buffer {
-        return Err(HeaderError::Coverage {
-            covered: expected,
-            buffer,
-        });
-    }
-    Ok(Header {
+    seen.tiling(len - 8 - n)?;
+    Ok(Summary {
         header_len: n,
-        tensors,
-        metadata,
+        tensors: seen.tensors.len(),
+        metadata: metadata.unwrap_or_default(),
     })
+}
+
+fn metadata_entries(value: serde_json::Value) -> Result<Vec<(String, String)>, HeaderError> {
+    let serde_json::Value::Object(map) = value else {
+        return Err(HeaderError::Json(
+            "__metadata__ must be an object of strings".into(),
+        ));
+    };
+    map.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, s)),
+            _ => Err(HeaderError::Json(format!(
+                "__metadata__ value for {k:?} is not a string"
+            ))),
+        })
+        .collect()
 }
 
 fn tensor_info(name: String, value: serde_json::Value) -> Result<TensorInfo, HeaderError> {
@@ -259,30 +369,46 @@ fn tensor_info(name: String, value: serde_json::Value) -> Result<TensorInfo, Hea
     })
 }
 
-/// Parse the top-level JSON object keeping every key, duplicates included.
-fn parse_entries(json: &[u8]) -> Result<Vec<(String, serde_json::Value)>, HeaderError> {
-    struct Entries;
-    impl<'de> Visitor<'de> for Entries {
-        type Value = Vec<(String, serde_json::Value)>;
+/// What is done with each top-level entry as it is parsed.
+type OnEntry<'f> = dyn FnMut(String, serde_json::Value) -> Result<(), HeaderError> + 'f;
+
+/// Parse the top-level JSON object, handing every entry (duplicates
+/// included) to `on_entry` as it is read: one entry's value is in memory
+/// at a time.
+fn parse_entries(json: &[u8], on_entry: &mut OnEntry<'_>) -> Result<(), HeaderError> {
+    struct Entries<'a, 'f> {
+        on_entry: &'a mut OnEntry<'f>,
+        failed: &'a mut Option<HeaderError>,
+    }
+    impl<'de> Visitor<'de> for Entries<'_, '_> {
+        type Value = ();
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a JSON object")
         }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::new();
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
             while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
-                out.push((k, v));
+                if let Err(e) = (self.on_entry)(k, v) {
+                    *self.failed = Some(e);
+                    return Err(serde::de::Error::custom("entry refused"));
+                }
             }
-            Ok(out)
+            Ok(())
         }
     }
     let text =
         std::str::from_utf8(json).map_err(|e| HeaderError::Json(format!("not UTF-8: {e}")))?;
     let mut de = serde_json::Deserializer::from_str(text);
-    let entries = (&mut de)
-        .deserialize_map(Entries)
-        .map_err(|e| HeaderError::Json(e.to_string()))?;
+    let mut failed = None;
+    let parsed = (&mut de).deserialize_map(Entries {
+        on_entry,
+        failed: &mut failed,
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    parsed.map_err(|e| HeaderError::Json(e.to_string()))?;
     de.end().map_err(|e| HeaderError::Json(e.to_string()))?;
-    Ok(entries)
+    Ok(())
 }
 
 #[cfg(test)]

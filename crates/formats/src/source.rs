@@ -29,6 +29,25 @@ pub trait Source: Send + Sync {
         None
     }
 
+    /// The whole source, when it is already in memory: readers take slices
+    /// of it instead of copies.
+    fn as_slice(&self) -> Option<&[u8]> {
+        None
+    }
+
+    /// Up to `len` bytes from `offset`: borrowed when the source is in
+    /// memory, read otherwise.
+    fn window(&self, offset: u64, len: usize) -> io::Result<std::borrow::Cow<'_, [u8]>> {
+        match self.as_slice() {
+            Some(all) => {
+                let start = offset.min(all.len() as u64) as usize;
+                let end = start.saturating_add(len).min(all.len());
+                Ok(std::borrow::Cow::Borrowed(&all[start..end]))
+            }
+            None => self.read_upto(offset, len).map(std::borrow::Cow::Owned),
+        }
+    }
+
     /// Read exactly `len` bytes from `offset`, or an `UnexpectedEof` error.
     fn read_vec(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
@@ -172,6 +191,10 @@ impl<'a> MemSource<'a> {
 impl Source for MemSource<'_> {
     fn len(&self) -> u64 {
         self.data.len() as u64
+    }
+
+    fn as_slice(&self) -> Option<&[u8]> {
+        Some(self.data)
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {

@@ -694,6 +694,12 @@ impl TorchZip {
             0,
             miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
         );
+        if status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput {
+            return Err(record_err(format!(
+                "the deflate stream inflates to more than the {} bytes the directory declares (a decompression bomb); miniz stops there",
+                e.uncomp_size
+            )));
+        }
         if status != miniz_oxide::inflate::TINFLStatus::Done {
             return Err(record_err(format!("deflate stream invalid ({status:?})")));
         }

@@ -1026,9 +1026,7 @@ impl<'a> Graph<'a> {
             }
             ValueKind::Ref(id) => match self.get(id) {
                 Object::Float(f) => out.push_str(&float_repr(*f)),
-                Object::Int(b) => {
-                    let _ = write!(out, "{b}");
-                }
+                Object::Int(b) => out.push_str(&crate::literal::int_repr(b)),
                 Object::Str(s) => {
                     let s = String::from_utf8_lossy(s);
                     out.push_str(&str_repr(&s, max_len.saturating_sub(out.len()) + 1));

@@ -48,9 +48,38 @@ impl std::fmt::Display for Int {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Int::Small(v) => write!(f, "{v}"),
-            Int::Big(v) => write!(f, "{v}"),
+            Int::Big(v) => f.write_str(&int_repr(v)),
         }
     }
+}
+
+/// Largest integer, in bits, written out in decimal: about 4,200 digits,
+/// under the 4,300 CPython itself converts (`sys.get_int_max_str_digits`).
+/// Decimal conversion is quadratic; bigger integers are described instead.
+pub const MAX_DECIMAL_BITS: u64 = 14_000;
+
+/// An integer in decimal, or `<int of N bits>` when it has more than
+/// [`MAX_DECIMAL_BITS`] bits (in time linear in its size).
+pub fn int_repr(value: &BigInt) -> String {
+    let bits = value.bits();
+    if bits <= MAX_DECIMAL_BITS {
+        return value.to_string();
+    }
+    let sign = if value.sign() == Sign::Minus { "-" } else { "" };
+    format!("<{sign}int of {} bits>", thousands(bits))
+}
+
+/// `83886080` as `83,886,080`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Why a literal was refused; the message mirrors the Python exception.

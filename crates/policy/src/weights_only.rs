@@ -45,6 +45,9 @@ pub enum RefusalKind {
     TorchScript,
     /// The legacy tar format is refused outright.
     LegacyTar,
+    /// An error `torch.load` raises whatever `weights_only` is: the file
+    /// cannot be loaded at all (a tensor view past its storage).
+    LoadFails,
     /// Any other refusal or error.
     Other,
 }
@@ -594,7 +597,7 @@ fn check_rebuild_args(g: &Graph<'_>, full: &str, args: Value) -> Result<(), Refu
         };
         match needed {
             Some(n) if n > numel as i128 => Err(Refusal::new(
-                RefusalKind::Other,
+                RefusalKind::LoadFails,
                 "RuntimeError: Trying to resize storage that is not resizable",
             )),
             _ => Ok(()),

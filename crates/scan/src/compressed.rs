@@ -53,13 +53,15 @@ pub(crate) fn scan_compressed(
         ));
         return Ok(());
     }
-    let input = src.read_upto(0, len as usize)?;
+    let input = src.window(0, len as usize)?;
     let limits = DecompressLimits {
         max_output: opts.max_pickle_bytes,
         max_ratio: MAX_RATIO,
         ..DecompressLimits::default()
     };
-    let (data, problem) = match decompress(kind, &input, &limits) {
+    let decompressed = decompress(kind, &input, &limits);
+    drop(input);
+    let (data, problem) = match decompressed {
         Ok(d) => {
             if let Some((offset, n)) = d.trailing {
                 let what = match &d.python_error {

@@ -51,7 +51,21 @@ impl Outcome {
                     (None, Some(o)) => format!(" (byte {o})"),
                     _ => String::new(),
                 };
+                if refusal.kind == RefusalKind::LoadFails {
+                    self.findings.push(
+                        Finding::new(
+                            Rule::StorageMismatch,
+                            format!(
+                                "torch.load fails whatever weights_only is: {} (a tensor view reaches past the end of its storage){at}",
+                                refusal.message
+                            ),
+                        )
+                        .member(refusal.member.as_deref())
+                        .offset(refusal.offset),
+                    );
+                }
                 let kind = match &refusal.kind {
+                    RefusalKind::LoadFails => "torch.load fails".to_string(),
                     RefusalKind::UnsupportedGlobal(g) => format!("unsupported global {g}"),
                     RefusalKind::BlockedModule(g) => format!("blocked global {g}"),
                     RefusalKind::UnsupportedOperand(n) => format!("unsupported opcode {n}"),
@@ -1063,24 +1077,94 @@ pub(crate) fn scan_pickle_file(
     opts: &Options,
     out: &mut Outcome,
 ) -> io::Result<()> {
-    let len = src.len();
-    if len > opts.max_pickle_bytes {
-        out.findings.push(Finding::new(
-            Rule::AnalysisLimit,
-            format!(
-                "{len} bytes, over the {}-byte analysis limit: only the start was analysed",
-                opts.max_pickle_bytes
-            ),
-        ));
-    }
-    let data = src.read_upto(0, len.min(opts.max_pickle_bytes) as usize)?;
+    let (data, cut) = read_pickle_prefix(src, opts)?;
     crate::joblib::scan_pickle_data(&data, opts, out);
+    drop(data);
+    if let Some(why) = cut {
+        // What the loader would read next is past the limit: the stream is
+        // not truncated, it is too large to analyse.
+        out.findings
+            .retain(|f| !(f.rule == Rule::PickleError && is_truncation_message(&f.message)));
+        out.findings.push(Finding::new(Rule::AnalysisLimit, why));
+    }
     // torch.load takes any non-ZIP file for the legacy format: it runs the
     // first pickle and fails on the magic number check.
     out.refuse("Invalid magic number; corrupt file?");
     out.weights_only = None;
     out.weights_only_reason = None;
     appended_zip(src, opts, out)
+}
+
+fn is_truncation_message(m: &str) -> bool {
+    m.contains("truncated") || m.contains("ran out of input")
+}
+
+/// The first read of a pickle file; each further read is four times larger.
+const PICKLE_FIRST_READ: u64 = 1 << 20;
+
+/// As much of a pickle file as its analysis needs, read in growing windows
+/// (a stream that fails at byte 2 costs one small read, whatever the file's
+/// size), at most `--max-pickle-bytes`. When the limit cuts what the loader
+/// would read, also says why.
+fn read_pickle_prefix<'s>(
+    src: &'s dyn Source,
+    opts: &Options,
+) -> io::Result<(std::borrow::Cow<'s, [u8]>, Option<String>)> {
+    let len = src.len();
+    let cap = len.min(opts.max_pickle_bytes);
+    let mut want = PICKLE_FIRST_READ.min(cap);
+    loop {
+        let data = src.window(0, want as usize)?;
+        let a = crate::pickles::engine_config(opts, Loader::Plain, None).analyze(&data);
+        let needs = a.error().filter(|e| e.is_truncation()).map(|e| {
+            let op = e
+                .opcode
+                .map_or("an opcode".to_string(), |o| format!("{o:?}"));
+            match &e.kind {
+                airlock_pickle::ErrorKind::Decode(airlock_pickle::DecodeErrorKind::Truncated {
+                    needed,
+                    available,
+                }) => {
+                    let end = (data.len() as u64 - available).saturating_add(*needed);
+                    let what = format!("{op} at byte {} takes {needed} bytes", e.offset);
+                    (end, what)
+                }
+                _ => (
+                    data.len() as u64 + 1,
+                    format!("{op} at byte {} reads on", e.offset),
+                ),
+            }
+        });
+        let more = needs.is_some() || a.error().is_none() || crate::joblib::uses_joblib(&a);
+        if !more || want >= cap {
+            return Ok((data, over_limit(len, opts, needs)));
+        }
+        if let Some((end, what)) = &needs {
+            if *end > opts.max_pickle_bytes && *end <= len {
+                let why = limit_message(opts, &format!("{what}, up to byte {end} of {len}"));
+                return Ok((data, Some(why)));
+            }
+        }
+        want = want.saturating_mul(4).min(cap);
+    }
+}
+
+/// Why the analysis stopped short of the file's end at the limit, if it did.
+fn over_limit(len: u64, opts: &Options, needs: Option<(u64, String)>) -> Option<String> {
+    if len <= opts.max_pickle_bytes {
+        return None;
+    }
+    Some(match needs {
+        Some((_, what)) => limit_message(opts, &what),
+        None => limit_message(opts, &format!("the file has {len} bytes")),
+    })
+}
+
+fn limit_message(opts: &Options, what: &str) -> String {
+    format!(
+        "the pickle is larger than the {}-byte analysis limit ({what}); raise --max-pickle-bytes to analyse it (memory grows with it)",
+        opts.max_pickle_bytes
+    )
 }
 
 /// A ZIP archive after other data: torch reads the file as a pickle stream,
@@ -1156,7 +1240,7 @@ pub(crate) fn scan_tar(src: &dyn Source, out: &mut Outcome) {
 }
 
 pub(crate) fn scan_safetensors(src: &dyn Source, out: &mut Outcome) {
-    if let Err(e) = safetensors::read_header(src) {
+    if let Err(e) = safetensors::validate_header(src) {
         out.findings
             .push(Finding::new(Rule::SafetensorsHeader, e.to_string()));
     }
@@ -1175,6 +1259,13 @@ pub(crate) fn scan_unknown(src: &dyn Source, opts: &Options, out: &mut Outcome) 
         "a compressed file (not supported yet)".to_string()
     } else if head.starts_with(b"GGUF") {
         "a GGUF file (not supported yet)".to_string()
+    } else if let Some(e) = safetensors::misfit(&head, src.len()) {
+        out.findings.push(Finding::new(
+            Rule::SafetensorsHeader,
+            format!("starts like a safetensors file, but {e}"),
+        ));
+        let _ = appended_zip(src, opts, out);
+        return;
     } else {
         "not a recognised model format".to_string()
     };

@@ -15,7 +15,7 @@ use crate::container::Outcome;
 use crate::pickles::{Role, engine_config, review_analysis, trailing};
 
 /// Whether a pickle imports one of joblib's array wrappers.
-fn uses_joblib(a: &Analysis<'_>) -> bool {
+pub(crate) fn uses_joblib(a: &Analysis<'_>) -> bool {
     a.events().any(|e| match e.kind {
         EventKind::Import(id) => a
             .graph

@@ -28,6 +28,11 @@ use airlock_policy::{Finding, Rule, Verdict};
 
 pub use walk::{ScanTarget, collect_targets};
 
+/// The default largest pickle analysed (`--max-pickle-bytes`): a pickle is
+/// analysed in memory, and this keeps a scan of any file, decompressed or
+/// not, within about twice as much.
+pub const DEFAULT_MAX_PICKLE_BYTES: u64 = 128 << 20;
+
 /// Scan options.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -40,7 +45,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            max_pickle_bytes: 1 << 30,
+            max_pickle_bytes: DEFAULT_MAX_PICKLE_BYTES,
             limits: airlock_pickle::Limits::default(),
         }
     }

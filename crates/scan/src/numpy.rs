@@ -19,7 +19,7 @@ use crate::pickles::{Role, engine_config, review_analysis, trailing};
 /// Archives up to this many uncompressed bytes have every member read to
 /// check CRCs, as `np.load` would on access; larger ones are checked by
 /// their headers only.
-const FULL_CHECK_BYTES: u64 = 256 << 20;
+const FULL_CHECK_BYTES: u64 = 64 << 20;
 
 /// Scan one `.npy` array (a file, or an archive member) as `np.load` reads it.
 pub(crate) fn scan_npy(src: &dyn Source, member: Option<&str>, opts: &Options, out: &mut Outcome) {

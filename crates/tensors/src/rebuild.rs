@@ -833,10 +833,15 @@ impl<'g, 'a> Walker<'g, 'a> {
         match self.g.get(id) {
             Object::Float(f) => return Ok(Node::Float(*f)),
             Object::Int(b) => {
-                return Ok(match i64::try_from(&**b) {
-                    Ok(i) => Node::Int(i),
-                    Err(_) => Node::BigInt((**b).clone()),
-                });
+                return match i64::try_from(&**b) {
+                    Ok(i) => Ok(Node::Int(i)),
+                    Err(_) if b.bits() > airlock_pickle::MAX_DECIMAL_BITS => Err(self.refused(format!(
+                        "an int of {} bits, over the {}-bit limit for values written as text (Python itself refuses to print ints of more than 4300 digits)",
+                        b.bits(),
+                        airlock_pickle::MAX_DECIMAL_BITS
+                    ))),
+                    Err(_) => Ok(Node::BigInt((**b).clone())),
+                };
             }
             Object::Str(s) => {
                 self.charge_bytes(s.len() as u64)?;
