@@ -56,7 +56,7 @@ pub(crate) struct ScanArgs {
     #[arg(long)]
     no_progress: bool,
     /// Largest pickle or record analysed, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    #[arg(long, value_name = "BYTES", default_value_t = airlock_scan::DEFAULT_MAX_PICKLE_BYTES)]
     max_pickle_bytes: u64,
     /// Number of files scanned in parallel (default: one per core).
     #[arg(short, long, value_name = "N")]
@@ -70,7 +70,7 @@ pub(crate) fn scan(args: ScanArgs) -> u8 {
             return EXIT_ERROR;
         }
         let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
+            .num_threads(clamp_jobs(n))
             .build_global();
     }
     if let Some(path) = &args.output {
@@ -94,6 +94,21 @@ pub(crate) fn scan(args: ScanArgs) -> u8 {
         return EXIT_ERROR;
     }
     code as u8
+}
+
+/// Threads per CPU beyond which `--jobs` only costs memory and start-up.
+const JOBS_PER_CPU: usize = 4;
+
+/// `--jobs`, at most [`JOBS_PER_CPU`] threads per CPU (said on stderr when cut).
+fn clamp_jobs(n: usize) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let max = cpus.saturating_mul(JOBS_PER_CPU);
+    if n > max {
+        eprintln!(
+            "airlock: --jobs {n} is more than {JOBS_PER_CPU} per CPU: using {max} ({cpus} CPUs)"
+        );
+    }
+    n.min(max)
 }
 
 /// Scan every file the paths name, in parallel; paths that could not be
