@@ -199,6 +199,29 @@ fn single_outputs_are_never_replaced_without_force() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_ne!(std::fs::read(&sig).unwrap(), b"old signature");
+    // One model file is one, not "1 files".
+    let public = repo().join("tests/fixtures/signing/keys/p256.pub.pem");
+    let o = airlock(&[
+        OsStr::new("verify"),
+        input.as_os_str(),
+        OsStr::new("--sig"),
+        sig.as_os_str(),
+        OsStr::new("--key"),
+        public.as_os_str(),
+        OsStr::new("--scan"),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(
+        text(&o.stdout).contains("scanned 1 model file: all safe"),
+        "{}",
+        text(&o.stdout)
+    );
     assert!(leftovers(&dir).is_empty(), "{:?}", leftovers(&dir));
     std::fs::remove_dir_all(&dir).unwrap();
 }
