@@ -62,7 +62,9 @@ enum Command {
         after_help = "A folder is converted recursively into the output folder (default: the \
         same folder), Hugging Face sharded checkpoints included: pytorch_model-0000X-of-0000Y.bin \
         become model-0000X-of-0000Y.safetensors and pytorch_model.bin.index.json becomes \
-        model.safetensors.index.json. Outputs are written atomically and never over an input.\n\n\
+        model.safetensors.index.json. Outputs appear whole or not at all (an interrupted run \
+        leaves nothing), never over an input, and never over an existing file unless --force is \
+        given; two inputs of one output are both refused.\n\n\
         Exit status: 0 every file converted; 1 some file refused because the scan found it \
         dangerous; 2 otherwise some file could not be converted, or the command line is wrong."
     )]
