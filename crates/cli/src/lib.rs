@@ -71,6 +71,11 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// Show what a model file holds (tensors, values, object tree, code),
     /// without loading it.
+    #[command(
+        after_help = "Exit status, as for scan: 0 the file is safe; 1 suspicious or dangerous; 2 it \
+        could not be analysed (malformed, over a limit, a directory or special file), or the \
+        command line is wrong."
+    )]
     Inspect(convert::InspectArgs),
     /// Show the detection rules and their documentation.
     Rules(RulesArgs),
