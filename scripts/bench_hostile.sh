@@ -53,7 +53,8 @@ run() {
   if [ "$rc" = 124 ]; then
     verdict="timed out after ${timeout_s} s"
   else
-    verdict=$(grep -m1 -E '^(safe|suspicious|dangerous|error) |^error:|refused|airlock:' "$out" | cut -c1-110 | tr '|' '/' || true)
+    verdict=$(grep -m1 -E '^(safe|suspicious|dangerous|error) |verdict: |^error:|refused|airlock:' "$out" \
+      | sed -e "s|$tmp/cases/||g" -e 's/  */ /g' | cut -c1-110 | tr '|' '/' || true)
     [ -n "$verdict" ] || verdict="exit $rc"
   fi
   printf '| %s | %s | %s | %s |\n' "$label" "$rss" "$wall" "$verdict"
