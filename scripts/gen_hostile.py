@@ -579,13 +579,16 @@ CHECKS = {
 
 
 def main(argv):
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     if argv[:1] == ["--list"]:
         print("\n".join(CASES))
         return 0
     check = argv[:1] == ["--check"]
     if check:
         argv = argv[1:]
-    if not argv:
+    if not argv or argv[0].startswith("-"):
         print(__doc__, file=sys.stderr)
         return 2
     out, names = argv[0], argv[1:] or list(CASES)
