@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::ConvertError;
 use crate::input::{ReadLimits, load};
+use crate::proof::refuse_unproven;
 use crate::shards::{self, Target};
 
 /// How to convert.
@@ -98,6 +99,7 @@ pub fn convert_file(
     }
     let loaded = load(&src as &dyn Source, format, &stem, &opts.limits)?;
     let rebuilt = &loaded.rebuilt;
+    refuse_unproven(&report, rebuilt)?;
     let mut out = AtomicFile::create_with(output, &[input], opts.existing)
         .map_err(|e| ConvertError::Write(e.to_string()))?;
     let (bytes, tensors, transformations, tensor_bytes) = match opts.to {
@@ -182,6 +184,7 @@ pub fn plan_load(input: &Path, opts: &ConvertOptions) -> Result<LoadPlan, Conver
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "tensor".into());
     let loaded = load(&src as &dyn Source, report.format, &stem, &opts.limits)?;
+    refuse_unproven(&report, &loaded.rebuilt)?;
     let storages = loaded.storages.locations().to_vec();
     Ok(LoadPlan {
         report,

@@ -97,7 +97,10 @@ pub fn inspect(path: &std::path::Path, opts: &Options) -> Result<Inspection, cra
         &stem,
         &ReadLimits::default(),
     ) {
-        Ok(loaded) => fill(&mut out, &loaded.rebuilt),
+        Ok(loaded) => match crate::proof::refuse_unproven(&report, &loaded.rebuilt) {
+            Ok(()) => fill(&mut out, &loaded.rebuilt),
+            Err(e) => out.not_rebuilt = Some(e.to_string()),
+        },
         Err(e) => out.not_rebuilt = Some(e.to_string()),
     }
     Ok(out)

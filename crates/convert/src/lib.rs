@@ -21,6 +21,7 @@ mod error;
 pub mod input;
 pub mod inspect;
 pub mod numpy;
+pub mod proof;
 pub mod shards;
 
 pub use convert::{

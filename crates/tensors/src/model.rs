@@ -341,4 +341,10 @@ pub struct Rebuilt {
     pub storages: Vec<StorageInfo>,
     /// What was transformed.
     pub transformations: Vec<Transformation>,
+    /// Globals outside `torch.load(weights_only=True)`'s allowlist that the
+    /// rebuild turned into data: the foreign types it knows (NumPy,
+    /// `argparse`, omegaconf, `pathlib`, `collections`) and the classes of
+    /// pickled `nn.Module`s. A global imported anywhere in the stream and
+    /// not here was not proven to be data (see the convert crate).
+    pub foreign: std::collections::BTreeSet<String>,
 }

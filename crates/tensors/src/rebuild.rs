@@ -987,7 +987,10 @@ impl<'g, 'a> Walker<'g, 'a> {
             }
             Target::LegacyClass(n) => {
                 return match foreign::module(self, id, op, &format!("class {n}"))? {
-                    Some(node) => Ok(node),
+                    Some(node) => {
+                        self.out.foreign.insert(n.clone());
+                        Ok(node)
+                    }
                     None => Err(self.not_data(format!("class {n}"))),
                 };
             }

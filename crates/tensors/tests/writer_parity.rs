@@ -134,6 +134,7 @@ fn cases() -> Vec<Case> {
                 tensors,
                 storages,
                 transformations: vec![],
+                foreign: Default::default(),
             },
             bytes: MemStorages::new(bytes),
             safetensors: st,
@@ -166,6 +167,7 @@ fn cases() -> Vec<Case> {
                 storage("d", Dtype::U8, 1),
             ],
             transformations: vec![],
+            foreign: Default::default(),
         },
         bytes: MemStorages::new(vec![
             pattern(1, Dtype::F64, 1),
@@ -199,6 +201,7 @@ fn cases() -> Vec<Case> {
         ],
         storages: vec![storage("0", Dtype::F32, 20), storage("1", Dtype::I16, 24)],
         transformations: vec![],
+        foreign: Default::default(),
     };
     let views_bytes =
         MemStorages::new(vec![pattern(4, Dtype::F32, 20), pattern(5, Dtype::I16, 24)]);
@@ -295,6 +298,7 @@ fn cases() -> Vec<Case> {
                 storage("3", Dtype::I64, 2),
             ],
             transformations: vec![],
+            foreign: Default::default(),
         },
         bytes: MemStorages::new(vec![
             pattern(6, Dtype::F32, 6),
@@ -333,6 +337,7 @@ fn cases() -> Vec<Case> {
                 storage("2", Dtype::I32, 2),
             ],
             transformations: vec![],
+            foreign: Default::default(),
         },
         bytes: MemStorages::new(vec![
             pattern(10, Dtype::U8, 16),
@@ -364,6 +369,7 @@ fn cases() -> Vec<Case> {
             ],
             storages: vec![gpu, inline, storage("e", Dtype::U8, 0)],
             transformations: vec![],
+            foreign: Default::default(),
         },
         bytes: MemStorages::new(vec![pattern(14, Dtype::F32, 2), vec![], vec![]]),
         safetensors: default_st(),
@@ -382,6 +388,7 @@ fn cases() -> Vec<Case> {
             tensors: vec![view(0, Dtype::F16, 1, &[2, 2], &[1, 2])],
             storages: vec![storage("0", Dtype::F16, 5)],
             transformations: vec![],
+            foreign: Default::default(),
         },
         bytes: MemStorages::new(vec![pattern(15, Dtype::F16, 5)]),
         safetensors: default_st(),
@@ -416,6 +423,7 @@ fn cases() -> Vec<Case> {
                     .map(|n| storage(&n.to_string(), Dtype::U8, n))
                     .collect(),
                 transformations: vec![],
+                foreign: Default::default(),
             },
             bytes: MemStorages::new(sizes.map(|n| pattern(n as u8, Dtype::U8, n)).collect()),
             safetensors: (zip64 == Zip64::Auto).then(SafetensorsOptions::default),
@@ -449,6 +457,7 @@ fn cases() -> Vec<Case> {
                 .collect(),
             storages: vec![storage("0", Dtype::U8, (n / 2) as u64)],
             transformations: vec![],
+            foreign: Default::default(),
         },
         bytes: MemStorages::new(vec![pattern(16, Dtype::U8, (n / 2) as u64)]),
         safetensors: default_st(),
@@ -906,6 +915,7 @@ fn zip64_for_real_past_4_gib() {
         tensors,
         storages,
         transformations: vec![],
+        foreign: Default::default(),
     };
     let src = Sparse { sizes };
     let (dir, temporary) = output_dir("zip64");

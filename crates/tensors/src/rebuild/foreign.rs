@@ -30,6 +30,30 @@ use super::{Make, Result, Target, Walker, allow, push_storage, push_tensor};
 use crate::dtype::Dtype;
 use crate::model::{Node, StorageInfo, TensorInfo};
 
+/// Whether `name` is one of the foreign types rebuilt as data by name
+/// (the table above, `nn.Module` classes aside): data whether or not a
+/// pickle uses what it builds from them.
+pub fn is_foreign_data_type(name: &str) -> bool {
+    matches!(
+        name,
+        "numpy.core.multiarray._reconstruct"
+            | "numpy._core.multiarray._reconstruct"
+            | "numpy.core.numeric._frombuffer"
+            | "numpy._core.numeric._frombuffer"
+            | "numpy.core.multiarray.scalar"
+            | "numpy._core.multiarray.scalar"
+            | "numpy.ndarray"
+            | "numpy.dtype"
+            | "argparse.Namespace"
+            | "collections.defaultdict"
+            | "collections.Counter"
+            | "collections.deque"
+            | "omegaconf.base.Metadata"
+            | "omegaconf.base.ContainerMetadata"
+    ) || omegaconf_kind(name).is_some()
+        || is_pathlib(name)
+}
+
 /// Foreign classes and functions; `None` when `name` is none of them.
 pub(super) fn call<'g>(
     w: &mut Walker<'g, '_>,
@@ -68,10 +92,17 @@ pub(super) fn call<'g>(
         }
         "collections.deque" => deque(w, op, make)?,
         _ => match make {
-            Make::New => return module(w, id, op, &format!("class {name}")),
+            Make::New => {
+                let node = module(w, id, op, &format!("class {name}"))?;
+                if node.is_some() {
+                    w.out.foreign.insert(name.to_string());
+                }
+                return Ok(node);
+            }
             Make::Call(_) => return Ok(None),
         },
     };
+    w.out.foreign.insert(name.to_string());
     Ok(Some(node))
 }
 
@@ -1072,15 +1103,17 @@ fn module_state(
             let Some((id, sub)) = w.opaque_of(v) else {
                 return Err(w.not_data(format!("{} in _modules", w.describe(v))));
             };
-            let class = match w.construct(sub)? {
+            let global = match w.construct(sub)? {
                 Some((t @ (Target::Global(_) | Target::LegacyClass(_)), Make::New, _)) => {
-                    format!("class {}", t.name())
+                    t.name().to_string()
                 }
                 _ => return Err(w.not_data(format!("{} in _modules", w.describe(v)))),
             };
+            let class = format!("class {global}");
             if !is_module(w, sub) {
                 return Err(w.not_data(format!("{class} (in _modules, without module state)")));
             }
+            w.out.foreign.insert(global);
             w.enter(id)?;
             let r = module_state(w, sub, &sub_prefix, out, &class);
             w.leave(id);

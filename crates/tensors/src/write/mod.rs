@@ -440,6 +440,7 @@ mod tests {
                 inline: Some(vec![7]),
             }],
             transformations: vec![],
+            foreign: Default::default(),
         }
     }
 

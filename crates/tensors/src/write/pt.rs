@@ -367,6 +367,7 @@ mod tests {
                 storage("y", Dtype::I64, 1, "cuda:0"),
             ],
             transformations: vec![],
+            foreign: Default::default(),
         };
         let src = MemStorages::new(vec![vec![1; 8], vec![2; 8]]);
         let mut out = Vec::new();
@@ -426,6 +427,7 @@ mod tests {
                 storage("1", Dtype::U16, 3, "cpu"),
             ],
             transformations: vec![],
+            foreign: Default::default(),
         };
         let src = MemStorages::new(vec![vec![0; 8], vec![0; 6]]);
         let mut out = Vec::new();
@@ -451,6 +453,7 @@ mod tests {
             tensors: vec![tensor(0, Dtype::F32, &[4], &[1])],
             storages: vec![storage("0", Dtype::F32, 2, "cpu")],
             transformations: vec![],
+            foreign: Default::default(),
         };
         let src = MemStorages::new(vec![vec![0; 8]]);
         let mut out = Vec::new();
@@ -476,6 +479,7 @@ mod tests {
             tensors: vec![tensor(0, Dtype::F32, &[4], &[1])],
             storages: vec![storage("k", Dtype::F32, 4, "cpu")],
             transformations: vec![],
+            foreign: Default::default(),
         };
         let src = MemStorages::new(vec![vec![0; 15]]);
         let e = write_pt(&r, &src, &mut Vec::new(), "a").unwrap_err();

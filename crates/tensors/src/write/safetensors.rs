@@ -760,6 +760,7 @@ mod tests {
             ],
             storages: vec![f32_storage("0", 2)],
             transformations: vec![],
+            foreign: Default::default(),
         };
         let src = MemStorages::new(vec![vec![1, 2, 3, 4, 5, 6, 7, 8]]);
         let (p, out) = write_all(&r, &src, &SafetensorsOptions::default());
@@ -807,6 +808,7 @@ mod tests {
             tensors: vec![f32_tensor(0, 0, &[1], &[1])],
             storages: vec![f32_storage("0", 1)],
             transformations: vec![],
+            foreign: Default::default(),
         };
         assert!(matches!(
             plan(&r, &SafetensorsOptions::default()),
@@ -837,6 +839,7 @@ mod tests {
                     ..f32_storage("0", 1)
                 }],
                 transformations: vec![],
+                foreign: Default::default(),
             };
             let e = plan(&r, &SafetensorsOptions::default()).unwrap_err();
             assert_eq!(
@@ -921,6 +924,7 @@ mod tests {
             tensors: vec![f32_tensor(0, 0, &[1], &[1])],
             storages: vec![f32_storage("0", 1)],
             transformations: vec![],
+            foreign: Default::default(),
         };
         let (p, _) = write_all(
             &r,
@@ -960,6 +964,7 @@ mod tests {
                 })
                 .collect(),
             transformations: vec![],
+            foreign: Default::default(),
         };
         let src = MemStorages::new(
             dtypes
