@@ -33,6 +33,7 @@ __all__ = [
     "AirlockError",
     "Finding",
     "MissingFileError",
+    "ModuleRebuiltError",
     "Report",
     "UnsafeModelError",
     "__version__",
@@ -67,6 +68,12 @@ class AirlockError(Exception):
         """The rule ids of the findings (``AL0001``, ...), each once, most
         severe first."""
         return list(dict.fromkeys(f.rule for f in self.findings))
+
+
+class ModuleRebuiltError(AirlockError):
+    """Under :func:`guard`, the file pickles whole ``nn.Module`` objects:
+    ``torch.load`` would return the modules (whose classes are code), while
+    Airlock can only give their state dicts. The message says how to go on."""
 
 
 class MissingFileError(AirlockError, FileNotFoundError):

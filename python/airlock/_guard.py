@@ -11,13 +11,16 @@ from typing import Any, Optional
 _lock = threading.Lock()
 _depth = 0
 _original: Optional[Any] = None
+# Guards entered with state_dicts=True.
+_state_dicts = 0
 
 
 def _guarded_load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **kwargs):
     """torch.load, scanned first: safe files go to torch.load(weights_only=True),
     files weights_only refuses but Airlock can rebuild as data to
     airlock.load, everything else raises airlock.UnsafeModelError."""
-    from . import UnsafeModelError, AirlockError, load, scan
+    from . import UnsafeModelError, AirlockError, ModuleRebuiltError, scan
+    from ._load import _load
 
     original = _original
     if original is None:  # uninstalled while a call was in flight
@@ -41,8 +44,13 @@ def _guarded_load(f, map_location=None, pickle_module=None, *, weights_only=None
             return original(source, map_location=map_location, weights_only=True, **extra, **kwargs)
         if report.verdict == "suspicious":
             try:
-                return load(path, map_location=map_location, mmap=bool(mmap) and tmp is None)
+                obj, modules = _load(path, map_location, bool(mmap) and tmp is None)
+                if modules:
+                    _modules_rebuilt(path, modules, report)
+                return obj
             except AirlockError as exc:
+                if isinstance(exc, ModuleRebuiltError):
+                    raise
                 why = report.weights_only_reason or (report.findings[0].message if report.findings else "unknown")
                 raise UnsafeModelError(
                     f"airlock.guard refused {path}: torch.load(weights_only=True) would refuse it ({why}) "
@@ -54,6 +62,27 @@ def _guarded_load(f, map_location=None, pickle_module=None, *, weights_only=None
     finally:
         if tmp is not None:
             os.unlink(tmp)
+
+
+def _modules_rebuilt(path, modules, report):
+    """The file pickles whole ``nn.Module`` objects: ``torch.load`` would
+    return modules, Airlock rebuilds their state dicts. Say so (or, when
+    the guard was entered with ``state_dicts=True``, warn and go on)."""
+    import warnings
+
+    from . import ModuleRebuiltError
+
+    names = ", ".join(modules[:3]) + (f" and {len(modules) - 3} more" if len(modules) > 3 else "")
+    what = (f"{path} pickles whole nn.Module objects ({names}): torch.load would return the modules, "
+            f"whose classes are code, and Airlock rebuilt only their state dicts")
+    if _state_dicts > 0:
+        warnings.warn(f"airlock.guard: {what}; returning the state dict", stacklevel=4)
+        return
+    raise ModuleRebuiltError(
+        f"airlock.guard refused {path}: {what}. To use the weights, build the model in your own code and "
+        f"model.load_state_dict(airlock.load(path)), or enter the guard with airlock.guard(state_dicts=True) "
+        f"to get state dicts from torch.load; if you trust the file, `airlock convert --sandbox` loads it "
+        f"with the real torch.load in the sandbox", report)
 
 
 class _Guard:
@@ -72,10 +101,20 @@ class _Guard:
     - everything else (``dangerous`` files, unknown classes, malformed
       files): :class:`airlock.UnsafeModelError`, before anything from the
       file runs.
+
+    A file that pickles whole ``nn.Module`` objects is data Airlock can
+    rebuild, but only as the modules' state dicts, which is not what
+    ``torch.load`` returns: the guard raises
+    :class:`airlock.ModuleRebuiltError` saying so, unless entered with
+    ``airlock.guard(state_dicts=True)``, which warns and returns the state
+    dicts.
     """
 
-    def __call__(self) -> "_Guard":
-        return self
+    def __call__(self, *, state_dicts: bool = False) -> "_Guard | _Scope":
+        """``airlock.guard()`` as a context manager; with
+        ``state_dicts=True``, files that pickle whole ``nn.Module`` objects
+        give their state dicts (with a warning) instead of an error."""
+        return _Scope() if state_dicts else self
 
     def __enter__(self) -> "_Guard":
         self.install()
@@ -110,6 +149,23 @@ class _Guard:
     def active(self) -> bool:
         """Whether ``torch.load`` is guarded now."""
         return _depth > 0
+
+
+class _Scope:
+    """``with airlock.guard(state_dicts=True):``."""
+
+    def __enter__(self) -> "_Scope":
+        global _state_dicts
+        guard.install()
+        with _lock:
+            _state_dicts += 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        global _state_dicts
+        with _lock:
+            _state_dicts -= 1
+        guard.uninstall()
 
 
 guard = _Guard()

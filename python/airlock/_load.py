@@ -38,6 +38,7 @@ def load(path: "str | os.PathLike[str]", *, map_location: Any = "cpu", mmap: boo
     Tensors are real ``torch.Tensor`` objects (``nn.Parameter`` where the
     file had one) sharing storages as in the file; without torch installed,
     NumPy arrays (dtypes NumPy lacks, such as bfloat16, then need torch).
+    A ``.npy`` file gives its NumPy array, as ``np.load`` does.
     The tensors only torch can hold (quantized, sparse and meta-device
     tensors, conjugate and negative views) and bare storages are made by
     torch's own rebuild functions, the ones ``torch.load(weights_only=True)``
@@ -61,20 +62,34 @@ def load(path: "str | os.PathLike[str]", *, map_location: Any = "cpu", mmap: boo
     ``torch.load`` raises) when the path does not exist, and
     :class:`airlock.AirlockError` for malformed or unsupported ones.
     """
+    return _load(path, map_location, mmap)[0]
+
+
+def _load(path, map_location, mmap):
+    """:func:`load`, and the classes of the pickled ``nn.Module`` objects
+    that were rebuilt as their state dicts (``torch.load`` would have
+    returned the modules)."""
+    import json
+
     from . import _existing, _refused
 
     path = _existing(path)
     try:
-        _report, root, tensors, storages, _transformations = _native.load_plan(path)
+        report, root, tensors, storages, _transformations, modules = _native.load_plan(path)
     except _native.ConvertRefused as exc:
         raise _refused(exc) from None
+    if json.loads(report)["files"][0]["format"] == "npy":
+        # np.load returns the array itself, not a dict.
+        _cpu_only(map_location, storages)
+        (array,) = _numpy_arrays(path, tensors, storages, mmap)
+        return array, list(modules)
     torch = _torch()
     if torch is not None:
         built, made = _torch_tensors(torch, path, tensors, storages, mmap, _restore_location(torch, map_location))
-        return _Fill(torch, built, made).finish(root)
+        return _Fill(torch, built, made).finish(root), list(modules)
     _cpu_only(map_location, storages)
     built = _numpy_arrays(path, tensors, storages, mmap)
-    return _Fill(None, built, None).finish(root)
+    return _Fill(None, built, None).finish(root), list(modules)
 
 
 def _restore_location(torch, map_location):

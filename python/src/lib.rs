@@ -463,6 +463,15 @@ fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
     let transformations = serde_json::to_string(&plan.rebuilt.transformations)
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     let report = report_json(std::slice::from_ref(&plan.report));
+    // Classes of pickled nn.Modules the plan holds as their state dicts
+    // (what torch.load returns differs: the guard says so).
+    let modules: Vec<&str> = plan
+        .rebuilt
+        .foreign
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !airlock_tensors::rebuild::foreign::is_foreign_data_type(n))
+        .collect();
     Ok(PyTuple::new(
         py,
         [
@@ -471,6 +480,7 @@ fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
             tensors.into_any(),
             storages.into_any(),
             transformations.into_pyobject(py)?.into_any(),
+            modules.into_pyobject(py)?.into_any(),
         ],
     )?
     .into_any()

@@ -470,6 +470,36 @@ def test_guard_lets_safe_files_through():
         same(g, torch.load(p, weights_only=True))
 
 
+def test_guard_says_when_modules_become_state_dicts():
+    path = os.path.join(ROOT, "examples", "models", "whole_model.pt")
+    model = torch.load(path, weights_only=False)
+    assert isinstance(model, torch.nn.Module)
+    with pytest.raises(airlock.ModuleRebuiltError, match="Sequential") as info:
+        with airlock.guard():
+            torch.load(path, weights_only=False)
+    assert "load_state_dict" in str(info.value) and isinstance(info.value, airlock.AirlockError)
+    # Opted in: a warning, and the state dict torch's own module gives.
+    with pytest.warns(UserWarning, match="returning the state dict"):
+        with airlock.guard(state_dicts=True):
+            sd = torch.load(path, weights_only=False)
+    assert not airlock.guard.active
+    assert list(sd) == list(model.state_dict())
+    for k, v in model.state_dict().items():
+        assert torch.equal(sd[k], v)
+    # Files of data only still load quietly.
+    with airlock.guard():
+        torch.load(os.path.join(ROOT, "examples", "models", "checkpoint_numpy.pt"), weights_only=False)
+
+
+def test_load_of_an_npy_file_is_the_array():
+    import numpy as np
+    path = os.path.join(ROOT, "examples", "arrays", "embeddings.npy")
+    got = airlock.load(path)
+    want = np.load(path)
+    assert isinstance(got, np.ndarray) and got.dtype == want.dtype and got.shape == want.shape
+    assert np.array_equal(got, want)
+
+
 def test_guard_install_and_uninstall():
     original = torch.load
     airlock.guard.install()
