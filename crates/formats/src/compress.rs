@@ -39,6 +39,13 @@
 //! bomb is a clean error naming the limit, never an out-of-memory abort.
 //! The work done is bounded by the output cap and the input size.
 //!
+//! Decoders: `miniz_oxide` (deflate), `bzip2`, `lz4_flex`, `lzma-rs` for
+//! the legacy "alone" format, and liblzma (the `liblzma` crate, built from
+//! its bundled C source) for xz: it is the library Python's `lzma` module
+//! calls, so its verdicts on damaged streams are Python's, and it streams
+//! into the bounded output, where `lzma-rs` holds each block in a buffer
+//! of its own before writing it (twice the output in memory).
+//!
 //! The ZIP methods 8 (deflate), 12 (bzip2) and 14 (lzma) are decoded by
 //! [`inflate_raw`], [`bzip2_stream`] and [`zip_lzma`] with the semantics of
 //! Python's `zipfile` decompressors, for [`crate::pyzip`].
@@ -1271,6 +1278,75 @@ fn xz_walk(input: &[u8], allowed: u64) -> Result<(usize, u64), Walk> {
     Ok((p, total))
 }
 
+/// Decode one xz stream (already walked: `input` ends where it ends) with
+/// liblzma, the library behind Python's `lzma` module, streaming into the
+/// sink: memory is the sink and the stream's dictionary, never a second copy
+/// of a block. liblzma verifies every check type (CRC-32, CRC-64,
+/// SHA-256).
+fn xz_decode_into(input: &[u8], sink: &mut Sink) -> Result<Stream, DecompressError> {
+    use liblzma::stream::{Action, Error, Status};
+    // liblzma allocates the dictionary the stream declares (up to 1.5 GiB)
+    // before decoding anything; Python sets no limit. Every preset of `xz`
+    // (up to -9e, a 64 MiB dictionary) decodes within this one; a file
+    // over it is reported as over a limit, not as corrupt.
+    let memlimit = XZ_MAX_DECODER_MEMORY;
+    let mut dec = liblzma::stream::Stream::new_stream_decoder(memlimit, 0).map_err(|e| {
+        DecompressError::Unsupported {
+            kind: "xz",
+            offset: None,
+            detail: format!("liblzma could not start a decoder: {e:?}"),
+        }
+    })?;
+    let mut buf = vec![0u8; XZ_CHUNK];
+    loop {
+        let consumed = dec.total_in() as usize;
+        let before = dec.total_out();
+        let status = dec.process(&input[consumed..], &mut buf, Action::Run);
+        let produced = (dec.total_out() - before) as usize;
+        if produced > 0 && sink.push(&buf[..produced]).is_err() {
+            return Err(sink.over());
+        }
+        match status {
+            Ok(Status::StreamEnd) => {
+                return Ok(Stream::Done {
+                    consumed: dec.total_in() as usize,
+                });
+            }
+            Ok(_) if produced == 0 && dec.total_in() as usize == input.len() => {
+                return Ok(Stream::Truncated);
+            }
+            Ok(_) => {}
+            Err(Error::MemLimit) => {
+                return Err(DecompressError::Unsupported {
+                    kind: "xz",
+                    offset: None,
+                    detail: format!(
+                        "the xz dictionary needs more than {memlimit} bytes of memory, over the limit"
+                    ),
+                });
+            }
+            Err(e) => {
+                return Ok(Stream::Corrupt {
+                    offset: Some(dec.total_in() as usize),
+                    detail: match e {
+                        Error::Format => LZMA_FORMAT_ERROR,
+                        Error::Options => LZMA_OPTIONS_ERROR,
+                        _ => LZMA_DATA_ERROR,
+                    }
+                    .to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// Output written per liblzma call.
+const XZ_CHUNK: usize = 1 << 20;
+
+/// The most memory an xz stream's decoder may take (mostly its dictionary:
+/// `xz -9` needs 65 MiB to decompress).
+const XZ_MAX_DECODER_MEMORY: u64 = 80 << 20;
+
 fn lzma_rs_detail(e: &lzma_rs::error::Error) -> String {
     format!("lzma-rs: {e}")
 }
@@ -1327,15 +1403,7 @@ fn lzma_auto_into(input: &[u8], sink: &mut Sink) -> Result<Stream, DecompressErr
                     });
                 }
             };
-            let mut r: &[u8] = &input[..end];
-            match lzma_rs::xz_decompress(&mut r, sink) {
-                Ok(()) => Ok(Stream::Done { consumed: end }),
-                Err(_) if sink.hit.is_some() => Err(sink.hit.take().expect("set")),
-                Err(e) => Ok(Stream::Corrupt {
-                    offset: None,
-                    detail: lzma_rs_detail(&e),
-                }),
-            }
+            xz_decode_into(&input[..end], sink)
         }
         Some(b'L') => {
             let magic = b"LZIP";
