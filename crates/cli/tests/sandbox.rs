@@ -86,6 +86,28 @@ fn status_and_output_pass_through() {
 }
 
 #[test]
+fn the_command_gets_the_callers_huge_page_setting() {
+    if !available() {
+        return;
+    }
+    // airlock turns transparent huge pages off for itself; the command
+    // must not inherit that.
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("THP_enabled"))
+            .map(str::to_string)
+    };
+    let Some(want) = line(&own) else {
+        eprintln!("skipping: this kernel does not report THP_enabled");
+        return;
+    };
+    let o = airlock(&["run", "--", "/bin/cat", "/proc/self/status"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(line(&text(&o.stdout)), Some(want));
+}
+
+#[test]
 fn no_network_at_all() {
     if !available() {
         return;
