@@ -150,6 +150,14 @@ class Tree:
         if t == "tensor":
             self.check_tensor(obj, e, path)
             return
+        if t == "attrs":
+            self.check(obj, v, path)
+            for name, ev in e["attrs"]:
+                if not hasattr(obj, name):
+                    self.fail(path, f"expected the attribute {name}, loaded none")
+                    continue
+                self.check(getattr(obj, name), ev, f"{path}@{name}")
+            return
         self.fail(path, f"unknown expected tag {t}")
 
     def check_tensor(self, obj, e, path):

@@ -54,6 +54,17 @@ def flatten(obj, prefix, out, torch):
     out[prefix] = obj
 
 
+def metadata_of(obj):
+    """The `_metadata` of the first state dict found (the root, or a dict
+    value at the top level: `{"model": state_dict, ...}`)."""
+    from collections import OrderedDict
+
+    for cand in [obj] + (list(obj.values()) if isinstance(obj, dict) else []):
+        if isinstance(cand, OrderedDict) and hasattr(cand, "_metadata"):
+            return dict(cand._metadata)
+    return None
+
+
 def same_tensor(a, b, torch):
     if a.dtype != b.dtype or tuple(a.shape) != tuple(b.shape):
         return f"dtype/shape {a.dtype}{tuple(a.shape)} != {b.dtype}{tuple(b.shape)}"
@@ -128,8 +139,14 @@ def main():
             out = load_file(p["output"])
         else:
             got = {}
-            flatten(torch.load(p["output"], weights_only=True, map_location="cpu"), "", got, torch)
+            loaded = torch.load(p["output"], weights_only=True, map_location="cpu")
+            flatten(loaded, "", got, torch)
             out = got
+            # A state dict's _metadata (module versions) is kept.
+            want = metadata_of(torch.load(p["input"], weights_only=False, map_location="cpu"))
+            have = metadata_of(loaded)
+            if want is not None and have != want:
+                problems.append(f"_metadata: {have!r} != {want!r}")
         for path, t in src.items():
             if isinstance(t, torch.Tensor):
                 if path not in out:

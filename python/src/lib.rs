@@ -281,6 +281,15 @@ impl<'py> Builder<'py> {
         let py = self.py;
         Ok(match n {
             Node::Shared(id, inner) => self.shared(*id, inner)?,
+            Node::Attributes(inner, attrs) => {
+                // As pickle's BUILD does: attributes set once the object is made.
+                let obj = self.make(inner)?;
+                for (name, value) in attrs {
+                    let value = self.make(value)?;
+                    obj.bind(py).setattr(name.as_str(), value)?;
+                }
+                obj
+            }
             Node::Ref(id) => match self.memo.get(id) {
                 Some(obj) => obj.clone_ref(py),
                 None => {
@@ -429,6 +438,8 @@ fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
     opts.limits.rebuild.torch_objects = true;
     // Reference cycles too: Python objects can hold them.
     opts.limits.rebuild.references = true;
+    // A state dict's _metadata, which load_state_dict reads.
+    opts.limits.rebuild.attributes = true;
     let plan = py
         .allow_threads(|| plan_load(&path, &opts))
         .map_err(|e| convert_error(e, Some(&path)))?;

@@ -491,6 +491,40 @@ def test_guard_says_when_modules_become_state_dicts():
         torch.load(os.path.join(ROOT, "examples", "models", "checkpoint_numpy.pt"), weights_only=False)
 
 
+def test_state_dict_metadata_is_kept(tmp_path):
+    """A state dict's _metadata (module versions) survives airlock.load and
+    convert --to pt: load_state_dict of a quantized model needs it."""
+    import warnings
+    from torch import nn
+
+    def model():
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.ao.quantization.quantize_dynamic(m, {nn.Linear}, dtype=torch.qint8)
+
+    q = model()
+    path = tmp_path / "q.pt"
+    torch.save(q.state_dict(), path)
+    want = torch.load(path, weights_only=True)._metadata
+    sd = airlock.load(path)
+    assert sd._metadata == want
+    fresh = model()
+    fresh.load_state_dict(sd)
+    x = torch.randn(3, 4)
+    assert torch.equal(fresh(x), q(x))
+    # A plain state dict through convert --to pt.
+    plain = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3))
+    src = tmp_path / "plain.pt"
+    torch.save(plain.state_dict(), src)
+    out = tmp_path / "plain.converted.pt"
+    airlock.convert(src, out, to="pt")
+    back = torch.load(out, weights_only=True)
+    assert back._metadata == torch.load(src, weights_only=True)._metadata
+    assert list(back) == list(plain.state_dict())
+
+
 def test_load_of_an_npy_file_is_the_array():
     import numpy as np
     path = os.path.join(ROOT, "examples", "arrays", "embeddings.npy")

@@ -97,7 +97,10 @@ pub fn convert_file(
             "compressed files are not converted: decompress them first".into(),
         ));
     }
-    let loaded = load(&src as &dyn Source, format, &stem, &opts.limits)?;
+    // A `pt` output keeps state dicts' `_metadata`, as torch.save wrote it.
+    let mut limits = opts.limits.clone();
+    limits.rebuild.attributes = opts.to == Target::Pt;
+    let loaded = load(&src as &dyn Source, format, &stem, &limits)?;
     let rebuilt = &loaded.rebuilt;
     refuse_unproven(&report, rebuilt)?;
     let mut out = AtomicFile::create_with(output, &[input], opts.existing)

@@ -188,6 +188,7 @@ fn walk(
                 walk(x, join(&path, &i.to_string()), tensors, meta, depth + 1);
             }
         }
+        Node::Attributes(inner, _) => walk(inner, path, tensors, meta, depth + 1),
         other => {
             meta.insert(
                 if path.is_empty() {
@@ -208,6 +209,7 @@ fn has_tensor(n: &Node) -> bool {
         Node::Dict(p) | Node::OrderedDict(p) | Node::Counter(p) => {
             p.iter().any(|(_, v)| has_tensor(v))
         }
+        Node::Attributes(inner, _) => has_tensor(inner),
         _ => false,
     }
 }
@@ -242,7 +244,7 @@ fn leaf(n: &Node, depth: usize) -> Json {
         }
         Node::Storage(s) => Json::String(format!("<storage {} ({})>", s.storage, s.dtype)),
         Node::TorchCall(c) => Json::String(format!("<{}>", c.function.name())),
-        Node::Shared(_, n) => leaf(n, depth + 1),
+        Node::Shared(_, n) | Node::Attributes(n, _) => leaf(n, depth + 1),
         Node::Ref(_) => Json::String("<the object itself>".into()),
         Node::Size(v) => Json::Array(v.iter().map(|&x| Json::from(x)).collect()),
     }

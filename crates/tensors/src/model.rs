@@ -163,6 +163,11 @@ pub enum Node {
     /// [`RebuildOptions::references`](crate::rebuild::RebuildOptions), for a
     /// loader that makes Python objects; the writers refuse it.
     Shared(u64, Box<Node>),
+    /// A value with instance attributes set on it once built, as pickle's
+    /// `BUILD` sets them: a state dict's `_metadata` (the module versions
+    /// `load_state_dict` reads), on its `OrderedDict`. Only in trees rebuilt
+    /// with [`RebuildOptions::attributes`](crate::rebuild::RebuildOptions).
+    Attributes(Box<Node>, Vec<(String, Node)>),
     /// A reference back to the enclosing [`Node::Shared`] with that
     /// identity: where a reference cycle closes.
     Ref(u64),
@@ -278,7 +283,7 @@ impl Node {
             Node::QScheme(_) => "torch.qscheme",
             Node::Storage(_) => "TypedStorage",
             Node::TorchCall(_) => "Tensor",
-            Node::Shared(_, n) => n.type_name(),
+            Node::Shared(_, n) | Node::Attributes(n, _) => n.type_name(),
             Node::Ref(_) => "reference",
         }
     }
@@ -298,6 +303,10 @@ impl Node {
             }
             Node::TorchCall(c) => c.args.iter_mut().for_each(f),
             Node::Shared(_, inner) => f(inner),
+            Node::Attributes(inner, attrs) => {
+                f(inner);
+                attrs.iter_mut().for_each(|(_, v)| f(v));
+            }
             _ => {}
         }
     }
@@ -305,7 +314,7 @@ impl Node {
     /// Whether Python refuses it as a dict key or set member (the mutable
     /// containers).
     pub fn is_unhashable(&self) -> bool {
-        if let Node::Shared(_, n) = self {
+        if let Node::Shared(_, n) | Node::Attributes(n, _) = self {
             return n.is_unhashable();
         }
         matches!(

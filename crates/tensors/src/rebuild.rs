@@ -42,7 +42,8 @@
 //! `builtins.bytes`), `bytearray` ([`Node::ByteArray`]), lists, tuples,
 //! dicts, sets and frozensets (`builtins.set`/`frozenset` calls too),
 //! `collections.OrderedDict` ([`Node::OrderedDict`]; its `_metadata`
-//! attribute is dropped), `collections.Counter` ([`Node::Counter`]),
+//! attribute is dropped, or kept as [`Node::Attributes`] with
+//! [`RebuildOptions::attributes`]), `collections.Counter` ([`Node::Counter`]),
 //! `torch.Size`, `torch.device`, `torch.<dtype>` globals and layouts
 //! (`torch.serialization._get_layout`).
 //!
@@ -161,6 +162,11 @@ pub struct RebuildOptions {
     /// loader that makes Python objects (`airlock.load`); plain data has no
     /// cycles, and the writers refuse them.
     pub references: bool,
+    /// Keep a state dict's `_metadata` (an `OrderedDict` attribute: the
+    /// module versions `load_state_dict` reads) as [`Node::Attributes`]
+    /// instead of dropping it, for a loader that makes Python objects
+    /// (`airlock.load`) and the `pt` writer; safetensors has no place for it.
+    pub attributes: bool,
 }
 
 impl Default for RebuildOptions {
@@ -171,6 +177,7 @@ impl Default for RebuildOptions {
             max_bytes: 4 << 30,
             torch_objects: false,
             references: false,
+            attributes: false,
         }
     }
 }
@@ -1025,8 +1032,17 @@ impl<'g, 'a> Walker<'g, 'a> {
         let node = match name {
             "collections.OrderedDict" => {
                 let items = self.mapping(op, make, name)?;
-                self.drop_ordered_dict_attributes(op)?;
-                Node::OrderedDict(items)
+                let attrs = self.ordered_dict_attributes(op)?;
+                if attrs.is_empty() {
+                    Node::OrderedDict(items)
+                } else if self.opts.attributes {
+                    Node::Attributes(Box::new(Node::OrderedDict(items)), attrs)
+                } else {
+                    self.transformed(
+                        "the OrderedDict's _metadata attribute (module versions for load_state_dict) was dropped",
+                    );
+                    Node::OrderedDict(items)
+                }
             }
             "builtins.set" | "builtins.frozenset" => {
                 let mut items = Vec::new();
@@ -1254,9 +1270,10 @@ impl<'g, 'a> Walker<'g, 'a> {
 
     /// `OrderedDict` keeps instance attributes in its pickled state;
     /// `state_dict()` puts `_metadata` (the module versions
-    /// `load_state_dict` reads) there. It is checked as data and dropped.
-    fn drop_ordered_dict_attributes(&mut self, op: &'g Opaque) -> Result<()> {
-        let mut dropped = Vec::new();
+    /// `load_state_dict` reads) there. It is rebuilt as data; any other
+    /// attribute is refused.
+    fn ordered_dict_attributes(&mut self, op: &'g Opaque) -> Result<Vec<(String, Node)>> {
+        let mut attrs = Vec::new();
         for state in op.states() {
             for (k, v) in self.state_items(state, "collections.OrderedDict")? {
                 let Some(name) = self.str_of(k) else {
@@ -1269,16 +1286,12 @@ impl<'g, 'a> Walker<'g, 'a> {
                         "collections.OrderedDict with the attribute {name:?}"
                     )));
                 }
-                self.child(name, v)?;
-                dropped.push(name);
+                let value = self.child(name, v)?;
+                attrs.retain(|(n, _): &(String, Node)| n != name);
+                attrs.push((name.to_string(), value));
             }
         }
-        if !dropped.is_empty() {
-            self.transformed(
-                "the OrderedDict's _metadata attribute (module versions for load_state_dict) was dropped",
-            );
-        }
-        Ok(())
+        Ok(attrs)
     }
 
     /// The attribute items of a `BUILD` state: a dict, or `(dict or None,
@@ -1393,7 +1406,7 @@ fn py_repr(n: &Node) -> String {
         Node::Device(d) => format!("device(type='{d}')"),
         Node::Storage(s) => format!("<storage {}>", s.storage),
         Node::TorchCall(c) => format!("<{} {}>", c.function.name(), c.id),
-        Node::Shared(_, n) => py_repr(n),
+        Node::Shared(_, n) | Node::Attributes(n, _) => py_repr(n),
         Node::Ref(_) => "[...]".into(),
         Node::Size(s) => format!(
             "torch.Size([{}])",

@@ -255,6 +255,9 @@ impl Canon<'_> {
                     "{path}: torch-only objects are made only with RebuildOptions::torch_objects"
                 )
             }
+            Node::Attributes(..) => {
+                panic!("{path}: attributes are kept only with RebuildOptions::attributes")
+            }
             Node::Set(items) => {
                 let mut members: Vec<J> =
                     items.iter().map(|m| self.value(m, path, false)).collect();

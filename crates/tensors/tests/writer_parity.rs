@@ -142,6 +142,31 @@ fn cases() -> Vec<Case> {
         });
     }
 
+    // A state dict with its `_metadata` (module versions), as
+    // `OrderedDict.__reduce__` pickles it: the pt writer keeps it.
+    cases.push(Case {
+        name: "state_dict_metadata",
+        rebuilt: Rebuilt {
+            root: Node::Attributes(
+                Box::new(Node::OrderedDict(vec![(s("0.weight"), Node::Tensor(0))])),
+                vec![(
+                    "_metadata".into(),
+                    Node::OrderedDict(vec![
+                        (s(""), Node::Dict(vec![(s("version"), Node::Int(1))])),
+                        (s("0"), Node::Dict(vec![(s("version"), Node::Int(2))])),
+                    ]),
+                )],
+            ),
+            tensors: vec![contiguous(0, Dtype::F32, &[2, 2])],
+            storages: vec![storage("0", Dtype::F32, 4)],
+            transformations: vec![],
+            foreign: Default::default(),
+        },
+        bytes: MemStorages::new(vec![pattern(5, Dtype::F32, 4)]),
+        safetensors: None,
+        pt: default_pt(),
+    });
+
     // 0-dim, empty and single-element tensors.
     cases.push(Case {
         name: "scalars_and_empty",
@@ -572,6 +597,11 @@ fn expect_pt(n: &Node, r: &Rebuilt, src: &dyn StorageBytes) -> Value {
         | Node::Ref(_) => {
             panic!("torch-only objects are made only with RebuildOptions::torch_objects")
         }
+        Node::Attributes(inner, attrs) => json!({
+            "t": "attrs",
+            "v": expect_pt(inner, r, src),
+            "attrs": attrs.iter().map(|(k, v)| json!([k, expect_pt(v, r, src)])).collect::<Vec<_>>(),
+        }),
         Node::Tensor(i) => {
             let t = &r.tensors[*i];
             let nbytes = r.storages[t.storage].numel * r.storages[t.storage].dtype.size();

@@ -397,6 +397,29 @@ fn ordered_dict_items_metadata_and_key_equality() {
     assert_eq!(r.transformations.len(), 1);
     assert!(r.transformations[0].what.contains("_metadata"));
     assert_eq!(r.transformations[0].path, ROOT_PATH);
+    // Kept, with the option: the same items, and the attribute.
+    let a = torch_engine_config().analyze(&data);
+    let opts = RebuildOptions {
+        attributes: true,
+        ..RebuildOptions::default()
+    };
+    let kept = rebuild(&a, 0, StorageLayout::Zip, &opts).unwrap();
+    assert!(kept.transformations.is_empty());
+    match kept.root {
+        Node::Attributes(inner, attrs) => {
+            assert_eq!(*inner, r.root);
+            assert_eq!(attrs.len(), 1);
+            assert_eq!(attrs[0].0, "_metadata");
+            assert_eq!(
+                attrs[0].1,
+                Node::OrderedDict(vec![(
+                    s(""),
+                    Node::Dict(vec![(s("version"), Node::Int(1))])
+                )])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -45,6 +45,7 @@ const EMPTY_LIST: u8 = b']';
 const APPEND: u8 = b'a';
 const APPENDS: u8 = b'e';
 const EMPTY_DICT: u8 = b'}';
+const BUILD: u8 = b'b';
 const SETITEM: u8 = b's';
 const SETITEMS: u8 = b'u';
 const EMPTY_TUPLE: u8 = b')';
@@ -351,6 +352,18 @@ impl Tree<'_> {
                 self.p.op(REDUCE);
                 self.setitems(pairs, path, depth)?;
             }
+            Node::Attributes(inner, attrs) => {
+                // As `OrderedDict.__reduce__` pickles a state dict: the
+                // object and its items, then `BUILD` with `{name: value}`.
+                self.node(inner, path, depth)?;
+                let pairs: Vec<(Node, Node)> = attrs
+                    .iter()
+                    .map(|(k, v)| (Node::Str(k.clone()), v.clone()))
+                    .collect();
+                self.p.op(EMPTY_DICT);
+                self.setitems(&pairs, path, depth)?;
+                self.p.op(BUILD);
+            }
             leaf => self.leaf(leaf, path)?,
         }
         Ok(())
@@ -460,7 +473,8 @@ impl Tree<'_> {
             | Node::Set(_)
             | Node::Dict(_)
             | Node::OrderedDict(_)
-            | Node::Counter(_) => unreachable!("containers are written by node()"),
+            | Node::Counter(_)
+            | Node::Attributes(..) => unreachable!("containers are written by node()"),
         }
         Ok(())
     }

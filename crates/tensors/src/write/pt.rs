@@ -295,6 +295,12 @@ fn reach(
                 reach(v, &at, depth + 1, rebuilt, reached)?;
             }
         }
+        Node::Attributes(inner, attrs) => {
+            reach(inner, path, depth + 1, rebuilt, reached)?;
+            for (_, v) in attrs {
+                reach(v, path, depth + 1, rebuilt, reached)?;
+            }
+        }
         _ => {}
     }
     Ok(())

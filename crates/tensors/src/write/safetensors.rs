@@ -541,6 +541,12 @@ fn leaf_json(n: &Node, depth: usize) -> Result<Value, String> {
         Node::TorchDtype(d) => json!({ "__dtype__": d }),
         Node::Device(d) => json!({ "__device__": d }),
         Node::Size(s) => json!({ "__size__": s }),
+        Node::Attributes(..) => {
+            return Err(format!(
+                "a {} with attributes (a state dict's _metadata) cannot be written to safetensors",
+                n.type_name()
+            ));
+        }
         Node::QScheme(_)
         | Node::Storage(_)
         | Node::TorchCall(_)
