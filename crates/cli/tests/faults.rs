@@ -26,6 +26,13 @@ fn airlock<S: AsRef<OsStr>>(args: &[S]) -> Output {
     cmd(args).output().expect("run airlock")
 }
 
+/// `airlock` with arguments of any string or path type:
+/// `run(&[&"convert", &input, &"-o", &output])`.
+fn run(args: &[&dyn AsRef<OsStr>]) -> Output {
+    let args: Vec<&OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    airlock(&args)
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -59,12 +66,7 @@ fn folder_convert_never_replaces_and_refuses_collisions() {
     std::fs::write(dir.join("n.safetensors"), b"the user's own file").unwrap();
     copy("examples/models/torchscript.pt", &dir.join("script.pt"));
     let report = dir.join("report.json");
-    let o = airlock(&[
-        OsStr::new("convert"),
-        dir.as_os_str(),
-        OsStr::new("--report"),
-        report.as_os_str(),
-    ]);
+    let o = run(&[&"convert", &dir, &"--report", &report]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     // Both inputs of one output are named, and neither is written.
@@ -105,23 +107,15 @@ fn folder_convert_never_replaces_and_refuses_collisions() {
     assert_eq!(r["failed"].as_array().unwrap().len(), 3, "{r}");
     assert_eq!(r["skipped"].as_array().unwrap().len(), 1, "{r}");
     // The report file is not replaced either; --force replaces both.
-    let again = airlock(&[
-        OsStr::new("convert"),
-        dir.join("n.pt").as_os_str(),
-        OsStr::new("--report"),
-        report.as_os_str(),
-    ]);
+    let n_pt = dir.join("n.pt");
+    let again = run(&[&"convert", &n_pt, &"--report", &report]);
     assert_eq!(again.status.code(), Some(2));
     assert!(
         text(&again.stderr).contains("report.json exists"),
         "{}",
         text(&again.stderr)
     );
-    let forced = airlock(&[
-        OsStr::new("convert"),
-        dir.join("n.pt").as_os_str(),
-        OsStr::new("--force"),
-    ]);
+    let forced = run(&[&"convert", &n_pt, &"--force"]);
     assert_eq!(forced.status.code(), Some(0), "{}", text(&forced.stderr));
     let written = std::fs::read(dir.join("n.safetensors")).unwrap();
     assert_ne!(written, b"the user's own file");
@@ -136,51 +130,28 @@ fn single_outputs_are_never_replaced_without_force() {
     copy("examples/models/state_dict.pt", &input);
     let out = dir.join("checkpoint.safetensors");
     std::fs::write(&out, b"keep me").unwrap();
-    let o = airlock(&[OsStr::new("convert"), input.as_os_str()]);
+    let o = run(&[&"convert", &input]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
     let other = dir.join("other.safetensors");
     std::fs::write(&other, b"keep me too").unwrap();
-    let o = airlock(&[
-        OsStr::new("convert"),
-        input.as_os_str(),
-        OsStr::new("-o"),
-        other.as_os_str(),
-    ]);
+    let o = run(&[&"convert", &input, &"-o", &other]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(std::fs::read(&other).unwrap(), b"keep me too");
     // scan --output and sign -o.
     let report = dir.join("scan.json");
     std::fs::write(&report, b"old report").unwrap();
-    let o = airlock(&[
-        OsStr::new("scan"),
-        input.as_os_str(),
-        OsStr::new("-o"),
-        report.as_os_str(),
-    ]);
+    let o = run(&[&"scan", &input, &"-o", &report]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("--force"), "{}", text(&o.stderr));
     assert_eq!(std::fs::read(&report).unwrap(), b"old report");
-    let o = airlock(&[
-        OsStr::new("scan"),
-        input.as_os_str(),
-        OsStr::new("-o"),
-        report.as_os_str(),
-        OsStr::new("--force"),
-    ]);
+    let o = run(&[&"scan", &input, &"-o", &report, &"--force"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(std::fs::read_to_string(&report).unwrap().contains("safe"));
     let sig = dir.join("model.sig");
     std::fs::write(&sig, b"old signature").unwrap();
     let key = repo().join("tests/fixtures/signing/keys/p256.pem");
-    let o = airlock(&[
-        OsStr::new("sign"),
-        input.as_os_str(),
-        OsStr::new("--key"),
-        key.as_os_str(),
-        OsStr::new("-o"),
-        sig.as_os_str(),
-    ]);
+    let o = run(&[&"sign", &input, &"--key", &key, &"-o", &sig]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert!(
         text(&o.stderr).contains("model.sig exists"),
@@ -188,27 +159,13 @@ fn single_outputs_are_never_replaced_without_force() {
         text(&o.stderr)
     );
     assert_eq!(std::fs::read(&sig).unwrap(), b"old signature");
-    let o = airlock(&[
-        OsStr::new("sign"),
-        input.as_os_str(),
-        OsStr::new("--key"),
-        key.as_os_str(),
-        OsStr::new("-o"),
-        sig.as_os_str(),
-        OsStr::new("--force"),
-    ]);
+    let o = run(&[&"sign", &input, &"--key", &key, &"-o", &sig, &"--force"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_ne!(std::fs::read(&sig).unwrap(), b"old signature");
     // One model file is one, not "1 files".
     let public = repo().join("tests/fixtures/signing/keys/p256.pub.pem");
-    let o = airlock(&[
-        OsStr::new("verify"),
-        input.as_os_str(),
-        OsStr::new("--sig"),
-        sig.as_os_str(),
-        OsStr::new("--key"),
-        public.as_os_str(),
-        OsStr::new("--scan"),
+    let o = run(&[
+        &"verify", &input, &"--sig", &sig, &"--key", &public, &"--scan",
     ]);
     assert_eq!(
         o.status.code(),
@@ -337,7 +294,7 @@ fn file_names_cannot_forge_the_report() {
     let bad_b = dir.join(OsStr::from_bytes(b"a\xfe.pkl"));
     copy("examples/pickles/memo_trick.pkl", &bad_a);
     copy("examples/pickles/memo_trick.pkl", &bad_b);
-    let o = airlock(&[OsStr::new("scan"), dir.as_os_str()]);
+    let o = run(&[&"scan", &dir]);
     let out = text(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{out}");
     for line in out.lines() {
@@ -347,15 +304,10 @@ fn file_names_cannot_forge_the_report() {
     assert!(!out.contains('\x1b'), "{out}");
     assert!(out.contains("\\x1b[32mgreen"), "{out}");
     // -v too (findings name no file, but their messages are escaped).
-    let v = airlock(&[OsStr::new("scan"), OsStr::new("-v"), dir.as_os_str()]);
+    let v = run(&[&"scan", &"-v", &dir]);
     assert!(!text(&v.stdout).contains('\x1b'));
     // JSON keeps the exact bytes of names that are not UTF-8.
-    let o = airlock(&[
-        OsStr::new("scan"),
-        OsStr::new("--format"),
-        OsStr::new("json"),
-        dir.as_os_str(),
-    ]);
+    let o = run(&[&"scan", &"--format", &"json", &dir]);
     let r: Json = serde_json::from_str(&text(&o.stdout)).unwrap();
     let mut raw: Vec<String> = r["files"]
         .as_array()
@@ -375,12 +327,7 @@ fn file_names_cannot_forge_the_report() {
     want.sort();
     assert_eq!(raw, want);
     // SARIF percent-encodes them, distinctly.
-    let o = airlock(&[
-        OsStr::new("scan"),
-        OsStr::new("--format"),
-        OsStr::new("sarif"),
-        dir.as_os_str(),
-    ]);
+    let o = run(&[&"scan", &"--format", &"sarif", &dir]);
     let s = text(&o.stdout);
     assert!(s.contains("a%FF.pkl") && s.contains("e.pkl%0Asafe"), "{s}");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -538,7 +485,7 @@ fn hash_check_names_a_missing_file() {
         format!("{}  {}\n", "0".repeat(64), dir.join("gone.bin").display()),
     )
     .unwrap();
-    let o = airlock(&[OsStr::new("hash"), OsStr::new("-c"), list.as_os_str()]);
+    let o = run(&[&"hash", &"-c", &list]);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
     assert!(err.contains("gone.bin: No such file"), "{err}");
