@@ -65,6 +65,9 @@ CASES = {
                       + rebuild(storage()) + b"u.", {"data/0": b"\0" * 8}),
     "storage_size_mismatch": (b"\x80\x02" + rebuild(storage()) + b".", {"data/0": b"\0" * 12}),
     "storage_record_missing": (b"\x80\x02" + rebuild(storage()) + b".", {}),
+    # Bytes after data.pkl's STOP: torch unpickles one pickle and never reads
+    # them (a deflated record that inflates past its declared size ends so).
+    "bytes_after_stop": (b"\x80\x02" + rebuild(storage()) + b"." + b"\0" * 64, {"data/0": b"\0" * 8}),
 }
 
 

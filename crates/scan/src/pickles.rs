@@ -112,13 +112,11 @@ pub(crate) fn review_analysis(data: &[u8], analysis: &Analysis<'_>, role: Role<'
             single_pickle: role.single_pickle,
         },
     );
+    // One mode per pickle the loader unpickles (one for `data.pkl`, five for
+    // the legacy format): bytes after those are never read by it, however
+    // the engine reads them.
     let weights_only = role.weights_only.map(|modes| {
-        for (i, pickle) in analysis.pickles.iter().enumerate() {
-            let mode = modes
-                .get(i)
-                .or(modes.last())
-                .copied()
-                .unwrap_or(Persistent::Refused);
+        for (pickle, &mode) in analysis.pickles.iter().zip(modes) {
             if let Err(mut r) = weights_only::check_pickle(data, analysis, pickle, mode) {
                 r.member = role.member.map(str::to_string);
                 return Err(r);
