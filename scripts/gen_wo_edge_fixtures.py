@@ -11,6 +11,9 @@ benign manifest here) into expected.json, and the scanner's prediction is
 compared with it.
 
 Usage: gen_wo_edge_fixtures.py OUT_DIR
+       gen_wo_edge_fixtures.py --check DIR   (exit 1 unless every file in DIR
+                                             holds the members this script
+                                             writes, byte for byte)
 """
 
 import os
@@ -94,7 +97,33 @@ def main(out_dir):
     print(f"wrote {len(CASES) + 1} files to {out_dir}")
 
 
+def members(path):
+    """A ZIP's member names and contents (timestamps left out)."""
+    with zipfile.ZipFile(path) as z:
+        return [(i.filename, z.read(i)) for i in z.infolist()]
+
+
+def check(directory):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        main(tmp)
+        names = sorted(n for n in os.listdir(tmp) if n.endswith(".pt"))
+        have = sorted(n for n in os.listdir(directory) if n.endswith(".pt"))
+        bad = [f"{n}: missing" for n in names if n not in have]
+        bad += [f"{n}: not made by this script" for n in have if n not in names]
+        for n in names:
+            if n in have and members(os.path.join(tmp, n)) != members(os.path.join(directory, n)):
+                bad.append(f"{n}: differs")
+    for b in bad:
+        print(b)
+    print(f"{len(names)} files checked, {len(bad)} problems")
+    return 1 if bad else 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        sys.exit(check(sys.argv[2]))
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     main(sys.argv[1])
