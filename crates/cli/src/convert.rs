@@ -106,7 +106,7 @@ struct Outcome {
 
 pub(crate) fn convert(args: ConvertArgs) -> u8 {
     if let Some(path) = &args.report {
-        if let Err(f) = output::check_new(path, args.force) {
+        if let Err(f) = output::check_new(path, &[&args.input], args.force) {
             return f.exit();
         }
     }
@@ -120,7 +120,7 @@ pub(crate) fn convert(args: ConvertArgs) -> u8 {
     print_outcome(&mut out, &outcome.folder, args.verbose, args.input.is_dir());
     if let Some(path) = &args.report {
         let text = report_json(&outcome.folder);
-        if let Err(f) = output::write_file(path, text.as_bytes(), args.force) {
+        if let Err(f) = output::write_file(path, &[&args.input], text.as_bytes(), args.force) {
             return f.exit();
         }
     }

@@ -14,7 +14,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use airlock_tensors::write::{AtomicFile, Existing, remove_pending};
+use airlock_tensors::write::{AtomicFile, Existing, check_output, remove_pending};
 
 /// Exit status: the command line was wrong, or something could not be
 /// read, analysed or written.
@@ -98,29 +98,36 @@ impl Stdout {
     }
 }
 
-/// Refuse an output file that exists, unless `force`: checked before the
-/// work that produces it (and again when it is written).
-pub(crate) fn check_new(path: &Path, force: bool) -> Result<(), Failed> {
-    if !force && std::fs::symlink_metadata(path).is_ok() {
-        return Err(Failed::Error(format!(
-            "{} exists; refusing to replace it (--force replaces it)",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Write `bytes` to the file `path`, whole or not at all, refusing to
-/// replace an existing file unless `force`.
-pub(crate) fn write_file(path: &Path, bytes: &[u8], force: bool) -> Result<(), Failed> {
-    let existing = if force {
+fn existing(force: bool) -> Existing {
+    if force {
         Existing::Replace
     } else {
         Existing::Refuse
-    };
+    }
+}
+
+/// Refuse an output file that is one of `inputs`, a directory, or (unless
+/// `force`) an existing file: checked before the work that produces it, as
+/// [`AtomicFile`] checks again when it writes.
+pub(crate) fn check_new<P: AsRef<Path>>(
+    path: &Path,
+    inputs: &[P],
+    force: bool,
+) -> Result<(), Failed> {
+    check_output(path, inputs, existing(force)).map_err(|e| Failed::Error(e.to_string()))
+}
+
+/// Write `bytes` to the file `path`, whole or not at all, never over one of
+/// `inputs`, and over an existing file only with `force`.
+pub(crate) fn write_file<P: AsRef<Path>>(
+    path: &Path,
+    inputs: &[P],
+    bytes: &[u8],
+    force: bool,
+) -> Result<(), Failed> {
     let fail =
         |e: &dyn std::fmt::Display| Failed::Error(format!("cannot write {}: {e}", path.display()));
-    let mut f = AtomicFile::create_with(path, &[] as &[&Path], existing).map_err(|e| fail(&e))?;
+    let mut f = AtomicFile::create_with(path, inputs, existing(force)).map_err(|e| fail(&e))?;
     f.write_all(bytes).map_err(|e| fail(&e))?;
     f.commit().map_err(|e| fail(&e))
 }

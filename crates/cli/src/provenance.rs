@@ -112,7 +112,8 @@ pub(crate) fn sign(args: SignArgs) -> u8 {
 }
 
 fn sign_inner(args: &SignArgs) -> Result<(), String> {
-    crate::output::check_new(&args.output, args.force).map_err(Failed::into_message)?;
+    crate::output::check_new(&args.output, &[&args.model], args.force)
+        .map_err(Failed::into_message)?;
     let key = PrivateKey::from_pem(&read_text(&args.key, "private key")?)
         .map_err(|e| format!("{}: {e}", args.key.display()))?;
     let cert = match &args.cert {
@@ -172,6 +173,7 @@ fn sign_inner(args: &SignArgs) -> Result<(), String> {
         sign_model(&args.model, &options, recorded, &signer).map_err(|e| e.to_string())?;
     crate::output::write_file(
         &args.output,
+        &[&args.model],
         signature.bundle.to_json().as_bytes(),
         args.force,
     )

@@ -74,14 +74,14 @@ pub(crate) fn scan(args: ScanArgs) -> u8 {
             .build_global();
     }
     if let Some(path) = &args.output {
-        if let Err(f) = output::check_new(path, args.force) {
+        if let Err(f) = output::check_new(path, &args.paths, args.force) {
             return f.exit();
         }
     }
     let (reports, skipped) = scan_all(&args);
     let text = render(&args, &reports, skipped);
     let written = match &args.output {
-        Some(path) => output::write_file(path, text.as_bytes(), args.force),
+        Some(path) => output::write_file(path, &args.paths, text.as_bytes(), args.force),
         None => output::emit(&text),
     };
     if let Err(f) = written {

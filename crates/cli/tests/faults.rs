@@ -148,6 +148,12 @@ fn single_outputs_are_never_replaced_without_force() {
     let o = run(&[&"scan", &input, &"-o", &report, &"--force"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(std::fs::read_to_string(&report).unwrap().contains("safe"));
+    // Not even --force writes a report over a file it scans.
+    let before = std::fs::read(&input).unwrap();
+    let o = run(&[&"scan", &input, &"-o", &input, &"--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("same file as the input"), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read(&input).unwrap(), before);
     let sig = dir.join("model.sig");
     std::fs::write(&sig, b"old signature").unwrap();
     let key = repo().join("tests/fixtures/signing/keys/p256.pem");
