@@ -152,7 +152,11 @@ fn single_outputs_are_never_replaced_without_force() {
     let before = std::fs::read(&input).unwrap();
     let o = run(&[&"scan", &input, &"-o", &input, &"--force"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("same file as the input"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("same file as the input"),
+        "{}",
+        text(&o.stderr)
+    );
     assert_eq!(std::fs::read(&input).unwrap(), before);
     let sig = dir.join("model.sig");
     std::fs::write(&sig, b"old signature").unwrap();

@@ -6,8 +6,8 @@
 //!
 //! Why "used or not": a pickle can call a gadget and throw the result away
 //! (`POP`, a dict entry overwritten by a later `SETITEM`, an attribute the
-//! rebuild drops such as a state dict's `_metadata`, a memo entry never
-//! read). The rebuilt tree is then clean data, but the real loader would
+//! rebuild drops, such as one of a pickled module's other than its
+//! parameters, buffers and submodules, a memo entry never read). The rebuilt tree is then clean data, but the real loader would
 //! have run the call: the file is a program, not data.
 //!
 //! The scan's findings name every global outside the allowlist
@@ -62,18 +62,9 @@ pub fn refuse_unproven(report: &FileReport, rebuilt: &Rebuilt) -> Result<(), Con
                 "the pickle imports {name}{}, which is outside the data allowlist and not rebuilt as data \
                  (the real loader would import or call it even though its result is not part of the \
                  loaded object)",
-                location(f)
+                f.location.suffix()
             )));
         }
     }
     Ok(())
-}
-
-fn location(f: &airlock_policy::Finding) -> String {
-    match (&f.location.member, f.location.offset) {
-        (Some(m), Some(o)) => format!(" ({m}, byte {o})"),
-        (Some(m), None) => format!(" ({m})"),
-        (None, Some(o)) => format!(" (byte {o})"),
-        (None, None) => String::new(),
-    }
 }

@@ -13,6 +13,19 @@ pub struct Location {
     pub offset: Option<u64>,
 }
 
+impl Location {
+    /// The location in parentheses after a message: ` (archive/data.pkl,
+    /// byte 12)`, ` (byte 12)`, ` (archive/data.pkl)`, or nothing.
+    pub fn suffix(&self) -> String {
+        match (&self.member, self.offset) {
+            (Some(m), Some(o)) => format!(" ({m}, byte {o})"),
+            (Some(m), None) => format!(" ({m})"),
+            (None, Some(o)) => format!(" (byte {o})"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
 /// One thing a rule found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {

@@ -46,11 +46,11 @@ impl Outcome {
             Some(Ok(())) if self.weights_only.is_none() => self.weights_only = Some(true),
             Some(Ok(())) => {}
             Some(Err(refusal)) => {
-                let at = match (&refusal.member, refusal.offset) {
-                    (Some(m), Some(o)) => format!(" ({m}, byte {o})"),
-                    (None, Some(o)) => format!(" (byte {o})"),
-                    _ => String::new(),
-                };
+                let at = airlock_policy::Location {
+                    member: refusal.member.clone(),
+                    offset: refusal.offset,
+                }
+                .suffix();
                 if refusal.kind == RefusalKind::LoadFails {
                     self.findings.push(
                         Finding::new(
