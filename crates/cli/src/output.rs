@@ -183,14 +183,16 @@ pub(crate) fn with_progress<R>(
     bar.set_message(what.to_string());
     let stop = std::sync::atomic::AtomicBool::new(false);
     let result = std::thread::scope(|scope| {
-        scope.spawn(|| {
+        let ticker = scope.spawn(|| {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 bar.set_position(done().saturating_sub(base).min(total));
-                std::thread::sleep(std::time::Duration::from_millis(100));
+                std::thread::park_timeout(std::time::Duration::from_millis(100));
             }
         });
         let r = work();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Woken at once: the command does not wait out a tick.
+        ticker.thread().unpark();
         r
     });
     bar.finish_and_clear();
