@@ -297,12 +297,24 @@ fn privileged_operations_are_refused() {
         call('bpf', lambda: libc.syscall(321, 0, None, 0))\n\
         call('keyctl', lambda: libc.syscall(250, 0, 0, 0, 0, 0))\n\
         call('setns', lambda: libc.syscall(308, 0, 0))\n\
-        call('chroot', lambda: libc.chroot(b'/tmp'))\n";
+        call('chroot', lambda: libc.chroot(b'/tmp'))\n\
+        call('clone with CLONE_NEWUSER', lambda: libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0))\n\
+        call('clone3', lambda: libc.syscall(435, 0, 0))\n\
+        pid = os.fork()\n\
+        os._exit(0) if pid == 0 else print('fork', os.waitpid(pid, 0)[1])\n\
+        import threading; t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n";
     let o = python(&[], code);
     let out = text(&o.stdout);
     assert!(o.status.success(), "{out}{}", text(&o.stderr));
-    assert_eq!(out.lines().count(), 10, "{out}");
+    assert_eq!(out.lines().count(), 14, "{out}");
     assert!(!out.contains("ALLOWED"), "{out}");
+    // Refused with EPERM; clone3 with ENOSYS, so that libc falls back to
+    // clone, whose flags the filter can read: fork and threads still work.
+    for line in out.lines().take(11) {
+        assert!(line.ends_with(" 1"), "{out}");
+    }
+    assert!(out.contains("clone3 denied 38\n"), "{out}");
+    assert!(out.contains("fork 0\nthread\n"), "{out}");
 }
 
 #[test]

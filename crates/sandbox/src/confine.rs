@@ -241,15 +241,12 @@ pub fn landlock(plan: &Plan, features: &Features) -> Result<Option<String>, Stri
     })
 }
 
-/// `no_new_privs`, then the seccomp filters.
+/// `no_new_privs`, then the seccomp filter.
 pub fn seccomp(features: &Features) -> Result<Option<String>, String> {
     nix::sys::prctl::set_no_new_privs().map_err(|e| format!("no_new_privs: {e}"))?;
     if !features.seccomp {
         return Ok(Some("seccomp".into()));
     }
-    let filter = crate::seccomp::filter()?;
-    seccompiler::apply_filter(&filter).map_err(|e| format!("seccomp: {e}"))?;
-    seccompiler::apply_filter(&crate::seccomp::clone3_filter())
-        .map_err(|e| format!("seccomp: {e}"))?;
+    crate::seccomp::install(&crate::seccomp::filter())?;
     Ok(None)
 }

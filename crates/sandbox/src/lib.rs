@@ -24,9 +24,9 @@
 //!    supervising parent, which kills the PID namespace's init (and with it
 //!    every process inside).
 //!
-//! `unsafe` is confined to this crate: `fork` (the supervisor is single
-//! threaded when it forks; see [`run`]) and the raw system calls `nix` does
-//! not wrap.
+//! `unsafe` is confined to this crate: `fork` and `clone` (the supervisor
+//! is single threaded when it clones; see [`run`]), the raw system calls
+//! `nix` does not wrap, and `_exit`.
 
 pub mod confine;
 pub mod namespaces;
@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork};
+use nix::unistd::Pid;
 
 /// What to run, and with what.
 #[derive(Debug, Clone, Default)]
@@ -152,21 +152,24 @@ pub fn run(config: &Config) -> Result<Outcome, SandboxError> {
             return Err(SandboxError::Setup(e));
         }
     };
+    let uid = nix::unistd::Uid::effective().as_raw();
+    let sandbox = namespaces::Sandbox {
+        config,
+        plan: &plan,
+        features: &features,
+        nproc: (uid != 0)
+            .then(|| confine::process_budget(config, uid))
+            .flatten(),
+        host_root: uid == 0,
+    };
     let start = Instant::now();
-    // SAFETY: the caller guarantees a single-threaded process (documented
-    // above); the child only makes system calls and allocates before it
-    // replaces itself with `execve` or exits.
-    let child = match unsafe { fork() } {
+    let child = match namespaces::spawn(&sandbox, &err_write, &err_read) {
+        Ok(child) => child,
         Err(e) => {
             plan.cleanup();
             confine::remove_pids_cgroup();
-            return Err(SandboxError::Setup(format!("fork: {e}")));
+            return Err(SandboxError::Setup(e));
         }
-        Ok(ForkResult::Child) => {
-            drop(err_read);
-            namespaces::child(config, &plan, &features, err_write)
-        }
-        Ok(ForkResult::Parent { child }) => child,
     };
     drop(err_write);
     let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

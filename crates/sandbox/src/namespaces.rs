@@ -1,21 +1,21 @@
-//! The sandbox's processes. The supervisor forks a child that enters a new
-//! user namespace (mapping itself, and only itself, to root inside) and
-//! new mount, PID, network, IPC and UTS
-//! namespaces, then forks the PID namespace's init. The init builds the
-//! root filesystem, applies the limits, Landlock and seccomp, starts the
-//! command, reaps every process and reports how the command ended.
+//! The sandbox's processes. The supervisor clones the sandbox's init
+//! straight into a new user namespace (mapping the caller, and only the
+//! caller, to root inside) and new mount, PID, network, IPC and UTS
+//! namespaces, writes the init's uid and gid maps from outside, and lets it
+//! go on. The init builds the root filesystem, applies the limits,
+//! Landlock and seccomp, starts the command, reaps every process and
+//! reports how the command ended.
 //!
 //! Messages to the supervisor go through a pipe: `E<text>` when the
 //! sandbox could not be set up, `X<code>` or `S<signal>` when the command
 //! ended, `D<layer>` for each layer this kernel could not enforce.
 
-use std::convert::Infallible;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
-use nix::sched::{CloneFlags, unshare};
+use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Gid, Uid, fork};
+use nix::unistd::{Gid, Pid, Uid};
 
 use crate::confine::{self, Features};
 use crate::rootfs::{self, Plan};
@@ -28,16 +28,102 @@ fn send(fd: &OwnedFd, msg: &str) {
     let _ = nix::unistd::write(fd, &bytes);
 }
 
-/// The supervisor's child: namespaces, then the init. Never returns.
-pub(crate) fn child(config: &Config, plan: &Plan, features: &Features, report: OwnedFd) -> ! {
-    let code = match enter(config, plan, features, &report) {
-        Ok(never) => match never {},
-        Err(msg) => {
-            send(&report, &format!("E{msg}"));
-            125
+/// The namespaces the init is cloned into.
+const NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUSER
+    .union(CloneFlags::CLONE_NEWNS)
+    .union(CloneFlags::CLONE_NEWPID)
+    .union(CloneFlags::CLONE_NEWNET)
+    .union(CloneFlags::CLONE_NEWIPC)
+    .union(CloneFlags::CLONE_NEWUTS);
+
+/// What the init needs besides its pipes.
+pub(crate) struct Sandbox<'a> {
+    pub config: &'a Config,
+    pub plan: &'a Plan,
+    pub features: &'a Features,
+    /// `RLIMIT_NPROC` for the command (unprivileged callers).
+    pub nproc: Option<u64>,
+    /// Whether the caller is root on the host (inside, everyone is).
+    pub host_root: bool,
+}
+
+/// Start the sandbox's init; returns its pid (in the supervisor's PID
+/// namespace). `report` is the report pipe's write end, `unused` its read
+/// end (closed in the init).
+///
+/// One `clone` makes the init and all its namespaces (`unshare` would take
+/// a process more: a new PID namespace holds only the children of the
+/// process that asks for it). The init waits until the supervisor has
+/// written its uid and gid maps, which a process of the parent user
+/// namespace with the creator's effective ids may write (user_namespaces(7)).
+pub(crate) fn spawn(sandbox: &Sandbox, report: &OwnedFd, unused: &OwnedFd) -> Result<Pid, String> {
+    let (go_read, go_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let flags = NAMESPACES.bits() as libc::c_long | libc::SIGCHLD as libc::c_long;
+    // SAFETY: a `clone` without `CLONE_VM` and without a stack of its own
+    // is a `fork` into new namespaces (`fork` takes no flags): the child
+    // gets a copy of the caller's memory. The caller has a single thread
+    // (see `crate::run`), so no lock is held in the copy; the child only
+    // makes system calls and allocates until it replaces itself with the
+    // command or exits, and never returns from this function.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) };
+    match rc {
+        -1 => Err(format!(
+            "cannot create the sandbox's namespaces ({}): this kernel or its settings (user.max_user_namespaces, an AppArmor or SELinux policy) do not allow unprivileged user namespaces",
+            std::io::Error::last_os_error()
+        )),
+        0 => {
+            drop(go_write);
+            let _ = nix::unistd::close(unused.as_raw_fd());
+            let code = match init(sandbox, report, go_read) {
+                Ok(code) => code,
+                Err(msg) => {
+                    send(report, &format!("E{msg}"));
+                    125
+                }
+            };
+            leave(code)
         }
-    };
-    leave(code)
+        pid => {
+            drop(go_read);
+            let child = Pid::from_raw(pid as i32);
+            let started = write_maps(child).and_then(|()| {
+                nix::unistd::write(&go_write, b"1")
+                    .map(drop)
+                    .map_err(|e| format!("cannot start the sandbox: {e}"))
+            });
+            if started.is_err() {
+                let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+                let _ = waitpid(child, None);
+            }
+            started.map(|()| child)
+        }
+    }
+}
+
+/// The caller's own ids only: root inside is the caller outside, with no
+/// more rights on the host than the caller has (and supplementary groups
+/// cannot be changed inside).
+fn write_maps(child: Pid) -> Result<(), String> {
+    let uid = Uid::effective().as_raw();
+    let gid = Gid::effective().as_raw();
+    write_file(&format!("/proc/{child}/setgroups"), "deny")?;
+    write_file(&format!("/proc/{child}/uid_map"), &format!("0 {uid} 1"))?;
+    write_file(&format!("/proc/{child}/gid_map"), &format!("0 {gid} 1"))
+}
+
+/// Wait until the supervisor has written the maps (one byte), or has
+/// ended (end of file: nothing to set up for).
+fn wait_for_the_maps(go: OwnedFd) -> Result<(), String> {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(go.as_raw_fd(), &mut byte) {
+            Ok(1) => return Ok(()),
+            Ok(_) => return Err("the supervisor ended before the sandbox started".into()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("cannot wait for the supervisor: {e}")),
+        }
+    }
 }
 
 /// End a process of the sandbox (a fork of the supervisor) without running
@@ -58,6 +144,20 @@ fn leave(code: i32) -> ! {
 /// from any network namespace, and a directory opened outside reaches files
 /// the mount namespace hides.
 fn close_inherited_fds() -> Result<(), String> {
+    // SAFETY: close_range takes no pointers; with CLOSE_RANGE_CLOEXEC it
+    // only marks descriptors.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    // Kernels before 5.11: one descriptor at a time.
     let dir = std::fs::read_dir("/proc/self/fd")
         .map_err(|e| format!("cannot list open descriptors in /proc/self/fd: {e}"))?;
     let fds: Vec<i32> = dir
@@ -81,63 +181,6 @@ fn write_file(path: &str, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))
 }
 
-fn enter(
-    config: &Config,
-    plan: &Plan,
-    features: &Features,
-    report: &OwnedFd,
-) -> Result<Infallible, String> {
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
-    close_inherited_fds()?;
-    let uid = Uid::current().as_raw();
-    let gid = Gid::current().as_raw();
-    let nproc = if uid == 0 {
-        // RLIMIT_NPROC does not bind root: a pids cgroup does.
-        crate::confine::join_pids_cgroup(plan.supervisor)?;
-        None
-    } else {
-        confine::process_budget(config, uid)
-    };
-    unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| {
-        format!("cannot create a user namespace ({e}): this kernel or its settings (user.max_user_namespaces, an AppArmor or SELinux policy) do not allow unprivileged user namespaces")
-    })?;
-    // The caller's own ids only: root inside is the caller outside, with
-    // no more rights on the host than the caller has (and supplementary
-    // groups cannot be changed inside).
-    write_file("/proc/self/setgroups", "deny")?;
-    write_file("/proc/self/uid_map", &format!("0 {uid} 1"))?;
-    write_file("/proc/self/gid_map", &format!("0 {gid} 1"))?;
-    unshare(
-        CloneFlags::CLONE_NEWNS
-            | CloneFlags::CLONE_NEWPID
-            | CloneFlags::CLONE_NEWNET
-            | CloneFlags::CLONE_NEWIPC
-            | CloneFlags::CLONE_NEWUTS,
-    )
-    .map_err(|e| format!("cannot create the mount, PID, network, IPC and UTS namespaces: {e}"))?;
-    // SAFETY: this process has one thread (forked from a single-threaded
-    // supervisor); the init below only makes system calls and allocates.
-    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
-        ForkResult::Child => {
-            let code = match init(config, plan, features, nproc, report) {
-                Ok(code) => code,
-                Err(msg) => {
-                    send(report, &format!("E{msg}"));
-                    125
-                }
-            };
-            leave(code)
-        }
-        ForkResult::Parent { child } => {
-            let code = match waitpid(child, None) {
-                Ok(WaitStatus::Exited(_, c)) => c,
-                _ => 125,
-            };
-            leave(code)
-        }
-    }
-}
-
 /// The init is a copy of the `airlock` process, so its memory holds the
 /// caller's arguments and environment (tokens, keys), and it holds the
 /// report pipe: none of it may reach the command, whose PID namespace the
@@ -158,8 +201,7 @@ fn enter(
 /// the fork).
 fn hide_the_callers_process() -> Result<(), String> {
     use std::os::unix::fs::FileExt;
-    let stat = std::fs::read_to_string("/proc/self/stat")
-        .map_err(|e| format!("cannot read /proc/self/stat: {e}"))?;
+    let stat = read_stat().map_err(|e| format!("cannot read /proc/self/stat: {e}"))?;
     let [arg_start, arg_end, env_start, env_end] = memory_layout(&stat).ok_or_else(|| {
         "cannot find the argument and environment area in /proc/self/stat".to_string()
     })?;
@@ -181,6 +223,26 @@ fn hide_the_callers_process() -> Result<(), String> {
     nix::sys::prctl::set_dumpable(false).map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))
 }
 
+/// `/proc/self/stat` in one read (a line of a few hundred bytes; reading
+/// it in growing pieces takes a system call each).
+fn read_stat() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; 4096];
+    let mut file = std::fs::File::open("/proc/self/stat")?;
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..])? {
+            0 => break,
+            n => len += n,
+        }
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// `arg_start`, `arg_end`, `env_start` and `env_end` from a
 /// `/proc/PID/stat` line: fields 48 to 51 of proc(5), counted after the
 /// command name (which may hold spaces and parentheses, so the last `)`
@@ -195,14 +257,23 @@ fn memory_layout(stat: &str) -> Option<[u64; 4]> {
 }
 
 /// PID 1 of the sandbox.
-fn init(
-    config: &Config,
-    plan: &Plan,
-    features: &Features,
-    nproc: Option<u64>,
-    report: &OwnedFd,
-) -> Result<i32, String> {
+fn init(sandbox: &Sandbox, report: &OwnedFd, go: OwnedFd) -> Result<i32, String> {
+    let Sandbox {
+        config,
+        plan,
+        features,
+        nproc,
+        host_root,
+    } = *sandbox;
+    // Killed with the supervisor; if it ended before this took effect, the
+    // wait below sees the end of the pipe.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
+    wait_for_the_maps(go)?;
+    close_inherited_fds()?;
+    if host_root {
+        // RLIMIT_NPROC does not bind root: a pids cgroup does.
+        confine::join_pids_cgroup(plan.supervisor)?;
+    }
     hide_the_callers_process()?;
     nix::unistd::sethostname("airlock").map_err(|e| format!("sethostname: {e}"))?;
     rootfs::build(plan)?;
@@ -229,30 +300,23 @@ fn init(
             std::ffi::CString::new(format!("{k}={v}")).map_err(|_| format!("{k}: a NUL byte"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    // SAFETY: the init has one thread.
-    let command = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
-        ForkResult::Child => {
-            // The `airlock` executable turns transparent huge pages off for
-            // itself (its allocator's arenas would otherwise be zeroed 2 MiB
-            // at a time); the setting survives `execve`, and the command
-            // gets the system's default back.
-            let _ = nix::sys::prctl::set_thp_disable(false);
-            let path = plan
-                .env
-                .iter()
-                .find(|(k, _)| k == "PATH")
-                .map(|(_, v)| v.as_str())
-                .unwrap_or("/usr/bin:/bin");
-            let err = exec(&argv, &envp, path);
+    let path = plan
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("/usr/bin:/bin");
+    let command = match start(&argv, &envp, path) {
+        Ok(pid) => pid,
+        Err((err, why)) => {
             let name = config.command[0].to_string_lossy();
-            send(report, &format!("E{name}: {err}"));
-            leave(if err == nix::errno::Errno::ENOENT {
+            send(report, &format!("E{name}: {why}"));
+            return Ok(if err == nix::errno::Errno::ENOENT {
                 127
             } else {
                 126
             });
         }
-        ForkResult::Parent { child } => child,
     };
     // Reap every process; report the command's end.
     loop {
@@ -272,29 +336,84 @@ fn init(
     }
 }
 
-/// `execvpe` over `path`; returns only on failure.
-fn exec(argv: &[std::ffi::CString], envp: &[std::ffi::CString], path: &str) -> nix::errno::Errno {
-    let name = argv[0].to_bytes();
+/// Where `execvpe` would look for `argv[0]` along `path`.
+fn candidates(name: &[u8], path: &str) -> Vec<std::ffi::CString> {
     if name.contains(&b'/') {
-        return nix::unistd::execve(&argv[0], argv, envp)
-            .err()
-            .unwrap_or(nix::errno::Errno::EINVAL);
+        return std::ffi::CString::new(name).into_iter().collect();
     }
-    let mut last = nix::errno::Errno::ENOENT;
-    for dir in path.split(':').filter(|d| !d.is_empty()) {
-        let mut full = dir.as_bytes().to_vec();
-        full.push(b'/');
-        full.extend_from_slice(name);
-        let Ok(c) = std::ffi::CString::new(full) else {
-            continue;
-        };
-        match nix::unistd::execve(&c, argv, envp) {
-            Err(nix::errno::Errno::ENOENT) | Err(nix::errno::Errno::ENOTDIR) => {}
-            Err(e) => last = e,
-            Ok(never) => match never {},
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .filter_map(|dir| {
+            let mut full = dir.as_bytes().to_vec();
+            full.push(b'/');
+            full.extend_from_slice(name);
+            std::ffi::CString::new(full).ok()
+        })
+        .collect()
+}
+
+/// Start the command: `execvpe` over `path` in a child that shares the
+/// init's memory until it calls `execve` (`CLONE_VM | CLONE_VFORK`, as
+/// `posix_spawn` does), so that no copy of the init's address space is
+/// made only to be thrown away. Returns the child, or why no candidate
+/// could be executed (the error `execvpe` would give, and its words).
+fn start(
+    argv: &[std::ffi::CString],
+    envp: &[std::ffi::CString],
+    path: &str,
+) -> Result<nix::unistd::Pid, (nix::errno::Errno, String)> {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    let files = candidates(argv[0].to_bytes(), path);
+    let pointers = |v: &[std::ffi::CString]| -> Vec<*const libc::c_char> {
+        v.iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
+    let (argv_p, envp_p) = (pointers(argv), pointers(envp));
+    // Written by the child when nothing could be executed; read by the
+    // init once the child has ended (`CLONE_VFORK` suspends it until then).
+    let failure = AtomicI32::new(0);
+    let mut stack = vec![0u8; 64 * 1024];
+    // The child runs on `stack`, in the init's memory: it calls nothing
+    // that allocates or takes a lock, only `prctl`, `execve` and stores.
+    let child = Box::new(|| -> isize {
+        // The `airlock` executable turns transparent huge pages off for
+        // itself (its allocator's arenas would otherwise be zeroed 2 MiB at
+        // a time); the setting survives `execve`, and the command gets the
+        // system's default back.
+        // SAFETY: PR_SET_THP_DISABLE takes no pointers.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0) };
+        let mut last = libc::ENOENT;
+        for file in &files {
+            // SAFETY: every pointer is to a NUL-terminated string, alive in
+            // the init for as long as the child runs, and both arrays end
+            // with a null pointer.
+            unsafe { libc::execve(file.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
+            let err = std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EINVAL);
+            if files.len() == 1 || !matches!(err, libc::ENOENT | libc::ENOTDIR) {
+                last = err;
+            }
+        }
+        failure.store(last, Ordering::SeqCst);
+        127
+    });
+    let flags = nix::sched::CloneFlags::CLONE_VM | nix::sched::CloneFlags::CLONE_VFORK;
+    // SAFETY: the init has one thread; the child shares its memory only
+    // until `execve` or its end, which the init waits for (CLONE_VFORK),
+    // and touches nothing but the values prepared above.
+    let pid = unsafe { nix::sched::clone(child, &mut stack, flags, Some(libc::SIGCHLD)) }
+        .map_err(|e| (e, format!("cannot start: {e}")))?;
+    match failure.load(Ordering::SeqCst) {
+        0 => Ok(pid),
+        err => {
+            let _ = waitpid(pid, None);
+            let err = nix::errno::Errno::from_raw(err);
+            Err((err, err.to_string()))
         }
     }
-    last
 }
 
 #[cfg(test)]

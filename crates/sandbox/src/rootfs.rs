@@ -332,6 +332,16 @@ fn bind(src: &Path, dst: &Path, rw: bool) -> Result<(), String> {
         .map_err(|e| err("cannot remount", dst, e))
 }
 
+/// Bind one of the host's character devices onto an empty file. Unlike
+/// [`bind`], no remount follows: it could only add `nosuid` and `nodev` to
+/// the host's flags, which mean nothing for a device node the command is
+/// meant to open (and `nodev` would make it unusable).
+fn bind_device(src: &Path, dst: &Path) -> Result<(), String> {
+    fs::write(dst, b"").map_err(|e| err("create", dst, e))?;
+    mount(Some(src), dst, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .map_err(|e| err("cannot bind", src, e))
+}
+
 fn tmpfs(dst: &Path, options: &str) -> Result<(), String> {
     fs::create_dir_all(dst).map_err(|e| err("mkdir", dst, e))?;
     mount(
@@ -376,7 +386,7 @@ pub fn build(plan: &Plan) -> Result<(), String> {
     let dev = inside(Path::new("/dev"));
     fs::create_dir_all(&dev).map_err(|e| err("mkdir", &dev, e))?;
     for d in DEVICES {
-        bind(&Path::new("/dev").join(d), &dev.join(d), true)?;
+        bind_device(&Path::new("/dev").join(d), &dev.join(d))?;
     }
     for (name, target) in [
         ("fd", "/proc/self/fd"),
