@@ -501,3 +501,90 @@ fn hash_check_names_a_missing_file() {
     assert!(err.contains("gone.bin: No such file"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `airlock` as a user without the right to read what it was given: as
+/// root (who may read everything) through `setpriv` as uid 65534.
+fn unprivileged<S: AsRef<OsStr>>(args: &[S]) -> Option<Output> {
+    if !nix_is_root() {
+        return Some(airlock(args));
+    }
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg("--inh-caps=-all")
+        .arg(env!("CARGO_BIN_EXE_airlock"))
+        .args(args)
+        .current_dir("/")
+        .env("NO_COLOR", "1");
+    match c.output() {
+        Ok(o) if !text(&o.stderr).contains("setpriv:") => Some(o),
+        _ => {
+            eprintln!("skipping: setpriv cannot run a command as uid 65534 here");
+            None
+        }
+    }
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("Uid:"))?;
+            line.split_whitespace().nth(2).map(|euid| euid == "0")
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn an_unreadable_subfolder_is_an_error_entry() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("unreadable");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy("examples/models/state_dict.pt", &dir.join("ok.pt"));
+    let locked = dir.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    copy("examples/models/state_dict.pt", &locked.join("hidden.pt"));
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let Some(o) = unprivileged(&[
+        OsStr::new("scan"),
+        OsStr::new("-f"),
+        OsStr::new("json"),
+        dir.as_os_str(),
+    ]) else {
+        return;
+    };
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let report: Json = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["summary"]["error"], 1, "{report}");
+    assert_eq!(report["summary"]["safe"], 1, "{report}");
+    let files = report["files"].as_array().unwrap();
+    let entry = files
+        .iter()
+        .find(|f| f["path"] == locked.to_str().unwrap())
+        .unwrap_or_else(|| panic!("no entry for the locked folder: {report}"));
+    assert_eq!(entry["verdict"], "error");
+    assert!(
+        entry["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Permission denied")
+    );
+    assert!(
+        !files
+            .iter()
+            .any(|f| f["path"].as_str().unwrap().ends_with("hidden.pt"))
+    );
+    // And in the text report, as a line of its own.
+    let o = unprivileged(&[OsStr::new("scan"), dir.as_os_str()]).unwrap();
+    let out = text(&o.stdout);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("error") && l.contains("locked")),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 safe, 0 suspicious, 0 dangerous, 1 error"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
