@@ -1359,6 +1359,75 @@ def _(t):
     return lzma.compress(proto(2) + system_call(t) + STOP, format=lzma.FORMAT_XZ)
 
 
+# ----- TorchScript archives -------------------------------------------------
+# Written by torch.jit.save itself (the code is the attack: torch.jit.load,
+# and torch.load(weights_only=False) on a TorchScript archive, compile the
+# code files and run __setstate__ while loading). The script defines the
+# module from source text so that torch.jit.script can read it; nothing is
+# loaded here.
+
+TORCHSCRIPT_MODULE = """
+import torch
+from typing import Tuple
+
+
+class Payload(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.zeros(1)
+
+    def forward(self, x):
+        return x + self.w
+
+    @torch.jit.export
+    def __getstate__(self) -> Tuple[torch.Tensor, bool]:
+        return (self.w, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: Tuple[torch.Tensor, bool]):
+        self.training = state[1]
+        self.w = {call}
+"""
+
+
+def torchscript(call):
+    """A TorchScript archive whose __setstate__ sets its weight to `call`."""
+    try:
+        import importlib.util
+        import tempfile
+        import torch
+    except ImportError as e:
+        raise SkipFixture(f"torch is needed for TorchScript archives: {e}")
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "airlock_torchscript_payload.py")
+        with open(path, "w") as fh:
+            fh.write(TORCHSCRIPT_MODULE.format(call=call))
+        spec = importlib.util.spec_from_file_location("airlock_torchscript_payload", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scripted = torch.jit.script(module.Payload())
+        buf = io.BytesIO()
+        torch.jit.save(scripted, buf)
+        return buf.getvalue()
+
+
+@fixture("torchscript-setstate-save", TL, "https://github.com/advisories/GHSA-53q9-r3pm-6pq6 (CVE-2025-32434: TorchScript through torch.load)",
+         "TorchScript archive whose __setstate__ calls torch.save (aten::save): torch.load hands it to torch.jit.load, which writes a file while loading",
+         filename="torchscript-setstate-save.pt")
+def _(t):
+    return torchscript(f'state[0]; torch.save(state[0], "{marker(t)}")')
+
+
+@fixture("torchscript-from-file-model-bin", TL, "https://github.com/advisories/GHSA-53q9-r3pm-6pq6 (CVE-2025-32434: TorchScript through torch.load)",
+         "TorchScript archive named pytorch_model.bin whose __setstate__ maps a file with torch.from_file(shared=True), creating it: aten::from_file, the JIT's other file operator",
+         filename="pytorch_model.bin")
+def _(t):
+    return torchscript(f'torch.from_file("{marker(t)}", True, 1)')
+
+
 # ---------------------------------------------------------------------------
 
 

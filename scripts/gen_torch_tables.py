@@ -96,8 +96,25 @@ def render():
     for n, v in sorted(allowed.items()):
         if isinstance(v, ser.StorageType):
             lines.append(f"    ({rust_str(n)}, {rust_str(str(v.dtype))}),")
+    lines += ["];", "", "/// TorchScript operators with a string argument that names a file or path", "/// (`torch._C._jit_get_all_schemas()`): what TorchScript code can reach of", "/// the file system. Operator name (`aten::save`) and the argument.", "pub const JIT_FILE_OPS: &[(&str, &str)] = &["]
+    lines += [f"    ({rust_str(op)}, {rust_str(arg)})," for op, arg in jit_file_ops()]
+    lines += ["];", "", "/// The namespaces of the operators torch itself registers (`aten`, `prim`, ...):", "/// an operator of any other namespace comes from a library loaded outside.", "pub const JIT_NAMESPACES: &[&str] = &["]
+    namespaces = sorted({sch.name.split("::")[0] for sch in torch._C._jit_get_all_schemas()})
+    lines += [f"    {rust_str(n)}," for n in namespaces]
     lines += ["];", ""]
     return "\n".join(lines)
+
+
+def jit_file_ops():
+    """Every registered JIT operator taking a string argument whose name says
+    file or path (filename, path, file, dir, url, library)."""
+    import re
+    found = set()
+    for schema in torch._C._jit_get_all_schemas():
+        for arg in schema.arguments:
+            if str(arg.type) in ("str", "Optional[str]") and re.search(r"file|path|dir|url|lib", arg.name, re.I):
+                found.add((schema.name, arg.name))
+    return sorted(found)
 
 
 def main():

@@ -688,6 +688,30 @@ rules! {
     /// ## What to do
     /// Pass a larger `max_header_size` rather than `allow_pickle=True`.
     NpyLargeHeader = ("AL0034", "npy-large-header", Low, Note);
+
+    /// TorchScript code that reaches files, processes or native code.
+    ///
+    /// ## What it detects
+    /// A call in a TorchScript archive's code files (`code/**/*.py`) to an
+    /// operator that takes a file name (`torch.save`, `torch.from_file`:
+    /// the operators of torch's JIT whose string argument names a file, read
+    /// from torch's own operator schemas), or to a Python capability that
+    /// has no place in a model's code (`open`, `eval`, `os.*`,
+    /// `subprocess.*`, `torch.ops.load_library`, ...). The finding names the
+    /// code file, the line and the call.
+    ///
+    /// ## Why it matters
+    /// `torch.jit.load`, and `torch.load(weights_only=False)` on such an
+    /// archive, compile and run the code, `__setstate__` methods included,
+    /// while loading: a model that writes or maps files when it is loaded
+    /// overwrites what its author chose (`torch.save`), or creates and
+    /// changes files through a shared mapping (`torch.from_file(...,
+    /// shared=True)`), with the loading user's rights.
+    ///
+    /// ## What to do
+    /// Do not load the archive. If you must inspect it, do so in
+    /// `airlock run` with nothing shared but a scratch folder.
+    TorchScriptCapability = ("AL0035", "torchscript-capability", Critical, Dangerous);
 }
 
 #[cfg(test)]

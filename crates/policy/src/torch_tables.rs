@@ -298,3 +298,48 @@ pub const STORAGE_DTYPES: &[(&str, &str)] = &[
     ("torch.cuda.LongStorage", "torch.int64"),
     ("torch.cuda.ShortStorage", "torch.int16"),
 ];
+
+/// TorchScript operators with a string argument that names a file or path
+/// (`torch._C._jit_get_all_schemas()`): what TorchScript code can reach of
+/// the file system. Operator name (`aten::save`) and the argument.
+pub const JIT_FILE_OPS: &[(&str, &str)] = &[
+    ("aten::from_file", "filename"),
+    ("aten::save", "filename"),
+];
+
+/// The namespaces of the operators torch itself registers (`aten`, `prim`, ...):
+/// an operator of any other namespace comes from a library loaded outside.
+pub const JIT_NAMESPACES: &[&str] = &[
+    "_c10d_functional",
+    "_c10d_functional_autograd",
+    "_dtensor",
+    "_native",
+    "_native_aot",
+    "_quantized",
+    "_test",
+    "aten",
+    "c10d",
+    "coor",
+    "cuda",
+    "debug_mode_ops",
+    "debugprims",
+    "export",
+    "flex_gemm",
+    "fsdp",
+    "inductor",
+    "inductor_prims",
+    "mkl",
+    "mkldnn",
+    "mkldnn_prepacked",
+    "onednn",
+    "onnx",
+    "prim",
+    "prims",
+    "profiler",
+    "quantization",
+    "quantized",
+    "rngprims",
+    "sparse",
+    "static_runtime",
+    "symm_mem",
+];

@@ -315,30 +315,7 @@ pub(crate) fn scan_zip(
         }
     }
     if format == Format::TorchScript {
-        let code: Vec<String> = zip
-            .entries
-            .iter()
-            .map(|e| e.name_lossy())
-            .filter(|n| n.contains("/code/") && !n.ends_with('/') && !n.ends_with(".debug_pkl"))
-            .collect();
-        let shown: Vec<&str> = code.iter().take(5).map(String::as_str).collect();
-        out.findings.push(Finding::new(
-            Rule::TorchScriptCode,
-            format!(
-                "TorchScript archive with {} code file(s){}{}",
-                code.len(),
-                if shown.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", shown.join(", "))
-                },
-                if code.len() > shown.len() {
-                    ", ..."
-                } else {
-                    ""
-                }
-            ),
-        ));
+        scan_torchscript_code(&zip, src, opts, out);
         out.refuse(
             "Cannot use ``weights_only=True`` with TorchScript archives passed to ``torch.load``.",
         );
@@ -527,6 +504,70 @@ pub(crate) fn scan_zip(
         out.weights_only_reason = None;
     }
     Ok(())
+}
+
+/// The code files of a TorchScript archive: listed (AL0011, with the
+/// custom operators they call), and every call that reaches files,
+/// processes or native code reported with its line (AL0035).
+fn scan_torchscript_code(zip: &TorchZip, src: &dyn Source, opts: &Options, out: &mut Outcome) {
+    let code: Vec<usize> = zip
+        .entries
+        .iter()
+        .filter(|e| {
+            let n = e.name_lossy();
+            n.contains("/code/") && !n.ends_with('/') && !n.ends_with(".debug_pkl")
+        })
+        .map(|e| e.index)
+        .collect();
+    let mut custom_ops = std::collections::BTreeSet::new();
+    for &i in &code {
+        let name = zip.entries[i].name_lossy();
+        let Some(data) = read_record(zip, src, i, opts.max_pickle_bytes, out) else {
+            continue;
+        };
+        let calls = crate::torchscript::calls(&String::from_utf8_lossy(&data));
+        custom_ops.extend(calls.custom_ops);
+        for r in calls.reaches {
+            out.findings.push(
+                Finding::new(
+                    Rule::TorchScriptCapability,
+                    format!(
+                        "line {}: calls {}: {}; torch.jit.load runs it",
+                        r.line, r.callee, r.what
+                    ),
+                )
+                .member(Some(&name)),
+            );
+        }
+    }
+    let names: Vec<String> = code.iter().map(|&i| zip.entries[i].name_lossy()).collect();
+    let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+    let ops: Vec<String> = custom_ops.into_iter().collect();
+    out.findings.push(Finding::new(
+        Rule::TorchScriptCode,
+        format!(
+            "TorchScript archive with {} code file(s){}{}{}",
+            names.len(),
+            if shown.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", shown.join(", "))
+            },
+            if names.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            },
+            if ops.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; operators from libraries outside torch: {}",
+                    ops.join(", ")
+                )
+            }
+        ),
+    ));
 }
 
 /// How much of a legacy stream to read at first; doubled until the five

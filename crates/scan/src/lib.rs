@@ -19,6 +19,7 @@ mod joblib;
 mod numpy;
 mod pickles;
 pub mod report;
+mod torchscript;
 pub mod walk;
 
 use std::path::Path;
