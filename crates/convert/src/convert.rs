@@ -85,7 +85,7 @@ pub fn convert_file(
     let src = FileSource::open(input)
         .map_err(|e| ConvertError::Io(format!("{}: {e}", input.display())))?;
     let display = input.display().to_string();
-    let report = scan_source(&src, &display, &opts.scan);
+    let report = scan_source(&src, &display, &recording(&opts.scan));
     refuse_unsafe(&report)?;
     let stem = input
         .file_stem()
@@ -98,11 +98,11 @@ pub fn convert_file(
         ));
     }
     // A `pt` output keeps state dicts' `_metadata`, as torch.save wrote it.
-    let mut limits = opts.limits.clone();
+    let mut limits = opts.limits.scanned_with(&opts.scan);
     limits.rebuild.attributes = opts.to == Target::Pt;
     let loaded = load(&src as &dyn Source, format, &stem, &limits)?;
     let rebuilt = &loaded.rebuilt;
-    refuse_unproven(&report, rebuilt)?;
+    refuse_unproven(&report, &loaded)?;
     let mut out = AtomicFile::create_with(output, &[input], opts.existing)
         .map_err(|e| ConvertError::Write(e.to_string()))?;
     let (bytes, tensors, transformations, tensor_bytes) = match opts.to {
@@ -175,7 +175,7 @@ pub fn plan_load(input: &Path, opts: &ConvertOptions) -> Result<LoadPlan, Conver
     let src = FileSource::open(input)
         .map_err(|e| ConvertError::Io(format!("{}: {e}", input.display())))?;
     let display = input.display().to_string();
-    let report = scan_source(&src, &display, &opts.scan);
+    let report = scan_source(&src, &display, &recording(&opts.scan));
     refuse_unsafe(&report)?;
     if report.compression.is_some() {
         return Err(ConvertError::Unsupported(
@@ -186,14 +186,24 @@ pub fn plan_load(input: &Path, opts: &ConvertOptions) -> Result<LoadPlan, Conver
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "tensor".into());
-    let loaded = load(&src as &dyn Source, report.format, &stem, &opts.limits)?;
-    refuse_unproven(&report, &loaded.rebuilt)?;
+    let limits = opts.limits.scanned_with(&opts.scan);
+    let loaded = load(&src as &dyn Source, report.format, &stem, &limits)?;
+    refuse_unproven(&report, &loaded)?;
     let storages = loaded.storages.locations().to_vec();
     Ok(LoadPlan {
         report,
         rebuilt: loaded.rebuilt,
         storages,
     })
+}
+
+/// The scan options, recording the pickles analysed (see
+/// [`refuse_unproven`]).
+pub(crate) fn recording(scan: &Options) -> Options {
+    Options {
+        record_pickles: true,
+        ..scan.clone()
+    }
 }
 
 fn refuse_unsafe(report: &FileReport) -> Result<(), ConvertError> {

@@ -7,7 +7,9 @@ use airlock_formats::npy::read_npy_header;
 use airlock_formats::pyzip::PyZip;
 use airlock_formats::zip::{Extracted, TorchZip};
 use airlock_formats::{Format, MemSource, Source, SubSource};
-use airlock_tensors::rebuild::{RebuildOptions, StorageLayout, rebuild, torch_engine_config};
+use airlock_policy::review::Loader;
+use airlock_scan::PickleRead;
+use airlock_tensors::rebuild::{RebuildOptions, StorageLayout, rebuild};
 use airlock_tensors::write::StorageBytes;
 use airlock_tensors::{Node, Rebuilt, StorageInfo};
 
@@ -92,6 +94,9 @@ pub struct Loaded<'s> {
     pub rebuilt: Rebuilt,
     /// Its storages' bytes.
     pub storages: FileStorages<'s>,
+    /// The pickles it was rebuilt from: each must be one the scan analysed,
+    /// byte for byte ([`crate::proof::refuse_unproven`]).
+    pub pickles: Vec<PickleRead>,
 }
 
 /// Limits on what is read into memory.
@@ -106,6 +111,8 @@ pub struct ReadLimits {
     /// objects are kept as calls for a loader that has torch
     /// ([`RebuildOptions::torch_objects`]; the writers refuse them).
     pub rebuild: RebuildOptions,
+    /// The pickle engine's limits (the scan's: see [`ReadLimits::scanned_with`]).
+    pub engine: airlock_pickle::Limits,
 }
 
 impl Default for ReadLimits {
@@ -114,6 +121,19 @@ impl Default for ReadLimits {
             max_pickle_bytes: airlock_scan::DEFAULT_MAX_PICKLE_BYTES,
             max_inflated_bytes: airlock_scan::DEFAULT_MAX_PICKLE_BYTES,
             rebuild: RebuildOptions::default(),
+            engine: airlock_pickle::Limits::default(),
+        }
+    }
+}
+
+impl ReadLimits {
+    /// These limits, reading as the scan with `scan` reads: the same
+    /// largest pickle and the same engine limits.
+    pub fn scanned_with(&self, scan: &airlock_scan::Options) -> ReadLimits {
+        ReadLimits {
+            max_pickle_bytes: scan.max_pickle_bytes,
+            engine: scan.limits.clone(),
+            ..self.clone()
         }
     }
 }
@@ -194,11 +214,11 @@ fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
         Ok(_) => return Err(ConvertError::Container("data.pkl has no data".into())),
         Err(e) => return Err(ConvertError::Container(format!("data.pkl: {e}"))),
     };
-    let analysis = airlock_pickle::Config {
-        max_pickles: Some(1),
-        ..torch_engine_config()
-    }
-    .analyze(&data);
+    let analysis = Loader::Torch
+        .engine_config(&limits.engine, Some(1))
+        .analyze(&data);
+    let member = zip.entries[index].name_lossy();
+    let pickles = read_pickles(Some(&member), &data, &analysis);
     let rebuilt =
         rebuild(&analysis, 0, StorageLayout::Zip, &limits.rebuild).map_err(rebuild_err)?;
     let mut bytes = Vec::with_capacity(rebuilt.storages.len());
@@ -245,7 +265,22 @@ fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
     Ok(Loaded {
         rebuilt,
         storages: FileStorages { src, bytes },
+        pickles,
     })
+}
+
+/// The complete pickles of `analysis`, as the scan records them.
+fn read_pickles(
+    member: Option<&str>,
+    data: &[u8],
+    analysis: &airlock_pickle::Analysis<'_>,
+) -> Vec<PickleRead> {
+    analysis
+        .pickles
+        .iter()
+        .filter(|p| p.root.is_some())
+        .map(|p| PickleRead::of(member, data, p))
+        .collect()
 }
 
 /// Compressed records are inflated into memory: over the limit, refused.
@@ -261,11 +296,9 @@ fn load_legacy<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
     let head = src
         .read_upto(0, len.min(limits.max_pickle_bytes) as usize)
         .map_err(|e| ConvertError::Io(e.to_string()))?;
-    let analysis = airlock_pickle::Config {
-        max_pickles: Some(5),
-        ..torch_engine_config()
-    }
-    .analyze(&head);
+    let analysis = Loader::Torch
+        .engine_config(&limits.engine, Some(5))
+        .analyze(&head);
     if analysis.pickles.len() < 5 || analysis.error().is_some() {
         return Err(ConvertError::Container(
             "the legacy stream does not hold its five pickles".into(),
@@ -325,6 +358,7 @@ fn load_legacy<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
     Ok(Loaded {
         rebuilt,
         storages: FileStorages { src, bytes },
+        pickles: read_pickles(None, &head, &analysis),
     })
 }
 
@@ -332,12 +366,14 @@ fn load_pickle<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
     let data = src
         .read_upto(0, src.len().min(limits.max_pickle_bytes) as usize)
         .map_err(|e| ConvertError::Io(e.to_string()))?;
+    // As torch reads strings, and without `persistent_load`: `pickle.load`
+    // refuses a persistent id.
     let analysis = airlock_pickle::Config {
-        max_pickles: Some(1),
         persistent_load: false,
-        ..torch_engine_config()
+        ..Loader::Torch.engine_config(&limits.engine, Some(1))
     }
     .analyze(&data);
+    let pickles = read_pickles(None, &data, &analysis);
     let rebuilt =
         rebuild(&analysis, 0, StorageLayout::Zip, &limits.rebuild).map_err(rebuild_err)?;
     let bytes = rebuilt
@@ -355,6 +391,7 @@ fn load_pickle<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
     Ok(Loaded {
         rebuilt,
         storages: FileStorages { src, bytes },
+        pickles,
     })
 }
 
@@ -384,6 +421,8 @@ fn load_npy<'s>(src: &'s dyn Source, stem: &str) -> Result<Loaded<'s>, ConvertEr
                 len: end - start,
             }],
         },
+        // A numeric array: no pickle.
+        pickles: Vec::new(),
     })
 }
 
@@ -474,5 +513,7 @@ fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
     Ok(Loaded {
         rebuilt,
         storages: FileStorages { src, bytes },
+        // Numeric arrays only (object arrays are refused): no pickle.
+        pickles: Vec::new(),
     })
 }

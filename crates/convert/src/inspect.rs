@@ -68,7 +68,7 @@ pub fn inspect(path: &std::path::Path, opts: &Options) -> Result<Inspection, cra
     let src = FileSource::open(path)
         .map_err(|e| crate::ConvertError::Io(format!("{}: {e}", path.display())))?;
     let display = path.display().to_string();
-    let report = scan_source(&src, &display, opts);
+    let report = scan_source(&src, &display, &crate::convert::recording(opts));
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -83,7 +83,7 @@ pub fn inspect(path: &std::path::Path, opts: &Options) -> Result<Inspection, cra
         metadata: BTreeMap::new(),
         transformations: Vec::new(),
         not_rebuilt: None,
-        object_tree: object_tree(&src, report.format),
+        object_tree: object_tree(&src, report.format, opts),
         code_files: code_files(&src, report.format),
         findings: findings(&report),
     };
@@ -95,9 +95,9 @@ pub fn inspect(path: &std::path::Path, opts: &Options) -> Result<Inspection, cra
         &src as &dyn Source,
         report.format,
         &stem,
-        &ReadLimits::default(),
+        &ReadLimits::default().scanned_with(opts),
     ) {
-        Ok(loaded) => match crate::proof::refuse_unproven(&report, &loaded.rebuilt) {
+        Ok(loaded) => match crate::proof::refuse_unproven(&report, &loaded) {
             Ok(()) => fill(&mut out, &loaded.rebuilt),
             Err(e) => out.not_rebuilt = Some(e.to_string()),
         },
@@ -250,8 +250,9 @@ fn leaf(n: &Node, depth: usize) -> Json {
     }
 }
 
-/// The object tree of the file's main pickle, as the engine renders it.
-fn object_tree(src: &dyn Source, format: Format) -> Option<String> {
+/// The object tree of the file's main pickle, as the engine renders it
+/// (analysed as the scan analyses it, with `opts`' engine limits).
+fn object_tree(src: &dyn Source, format: Format, opts: &Options) -> Option<String> {
     let data = match format {
         Format::TorchZip | Format::TorchScript => {
             let zip = TorchZip::open(src).ok()?;
@@ -269,7 +270,7 @@ fn object_tree(src: &dyn Source, format: Format) -> Option<String> {
     let index = if format == Format::TorchLegacy { 3 } else { 0 };
     let a = airlock_pickle::Config {
         max_pickles: Some(index + 1),
-        ..airlock_tensors::rebuild::torch_engine_config()
+        ..airlock_policy::review::Loader::Torch.engine_config(&opts.limits, None)
     }
     .analyze(&data);
     let root = a.pickles.get(index)?.root?;

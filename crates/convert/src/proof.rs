@@ -19,13 +19,22 @@
 //! rebuild turned into state dicts ([`Rebuilt::foreign`]), and Python's own
 //! value types with `typing.Any` (as omegaconf metadata and `defaultdict`
 //! factories name them).
+//!
+//! And nothing is rebuilt that the scan did not analyse: every pickle a
+//! file is rebuilt from must be one the scan analysed, the same member, the
+//! same offset and the same bytes (SHA-256). Scan and rebuild read a torch
+//! ZIP through one reader (`TorchZip`) and run one engine configuration
+//! (`Loader::engine_config`), so they agree by construction; the check
+//! makes any disagreement (a reader choosing another record, a file
+//! changed between the two reads) a refusal rather than a conversion of
+//! something unjudged.
 
 use airlock_policy::Rule;
 use airlock_scan::FileReport;
-use airlock_tensors::Rebuilt;
 use airlock_tensors::rebuild::foreign::is_foreign_data_type;
 
 use crate::ConvertError;
+use crate::input::Loaded;
 
 /// Python's value types: calling one builds a value from values, and naming
 /// one (a `defaultdict` factory, an omegaconf type annotation) runs nothing.
@@ -47,7 +56,9 @@ const VALUE_TYPES: &[&str] = &[
 
 /// Refuse `rebuilt` unless every global outside the allowlist that the
 /// scan found was proven to be data.
-pub fn refuse_unproven(report: &FileReport, rebuilt: &Rebuilt) -> Result<(), ConvertError> {
+pub fn refuse_unproven(report: &FileReport, loaded: &Loaded<'_>) -> Result<(), ConvertError> {
+    refuse_unscanned(report, loaded)?;
+    let rebuilt = &loaded.rebuilt;
     for f in &report.findings {
         if f.rule != Rule::NonAllowlistedGlobal {
             continue;
@@ -63,6 +74,22 @@ pub fn refuse_unproven(report: &FileReport, rebuilt: &Rebuilt) -> Result<(), Con
                  (the real loader would import or call it even though its result is not part of the \
                  loaded object)",
                 f.location.suffix()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuse a rebuild from a pickle the scan did not analyse byte for byte.
+fn refuse_unscanned(report: &FileReport, loaded: &Loaded<'_>) -> Result<(), ConvertError> {
+    for p in &loaded.pickles {
+        if !report.pickles.contains(p) {
+            let member = p.member.as_deref().unwrap_or("the stream");
+            return Err(ConvertError::Container(format!(
+                "the pickle at byte {} of {member} ({} bytes) is not the one the scan analysed \
+                 (the file changed while it was read, or the scan was made without recording \
+                 its pickles): nothing is rebuilt from bytes that were not judged",
+                p.start, p.len
             )));
         }
     }

@@ -34,6 +34,37 @@ pub enum Loader {
     Joblib,
 }
 
+impl Loader {
+    /// The pickle engine configured as this loader configures its
+    /// unpickler: the one configuration `scan`, `inspect`, `convert` and
+    /// `airlock.load` analyse a loader's pickles with.
+    ///
+    /// - Python 2 strings: `torch.load` passes `encoding="utf-8"`,
+    ///   `pickle.load` defaults to ASCII.
+    /// - `persistent_load` is taken as defined for every loader: a superset,
+    ///   since a custom loader may define it and go on (the rebuild of a
+    ///   plain pickle, which `pickle.load` would refuse at the first
+    ///   persistent id, turns it off).
+    /// - No out-of-band buffers (no loader here passes any).
+    pub fn engine_config(
+        self,
+        limits: &airlock_pickle::Limits,
+        max_pickles: Option<usize>,
+    ) -> airlock_pickle::Config {
+        airlock_pickle::Config {
+            limits: limits.clone(),
+            encoding: match self {
+                Loader::Torch | Loader::TorchTar => airlock_pickle::LegacyEncoding::Utf8,
+                Loader::Plain | Loader::Joblib => airlock_pickle::LegacyEncoding::Ascii,
+            },
+            persistent_load: true,
+            buffers: false,
+            max_pickles,
+            ..airlock_pickle::Config::default()
+        }
+    }
+}
+
 /// Globals NumPy's own pickles use to rebuild arrays, dtypes and scalars.
 /// They build data from data (the classes and values they are given are
 /// imported, and graded, on their own), whatever the loader.

@@ -29,6 +29,8 @@ pub(crate) struct Outcome {
     pub format: Option<Format>,
     /// The compression wrapped around the content, if any.
     pub compression: Option<&'static str>,
+    /// Every complete pickle analysed (with [`Options::record_pickles`]).
+    pub pickles: Vec<crate::PickleRead>,
 }
 
 impl Outcome {
@@ -89,6 +91,7 @@ impl Outcome {
 
     pub(crate) fn add(&mut self, r: Reviewed) -> Reviewed {
         self.findings.extend(r.findings.iter().cloned());
+        self.pickles.extend(r.read.iter().cloned());
         r
     }
 }
@@ -904,6 +907,7 @@ fn tar_pickle(
     let r = out.add(crate::pickles::review_analysis(
         data,
         &a,
+        opts,
         Role {
             member: Some(member),
             loader: Loader::TorchTar,
@@ -1083,6 +1087,7 @@ pub(crate) fn check_pickle_reading(
         let r = crate::pickles::review_analysis(
             &data,
             &a,
+            opts,
             Role {
                 member: None,
                 loader: Loader::Plain,

@@ -35,6 +35,7 @@ pub(crate) fn scan_pickle_data(data: &[u8], opts: &Options, out: &mut Outcome) {
     let r = out.add(review_analysis(
         data,
         &plain,
+        opts,
         Role {
             member: None,
             loader: Loader::Plain,
@@ -58,6 +59,7 @@ fn scan_joblib(data: &[u8], plain: &Analysis<'_>, opts: &Options, out: &mut Outc
     let r = review_analysis(
         data,
         &a,
+        opts,
         Role {
             member: None,
             loader: Loader::Joblib,
@@ -90,6 +92,7 @@ fn scan_joblib(data: &[u8], plain: &Analysis<'_>, opts: &Options, out: &mut Outc
         out.add(review_analysis(
             data,
             &n.analysis,
+            opts,
             Role {
                 member: Some(&member),
                 loader: Loader::Plain,
@@ -134,6 +137,7 @@ fn scan_joblib(data: &[u8], plain: &Analysis<'_>, opts: &Options, out: &mut Outc
     let pr = review_analysis(
         data,
         plain,
+        opts,
         Role {
             member: None,
             loader: Loader::Plain,

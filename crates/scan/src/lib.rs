@@ -41,6 +41,10 @@ pub struct Options {
     pub max_pickle_bytes: u64,
     /// Limits of the pickle engine.
     pub limits: airlock_pickle::Limits,
+    /// Record every complete pickle analysed in [`FileReport::pickles`]
+    /// (its member, offset and SHA-256), for a reader that must rebuild
+    /// only what was analysed (`convert`, `inspect`, `airlock.load`).
+    pub record_pickles: bool,
 }
 
 impl Default for Options {
@@ -48,6 +52,34 @@ impl Default for Options {
         Options {
             max_pickle_bytes: DEFAULT_MAX_PICKLE_BYTES,
             limits: airlock_pickle::Limits::default(),
+            record_pickles: false,
+        }
+    }
+}
+
+/// One pickle a scan analysed: where it is and what its bytes were.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PickleRead {
+    /// The archive member (or stream part) it was read from.
+    pub member: Option<String>,
+    /// Offset of its first opcode in that member.
+    pub start: u64,
+    /// Its length, through `STOP`.
+    pub len: u64,
+    /// SHA-256 of those bytes.
+    pub sha256: [u8; 32],
+}
+
+impl PickleRead {
+    /// The record of `pickle`, analysed from `data` (the whole member).
+    pub fn of(member: Option<&str>, data: &[u8], pickle: &airlock_pickle::Pickle) -> PickleRead {
+        use sha2::Digest;
+        let bytes = data.get(pickle.start..pickle.end).unwrap_or_default();
+        PickleRead {
+            member: member.map(str::to_string),
+            start: pickle.start as u64,
+            len: bytes.len() as u64,
+            sha256: sha2::Sha256::digest(bytes).into(),
         }
     }
 }
@@ -78,6 +110,8 @@ pub struct FileReport {
     pub size: u64,
     /// Bytes read to scan it.
     pub bytes_read: u64,
+    /// The complete pickles analysed (with [`Options::record_pickles`]).
+    pub pickles: Vec<PickleRead>,
 }
 
 impl FileReport {
@@ -113,6 +147,7 @@ impl FileReport {
             findings,
             size: 0,
             bytes_read: 0,
+            pickles: Vec::new(),
         }
     }
 }
@@ -226,6 +261,7 @@ pub(crate) fn scan_source_at(
         findings,
         size: src.len(),
         bytes_read: src.bytes_read(),
+        pickles: out.pickles,
     }
 }
 

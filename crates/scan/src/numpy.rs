@@ -97,6 +97,7 @@ pub(crate) fn scan_npy(src: &dyn Source, member: Option<&str>, opts: &Options, o
             let r = out.add(review_analysis(
                 &data,
                 &a,
+                opts,
                 Role {
                     member,
                     loader: Loader::Plain,

@@ -1,7 +1,7 @@
 //! Running one pickle (or stream of pickles) through the engine, the review
 //! and the weights-only prediction.
 
-use airlock_pickle::{Analysis, Config, EventKind, LegacyEncoding, Object, Origin, Value};
+use airlock_pickle::{Analysis, Config, EventKind, Object, Origin, Value};
 use airlock_policy::review::{self, Context, Loader};
 use airlock_policy::weights_only::{self, Persistent, Refusal, torch_name};
 use airlock_policy::{Finding, Rule};
@@ -28,6 +28,8 @@ pub(crate) struct Reviewed {
     /// Where analysis ended and the input length.
     pub end: usize,
     pub complete: bool,
+    /// The complete pickles analysed, when [`Options::record_pickles`].
+    pub read: Vec<crate::PickleRead>,
 }
 
 /// A pickle's result, reduced to what layout checks need.
@@ -83,27 +85,20 @@ pub(crate) struct Role<'a> {
 }
 
 pub(crate) fn engine_config(opts: &Options, loader: Loader, max_pickles: Option<usize>) -> Config {
-    Config {
-        limits: opts.limits.clone(),
-        // torch.load passes encoding="utf-8"; pickle.load defaults to ASCII.
-        encoding: match loader {
-            Loader::Torch | Loader::TorchTar => LegacyEncoding::Utf8,
-            Loader::Plain | Loader::Joblib => LegacyEncoding::Ascii,
-        },
-        // Superset: a custom loader may define persistent_load and go on.
-        persistent_load: true,
-        buffers: false,
-        max_pickles,
-        ..Config::default()
-    }
+    loader.engine_config(&opts.limits, max_pickles)
 }
 
 pub(crate) fn review_bytes(data: &[u8], opts: &Options, role: Role<'_>) -> Reviewed {
     let analysis = engine_config(opts, role.loader, role.max_pickles).analyze(data);
-    review_analysis(data, &analysis, role)
+    review_analysis(data, &analysis, opts, role)
 }
 
-pub(crate) fn review_analysis(data: &[u8], analysis: &Analysis<'_>, role: Role<'_>) -> Reviewed {
+pub(crate) fn review_analysis(
+    data: &[u8],
+    analysis: &Analysis<'_>,
+    opts: &Options,
+    role: Role<'_>,
+) -> Reviewed {
     let findings = review::review(
         analysis,
         Context {
@@ -151,6 +146,16 @@ pub(crate) fn review_analysis(data: &[u8], analysis: &Analysis<'_>, role: Role<'
         .iter()
         .map(|p| p.root.map_or(RootValue::Other, |v| root_value(g, v, 2)))
         .collect();
+    let read = if opts.record_pickles {
+        analysis
+            .pickles
+            .iter()
+            .filter(|p| p.root.is_some())
+            .map(|p| crate::PickleRead::of(role.member, data, p))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Reviewed {
         findings,
         weights_only,
@@ -158,6 +163,7 @@ pub(crate) fn review_analysis(data: &[u8], analysis: &Analysis<'_>, role: Role<'
         roots,
         end: analysis.end,
         complete: analysis.error().is_none(),
+        read,
     }
 }
 

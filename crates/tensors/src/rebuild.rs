@@ -419,15 +419,12 @@ fn compact(mut out: Rebuilt) -> Rebuilt {
 }
 
 /// The engine configured as `torch.load` configures its unpickler (and as
-/// the scanner analyses torch pickles): Python 2 strings decoded as UTF-8,
-/// `persistent_load` defined, no out-of-band buffers.
+/// the scanner analyses torch pickles), with the engine's default limits:
+/// see [`Loader::engine_config`].
+///
+/// [`Loader::engine_config`]: airlock_policy::review::Loader::engine_config
 pub fn torch_engine_config() -> airlock_pickle::Config {
-    airlock_pickle::Config {
-        encoding: airlock_pickle::LegacyEncoding::Utf8,
-        persistent_load: true,
-        buffers: false,
-        ..airlock_pickle::Config::default()
-    }
+    airlock_policy::review::Loader::Torch.engine_config(&airlock_pickle::Limits::default(), None)
 }
 
 /// The path shown for the loaded object itself.
