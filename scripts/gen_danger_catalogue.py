@@ -19,10 +19,12 @@ callable that reaches a capability sink within MAX_CALLS calls:
 A call is followed only when its target is statically known: a name bound by
 `import`/`from ... import`, a module-level function or class, `self.m` /
 `cls.m` / `super().m` within a class and its Python base classes, or a class
-attribute bound to such a name. A sink called with literal arguments only
-(`importlib.import_module("torch._decomp")`) does not count, nor do calls
-into code generators that only use validated identifiers (CUT). Calling a class follows its `__new__` and
-`__init__`. Methods of other receivers (`f.read()`, `x.load()`) are never
+attribute bound to such a name. A call whose arguments are all literals
+(`importlib.import_module("torch._decomp")`, `find_spec("torch_xla")`) does
+what its author wrote, not what a pickle asks: it is not followed, nor are
+calls into the definitions of CUT (code generators that only use validated
+identifiers, readers of the interpreter's own data files). Calling a class
+follows its `__new__` and `__init__`. Methods of other receivers (`f.read()`, `x.load()`) are never
 followed. A class is marked when its construction, `__setstate__` or
 `__call__` reaches a sink; methods are marked as `module.Class.method`, the
 name a protocol-4 pickle can use.
@@ -70,9 +72,11 @@ import torch  # noqa: E402
 import torch._weights_only_unpickler as wo  # noqa: E402
 
 MAX_CALLS = 4
-# Code generators that build their source from validated identifiers and
-# literals only: reaching exec through them is not running the caller's
-# strings. Calls to them are not followed.
+# Not followed, not written (with their methods): code generators that
+# build their source from validated identifiers and literals only (reaching
+# exec through them is not running the caller's strings), and readers of the
+# interpreter's own data files (a ZoneInfo key is validated and looked up in
+# the time zone path; datetimes pickle it as zoneinfo.ZoneInfo._unpickle).
 CUT = {
     "collections.namedtuple",
     "dataclasses._create_fn",
@@ -81,7 +85,13 @@ CUT = {
     "typing.NamedTuple",
     "typing.NamedTupleMeta.__new__",
     "typing._make_nmtuple",
+    "zoneinfo._zoneinfo.ZoneInfo",
+    "_sitebuiltins._Printer",
 }
+
+
+def cut(qual):
+    return any(qual == c or qual.startswith(c + ".") for c in CUT)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CURATED = os.path.join(ROOT, "crates", "policy", "data", "danger.toml")
 
@@ -400,7 +410,7 @@ def parse_func(mod, node, qual, cls):
             if isinstance(n, ast.Call):
                 t = call_target(mod, f, scope, n.func)
                 if t:
-                    f.calls.append(t + (constant_args(n),))
+                    f.calls.append(t + (literal_call(n),))
 
 
 def constant(e):
@@ -411,10 +421,10 @@ def constant(e):
     return False
 
 
-def constant_args(call):
-    """Whether every positional argument is a literal: a sink called so
-    (`importlib.import_module("torch._decomp")`) does what its author wrote."""
-    return bool(call.args) and all(constant(a) for a in call.args)
+def literal_call(call):
+    """Whether the call has arguments, all literals."""
+    values = call.args + [k.value for k in call.keywords]
+    return bool(values) and all(constant(v) for v in values)
 
 
 def call_target(mod, f, scope, func):
@@ -652,7 +662,7 @@ def edges():
     """qual -> list of (target, cost); targets are quals or ("sink", cat, name)."""
     out = collections.defaultdict(list)
     for qual, f in FUNCS.items():
-        if qual in CUT:
+        if cut(qual):
             continue
         seen = set()
         for t in f.calls:
@@ -662,9 +672,11 @@ def edges():
                 r = method_of(t[1], t[2])
             else:
                 r = method_of(t[1], t[2], skip_first=True)
-            if r is None or (r[0] == "sink" and t[-1]) or (r[0] == "node" and r[1] in CUT):
+            if r is None or t[-1] or (r[0] == "node" and cut(r[1])):
                 continue
             key = r[1] if r[0] == "node" else r
+            if key in CLASSES:
+                key += "()"  # construction
             if key != qual and key not in seen:
                 seen.add(key)
                 out[qual].append((key, 1))
@@ -674,13 +686,19 @@ def edges():
         qual = BY_ID.get(obj_id)
         if qual is not None and qual != name:
             out[qual].append((("sink", cat, name), MAX_CALLS))
+    # A class as a global: built, given its state, or called. Calling it in
+    # code ("C()"): built.
     for qual in CLASSES:
+        if cut(qual):
+            continue
         for dunder in ("__new__", "__init__", "__setstate__", "__call__"):
             r = method_of(qual, dunder)
-            if r and r[0] == "node":
-                out[qual].append((r[1], 0))
-            elif r:
-                out[qual].append((r, 1))
+            if r is None or (r[0] == "node" and cut(r[1])):
+                continue
+            target = (r[1], 0) if r[0] == "node" else (r, 1)
+            out[qual].append(target)
+            if dunder in ("__new__", "__init__"):
+                out[qual + "()"].append(target)
     return out
 
 
@@ -706,7 +724,7 @@ def reach(graph):
                 if src not in done and d + cost <= MAX_CALLS:
                     heapq.heappush(heap, (d + cost, (src,) + path, src))
         for q, path in done.items():
-            if isinstance(q, str) and q not in best:
+            if isinstance(q, str) and (q in FUNCS or q in CLASSES) and q not in best:
                 best[q] = (cat, list(path))
     return best
 
