@@ -493,7 +493,8 @@ def import_all(names):
         if name.startswith(IMPORT_SKIP_PREFIXES):
             continue
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
                 importlib.import_module(name)
         except BaseException:  # noqa: BLE001 - anything may fail, even SystemExit
             pass
@@ -859,7 +860,12 @@ def render():
 
 
 def main():
-    args = sys.argv[1:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run(sys.argv[1:])
+
+
+def run(args):
     check = bool(args) and args[0] == "--check"
     if not args or (check and len(args) != 2):
         sys.exit(__doc__)

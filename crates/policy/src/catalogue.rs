@@ -373,10 +373,14 @@ impl Catalogue {
                 }
                 if let Some(c) = curated.filter(|c| c.severity > hit.severity) {
                     hit.severity = c.severity;
-                    hit.why = format!(
-                        "{}; graded like {} ({}: {})",
-                        hit.why, c.pattern, c.category, c.why
-                    );
+                    if c.pattern == hit.pattern {
+                        hit.why = format!("{}; {}", hit.why, c.why);
+                    } else {
+                        hit.why = format!(
+                            "{}; graded like {} ({}: {})",
+                            hit.why, c.pattern, c.category, c.why
+                        );
+                    }
                 }
                 consider(&hit);
             }
