@@ -33,6 +33,9 @@ venv=$(airlock_venv)
 step "weights_only tables against the installed torch"
 "$venv/bin/python" scripts/gen_torch_tables.py --check crates/policy/src/torch_tables.rs
 
+step "danger catalogue derived from the code of the installed Python, torch and numpy"
+"$venv/bin/python" scripts/gen_danger_catalogue.py --check crates/policy/data/danger_generated.tsv
+
 step "weights_only prediction against real torch.load on every fixture"
 "$venv/bin/python" scripts/torch_parity.py tests/fixtures/torch --out "$tmp/parity.json"
 python3 scripts/gen_wo_edge_fixtures.py --check tests/fixtures/torch-edge

@@ -1,6 +1,11 @@
 //! The danger catalogue: grades a global that is already known not to be on
-//! the data allowlist. It never makes anything safe. The data lives in
-//! `data/danger.toml`, whose header documents the matching rules.
+//! the data allowlist. It never makes anything safe. The data lives in two
+//! files: `data/danger_generated.tsv`, derived from the code of the standard
+//! library, torch and NumPy by `scripts/gen_danger_catalogue.py` (every
+//! callable that reaches a capability sink within a few calls, under every
+//! path that names it), and the hand-curated `data/danger.toml`, for what
+//! static analysis cannot see (C extensions, other packages, attack
+//! techniques); its header documents the matching rules.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -10,6 +15,7 @@ use serde::Deserialize;
 use crate::rules::Severity;
 
 const SOURCE: &str = include_str!("../data/danger.toml");
+const GENERATED: &str = include_str!("../data/danger_generated.tsv");
 
 #[derive(Debug, Deserialize)]
 struct File {
@@ -99,6 +105,92 @@ pub struct Catalogue {
     aliases: Vec<(String, String)>,
     exempt: std::collections::HashSet<String>,
     entries: usize,
+    generated: Generated,
+}
+
+/// The entries derived from the code: exact paths, each with the call path
+/// that reaches its sink.
+#[derive(Debug, Default)]
+struct Generated {
+    /// Definition path -> (category, evidence).
+    entries: HashMap<String, (String, String)>,
+    /// Other path reaching the same object -> its definition path.
+    aliases: HashMap<String, String>,
+    /// Module-valued attribute -> the module it is.
+    modules: HashMap<String, String>,
+    /// Definition path -> the other paths to the same object.
+    others: HashMap<String, Vec<String>>,
+}
+
+impl Generated {
+    fn parse(text: &str) -> Result<Generated, String> {
+        let mut g = Generated::default();
+        for (i, line) in text.lines().enumerate() {
+            if line.starts_with('#') || line.is_empty() {
+                continue;
+            }
+            let mut cols = line.split('\t');
+            let (Some(path), Some(kind), Some(value), None) =
+                (cols.next(), cols.next(), cols.next(), cols.next())
+            else {
+                return Err(format!("line {}: not three columns", i + 1));
+            };
+            let (path, value) = (path.to_string(), value.to_string());
+            match kind {
+                "=" => {
+                    g.aliases.insert(path, value);
+                }
+                "module" => {
+                    g.modules.insert(path, value);
+                }
+                _ => {
+                    g.entries.insert(path, (kind.to_string(), value));
+                }
+            }
+        }
+        for (alias, definition) in &g.aliases {
+            if !g.entries.contains_key(definition) {
+                return Err(format!("{alias} names {definition}, which has no row"));
+            }
+            g.others
+                .entry(definition.clone())
+                .or_default()
+                .push(alias.clone());
+        }
+        Ok(g)
+    }
+
+    /// The entry for exactly this path, or for the path with a module-valued
+    /// attribute replaced by the module it is, and the definition it names.
+    fn lookup(&self, path: &str) -> Option<(Hit, &str)> {
+        let mut path = path.to_string();
+        for _ in 0..8 {
+            let definition = self.aliases.get(&path).unwrap_or(&path);
+            if let Some((definition, (category, evidence))) = self.entries.get_key_value(definition)
+            {
+                let severity = match category.as_str() {
+                    "process" | "code-exec" => Severity::Critical,
+                    _ => Severity::High,
+                };
+                let hit = Hit {
+                    pattern: path,
+                    category: category.clone(),
+                    severity,
+                    why: format!("derived from the code: {evidence}"),
+                    source: "derived from the code (scripts/gen_danger_catalogue.py)".into(),
+                };
+                return Some((hit, definition));
+            }
+            let parts: Vec<&str> = path.split('.').collect();
+            let rewritten = (1..parts.len()).rev().find_map(|i| {
+                self.modules
+                    .get(&parts[..i].join("."))
+                    .map(|m| format!("{m}.{}", parts[i..].join(".")))
+            })?;
+            path = rewritten;
+        }
+        None
+    }
 }
 
 /// Builtins that only build plain data. A global among them is outside the
@@ -125,7 +217,10 @@ const DATA_BUILTINS: &[&str] = &[
 pub fn catalogue() -> &'static Catalogue {
     static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
     CATALOGUE.get_or_init(|| {
-        Catalogue::parse(SOURCE).expect("data/danger.toml is valid (checked by tests)")
+        let mut c = Catalogue::parse(SOURCE).expect("data/danger.toml is valid (checked by tests)");
+        c.generated = Generated::parse(GENERATED)
+            .expect("data/danger_generated.tsv is valid (checked by tests)");
+        c
     })
 }
 
@@ -182,7 +277,14 @@ impl Catalogue {
             aliases,
             exempt,
             entries,
+            generated: Generated::default(),
         })
+    }
+
+    /// Number of entries derived from the code (definitions, not counting
+    /// the other paths that reach them).
+    pub fn generated_len(&self) -> usize {
+        self.generated.entries.len()
     }
 
     /// Number of `[[entry]]` rows.
@@ -257,19 +359,49 @@ impl Catalogue {
             starts.extend(module_parts.len()..parts.len() - 1);
         }
         for start in starts {
-            let mut prefix = String::new();
-            for (k, part) in parts[start..].iter().enumerate() {
-                if k > 0 {
-                    prefix.push('.');
-                }
-                prefix.push_str(part);
-                let is_last = start + k + 1 == parts.len();
-                if let Some(list) = self.patterns.get(&prefix) {
-                    for p in list {
-                        // "a.b.*" needs something below a.b; "a.b" matches a.b itself too.
-                        if !p.star || !is_last {
-                            consider(&p.hit);
+            if let Some((mut hit, definition)) = self.generated.lookup(&parts[start..].join(".")) {
+                // The same object under its other paths: graded like them.
+                let others = self.generated.others.get(definition).into_iter().flatten();
+                let mut curated: Option<Hit> = None;
+                for path in std::iter::once(definition).chain(others.map(String::as_str)) {
+                    let parts: Vec<&str> = path.split('.').collect();
+                    self.match_curated(&parts, &mut |h: &Hit| {
+                        if curated.as_ref().is_none_or(|c| h.severity > c.severity) {
+                            curated = Some(h.clone());
                         }
+                    });
+                }
+                if let Some(c) = curated.filter(|c| c.severity > hit.severity) {
+                    hit.severity = c.severity;
+                    if c.pattern == hit.pattern {
+                        hit.why = format!("{}; {}", hit.why, c.why);
+                    } else {
+                        hit.why = format!(
+                            "{}; graded like {} ({}: {})",
+                            hit.why, c.pattern, c.category, c.why
+                        );
+                    }
+                }
+                consider(&hit);
+            }
+            self.match_curated(&parts[start..], consider);
+        }
+    }
+
+    /// The hand-curated patterns matching a path.
+    fn match_curated(&self, parts: &[&str], consider: &mut impl FnMut(&Hit)) {
+        let mut prefix = String::new();
+        for (k, part) in parts.iter().enumerate() {
+            if k > 0 {
+                prefix.push('.');
+            }
+            prefix.push_str(part);
+            let is_last = k + 1 == parts.len();
+            if let Some(list) = self.patterns.get(&prefix) {
+                for p in list {
+                    // "a.b.*" needs something below a.b; "a.b" matches a.b itself too.
+                    if !p.star || !is_last {
+                        consider(&p.hit);
                     }
                 }
             }
@@ -366,6 +498,174 @@ mod tests {
             let s = sev(m, n, false);
             assert!(s.is_none_or(|s| s < Severity::High), "{m}.{n} graded {s:?}");
         }
+    }
+
+    /// Gadgets nobody listed by hand, found in the code: each is dangerous,
+    /// and its explanation is the call path to the sink it reaches.
+    #[test]
+    fn gadgets_derived_from_the_code() {
+        let cases = [
+            ("torch", "save", "builtins.open"),
+            ("numpy", "memmap", "builtins.open"),
+            ("torch.utils.benchmark", "Timer", "builtins.exec"),
+            (
+                "torch.utils.benchmark.utils.timer",
+                "Timer",
+                "builtins.exec",
+            ),
+            (
+                "torch.fx.operator_schemas",
+                "_torchscript_type_to_python_type",
+                "builtins.eval",
+            ),
+            (
+                "torch.fx.operator_schemas",
+                "get_signature_for_torch_op",
+                "builtins.eval",
+            ),
+            (
+                "torch.fx.graph_module",
+                "_exec_with_source",
+                "builtins.exec",
+            ),
+            ("numpy.lib._npyio_impl", "load", "pickle.load"),
+            ("numpy.lib.format", "read_array", "pickle.load"),
+            ("torch.utils.model_zoo", "load_url", "torch.load"),
+            (
+                "torch.utils.data.datapipes.datapipe",
+                "_DataPipeSerializationWrapper",
+                "pickle.loads",
+            ),
+            (
+                "torch.utils.data.datapipes.datapipe",
+                "_IterDataPipeSerializationWrapper.__setstate__",
+                "pickle.loads",
+            ),
+        ];
+        for (m, n, sink) in cases {
+            let hit = catalogue()
+                .lookup(m, n, true)
+                .unwrap_or_else(|| panic!("{m}.{n} not graded"));
+            assert!(hit.severity >= Severity::High, "{m}.{n}: {hit:?}");
+            assert!(
+                hit.why.starts_with("derived from the code: ") && hit.why.contains(sink),
+                "{m}.{n}: {}",
+                hit.why
+            );
+        }
+        // Already listed by hand: dangerous either way.
+        assert_eq!(
+            sev("torch.storage", "_load_from_bytes", false),
+            Some(Severity::Critical)
+        );
+    }
+
+    /// C functions are invisible to the analysis of Python sources: they are
+    /// listed by hand.
+    #[test]
+    fn c_level_file_access_is_dangerous() {
+        for (m, n) in [
+            ("torch", "from_file"),
+            ("torch", "UntypedStorage.from_file"),
+            ("torch", "FloatStorage.from_file"),
+            ("torch.storage", "TypedStorage.from_file"),
+            ("numpy", "fromfile"),
+            ("numpy._core.multiarray", "fromfile"),
+        ] {
+            let s = sev(m, n, true);
+            assert!(
+                s.is_some_and(|s| s >= Severity::High),
+                "{m}.{n} graded {s:?}"
+            );
+        }
+    }
+
+    /// Every path that reaches the same object is graded the same.
+    #[test]
+    fn reexports_are_graded_identically() {
+        let pairs = [
+            (("numpy", "load"), ("numpy.lib._npyio_impl", "load")),
+            (
+                ("torch.utils.model_zoo", "load_url"),
+                ("torch.hub", "load_state_dict_from_url"),
+            ),
+            (("torch", "save"), ("torch.serialization", "save")),
+            (("numpy", "memmap"), ("numpy._core.memmap", "memmap")),
+            (
+                ("numpy.lib.format", "read_array"),
+                ("numpy.lib._format_impl", "read_array"),
+            ),
+            (
+                ("torch.utils.benchmark", "Timer"),
+                ("torch.utils.benchmark.utils.timer", "Timer"),
+            ),
+        ];
+        for ((m1, n1), (m2, n2)) in pairs {
+            let (a, b) = (sev(m1, n1, false), sev(m2, n2, false));
+            assert!(a.is_some_and(|s| s >= Severity::High), "{m1}.{n1}: {a:?}");
+            assert_eq!(a, b, "{m1}.{n1} and {m2}.{n2}");
+        }
+        // Through a dotted name and a module-valued attribute.
+        assert_eq!(
+            sev("torch.utils", "model_zoo.load_url", true),
+            sev("torch.utils.model_zoo", "load_url", false)
+        );
+        let np_alias = catalogue()
+            .generated
+            .modules
+            .iter()
+            .find(|(_, m)| *m == "numpy");
+        if let Some((alias, _)) = np_alias {
+            let (m, attr) = alias.rsplit_once('.').unwrap();
+            assert_eq!(
+                sev(m, &format!("{attr}.lib.format.read_array"), true),
+                sev("numpy.lib.format", "read_array", false),
+                "{alias}"
+            );
+        }
+    }
+
+    /// Nothing the data allowlist accepts is graded by the entries derived
+    /// from the code, and construction or state of torch modules is not
+    /// dangerous.
+    #[test]
+    fn derived_entries_spare_data_globals() {
+        let names = crate::torch_tables::ALLOWED.iter().map(|(n, _)| *n).chain(
+            crate::torch_tables::DEFAULT_USER_ALLOWED
+                .iter()
+                .map(|(n, _)| *n),
+        );
+        for name in names {
+            let (m, n) = name.rsplit_once('.').unwrap_or(("builtins", name));
+            if let Some(h) = catalogue().lookup(m, n, false) {
+                assert!(!h.why.starts_with("derived from the code"), "{name}: {h:?}");
+            }
+        }
+        for (m, n) in [
+            ("torch.nn.modules.module", "Module"),
+            ("torch.nn.modules.module", "Module.__setstate__"),
+            ("torch.nn.modules.module", "Module.__init__"),
+            ("torch.nn.modules.linear", "Linear.__setstate__"),
+            ("torch.nn", "Linear"),
+            ("torch.nn.modules.conv", "Conv2d"),
+            ("torch.nn.modules.batchnorm", "BatchNorm2d"),
+            ("torch.nn.modules.activation", "ReLU"),
+            ("torch.nn.parameter", "Parameter"),
+            ("torch._tensor", "Tensor"),
+            ("torch", "Size"),
+            ("torch", "device"),
+            ("collections", "OrderedDict"),
+            ("collections", "Counter"),
+            ("pathlib", "Path"),
+            ("pathlib", "WindowsPath"),
+            ("typing", "TypeVar"),
+            ("functools", "partial"),
+            ("enum", "IntEnum"),
+        ] {
+            let s = sev(m, n, true);
+            assert!(s.is_none_or(|s| s < Severity::High), "{m}.{n} graded {s:?}");
+        }
+        assert!(catalogue().generated_len() > 500);
     }
 
     #[test]
