@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Benchmark airlock.load on a 1 GiB checkpoint written by real torch, side by
-# side with torch.load(weights_only=True), with and without mmap. Whole
+# Benchmark airlock.load on checkpoints written by real torch, side by side
+# with torch.load(weights_only=True), with and without mmap: a 1 GiB state
+# dict of 16 large tensors, and one shaped as GPT-2's pytorch_model.bin
+# (148 tensors of the 124M-parameter model, 475 MiB), where the cost per
+# tensor shows. Whole
 # Python processes (interpreter and torch import included in each, the same
 # for all), page cache warm, best of N runs (default 5): wall time of the
 # load call itself and peak resident memory of the process. Every tensor is
@@ -14,8 +17,7 @@ venv=$(airlock_venv)
 runs=${1:-5}
 data=target/bench-data
 mkdir -p "$data"
-ckpt=$data/load-1g.pt
-[ -f "$ckpt" ] || "$venv/bin/python" - "$ckpt" <<'PY'
+[ -f "$data/load-1g.pt" ] || "$venv/bin/python" - "$data/load-1g.pt" <<'PY'
 import sys, torch
 torch.manual_seed(0)
 # 1 GiB in 8 float32 tensors of 128 MiB, plus small ones, as a state dict.
@@ -23,7 +25,25 @@ sd = {f"layers.{i}.weight": torch.randn(8192, 4096) for i in range(8)}
 sd |= {f"layers.{i}.bias": torch.randn(4096) for i in range(8)}
 torch.save(sd, sys.argv[1])
 PY
+[ -f "$data/load-gpt2.pt" ] || "$venv/bin/python" - "$data/load-gpt2.pt" <<'PY'
+import sys, torch
+torch.manual_seed(0)
+# GPT-2 (124M): the names and shapes of its pytorch_model.bin.
+d, v, n, layers = 768, 50257, 1024, 12
+sd = {"wte.weight": torch.randn(v, d), "wpe.weight": torch.randn(n, d)}
+for i in range(layers):
+    h = f"h.{i}."
+    sd |= {h + "ln_1.weight": torch.ones(d), h + "ln_1.bias": torch.zeros(d),
+           h + "attn.c_attn.weight": torch.randn(d, 3 * d), h + "attn.c_attn.bias": torch.randn(3 * d),
+           h + "attn.c_proj.weight": torch.randn(d, d), h + "attn.c_proj.bias": torch.randn(d),
+           h + "ln_2.weight": torch.ones(d), h + "ln_2.bias": torch.zeros(d),
+           h + "mlp.c_fc.weight": torch.randn(d, 4 * d), h + "mlp.c_fc.bias": torch.randn(4 * d),
+           h + "mlp.c_proj.weight": torch.randn(4 * d, d), h + "mlp.c_proj.bias": torch.randn(d)}
+sd |= {"ln_f.weight": torch.ones(d), "ln_f.bias": torch.zeros(d)}
+torch.save(sd, sys.argv[1])
+PY
 "$venv/bin/python" -c 'import airlock' 2>/dev/null || "$venv/bin/python" -m pip install --quiet ./python
+for ckpt in "$data/load-1g.pt" "$data/load-gpt2.pt"; do
 cat "$ckpt" > /dev/null
 "$venv/bin/python" - "$ckpt" "$runs" <<'PY'
 import json, os, subprocess, sys
@@ -68,3 +88,4 @@ print(f"airlock.load: {t('airlock') / t('torch'):.2f}x the time of torch.load; "
       f"peak memory above the baseline {best['airlock']['rss_mib'] - best['baseline']['rss_mib']:.0f} MiB "
       f"for {size / (1 << 20):.0f} MiB of tensors")
 PY
+done
