@@ -80,6 +80,7 @@ REDUCE = b"R"
 BUILD = b"b"
 OBJ = b"o"
 NEWTRUE = b"\x88"
+NEWFALSE = b"\x89"
 TUPLE1 = b"\x85"
 NEWOBJ = b"\x81"
 NEWOBJ_EX = b"\x92"
@@ -1357,6 +1358,49 @@ def _(t):
          filename="joblib-xz.joblib")
 def _(t):
     return lzma.compress(proto(2) + system_call(t) + STOP, format=lzma.FORMAT_XZ)
+
+
+# ----- gadgets found by the derived danger catalogue ------------------------
+# Families taken from the call paths scripts/gen_danger_catalogue.py derives
+# (crates/policy/data/danger_generated.tsv), not from a published list.
+
+
+@fixture("torch-fx-exec-with-source", PL, "derived: torch.fx.graph_module._exec_with_source -> builtins.exec",
+         "torch.fx.graph_module._exec_with_source(src, {}): the FX code generator's exec of generated source")
+def _(t):
+    return proto(2) + call(global_("torch.fx.graph_module", "_exec_with_source"),
+                           binunicode(py(t)), EMPTY_DICT) + STOP
+
+
+@fixture("numpy-memmap-create", PL, "derived: numpy._core.memmap.memmap.__new__ -> builtins.open",
+         "numpy.memmap(path, 'uint8', 'w+', 0, (1,)): the array class itself creates (or overwrites) a file of the attacker's naming")
+def _(t):
+    args = [ustr(marker(t)), ustr("uint8"), ustr("w+"), literal(0), literal((1,))]
+    return proto(2) + call(global_("numpy", "memmap"), *args) + STOP
+
+
+@fixture("torch-save-file", PL, "derived: torch.serialization.save -> builtins.open",
+         "torch.serialization.save({}, path): writes a checkpoint over any path the loading user may write")
+def _(t):
+    return proto(2) + call(global_("torch.serialization", "save"), EMPTY_DICT, ustr(marker(t))) + STOP
+
+
+@fixture("datapipe-setstate-unpickle", PL,
+         "derived: torch.utils.data.datapipes.datapipe._DataPipeSerializationWrapper.__setstate__ -> pickle.loads",
+         "BUILD on a torch datapipe serialization wrapper: its __setstate__ pickle.loads the bytes it is given, a nested pickle that runs the payload")
+def _(t):
+    inner = proto(2) + system_call(t) + STOP
+    wrapper = global_("torch.utils.data.datapipes.datapipe", "_IterDataPipeSerializationWrapper")
+    state = MARK + binbytes(inner) + NEWFALSE + TUPLE
+    return proto(2) + wrapper + EMPTY_TUPLE + NEWOBJ + state + BUILD + STOP
+
+
+@fixture("numpy-read-array-nested", PL, "derived: numpy.lib._format_impl.read_array -> pickle.load",
+         "numpy.lib.format.read_array(BytesIO(npy), True): the .npy reader under np.load, with allow_pickle passed positionally; the payload is an object array's pickle")
+def _(t):
+    inner = npy_object(proto(2) + system_call(t) + STOP)
+    bio = call(global_("io", "BytesIO"), binbytes(inner))
+    return proto(3) + call(global_("numpy.lib.format", "read_array"), bio, NEWTRUE) + STOP
 
 
 # ----- TorchScript archives -------------------------------------------------
