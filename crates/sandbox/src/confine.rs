@@ -137,7 +137,9 @@ pub fn join_pids_cgroup(supervisor: u32) -> Result<(), String> {
 /// timeout kill, the sandbox's processes end asynchronously).
 pub fn remove_pids_cgroup() {
     let dir = pids_cgroup(std::process::id());
-    if !dir.exists() {
+    // Empty once the init has been reaped (its PID namespace's processes
+    // end before it does): removed at once.
+    if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
         return;
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

@@ -1,10 +1,9 @@
 //! The sandbox's processes. The supervisor clones the sandbox's init
 //! straight into a new user namespace (mapping the caller, and only the
 //! caller, to root inside) and new mount, PID, network, IPC and UTS
-//! namespaces, writes the init's uid and gid maps from outside, and lets it
-//! go on. The init builds the root filesystem, applies the limits,
-//! Landlock and seccomp, starts the command, reaps every process and
-//! reports how the command ended.
+//! namespaces. The init writes its uid and gid maps, builds the root
+//! filesystem, applies the limits, Landlock and seccomp, starts the
+//! command, reaps every process and reports how the command ended.
 //!
 //! Messages to the supervisor go through a pipe: `E<text>` when the
 //! sandbox could not be set up, `X<code>` or `S<signal>` when the command
@@ -53,13 +52,14 @@ pub(crate) struct Sandbox<'a> {
 ///
 /// One `clone` makes the init and all its namespaces (`unshare` would take
 /// a process more: a new PID namespace holds only the children of the
-/// process that asks for it). The init waits until the supervisor has
-/// written its uid and gid maps, which a process of the parent user
-/// namespace with the creator's effective ids may write (user_namespaces(7)).
+/// process that asks for it). The init, first in its user namespace and
+/// so with every capability there, writes its own maps
+/// (user_namespaces(7)), as `unshare --map-root-user` does.
 pub(crate) fn spawn(sandbox: &Sandbox, report: &OwnedFd, unused: &OwnedFd) -> Result<Pid, String> {
-    let (go_read, go_write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let flags = NAMESPACES.bits() as libc::c_long | libc::SIGCHLD as libc::c_long;
+    // The caller's ids, read before the clone: inside, everyone is root.
+    let ids = (Uid::effective().as_raw(), Gid::effective().as_raw());
+    let supervisor = pidfd_of_self();
     // SAFETY: a `clone` without `CLONE_VM` and without a stack of its own
     // is a `fork` into new namespaces (`fork` takes no flags): the child
     // gets a copy of the caller's memory. The caller has a single thread
@@ -73,9 +73,8 @@ pub(crate) fn spawn(sandbox: &Sandbox, report: &OwnedFd, unused: &OwnedFd) -> Re
             std::io::Error::last_os_error()
         )),
         0 => {
-            drop(go_write);
             let _ = nix::unistd::close(unused.as_raw_fd());
-            let code = match init(sandbox, report, go_read) {
+            let code = match init(sandbox, ids, supervisor, report) {
                 Ok(code) => code,
                 Err(msg) => {
                     send(report, &format!("E{msg}"));
@@ -84,46 +83,38 @@ pub(crate) fn spawn(sandbox: &Sandbox, report: &OwnedFd, unused: &OwnedFd) -> Re
             };
             leave(code)
         }
-        pid => {
-            drop(go_read);
-            let child = Pid::from_raw(pid as i32);
-            let started = write_maps(child).and_then(|()| {
-                nix::unistd::write(&go_write, b"1")
-                    .map(drop)
-                    .map_err(|e| format!("cannot start the sandbox: {e}"))
-            });
-            if started.is_err() {
-                let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
-                let _ = waitpid(child, None);
-            }
-            started.map(|()| child)
-        }
+        pid => Ok(Pid::from_raw(pid as i32)),
     }
+}
+
+/// A pidfd of the calling process (`None` before Linux 5.3), for the init
+/// to see whether the supervisor is still there once its parent-death
+/// signal is set.
+fn pidfd_of_self() -> Option<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags, no pointers.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, std::process::id(), 0) };
+    // SAFETY: a non-negative return is a new descriptor this process owns.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Whether the process behind `pidfd` has ended (it is readable then).
+fn ended(pidfd: &OwnedFd) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds = [PollFd::new(
+        std::os::fd::AsFd::as_fd(pidfd),
+        PollFlags::POLLIN,
+    )];
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
 }
 
 /// The caller's own ids only: root inside is the caller outside, with no
 /// more rights on the host than the caller has (and supplementary groups
 /// cannot be changed inside).
-fn write_maps(child: Pid) -> Result<(), String> {
-    let uid = Uid::effective().as_raw();
-    let gid = Gid::effective().as_raw();
-    write_file(&format!("/proc/{child}/setgroups"), "deny")?;
-    write_file(&format!("/proc/{child}/uid_map"), &format!("0 {uid} 1"))?;
-    write_file(&format!("/proc/{child}/gid_map"), &format!("0 {gid} 1"))
-}
-
-/// Wait until the supervisor has written the maps (one byte), or has
-/// ended (end of file: nothing to set up for).
-fn wait_for_the_maps(go: OwnedFd) -> Result<(), String> {
-    let mut byte = [0u8; 1];
-    loop {
-        match nix::unistd::read(go.as_raw_fd(), &mut byte) {
-            Ok(1) => return Ok(()),
-            Ok(_) => return Err("the supervisor ended before the sandbox started".into()),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(format!("cannot wait for the supervisor: {e}")),
-        }
-    }
+fn write_maps((uid, gid): (u32, u32)) -> Result<(), String> {
+    write_file("/proc/self/setgroups", "deny")?;
+    write_file("/proc/self/uid_map", &format!("0 {uid} 1"))?;
+    write_file("/proc/self/gid_map", &format!("0 {gid} 1"))
 }
 
 /// End a process of the sandbox (a fork of the supervisor) without running
@@ -257,7 +248,12 @@ fn memory_layout(stat: &str) -> Option<[u64; 4]> {
 }
 
 /// PID 1 of the sandbox.
-fn init(sandbox: &Sandbox, report: &OwnedFd, go: OwnedFd) -> Result<i32, String> {
+fn init(
+    sandbox: &Sandbox,
+    ids: (u32, u32),
+    supervisor: Option<OwnedFd>,
+    report: &OwnedFd,
+) -> Result<i32, String> {
     let Sandbox {
         config,
         plan,
@@ -265,10 +261,13 @@ fn init(sandbox: &Sandbox, report: &OwnedFd, go: OwnedFd) -> Result<i32, String>
         nproc,
         host_root,
     } = *sandbox;
-    // Killed with the supervisor; if it ended before this took effect, the
-    // wait below sees the end of the pipe.
+    // Killed with the supervisor, unless it ended before this took effect.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
-    wait_for_the_maps(go)?;
+    if supervisor.as_ref().is_some_and(ended) {
+        return Err("the supervisor ended before the sandbox started".into());
+    }
+    drop(supervisor);
+    write_maps(ids)?;
     close_inherited_fds()?;
     if host_root {
         // RLIMIT_NPROC does not bind root: a pids cgroup does.
