@@ -16,6 +16,7 @@
 mod compressed;
 mod container;
 mod joblib;
+mod nested;
 mod numpy;
 mod pickles;
 pub mod report;

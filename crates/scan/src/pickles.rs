@@ -99,7 +99,7 @@ pub(crate) fn review_analysis(
     opts: &Options,
     role: Role<'_>,
 ) -> Reviewed {
-    let findings = review::review(
+    let mut findings = review::review(
         analysis,
         Context {
             member: role.member,
@@ -107,6 +107,7 @@ pub(crate) fn review_analysis(
             single_pickle: role.single_pickle,
         },
     );
+    findings.extend(crate::nested::payload_findings(analysis, role.member, opts));
     // One mode per pickle the loader unpickles (one for `data.pkl`, five for
     // the legacy format): bytes after those are never read by it, however
     // the engine reads them.
