@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark the cost of `airlock run`: what it adds to running a command,
 # side by side with running it directly: /bin/true, and
-# `python -c 'import torch'` (the venv's Python). A third variant, the
+# `python -c 'import torch'` (the venv's Python), with the released
+# executable (a static PIE, `cargo airlock-release`) and with the
+# dynamically linked one `cargo build --release` makes. A last variant, the
 # same namespaces made by util-linux `unshare` with nothing else, shows
 # what the namespaces alone cost.
 #
@@ -31,17 +33,22 @@ cd "$(dirname "$0")/.."
 source scripts/lib/venv.sh
 venv=$(airlock_venv)
 runs=${1:-41}
+# Both builds: the dynamically linked one `cargo build` makes, and the
+# static PIE that is released (`cargo airlock-release`).
 cargo build --release -q -p airlock-cli
+dynamic=$PWD/target/release/airlock-dynamic
+cp target/release/airlock "$dynamic"
+cargo -q airlock-release
 bin=$PWD/target/release/airlock
 
 measure() { # label, then the command
-  python3 - "$runs" "$bin" "$@" <<'PY'
+  python3 - "$runs" "$bin" "$dynamic" "$@" <<'PY'
 import os, random, subprocess, sys, time
-runs, airlock, label, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+runs, airlock, dynamic, label, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 # All on one CPU: on a small VM the scheduler's noise is larger than what
 # is measured, and pass 2 needs the variants to share one.
 pin = ["taskset", "-c", str(os.cpu_count() - 1)] if subprocess.run(["which", "taskset"], capture_output=True).returncode == 0 else []
-prefixes = {"direct": pin, "boxed": pin + [airlock, "run", "--"]}
+prefixes = {"direct": pin, "boxed": pin + [airlock, "run", "--"], "dynamic": pin + [dynamic, "run", "--"]}
 ns = ["unshare", "-U", "-r", "-m", "-p", "-f", "-n", "-i", "-u", "--mount-proc"]
 if subprocess.run(ns + ["true"], capture_output=True).returncode == 0:
     prefixes["unshare"] = pin + ns
@@ -104,7 +111,7 @@ def added(*samples):
     b = boot(samples)
     return f"{sum(med(s) for s in samples):+,.1f} ms ({b[100]:+,.1f} to {b[3899]:+,.1f})"
 
-for key, name in (("boxed", "`airlock run`"), ("unshare", "`unshare` (namespaces only)")):
+for key, name in (("boxed", "`airlock run`"), ("dynamic", "`airlock run`, dynamically linked build"), ("unshare", "`unshare` (namespaces only)")):
     if key not in variants:
         continue
     w, c, o = diffs(wall, key), cpu[key], diffs(off, key)

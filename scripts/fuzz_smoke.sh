@@ -39,6 +39,18 @@ for i, row in enumerate(table["strings"] + table["written"]):
     open(os.path.join(out, f"dtype-{i}"), "wb").write(row["descr"].encode("utf-8"))
 for i, row in enumerate(table["literals"]):
     open(os.path.join(out, f"descr-{i}"), "wb").write(row["source"].encode("utf-8"))
+# The code files of the TorchScript fixtures seed the TorchScript reader.
+import zipfile
+for d, _, files in os.walk("tests/fixtures"):
+    for f in files:
+        p = os.path.join(d, f)
+        try:
+            with zipfile.ZipFile(p) as z:
+                for n in z.namelist():
+                    if "/code/" in n and n.endswith(".py"):
+                        open(os.path.join(out, "tscode-" + p.replace("/", "_") + "-" + n.replace("/", "_")), "wb").write(z.read(n)[:65536])
+        except Exception:  # not a ZIP, or one Python's zipfile refuses
+            pass
 # Real checkpoints, attack files, .npy fixtures, and the compressed files and
 # archives of tests/fixtures/compress and tests/fixtures/pyzip seed the
 # container and decompression readers.

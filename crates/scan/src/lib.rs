@@ -20,7 +20,7 @@ mod nested;
 mod numpy;
 mod pickles;
 pub mod report;
-mod torchscript;
+pub mod torchscript;
 pub mod walk;
 
 use std::path::Path;

@@ -24,7 +24,7 @@ use airlock_policy::torch_tables::{JIT_FILE_OPS, JIT_NAMESPACES};
 
 /// A call the code makes to something that reaches outside.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reach {
+pub struct Reach {
     /// The name as written (`torch.save`).
     pub callee: String,
     /// What it reaches, in words.
@@ -34,7 +34,7 @@ pub(crate) struct Reach {
 }
 
 /// What `source` calls.
-pub(crate) struct Calls {
+pub struct Calls {
     /// Calls that reach the file system, processes, the network or native
     /// code.
     pub reaches: Vec<Reach>,
@@ -62,7 +62,7 @@ const PYTHON: &[(&str, &str)] = &[
 ];
 
 /// Every call in `source` that reaches outside, and the custom operators.
-pub(crate) fn calls(source: &str) -> Calls {
+pub fn calls(source: &str) -> Calls {
     let mut reaches = Vec::new();
     let mut custom_ops = std::collections::BTreeSet::new();
     for (callee, line) in dotted_calls(source) {
