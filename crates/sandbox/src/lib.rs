@@ -142,7 +142,10 @@ pub fn run(config: &Config) -> Result<Outcome, SandboxError> {
     }
     let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| SandboxError::Setup(format!("pipe: {e}")))?;
-    if nix::unistd::Uid::current().is_root() {
+    // The ids the sandbox maps are the effective ones: root is decided by
+    // the same one (RLIMIT_NPROC binds others; a pids cgroup binds root).
+    let uid = nix::unistd::Uid::effective().as_raw();
+    if uid == 0 {
         confine::create_pids_cgroup(config.pids).map_err(SandboxError::Setup)?;
     }
     let plan = match rootfs::Plan::new(config) {
@@ -152,7 +155,6 @@ pub fn run(config: &Config) -> Result<Outcome, SandboxError> {
             return Err(SandboxError::Setup(e));
         }
     };
-    let uid = nix::unistd::Uid::effective().as_raw();
     let sandbox = namespaces::Sandbox {
         config,
         plan: &plan,
