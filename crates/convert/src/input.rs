@@ -3,12 +3,13 @@
 
 use std::io;
 
+use airlock_formats::checkpoint::{ByteOrder, Checkpoint, RecordBytes, storage_record};
 use airlock_formats::npy::read_npy_header;
 use airlock_formats::pyzip::PyZip;
-use airlock_formats::zip::{Extracted, TorchZip};
+use airlock_formats::zip::Extracted;
 use airlock_formats::{Format, MemSource, Source, SubSource};
 use airlock_policy::review::Loader;
-use airlock_scan::PickleRead;
+use airlock_scan::{PickleRead, StorageRead};
 use airlock_tensors::rebuild::{RebuildOptions, StorageLayout, rebuild};
 use airlock_tensors::write::StorageBytes;
 use airlock_tensors::{Node, Rebuilt, StorageInfo};
@@ -97,6 +98,9 @@ pub struct Loaded<'s> {
     /// The pickles it was rebuilt from: each must be one the scan analysed,
     /// byte for byte ([`crate::proof::refuse_unproven`]).
     pub pickles: Vec<PickleRead>,
+    /// The storage records its bytes come from: each must be one the scan
+    /// checked against the pickle, the same member and bytes.
+    pub storages_read: Vec<StorageRead>,
 }
 
 /// Limits on what is read into memory.
@@ -195,10 +199,10 @@ fn rebuild_err(e: airlock_tensors::rebuild::RebuildError) -> ConvertError {
 }
 
 fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
-    let zip = TorchZip::open(src).map_err(|e| ConvertError::Container(e.to_string()))?;
-    if let Some(i) = zip.locate_record("byteorder") {
-        if let Ok(Extracted::Data(b)) = zip.extract(src, i, 64) {
-            if b != b"little" {
+    let ck = Checkpoint::open(src).map_err(|e| ConvertError::Container(e.to_string()))?;
+    if let Some(i) = ck.byteorder() {
+        if let Ok(Extracted::Data(b)) = ck.read(src, i, 64) {
+            if ByteOrder::parse(&b) != Some(ByteOrder::Little) {
                 return Err(ConvertError::Unsupported(format!(
                     "byteorder {:?}: only little-endian checkpoints are converted",
                     String::from_utf8_lossy(&b)
@@ -206,10 +210,10 @@ fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
             }
         }
     }
-    let index = zip
-        .locate_record("data.pkl")
+    let index = ck
+        .data_pkl()
         .ok_or_else(|| ConvertError::Container("no data.pkl record".into()))?;
-    let data = match zip.extract(src, index, limits.max_pickle_bytes) {
+    let data = match ck.read(src, index, limits.max_pickle_bytes) {
         Ok(Extracted::Data(d)) => d,
         Ok(_) => return Err(ConvertError::Container("data.pkl has no data".into())),
         Err(e) => return Err(ConvertError::Container(format!("data.pkl: {e}"))),
@@ -217,56 +221,85 @@ fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
     let analysis = Loader::Torch
         .engine_config(&limits.engine, Some(1))
         .analyze(&data);
-    let member = zip.entries[index].name_lossy();
+    let member = ck.entries[index].name_lossy();
     let pickles = read_pickles(Some(&member), &data, &analysis);
     let rebuilt =
         rebuild(&analysis, 0, StorageLayout::Zip, &limits.rebuild).map_err(rebuild_err)?;
-    let mut bytes = Vec::with_capacity(rebuilt.storages.len());
-    let mut inflated = 0u64;
-    for s in &rebuilt.storages {
-        bytes.push(inline_or(s, || {
-            let name = format!("data/{}", s.key);
-            let i = zip.locate_record(&name).ok_or_else(|| {
-                ConvertError::Container(format!("storage record {name} is missing"))
-            })?;
-            let e = &zip.entries[i];
-            // torch checks the record size against the storage's.
-            if e.uncomp_size != s.nbytes() {
-                return Err(ConvertError::Container(format!(
-                    "storage record {name} holds {} bytes, the pickle says {} elements of {} ({} bytes)",
-                    e.uncomp_size,
-                    s.numel,
-                    s.dtype,
-                    s.nbytes()
-                )));
-            }
-            if e.method == 0 {
-                let offset = zip
-                    .data_offset(src, i)
-                    .map_err(|e| ConvertError::Container(format!("{name}: {e}")))?;
-                Ok(Bytes::File {
-                    offset,
-                    len: s.nbytes(),
-                })
-            } else {
-                let left = limits.max_inflated_bytes.saturating_sub(inflated);
-                if e.uncomp_size > left {
-                    return Err(inflated_over(&name, e.uncomp_size, limits));
-                }
-                inflated += e.uncomp_size;
-                match zip.extract(src, i, left) {
-                    Ok(Extracted::Data(d)) => Ok(Bytes::Owned(d)),
-                    Ok(_) => Err(ConvertError::Container(format!("{name} has no data"))),
-                    Err(e) => Err(ConvertError::Container(format!("{name}: {e}"))),
-                }
-            }
-        })?);
-    }
+    let mut records = ZipStorages {
+        ck: &ck,
+        src,
+        limits,
+        inflated: 0,
+        read: Vec::new(),
+    };
+    let bytes = rebuilt
+        .storages
+        .iter()
+        .map(|s| inline_or(s, || records.bytes(s)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let storages_read = records.read;
     Ok(Loaded {
         rebuilt,
         storages: FileStorages { src, bytes },
         pickles,
+        storages_read,
     })
+}
+
+/// The storage records of a torch ZIP, as `persistent_load` reads them.
+struct ZipStorages<'a> {
+    ck: &'a Checkpoint,
+    src: &'a dyn Source,
+    limits: &'a ReadLimits,
+    /// Bytes of compressed records inflated so far.
+    inflated: u64,
+    /// The records read, for the check against the scan's.
+    read: Vec<StorageRead>,
+}
+
+impl ZipStorages<'_> {
+    fn bytes(&mut self, s: &StorageInfo) -> Result<Bytes, ConvertError> {
+        let name = storage_record(&s.key);
+        let missing = || ConvertError::Container(format!("storage record {name} is missing"));
+        let i = self.ck.storage(&s.key).ok_or_else(missing)?;
+        let e = &self.ck.entries[i];
+        // torch checks the record size against the storage's.
+        if e.uncomp_size != s.nbytes() {
+            return Err(ConvertError::Container(format!(
+                "storage record {name} holds {} bytes, the pickle says {} elements of {} ({} bytes)",
+                e.uncomp_size,
+                s.numel,
+                s.dtype,
+                s.nbytes()
+            )));
+        }
+        let at = self
+            .ck
+            .storage_bytes(self.src, i)
+            .map_err(|e| ConvertError::Container(format!("{name}: {e}")))?;
+        self.read.push(StorageRead {
+            member: e.name_lossy(),
+            bytes: at,
+        });
+        match at {
+            RecordBytes::Stored { offset, len } => Ok(Bytes::File { offset, len }),
+            RecordBytes::Compressed { len } => self.inflate(i, &name, len),
+        }
+    }
+
+    /// A compressed record, inflated into memory within the limit.
+    fn inflate(&mut self, index: usize, name: &str, len: u64) -> Result<Bytes, ConvertError> {
+        let left = self.limits.max_inflated_bytes.saturating_sub(self.inflated);
+        if len > left {
+            return Err(inflated_over(name, len, self.limits));
+        }
+        self.inflated += len;
+        match self.ck.read(self.src, index, left) {
+            Ok(Extracted::Data(d)) => Ok(Bytes::Owned(d)),
+            Ok(_) => Err(ConvertError::Container(format!("{name} has no data"))),
+            Err(e) => Err(ConvertError::Container(format!("{name}: {e}"))),
+        }
+    }
 }
 
 /// The complete pickles of `analysis`, as the scan records them.
@@ -359,6 +392,7 @@ fn load_legacy<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
         rebuilt,
         storages: FileStorages { src, bytes },
         pickles: read_pickles(None, &head, &analysis),
+        storages_read: Vec::new(),
     })
 }
 
@@ -392,6 +426,7 @@ fn load_pickle<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
         rebuilt,
         storages: FileStorages { src, bytes },
         pickles,
+        storages_read: Vec::new(),
     })
 }
 
@@ -423,6 +458,7 @@ fn load_npy<'s>(src: &'s dyn Source, stem: &str) -> Result<Loaded<'s>, ConvertEr
         },
         // A numeric array: no pickle.
         pickles: Vec::new(),
+        storages_read: Vec::new(),
     })
 }
 
@@ -515,5 +551,6 @@ fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
         storages: FileStorages { src, bytes },
         // Numeric arrays only (object arrays are refused): no pickle.
         pickles: Vec::new(),
+        storages_read: Vec::new(),
     })
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use airlock_formats::zip::TorchZip;
+use airlock_formats::checkpoint::Checkpoint;
 use airlock_formats::{FileSource, Format, Source};
 use airlock_scan::{FileReport, Options, scan_source};
 use airlock_tensors::rebuild::key_segment;
@@ -255,16 +255,16 @@ fn leaf(n: &Node, depth: usize) -> Json {
 fn object_tree(src: &dyn Source, format: Format, opts: &Options) -> Option<String> {
     let data = match format {
         Format::TorchZip | Format::TorchScript => {
-            let zip = TorchZip::open(src).ok()?;
-            let i = zip.locate_record("data.pkl")?;
-            match zip.extract(src, i, 64 << 20).ok()? {
+            let ck = Checkpoint::open(src).ok()?;
+            let i = ck.data_pkl()?;
+            match ck.read(src, i, opts.max_pickle_bytes).ok()? {
                 airlock_formats::zip::Extracted::Data(d) => d,
                 _ => return None,
             }
         }
-        Format::TorchLegacy | Format::Pickle => {
-            src.read_upto(0, src.len().min(64 << 20) as usize).ok()?
-        }
+        Format::TorchLegacy | Format::Pickle => src
+            .read_upto(0, src.len().min(opts.max_pickle_bytes) as usize)
+            .ok()?,
         _ => return None,
     };
     let index = if format == Format::TorchLegacy { 3 } else { 0 };
@@ -281,13 +281,12 @@ fn code_files(src: &dyn Source, format: Format) -> Vec<String> {
     if format != Format::TorchScript {
         return Vec::new();
     }
-    let Ok(zip) = TorchZip::open(src) else {
+    let Ok(ck) = Checkpoint::open(src) else {
         return Vec::new();
     };
-    zip.entries
-        .iter()
-        .map(|e| e.name_lossy())
-        .filter(|n| n.contains("/code/") && !n.ends_with('/') && !n.ends_with(".debug_pkl"))
+    ck.code_files()
+        .into_iter()
+        .map(|i| ck.entries[i].name_lossy())
         .collect()
 }
 

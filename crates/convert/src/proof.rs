@@ -22,8 +22,11 @@
 //!
 //! And nothing is rebuilt that the scan did not analyse: every pickle a
 //! file is rebuilt from must be one the scan analysed, the same member, the
-//! same offset and the same bytes (SHA-256). Scan and rebuild read a torch
-//! ZIP through one reader (`TorchZip`) and run one engine configuration
+//! same offset and the same bytes (SHA-256), and every storage record its
+//! tensors' bytes come from one the scan checked against the pickle, the
+//! same member at the same place. Scan and rebuild read a torch ZIP through
+//! one view of its records (`airlock_formats::checkpoint::Checkpoint`) and
+//! run one engine configuration
 //! (`Loader::engine_config`), so they agree by construction; the check
 //! makes any disagreement (a reader choosing another record, a file
 //! changed between the two reads) a refusal rather than a conversion of
@@ -90,6 +93,16 @@ fn refuse_unscanned(report: &FileReport, loaded: &Loaded<'_>) -> Result<(), Conv
                  (the file changed while it was read, or the scan was made without recording \
                  its pickles): nothing is rebuilt from bytes that were not judged",
                 p.start, p.len
+            )));
+        }
+    }
+    for r in &loaded.storages_read {
+        if !report.storages.contains(r) {
+            return Err(ConvertError::Container(format!(
+                "storage record {} is not one the scan checked against the pickle (the file \
+                 changed while it was read, or the scan was made without recording its reads): \
+                 nothing is converted from bytes that were not judged",
+                r.member
             )));
         }
     }

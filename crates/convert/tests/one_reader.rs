@@ -2,7 +2,9 @@
 //! reads (torch ZIP checkpoints, the ZIP-trick malicious files included,
 //! legacy streams, plain pickles), each pickle `convert`, `inspect` and
 //! `airlock.load` rebuild from is one the scan analysed: the same member,
-//! offset and bytes. And a rebuild from bytes the scan did not analyse is
+//! offset and bytes; and each storage record their tensors' bytes come
+//! from is one the scan checked against the pickle, the same member at the
+//! same place. And a rebuild from bytes the scan did not analyse is
 //! refused.
 
 use std::path::{Path, PathBuf};
@@ -41,7 +43,7 @@ fn every_pickle_rebuilt_is_one_the_scan_analysed() {
     all.sort();
     let opts = recording();
     let limits = ReadLimits::default().scanned_with(&opts);
-    let (mut checked, mut failures) = (0, Vec::new());
+    let (mut checked, mut storages, mut failures) = (0, 0, Vec::new());
     for path in &all {
         let src = FileSource::open(path).unwrap();
         let report = scan_source(&src, &path.display().to_string(), &opts);
@@ -70,6 +72,17 @@ fn every_pickle_rebuilt_is_one_the_scan_analysed() {
                 ));
             }
         }
+        for r in &loaded.storages_read {
+            if !report.storages.contains(r) {
+                failures.push(format!(
+                    "{}: storage record {} ({:?}) not checked by the scan",
+                    path.display(),
+                    r.member,
+                    r.bytes
+                ));
+            }
+        }
+        storages += loaded.storages_read.len();
         if let Err(e) = refuse_unproven(&report, &loaded) {
             // Refused for a global outside the allowlist, never for a
             // pickle the scan did not see.
@@ -85,6 +98,7 @@ fn every_pickle_rebuilt_is_one_the_scan_analysed() {
         checked >= 80,
         "only {checked} pickle-bearing fixtures rebuilt"
     );
+    assert!(storages >= 150, "only {storages} storage records read");
 }
 
 #[test]
@@ -111,4 +125,14 @@ fn a_rebuild_from_bytes_the_scan_did_not_analyse_is_refused() {
     // The file's own scan.
     let report_b = scan_source(&src_b, "b", &opts);
     refuse_unproven(&report_b, &loaded_b).unwrap();
+    // Storage records the scan did not check are refused too.
+    let mut unchecked = report_b.clone();
+    unchecked
+        .storages
+        .pop()
+        .expect("the checkpoint has storages");
+    let err = refuse_unproven(&unchecked, &loaded_b)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not one the scan checked"), "{err}");
 }

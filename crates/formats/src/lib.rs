@@ -4,7 +4,8 @@
 //! bytes the real loader would read:
 //!
 //! - [`sniff`]: what a file is, decided by content, never by extension;
-//! - [`zip`]: a ZIP reader with PyTorch (miniz) parity, and
+//! - [`zip`]: a ZIP reader with PyTorch (miniz) parity, [`checkpoint`]
+//!   for the records `torch.load` reads from it, in its order, and
 //!   [`zip_anomalies`] for what other ZIP readers would see differently;
 //! - [`pyzip`]: a ZIP reader with Python `zipfile` parity, as `np.load`
 //!   reads `.npz` archives;
@@ -25,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 pub mod compress;
 pub mod dtype;
 pub mod joblib;

@@ -21,6 +21,7 @@ mod numpy;
 mod pickles;
 pub mod report;
 pub mod torchscript;
+mod torchzip;
 pub mod walk;
 
 use std::path::Path;
@@ -85,6 +86,16 @@ impl PickleRead {
     }
 }
 
+/// One storage record a scan checked against its pickle: the member and
+/// where torch takes its bytes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StorageRead {
+    /// The archive member.
+    pub member: String,
+    /// Where its bytes are.
+    pub bytes: airlock_formats::checkpoint::RecordBytes,
+}
+
 /// The scan of one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileReport {
@@ -113,6 +124,8 @@ pub struct FileReport {
     pub bytes_read: u64,
     /// The complete pickles analysed (with [`Options::record_pickles`]).
     pub pickles: Vec<PickleRead>,
+    /// The storage records checked (with [`Options::record_pickles`]).
+    pub storages: Vec<StorageRead>,
 }
 
 impl FileReport {
@@ -149,6 +162,7 @@ impl FileReport {
             size: 0,
             bytes_read: 0,
             pickles: Vec::new(),
+            storages: Vec::new(),
         }
     }
 }
@@ -209,7 +223,7 @@ pub(crate) fn scan_source_at(
         let result = match format {
             Format::TorchZip | Format::TorchScript | Format::Zip => {
                 // np.load takes any ZIP for an .npz: its arrays may run code.
-                container::scan_zip(src, format, opts, &mut out)
+                torchzip::scan_zip(src, format, opts, &mut out)
                     .and_then(|()| numpy::scan_npz(src, opts, true, &mut out))
             }
             Format::Npz => numpy::scan_npz(src, opts, false, &mut out),
@@ -263,6 +277,7 @@ pub(crate) fn scan_source_at(
         size: src.len(),
         bytes_read: src.bytes_read(),
         pickles: out.pickles,
+        storages: out.storages,
     }
 }
 
