@@ -76,25 +76,18 @@ fn scan_data(py: Python<'_>, data: &[u8], name: &str) -> String {
 /// `ConvertRefused((message, report JSON or None, kind))`, `kind` one of
 /// "refused" (the scan refused the file), "foreign" (an object only code
 /// could build), "rebuild", "unsupported", "container", "write", "io".
-fn convert_error(e: ConvertError, path: Option<&std::path::Path>) -> PyErr {
-    let (kind, report) = match &e {
-        ConvertError::Refused(r) => (
-            "refused",
-            Some(report_json(std::slice::from_ref(r.as_ref()))),
-        ),
-        // The scan's findings say which globals are outside the allowlist.
-        ConvertError::Foreign(_) => (
-            "foreign",
-            path.map(|p| {
-                report_json(&[scan_path(p, &p.display().to_string(), &Options::default())])
-            }),
-        ),
-        ConvertError::Rebuild(_) => ("rebuild", None),
-        ConvertError::Unsupported(_) => ("unsupported", None),
-        ConvertError::Container(_) => ("container", None),
-        ConvertError::Write(_) => ("write", None),
-        ConvertError::Io(_) => ("io", None),
+fn convert_error(e: ConvertError) -> PyErr {
+    let kind = match &e {
+        ConvertError::Refused(_) => "refused",
+        ConvertError::Foreign(_) => "foreign",
+        ConvertError::Rebuild(_) => "rebuild",
+        ConvertError::Unsupported(_) => "unsupported",
+        ConvertError::Container { .. } => "container",
+        ConvertError::Write(_) => "write",
+        ConvertError::Io { .. } => "io",
     };
+    // The scan's findings say which globals are outside the allowlist.
+    let report = e.report().map(|r| report_json(std::slice::from_ref(r)));
     ConvertRefused::new_err((e.to_string(), report, kind))
 }
 
@@ -130,7 +123,7 @@ fn convert(
     };
     let done = py
         .allow_threads(|| convert_file(&src, &dst, &opts))
-        .map_err(|e| convert_error(e, Some(&src)))?;
+        .map_err(convert_error)?;
     serde_json::to_string(&done).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
@@ -140,7 +133,7 @@ fn convert(
 fn inspect(py: Python<'_>, path: PathBuf) -> PyResult<String> {
     let i = py
         .allow_threads(|| airlock_convert::inspect::inspect(&path, &Options::default()))
-        .map_err(|e| convert_error(e, Some(&path)))?;
+        .map_err(convert_error)?;
     serde_json::to_string(&i).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
@@ -442,7 +435,7 @@ fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
     opts.limits.rebuild.attributes = true;
     let plan = py
         .allow_threads(|| plan_load(&path, &opts))
-        .map_err(|e| convert_error(e, Some(&path)))?;
+        .map_err(convert_error)?;
     // What Python refuses to make (a cycle only tuples close, a dict key
     // or set member that is a list) is a file Airlock cannot load.
     let root = Builder::new(py)?

@@ -197,7 +197,10 @@ fn convert_one(args: &ConvertArgs, opts: &ConvertOptions) -> Outcome {
     match converted {
         Ok(c) => outcome.folder.converted.push(c),
         Err(ConvertError::Foreign(why)) if args.sandbox && opts.to == Target::Safetensors => {
-            eprintln!("airlock: {input}: {why}; converting in the sandbox");
+            eprintln!(
+                "airlock: {input}: {}; converting in the sandbox",
+                why.message
+            );
             match sandbox_convert::convert(&args.input, &output, &sandbox_options(args, opts)) {
                 Ok(c) => outcome.folder.converted.push(c),
                 Err(e) => outcome.folder.failed.push((input, e)),

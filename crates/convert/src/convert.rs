@@ -11,8 +11,8 @@ use airlock_policy::Verdict;
 use airlock_scan::{FileReport, Options, scan_source};
 use airlock_tensors::Transformation;
 use airlock_tensors::write::{
-    AtomicFile, Existing, SafetensorsOptions, archive_name_for, check_output, plan_safetensors,
-    write_pt, write_safetensors_file,
+    AtomicFile, Existing, SafetensorsOptions, WriteError, archive_name_for, check_output,
+    plan_safetensors, write_pt, write_safetensors_file,
 };
 use serde::Serialize;
 
@@ -80,10 +80,8 @@ pub fn convert_file(
     opts: &ConvertOptions,
 ) -> Result<Converted, ConvertError> {
     // An output that cannot be written is said before any work is done.
-    check_output(output, &[input], opts.existing)
-        .map_err(|e| ConvertError::Write(e.to_string()))?;
-    let src = FileSource::open(input)
-        .map_err(|e| ConvertError::Io(format!("{}: {e}", input.display())))?;
+    check_output(output, &[input], opts.existing).map_err(ConvertError::Write)?;
+    let src = FileSource::open(input).map_err(|e| ConvertError::io(input, e))?;
     let display = input.display().to_string();
     let report = scan_source(&src, &display, &recording(&opts.scan));
     refuse_unsafe(&report)?;
@@ -100,24 +98,18 @@ pub fn convert_file(
     // A `pt` output keeps state dicts' `_metadata`, as torch.save wrote it.
     let mut limits = opts.limits.scanned_with(&opts.scan);
     limits.rebuild.attributes = opts.to == Target::Pt;
-    let loaded = load(&src as &dyn Source, format, &stem, &limits)?;
+    let loaded =
+        load(&src as &dyn Source, format, &stem, &limits).map_err(|e| e.with_report(&report))?;
     let rebuilt = &loaded.rebuilt;
     refuse_unproven(&report, &loaded)?;
-    let mut out = AtomicFile::create_with(output, &[input], opts.existing)
-        .map_err(|e| ConvertError::Write(e.to_string()))?;
+    let mut out =
+        AtomicFile::create_with(output, &[input], opts.existing).map_err(ConvertError::Write)?;
     let (bytes, tensors, transformations, tensor_bytes) = match opts.to {
         Target::Safetensors => {
-            let plan = plan_safetensors(rebuilt, &opts.safetensors).map_err(|e| {
-                let msg = e.to_string();
-                if msg.contains("safetensors has no dtype") {
-                    ConvertError::Write(format!("{msg} (--to pt writes it)"))
-                } else {
-                    ConvertError::Write(msg)
-                }
-            })?;
-            let file = out.as_file().map_err(|e| ConvertError::Io(e.to_string()))?;
+            let plan = plan_safetensors(rebuilt, &opts.safetensors)?;
+            let file = out.as_file().map_err(WriteError::Output)?;
             let n = write_safetensors_file(&plan, &loaded.storages, file)
-                .map_err(|e| ConvertError::Write(e.to_string()))?;
+                .map_err(ConvertError::Write)?;
             let data: u64 = plan
                 .tensors()
                 .iter()
@@ -133,14 +125,13 @@ pub fn convert_file(
         Target::Pt => {
             let mut w = BufWriter::with_capacity(1 << 20, &mut out);
             let s = write_pt(rebuilt, &loaded.storages, &mut w, &archive_name_for(output))
-                .map_err(|e| ConvertError::Write(e.to_string()))?;
-            w.flush().map_err(|e| ConvertError::Io(e.to_string()))?;
+                .map_err(ConvertError::Write)?;
+            w.flush().map_err(WriteError::Output)?;
             let data: u64 = rebuilt.storages.iter().map(|s| s.nbytes()).sum();
             (s.bytes, s.tensors, s.transformations, data)
         }
     };
-    out.commit()
-        .map_err(|e| ConvertError::Write(e.to_string()))?;
+    out.commit().map_err(ConvertError::Write)?;
     let mut all = rebuilt.transformations.clone();
     all.extend(transformations);
     Ok(Converted {
@@ -172,8 +163,7 @@ pub struct LoadPlan {
 /// Scan `input` and, unless the scan calls it dangerous or an error, read
 /// it as data, as [`convert_file`] does, without writing anything.
 pub fn plan_load(input: &Path, opts: &ConvertOptions) -> Result<LoadPlan, ConvertError> {
-    let src = FileSource::open(input)
-        .map_err(|e| ConvertError::Io(format!("{}: {e}", input.display())))?;
+    let src = FileSource::open(input).map_err(|e| ConvertError::io(input, e))?;
     let display = input.display().to_string();
     let report = scan_source(&src, &display, &recording(&opts.scan));
     refuse_unsafe(&report)?;
@@ -187,7 +177,8 @@ pub fn plan_load(input: &Path, opts: &ConvertOptions) -> Result<LoadPlan, Conver
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "tensor".into());
     let limits = opts.limits.scanned_with(&opts.scan);
-    let loaded = load(&src as &dyn Source, report.format, &stem, &limits)?;
+    let loaded = load(&src as &dyn Source, report.format, &stem, &limits)
+        .map_err(|e| e.with_report(&report))?;
     refuse_unproven(&report, &loaded)?;
     let storages = loaded.storages.locations().to_vec();
     Ok(LoadPlan {
@@ -254,7 +245,7 @@ pub fn convert_folder(
     opts: &ConvertOptions,
 ) -> Result<FolderOutcome, ConvertError> {
     let mut files = Vec::new();
-    walk(dir, &mut files).map_err(|e| ConvertError::Io(format!("{}: {e}", dir.display())))?;
+    walk(dir, &mut files).map_err(|e| ConvertError::io(dir, e))?;
     files.sort();
     let mut outcome = FolderOutcome::default();
     let mut plans: Vec<(PathBuf, Planned)> = files
@@ -288,8 +279,7 @@ pub fn convert_folder(
             }
         };
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| ConvertError::Io(format!("{}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| ConvertError::io(parent, e))?;
         }
         match convert_file(&path, &target, opts) {
             Ok(c) => {
@@ -302,8 +292,7 @@ pub fn convert_folder(
         }
     }
     for index in indexes {
-        let text = std::fs::read(&index)
-            .map_err(|e| ConvertError::Io(format!("{}: {e}", index.display())))?;
+        let text = std::fs::read(&index).map_err(|e| ConvertError::io(&index, e))?;
         let idx = match shards::read_index(&text) {
             Ok(i) => i,
             Err(e) => {
@@ -338,11 +327,10 @@ pub fn convert_folder(
         let target = out_dir.join(rel.with_file_name(shards::index_output_name(&name, opts.to)));
         let json = shards::converted_index(&idx, opts.to, total);
         let mut f = AtomicFile::create_with(&target, &[&index], opts.existing)
-            .map_err(|e| ConvertError::Write(e.to_string()))?;
-        serde_json::to_writer_pretty(&mut f, &json).map_err(|e| ConvertError::Io(e.to_string()))?;
-        f.write_all(b"\n")
-            .map_err(|e| ConvertError::Io(e.to_string()))?;
-        f.commit().map_err(|e| ConvertError::Write(e.to_string()))?;
+            .map_err(ConvertError::Write)?;
+        serde_json::to_writer_pretty(&mut f, &json).map_err(|e| WriteError::Output(e.into()))?;
+        f.write_all(b"\n").map_err(WriteError::Output)?;
+        f.commit().map_err(ConvertError::Write)?;
         outcome.indexes.push(target.display().to_string());
     }
     Ok(outcome)

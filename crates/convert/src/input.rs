@@ -189,17 +189,8 @@ pub fn not_converted(format: Format) -> Option<String> {
     })
 }
 
-fn rebuild_err(e: airlock_tensors::rebuild::RebuildError) -> ConvertError {
-    match e {
-        airlock_tensors::rebuild::RebuildError::NotData { .. } => {
-            ConvertError::Foreign(e.to_string())
-        }
-        _ => ConvertError::Rebuild(e.to_string()),
-    }
-}
-
 fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
-    let ck = Checkpoint::open(src).map_err(|e| ConvertError::Container(e.to_string()))?;
+    let ck = Checkpoint::open(src).map_err(ConvertError::container_of)?;
     if let Some(i) = ck.byteorder() {
         if let Ok(Extracted::Data(b)) = ck.read(src, i, 64) {
             if ByteOrder::parse(&b) != Some(ByteOrder::Little) {
@@ -212,19 +203,19 @@ fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
     }
     let index = ck
         .data_pkl()
-        .ok_or_else(|| ConvertError::Container("no data.pkl record".into()))?;
+        .ok_or_else(|| ConvertError::container("no data.pkl record"))?;
     let data = match ck.read(src, index, limits.max_pickle_bytes) {
         Ok(Extracted::Data(d)) => d,
-        Ok(_) => return Err(ConvertError::Container("data.pkl has no data".into())),
-        Err(e) => return Err(ConvertError::Container(format!("data.pkl: {e}"))),
+        Ok(_) => return Err(ConvertError::container("data.pkl has no data")),
+        Err(e) => return Err(ConvertError::container_from("data.pkl", e)),
     };
     let analysis = Loader::Torch
         .engine_config(&limits.engine, Some(1))
         .analyze(&data);
     let member = ck.entries[index].name_lossy();
     let pickles = read_pickles(Some(&member), &data, &analysis);
-    let rebuilt =
-        rebuild(&analysis, 0, StorageLayout::Zip, &limits.rebuild).map_err(rebuild_err)?;
+    let rebuilt = rebuild(&analysis, 0, StorageLayout::Zip, &limits.rebuild)
+        .map_err(ConvertError::from_rebuild)?;
     let mut records = ZipStorages {
         ck: &ck,
         src,
@@ -260,12 +251,12 @@ struct ZipStorages<'a> {
 impl ZipStorages<'_> {
     fn bytes(&mut self, s: &StorageInfo) -> Result<Bytes, ConvertError> {
         let name = storage_record(&s.key);
-        let missing = || ConvertError::Container(format!("storage record {name} is missing"));
+        let missing = || ConvertError::container(format!("storage record {name} is missing"));
         let i = self.ck.storage(&s.key).ok_or_else(missing)?;
         let e = &self.ck.entries[i];
         // torch checks the record size against the storage's.
         if e.uncomp_size != s.nbytes() {
-            return Err(ConvertError::Container(format!(
+            return Err(ConvertError::container(format!(
                 "storage record {name} holds {} bytes, the pickle says {} elements of {} ({} bytes)",
                 e.uncomp_size,
                 s.numel,
@@ -276,7 +267,7 @@ impl ZipStorages<'_> {
         let at = self
             .ck
             .storage_bytes(self.src, i)
-            .map_err(|e| ConvertError::Container(format!("{name}: {e}")))?;
+            .map_err(|e| ConvertError::container_from(&name, e))?;
         self.read.push(StorageRead {
             member: e.name_lossy(),
             bytes: at,
@@ -296,8 +287,8 @@ impl ZipStorages<'_> {
         self.inflated += len;
         match self.ck.read(self.src, index, left) {
             Ok(Extracted::Data(d)) => Ok(Bytes::Owned(d)),
-            Ok(_) => Err(ConvertError::Container(format!("{name} has no data"))),
-            Err(e) => Err(ConvertError::Container(format!("{name}: {e}"))),
+            Ok(_) => Err(ConvertError::container(format!("{name} has no data"))),
+            Err(e) => Err(ConvertError::container_from(name, e)),
         }
     }
 }
@@ -318,7 +309,7 @@ fn read_pickles(
 
 /// Compressed records are inflated into memory: over the limit, refused.
 fn inflated_over(name: &str, size: u64, limits: &ReadLimits) -> ConvertError {
-    ConvertError::Container(format!(
+    ConvertError::container(format!(
         "{name} is compressed and inflates to {size} bytes: with the records inflated before it, over the {}-byte limit for compressed data held in memory",
         limits.max_inflated_bytes
     ))
@@ -328,25 +319,25 @@ fn load_legacy<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
     let len = src.len();
     let head = src
         .read_upto(0, len.min(limits.max_pickle_bytes) as usize)
-        .map_err(|e| ConvertError::Io(e.to_string()))?;
+        .map_err(|source| ConvertError::Io { path: None, source })?;
     let analysis = Loader::Torch
         .engine_config(&limits.engine, Some(5))
         .analyze(&head);
     if analysis.pickles.len() < 5 || analysis.error().is_some() {
-        return Err(ConvertError::Container(
-            "the legacy stream does not hold its five pickles".into(),
+        return Err(ConvertError::container(
+            "the legacy stream does not hold its five pickles",
         ));
     }
-    let rebuilt =
-        rebuild(&analysis, 3, StorageLayout::Legacy, &limits.rebuild).map_err(rebuild_err)?;
+    let rebuilt = rebuild(&analysis, 3, StorageLayout::Legacy, &limits.rebuild)
+        .map_err(ConvertError::from_rebuild)?;
     let g = &analysis.graph;
     let keys: Vec<String> = match analysis.pickles[4].root.and_then(|r| g.object(r)) {
         Some(airlock_pickle::Object::List(items)) => items
             .iter()
             .map(|v| g.str(*v).map(|s| s.into_owned()))
             .collect::<Option<_>>()
-            .ok_or_else(|| ConvertError::Container("storage keys are not strings".into()))?,
-        _ => return Err(ConvertError::Container("no storage key list".into())),
+            .ok_or_else(|| ConvertError::container("storage keys are not strings"))?,
+        _ => return Err(ConvertError::container("no storage key list")),
     };
     // Raw storages follow in key order: an 8-byte element count, then the
     // data, elements of the dtype the first persistent id gave the key.
@@ -354,24 +345,24 @@ fn load_legacy<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
     let mut located = std::collections::HashMap::new();
     for key in &keys {
         let Some(s) = rebuilt.storages.iter().find(|s| &s.key == key) else {
-            return Err(ConvertError::Container(format!(
+            return Err(ConvertError::container(format!(
                 "storage {key:?} is listed but no tensor uses it: its element size is unknown"
             )));
         };
         let h = src.read_vec(pos, 8).map_err(|_| {
-            ConvertError::Container(format!("the file ends before storage {key:?}"))
+            ConvertError::container(format!("the file ends before storage {key:?}"))
         })?;
         let numel = u64::from_le_bytes(h.try_into().expect("8 bytes"));
         let nbytes = numel
             .checked_mul(s.dtype.size())
             .filter(|&n| pos + 8 + n <= len)
             .ok_or_else(|| {
-                ConvertError::Container(format!(
+                ConvertError::container(format!(
                     "storage {key:?} claims {numel} elements, past the end of the file"
                 ))
             })?;
         if numel < s.numel {
-            return Err(ConvertError::Container(format!(
+            return Err(ConvertError::container(format!(
                 "storage {key:?} holds {numel} elements, the pickle says {}",
                 s.numel
             )));
@@ -383,7 +374,7 @@ fn load_legacy<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
     for s in &rebuilt.storages {
         bytes.push(inline_or(s, || {
             let (offset, len) = located.get(&s.key).copied().ok_or_else(|| {
-                ConvertError::Container(format!("storage {:?} is not in the key list", s.key))
+                ConvertError::container(format!("storage {:?} is not in the key list", s.key))
             })?;
             Ok(Bytes::File { offset, len })
         })?);
@@ -399,7 +390,7 @@ fn load_legacy<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
 fn load_pickle<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
     let data = src
         .read_upto(0, src.len().min(limits.max_pickle_bytes) as usize)
-        .map_err(|e| ConvertError::Io(e.to_string()))?;
+        .map_err(|source| ConvertError::Io { path: None, source })?;
     // As torch reads strings, and without `persistent_load`: `pickle.load`
     // refuses a persistent id.
     let analysis = airlock_pickle::Config {
@@ -408,14 +399,14 @@ fn load_pickle<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
     }
     .analyze(&data);
     let pickles = read_pickles(None, &data, &analysis);
-    let rebuilt =
-        rebuild(&analysis, 0, StorageLayout::Zip, &limits.rebuild).map_err(rebuild_err)?;
+    let rebuilt = rebuild(&analysis, 0, StorageLayout::Zip, &limits.rebuild)
+        .map_err(ConvertError::from_rebuild)?;
     let bytes = rebuilt
         .storages
         .iter()
         .map(|s| {
             inline_or(s, || {
-                Err(ConvertError::Container(format!(
+                Err(ConvertError::container(format!(
                     "storage {:?} has no data in a plain pickle",
                     s.key
                 )))
@@ -431,7 +422,7 @@ fn load_pickle<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
 }
 
 fn load_npy<'s>(src: &'s dyn Source, stem: &str) -> Result<Loaded<'s>, ConvertError> {
-    let h = read_npy_header(src).map_err(|e| ConvertError::Container(e.to_string()))?;
+    let h = read_npy_header(src).map_err(ConvertError::container_of)?;
     let (tensor, (start, end)) =
         array_tensor(&h, src.len()).map_err(|e| ConvertError::Unsupported(e.to_string()))?;
     let rebuilt = Rebuilt {
@@ -463,7 +454,7 @@ fn load_npy<'s>(src: &'s dyn Source, stem: &str) -> Result<Loaded<'s>, ConvertEr
 }
 
 fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
-    let zip = PyZip::open(src).map_err(|e| ConvertError::Container(e.to_string()))?;
+    let zip = PyZip::open(src).map_err(ConvertError::container_of)?;
     let zlimits = airlock_formats::compress::DecompressLimits {
         max_output: limits.max_inflated_bytes,
         ..Default::default()
@@ -482,7 +473,7 @@ fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
             if e.method == 0 && e.flags & 1 == 0 {
                 let local = zip
                     .local_header(src, e.index)
-                    .map_err(|err| ConvertError::Container(format!("{}: {err}", e.name)))?;
+                    .map_err(|err| ConvertError::container(format!("{}: {err}", e.name)))?;
                 let len = e.file_size.min(e.compress_size);
                 (
                     Box::new(SubSource::new(src, local.data_offset, len)),
@@ -497,20 +488,20 @@ fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
                 inflated += e.file_size;
                 let data = zip
                     .read(src, e.index, &zlimits)
-                    .map_err(|err| ConvertError::Container(format!("{}: {err}", e.name)))?;
+                    .map_err(|err| ConvertError::container(format!("{}: {err}", e.name)))?;
                 (Box::new(MemSource::new(&[])), 0, Some(data))
             };
         let (tensor, (start, end)) = match &owned {
             Some(data) => {
                 let m = MemSource::new(data);
                 let h = read_npy_header(&m)
-                    .map_err(|err| ConvertError::Container(format!("{}: {err}", e.name)))?;
+                    .map_err(|err| ConvertError::container(format!("{}: {err}", e.name)))?;
                 array_tensor(&h, data.len() as u64)
                     .map_err(|err| ConvertError::Unsupported(format!("{}: {err}", e.name)))?
             }
             None => {
                 let h = read_npy_header(member_src.as_ref())
-                    .map_err(|err| ConvertError::Container(format!("{}: {err}", e.name)))?;
+                    .map_err(|err| ConvertError::container(format!("{}: {err}", e.name)))?;
                 array_tensor(&h, member_src.len())
                     .map_err(|err| ConvertError::Unsupported(format!("{}: {err}", e.name)))?
             }

@@ -65,8 +65,7 @@ pub struct Inspection {
 
 /// Inspect a file.
 pub fn inspect(path: &std::path::Path, opts: &Options) -> Result<Inspection, crate::ConvertError> {
-    let src = FileSource::open(path)
-        .map_err(|e| crate::ConvertError::Io(format!("{}: {e}", path.display())))?;
+    let src = FileSource::open(path).map_err(|e| crate::ConvertError::io(path, e))?;
     let display = path.display().to_string();
     let report = scan_source(&src, &display, &crate::convert::recording(opts));
     let stem = path

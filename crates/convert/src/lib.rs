@@ -27,5 +27,5 @@ pub mod shards;
 pub use convert::{
     ConvertOptions, Converted, FolderOutcome, LoadPlan, convert_file, convert_folder, plan_load,
 };
-pub use error::ConvertError;
+pub use error::{Cause, ConvertError, Foreign};
 pub use shards::Target;

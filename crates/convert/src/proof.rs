@@ -37,6 +37,7 @@ use airlock_scan::FileReport;
 use airlock_tensors::rebuild::foreign::is_foreign_data_type;
 
 use crate::ConvertError;
+use crate::error::Foreign;
 use crate::input::Loaded;
 
 /// Python's value types: calling one builds a value from values, and naming
@@ -72,12 +73,18 @@ pub fn refuse_unproven(report: &FileReport, loaded: &Loaded<'_>) -> Result<(), C
             || is_foreign_data_type(name)
             || VALUE_TYPES.contains(&name);
         if !proven {
-            return Err(ConvertError::Foreign(format!(
-                "the pickle imports {name}{}, which is outside the data allowlist and not rebuilt as data \
-                 (the real loader would import or call it even though its result is not part of the \
-                 loaded object)",
-                f.location.suffix()
-            )));
+            return Err(ConvertError::Foreign(Box::new(Foreign {
+                message: format!(
+                    "the pickle imports {name}{}, which is outside the data allowlist and not rebuilt \
+                     as data (the real loader would import or call it even though its result is not \
+                     part of the loaded object)",
+                    f.location.suffix()
+                ),
+                global: f.subject.clone(),
+                location: Some(f.location.clone()),
+                report: Some(Box::new(report.clone())),
+                rebuild: None,
+            })));
         }
     }
     Ok(())
@@ -88,7 +95,7 @@ fn refuse_unscanned(report: &FileReport, loaded: &Loaded<'_>) -> Result<(), Conv
     for p in &loaded.pickles {
         if !report.pickles.contains(p) {
             let member = p.member.as_deref().unwrap_or("the stream");
-            return Err(ConvertError::Container(format!(
+            return Err(ConvertError::container(format!(
                 "the pickle at byte {} of {member} ({} bytes) is not the one the scan analysed \
                  (the file changed while it was read, or the scan was made without recording \
                  its pickles): nothing is rebuilt from bytes that were not judged",
@@ -98,7 +105,7 @@ fn refuse_unscanned(report: &FileReport, loaded: &Loaded<'_>) -> Result<(), Conv
     }
     for r in &loaded.storages_read {
         if !report.storages.contains(r) {
-            return Err(ConvertError::Container(format!(
+            return Err(ConvertError::container(format!(
                 "storage record {} is not one the scan checked against the pickle (the file \
                  changed while it was read, or the scan was made without recording its reads): \
                  nothing is converted from bytes that were not judged",

@@ -103,14 +103,25 @@ fn hidden_calls_are_refused_everywhere() {
         let out = dir.join("gadget.safetensors");
         match convert_file(&file, &out, &ConvertOptions::default()) {
             Err(ConvertError::Foreign(why)) => {
-                assert!(why.contains("airlock_gadget.run"), "{name}: {why}");
-                assert!(why.contains("byte"), "{name}: no location in {why}");
+                let msg = &why.message;
+                assert!(msg.contains("airlock_gadget.run"), "{name}: {msg}");
+                assert!(msg.contains("byte"), "{name}: no location in {msg}");
+                assert_eq!(why.global.as_deref(), Some("airlock_gadget.run"), "{name}");
+                // The scan report travels with the refusal.
+                let report = why.report.as_ref().expect("the scan report");
+                assert!(
+                    report
+                        .findings
+                        .iter()
+                        .any(|f| f.subject.as_deref() == Some("airlock_gadget.run")),
+                    "{name}"
+                );
             }
             other => panic!("{name}: converted or refused otherwise: {other:?}"),
         }
         assert!(!out.exists(), "{name}: an output was written");
         match plan_load(&file, &ConvertOptions::default()) {
-            Err(ConvertError::Foreign(why)) => assert!(why.contains("airlock_gadget.run")),
+            Err(ConvertError::Foreign(why)) => assert!(why.message.contains("airlock_gadget.run")),
             other => panic!("{name}: the load plan was made: {:?}", other.map(|_| ())),
         }
         let i = inspect(&file, &Options::default()).unwrap();
@@ -162,7 +173,7 @@ fn a_gadget_in_another_pickle_of_the_stream_is_refused() {
     )
     .unwrap_err();
     assert!(
-        matches!(&e, ConvertError::Foreign(w) if w.contains("airlock_gadget.run")),
+        matches!(&e, ConvertError::Foreign(w) if w.message.contains("airlock_gadget.run")),
         "{e}"
     );
     assert!(!Path::new(&dir.join("gadget.safetensors")).exists());
