@@ -20,7 +20,8 @@
 #      each, then a folder of 1,000 small checkpoints and one 2 GiB checkpoint
 #      (written by real torch under target/bench-data);
 #   6. prints the summary and writes eval/results.json, eval/RESULTS.md (every
-#      file, every tool) and the "How it compares" section of README.md.
+#      file, every tool) and the comparison table between the compare
+#      markers of README.md ("How it compares") and docs/BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/venv.sh
@@ -53,5 +54,5 @@ if [ "$bench" = 1 ]; then
   [ -f "$data/large.pt" ] || "$venv/bin/python" scripts/gen_bench_checkpoints.py "$data"
   args+=(--bench-data "$data")
 fi
-[ "$readme" = 1 ] && args+=(--readme README.md)
+[ "$readme" = 1 ] && args+=(--readme README.md --readme docs/BENCHMARKS.md)
 python3 scripts/eval/compare.py "${args[@]}"

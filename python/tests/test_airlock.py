@@ -26,7 +26,7 @@ WO_LOADABLE = sorted(os.path.join(ROOT, f["path"]) for f in LABELS
 # What the rebuild does not turn into plain data (for convert), with torch's
 # own verdict recorded by scripts/gen_rebuild_expected.py: quantized, sparse,
 # nested and meta tensors, conjugate views, bare storages, reference cycles,
-# ... (documented in README). airlock.load makes most of them with torch.
+# ... (documented in docs/reference/python.md). airlock.load makes most of them with torch.
 _EXPECTED = json.load(open(os.path.join(TORCH, "rebuild_expected.json")))["fixtures"]
 NOT_REBUILT = {name for name, v in _EXPECTED.items() if not v.get("rebuildable")}
 REBUILT = [p for p in WO_LOADABLE if os.path.basename(p) not in NOT_REBUILT]

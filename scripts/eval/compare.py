@@ -15,11 +15,12 @@ see there. This script:
    checkpoint with each tool (fickling takes one file per process, so its
    folder time is a loop over the files);
 4. writes the raw results as JSON and a Markdown report, and can replace the
-   "How it compares" section of README.md with the summary.
+   block between the compare markers (the "How it compares" table of
+   README.md, and the same table in docs/BENCHMARKS.md) with the summary.
 
 Usage: compare.py --airlock BIN --labels FILE --peers-cache DIR --bench-data DIR
                   [--tools airlock,picklescan,...] [--timeout S] [--json OUT]
-                  [--markdown OUT] [--readme README.md] [--skip-bench]
+                  [--markdown OUT] [--readme README.md --readme docs/BENCHMARKS.md]
 """
 
 import argparse
@@ -350,8 +351,8 @@ def render_only(args):
     if args.markdown:
         with open(args.markdown, "w") as fh:
             fh.write("# Airlock and its peers on the evaluation corpus\n\n" + full)
-    if args.readme:
-        write_readme(args.readme, short)
+    for path in args.readme:
+        write_readme(path, short)
     print(short)
 
 
@@ -366,7 +367,8 @@ def main():
     ap.add_argument("--bench-timeout", type=float, default=3600)
     ap.add_argument("--json")
     ap.add_argument("--markdown")
-    ap.add_argument("--readme")
+    ap.add_argument("--readme", action="append", default=[], metavar="MARKDOWN",
+                    help="rewrite the block between the compare markers in this file (repeatable)")
     ap.add_argument("--render", metavar="RESULTS_JSON",
                     help="only re-render the Markdown (and README block) from a results file")
     args = ap.parse_args()
@@ -402,8 +404,8 @@ def main():
         with open(args.markdown, "w") as fh:
             fh.write("# Airlock and its peers on the evaluation corpus\n\n" + report)
     print(markdown(tools, files, results, summary, benchmark, meta, full=False))
-    if args.readme:
-        write_readme(args.readme, markdown(tools, files, results, summary, benchmark, meta, full=False))
+    for path in args.readme:
+        write_readme(path, markdown(tools, files, results, summary, benchmark, meta, full=False))
 
 
 if __name__ == "__main__":
