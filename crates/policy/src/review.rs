@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use airlock_pickle::{
-    Analysis, CallKind, ErrorKind, EventKind, Global, Graph, Limit, Object, Origin, Value,
+    Analysis, CallKind, ErrorKind, Event, EventKind, Global, Graph, Limit, Object, Origin, Value,
 };
 
 use crate::catalogue::{Hit, catalogue};
@@ -157,284 +157,316 @@ fn call_word(kind: CallKind) -> &'static str {
 
 /// Review every event of an analysed pickle stream.
 pub fn review(analysis: &Analysis<'_>, ctx: Context<'_>) -> Vec<Finding> {
-    let g = &analysis.graph;
-    let mut out = Vec::new();
-    let mut globals: BTreeMap<(String, u64), GlobalUse> = BTreeMap::new();
-    let mut by_name: BTreeMap<String, (String, u64)> = BTreeMap::new();
-    let find = |f: Finding| f.member(ctx.member);
-
+    let mut r = Reviewer {
+        g: &analysis.graph,
+        ctx,
+        out: Vec::new(),
+        globals: BTreeMap::new(),
+        by_name: BTreeMap::new(),
+    };
     for (index, pickle) in analysis.pickles.iter().enumerate() {
         let extra = index >= 1 && ctx.single_pickle;
         // Bytes after the first pickle: a hidden pickle if they do anything
         // or form a whole pickle, plain trailing data otherwise.
         let acts = pickle.error().is_none() || pickle.events.len() > 1;
         if extra && index == 1 {
-            out.push(
-                find(if acts {
-                    Finding::new(
-                        Rule::HiddenPickle,
-                        format!(
-                            "{} more pickle(s) follow the first, from byte {}; loaders that read in a loop run them",
-                            analysis.pickles.len() - 1,
-                            pickle.start
-                        ),
-                    )
-                } else {
-                    Finding::new(
-                        Rule::TrailingData,
-                        format!(
-                            "{} bytes after the first pickle, from byte {}, are not a pickle and are never read",
-                            analysis.input_len - pickle.start,
-                            pickle.start
-                        ),
-                    )
-                })
-                .offset(Some(pickle.start as u64)),
-            );
+            r.after_first(analysis, pickle.start, acts);
         }
         for event in &pickle.events {
-            let offset = Some(event.offset as u64);
-            let opname = event.opcode.map(|o| o.name()).unwrap_or("?");
-            match &event.kind {
-                EventKind::Import(id) => {
-                    let Some(gl) = g.global(Value::object(*id)) else {
-                        continue;
-                    };
-                    if is_data_global(gl, ctx.loader) {
-                        continue;
-                    }
-                    let name = gl.qualified();
-                    let key = by_name
-                        .entry(name.clone())
-                        .or_insert_with(|| (name.clone(), event.offset as u64))
-                        .clone();
-                    let entry = globals.entry(key).or_insert_with(|| GlobalUse {
-                        name: name.clone(),
-                        opcode: opname,
-                        offset: event.offset as u64,
-                        imports: 0,
-                        calls: Vec::new(),
-                        hit: grade(gl),
-                    });
-                    entry.imports += 1;
-                }
-                EventKind::Call(id) => {
-                    let Some(Origin::Call {
-                        kind,
-                        callable,
-                        args,
-                        ..
-                    }) = g.opaque(Value::object(*id)).map(|o| &o.origin)
-                    else {
-                        continue;
-                    };
-                    match resolve_callable(g, *callable, ctx.loader) {
-                        Some(gl) => {
-                            if is_data_global(gl, ctx.loader) {
-                                continue;
-                            }
-                            let name = gl.qualified();
-                            if let Some(key) = by_name.get(&name) {
-                                if let Some(entry) = globals.get_mut(key) {
-                                    let shown = g.repr(Value::object(*id), 200);
-                                    entry.calls.push((*kind, event.offset as u64, shown));
-                                }
-                            }
-                        }
-                        None => {
-                            out.push(
-                                find(Finding::new(
-                                    Rule::ComputedCallable,
-                                    format!(
-                                        "{} calls {}, which is not an imported global but computed at load time: {}",
-                                        call_word(*kind),
-                                        g.repr(*callable, 120),
-                                        g.repr(*args, 160)
-                                    ),
-                                ))
-                                .offset(offset),
-                            );
-                        }
-                    }
-                }
-                EventKind::DynamicImport(id) => {
-                    out.push(
-                        find(Finding::new(
-                            Rule::ComputedCallable,
-                            format!(
-                                "STACK_GLOBAL with operands computed at load time: {}",
-                                g.repr(Value::object(*id), 160)
-                            ),
-                        ))
-                        .offset(offset),
-                    );
-                }
-                EventKind::Extension {
-                    code,
-                    object,
-                    resolved,
-                } => {
-                    let what = if *resolved {
-                        format!(
-                            "extension code {code} resolves to {}, registered earlier in the stream",
-                            g.repr(Value::object(*object), 80)
-                        )
-                    } else {
-                        format!("extension code {code} is not registered by anything in the file")
-                    };
-                    out.push(
-                        find(Finding::new(Rule::Extension, format!("{opname}: {what}")))
-                            .offset(offset),
-                    );
-                }
-                EventKind::Build(b) => {
-                    if let Some(gl) = g.global(b.target) {
-                        out.push(
-                            find(Finding::new(
-                                Rule::GlobalMutation,
-                                format!(
-                                    "BUILD sets state {} on the imported global {}",
-                                    g.repr(b.state, 120),
-                                    gl.qualified()
-                                ),
-                            ))
-                            .offset(offset),
-                        );
-                    }
-                }
-                EventKind::Mutate(m) => {
-                    if let Some(gl) = g.global(m.target) {
-                        out.push(
-                            find(Finding::new(
-                                Rule::GlobalMutation,
-                                format!(
-                                    "{opname} calls {}.{} on the imported global",
-                                    gl.qualified(),
-                                    m.method
-                                ),
-                            ))
-                            .offset(offset),
-                        );
-                    }
-                }
-                EventKind::PersistentLoad(id) => {
-                    let Some(Origin::Persistent { pid }) =
-                        g.opaque(Value::object(*id)).map(|o| &o.origin)
-                    else {
-                        continue;
-                    };
-                    let problem = match ctx.loader {
-                        Loader::Plain | Loader::Joblib => Some(
-                            "a plain pickle with persistent ids needs a custom loader".to_string(),
-                        ),
-                        // The legacy format's module references: the class
-                        // they name is graded where it is imported.
-                        Loader::Torch if module_pid(g, *pid).is_some() => None,
-                        // torch's persistent_load raises on anything but a
-                        // tuple, whatever the options: the file cannot load.
-                        Loader::Torch if g.tuple(*pid).is_none() => {
-                            out.push(
-                                find(Finding::new(
-                                    Rule::StorageMismatch,
-                                    format!(
-                                        "persistent id {} is not a tuple: torch's persistent_load raises \"saved_id must be a tuple\", so torch.load fails on this file whatever its options",
-                                        g.repr(*pid, 120)
-                                    ),
-                                ))
-                                .offset(offset),
-                            );
-                            continue;
-                        }
-                        Loader::Torch => storage_pid_problem(g, *pid),
-                        Loader::TorchTar => tar_pid_problem(g, *pid),
-                    };
-                    if let Some(problem) = problem {
-                        out.push(
-                            find(Finding::new(
-                                Rule::UnexpectedPersistentId,
-                                format!("persistent id {}: {problem}", g.repr(*pid, 120)),
-                            ))
-                            .offset(offset),
-                        );
-                    }
-                }
-                EventKind::Buffer(_) => {
-                    out.push(
-                        find(Finding::new(
-                            Rule::OutOfBandBuffer,
-                            "NEXT_BUFFER asks the loader for an out-of-band buffer",
-                        ))
-                        .offset(offset),
-                    );
-                }
-                // The loader extension reports what it read itself.
-                EventKind::LoaderRead(_) => {}
-                EventKind::Error(_) if extra && !acts => {}
-                EventKind::Error(e) => {
-                    let (rule, what) = match &e.kind {
-                        ErrorKind::LimitExceeded { limit, max } => (
-                            Rule::AnalysisLimit,
-                            format!("analysis stopped: more than {max} {}", limit_name(*limit)),
-                        ),
-                        _ => (
-                            Rule::PickleError,
-                            format!("the unpickler stops here: {}", e.kind),
-                        ),
-                    };
-                    let before = if pickle.events.len() > 1 {
-                        "; everything before this point runs when the file is loaded"
-                    } else {
-                        ""
-                    };
-                    out.push(find(Finding::new(rule, format!("{what}{before}"))).offset(offset));
-                }
+            if !(extra && !acts && matches!(event.kind, EventKind::Error(_))) {
+                r.event(event, pickle.events.len());
             }
+        }
+    }
+    r.finish()
+}
+
+/// The review of one stream: findings so far, and every global outside the
+/// data allowlist with the calls made to it.
+struct Reviewer<'g, 'a, 'c> {
+    g: &'g Graph<'a>,
+    ctx: Context<'c>,
+    out: Vec<Finding>,
+    /// By (first name, first offset).
+    globals: BTreeMap<(String, u64), GlobalUse>,
+    /// Qualified name → its key in `globals`.
+    by_name: BTreeMap<String, (String, u64)>,
+}
+
+impl Reviewer<'_, '_, '_> {
+    fn push(&mut self, f: Finding, offset: usize) {
+        self.out
+            .push(f.member(self.ctx.member).offset(Some(offset as u64)));
+    }
+
+    /// What follows the first pickle of a stream loaded as one pickle.
+    fn after_first(&mut self, analysis: &Analysis<'_>, start: usize, acts: bool) {
+        let f = if acts {
+            Finding::new(
+                Rule::HiddenPickle,
+                format!(
+                    "{} more pickle(s) follow the first, from byte {start}; loaders that read in a loop run them",
+                    analysis.pickles.len() - 1,
+                ),
+            )
+        } else {
+            Finding::new(
+                Rule::TrailingData,
+                format!(
+                    "{} bytes after the first pickle, from byte {start}, are not a pickle and are never read",
+                    analysis.input_len - start,
+                ),
+            )
+        };
+        self.push(f, start);
+    }
+
+    /// One event, handed to its kind's handler.
+    fn event(&mut self, event: &Event, events_in_pickle: usize) {
+        let opname = event.opcode.map(|o| o.name()).unwrap_or("?");
+        let at = event.offset;
+        match &event.kind {
+            &EventKind::Import(id) => self.import(Value::object(id), opname, at),
+            &EventKind::Call(id) => self.call(Value::object(id), at),
+            &EventKind::DynamicImport(id) => self.dynamic_import(Value::object(id), at),
+            &EventKind::Extension {
+                code,
+                object,
+                resolved,
+            } => self.extension(code, Value::object(object), resolved, opname, at),
+            EventKind::Build(b) => self.build(b.target, b.state, at),
+            EventKind::Mutate(m) => self.mutate(m.target, m.method, opname, at),
+            &EventKind::PersistentLoad(id) => self.persistent_load(Value::object(id), at),
+            EventKind::Buffer(_) => self.push(
+                Finding::new(
+                    Rule::OutOfBandBuffer,
+                    "NEXT_BUFFER asks the loader for an out-of-band buffer",
+                ),
+                at,
+            ),
+            // The loader extension reports what it read itself.
+            EventKind::LoaderRead(_) => {}
+            EventKind::Error(e) => self.error(&e.kind, events_in_pickle > 1, at),
         }
     }
 
-    for usage in globals.into_values() {
-        let calls = match usage.calls.as_slice() {
-            [] => String::new(),
-            [(kind, off, shown)] => format!("; {} calls {shown} at byte {off}", call_word(*kind)),
-            [(kind, off, shown), rest @ ..] => format!(
-                "; {} calls {shown} at byte {off}, and {} more call(s)",
-                call_word(*kind),
-                rest.len()
-            ),
+    /// A global imported: recorded, graded when the stream is done.
+    fn import(&mut self, id: Value, opcode: &'static str, at: usize) {
+        let Some(gl) = self.g.global(id) else {
+            return;
         };
-        let imported = format!(
-            "{} imports {} at byte {}",
-            usage.opcode, usage.name, usage.offset
-        );
-        let finding = match &usage.hit {
-            Some(hit) if hit.severity >= Severity::High => {
-                let severity = if usage.calls.is_empty() {
-                    hit.severity.min(Severity::High)
-                } else {
-                    hit.severity
-                };
-                Finding::new(
-                    Rule::DangerousGlobal,
-                    format!("{imported}{calls} ({}: {})", hit.category, hit.why),
-                )
-                .severity(severity)
-            }
-            Some(hit) => Finding::new(
-                Rule::NonAllowlistedGlobal,
-                format!(
-                    "{imported}{calls}: not in the data allowlist ({}: {})",
-                    hit.category, hit.why
-                ),
-            )
-            .severity(Severity::Medium),
-            None => Finding::new(
-                Rule::NonAllowlistedGlobal,
-                format!("{imported}{calls}: not in the data allowlist"),
-            ),
-        };
-        out.push(find(finding).offset(Some(usage.offset)).subject(usage.name));
+        if is_data_global(gl, self.ctx.loader) {
+            return;
+        }
+        let name = gl.qualified();
+        let key = self
+            .by_name
+            .entry(name.clone())
+            .or_insert_with(|| (name.clone(), at as u64))
+            .clone();
+        let entry = self.globals.entry(key).or_insert_with(|| GlobalUse {
+            name,
+            opcode,
+            offset: at as u64,
+            imports: 0,
+            calls: Vec::new(),
+            hit: grade(gl),
+        });
+        entry.imports += 1;
     }
-    out
+
+    /// A call: to an imported global (recorded with it), or to something
+    /// computed at load time.
+    fn call(&mut self, id: Value, at: usize) {
+        let g = self.g;
+        let Some(Origin::Call {
+            kind,
+            callable,
+            args,
+            ..
+        }) = g.opaque(id).map(|o| &o.origin)
+        else {
+            return;
+        };
+        let Some(gl) = resolve_callable(g, *callable, self.ctx.loader) else {
+            let what = format!(
+                "{} calls {}, which is not an imported global but computed at load time: {}",
+                call_word(*kind),
+                g.repr(*callable, 120),
+                g.repr(*args, 160)
+            );
+            self.push(Finding::new(Rule::ComputedCallable, what), at);
+            return;
+        };
+        if is_data_global(gl, self.ctx.loader) {
+            return;
+        }
+        let entry = self
+            .by_name
+            .get(&gl.qualified())
+            .and_then(|key| self.globals.get_mut(key));
+        if let Some(entry) = entry {
+            entry.calls.push((*kind, at as u64, g.repr(id, 200)));
+        }
+    }
+
+    fn dynamic_import(&mut self, id: Value, at: usize) {
+        let what = format!(
+            "STACK_GLOBAL with operands computed at load time: {}",
+            self.g.repr(id, 160)
+        );
+        self.push(Finding::new(Rule::ComputedCallable, what), at);
+    }
+
+    fn extension(&mut self, code: i32, object: Value, resolved: bool, opname: &str, at: usize) {
+        let what = if resolved {
+            format!(
+                "extension code {code} resolves to {}, registered earlier in the stream",
+                self.g.repr(object, 80)
+            )
+        } else {
+            format!("extension code {code} is not registered by anything in the file")
+        };
+        self.push(
+            Finding::new(Rule::Extension, format!("{opname}: {what}")),
+            at,
+        );
+    }
+
+    /// BUILD on an imported global changes it for the whole process.
+    fn build(&mut self, target: Value, state: Value, at: usize) {
+        let Some(gl) = self.g.global(target) else {
+            return;
+        };
+        let what = format!(
+            "BUILD sets state {} on the imported global {}",
+            self.g.repr(state, 120),
+            gl.qualified()
+        );
+        self.push(Finding::new(Rule::GlobalMutation, what), at);
+    }
+
+    /// APPEND(S)/SETITEM(S)/ADDITEMS on an imported global.
+    fn mutate(&mut self, target: Value, method: &str, opname: &str, at: usize) {
+        let Some(gl) = self.g.global(target) else {
+            return;
+        };
+        let what = format!(
+            "{opname} calls {}.{method} on the imported global",
+            gl.qualified()
+        );
+        self.push(Finding::new(Rule::GlobalMutation, what), at);
+    }
+
+    /// A persistent id, checked against what the loader's
+    /// `persistent_load` accepts.
+    fn persistent_load(&mut self, id: Value, at: usize) {
+        let g = self.g;
+        let Some(Origin::Persistent { pid }) = g.opaque(id).map(|o| &o.origin) else {
+            return;
+        };
+        let problem = match self.ctx.loader {
+            Loader::Plain | Loader::Joblib => {
+                Some("a plain pickle with persistent ids needs a custom loader".to_string())
+            }
+            // The legacy format's module references: the class they name
+            // is graded where it is imported.
+            Loader::Torch if module_pid(g, *pid).is_some() => None,
+            // torch's persistent_load raises on anything but a tuple,
+            // whatever the options: the file cannot load.
+            Loader::Torch if g.tuple(*pid).is_none() => {
+                let what = format!(
+                    "persistent id {} is not a tuple: torch's persistent_load raises \"saved_id must be a tuple\", so torch.load fails on this file whatever its options",
+                    g.repr(*pid, 120)
+                );
+                self.push(Finding::new(Rule::StorageMismatch, what), at);
+                return;
+            }
+            Loader::Torch => storage_pid_problem(g, *pid),
+            Loader::TorchTar => tar_pid_problem(g, *pid),
+        };
+        if let Some(problem) = problem {
+            let what = format!("persistent id {}: {problem}", g.repr(*pid, 120));
+            self.push(Finding::new(Rule::UnexpectedPersistentId, what), at);
+        }
+    }
+
+    /// Where the unpickler stops (`ran_before`: the pickle did something
+    /// before, which runs when the file is loaded).
+    fn error(&mut self, kind: &ErrorKind, ran_before: bool, at: usize) {
+        let (rule, what) = match kind {
+            ErrorKind::LimitExceeded { limit, max } => (
+                Rule::AnalysisLimit,
+                format!("analysis stopped: more than {max} {}", limit_name(*limit)),
+            ),
+            _ => (
+                Rule::PickleError,
+                format!("the unpickler stops here: {kind}"),
+            ),
+        };
+        let before = if ran_before {
+            "; everything before this point runs when the file is loaded"
+        } else {
+            ""
+        };
+        self.push(Finding::new(rule, format!("{what}{before}")), at);
+    }
+
+    /// The findings, with one per global outside the allowlist.
+    fn finish(mut self) -> Vec<Finding> {
+        for usage in std::mem::take(&mut self.globals).into_values() {
+            let f = global_finding(&usage)
+                .member(self.ctx.member)
+                .offset(Some(usage.offset))
+                .subject(usage.name);
+            self.out.push(f);
+        }
+        self.out
+    }
+}
+
+/// The finding for a global outside the allowlist: graded by the danger
+/// catalogue, with its first call.
+fn global_finding(usage: &GlobalUse) -> Finding {
+    let calls = match usage.calls.as_slice() {
+        [] => String::new(),
+        [(kind, off, shown)] => format!("; {} calls {shown} at byte {off}", call_word(*kind)),
+        [(kind, off, shown), rest @ ..] => format!(
+            "; {} calls {shown} at byte {off}, and {} more call(s)",
+            call_word(*kind),
+            rest.len()
+        ),
+    };
+    let imported = format!(
+        "{} imports {} at byte {}",
+        usage.opcode, usage.name, usage.offset
+    );
+    match &usage.hit {
+        Some(hit) if hit.severity >= Severity::High => {
+            let severity = if usage.calls.is_empty() {
+                hit.severity.min(Severity::High)
+            } else {
+                hit.severity
+            };
+            Finding::new(
+                Rule::DangerousGlobal,
+                format!("{imported}{calls} ({}: {})", hit.category, hit.why),
+            )
+            .severity(severity)
+        }
+        Some(hit) => Finding::new(
+            Rule::NonAllowlistedGlobal,
+            format!(
+                "{imported}{calls}: not in the data allowlist ({}: {})",
+                hit.category, hit.why
+            ),
+        )
+        .severity(Severity::Medium),
+        None => Finding::new(
+            Rule::NonAllowlistedGlobal,
+            format!("{imported}{calls}: not in the data allowlist"),
+        ),
+    }
 }
 
 /// The global a callable is: itself, or for `torch.load`'s legacy format a
