@@ -2,7 +2,7 @@
 # The whole test suite, as README.md gives it; .ci/run runs exactly this.
 # Needs Rust and Python 3.11+ with pip. It installs what else it needs:
 # cargo-fuzz, and a venv with torch, numpy, safetensors, omegaconf, pytest and
-# model-signing under
+# model-signing, every package pinned by scripts/requirements.lock, under
 # ~/.cache/airlock (kept between runs) for the parity tests against the real
 # producers and loaders.
 set -euo pipefail
