@@ -43,18 +43,10 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-CATEGORIES = (
-    "state_dict",
-    "module",
-    "optimizer",
-    "torchscript",
-    "legacy",
-    "containers",
-    "numpy",
-    "config",
-    "tensor-kinds",
-    "protocol",
-)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
+
+CATEGORIES = fx.TORCH_FIXTURE_CATEGORIES
 
 # Dtypes with a small tensor each. The ones torch cannot create by conversion
 # (bit containers, packed float4) are views of uint8/int16 data.
