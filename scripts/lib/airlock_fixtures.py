@@ -133,10 +133,10 @@ def read(path):
 def compare_trees(fresh, committed, *, ignore=(), compare=None):
     """Differences between the files a generator just wrote (FRESH) and the
     committed ones: missing, extra (not IGNOREd: files other scripts write into
-    the same directory) or differing. A file named in COMPARE is compared by
-    COMPARE[name](fresh_path, committed_path), which returns None when the two
-    are the same or a reason; every other file byte for byte."""
-    compare = compare or {}
+    the same directory) or differing. COMPARE(name), when given, names the
+    comparison for the files the producer cannot write byte for byte twice: a
+    function (fresh_path, committed_path) -> None when the two are the same,
+    else a reason; for every other file (COMPARE gives None) byte for byte."""
     made = files_under(fresh)
     have = set(files_under(committed)) if os.path.isdir(committed) else set()
     problems = [f"{n}: not written by the script (delete it, or list it as written elsewhere)"
@@ -146,8 +146,9 @@ def compare_trees(fresh, committed, *, ignore=(), compare=None):
             problems.append(f"{n}: missing")
             continue
         a, b = os.path.join(fresh, n), os.path.join(committed, n)
-        if n in compare:
-            why = compare[n](a, b)
+        how = compare(n) if compare else None
+        if how:
+            why = how(a, b)
             if why:
                 problems.append(f"{n}: differs ({why})")
         elif read(a) != read(b):
