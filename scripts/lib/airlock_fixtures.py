@@ -93,6 +93,14 @@ def torch_fixture_names(directory):
 # ------------------------------------------------------------------ determinism
 
 
+def fixed_hash_seed(seed):
+    """Run the rest of this script with PYTHONHASHSEED=SEED (re-executing it
+    once): str hashing decides the iteration order of sets, and through it,
+    for instance, which of two same-named classes torch.jit.script mangles."""
+    if os.environ.get("PYTHONHASHSEED") != str(seed):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": str(seed)})
+
+
 @contextlib.contextmanager
 def frozen_clock(when):
     """Within the block, time.time() and time.localtime() give WHEN.
