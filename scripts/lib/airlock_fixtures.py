@@ -193,7 +193,7 @@ def check_file(write, committed):
 # ------------------------------------------------------------------ legacy torch files
 
 
-def legacy_torch_canonical(data):
+def legacy_torch_canonical(data, truncated=False):
     """A legacy (non-ZIP) torch.save file with its storage keys renamed.
 
     The legacy writer names each storage by its memory address
@@ -203,6 +203,8 @@ def legacy_torch_canonical(data):
     sys_info and object pickles with every key replaced by its rank of first
     appearance, and each storage's record (element count and bytes) under
     that rank: two files with the same form differ only in the addresses.
+    TRUNCATED: the file may end inside its storage records; the ones it holds
+    whole are returned.
 
     Nothing is unpickled: the storage class of each key (which gives the
     record's element size, from torch) is read from the opcodes, the global
@@ -248,9 +250,15 @@ def legacy_torch_canonical(data):
     objects = [[(name, rename(arg)) for name, arg in ops] for ops in pickles[:4]]
     records = {}
     for k in keys:  # the records follow in the order of the key list
-        (count,) = struct.unpack("<q", stream.read(8))
+        head = stream.read(8)
+        if truncated and len(head) < 8:
+            break
+        (count,) = struct.unpack("<q", head)
         size = getattr(torch, storages[k])().element_size()
-        records[rank.get(k, k)] = (storages[k], count, stream.read(count * size))
+        record = stream.read(count * size)
+        if truncated and len(record) < count * size:
+            break
+        records[rank.get(k, k)] = (storages[k], count, record)
     return objects, records, stream.read()
 
 
