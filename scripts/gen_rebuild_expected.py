@@ -3,6 +3,8 @@
 rebuild tests of airlock-tensors.
 
 Usage: gen_rebuild_expected.py [FIXTURE_DIR] [--out FILE]
+       gen_rebuild_expected.py --check [FIXTURE_DIR] [--out FILE]
+                                (exit 1 unless FILE is what this writes)
 
 FIXTURE_DIR defaults to tests/fixtures/torch and FILE to
 FIXTURE_DIR/rebuild_expected.json. Run it with the venv python:
@@ -334,14 +336,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("directory", nargs="?", default=os.path.join(ROOT, "tests", "fixtures", "torch"))
     parser.add_argument("--out", help="output file (default DIRECTORY/rebuild_expected.json)")
+    parser.add_argument("--check", action="store_true", help="compare the output file with what this writes")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    names = fx.torch_fixture_names(args.directory)
+    out = args.out or os.path.join(args.directory, "rebuild_expected.json")
+    if args.check:
+        sys.exit(fx.check_file(lambda path: write(args.directory, path), out))
+    write(args.directory, out)
+
+
+def write(directory, out):
+    names = fx.torch_fixture_names(directory)
     fx.install_fixture_classes()
     results = {}
     for name in sorted(names):
-        results[name] = record(os.path.join(args.directory, name))
-    out = args.out or os.path.join(args.directory, "rebuild_expected.json")
+        results[name] = record(os.path.join(directory, name))
     document = {
         "torch": torch.__version__,
         "numpy": np.__version__,
