@@ -32,6 +32,9 @@ import os
 import sys
 import warnings
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
+
 warnings.filterwarnings("ignore")
 
 
@@ -108,20 +111,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("pairs", nargs="+")
     args = ap.parse_args()
-    import os
-    import runpy
-
-    import __main__
     import torch
     from safetensors.torch import load_file
 
     # The fixtures' classes were pickled from gen_torch_fixtures.py run as
     # __main__: install them there, as torch_parity.py does.
-    name = "_fixture_definitions"
-    here = os.path.dirname(os.path.abspath(__file__))
-    for key, value in runpy.run_path(os.path.join(here, "gen_torch_fixtures.py"), run_name=name).items():
-        if isinstance(value, type) and value.__module__ == name:
-            setattr(__main__, key, value)
+    fx.install_fixture_classes()
 
     pairs = [p for f in args.pairs for p in json.load(open(f))]
     failures = 0

@@ -7,6 +7,9 @@
                                              (16 tensors of 128 MiB)
 
 Usage: gen_bench_checkpoints.py OUT_DIR [--large-gib N]
+
+No --check: nothing it writes is committed (the benchmarks write it into a
+scratch folder each time).
 """
 
 import argparse

@@ -7,6 +7,9 @@
 
 Needs torch (scripts/test.sh keeps a venv with it under ~/.cache/airlock).
 Usage: gen_bench_pickles.py OUT_DIR
+
+No --check: nothing it writes is committed (the benchmark writes it into a
+scratch folder each time).
 """
 
 import io

@@ -26,7 +26,16 @@ that reads it; scripts/verify_eval_corpus.py then loads every file of the
 corpus in throw-away processes and labels it by what the loader really does,
 and fails if that differs from the declaration. Nothing here is unpickled.
 
-Usage: gen_eval_corpus.py OUT_DIR     (OUT_DIR is eval/corpus in the repo)
+Usage: gen_eval_corpus.py OUT_DIR          (OUT_DIR is eval/corpus in the repo)
+       gen_eval_corpus.py --check OUT_DIR  (exit 1 unless OUT_DIR holds what
+                                           this writes)
+
+The ZIP members written here (not by torch) carry ZIP_TIME, when the committed
+files were first written. The two legacy-format files cannot be written twice
+the same (torch keys their storages by memory address, which also orders the
+storage records): --check compares legacy_format.pt up to the addresses, and
+legacy_truncated.pt by its length, its pickles up to the addresses and the
+storage records both copies hold whole; every other file byte for byte.
 Writes OUT_DIR/<group>/<file> and OUT_DIR/manifest.json, a list of
 {"file", "group", "loader", "description"} with "file" relative to OUT_DIR.
 """
@@ -49,6 +58,11 @@ warnings.simplefilter("ignore")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
+
+ZIP_TIME = "2026-11-26T17:08:42Z"
 
 GROUPS = ("benign-wo", "benign-refused", "malformed")
 
@@ -277,17 +291,36 @@ def malformed(c):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
+    ap.add_argument("--check", action="store_true", help="compare OUT with what the script writes")
     args = ap.parse_args()
+    if args.check:
+        how = {"benign-wo/legacy_format.pt": fx.same_legacy_torch, "malformed/legacy_truncated.pt": same_truncated}
+        sys.exit(fx.check_dir(write, args.out, compare=how.get))
+    write(args.out)
+
+
+def same_truncated(fresh, committed):
+    a, b = fx.read(fresh), fx.read(committed)
+    if len(a) != len(b):
+        return f"{len(b)} bytes, the script writes {len(a)}"
+    (pa, ra, _), (pb, rb, _) = (fx.legacy_torch_canonical(d, truncated=True) for d in (a, b))
+    if pa != pb or any(ra[k] != rb[k] for k in ra.keys() & rb.keys()):
+        return "differs beyond the storage address keys"
+    return None
+
+
+def write(out):
     for g in GROUPS:
-        shutil.rmtree(os.path.join(args.out, g), ignore_errors=True)
-    c = Corpus(args.out)
+        shutil.rmtree(os.path.join(out, g), ignore_errors=True)
+    c = Corpus(out)
     benign_wo(c)
     benign_refused(c)
-    malformed(c)
-    with open(os.path.join(args.out, "manifest.json"), "w") as fh:
+    with fx.frozen_clock(ZIP_TIME):
+        malformed(c)
+    with open(os.path.join(out, "manifest.json"), "w") as fh:
         json.dump(c.entries, fh, indent=1)
         fh.write("\n")
-    print(f"wrote {len(c.entries)} files to {args.out}", file=sys.stderr)
+    print(f"wrote {len(c.entries)} files to {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

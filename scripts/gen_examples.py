@@ -8,6 +8,12 @@ that only prints a token. Nothing here is ever unpickled.
 
 Usage (with torch and safetensors installed, e.g. the venv scripts/test.sh
 keeps under ~/.cache/airlock):  gen_examples.py [OUT_DIR]   (default examples/)
+                                gen_examples.py --check [OUT_DIR]
+(exit 1 unless OUT_DIR holds exactly what this writes). The ZIP members it
+writes itself carry ZIP_TIME, when the committed files were first written;
+the script runs with PYTHONHASHSEED=HASH_SEED, the seed with which
+torch.jit.script names the two Linear classes of torchscript.pt as in the
+committed file (which one becomes ___torch_mangle_0 follows str hashing).
 """
 
 import argparse
@@ -17,6 +23,12 @@ import pickle
 import sys
 import warnings
 import zipfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
+
+ZIP_TIME = "2026-11-26T14:23:38Z"
+HASH_SEED = 2
 
 warnings.simplefilter("ignore")
 
@@ -70,7 +82,9 @@ def torch_files(out):
     torch.save(sd, buf)
     payload = b"\x80\x02cposix\nsystem\nX" + len(PAYLOAD).to_bytes(4, "little") + PAYLOAD + b"\x85R."
     src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
-    with zipfile.ZipFile(os.path.join(out, "malicious_checkpoint.pt"), "w", zipfile.ZIP_STORED) as dst:
+    with fx.frozen_clock(ZIP_TIME), zipfile.ZipFile(
+        os.path.join(out, "malicious_checkpoint.pt"), "w", zipfile.ZIP_STORED
+    ) as dst:
         for info in src.infolist():
             data = payload if info.filename.endswith("/data.pkl") else src.read(info.filename)
             dst.writestr(info.filename, data)
@@ -111,18 +125,26 @@ def array_files(out):
 
 
 def main():
+    fx.fixed_hash_seed(HASH_SEED)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("out", nargs="?", default="examples")
+    ap.add_argument("out", nargs="?", default=os.path.join(fx.ROOT, "examples"))
+    ap.add_argument("--check", action="store_true", help="compare OUT with what the script writes")
     args = ap.parse_args()
-    pk = os.path.join(args.out, "pickles")
-    models = os.path.join(args.out, "models")
+    if args.check:
+        return fx.check_dir(write, args.out)
+    write(args.out)
+
+
+def write(out_dir):
+    pk = os.path.join(out_dir, "pickles")
+    models = os.path.join(out_dir, "models")
     os.makedirs(pk, exist_ok=True)
     os.makedirs(models, exist_ok=True)
     for name, data in raw_pickles().items():
         with open(os.path.join(pk, name), "wb") as f:
             f.write(data)
     torch_files(models)
-    arrays = os.path.join(args.out, "arrays")
+    arrays = os.path.join(out_dir, "arrays")
     os.makedirs(arrays, exist_ok=True)
     array_files(arrays)
     for d in (pk, models, arrays):

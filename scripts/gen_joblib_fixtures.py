@@ -24,6 +24,12 @@ the real loader does with it:
   dtypes (what Airlock must call ``safe``).
 
 Loading happens here only on files this script just wrote from known objects.
+
+gzip stamps its header with the time: GZIP_TIME (when the committed files were
+first written) stands in for the clock, so every run writes the same bytes.
+
+    gen_joblib_fixtures.py --check tests/fixtures/joblib
+exits 1 unless the directory holds exactly what the script writes.
 """
 
 import bz2
@@ -38,6 +44,11 @@ import sys
 
 import joblib
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
+
+GZIP_TIME = "2026-11-26T15:04:19Z"
 
 
 def wrapper_order(a):
@@ -150,7 +161,7 @@ def main(out_dir):
     plain = {"weights": numeric["f32"], "names": ["a", "b"], "step": 3}
     for name, opener in (("plain.pkl.gz", gzip.open), ("plain.pkl.bz2", bz2.open),
                          ("plain.pkl.xz", lzma.open)):
-        with opener(os.path.join(out_dir, name), "wb") as fh:
+        with fx.frozen_clock(GZIP_TIME), opener(os.path.join(out_dir, name), "wb") as fh:
             pickle.dump(plain, fh, protocol=4)
         cases.append((name, "pickle.load", name.rsplit(".", 1)[1], plain))
 
@@ -184,6 +195,8 @@ def main(out_dir):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        sys.exit(fx.check_dir(main, sys.argv[2]))
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     main(sys.argv[1])

@@ -38,6 +38,9 @@ the interpreter running this script, so run the generator and the proof with
 the same Python (the project venv, see ``scripts/lib/venv.sh``).
 
 Usage: gen_malicious_fixtures.py OUT_DIR
+       gen_malicious_fixtures.py --check DIR  (exit 1 unless DIR holds exactly
+                                              what this writes; proof.json is
+                                              prove_malicious.py's)
 Writes OUT_DIR/<file> for every technique and OUT_DIR/manifest.json, a list of
 {"file", "technique", "description", "reference", "loader", "marker"}.
 """
@@ -53,6 +56,9 @@ import struct
 import sys
 import tarfile
 import zlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
 
 MARKER_PREFIX = "airlock-marker-"
 
@@ -1437,25 +1443,25 @@ class Payload(torch.nn.Module):
 def torchscript(call):
     """A TorchScript archive whose __setstate__ sets its weight to `call`."""
     try:
-        import importlib.util
-        import tempfile
+        import linecache
         import torch
     except ImportError as e:
         raise SkipFixture(f"torch is needed for TorchScript archives: {e}")
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "airlock_torchscript_payload.py")
-        with open(path, "w") as fh:
-            fh.write(TORCHSCRIPT_MODULE.format(call=call))
-        spec = importlib.util.spec_from_file_location("airlock_torchscript_payload", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            scripted = torch.jit.script(module.Payload())
-        buf = io.BytesIO()
-        torch.jit.save(scripted, buf)
-        return buf.getvalue()
+    # torch.jit.script reads the class source through linecache and records
+    # its file name in the archive's debug info: a fixed name (no temporary
+    # directory) keeps the archive the same on every run.
+    filename = "airlock_torchscript_payload.py"
+    source = TORCHSCRIPT_MODULE.format(call=call)
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {"__name__": "airlock_torchscript_payload"}
+    exec(compile(source, filename, "exec"), namespace)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(namespace["Payload"]())
+    buf = io.BytesIO()
+    torch.jit.save(scripted, buf)
+    return buf.getvalue()
 
 
 @fixture("torchscript-setstate-save", TL, "https://github.com/advisories/GHSA-53q9-r3pm-6pq6 (CVE-2025-32434: TorchScript through torch.load)",
@@ -1476,10 +1482,15 @@ def _(t):
 
 
 def main(argv):
+    if len(argv) == 3 and argv[1] == "--check":
+        return fx.check_dir(write, argv[2], ignore=("proof.json",))
     if len(argv) != 2:
         sys.stderr.write(__doc__)
         return 2
-    out_dir = argv[1]
+    return write(argv[1])
+
+
+def write(out_dir):
     os.makedirs(out_dir, exist_ok=True)
     manifest = []
     seen = set()

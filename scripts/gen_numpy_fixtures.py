@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Write small .npy fixtures and record what the real numpy does with each.
 
-Usage: gen_numpy_fixtures.py [OUT_DIR]      (default: tests/fixtures/numpy)
+Usage: gen_numpy_fixtures.py [OUT_DIR]          (default: tests/fixtures/numpy)
+       gen_numpy_fixtures.py --check [OUT_DIR]  (exit 1 unless OUT_DIR holds
+                                                exactly what this writes)
 
 Run it with the venv's Python (scripts/lib/venv.sh), whose numpy is the
 reference. It writes:
@@ -39,6 +41,7 @@ The output is deterministic for a given numpy and Python.
 
 import ast
 import json
+import os
 import pathlib
 import platform
 import sys
@@ -46,6 +49,9 @@ import warnings
 
 import numpy as np
 from numpy.lib import _format_impl as npformat  # read_magic, _check_version, _read_array_header
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
 
 MAGIC = b"\x93NUMPY"
 
@@ -422,7 +428,16 @@ def write_json(path, obj):
 
 
 def main():
-    out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/numpy")
+    args = sys.argv[1:]
+    check = args[:1] == ["--check"]
+    out = args[1 if check else 0] if len(args) > check else os.path.join(fx.ROOT, "tests", "fixtures", "numpy")
+    if check:
+        sys.exit(fx.check_dir(write, out))
+    write(out)
+
+
+def write(out):
+    out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.npy"):
         old.unlink()

@@ -12,6 +12,8 @@ text forms and edge cases) by loading them with the C unpickler: only
 literal-only pickles are loaded, nothing in them can import or call.
 
 Usage: gen_pickle_corpus.py OUT.json
+       gen_pickle_corpus.py --check OUT.json   (exit 1 unless OUT.json is what
+                                               this writes, byte for byte)
 The Rust test `tests/differential.rs` reads the committed output; `.ci/run`
 regenerates it with the machine's Python and runs the test on that too.
 """
@@ -30,6 +32,9 @@ import pickletools
 import struct
 import sys
 import warnings
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
 
 warnings.simplefilter("ignore", DeprecationWarning)
 
@@ -476,11 +481,15 @@ BIG_PROTOCOLS = (0, 1, 2, 5)
 
 
 def main():
-    if os.environ.get("PYTHONHASHSEED") != "0":
-        # str hashing decides set iteration order: fix it so output is stable.
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
-    out = sys.argv[1]
+    fx.fixed_hash_seed(0)  # set iteration order: fixed so that output is stable
+    if sys.argv[1:2] == ["--check"] and len(sys.argv) == 3:
+        sys.exit(fx.check_file(write, sys.argv[2]))
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    write(sys.argv[1])
 
+
+def write(out):
     corpus = {
         "python": sys.version.split()[0],
         "cases": [

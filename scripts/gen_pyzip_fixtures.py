@@ -14,7 +14,11 @@ each with a manifest.json recording what Python itself does with every file:
 Run with the project venv (it has lz4, joblib and numpy):
 
     source scripts/lib/venv.sh; venv=$(airlock_venv)
-    "$venv/bin/python" scripts/gen_pyzip_fixtures.py
+    "$venv/bin/python" scripts/gen_pyzip_fixtures.py [FIXTURES_DIR]
+    "$venv/bin/python" scripts/gen_pyzip_fixtures.py --check [FIXTURES_DIR]
+
+FIXTURES_DIR (default tests/fixtures) gets compress/ and pyzip/; --check exits
+1 unless both hold exactly what this writes.
 """
 
 import bz2
@@ -37,9 +41,11 @@ import lz4.frame
 import numpy as np
 from joblib.numpy_pickle_compat import read_zfile, write_zfile
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
-COMPRESS = os.path.join(ROOT, "compress")
-PYZIP = os.path.join(ROOT, "pyzip")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
+
+# Set by write(): where compress/ and pyzip/ go.
+COMPRESS = PYZIP = None
 
 PAYLOAD = pickle.dumps(
     {"weights": list(range(200)), "name": "model", "scale": 0.5, "tags": ["a", "b"] * 20},
@@ -513,7 +519,28 @@ def zip_fixtures():
     return len(manifest)
 
 
-if __name__ == "__main__":
+def write(root):
+    global COMPRESS, PYZIP
+    COMPRESS, PYZIP = os.path.join(root, "compress"), os.path.join(root, "pyzip")
     n = compress_fixtures()
     m = zip_fixtures()
     print("wrote %d compressed files and %d archives (Python %s)" % (n, m, sys.version.split()[0]))
+
+
+def check(root):
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="airlock-check-") as tmp:
+        write(tmp)
+        status = 0
+        for sub in ("compress", "pyzip"):
+            made, problems = fx.compare_trees(os.path.join(tmp, sub), os.path.join(root, sub))
+            status |= fx.report(len(made), problems, os.path.join(root, sub))
+    return status
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    if args[:1] == ["--check"]:
+        sys.exit(check(args[1] if len(args) > 1 else os.path.join(fx.ROOT, "tests", "fixtures")))
+    write(args[0] if args else os.path.join(fx.ROOT, "tests", "fixtures"))

@@ -3,6 +3,8 @@
 rebuild tests of airlock-tensors.
 
 Usage: gen_rebuild_expected.py [FIXTURE_DIR] [--out FILE]
+       gen_rebuild_expected.py --check [FIXTURE_DIR] [--out FILE]
+                                (exit 1 unless FILE is what this writes)
 
 FIXTURE_DIR defaults to tests/fixtures/torch and FILE to
 FIXTURE_DIR/rebuild_expected.json. Run it with the venv python:
@@ -55,7 +57,6 @@ import hashlib
 import json
 import os
 import pathlib
-import runpy
 import struct
 import sys
 import warnings
@@ -63,25 +64,11 @@ import warnings
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-DEFINITIONS = os.path.join(HERE, "gen_torch_fixtures.py")
-
-# The categories gen_torch_fixtures.py writes (as torch_parity.py checks).
-FIXTURE_CATEGORIES = frozenset(
-    {
-        "state_dict",
-        "module",
-        "optimizer",
-        "torchscript",
-        "legacy",
-        "containers",
-        "numpy",
-        "config",
-        "tensor-kinds",
-        "protocol",
-    }
-)
 
 # The dtypes Airlock rebuilds (crates/tensors/src/dtype.rs).
 TORCH_DTYPES = {
@@ -331,31 +318,6 @@ class Canon:
         raise NotRebuildable(f"{path or '<root>'}: {type_name(obj)}")
 
 
-def install_main_definitions():
-    """The classes gen_torch_fixtures.py defines, in __main__ as when pickled."""
-    import __main__
-
-    name = "_fixture_definitions"
-    for key, value in runpy.run_path(DEFINITIONS, run_name=name).items():
-        if isinstance(value, type) and value.__module__ == name:
-            setattr(__main__, key, value)
-
-
-def benign_files(directory):
-    """The manifest's entries, checked to be gen_torch_fixtures.py's."""
-    with open(os.path.join(directory, "manifest.json")) as f:
-        manifest = json.load(f)
-    names = []
-    for entry in manifest:
-        if set(entry) != {"file", "description", "category"} or entry["category"] not in FIXTURE_CATEGORIES:
-            raise SystemExit(f"not a gen_torch_fixtures.py manifest entry: {entry!r}")
-        name = entry["file"]
-        if os.path.basename(name) != name:
-            raise SystemExit(f"manifest entry outside the directory: {name!r}")
-        names.append(name)
-    return names
-
-
 def record(path):
     try:
         obj = torch.load(path, weights_only=False, map_location="cpu")
@@ -374,14 +336,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("directory", nargs="?", default=os.path.join(ROOT, "tests", "fixtures", "torch"))
     parser.add_argument("--out", help="output file (default DIRECTORY/rebuild_expected.json)")
+    parser.add_argument("--check", action="store_true", help="compare the output file with what this writes")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    names = benign_files(args.directory)
-    install_main_definitions()
+    out = args.out or os.path.join(args.directory, "rebuild_expected.json")
+    if args.check:
+        sys.exit(fx.check_file(lambda path: write(args.directory, path), out))
+    write(args.directory, out)
+
+
+def write(directory, out):
+    names = fx.torch_fixture_names(directory)
+    fx.install_fixture_classes()
     results = {}
     for name in sorted(names):
-        results[name] = record(os.path.join(args.directory, name))
-    out = args.out or os.path.join(args.directory, "rebuild_expected.json")
+        results[name] = record(os.path.join(directory, name))
     document = {
         "torch": torch.__version__,
         "numpy": np.__version__,

@@ -8,6 +8,8 @@ mapping each tensor name to its shard, `metadata.total_size`), plus a
 config.json that conversion must leave alone.
 
 Usage (venv python): gen_sharded_fixtures.py OUT_DIR
+                     gen_sharded_fixtures.py --check DIR  (exit 1 unless DIR
+                                          holds exactly what this writes)
 """
 
 import json
@@ -15,6 +17,9 @@ import os
 import sys
 
 import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
 
 
 def main(out):
@@ -41,6 +46,8 @@ def main(out):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        sys.exit(fx.check_dir(main, sys.argv[2]))
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     main(sys.argv[1])

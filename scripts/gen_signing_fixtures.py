@@ -5,6 +5,13 @@ the `model_signing` library (PyPI model-signing) for the signatures.
 
 Usage: gen_signing_fixtures.py [OUT_DIR]   (default tests/fixtures/signing)
 
+No --check yet: the keys are generated at random, certificates carry the
+current time and random serial numbers, and ECDSA signatures are randomised,
+so no run reproduces the committed files. (A check would need seeded keys,
+fixed certificate fields and a semantic comparison of the signatures: each
+committed one verified by model_signing with the committed keys gives the
+verdict in manifest.json.)
+
 Run it with the venv python (model-signing and pyopenssl installed). Writes:
 
   keys/            p256, p384, p521 private keys (PKCS#8 and SEC1 PEM) and

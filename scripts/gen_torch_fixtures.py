@@ -9,6 +9,8 @@ module and optimizer pickles, TorchScript archives and the Python/numpy/config
 objects that commonly end up in training checkpoints.
 
 Usage: gen_torch_fixtures.py OUT_DIR
+       gen_torch_fixtures.py --check DIR   (exit 1 unless DIR holds exactly
+                                           what this script writes)
 
 Next to the fixtures it writes OUT_DIR/manifest.json, a JSON list of
 {"file", "description", "category"} objects in generation order. Every file
@@ -20,8 +22,12 @@ library and the classes defined in this script (which pickle as `__main__.X`).
 The output is deterministic for a given torch/numpy/omegaconf/Python: values
 are fixed or come from a seeded generator, and the TorchScript and legacy
 module files carry no paths of the producing machine. The exception is the
-legacy (non-zip) format, whose writer keys storages by memory address. Cases
-torch refuses to save are skipped and reported on stderr.
+legacy (non-zip) format, whose writer keys storages by memory address:
+--check compares those files up to the addresses (every opcode, every storage
+byte; see airlock_fixtures.legacy_torch_canonical), every other file byte for
+byte (expected.json and rebuild_expected.json in the same directory are
+torch_parity.py's and gen_rebuild_expected.py's). Cases torch refuses to save
+are skipped and reported on stderr.
 
 torch_parity.py also executes this file as a module (never as a script) to
 provide the `__main__` classes that the module and tensor-subclass fixtures
@@ -43,18 +49,10 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-CATEGORIES = (
-    "state_dict",
-    "module",
-    "optimizer",
-    "torchscript",
-    "legacy",
-    "containers",
-    "numpy",
-    "config",
-    "tensor-kinds",
-    "protocol",
-)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
+
+CATEGORIES = fx.TORCH_FIXTURE_CATEGORIES
 
 # Dtypes with a small tensor each. The ones torch cannot create by conversion
 # (bit containers, packed float4) are views of uint8/int16 data.
@@ -786,12 +784,25 @@ def gen_tensor_kinds(w):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir", help="directory to write the fixtures and manifest.json into")
+    parser.add_argument("--check", action="store_true", help="compare OUT_DIR with what the script writes")
     args = parser.parse_args()
-    os.makedirs(args.out_dir, exist_ok=True)
     warnings.simplefilter("ignore")
-    torch.manual_seed(0)
+    if args.check:
+        sys.exit(fx.check_dir(write_all, args.out_dir, ignore=("expected.json", "rebuild_expected.json"),
+                              compare=lambda name: fx.same_legacy_torch if name.startswith("legacy_") else None))
+    w = write_all(args.out_dir)
+    total = sum(os.path.getsize(os.path.join(args.out_dir, e["file"])) for e in w.entries)
+    print(
+        f"wrote {len(w.entries)} fixtures ({total} bytes) and manifest.json to {args.out_dir}; "
+        f"skipped {len(w.skipped)}",
+        file=sys.stderr,
+    )
 
-    w = Writer(args.out_dir)
+
+def write_all(out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    torch.manual_seed(0)
+    w = Writer(out_dir)
     gen_state_dicts(w)
     gen_protocols(w)
     gen_legacy(w)
@@ -803,13 +814,7 @@ def main():
     gen_containers(w)
     gen_tensor_kinds(w)
     w.write_manifest()
-
-    total = sum(os.path.getsize(os.path.join(args.out_dir, e["file"])) for e in w.entries)
-    print(
-        f"wrote {len(w.entries)} fixtures ({total} bytes) and manifest.json to {args.out_dir}; "
-        f"skipped {len(w.skipped)}",
-        file=sys.stderr,
-    )
+    return w
 
 
 if __name__ == "__main__":

@@ -10,10 +10,14 @@ recorded by `scripts/torch_parity.py` (weights_only=True only: there is no
 benign manifest here) into expected.json, and the scanner's prediction is
 compared with it.
 
+The ZIP members carry a fixed time (ZIP_TIME, when the committed files were
+first written), so every run writes the same bytes.
+
 Usage: gen_wo_edge_fixtures.py OUT_DIR
-       gen_wo_edge_fixtures.py --check DIR   (exit 1 unless every file in DIR
-                                             holds the members this script
-                                             writes, byte for byte)
+       gen_wo_edge_fixtures.py --check DIR   (exit 1 unless DIR holds exactly
+                                             the files this script writes,
+                                             byte for byte; expected.json is
+                                             torch_parity.py's)
 """
 
 import os
@@ -21,6 +25,10 @@ import struct
 import sys
 import zipfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
+
+ZIP_TIME = "2026-11-26T16:46:34Z"
 
 def S(s):
     """BINUNICODE."""
@@ -89,36 +97,21 @@ def write(path, data_pkl, extra, raw_names=None):
 
 def main(out_dir):
     os.makedirs(out_dir, exist_ok=True)
+    with fx.frozen_clock(ZIP_TIME):
+        write_all(out_dir)
+    print(f"wrote {len(CASES) + 1} files to {out_dir}")
+
+
+def write_all(out_dir):
     for name, (pkl, extra) in CASES.items():
         write(os.path.join(out_dir, name + ".pt"), pkl, extra)
     # A member name that is not UTF-8: torch's record listing decodes names.
     write(os.path.join(out_dir, "non_utf8_member.pt"), b"\x80\x02}.", {"ZZ": b"x"},
           raw_names=[(b"archive/ZZ", b"archive/\xff\xfe")])
-    print(f"wrote {len(CASES) + 1} files to {out_dir}")
-
-
-def members(path):
-    """A ZIP's member names and contents (timestamps left out)."""
-    with zipfile.ZipFile(path) as z:
-        return [(i.filename, z.read(i)) for i in z.infolist()]
 
 
 def check(directory):
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        main(tmp)
-        names = sorted(n for n in os.listdir(tmp) if n.endswith(".pt"))
-        have = sorted(n for n in os.listdir(directory) if n.endswith(".pt"))
-        bad = [f"{n}: missing" for n in names if n not in have]
-        bad += [f"{n}: not made by this script" for n in have if n not in names]
-        for n in names:
-            if n in have and members(os.path.join(tmp, n)) != members(os.path.join(directory, n)):
-                bad.append(f"{n}: differs")
-    for b in bad:
-        print(b)
-    print(f"{len(names)} files checked, {len(bad)} problems")
-    return 1 if bad else 0
+    return fx.check_dir(main, directory, ignore=("expected.json",))
 
 
 if __name__ == "__main__":

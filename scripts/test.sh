@@ -2,7 +2,7 @@
 # The whole test suite, as README.md gives it; .ci/run runs exactly this.
 # Needs Rust and Python 3.11+ with pip. It installs what else it needs:
 # cargo-fuzz, and a venv with torch, numpy, safetensors, omegaconf, pytest and
-# model-signing under
+# model-signing, every package pinned by scripts/requirements.lock, under
 # ~/.cache/airlock (kept between runs) for the parity tests against the real
 # producers and loaders.
 set -euo pipefail
@@ -30,6 +30,17 @@ step "Python venv with the real producers"
 venv=$(airlock_venv)
 "$venv/bin/python" -c 'import torch, numpy, safetensors; print("torch", torch.__version__, "numpy", numpy.__version__)'
 
+step "committed fixtures are what the generators write with the pinned venv"
+"$venv/bin/python" scripts/gen_pickle_corpus.py --check crates/pickle/tests/data/corpus.json
+"$venv/bin/python" scripts/gen_torch_fixtures.py --check tests/fixtures/torch
+"$venv/bin/python" scripts/gen_malicious_fixtures.py --check tests/fixtures/malicious
+"$venv/bin/python" scripts/gen_numpy_fixtures.py --check tests/fixtures/numpy
+"$venv/bin/python" scripts/gen_joblib_fixtures.py --check tests/fixtures/joblib
+"$venv/bin/python" scripts/gen_pyzip_fixtures.py --check tests/fixtures
+"$venv/bin/python" scripts/gen_sharded_fixtures.py --check tests/fixtures/sharded
+"$venv/bin/python" scripts/gen_examples.py --check examples
+"$venv/bin/python" scripts/gen_eval_corpus.py --check eval/corpus
+
 step "weights_only tables against the installed torch"
 "$venv/bin/python" scripts/gen_torch_tables.py --check crates/policy/src/torch_tables.rs
 
@@ -44,8 +55,8 @@ AIRLOCK_TORCH_PARITY="$tmp/parity.json" AIRLOCK_TORCH_PARITY_EDGE="$tmp/parity-e
   cargo test -p airlock-scan --test corpus --locked
 
 step "rebuild as data against what real torch.load returns on every fixture"
-"$venv/bin/python" scripts/gen_rebuild_expected.py tests/fixtures/torch --out "$tmp/rebuild.json"
-AIRLOCK_REBUILD_EXPECTED="$tmp/rebuild.json" cargo test -p airlock-tensors --test rebuild_fixtures --locked
+"$venv/bin/python" scripts/gen_rebuild_expected.py --check tests/fixtures/torch
+cargo test -p airlock-tensors --test rebuild_fixtures --locked
 
 step "evaluation corpus labels: every file loaded by its real loader (every malicious payload runs)"
 "$venv/bin/python" scripts/verify_eval_corpus.py --check eval/labels.json

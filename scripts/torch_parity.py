@@ -56,27 +56,12 @@ import warnings
 
 TIMEOUT_SECONDS = 60
 FORCE_VARIABLES = ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
-MAIN_DEFINITIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen_torch_fixtures.py")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
 
-# Categories gen_torch_fixtures.py writes; a manifest entry outside them is
-# not one of its fixtures and is never loaded with weights_only=False.
-FIXTURE_CATEGORIES = frozenset(
-    {
-        "state_dict",
-        "module",
-        "optimizer",
-        "torchscript",
-        "legacy",
-        "containers",
-        "numpy",
-        "config",
-        "tensor-kinds",
-        "protocol",
-    }
-)
-
-# Runs in the child interpreter: argv = mode, file, result path[, file whose
-# classes stand in for __main__]. Writes {"ok": bool, "type", "error"}.
+# Runs in the child interpreter: argv = mode, file, result path[, scripts/lib,
+# whose airlock_fixtures installs gen_torch_fixtures.py's classes in __main__].
+# Writes {"ok": bool, "type", "error"}.
 CHILD = r"""
 import json, sys, warnings
 warnings.simplefilter("ignore")
@@ -84,12 +69,9 @@ mode, target, result = sys.argv[1:4]
 try:
     import torch
     if len(sys.argv) > 4:
-        import runpy
-        import __main__
-        name = "_fixture_definitions"
-        for key, value in runpy.run_path(sys.argv[4], run_name=name).items():
-            if isinstance(value, type) and value.__module__ == name:
-                setattr(__main__, key, value)
+        sys.path.insert(0, sys.argv[4])
+        import airlock_fixtures
+        airlock_fixtures.install_fixture_classes()
     torch.load(target, weights_only=(mode == "weights_only"), map_location="cpu")
     outcome = {"ok": True, "type": None, "error": None}
 except BaseException as e:
@@ -99,7 +81,7 @@ with open(result, "w") as f:
 """
 
 # The batched child: argv = mode, JSON file with the names, result path[,
-# definitions]. Writes {name: {"ok", "type", "error"}} after every load, so a
+# scripts/lib]. Writes {name: {"ok", "type", "error"}} after every load, so a
 # crash loses only the file being loaded.
 CHILD_BATCH = r"""
 import json, sys, warnings
@@ -108,12 +90,9 @@ mode, names_file, result = sys.argv[1:4]
 names = json.load(open(names_file))
 import torch
 if len(sys.argv) > 4:
-    import runpy
-    import __main__
-    name = "_fixture_definitions"
-    for key, value in runpy.run_path(sys.argv[4], run_name=name).items():
-        if isinstance(value, type) and value.__module__ == name:
-            setattr(__main__, key, value)
+    sys.path.insert(0, sys.argv[4])
+    import airlock_fixtures
+    airlock_fixtures.install_fixture_classes()
 outcomes = {}
 for target in names:
     try:
@@ -305,7 +284,7 @@ def targets(directory, out_path, allow_full_load):
         # Only a manifest shaped exactly like gen_torch_fixtures.py's output
         # vouches for its files; any other manifest gets weights_only loads only.
         fixtures = all(
-            set(entry) == {"file", "description", "category"} and entry["category"] in FIXTURE_CATEGORIES
+            set(entry) == {"file", "description", "category"} and entry["category"] in fx.TORCH_FIXTURE_CATEGORIES
             for entry in entries
         )
         if allow_full_load and not fixtures:
@@ -332,7 +311,7 @@ def main():
     import torch
 
     files = targets(args.dir, args.out, not args.no_full_load)
-    definitions = MAIN_DEFINITIONS if os.path.isfile(MAIN_DEFINITIONS) else None
+    definitions = fx.LIB if os.path.isfile(fx.TORCH_FIXTURE_DEFINITIONS) else None
     if args.isolate:
         results = {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:

@@ -50,8 +50,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import prove_malicious  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import airlock_fixtures as fx  # noqa: E402
+
 SOURCES = ("eval/corpus", "tests/fixtures/torch", "tests/fixtures/malicious")
-MAIN_DEFINITIONS = os.path.join(ROOT, "scripts", "gen_torch_fixtures.py")
 TIMEOUT_S = 300
 
 SAFE = {
@@ -75,10 +77,9 @@ warnings.simplefilter("ignore")
 jobs = json.load(open(sys.argv[1]))
 report = sys.argv[2]
 if sys.argv[3] == "full":
-    import runpy, __main__
-    for k, v in runpy.run_path(sys.argv[4], run_name="airlock_fixture_classes").items():
-        if isinstance(v, type):
-            setattr(__main__, k, v)
+    sys.path.insert(0, sys.argv[4])
+    import airlock_fixtures
+    airlock_fixtures.install_fixture_classes()
 import numpy, torch, safetensors.torch, joblib
 out = {}
 for path, expr in jobs:
@@ -105,7 +106,7 @@ def run_batch(jobs, mode):
         with open(spec, "w") as fh:
             json.dump(jobs, fh)
         try:
-            subprocess.run([sys.executable, "-I", "-c", CHILD, spec, report, mode, MAIN_DEFINITIONS],
+            subprocess.run([sys.executable, "-I", "-c", CHILD, spec, report, mode, fx.LIB],
                            cwd=work, env=prove_malicious.child_env(), stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
