@@ -9,7 +9,7 @@ use airlock_formats::{MemSource, Source};
 use airlock_policy::{Finding, Rule};
 
 use crate::Options;
-use crate::container::Outcome;
+use crate::outcome::Outcome;
 
 /// Compression layers followed inside each other.
 const MAX_DEPTH: usize = 3;

@@ -1,133 +1,22 @@
-//! Per-format scanning: read each container the way its loader does, and
-//! hand every pickle it holds to the review.
+//! Per-format scanning of the containers other than ZIP checkpoints
+//! (`torchzip.rs`) and NumPy files (`numpy.rs`): torch's legacy stream and
+//! tar formats, plain pickles, safetensors, tar archives and unknown files,
+//! each read the way its loader does, every pickle handed to the review.
 
 use std::io;
 
 use airlock_formats::zip::{Extracted, TorchZip};
-use airlock_formats::{Anomaly, AnomalyKind, Format, Source, SubSource, safetensors, tar};
+use airlock_formats::{Source, SubSource, safetensors, tar};
 use airlock_policy::review::Loader;
-use airlock_policy::weights_only::{
-    self, Persistent, Refusal, RefusalKind, dtype_size, storage_dtype,
-};
+use airlock_policy::weights_only::{self, Persistent, dtype_size, storage_dtype};
 use airlock_policy::{Finding, Rule, Severity};
 
 use airlock_formats::sniff::MAX_TAR_MEMBERS;
 
 use crate::Options;
-use crate::pickles::{Reviewed, Role, RootValue, review_bytes, trailing};
+use crate::outcome::Outcome;
+use crate::pickles::{Role, RootValue, review_bytes, trailing};
 use crate::torchzip::holds_pickle;
-
-/// What scanning a file produced.
-#[derive(Debug, Default)]
-pub(crate) struct Outcome {
-    pub findings: Vec<Finding>,
-    pub weights_only: Option<bool>,
-    pub weights_only_reason: Option<String>,
-    /// The format, when reading showed more than sniffing (a pickle that is
-    /// a joblib dump).
-    pub format: Option<Format>,
-    /// The compression wrapped around the content, if any.
-    pub compression: Option<&'static str>,
-    /// Every complete pickle analysed (with [`Options::record_pickles`]).
-    pub pickles: Vec<crate::PickleRead>,
-    /// Every storage record checked (with [`Options::record_pickles`]).
-    pub storages: Vec<crate::StorageRead>,
-}
-
-impl Outcome {
-    /// Record that `torch.load(weights_only=True)` refuses, unless an
-    /// earlier step already did (torch stops at the first).
-    pub(crate) fn refuse(&mut self, reason: impl Into<String>) {
-        if self.weights_only != Some(false) {
-            self.weights_only = Some(false);
-            self.weights_only_reason = Some(reason.into());
-        }
-    }
-
-    pub(crate) fn weights_only_result(&mut self, r: Option<Result<(), Refusal>>) {
-        match r {
-            Some(Ok(())) if self.weights_only.is_none() => self.weights_only = Some(true),
-            Some(Ok(())) => {}
-            Some(Err(refusal)) => {
-                let at = airlock_policy::Location {
-                    member: refusal.member.clone(),
-                    offset: refusal.offset,
-                }
-                .suffix();
-                if refusal.kind == RefusalKind::LoadFails {
-                    self.findings.push(
-                        Finding::new(
-                            Rule::StorageMismatch,
-                            format!(
-                                "torch.load fails whatever weights_only is: {} (a tensor view reaches past the end of its storage){at}",
-                                refusal.message
-                            ),
-                        )
-                        .member(refusal.member.as_deref())
-                        .offset(refusal.offset),
-                    );
-                }
-                let kind = match &refusal.kind {
-                    RefusalKind::LoadFails => "torch.load fails".to_string(),
-                    RefusalKind::UnsupportedGlobal(g) => format!("unsupported global {g}"),
-                    RefusalKind::BlockedModule(g) => format!("blocked global {g}"),
-                    RefusalKind::UnsupportedOperand(n) => format!("unsupported opcode {n}"),
-                    _ => "refused".into(),
-                };
-                if self.weights_only != Some(false) {
-                    self.findings.push(
-                        Finding::new(
-                            Rule::WeightsOnlyRefusal,
-                            format!("torch.load(weights_only=True) would refuse: {kind}{at}"),
-                        )
-                        .member(refusal.member.as_deref())
-                        .offset(refusal.offset),
-                    );
-                }
-                self.refuse(refusal.message);
-            }
-            None => {}
-        }
-    }
-
-    pub(crate) fn add(&mut self, r: Reviewed) -> Reviewed {
-        self.findings.extend(r.findings.iter().cloned());
-        self.pickles.extend(r.read.iter().cloned());
-        r
-    }
-}
-
-fn anomaly_rule(kind: AnomalyKind) -> Rule {
-    match kind {
-        AnomalyKind::ZipDuplicateName => Rule::ZipDuplicateName,
-        AnomalyKind::ZipCaseCollision => Rule::ZipCaseCollision,
-        AnomalyKind::ZipLocalNameMismatch => Rule::ZipLocalNameMismatch,
-        AnomalyKind::ZipHeaderMismatch | AnomalyKind::ZipOverlappingEntries => {
-            Rule::ZipHeaderMismatch
-        }
-        AnomalyKind::ZipEncryptionFlags => Rule::ZipEncryptionFlags,
-        AnomalyKind::ZipCrcMismatch => Rule::ZipCrcMismatch,
-        AnomalyKind::ZipPrependedData => Rule::ZipPrependedData,
-        AnomalyKind::ZipTrailingData
-        | AnomalyKind::TrailingData
-        | AnomalyKind::ZipUnaccountedBytes => Rule::TrailingData,
-        AnomalyKind::ZipOutsidePrefix | AnomalyKind::ZipUninitializedRecord => Rule::ZipStructure,
-        // Reported only by the Python-zipfile reader (`pyzip`), which the
-        // scanner does not use yet; mapped here so the match stays total.
-        AnomalyKind::ZipNameTruncated
-        | AnomalyKind::ZipUnsupportedMethod
-        | AnomalyKind::ZipUnreadableMember => Rule::ZipStructure,
-        AnomalyKind::ZipUnreadMember => Rule::ZipUnreadMember,
-        AnomalyKind::LegacyLayout => Rule::LegacyLayout,
-        AnomalyKind::SafetensorsHeader => Rule::SafetensorsHeader,
-    }
-}
-
-pub(crate) fn anomaly_finding(a: Anomaly) -> Finding {
-    Finding::new(anomaly_rule(a.kind), a.detail)
-        .member(a.member.as_deref())
-        .offset(a.offset)
-}
 
 /// How much of a legacy stream to read at first; doubled until the five
 /// pickles fit.

@@ -11,7 +11,7 @@ use airlock_policy::review::Loader;
 use airlock_policy::{Finding, Rule};
 
 use crate::Options;
-use crate::container::Outcome;
+use crate::outcome::Outcome;
 use crate::pickles::{Role, engine_config, review_analysis, trailing};
 
 /// Whether a pickle imports one of joblib's array wrappers.

@@ -18,6 +18,7 @@ mod container;
 mod joblib;
 mod nested;
 mod numpy;
+mod outcome;
 mod pickles;
 pub mod report;
 pub mod torchscript;
@@ -208,7 +209,7 @@ pub(crate) fn scan_source_at(
     opts: &Options,
     depth: usize,
 ) -> FileReport {
-    let mut out = container::Outcome::default();
+    let mut out = outcome::Outcome::default();
     let format = match airlock_formats::sniff(src) {
         Ok(f) => f,
         Err(e) => {

@@ -13,7 +13,7 @@ use airlock_policy::review::Loader;
 use airlock_policy::{Finding, Rule};
 
 use crate::Options;
-use crate::container::{Outcome, anomaly_finding};
+use crate::outcome::{Outcome, anomaly_finding};
 use crate::pickles::{Role, engine_config, review_analysis, trailing};
 
 /// Archives up to this many uncompressed bytes have every member read to

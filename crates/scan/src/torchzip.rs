@@ -17,7 +17,7 @@ use airlock_policy::review::Loader;
 use airlock_policy::weights_only::{Persistent, dtype_size, storage_dtype};
 use airlock_policy::{Finding, Rule};
 
-use crate::container::{Outcome, anomaly_finding};
+use crate::outcome::{Outcome, anomaly_finding};
 use crate::pickles::{Role, StorageRef, review_bytes};
 use crate::{Options, StorageRead};
 
