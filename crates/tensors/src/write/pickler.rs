@@ -25,42 +25,44 @@
 
 use std::collections::HashMap;
 
+use airlock_pickle::Opcode;
 use num_bigint::BigInt;
 
 use super::{MAX_DEPTH, PathLink, Seg, WriteError, py_type};
 use crate::model::{Node, Rebuilt, Transformation};
 
-const PROTO: u8 = 0x80;
-const STOP: u8 = b'.';
-const NONE: u8 = b'N';
-const NEWTRUE: u8 = 0x88;
-const NEWFALSE: u8 = 0x89;
-const BININT: u8 = b'J';
-const BININT1: u8 = b'K';
-const BININT2: u8 = b'M';
-const LONG1: u8 = 0x8a;
-const BINFLOAT: u8 = b'G';
-const BINUNICODE: u8 = b'X';
-const EMPTY_LIST: u8 = b']';
-const APPEND: u8 = b'a';
-const APPENDS: u8 = b'e';
-const EMPTY_DICT: u8 = b'}';
-const BUILD: u8 = b'b';
-const SETITEM: u8 = b's';
-const SETITEMS: u8 = b'u';
-const EMPTY_TUPLE: u8 = b')';
-const TUPLE: u8 = b't';
-const TUPLE1: u8 = 0x85;
-const TUPLE2: u8 = 0x86;
-const TUPLE3: u8 = 0x87;
-const MARK: u8 = b'(';
-const GLOBAL: u8 = b'c';
-const REDUCE: u8 = b'R';
-const BINPERSID: u8 = b'Q';
-const BINPUT: u8 = b'q';
-const LONG_BINPUT: u8 = b'r';
-const BINGET: u8 = b'h';
-const LONG_BINGET: u8 = b'j';
+// The opcodes written, with their bytes from the engine's one opcode table.
+const PROTO: u8 = Opcode::PROTO.byte();
+const STOP: u8 = Opcode::STOP.byte();
+const NONE: u8 = Opcode::NONE.byte();
+const NEWTRUE: u8 = Opcode::NEWTRUE.byte();
+const NEWFALSE: u8 = Opcode::NEWFALSE.byte();
+const BININT: u8 = Opcode::BININT.byte();
+const BININT1: u8 = Opcode::BININT1.byte();
+const BININT2: u8 = Opcode::BININT2.byte();
+const LONG1: u8 = Opcode::LONG1.byte();
+const BINFLOAT: u8 = Opcode::BINFLOAT.byte();
+const BINUNICODE: u8 = Opcode::BINUNICODE.byte();
+const EMPTY_LIST: u8 = Opcode::EMPTY_LIST.byte();
+const APPEND: u8 = Opcode::APPEND.byte();
+const APPENDS: u8 = Opcode::APPENDS.byte();
+const EMPTY_DICT: u8 = Opcode::EMPTY_DICT.byte();
+const BUILD: u8 = Opcode::BUILD.byte();
+const SETITEM: u8 = Opcode::SETITEM.byte();
+const SETITEMS: u8 = Opcode::SETITEMS.byte();
+const EMPTY_TUPLE: u8 = Opcode::EMPTY_TUPLE.byte();
+const TUPLE: u8 = Opcode::TUPLE.byte();
+const TUPLE1: u8 = Opcode::TUPLE1.byte();
+const TUPLE2: u8 = Opcode::TUPLE2.byte();
+const TUPLE3: u8 = Opcode::TUPLE3.byte();
+const MARK: u8 = Opcode::MARK.byte();
+const GLOBAL: u8 = Opcode::GLOBAL.byte();
+const REDUCE: u8 = Opcode::REDUCE.byte();
+const BINPERSID: u8 = Opcode::BINPERSID.byte();
+const BINPUT: u8 = Opcode::BINPUT.byte();
+const LONG_BINPUT: u8 = Opcode::LONG_BINPUT.byte();
+const BINGET: u8 = Opcode::BINGET.byte();
+const LONG_BINGET: u8 = Opcode::LONG_BINGET.byte();
 
 /// Items per `APPENDS`/`SETITEMS`, as CPython batches them.
 const BATCH: usize = 1000;
