@@ -40,6 +40,7 @@ step "committed fixtures are what the generators write with the pinned venv"
 "$venv/bin/python" scripts/gen_sharded_fixtures.py --check tests/fixtures/sharded
 "$venv/bin/python" scripts/gen_examples.py --check examples
 "$venv/bin/python" scripts/gen_eval_corpus.py --check eval/corpus
+"$venv/bin/python" scripts/gen_signing_fixtures.py --check tests/fixtures/signing
 
 step "weights_only tables against the installed torch"
 "$venv/bin/python" scripts/gen_torch_tables.py --check crates/policy/src/torch_tables.rs
