@@ -32,7 +32,7 @@ AIRLOCK_PICKLE_CORPUS="$tmp/corpus.json" cargo test -p airlock-pickle --test dif
 # Python-bound steps below, and are waited for before the sandbox's tests,
 # whose limits are timed.
 step "fuzz smoke started in the background (${AIRLOCK_FUZZ_SECONDS:-30} s per target; its log follows the wheel's tests)"
-setsid scripts/fuzz_smoke.sh "${AIRLOCK_FUZZ_SECONDS:-30}" >"$tmp/fuzz.log" 2>&1 &
+setsid -w scripts/fuzz_smoke.sh "${AIRLOCK_FUZZ_SECONDS:-30}" >"$tmp/fuzz.log" 2>&1 &
 fuzz_pid=$!
 
 step "Python venv with the real producers"
