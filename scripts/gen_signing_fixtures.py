@@ -26,7 +26,12 @@ Run it with the venv python (model-signing and pyopenssl installed). Writes:
   pki/             a root CA (P-384) and an intermediate CA (P-256); leaf
                    certificates for the p256 key: code-signing (good),
                    server-auth only (wrong EKU), keyCertSign only (no
-                   digitalSignature), and one from an unrelated root
+                   digitalSignature), and one from an unrelated root;
+                   cases/NAME/: chains a verifier must refuse (an expired
+                   intermediate, an issuer that is not a CA, a CA without
+                   keyCertSign, an unknown critical extension, a path
+                   length exceeded, a signing certificate without any
+                   usage)
   model/           a small model folder (nested files, an empty file, names
                    whose component order differs from string order, a
                    .github folder the default ignores leave out)
@@ -80,8 +85,11 @@ SIGN_KU = {"digital_signature": True}
 CODE_SIGNING, SERVER_AUTH = ExtendedKeyUsageOID.CODE_SIGNING, ExtendedKeyUsageOID.SERVER_AUTH
 
 # The certificates: label -> (subject, issuer label, is a CA, key usage, extended
-# key usage). The CAs have keys of their own (CA_CURVES); every leaf is for
-# keys/p256.pem.
+# key usage[, options]), issuers before what they issue. CAs (and issuers
+# marked own_key) have keys of their own, P-256 unless CA_CURVES says
+# otherwise; every other certificate is for keys/p256.pem. Options:
+# not_before and days (validity), path_length, critical (an extension no
+# verifier understands, marked critical), own_key.
 CERTS = {
     "root": ("Airlock Test Root", "root", True, CA_KU, None),
     "intermediate": ("Airlock Test Intermediate", "root", True, CA_KU, None),
@@ -90,9 +98,40 @@ CERTS = {
     "leaf-server-auth": ("web server", "intermediate", False, SIGN_KU, [SERVER_AUTH]),
     "leaf-no-digital-signature": ("no signing", "intermediate", False, {"key_cert_sign": True}, [CODE_SIGNING]),
     "leaf-other-root": ("model signer", "other-root", False, SIGN_KU, [CODE_SIGNING]),
+    # Chains a verifier must refuse, each under cases/NAME/: the signing
+    # certificate (leaf.pem) and the issuers between it and root.pem.
+    "cases/expired-intermediate/ca": ("Expired Intermediate", "root", True, CA_KU, None,
+                                      {"not_before": datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
+                                       "days": 365}),
+    "cases/expired-intermediate/leaf": ("model signer", "cases/expired-intermediate/ca", False, SIGN_KU,
+                                        [CODE_SIGNING]),
+    "cases/non-ca-issuer/ca": ("Not A CA", "root", False, SIGN_KU, None, {"own_key": True}),
+    "cases/non-ca-issuer/leaf": ("model signer", "cases/non-ca-issuer/ca", False, SIGN_KU, [CODE_SIGNING]),
+    "cases/issuer-without-keycertsign/ca": ("CA Without keyCertSign", "root", True, {"crl_sign": True}, None),
+    "cases/issuer-without-keycertsign/leaf": ("model signer", "cases/issuer-without-keycertsign/ca", False,
+                                              SIGN_KU, [CODE_SIGNING]),
+    "cases/critical-extension/leaf": ("model signer", "intermediate", False, SIGN_KU, [CODE_SIGNING],
+                                      {"critical": True}),
+    "cases/path-length/upper": ("Upper Intermediate", "root", True, CA_KU, None, {"path_length": 0}),
+    "cases/path-length/ca": ("Lower Intermediate", "cases/path-length/upper", True, CA_KU, None),
+    "cases/path-length/leaf": ("model signer", "cases/path-length/ca", False, SIGN_KU, [CODE_SIGNING]),
+    "cases/no-usage/leaf": ("model signer", "intermediate", False, None, None),
 }
+UNKNOWN_EXTENSION = x509.ObjectIdentifier("1.3.6.1.4.1.55555.1")
 CA_CURVES = {"root": ec.SECP384R1(), "intermediate": ec.SECP256R1(), "other-root": ec.SECP256R1()}
-LEAVES = [label for label in CERTS if label not in CA_CURVES]
+LEAVES = ["leaf", "leaf-server-auth", "leaf-no-digital-signature", "leaf-other-root"]
+
+
+def spec(label):
+    """(subject, issuer label, is a CA, key usage, extended key usage, options) of a certificate."""
+    subject, issuer, ca, ku, eku, *rest = CERTS[label]
+    return subject, issuer, ca, ku, eku, (rest[0] if rest else {})
+
+
+def own_key(label):
+    """Whether a certificate has a key of its own (else it is for keys/p256.pem)."""
+    _, _, ca, _, _, opts = spec(label)
+    return ca or opts.get("own_key", False)
 
 # The model folder: fixed contents, or the size of random bytes.
 MODEL_FILES = {"config.json": b'{"layers": 2}\n', "weights/a.bin": 5000, "weights-b.bin": 300,
@@ -111,12 +150,15 @@ def issuer_hash(issuer_key):
     return hashes.SHA256() if issuer_key.curve.key_size == 256 else hashes.SHA384()
 
 
-def cert(subject_key, subject, issuer_key, issuer, *, ca=False, ku=None, eku=None, days=DAYS):
-    now = NOT_BEFORE
+def cert(subject_key, subject, issuer_key, issuer, *, ca=False, ku=None, eku=None, days=DAYS,
+         not_before=NOT_BEFORE, path_length=None, critical=False, own_key=False):
+    now = not_before
     b = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
          .public_key(subject_key.public_key()).serial_number(x509.random_serial_number())
          .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=days))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True))
+    if critical:
+        b = b.add_extension(x509.UnrecognizedExtension(UNKNOWN_EXTENSION, b"\x05\x00"), critical=True)
     if ku is not None:
         b = b.add_extension(key_usage(ku), critical=True)
     if eku is not None:
@@ -216,28 +258,33 @@ def check_keys(d, problems):
 
 
 def check_cert(d, label, certs, problems):
-    subject, issuer, ca, ku, eku = CERTS[label]
+    subject, issuer, ca, ku, eku, opts = spec(label)
     c, by = certs[label], certs[issuer]
     ext = lambda cls: c.extensions.get_extension_for_class(cls).value
+    critical = [e.oid for e in c.extensions if e.critical and isinstance(e.value, x509.UnrecognizedExtension)]
+    start = opts.get("not_before", NOT_BEFORE)
     want = {
         "subject": name(subject), "issuer": name(issuer and CERTS[issuer][0]),
-        "validity": (NOT_BEFORE, NOT_BEFORE + datetime.timedelta(days=DAYS)),
-        "basic constraints": x509.BasicConstraints(ca=ca, path_length=None),
-        "key usage": key_usage(ku), "extended key usage": eku and x509.ExtendedKeyUsage(eku),
+        "validity": (start, start + datetime.timedelta(days=opts.get("days", DAYS))),
+        "basic constraints": x509.BasicConstraints(ca=ca, path_length=opts.get("path_length")),
+        "key usage": ku and key_usage(ku), "extended key usage": eku and x509.ExtendedKeyUsage(eku),
         "subject key identifier": x509.SubjectKeyIdentifier.from_public_key(c.public_key()),
+        "unknown critical extensions": [UNKNOWN_EXTENSION] if opts.get("critical") else [],
     }
     have = {
         "subject": c.subject, "issuer": c.issuer,
         "validity": (c.not_valid_before_utc, c.not_valid_after_utc),
-        "basic constraints": ext(x509.BasicConstraints), "key usage": ext(x509.KeyUsage),
+        "basic constraints": ext(x509.BasicConstraints), "key usage": ku and ext(x509.KeyUsage),
         "extended key usage": eku and ext(x509.ExtendedKeyUsage),
         "subject key identifier": ext(x509.SubjectKeyIdentifier),
+        "unknown critical extensions": critical,
     }
     problems += [f"pki/{label}.pem: {k} is {have[k]}, the recipe says {want[k]}" for k in want if have[k] != want[k]]
     key = c.public_key()
-    if label in CA_CURVES:
-        if key.curve.name != CA_CURVES[label].name:
-            problems.append(f"pki/{label}.pem: a {key.curve.name} key, the recipe says {CA_CURVES[label].name}")
+    if own_key(label):
+        want_curve = CA_CURVES.get(label, ec.SECP256R1()).name
+        if key.curve.name != want_curve:
+            problems.append(f"pki/{label}.pem: a {key.curve.name} key, the recipe says {want_curve}")
     elif key.public_numbers() != serialization.load_pem_public_key(read(f"{d}/keys/p256.pub.pem")).public_numbers():
         problems.append(f"pki/{label}.pem: not for keys/p256.pem")
     try:
@@ -306,9 +353,12 @@ def main():
     write(f"{out}/keys/p256.encrypted.pem",
           pem_private(keys["p256"], enc=serialization.BestAvailableEncryption(b"secret")))
 
-    ca_keys = {label: ec.generate_private_key(curve) for label, curve in CA_CURVES.items()}
-    for label, (subject, issuer, ca, ku, eku) in CERTS.items():
-        c = cert(ca_keys.get(label, keys["p256"]), subject, ca_keys[issuer], CERTS[issuer][0], ca=ca, ku=ku, eku=eku)
+    ca_keys = {label: ec.generate_private_key(CA_CURVES.get(label, ec.SECP256R1()))
+               for label in CERTS if own_key(label)}
+    for label in CERTS:
+        subject, issuer, ca, ku, eku, opts = spec(label)
+        c = cert(ca_keys.get(label, keys["p256"]), subject, ca_keys[issuer], CERTS[issuer][0], ca=ca, ku=ku,
+                 eku=eku, **opts)
         write(f"{out}/pki/{label}.pem", c.public_bytes(serialization.Encoding.PEM))
 
     model = f"{out}/model"
