@@ -10,12 +10,9 @@
 
 use std::borrow::Cow;
 
-use num_bigint::{BigInt, Sign};
+use airlock_pyvalue::IntError;
+use num_bigint::BigInt;
 use num_traits::ToPrimitive;
-
-/// CPython's default `sys.get_int_max_str_digits()`: decimal strings with more
-/// digits than this are refused by `int()` and by the unpickler.
-pub const INT_MAX_STR_DIGITS: usize = 4300;
 
 /// An integer value of any size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,38 +45,9 @@ impl std::fmt::Display for Int {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Int::Small(v) => write!(f, "{v}"),
-            Int::Big(v) => f.write_str(&int_repr(v)),
+            Int::Big(v) => f.write_str(&airlock_pyvalue::int_repr(v)),
         }
     }
-}
-
-/// Largest integer, in bits, written out in decimal: about 4,200 digits,
-/// under the 4,300 CPython itself converts (`sys.get_int_max_str_digits`).
-/// Decimal conversion is quadratic; bigger integers are described instead.
-pub const MAX_DECIMAL_BITS: u64 = 14_000;
-
-/// An integer in decimal, or `<int of N bits>` when it has more than
-/// [`MAX_DECIMAL_BITS`] bits (in time linear in its size).
-pub fn int_repr(value: &BigInt) -> String {
-    let bits = value.bits();
-    if bits <= MAX_DECIMAL_BITS {
-        return value.to_string();
-    }
-    let sign = if value.sign() == Sign::Minus { "-" } else { "" };
-    format!("<{sign}int of {} bits>", thousands(bits))
-}
-
-/// `83886080` as `83,886,080`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Why a literal was refused; the message mirrors the Python exception.
@@ -175,91 +143,13 @@ fn strtol_base0(s: &[u8]) -> (i64, usize, bool) {
     (value, i, false)
 }
 
-/// `PyLong_FromString(s, NULL, base)` for `base` 0 or 10, including the
-/// underscore rules and the `int_max_str_digits` limit. `s` is a C string.
+/// `PyLong_FromString(s, NULL, base)`: `int()` on the C string `s`.
 pub fn py_long_from_string(s: &[u8], base: u32) -> Result<Int, LiteralError> {
-    let invalid = || err(format!("invalid literal for int() with base {base}"));
-    let s = c_str(s);
-    let mut i = 0;
-    while i < s.len() && is_space(s[i]) {
-        i += 1;
+    match airlock_pyvalue::parse_int(c_str(s), base) {
+        Ok(v) => Ok(Int::from_big(v)),
+        Err(IntError::Invalid) => err(format!("invalid literal for int() with base {base}")),
+        Err(e) => err(e.to_string()),
     }
-    let mut negative = false;
-    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
-        negative = s[i] == b'-';
-        i += 1;
-    }
-    let at = |k: usize| s.get(k).copied().unwrap_or(0);
-    let mut base = base;
-    let mut error_if_nonzero = false;
-    if base == 0 {
-        if at(i) != b'0' {
-            base = 10;
-        } else {
-            match at(i + 1) {
-                b'x' | b'X' => base = 16,
-                b'o' | b'O' => base = 8,
-                b'b' | b'B' => base = 2,
-                _ => {
-                    error_if_nonzero = true;
-                    base = 10;
-                }
-            }
-        }
-    }
-    if at(i) == b'0' {
-        let p = at(i + 1);
-        if (base == 16 && (p == b'x' || p == b'X'))
-            || (base == 8 && (p == b'o' || p == b'O'))
-            || (base == 2 && (p == b'b' || p == b'B'))
-        {
-            i += 2;
-            if at(i) == b'_' {
-                i += 1;
-            }
-        }
-    }
-    if at(i) == b'_' {
-        return invalid();
-    }
-    let start = i;
-    let mut digits: Vec<u8> = Vec::new();
-    let mut prev = 0u8;
-    while i < s.len() && (digit_value(s[i]) < base || s[i] == b'_') {
-        if s[i] == b'_' {
-            if prev == b'_' {
-                return invalid();
-            }
-        } else {
-            digits.push(digit_value(s[i]) as u8);
-        }
-        prev = s[i];
-        i += 1;
-    }
-    if prev == b'_' {
-        return invalid();
-    }
-    if !base.is_power_of_two() && digits.len() > INT_MAX_STR_DIGITS {
-        return err(format!(
-            "Exceeds the limit ({INT_MAX_STR_DIGITS} digits) for integer string conversion: \
-             value has {} digits",
-            digits.len()
-        ));
-    }
-    if i == start {
-        return invalid();
-    }
-    let magnitude = BigInt::from_radix_be(Sign::Plus, &digits, base).unwrap_or_default();
-    if error_if_nonzero && magnitude.sign() != Sign::NoSign {
-        return err("invalid literal for int() with base 0");
-    }
-    while i < s.len() && is_space(s[i]) {
-        i += 1;
-    }
-    if i != s.len() {
-        return invalid();
-    }
-    Ok(Int::from_big(if negative { -magnitude } else { magnitude }))
 }
 
 /// What an `INT` line holds: `_pickle.c` turns `00`/`01` (and other
