@@ -35,6 +35,8 @@
 
 use std::fmt;
 
+use airlock_pyvalue::{str_repr, str_repr_cut};
+
 use crate::pyliteral::PyLit;
 
 /// Most dimensions of a subarray shape (numpy's `NPY_MAXDIMS`).
@@ -224,10 +226,6 @@ pub enum DtypeError {
     Unsupported(String),
 }
 
-fn repr_str(s: &str) -> String {
-    PyLit::Str(s.to_string()).repr_short(120)
-}
-
 impl Dtype {
     fn scalar(kind: DtypeKind, itemsize: u64) -> Dtype {
         let one_byte = itemsize == 1 && matches!(kind, DtypeKind::Int | DtypeKind::UInt);
@@ -329,7 +327,7 @@ impl Dtype {
             return;
         }
         if !self.is_structured() {
-            out.push_str(&repr_str(&self.typestr()));
+            out.push_str(&str_repr(&self.typestr()));
             return;
         }
         // numpy's _array_descr: fields in order, gaps as ('', '|V<n>').
@@ -351,8 +349,8 @@ impl Dtype {
             sep(out);
             out.push('(');
             match &f.title {
-                Some(t) => out.push_str(&format!("({}, {})", repr_str(t), repr_str(&f.name))),
-                None => out.push_str(&repr_str(&f.name)),
+                Some(t) => out.push_str(&format!("({}, {})", str_repr(t), str_repr(&f.name))),
+                None => out.push_str(&str_repr(&f.name)),
             }
             out.push_str(", ");
             match &f.dtype.subarray {
@@ -404,14 +402,14 @@ impl fmt::Display for Dtype {
 /// `numpy.dtype(s)` for a string `s` (numpy 2.4's `_convert_from_str`).
 pub fn dtype_from_str(s: &str) -> Result<Dtype, DtypeError> {
     let b = s.as_bytes();
-    let not_understood = || DtypeError::NotUnderstood(repr_str(s));
+    let not_understood = || DtypeError::NotUnderstood(str_repr_cut(s, 120));
     if b.is_empty() {
         return Err(not_understood());
     }
     if is_commastring(b) {
         return Err(DtypeError::Unsupported(format!(
             "the dtype string {} is a comma-separated or repeat-prefixed one, which numpy builds into a structured or subarray dtype with its _commastring parser",
-            repr_str(s)
+            str_repr_cut(s, 120)
         )));
     }
     let (big_endian, rest) = match b[0] {
@@ -491,7 +489,7 @@ fn datetime_from_typestr(t: &[u8], whole: &str) -> Result<Dtype, DtypeError> {
     } else if let Some(m) = t.strip_prefix(b"datetime64") {
         (DtypeKind::Datetime, m)
     } else {
-        return Err(DtypeError::NotUnderstood(repr_str(whole)));
+        return Err(DtypeError::NotUnderstood(str_repr_cut(whole, 120)));
     };
     Ok(Dtype::datetime(kind, datetime_meta(meta, whole)?))
 }
@@ -502,7 +500,7 @@ fn datetime_meta(m: &[u8], whole: &str) -> Result<DatetimeMeta, DtypeError> {
     let invalid = || {
         DtypeError::Invalid(format!(
             "invalid datetime metadata string in {}",
-            repr_str(whole)
+            str_repr_cut(whole, 120)
         ))
     };
     if m.is_empty() {
@@ -539,13 +537,13 @@ fn datetime_meta(m: &[u8], whole: &str) -> Result<DatetimeMeta, DtypeError> {
     if unit.contains(&b'/') {
         return Err(DtypeError::Unsupported(format!(
             "the datetime unit with a divisor in {}",
-            repr_str(whole)
+            str_repr_cut(whole, 120)
         )));
     }
     let unit = TimeUnit::parse(unit).ok_or_else(|| {
         DtypeError::Invalid(format!(
             "invalid datetime unit in metadata string {}",
-            repr_str(whole)
+            str_repr_cut(whole, 120)
         ))
     })?;
     Ok(DatetimeMeta { unit, num })
@@ -652,7 +650,7 @@ fn type_char(c: u8) -> Option<Result<Dtype, DtypeError>> {
 /// Kind letter and size, read like numpy: `strtol` on what follows the
 /// letter, which must consume the rest of the string.
 fn kind_and_size(t: &[u8], whole: &str) -> Result<Dtype, DtypeError> {
-    let not_understood = || DtypeError::NotUnderstood(repr_str(whole));
+    let not_understood = || DtypeError::NotUnderstood(str_repr_cut(whole, 120));
     let parsed = c_strtol(&t[1..]);
     // numpy's `typeend`: just after the letter when nothing was converted.
     let typeend = 1 + parsed.end;
@@ -945,7 +943,7 @@ fn structured(list: &[PyLit]) -> Result<Dtype, DtypeError> {
                     return Err(DtypeError::Unsupported(format!(
                         "the title {} of field {}, which is not a string",
                         other.repr_short(60),
-                        repr_str(name)
+                        str_repr_cut(name, 120)
                     )));
                 }
             };
@@ -964,14 +962,14 @@ fn structured(list: &[PyLit]) -> Result<Dtype, DtypeError> {
         if !seen.insert(f.name.as_str()) {
             return Err(DtypeError::Invalid(format!(
                 "field name {} already used as a name or title",
-                repr_str(&f.name)
+                str_repr_cut(&f.name, 120)
             )));
         }
         if let Some(t) = &f.title {
             if !seen.insert(t.as_str()) {
                 return Err(DtypeError::Invalid(format!(
                     "title {} already used as a name or title",
-                    repr_str(t)
+                    str_repr_cut(t, 120)
                 )));
             }
         }
