@@ -40,7 +40,7 @@
 use std::collections::HashMap;
 
 use airlock_pyvalue::{
-    INT_MAX_STR_DIGITS, NumKey, Number, bytes_repr, complex_repr, float_repr, int_repr, str_repr,
+    IntError, NumKey, Number, bytes_repr, complex_repr, float_repr, int_repr, str_repr,
 };
 use num_bigint::BigInt;
 
@@ -627,18 +627,22 @@ impl<'a> Lexer<'a> {
         }
         self.end_of_number(start, if imaginary { "imaginary" } else { "decimal" })?;
         if !is_float && !imaginary {
-            let significant = int_part.trim_start_matches('0').len();
-            if significant > INT_MAX_STR_DIGITS {
-                return Err(self.syntax(
+            // CPython reads a literal with leading zeros (only zero itself)
+            // without `PyLong_FromString`, hence without its digit limit.
+            let significant = int_part.trim_start_matches('0');
+            if significant.is_empty() {
+                return Ok(Tok::Int(BigInt::default()));
+            }
+            return match airlock_pyvalue::parse_int(significant.as_bytes(), 10) {
+                Ok(value) => Ok(Tok::Int(value)),
+                Err(IntError::Invalid) => Err(invalid(self, "decimal")),
+                Err(e) => Err(self.syntax(
                     start,
                     format!(
-                        "Exceeds the limit ({INT_MAX_STR_DIGITS} digits) for integer string conversion: value has {significant} digits"
+                        "{e} - Consider hexadecimal for huge integer literals to avoid decimal conversion limits."
                     ),
-                ));
-            }
-            let value = BigInt::parse_bytes(int_part.as_bytes(), 10)
-                .ok_or_else(|| invalid(self, "decimal"))?;
-            return Ok(Tok::Int(value));
+                )),
+            };
         }
         let text = format!(
             "{}.{}e{}",
@@ -1584,6 +1588,13 @@ mod tests {
     fn int_max_str_digits() {
         assert!(literal_eval(&"1".repeat(4300)).is_ok());
         assert_eq!(fail(&"1".repeat(4301)).kind, LiteralErrorKind::Syntax);
+        // CPython 3.11's message, but for its " (<unknown>, line 1)".
+        assert_eq!(
+            fail(&"1".repeat(5000)).message,
+            "Exceeds the limit (4300 digits) for integer string conversion: value has 5000 \
+             digits; use sys.set_int_max_str_digits() to increase the limit - Consider \
+             hexadecimal for huge integer literals to avoid decimal conversion limits."
+        );
         assert_eq!(
             fail(&format!("-{}", "1".repeat(4301))).kind,
             LiteralErrorKind::Syntax
