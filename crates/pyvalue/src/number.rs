@@ -55,6 +55,16 @@ impl<'a> Number<'a> {
         }
     }
 
+    /// Whether a part of the number is a NaN (which equals nothing, itself
+    /// included, though its [`NumKey`] equals its own).
+    pub fn is_nan(&self) -> bool {
+        match *self {
+            Number::Float(f) => f.is_nan(),
+            Number::Complex(re, im) => re.is_nan() || im.is_nan(),
+            Number::Int(_) | Number::Big(_) => false,
+        }
+    }
+
     /// Python's `self == other`.
     pub fn py_eq(&self, other: &Number<'_>) -> bool {
         let (a, a_im) = self.parts();

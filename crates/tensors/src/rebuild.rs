@@ -1388,7 +1388,7 @@ fn py_repr(n: &Node) -> String {
 }
 
 /// A number, for Python's cross-type equality.
-fn num(n: &Node) -> Option<Number<'_>> {
+pub(crate) fn num(n: &Node) -> Option<Number<'_>> {
     Some(match n {
         Node::Bool(b) => Number::Int(i64::from(*b)),
         Node::Int(i) => Number::Int(*i),
