@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 
 use airlock_pyvalue::IntError;
+use airlock_pyvalue::int::digit_value;
 use num_bigint::BigInt;
 use num_traits::ToPrimitive;
 
@@ -64,83 +65,12 @@ fn err<T>(msg: impl Into<String>) -> Result<T, LiteralError> {
     Err(LiteralError(msg.into()))
 }
 
-/// `Py_ISSPACE` / C `isspace` in the C locale.
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
-}
-
 /// The line as C code sees it: everything before the first NUL byte.
 fn c_str(line: &[u8]) -> &[u8] {
     match memchr::memchr(0, line) {
         Some(i) => &line[..i],
         None => line,
     }
-}
-
-fn digit_value(b: u8) -> u32 {
-    match b {
-        b'0'..=b'9' => (b - b'0') as u32,
-        b'a'..=b'z' => (b - b'a') as u32 + 10,
-        b'A'..=b'Z' => (b - b'A') as u32 + 10,
-        _ => 37,
-    }
-}
-
-/// glibc `strtol(s, &end, 0)` for a 64-bit `long`.
-///
-/// Returns the value, the index where parsing stopped and whether the value
-/// overflowed (`errno == ERANGE`).
-fn strtol_base0(s: &[u8]) -> (i64, usize, bool) {
-    let mut i = 0;
-    while i < s.len() && is_space(s[i]) {
-        i += 1;
-    }
-    let mut negative = false;
-    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
-        negative = s[i] == b'-';
-        i += 1;
-    }
-    let mut base = 10u32;
-    if i < s.len() && s[i] == b'0' {
-        // "0x" switches to base 16 only when a hex digit follows; otherwise
-        // glibc parses the "0" and stops at the "x".
-        let hex_digit_follows = s.get(i + 2).is_some_and(|&b| digit_value(b) < 16);
-        if matches!(s.get(i + 1), Some(b'x' | b'X')) && hex_digit_follows {
-            base = 16;
-            i += 2;
-        } else {
-            base = 8;
-        }
-    }
-    let start = i;
-    let mut acc: u64 = 0;
-    let mut overflow = false;
-    let limit: u64 = if negative {
-        1u64 << 63
-    } else {
-        i64::MAX as u64
-    };
-    while i < s.len() && digit_value(s[i]) < base {
-        let d = digit_value(s[i]) as u64;
-        match acc.checked_mul(base as u64).and_then(|v| v.checked_add(d)) {
-            Some(v) if v <= limit => acc = v,
-            _ => overflow = true,
-        }
-        i += 1;
-    }
-    if i == start {
-        // No digits: endptr is the start of the string, value 0.
-        return (0, 0, false);
-    }
-    if overflow {
-        return (if negative { i64::MIN } else { i64::MAX }, i, true);
-    }
-    let value = if negative {
-        (acc as i128).wrapping_neg() as i64
-    } else {
-        acc as i64
-    };
-    (value, i, false)
 }
 
 /// `PyLong_FromString(s, NULL, base)`: `int()` on the C string `s`.
@@ -167,7 +97,11 @@ pub enum IntLine {
 /// `PyLong_FromString(s, NULL, 0)` when that does not consume the line.
 pub fn parse_int_line(line: &[u8]) -> Result<IntLine, LiteralError> {
     let s = c_str(line);
-    let (x, end, overflow) = strtol_base0(s);
+    let airlock_pyvalue::Strtol {
+        value: x,
+        end,
+        overflow,
+    } = airlock_pyvalue::strtol(s, 0);
     // In C, `*endptr` is the byte at `end`: the newline, or the NUL terminator.
     let end_byte = s.get(end).copied().unwrap_or(0);
     if overflow || (end_byte != b'\n' && end_byte != 0) {

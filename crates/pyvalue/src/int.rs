@@ -4,7 +4,8 @@
 //! matching the base (base 0 takes the base from it, and refuses a nonzero
 //! decimal with leading zeros), single underscores between digits (and one
 //! after a prefix), and at most [`INT_MAX_STR_DIGITS`] digits in a base
-//! that is not a power of two.
+//! that is not a power of two. And C's `strtol`, as glibc has it, which
+//! CPython's unpickler (`load_int`) and numpy's dtype parser call first.
 
 use num_bigint::{BigInt, Sign};
 
@@ -37,13 +38,15 @@ impl std::fmt::Display for IntError {
 
 impl std::error::Error for IntError {}
 
-/// `Py_ISSPACE`: the C locale's white space.
-fn is_space(b: u8) -> bool {
+/// `Py_ISSPACE` (C `isspace` in the C locale): the white space `int()`
+/// and the unpickler's C parsers skip.
+pub fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
-/// `_PyLong_DigitValue`: 37 for a byte that is no digit.
-fn digit_value(b: u8) -> u32 {
+/// `_PyLong_DigitValue`: the value of a digit in bases up to 36, 37 for
+/// a byte that is no digit.
+pub fn digit_value(b: u8) -> u32 {
     match b {
         b'0'..=b'9' => (b - b'0') as u32,
         b'a'..=b'z' => (b - b'a') as u32 + 10,
@@ -138,6 +141,82 @@ fn scan_digits(s: &[u8], mut i: usize, base: u32) -> Result<(Vec<u8>, usize), In
     Ok((digits, i))
 }
 
+/// What glibc's `strtol(s, &end, base)` returns for a 64-bit `long`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strtol {
+    /// The value: `LONG_MAX` or `LONG_MIN` on overflow, 0 when nothing
+    /// was converted.
+    pub value: i64,
+    /// Bytes consumed (`end - s`): 0 when nothing was converted.
+    pub end: usize,
+    /// `errno == ERANGE`.
+    pub overflow: bool,
+}
+
+/// glibc `strtol(s, &end, base)` for base 0 or 2 to 36: white space, a
+/// sign, `0x` in base 0 or 16 only when a hex digit follows it (else the
+/// `0` is read and the `x` ends the number), base 0 octal after a `0`.
+pub fn strtol(s: &[u8], base: u32) -> Strtol {
+    let at = |k: usize| s.get(k).copied().unwrap_or(0);
+    let mut i = skip_spaces(s, 0);
+    let negative = at(i) == b'-';
+    if matches!(at(i), b'+' | b'-') {
+        i += 1;
+    }
+    let hex_prefix =
+        at(i) == b'0' && matches!(at(i + 1), b'x' | b'X') && digit_value(at(i + 2)) < 16;
+    let base = match base {
+        0 | 16 if hex_prefix => {
+            i += 2;
+            16
+        }
+        0 if at(i) == b'0' => 8,
+        0 => 10,
+        b => b,
+    };
+    let (magnitude, end, overflow) = strtol_digits(s, i, base, negative);
+    if end == i {
+        return Strtol {
+            value: 0,
+            end: 0,
+            overflow: false,
+        };
+    }
+    let value = match (overflow, negative) {
+        (true, true) => i64::MIN,
+        (true, false) => i64::MAX,
+        (false, true) => (magnitude as i128).wrapping_neg() as i64,
+        (false, false) => magnitude as i64,
+    };
+    Strtol {
+        value,
+        end,
+        overflow,
+    }
+}
+
+/// The magnitude of the digits from `i` on (up to `LONG_MAX`, or
+/// `-LONG_MIN` when negative), where they end, and whether it overflowed.
+fn strtol_digits(s: &[u8], mut i: usize, base: u32, negative: bool) -> (u64, usize, bool) {
+    let limit = if negative {
+        1u64 << 63
+    } else {
+        i64::MAX as u64
+    };
+    let (mut acc, mut overflow) = (0u64, false);
+    while let Some(d) = s.get(i).map(|&c| digit_value(c)).filter(|&d| d < base) {
+        match acc
+            .checked_mul(u64::from(base))
+            .and_then(|v| v.checked_add(u64::from(d)))
+        {
+            Some(v) if v <= limit => acc = v,
+            _ => overflow = true,
+        }
+        i += 1;
+    }
+    (acc, i, overflow)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +250,24 @@ mod tests {
             Err(IntError::TooManyDigits(4301))
         );
         assert!(parse_int(many.as_bytes(), 16).is_ok());
+    }
+
+    #[test]
+    fn strtol_matches_glibc() {
+        let t = |p: &[u8], base| {
+            let r = strtol(p, base);
+            (r.value, r.end, r.overflow)
+        };
+        assert_eq!(t(b" \t\n+12x", 10), (12, 6, false));
+        assert_eq!(t(b"-0", 10), (0, 2, false));
+        assert_eq!(t(b"+", 10), (0, 0, false));
+        assert_eq!(t(b"", 0), (0, 0, false));
+        assert_eq!(t(b"0x", 0), (0, 1, false));
+        assert_eq!(t(b"0x1f", 0), (31, 4, false));
+        assert_eq!(t(b"0x1f", 16), (31, 4, false));
+        assert_eq!(t(b"017", 0), (15, 3, false));
+        assert_eq!(t(b"-9223372036854775808", 10), (i64::MIN, 20, false));
+        assert_eq!(t(b"9223372036854775808", 10), (i64::MAX, 19, true));
+        assert_eq!(t(b"-99999999999999999999999", 10).2, true);
     }
 }

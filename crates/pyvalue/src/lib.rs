@@ -15,7 +15,8 @@
 //!   size, and a key under which equal numbers are equal, for hash tables.
 //! - [`int`]: `int(s, base)` on bytes or an ASCII `str`
 //!   (`PyLong_FromString`), underscores, prefixes and the
-//!   `sys.get_int_max_str_digits()` limit included.
+//!   `sys.get_int_max_str_digits()` limit included, and glibc's `strtol`,
+//!   which the unpickler's `load_int` and numpy's dtype parser call.
 //!
 //! `tests/cpython.rs` checks all of it against the CPython on the machine,
 //! on generated values.
@@ -27,7 +28,7 @@ pub mod number;
 mod printable_table;
 pub mod repr;
 
-pub use int::{INT_MAX_STR_DIGITS, IntError, parse_int};
+pub use int::{INT_MAX_STR_DIGITS, IntError, Strtol, parse_int, strtol};
 pub use number::{NumKey, Number};
 pub use printable_table::UNICODE_VERSION;
 pub use repr::{

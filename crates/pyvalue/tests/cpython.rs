@@ -1,9 +1,10 @@
 //! Differential test against CPython: values generated from a fixed seed
 //! (strings sampling every kind of code point, all bytes, floats of every
 //! bit pattern class, integers of many sizes, numbers of every type
-//! compared with each other, `int()` texts in every base) are written to a
-//! file, the CPython on the machine computes `repr`, `==` and `int()` for
-//! each, and every answer must be Airlock's.
+//! compared with each other, `int()` and `strtol` texts in several bases)
+//! are written to a file, the CPython on the machine computes `repr`, `==`,
+//! `int()` and (through `ctypes`, from the C library) `strtol` for each, and
+//! every answer must be Airlock's.
 //!
 //! The interpreter is `$AIRLOCK_VENV/bin/python` when `AIRLOCK_VENV` is set
 //! (as in `scripts/test.sh`), else `python3` on the `PATH`; without one the
@@ -15,18 +16,27 @@ use std::process::Command;
 
 use airlock_pyvalue::{
     IntError, MAX_DECIMAL_BITS, Number, bytes_repr, complex_repr, float_repr, int_repr,
-    is_printable, parse_int, str_repr,
+    is_printable, parse_int, str_repr, strtol,
 };
 use num_bigint::{BigInt, Sign};
 
 /// The Python side: one answer line per case line.
 const SCRIPT: &str = r#"
-import struct, sys, unicodedata
+import ctypes, struct, sys, unicodedata
+def unhex(h): return bytes.fromhex(h[1:])
+libc = ctypes.CDLL(None, use_errno=True)
+libc.strtol.restype = ctypes.c_long
+libc.strtol.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_int]
+def strtol(h, base):
+    buf = ctypes.create_string_buffer(unhex(h))
+    end = ctypes.c_void_p()
+    ctypes.set_errno(0)
+    v = libc.strtol(buf, ctypes.byref(end), base)
+    return f'{v} {end.value - ctypes.addressof(buf)} {int(ctypes.get_errno() != 0)}'
 def f(h): return struct.unpack('>d', bytes.fromhex(h))[0]
 def num(t, a, b):
     return {'i': lambda: int(a, 16), 'b': lambda: a == '1', 'f': lambda: f(a),
             'c': lambda: complex(f(a), f(b))}[t]()
-def unhex(h): return bytes.fromhex(h[1:])
 def parse(h, base):
     b = unhex(h)
     try: v = int(b, base)
@@ -43,6 +53,7 @@ def answer(k, a):
     if k == 'i': return repr(int(a[0], 16)).encode().hex()
     if k == 'e': return str(int(num(*a[0:3]) == num(*a[3:6])))
     if k == 'p': return parse(a[0], int(a[1]))
+    if k == 't': return strtol(a[0], int(a[1]))
 with open(sys.argv[1]) as src, open(sys.argv[2], 'w') as out:
     out.write(unicodedata.unidata_version + '\n')
     ranges, start = [], None
@@ -332,6 +343,24 @@ fn int_parsing(rng: &mut Rng, cases: &mut Cases) {
     }
 }
 
+/// The same texts (and longer runs of digits) through glibc's `strtol`,
+/// which the Python side calls with `ctypes`.
+fn c_strtol(rng: &mut Rng, cases: &mut Cases) {
+    let mut texts: Vec<Vec<u8>> = (0..10000).map(|_| int_text(rng)).collect();
+    for _ in 0..2000 {
+        let digits = format!("{}", rng.next() as i64 >> rng.below(64));
+        let pad = "9".repeat(rng.below(3) as usize);
+        texts.push(format!("{digits}{pad}").into_bytes());
+        texts.push(format!("-0x{:x}{pad}", rng.next()).into_bytes());
+    }
+    for (k, s) in texts.into_iter().enumerate() {
+        let base = [0, 10, 16][k % 3];
+        let r = strtol(&s, base);
+        let answer = format!("{} {} {}", r.value, r.end, u8::from(r.overflow));
+        cases.add(format!("t {} {base}", hex(&s)), Expect::Raw(answer));
+    }
+}
+
 fn python() -> PathBuf {
     match std::env::var_os("AIRLOCK_VENV") {
         Some(venv) => PathBuf::from(venv).join("bin/python"),
@@ -395,6 +424,7 @@ fn agrees_with_cpython() {
     ints(&mut rng, &mut cases);
     equality(&mut rng, &mut cases);
     int_parsing(&mut rng, &mut cases);
+    c_strtol(&mut rng, &mut cases);
     let answers = run_python(&cases.lines);
     assert_eq!(
         answers[0],
