@@ -9,7 +9,9 @@
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use airlock_pyvalue::{Number, bytes_repr_cut, float_repr, int_repr, str_repr_cut};
+use airlock_pyvalue::{
+    Number, bytearray_repr_cut, bytes_repr_cut, float_repr, int_repr, str_repr_cut,
+};
 use num_bigint::BigInt;
 
 use crate::opcode::Opcode;
@@ -1002,11 +1004,7 @@ impl<'a> Graph<'a> {
                     out.push_str(&str_repr_cut(&s, max_len.saturating_sub(out.len()) + 1));
                 }
                 Object::Bytes(b) => out.push_str(&bytes_repr_cut(b, max_len + 1)),
-                Object::ByteArray(b) => {
-                    out.push_str("bytearray(");
-                    out.push_str(&bytes_repr_cut(b, max_len + 1));
-                    out.push(')');
-                }
+                Object::ByteArray(b) => out.push_str(&bytearray_repr_cut(b, max_len + 1)),
                 Object::Tuple(items) => seq(out, "(", ")", &mut self.items(*items).iter().copied()),
                 Object::List(items) => seq(out, "[", "]", &mut items.iter().copied()),
                 Object::Set(s) => seq(out, "{", "}", &mut s.entries().iter().copied()),

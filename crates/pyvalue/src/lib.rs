@@ -32,6 +32,6 @@ pub use int::{INT_MAX_STR_DIGITS, IntError, Strtol, parse_int, strtol};
 pub use number::{NumKey, Number};
 pub use printable_table::UNICODE_VERSION;
 pub use repr::{
-    MAX_DECIMAL_BITS, bytes_repr, bytes_repr_cut, complex_repr, float_repr, int_repr, is_printable,
-    str_repr, str_repr_cut,
+    MAX_DECIMAL_BITS, bytearray_repr_cut, bytes_repr, bytes_repr_cut, complex_repr, float_repr,
+    int_repr, is_printable, str_repr, str_repr_cut,
 };

@@ -98,6 +98,18 @@ pub fn bytes_repr(b: &[u8]) -> String {
 /// `repr(b)` showing at most `max_bytes` bytes of `b`, then `...` inside
 /// the quotes when there are more.
 pub fn bytes_repr_cut(b: &[u8], max_bytes: usize) -> String {
+    bytes_literal(b, max_bytes, false)
+}
+
+/// `repr(bytearray(b))`, showing at most `max_bytes` bytes
+/// (`bytearray_repr`, which escapes `'` even between double quotes).
+pub fn bytearray_repr_cut(b: &[u8], max_bytes: usize) -> String {
+    format!("bytearray({})", bytes_literal(b, max_bytes, true))
+}
+
+/// The `b'...'` literal of `PyBytes_Repr`, or of `bytearray_repr` with
+/// `escape_single`.
+fn bytes_literal(b: &[u8], max_bytes: usize, escape_single: bool) -> String {
     let quote = quote_for(b.contains(&b'\''), b.contains(&b'"'));
     let mut out = String::with_capacity(b.len().min(max_bytes) + 3);
     out.push('b');
@@ -112,9 +124,9 @@ pub fn bytes_repr_cut(b: &[u8], max_bytes: usize) -> String {
             b'\t' => out.push_str("\\t"),
             b'\n' => out.push_str("\\n"),
             b'\r' => out.push_str("\\r"),
-            c if c as char == quote => {
+            c if c as char == quote || (escape_single && c == b'\'') => {
                 out.push('\\');
-                out.push(quote);
+                out.push(c as char);
             }
             0x20..=0x7e => out.push(c as char),
             _ => {
@@ -259,6 +271,7 @@ mod tests {
         assert_eq!(bytes_repr(b"it's"), "b\"it's\"");
         assert_eq!(bytes_repr(b"a\x00\xff\\'\""), "b'a\\x00\\xff\\\\\\'\"'");
         assert_eq!(bytes_repr_cut(b"abcd", 2), "b'ab...'");
+        assert_eq!(bytearray_repr_cut(b"'", 9), "bytearray(b\"\\'\")");
     }
 
     #[test]

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use airlock_pyvalue::{
-    IntError, MAX_DECIMAL_BITS, Number, bytes_repr, complex_repr, float_repr, int_repr,
-    is_printable, parse_int, str_repr, strtol,
+    IntError, MAX_DECIMAL_BITS, Number, bytearray_repr_cut, bytes_repr, complex_repr, float_repr,
+    int_repr, is_printable, parse_int, str_repr, strtol,
 };
 use num_bigint::{BigInt, Sign};
 
@@ -48,6 +48,7 @@ def parse(h, base):
 def answer(k, a):
     if k == 's': return repr(unhex(a[0]).decode()).encode().hex()
     if k == 'y': return repr(unhex(a[0])).encode().hex()
+    if k == 'a': return repr(bytearray(unhex(a[0]))).encode().hex()
     if k == 'f': return repr(f(a[0])).encode().hex()
     if k == 'c': return repr(complex(f(a[0]), f(a[1]))).encode().hex()
     if k == 'i': return repr(int(a[0], 16)).encode().hex()
@@ -165,6 +166,8 @@ fn bytes(rng: &mut Rng, cases: &mut Cases) {
     for b in samples {
         let line = format!("y {}", hex(&b));
         cases.add(line, Expect::Text(bytes_repr(&b)));
+        let line = format!("a {}", hex(&b));
+        cases.add(line, Expect::Text(bytearray_repr_cut(&b, usize::MAX)));
     }
 }
 

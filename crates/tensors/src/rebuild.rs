@@ -110,7 +110,9 @@ use std::collections::{HashMap, HashSet};
 use airlock_pickle::{
     Analysis, CallKind, Global, Graph, Mutation, ObjId, Object, Opaque, Origin, Value, ValueKind,
 };
-use airlock_pyvalue::{Number, bytes_repr, complex_repr, float_repr, int_repr, str_repr};
+use airlock_pyvalue::{
+    Number, bytearray_repr_cut, bytes_repr, complex_repr, float_repr, int_repr, str_repr,
+};
 
 use crate::dtype::Dtype;
 use crate::model::{Node, Rebuilt, StorageInfo, TensorInfo, Transformation};
@@ -1359,7 +1361,7 @@ fn py_repr(n: &Node) -> String {
         Node::Float(f) => float_repr(*f),
         Node::Complex(re, im) => complex_repr(*re, *im),
         Node::Str(s) => str_repr(s),
-        Node::ByteArray(b) => format!("bytearray({})", bytes_repr(b)),
+        Node::ByteArray(b) => bytearray_repr_cut(b, usize::MAX),
         Node::Bytes(b) => bytes_repr(b),
         Node::Tuple(items) => {
             let inner: Vec<String> = items.iter().map(py_repr).collect();
