@@ -32,13 +32,13 @@ use std::collections::HashMap;
 use std::io;
 
 use crate::compress::{self, DecompressError, DecompressLimits, PyError};
-use crate::pyrepr::{bytes_repr, str_repr};
 use crate::source::{Source, le16, le32, le64};
 use crate::zip::{
     CENTRAL_SIG, EOCD_SIG, FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED, FLAG_PATCH,
     FLAG_STRONG_ENCRYPTION, FLAG_UTF8, LOCAL_SIG, LOCAL_SIZE,
 };
 use crate::{Anomaly, AnomalyKind};
+use airlock_pyvalue::{bytes_repr, str_repr};
 
 const EOCD_SIZE: u64 = 22;
 const CENTRAL_SIZE: usize = 46;
