@@ -7,9 +7,11 @@ and Zs other than the space). The table is those characters as ranges, read
 from the running CPython, with its Unicode version.
 
 Usage: gen_unicode_printable.py OUT.rs
+       gen_unicode_printable.py --check crates/pyvalue/src/printable_table.rs
 
-`cargo test -p airlock-pyvalue --test cpython` is the check: it compares
-every code point with the Python it runs.
+--check compares the committed table with what this Python writes (exit 1
+if they differ); `cargo test -p airlock-pyvalue --test cpython` also
+compares every code point with the Python it runs.
 """
 
 import sys
@@ -52,6 +54,11 @@ def render():
 
 
 def main():
+    if sys.argv[1:2] == ["--check"]:
+        with open(sys.argv[2]) as f:
+            same = f.read() == render()
+        print(f"{sys.argv[2]}: {'as' if same else 'NOT as'} this Python (Unicode {unicodedata.unidata_version}) writes it")
+        sys.exit(0 if same else 1)
     out = sys.argv[1]
     with open(out, "w") as f:
         f.write(render())

@@ -24,6 +24,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests"
 cargo test --workspace --locked
 
+step "Python value semantics: the printable table as this machine's CPython writes it"
+python3 scripts/gen_unicode_printable.py --check crates/pyvalue/src/printable_table.rs
+
 step "pickle engine against this machine's CPython"
 python3 scripts/gen_pickle_corpus.py "$tmp/corpus.json"
 AIRLOCK_PICKLE_CORPUS="$tmp/corpus.json" cargo test -p airlock-pickle --test differential --locked
