@@ -66,7 +66,7 @@ python3 -m venv "$tmp/clean"
 "$tmp/clean/bin/python" -c 'import airlock; r = airlock.scan("examples/models/state_dict.pt"); print("airlock", airlock.__version__, r.verdict); assert r.safe'
 "$tmp/clean/bin/airlock" scan examples/models/state_dict.pt
 "$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps "$tmp"/wheels/*.whl
-"$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests
+AIRLOCK_SANDBOX_REQUIRED=1 AIRLOCK_VENV="$venv" "$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests
 
 step "model hashing: manifests identical to model_signing's, checksum lists to sha256sum's"
 cargo build -q -p airlock-cli --locked
