@@ -90,7 +90,7 @@ python3 -m venv "$tmp/clean"
 "$tmp/clean/bin/python" -c 'import airlock; r = airlock.scan("examples/models/state_dict.pt"); print("airlock", airlock.__version__, r.verdict); assert r.safe'
 "$tmp/clean/bin/airlock" scan examples/models/state_dict.pt
 "$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps "$tmp"/wheels/*.whl
-"$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests
+AIRLOCK_SANDBOX_REQUIRED=1 AIRLOCK_VENV="$venv" "$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests
 
 step "fuzz smoke: every parser fuzzed, no crash, no leak, no timeout"
 fuzz_status=0

@@ -492,11 +492,18 @@ fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
 }
 
 /// Run the `airlock` command line with `argv` (program name first);
-/// returns the exit status.
+/// returns the exit status. `launcher` is the command that starts this
+/// same command line again (the interpreter and its arguments, see
+/// `airlock/_cli.py`): `convert --sandbox` runs `airlock run` with it.
+///
+/// `airlock run` refuses to start the sandbox when the interpreter has
+/// more than one thread (the sandbox forks): the `airlock` command's
+/// interpreter has one.
 #[pyfunction]
 #[allow(unsafe_code)]
-fn cli_main(py: Python<'_>, argv: Vec<String>) -> u8 {
-    py.allow_threads(|| airlock_cli::run(argv))
+fn cli_main(py: Python<'_>, argv: Vec<String>, launcher: Vec<std::ffi::OsString>) -> u8 {
+    let launcher = airlock_cli::Launcher::Command(launcher);
+    py.allow_threads(|| airlock_cli::run_embedded(argv, launcher))
 }
 
 #[pymodule]

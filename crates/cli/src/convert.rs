@@ -76,6 +76,10 @@ pub(crate) struct ConvertArgs {
         requires = "sandbox"
     )]
     sandbox_wall_time: u64,
+    /// The command that starts this `airlock` again (see
+    /// [`crate::Launcher`]).
+    #[arg(skip)]
+    pub(crate) launcher: crate::Launcher,
 }
 
 #[derive(clap::Args)]
@@ -252,6 +256,7 @@ fn sandbox_options(args: &ConvertArgs, opts: &ConvertOptions) -> sandbox_convert
         env: args.sandbox_env.clone(),
         wall_time: args.sandbox_wall_time,
         existing: opts.existing,
+        launcher: args.launcher.clone(),
     }
 }
 

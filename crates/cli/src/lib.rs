@@ -154,12 +154,60 @@ struct RulesArgs {
 
 /// Parse `args` (the program name first) and run the command; returns the
 /// exit status (0 safe, 1 suspicious or dangerous, 2 error; see `--help`).
+///
+/// `convert --sandbox` starts `airlock run` as a process of its own with
+/// [`Launcher::CurrentExe`]: a program that embeds the command line in
+/// another executable calls [`run_embedded`] instead.
 pub fn run<I, T>(args: I) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    parse_and_run(args, false)
+    parse_and_run(args, false, Launcher::CurrentExe)
+}
+
+/// [`run`] for a program whose executable is not `airlock` (the Python
+/// package's `airlock` command runs in the Python interpreter):
+/// `launcher` says how to start the same command line again.
+pub fn run_embedded<I, T>(args: I, launcher: Launcher) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    parse_and_run(args, false, launcher)
+}
+
+/// How `airlock convert --sandbox` starts `airlock run` in a process of
+/// its own (the sandbox forks, which is only sound in a process with a
+/// single thread, and the conversion's process may have more).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Launcher {
+    /// The running executable: the `airlock` binary.
+    #[default]
+    CurrentExe,
+    /// A program and its first arguments, which the `airlock` arguments
+    /// (`run ...`) follow: for the Python package, its interpreter and a
+    /// script that calls this command line.
+    Command(Vec<std::ffi::OsString>),
+}
+
+impl Launcher {
+    /// The command to which `run` and its arguments are added.
+    pub(crate) fn command(&self) -> Result<std::process::Command, String> {
+        match self {
+            Launcher::CurrentExe => std::env::current_exe()
+                .map(std::process::Command::new)
+                .map_err(|e| format!("cannot find the airlock executable: {e}")),
+            Launcher::Command(argv) => {
+                let (program, args) = argv
+                    .split_first()
+                    .ok_or("the command that starts airlock again is empty")?;
+                let mut cmd = std::process::Command::new(program);
+                cmd.args(args);
+                Ok(cmd)
+            }
+        }
+    }
 }
 
 /// [`run`] for the `airlock` executable: commands that write files also
@@ -170,15 +218,15 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    parse_and_run(args, true)
+    parse_and_run(args, true, Launcher::CurrentExe)
 }
 
-fn parse_and_run<I, T>(args: I, handle_signals: bool) -> u8
+fn parse_and_run<I, T>(args: I, handle_signals: bool, launcher: Launcher) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let mut cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -189,6 +237,9 @@ where
             };
         }
     };
+    if let Command::Convert(args) = &mut cli.command {
+        args.launcher = launcher;
+    }
     // `airlock run` forks, which wants a single thread: no signal thread.
     if handle_signals && !matches!(cli.command, Command::Run(_)) {
         output::clean_up_on_signals();
@@ -278,5 +329,25 @@ fn impact_word(i: airlock_policy::Impact) -> &'static str {
         airlock_policy::Impact::Suspicious => "suspicious",
         airlock_policy::Impact::Error => "error",
         airlock_policy::Impact::Dangerous => "dangerous",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Launcher;
+
+    #[test]
+    fn a_launcher_is_a_program_and_its_first_arguments() {
+        let cmd = Launcher::Command(vec!["python3".into(), "-I".into(), "-c".into()])
+            .command()
+            .unwrap();
+        assert_eq!(cmd.get_program(), "python3");
+        assert_eq!(cmd.get_args().collect::<Vec<_>>(), ["-I", "-c"]);
+        assert!(Launcher::Command(Vec::new()).command().is_err());
+        let exe = Launcher::CurrentExe.command().unwrap();
+        assert_eq!(
+            std::path::Path::new(exe.get_program()),
+            std::env::current_exe().unwrap()
+        );
     }
 }

@@ -5,7 +5,6 @@
 //! the safetensors file it writes is scanned before it is kept.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use airlock_policy::Verdict;
 
@@ -25,6 +24,8 @@ pub(crate) struct Options {
     pub wall_time: u64,
     /// Whether an existing output may be replaced.
     pub existing: airlock_tensors::write::Existing,
+    /// How to start `airlock run`.
+    pub launcher: crate::Launcher,
 }
 
 fn python(p: &Path) -> PathBuf {
@@ -106,9 +107,8 @@ fn sweep_stale_work_dirs(parent: &Path) {
 
 fn run(input: &Path, work: &Path, output: &Path, opts: &Options) -> Result<usize, String> {
     let out_file = work.join("model.safetensors");
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot find the airlock executable: {e}"))?;
-    let mut cmd = Command::new(exe);
+    // A fresh process: the sandbox forks, which wants a single thread.
+    let mut cmd = opts.launcher.command()?;
     cmd.arg("run").arg("--ro").arg(input).arg("--rw").arg(work);
     for p in &opts.ro {
         cmd.arg("--ro").arg(p);
@@ -123,7 +123,6 @@ fn run(input: &Path, work: &Path, output: &Path, opts: &Options) -> Result<usize
         .arg(SCRIPT)
         .arg(input)
         .arg(&out_file);
-    // A fresh process: the sandbox forks, which wants a single thread.
     let o = cmd
         .output()
         .map_err(|e| format!("cannot start the sandbox: {e}"))?;

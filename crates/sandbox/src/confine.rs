@@ -9,8 +9,8 @@ use landlock::{
 };
 use nix::sys::resource::{Resource, setrlimit};
 
-use crate::Config;
 use crate::rootfs::Plan;
+use crate::{Config, SetupError};
 
 /// What this kernel offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,15 +102,17 @@ fn pids_cgroup(supervisor: u32) -> PathBuf {
 
 /// Create this run's pids cgroup with `pids.max` (root only: RLIMIT_NPROC
 /// does not bind root). Skipped when the pids controller is not mounted.
-pub fn create_pids_cgroup(pids: Option<u64>) -> Result<(), String> {
+pub fn create_pids_cgroup(pids: Option<u64>) -> Result<(), SetupError> {
     let Some(n) = pids else { return Ok(()) };
     if !std::path::Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists() {
         return Ok(());
     }
-    let dir = pids_cgroup(std::process::id());
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    std::fs::write(dir.join("pids.max"), n.to_string())
-        .map_err(|e| format!("cannot limit processes in {}: {e}", dir.display()))
+    let path = pids_cgroup(std::process::id());
+    if let Err(source) = std::fs::create_dir_all(&path) {
+        return Err(SetupError::CgroupCreate { path, source });
+    }
+    std::fs::write(path.join("pids.max"), n.to_string())
+        .map_err(|source| SetupError::CgroupLimit { path, source })
 }
 
 /// Move the calling process into this run's pids cgroup (its children
@@ -123,14 +125,14 @@ pub fn create_pids_cgroup(pids: Option<u64>) -> Result<(), String> {
 /// an RCU grace period: 5 to 14 ms on the project's machines, the largest
 /// part of the sandbox's start-up. Moving the caller's own thread needs
 /// no such lock (0.4 ms).
-pub fn join_pids_cgroup(supervisor: u32) -> Result<(), String> {
-    let dir = pids_cgroup(supervisor);
-    if !dir.exists() {
+pub fn join_pids_cgroup(supervisor: u32) -> Result<(), SetupError> {
+    let path = pids_cgroup(supervisor);
+    if !path.exists() {
         return Ok(());
     }
-    std::fs::write(dir.join("tasks"), "0")
-        .or_else(|_| std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string()))
-        .map_err(|e| format!("cannot join {}: {e}", dir.display()))
+    std::fs::write(path.join("tasks"), "0")
+        .or_else(|_| std::fs::write(path.join("cgroup.procs"), std::process::id().to_string()))
+        .map_err(|source| SetupError::CgroupJoin { path, source })
 }
 
 /// Remove this run's pids cgroup, killing what is left in it (after a
@@ -164,9 +166,9 @@ pub fn remove_pids_cgroup() {
 }
 
 /// Resource limits.
-pub fn limits(config: &Config, nproc: Option<u64>) -> Result<(), String> {
-    let set = |r: Resource, soft: u64, hard: u64, what: &str| {
-        setrlimit(r, soft, hard).map_err(|e| format!("cannot limit {what}: {e}"))
+pub fn limits(config: &Config, nproc: Option<u64>) -> Result<(), SetupError> {
+    let set = |r: Resource, soft: u64, hard: u64, resource: &'static str| {
+        setrlimit(r, soft, hard).map_err(|source| SetupError::Rlimit { resource, source })
     };
     set(Resource::RLIMIT_CORE, 0, 0, "core dumps")?;
     if let Some(m) = config.mem {
@@ -192,7 +194,7 @@ pub fn limits(config: &Config, nproc: Option<u64>) -> Result<(), String> {
 /// root shows, write only in `/tmp`, `/dev/shm`, the devices and the
 /// `--rw` paths; no TCP; abstract UNIX sockets and signals scoped to the
 /// sandbox. Returns what the kernel could not enforce.
-pub fn landlock(plan: &Plan, features: &Features) -> Result<Option<String>, String> {
+pub fn landlock(plan: &Plan, features: &Features) -> Result<Option<String>, SetupError> {
     if features.landlock_abi <= 0 {
         return Ok(Some("Landlock".into()));
     }
@@ -203,7 +205,7 @@ pub fn landlock(plan: &Plan, features: &Features) -> Result<Option<String>, Stri
         .iter()
         .map(|d| PathBuf::from("/dev").join(d))
         .collect();
-    let e = |e: landlock::RulesetError| format!("Landlock: {e}");
+    let e = SetupError::Landlock;
     let status = Ruleset::default()
         .handle_access(AccessFs::from_all(abi))
         .map_err(e)?
@@ -244,8 +246,8 @@ pub fn landlock(plan: &Plan, features: &Features) -> Result<Option<String>, Stri
 }
 
 /// `no_new_privs`, then the seccomp filter.
-pub fn seccomp(features: &Features) -> Result<Option<String>, String> {
-    nix::sys::prctl::set_no_new_privs().map_err(|e| format!("no_new_privs: {e}"))?;
+pub fn seccomp(features: &Features) -> Result<Option<String>, SetupError> {
+    nix::sys::prctl::set_no_new_privs().map_err(SetupError::NoNewPrivs)?;
     if !features.seccomp {
         return Ok(Some("seccomp".into()));
     }

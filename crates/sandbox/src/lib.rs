@@ -29,6 +29,7 @@
 //! `nix` does not wrap, and `_exit`.
 
 pub mod confine;
+mod error;
 pub mod namespaces;
 pub mod rootfs;
 pub mod seccomp;
@@ -41,6 +42,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
+
+pub use error::SetupError;
 
 /// What to run, and with what.
 #[derive(Debug, Clone, Default)]
@@ -79,8 +82,8 @@ pub enum SandboxError {
     #[error("{0} (run with --allow-degraded to go on without it)")]
     Missing(String),
     /// Setting up failed.
-    #[error("{0}")]
-    Setup(String),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
 }
 
 /// A limit that ended the command.
@@ -123,14 +126,17 @@ impl Outcome {
 /// Run `config.command` in the sandbox and wait for it. The command's
 /// standard input, output and error are the caller's.
 ///
-/// Must be called while the process has a single thread (the `airlock`
-/// command calls it before starting any): the child forks and sets up the
-/// sandbox before `execve`, which after a fork is only sound in a
-/// single-threaded parent.
+/// The calling process must have a single thread (the `airlock` command
+/// calls it before starting any): the child forks and sets up the sandbox
+/// before `execve`, which after a fork is only sound in a single-threaded
+/// parent. This is checked ([`SetupError::Threads`]): no thread can appear
+/// between the check and the fork, since only the calling thread could
+/// start one.
 pub fn run(config: &Config) -> Result<Outcome, SandboxError> {
     if config.command.is_empty() {
-        return Err(SandboxError::Setup("no command given".into()));
+        return Err(SetupError::NoCommand.into());
     }
+    single_threaded()?;
     let features = confine::probe();
     let mut degraded = Vec::new();
     for missing in features.missing() {
@@ -140,76 +146,126 @@ pub fn run(config: &Config) -> Result<Outcome, SandboxError> {
             return Err(SandboxError::Missing(missing));
         }
     }
-    let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| SandboxError::Setup(format!("pipe: {e}")))?;
-    // The ids the sandbox maps are the effective ones: root is decided by
-    // the same one (RLIMIT_NPROC binds others; a pids cgroup binds root).
-    let uid = nix::unistd::Uid::effective().as_raw();
-    if uid == 0 {
-        confine::create_pids_cgroup(config.pids).map_err(SandboxError::Setup)?;
-    }
-    let plan = match rootfs::Plan::new(config) {
-        Ok(p) => p,
-        Err(e) => {
-            confine::remove_pids_cgroup();
-            return Err(SandboxError::Setup(e));
-        }
-    };
-    let sandbox = namespaces::Sandbox {
-        config,
-        plan: &plan,
-        features: &features,
-        nproc: (uid != 0)
-            .then(|| confine::process_budget(config, uid))
-            .flatten(),
-        host_root: uid == 0,
-    };
+    let (err_read, err_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SetupError::Pipe)?;
     let start = Instant::now();
-    let child = match namespaces::spawn(&sandbox, &err_write, &err_read) {
-        Ok(child) => child,
-        Err(e) => {
-            plan.cleanup();
-            confine::remove_pids_cgroup();
-            return Err(SandboxError::Setup(e));
-        }
-    };
+    let (child, plan) = start_sandbox(config, &features, &err_write, &err_read)?;
     drop(err_write);
-    let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // The timer is called off as soon as the child has ended (so that it
-    // never signals a pid the system has given to another process).
-    let (done, ended) = std::sync::mpsc::channel::<()>();
-    if let Some(limit) = config.wall_time {
-        let flag = timed_out.clone();
-        std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = ended.recv_timeout(limit) {
-                flag.store(true, std::sync::atomic::Ordering::SeqCst);
-                let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
-            }
-        });
-    }
-    let status = wait(child);
-    drop(done);
+    let (status, timed_out) = wait_with_timeout(child, config.wall_time);
     let elapsed = start.elapsed();
     let mut message = Vec::new();
     let _ = read_all(&err_read, &mut message);
     plan.cleanup();
     confine::remove_pids_cgroup();
+    let (code, signal) = reports(&message, status, config.allow_degraded, &mut degraded)?;
+    Ok(outcome(config, code, signal, timed_out, degraded, elapsed))
+}
+
+/// Refuse unless the calling process has exactly one thread (fail closed
+/// when `/proc/self/status` cannot be read).
+fn single_threaded() -> Result<(), SetupError> {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(SetupError::ThreadCount)?;
+    let count = thread_count(&status).ok_or_else(|| {
+        SetupError::ThreadCount(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "no Threads: line",
+        ))
+    })?;
+    if count == 1 {
+        Ok(())
+    } else {
+        Err(SetupError::Threads { count })
+    }
+}
+
+/// The `Threads:` field of a `/proc/PID/status` text.
+fn thread_count(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// The pids cgroup, the root's plan and the sandbox's init; on failure,
+/// whatever was made is removed. The plan's mount point is removed by the
+/// caller once the init has ended (the init mounts on it).
+fn start_sandbox(
+    config: &Config,
+    features: &confine::Features,
+    err_write: &std::os::fd::OwnedFd,
+    err_read: &std::os::fd::OwnedFd,
+) -> Result<(Pid, rootfs::Plan), SetupError> {
+    // The ids the sandbox maps are the effective ones: root is decided by
+    // the same one (RLIMIT_NPROC binds others; a pids cgroup binds root).
+    let uid = nix::unistd::Uid::effective().as_raw();
+    if uid == 0 {
+        confine::create_pids_cgroup(config.pids)?;
+    }
+    let plan = rootfs::Plan::new(config).inspect_err(|_| confine::remove_pids_cgroup())?;
+    let sandbox = namespaces::Sandbox {
+        config,
+        plan: &plan,
+        features,
+        nproc: (uid != 0)
+            .then(|| confine::process_budget(config, uid))
+            .flatten(),
+        host_root: uid == 0,
+    };
+    let child = namespaces::spawn(&sandbox, err_write, err_read).inspect_err(|_| {
+        plan.cleanup();
+        confine::remove_pids_cgroup();
+    })?;
+    Ok((child, plan))
+}
+
+/// Wait for the init; `wall_time` after the start, kill it. Returns how
+/// it ended and whether the timeout did it. The timer is called off, and
+/// its thread joined, as soon as the init has ended (so that it never
+/// signals a pid the system has given to another process, and the
+/// process is single-threaded again when this returns).
+fn wait_with_timeout(child: Pid, wall_time: Option<Duration>) -> (WaitStatus, bool) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let timed_out = std::sync::Arc::new(AtomicBool::new(false));
+    let (done, ended) = std::sync::mpsc::channel::<()>();
+    let timer = wall_time.map(|limit| {
+        let flag = timed_out.clone();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = ended.recv_timeout(limit) {
+                flag.store(true, Ordering::SeqCst);
+                let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+            }
+        })
+    });
+    let status = wait(child);
+    drop(done);
+    if let Some(timer) = timer {
+        let _ = timer.join();
+    }
+    (status, timed_out.load(Ordering::SeqCst))
+}
+
+/// The code or signal the sandbox reported (else the init's own status),
+/// and the layers it could not enforce; its setup error, if any.
+fn reports(
+    message: &[u8],
+    status: WaitStatus,
+    allow_degraded: bool,
+    degraded: &mut Vec<String>,
+) -> Result<(Option<i32>, Option<i32>), SandboxError> {
     // The sandbox's reports: E<error>, D<layer missing>, X<code>, S<signal>,
     // each NUL-terminated and written whole (see `split_messages`).
-    let text = String::from_utf8_lossy(&message).into_owned();
+    let text = String::from_utf8_lossy(message);
     let mut code = None;
     let mut signal = None;
     for (tag, body) in split_messages(&text) {
         match tag {
-            'E' => return Err(SandboxError::Setup(body.to_string())),
-            'D' => {
-                if !config.allow_degraded {
-                    return Err(SandboxError::Missing(format!(
-                        "{body} could not be enforced"
-                    )));
-                }
-                degraded.push(body.to_string());
+            'E' => return Err(SetupError::InSandbox(body.to_string()).into()),
+            'D' if !allow_degraded => {
+                return Err(SandboxError::Missing(format!(
+                    "{body} could not be enforced"
+                )));
             }
+            'D' => degraded.push(body.to_string()),
             'X' => code = body.parse().ok(),
             'S' => signal = body.parse().ok(),
             _ => {}
@@ -222,7 +278,19 @@ pub fn run(config: &Config) -> Result<Outcome, SandboxError> {
             _ => {}
         }
     }
-    let limit = if timed_out.load(std::sync::atomic::Ordering::SeqCst) {
+    Ok((code, signal))
+}
+
+/// How the command ended, and the limit that ended it.
+fn outcome(
+    config: &Config,
+    mut code: Option<i32>,
+    mut signal: Option<i32>,
+    timed_out: bool,
+    degraded: Vec<String>,
+    elapsed: Duration,
+) -> Outcome {
+    let limit = if timed_out {
         Some(Limit::WallTime)
     } else if signal == Some(Signal::SIGXCPU as i32)
         || (signal == Some(9) && config.cpu_time.is_some_and(|c| elapsed.as_secs() >= c))
@@ -237,13 +305,13 @@ pub fn run(config: &Config) -> Result<Outcome, SandboxError> {
         code = None;
         signal = Some(9);
     }
-    Ok(Outcome {
+    Outcome {
         code,
         signal,
         limit,
         degraded,
         elapsed,
-    })
+    }
 }
 
 /// Split the report pipe's bytes into tagged messages: each is a tag
@@ -281,6 +349,47 @@ fn read_all(fd: &std::os::fd::OwnedFd, out: &mut Vec<u8>) -> nix::Result<()> {
     }
 }
 
-pub(crate) fn cstring(s: &std::ffi::OsStr) -> Result<CString, String> {
-    CString::new(s.as_bytes()).map_err(|_| format!("{s:?} contains a NUL byte"))
+pub(crate) fn cstring(s: &std::ffi::OsStr) -> Result<CString, SetupError> {
+    CString::new(s.as_bytes()).map_err(|_| SetupError::NulInArgument { arg: s.to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_thread_count_is_read_from_the_status() {
+        assert_eq!(
+            thread_count("Name:\tx\nThreads:\t12\nSigQ:\t0/1\n"),
+            Some(12)
+        );
+        assert_eq!(thread_count("Name:\tx\n"), None);
+        let own = std::fs::read_to_string("/proc/self/status").unwrap();
+        assert!(thread_count(&own).is_some_and(|n| n >= 1), "{own}");
+    }
+
+    /// A process with a second thread is refused before anything is made
+    /// (the single-threaded case is what every test running the `airlock`
+    /// binary exercises: `crates/cli/tests/sandbox.rs`).
+    #[test]
+    fn a_process_with_other_threads_is_refused() {
+        let (stop, wait) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            let _ = wait.recv();
+        });
+        let config = Config {
+            command: vec!["/bin/true".into()],
+            ..Config::default()
+        };
+        let result = run(&config);
+        drop(stop);
+        other.join().unwrap();
+        match result {
+            Err(e @ SandboxError::Setup(SetupError::Threads { count })) => {
+                assert!(count >= 2);
+                assert!(e.to_string().contains("single thread"), "{e}");
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+    }
 }

@@ -18,7 +18,7 @@ use nix::unistd::{Gid, Pid, Uid};
 
 use crate::confine::{self, Features};
 use crate::rootfs::{self, Plan};
-use crate::{Config, cstring};
+use crate::{Config, SetupError, cstring};
 
 /// One message, NUL-terminated, in one write.
 fn send(fd: &OwnedFd, msg: &str) {
@@ -55,7 +55,11 @@ pub(crate) struct Sandbox<'a> {
 /// process that asks for it). The init, first in its user namespace and
 /// so with every capability there, writes its own maps
 /// (user_namespaces(7)), as `unshare --map-root-user` does.
-pub(crate) fn spawn(sandbox: &Sandbox, report: &OwnedFd, unused: &OwnedFd) -> Result<Pid, String> {
+pub(crate) fn spawn(
+    sandbox: &Sandbox,
+    report: &OwnedFd,
+    unused: &OwnedFd,
+) -> Result<Pid, SetupError> {
     let flags = NAMESPACES.bits() as libc::c_long | libc::SIGCHLD as libc::c_long;
     // The caller's ids, read before the clone: inside, everyone is root.
     let ids = (Uid::effective().as_raw(), Gid::effective().as_raw());
@@ -68,16 +72,14 @@ pub(crate) fn spawn(sandbox: &Sandbox, report: &OwnedFd, unused: &OwnedFd) -> Re
     // command or exits, and never returns from this function.
     let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) };
     match rc {
-        -1 => Err(format!(
-            "cannot create the sandbox's namespaces ({}): this kernel or its settings (user.max_user_namespaces, an AppArmor or SELinux policy) do not allow unprivileged user namespaces",
-            std::io::Error::last_os_error()
-        )),
+        -1 => Err(SetupError::Clone(std::io::Error::last_os_error())),
         0 => {
             let _ = nix::unistd::close(unused.as_raw_fd());
             let code = match init(sandbox, ids, supervisor, report) {
                 Ok(code) => code,
-                Err(msg) => {
-                    send(report, &format!("E{msg}"));
+                // Only text crosses the pipe: the error is formatted here.
+                Err(e) => {
+                    send(report, &format!("E{e}"));
                     125
                 }
             };
@@ -111,10 +113,17 @@ fn ended(pidfd: &OwnedFd) -> bool {
 /// The caller's own ids only: root inside is the caller outside, with no
 /// more rights on the host than the caller has (and supplementary groups
 /// cannot be changed inside).
-fn write_maps((uid, gid): (u32, u32)) -> Result<(), String> {
-    write_file("/proc/self/setgroups", "deny")?;
-    write_file("/proc/self/uid_map", &format!("0 {uid} 1"))?;
-    write_file("/proc/self/gid_map", &format!("0 {gid} 1"))
+fn write_maps((uid, gid): (u32, u32)) -> Result<(), SetupError> {
+    write_map("/proc/self/setgroups", "deny")?;
+    write_map("/proc/self/uid_map", &format!("0 {uid} 1"))?;
+    write_map("/proc/self/gid_map", &format!("0 {gid} 1"))
+}
+
+fn write_map(path: &str, text: &str) -> Result<(), SetupError> {
+    std::fs::write(path, text).map_err(|source| SetupError::IdMap {
+        path: path.into(),
+        source,
+    })
 }
 
 /// End a process of the sandbox (a fork of the supervisor) without running
@@ -134,7 +143,7 @@ fn leave(code: i32) -> ! {
 /// close: a connected socket (an SSH agent's, a container daemon's) works
 /// from any network namespace, and a directory opened outside reaches files
 /// the mount namespace hides.
-fn close_inherited_fds() -> Result<(), String> {
+fn close_inherited_fds() -> Result<(), SetupError> {
     // SAFETY: close_range takes no pointers; with CLOSE_RANGE_CLOEXEC it
     // only marks descriptors.
     let rc = unsafe {
@@ -149,8 +158,7 @@ fn close_inherited_fds() -> Result<(), String> {
         return Ok(());
     }
     // Kernels before 5.11: one descriptor at a time.
-    let dir = std::fs::read_dir("/proc/self/fd")
-        .map_err(|e| format!("cannot list open descriptors in /proc/self/fd: {e}"))?;
+    let dir = std::fs::read_dir("/proc/self/fd").map_err(SetupError::ListDescriptors)?;
     let fds: Vec<i32> = dir
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .filter(|&fd| fd > 2)
@@ -162,14 +170,10 @@ fn close_inherited_fds() -> Result<(), String> {
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
         ) {
             Ok(_) | Err(nix::errno::Errno::EBADF) => {}
-            Err(e) => return Err(format!("cannot close descriptor {fd} for the command: {e}")),
+            Err(source) => return Err(SetupError::CloseDescriptor { fd, source }),
         }
     }
     Ok(())
-}
-
-fn write_file(path: &str, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))
 }
 
 /// The init is a copy of the `airlock` process, so its memory holds the
@@ -190,16 +194,19 @@ fn write_file(path: &str, text: &str) -> Result<(), String> {
 /// stack: the init, single-threaded, reads neither its arguments nor its
 /// environment afterwards (the command's environment was computed before
 /// the fork).
-fn hide_the_callers_process() -> Result<(), String> {
+fn hide_the_callers_process() -> Result<(), SetupError> {
     use std::os::unix::fs::FileExt;
-    let stat = read_stat().map_err(|e| format!("cannot read /proc/self/stat: {e}"))?;
+    let hide = |what| move |source| SetupError::HideCaller { what, source };
+    let stat = read_stat().map_err(hide("cannot read /proc/self/stat"))?;
     let [arg_start, arg_end, env_start, env_end] = memory_layout(&stat).ok_or_else(|| {
-        "cannot find the argument and environment area in /proc/self/stat".to_string()
+        hide("cannot find the argument and environment area in /proc/self/stat")(
+            std::io::ErrorKind::InvalidData.into(),
+        )
     })?;
     let mem = std::fs::OpenOptions::new()
         .write(true)
         .open("/proc/self/mem")
-        .map_err(|e| format!("cannot open /proc/self/mem: {e}"))?;
+        .map_err(hide("cannot open /proc/self/mem"))?;
     for (start, end) in [(arg_start, arg_end), (env_start, env_end)] {
         let len = usize::try_from(end.saturating_sub(start)).unwrap_or(0);
         let mut blank = vec![0u8; len];
@@ -208,10 +215,12 @@ fn hide_the_callers_process() -> Result<(), String> {
             let n = name.len().min(len.saturating_sub(1));
             blank[..n].copy_from_slice(&name[..n]);
         }
-        mem.write_all_at(&blank, start)
-            .map_err(|e| format!("cannot overwrite the caller's arguments and environment: {e}"))?;
+        mem.write_all_at(&blank, start).map_err(hide(
+            "cannot overwrite the caller's arguments and environment",
+        ))?;
     }
-    nix::sys::prctl::set_dumpable(false).map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))
+    nix::sys::prctl::set_dumpable(false)
+        .map_err(|e| hide("prctl(PR_SET_DUMPABLE)")(std::io::Error::from(e)))
 }
 
 /// `/proc/self/stat` in one read (a line of a few hundred bytes; reading
@@ -247,13 +256,66 @@ fn memory_layout(stat: &str) -> Option<[u64; 4]> {
     (layout[0] <= layout[1] && layout[2] <= layout[3]).then_some(layout)
 }
 
-/// PID 1 of the sandbox.
+/// PID 1 of the sandbox: confine itself, start the command, reap every
+/// process and report the command's end.
 fn init(
     sandbox: &Sandbox,
     ids: (u32, u32),
     supervisor: Option<OwnedFd>,
     report: &OwnedFd,
-) -> Result<i32, String> {
+) -> Result<i32, SetupError> {
+    // Killed with the supervisor, unless it ended before this took effect.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(SetupError::ParentDeathSignal)?;
+    if supervisor.as_ref().is_some_and(ended) {
+        return Err(SetupError::SupervisorEnded);
+    }
+    drop(supervisor);
+    default_signals();
+    confine_self(sandbox, ids, report)?;
+    let (argv, envp) = command_strings(sandbox.config, sandbox.plan)?;
+    let path = sandbox
+        .plan
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("/usr/bin:/bin");
+    match start(&argv, &envp, path) {
+        Ok(command) => reap(command, report),
+        Err(why) => {
+            let code = match why {
+                StartError::Exec(nix::errno::Errno::ENOENT) => 127,
+                _ => 126,
+            };
+            let command = sandbox.config.command[0].to_string_lossy().into_owned();
+            send(report, &format!("E{}", why.error(command)));
+            Ok(code)
+        }
+    }
+}
+
+/// Every signal's action back to the default, and none blocked: the init
+/// is a copy of its caller, whose handlers mean nothing here and whose
+/// ignored signals would stay ignored in the command across `execve` (a
+/// Rust program, and the Python interpreter under the Python package's
+/// `airlock` command, ignore `SIGPIPE`; Python also ignores `SIGXFSZ`, which
+/// the file size limit relies on).
+fn default_signals() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, sigaction};
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for signal in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
+        // SAFETY: installing the default action runs no code of this
+        // process's in a handler.
+        let _ = unsafe { sigaction(signal, &default) };
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
+/// Every layer, in order: the id maps, the inherited descriptors, the pids
+/// cgroup (root), the caller's process hidden, the root filesystem, the
+/// limits, Landlock and seccomp (each layer missing is reported, or
+/// refused without `allow_degraded`).
+fn confine_self(sandbox: &Sandbox, ids: (u32, u32), report: &OwnedFd) -> Result<(), SetupError> {
     let Sandbox {
         config,
         plan,
@@ -261,12 +323,6 @@ fn init(
         nproc,
         host_root,
     } = *sandbox;
-    // Killed with the supervisor, unless it ended before this took effect.
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
-    if supervisor.as_ref().is_some_and(ended) {
-        return Err("the supervisor ended before the sandbox started".into());
-    }
-    drop(supervisor);
     write_maps(ids)?;
     close_inherited_fds()?;
     if host_root {
@@ -274,19 +330,24 @@ fn init(
         confine::join_pids_cgroup(plan.supervisor)?;
     }
     hide_the_callers_process()?;
-    nix::unistd::sethostname("airlock").map_err(|e| format!("sethostname: {e}"))?;
+    nix::unistd::sethostname("airlock").map_err(SetupError::Hostname)?;
     rootfs::build(plan)?;
     confine::limits(config, nproc)?;
     let landlock = confine::landlock(plan, features)?;
     let seccomp = confine::seccomp(features)?;
     for missing in [landlock, seccomp].into_iter().flatten() {
         if !config.allow_degraded {
-            return Err(format!(
-                "{missing} could not be enforced on this kernel (run with --allow-degraded to go on without it)"
-            ));
+            return Err(SetupError::Degraded { layer: missing });
         }
         send(report, &format!("D{missing}"));
     }
+    Ok(())
+}
+
+type Strings = Vec<std::ffi::CString>;
+
+/// The command's arguments and environment as C strings.
+fn command_strings(config: &Config, plan: &Plan) -> Result<(Strings, Strings), SetupError> {
     let argv = config
         .command
         .iter()
@@ -296,28 +357,15 @@ fn init(
         .env
         .iter()
         .map(|(k, v)| {
-            std::ffi::CString::new(format!("{k}={v}")).map_err(|_| format!("{k}: a NUL byte"))
+            std::ffi::CString::new(format!("{k}={v}"))
+                .map_err(|_| SetupError::NulInEnvironment { name: k.clone() })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let path = plan
-        .env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("/usr/bin:/bin");
-    let command = match start(&argv, &envp, path) {
-        Ok(pid) => pid,
-        Err((err, why)) => {
-            let name = config.command[0].to_string_lossy();
-            send(report, &format!("E{name}: {why}"));
-            return Ok(if err == nix::errno::Errno::ENOENT {
-                127
-            } else {
-                126
-            });
-        }
-    };
-    // Reap every process; report the command's end.
+    Ok((argv, envp))
+}
+
+/// Reap every process until `command` ends; report how it ended.
+fn reap(command: Pid, report: &OwnedFd) -> Result<i32, SetupError> {
     loop {
         match waitpid(None, None) {
             Ok(WaitStatus::Exited(pid, c)) if pid == command => {
@@ -330,7 +378,7 @@ fn init(
             }
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(format!("wait: {e}")),
+            Err(e) => return Err(SetupError::Wait(e)),
         }
     }
 }
@@ -351,16 +399,33 @@ fn candidates(name: &[u8], path: &str) -> Vec<std::ffi::CString> {
         .collect()
 }
 
+/// Why the command did not start.
+enum StartError {
+    /// The process to execute it could not be made.
+    Clone(nix::errno::Errno),
+    /// No candidate could be executed: the error `execvpe` would give.
+    Exec(nix::errno::Errno),
+}
+
+impl StartError {
+    fn error(self, command: String) -> SetupError {
+        match self {
+            StartError::Clone(source) => SetupError::Start { command, source },
+            StartError::Exec(source) => SetupError::Exec { command, source },
+        }
+    }
+}
+
 /// Start the command: `execvpe` over `path` in a child that shares the
 /// init's memory until it calls `execve` (`CLONE_VM | CLONE_VFORK`, as
 /// `posix_spawn` does), so that no copy of the init's address space is
 /// made only to be thrown away. Returns the child, or why no candidate
-/// could be executed (the error `execvpe` would give, and its words).
+/// could be executed.
 fn start(
     argv: &[std::ffi::CString],
     envp: &[std::ffi::CString],
     path: &str,
-) -> Result<nix::unistd::Pid, (nix::errno::Errno, String)> {
+) -> Result<nix::unistd::Pid, StartError> {
     use std::sync::atomic::{AtomicI32, Ordering};
     let files = candidates(argv[0].to_bytes(), path);
     let pointers = |v: &[std::ffi::CString]| -> Vec<*const libc::c_char> {
@@ -404,13 +469,12 @@ fn start(
     // until `execve` or its end, which the init waits for (CLONE_VFORK),
     // and touches nothing but the values prepared above.
     let pid = unsafe { nix::sched::clone(child, &mut stack, flags, Some(libc::SIGCHLD)) }
-        .map_err(|e| (e, format!("cannot start: {e}")))?;
+        .map_err(StartError::Clone)?;
     match failure.load(Ordering::SeqCst) {
         0 => Ok(pid),
         err => {
             let _ = waitpid(pid, None);
-            let err = nix::errno::Errno::from_raw(err);
-            Err((err, err.to_string()))
+            Err(StartError::Exec(nix::errno::Errno::from_raw(err)))
         }
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
-use crate::Config;
+use crate::{Config, SetupError};
 
 /// System directories bound read-only (or recreated as the symbolic links
 /// they are on merged-`/usr` systems).
@@ -43,7 +43,7 @@ pub struct Plan {
     /// The empty host directory the new root is mounted on.
     pub root: PathBuf,
     /// Symbolic links to recreate (`/bin -> usr/bin`).
-    pub links: Vec<(PathBuf, PathBuf)>,
+    pub links: Links,
     /// Bind mounts.
     pub binds: Vec<Bind>,
     /// Working directory inside.
@@ -58,33 +58,8 @@ pub struct Plan {
 
 impl Plan {
     /// Resolve everything on the host.
-    pub fn new(config: &Config) -> Result<Plan, String> {
-        let mut links = Vec::new();
-        let mut binds = Vec::new();
-        for dir in SYSTEM {
-            let p = Path::new(dir);
-            match fs::symlink_metadata(p) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    let target = fs::read_link(p).map_err(|e| format!("{dir}: {e}"))?;
-                    links.push((p.to_path_buf(), target));
-                }
-                Ok(m) if m.is_dir() => binds.push(Bind {
-                    src: p.to_path_buf(),
-                    dst: p.to_path_buf(),
-                    rw: false,
-                }),
-                _ => {}
-            }
-        }
-        for f in ETC {
-            if Path::new(f).exists() {
-                binds.push(Bind {
-                    src: f.into(),
-                    dst: f.into(),
-                    rw: false,
-                });
-            }
-        }
+    pub fn new(config: &Config) -> Result<Plan, SetupError> {
+        let (links, mut binds) = system()?;
         // The command's own installation, when it lives outside the system
         // directories (a virtualenv, a Python under /opt, ...).
         for exe in resolve_both(&config.command[0]) {
@@ -98,23 +73,7 @@ impl Plan {
                 }
             }
         }
-        let mut writable = Vec::new();
-        for (paths, rw) in [(&config.ro, false), (&config.rw, true)] {
-            for p in paths {
-                let real = fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                if real == Path::new("/") {
-                    return Err("the whole host filesystem cannot be shared".into());
-                }
-                if rw {
-                    writable.push(real.clone());
-                }
-                binds.push(Bind {
-                    src: real.clone(),
-                    dst: real,
-                    rw,
-                });
-            }
-        }
+        let writable = shares(config, &mut binds)?;
         // The same working directory as the caller's (an empty folder when
         // nothing there was shared), so that relative paths to what was
         // shared mean the same inside.
@@ -122,34 +81,7 @@ impl Plan {
             Some(c) => c.clone(),
             None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/tmp")),
         };
-        let mut env = vec![
-            (
-                "PATH".to_string(),
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-            ),
-            ("HOME".into(), "/tmp".into()),
-            ("TMPDIR".into(), "/tmp".into()),
-            ("LANG".into(), "C.UTF-8".into()),
-        ];
-        if let Some(exe) = resolve(&config.command[0]) {
-            if let Some(bin) = exe.parent() {
-                if !SYSTEM.iter().any(|s| bin.starts_with(s)) {
-                    let path = format!("{}:{}", bin.display(), env[0].1);
-                    env[0].1 = path;
-                }
-            }
-        }
-        for e in &config.env {
-            let (name, value) = match e.split_once('=') {
-                Some((n, v)) => (n.to_string(), v.to_string()),
-                None => match std::env::var(e) {
-                    Ok(v) => (e.clone(), v),
-                    Err(_) => continue,
-                },
-            };
-            env.retain(|(n, _)| *n != name);
-            env.push((name, value));
-        }
+        let env = environment(config);
         let root = make_mount_point()?;
         Ok(Plan {
             root,
@@ -168,12 +100,110 @@ impl Plan {
     }
 }
 
+/// Symbolic links to recreate: the link and its target.
+type Links = Vec<(PathBuf, PathBuf)>;
+
+/// The system directories: the symbolic links to recreate, and the binds.
+fn system() -> Result<(Links, Vec<Bind>), SetupError> {
+    let mut links = Vec::new();
+    let mut binds = Vec::new();
+    for dir in SYSTEM {
+        let p = Path::new(dir);
+        match fs::symlink_metadata(p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = fs::read_link(p).map_err(|source| SetupError::ReadLink {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                links.push((p.to_path_buf(), target));
+            }
+            Ok(m) if m.is_dir() => binds.push(Bind {
+                src: p.to_path_buf(),
+                dst: p.to_path_buf(),
+                rw: false,
+            }),
+            _ => {}
+        }
+    }
+    for f in ETC {
+        if Path::new(f).exists() {
+            binds.push(Bind {
+                src: f.into(),
+                dst: f.into(),
+                rw: false,
+            });
+        }
+    }
+    Ok((links, binds))
+}
+
+/// The `--ro` and `--rw` paths as binds (resolved on the host); returns the
+/// writable ones.
+fn shares(config: &Config, binds: &mut Vec<Bind>) -> Result<Vec<PathBuf>, SetupError> {
+    let mut writable = Vec::new();
+    for (paths, rw) in [(&config.ro, false), (&config.rw, true)] {
+        for p in paths {
+            let real = fs::canonicalize(p).map_err(|source| SetupError::Share {
+                path: p.clone(),
+                source,
+            })?;
+            if real == Path::new("/") {
+                return Err(SetupError::ShareRoot);
+            }
+            if rw {
+                writable.push(real.clone());
+            }
+            binds.push(Bind {
+                src: real.clone(),
+                dst: real,
+                rw,
+            });
+        }
+    }
+    Ok(writable)
+}
+
+/// The command's environment: a `PATH` (with the command's own folder
+/// first when it is outside the system's), `HOME`, `TMPDIR`, `LANG`, then
+/// the `--env` variables.
+fn environment(config: &Config) -> Vec<(String, String)> {
+    let mut env = vec![
+        (
+            "PATH".to_string(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        ),
+        ("HOME".into(), "/tmp".into()),
+        ("TMPDIR".into(), "/tmp".into()),
+        ("LANG".into(), "C.UTF-8".into()),
+    ];
+    if let Some(exe) = resolve(&config.command[0]) {
+        if let Some(bin) = exe.parent() {
+            if !SYSTEM.iter().any(|s| bin.starts_with(s)) {
+                let path = format!("{}:{}", bin.display(), env[0].1);
+                env[0].1 = path;
+            }
+        }
+    }
+    for e in &config.env {
+        let (name, value) = match e.split_once('=') {
+            Some((n, v)) => (n.to_string(), v.to_string()),
+            None => match std::env::var(e) {
+                Ok(v) => (e.clone(), v),
+                Err(_) => continue,
+            },
+        };
+        env.retain(|(n, _)| *n != name);
+        env.push((name, value));
+    }
+    env
+}
+
 /// The empty host directory the sandbox's root is mounted on (in the
 /// sandbox's own mount namespace: the host sees only the empty directory).
 /// In `/dev/shm` where it can be made, whose memory file system makes and
 /// removes it in microseconds; else in the temporary directory, where a
 /// disk file system may take milliseconds (discards, journal).
-fn make_mount_point() -> Result<PathBuf, String> {
+fn make_mount_point() -> Result<PathBuf, SetupError> {
     let name = format!(
         "airlock-run-{}-{}",
         std::process::id(),
@@ -190,10 +220,10 @@ fn make_mount_point() -> Result<PathBuf, String> {
                 let _ = fs::set_permissions(&root, fs::Permissions::from_mode(0o700));
                 return Ok(root);
             }
-            Err(e) => last = Some(format!("{}: {e}", root.display())),
+            Err(source) => last = Some(SetupError::MountPoint { path: root, source }),
         }
     }
-    Err(last.unwrap_or_default())
+    Err(last.expect("two bases were tried"))
 }
 
 fn covered(dir: &Path, binds: &[Bind]) -> bool {
@@ -272,8 +302,32 @@ fn installation(exe: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn err(what: &str, path: &Path, e: impl std::fmt::Display) -> String {
-    format!("{what} {}: {e}", path.display())
+fn mkdir(path: &Path) -> Result<(), SetupError> {
+    fs::create_dir_all(path).map_err(|source| SetupError::Mkdir {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn create(path: &Path, text: &str) -> Result<(), SetupError> {
+    fs::write(path, text).map_err(|source| SetupError::CreateFile {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn symlink(target: impl AsRef<Path>, link: &Path) -> Result<(), SetupError> {
+    std::os::unix::fs::symlink(target, link).map_err(|source| SetupError::Symlink {
+        path: link.to_path_buf(),
+        source,
+    })
+}
+
+fn chdir(path: &Path) -> Result<(), SetupError> {
+    nix::unistd::chdir(path).map_err(|source| SetupError::Chdir {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The flags a read-only remount must keep (a user namespace may not
@@ -302,48 +356,60 @@ fn locked_flags(path: &Path) -> MsFlags {
     f
 }
 
-fn bind(src: &Path, dst: &Path, rw: bool) -> Result<(), String> {
+fn bind(src: &Path, dst: &Path, rw: bool) -> Result<(), SetupError> {
     let is_dir = fs::metadata(src)
-        .map_err(|e| err("cannot share", src, e))?
+        .map_err(|source| SetupError::Share {
+            path: src.to_path_buf(),
+            source,
+        })?
         .is_dir();
     if is_dir {
-        fs::create_dir_all(dst).map_err(|e| err("mkdir", dst, e))?;
+        mkdir(dst)?;
     } else {
         if let Some(parent) = dst.parent() {
-            fs::create_dir_all(parent).map_err(|e| err("mkdir", parent, e))?;
+            mkdir(parent)?;
         }
-        fs::write(dst, b"").map_err(|e| err("create", dst, e))?;
+        create(dst, "")?;
     }
-    mount(
-        Some(src),
-        dst,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| err("cannot bind", src, e))?;
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+    mount(Some(src), dst, None::<&str>, flags, None::<&str>).map_err(|source| {
+        SetupError::Bind {
+            src: src.to_path_buf(),
+            dst: dst.to_path_buf(),
+            source,
+        }
+    })?;
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NOSUID | locked_flags(dst);
     let flags = if rw {
         flags
     } else {
         flags | MsFlags::MS_RDONLY
     };
-    mount(None::<&str>, dst, None::<&str>, flags, None::<&str>)
-        .map_err(|e| err("cannot remount", dst, e))
+    mount(None::<&str>, dst, None::<&str>, flags, None::<&str>).map_err(|source| {
+        SetupError::Remount {
+            path: dst.to_path_buf(),
+            source,
+        }
+    })
 }
 
 /// Bind one of the host's character devices onto an empty file. Unlike
 /// [`bind`], no remount follows: it could only add `nosuid` and `nodev` to
 /// the host's flags, which mean nothing for a device node the command is
 /// meant to open (and `nodev` would make it unusable).
-fn bind_device(src: &Path, dst: &Path) -> Result<(), String> {
-    fs::write(dst, b"").map_err(|e| err("create", dst, e))?;
-    mount(Some(src), dst, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .map_err(|e| err("cannot bind", src, e))
+fn bind_device(src: &Path, dst: &Path) -> Result<(), SetupError> {
+    create(dst, "")?;
+    mount(Some(src), dst, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|source| {
+        SetupError::BindDevice {
+            src: src.to_path_buf(),
+            dst: dst.to_path_buf(),
+            source,
+        }
+    })
 }
 
-fn tmpfs(dst: &Path, options: &str) -> Result<(), String> {
-    fs::create_dir_all(dst).map_err(|e| err("mkdir", dst, e))?;
+fn tmpfs(dst: &Path, options: &str) -> Result<(), SetupError> {
+    mkdir(dst)?;
     mount(
         Some("tmpfs"),
         dst,
@@ -351,11 +417,14 @@ fn tmpfs(dst: &Path, options: &str) -> Result<(), String> {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some(options),
     )
-    .map_err(|e| err("cannot mount a tmpfs on", dst, e))
+    .map_err(|source| SetupError::Tmpfs {
+        path: dst.to_path_buf(),
+        source,
+    })
 }
 
 /// Build the root and switch to it (in the sandbox's mount namespace).
-pub fn build(plan: &Plan) -> Result<(), String> {
+pub fn build(plan: &Plan) -> Result<(), SetupError> {
     mount(
         None::<&str>,
         "/",
@@ -363,15 +432,40 @@ pub fn build(plan: &Plan) -> Result<(), String> {
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
         None::<&str>,
     )
-    .map_err(|e| format!("cannot make mounts private: {e}"))?;
+    .map_err(SetupError::PrivateMounts)?;
     let root = &plan.root;
     tmpfs(root, "mode=0755,size=16m")?;
     let inside = |p: &Path| root.join(p.strip_prefix("/").unwrap_or(p));
     for (link, target) in &plan.links {
-        std::os::unix::fs::symlink(target, inside(link)).map_err(|e| err("symlink", link, e))?;
+        symlink(target, &inside(link))?;
     }
-    let etc = inside(Path::new("/etc"));
-    fs::create_dir_all(&etc).map_err(|e| err("mkdir", &etc, e))?;
+    populate_etc(&inside(Path::new("/etc")))?;
+    populate_dev(&inside(Path::new("/dev")))?;
+    tmpfs(&inside(Path::new("/tmp")), "mode=1777,size=50%")?;
+    let proc_dir = inside(Path::new("/proc"));
+    mkdir(&proc_dir)?;
+    mount(
+        Some("proc"),
+        &proc_dir,
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(SetupError::Proc)?;
+    // Binds last, so that paths under /tmp or /dev given with --ro or --rw
+    // are not hidden by the private mounts.
+    for b in &plan.binds {
+        bind(&b.src, &inside(&b.dst), b.rw)?;
+    }
+    // The working directory, if it is not there yet (a folder of the
+    // read-only root, or of a share).
+    let _ = fs::create_dir_all(inside(&plan.cwd));
+    switch_root(root, &plan.cwd)
+}
+
+/// The few files of `/etc` the root makes up.
+fn populate_etc(etc: &Path) -> Result<(), SetupError> {
+    mkdir(etc)?;
     for (name, text) in [
         (
             "passwd",
@@ -381,10 +475,15 @@ pub fn build(plan: &Plan) -> Result<(), String> {
         ("hosts", "127.0.0.1 localhost\n::1 localhost\n"),
         ("hostname", "airlock\n"),
     ] {
-        fs::write(etc.join(name), text).map_err(|e| err("write", &etc.join(name), e))?;
+        create(&etc.join(name), text)?;
     }
-    let dev = inside(Path::new("/dev"));
-    fs::create_dir_all(&dev).map_err(|e| err("mkdir", &dev, e))?;
+    Ok(())
+}
+
+/// The devices, the standard streams' links, `/dev/shm` and a private
+/// devpts instance (terminals of the sandbox's own).
+fn populate_dev(dev: &Path) -> Result<(), SetupError> {
+    mkdir(dev)?;
     for d in DEVICES {
         bind_device(&Path::new("/dev").join(d), &dev.join(d))?;
     }
@@ -394,12 +493,11 @@ pub fn build(plan: &Plan) -> Result<(), String> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        std::os::unix::fs::symlink(target, dev.join(name)).map_err(|e| err("symlink", &dev, e))?;
+        symlink(target, &dev.join(name))?;
     }
     tmpfs(&dev.join("shm"), "mode=1777,size=50%")?;
-    // A private devpts instance: terminals of the sandbox's own.
     let pts = dev.join("pts");
-    fs::create_dir_all(&pts).map_err(|e| err("mkdir", &pts, e))?;
+    mkdir(&pts)?;
     mount(
         Some("devpts"),
         &pts,
@@ -407,35 +505,19 @@ pub fn build(plan: &Plan) -> Result<(), String> {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620"),
     )
-    .map_err(|e| format!("cannot mount /dev/pts: {e}"))?;
-    std::os::unix::fs::symlink("pts/ptmx", dev.join("ptmx"))
-        .map_err(|e| err("symlink", &dev, e))?;
-    tmpfs(&inside(Path::new("/tmp")), "mode=1777,size=50%")?;
-    let proc_dir = inside(Path::new("/proc"));
-    fs::create_dir_all(&proc_dir).map_err(|e| err("mkdir", &proc_dir, e))?;
-    mount(
-        Some("proc"),
-        &proc_dir,
-        Some("proc"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        None::<&str>,
-    )
-    .map_err(|e| format!("cannot mount /proc: {e}"))?;
-    // Binds last, so that paths under /tmp or /dev given with --ro or --rw
-    // are not hidden by the private mounts.
-    for b in &plan.binds {
-        bind(&b.src, &inside(&b.dst), b.rw)?;
-    }
-    // The working directory, if it is not there yet (a folder of the
-    // read-only root, or of a share).
-    let _ = fs::create_dir_all(inside(&plan.cwd));
-    nix::unistd::chdir(root).map_err(|e| err("chdir", root, e))?;
+    .map_err(SetupError::Devpts)?;
+    symlink("pts/ptmx", &dev.join("ptmx"))
+}
+
+/// Make `root` the root: `pivot_root`, the host's tree detached, the root
+/// read-only, then into `cwd` (`/tmp` when it cannot be entered).
+fn switch_root(root: &Path, cwd: &Path) -> Result<(), SetupError> {
+    chdir(root)?;
     // pivot_root(".", "."): the old root ends up stacked under the new one
     // and is detached at once.
-    nix::unistd::pivot_root(".", ".").map_err(|e| format!("pivot_root: {e}"))?;
-    umount2(".", MntFlags::MNT_DETACH)
-        .map_err(|e| format!("cannot detach the host's root: {e}"))?;
-    nix::unistd::chdir("/").map_err(|e| format!("chdir /: {e}"))?;
+    nix::unistd::pivot_root(".", ".").map_err(SetupError::PivotRoot)?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(SetupError::DetachHostRoot)?;
+    chdir(Path::new("/"))?;
     mount(
         None::<&str>,
         "/",
@@ -447,9 +529,9 @@ pub fn build(plan: &Plan) -> Result<(), String> {
             | MsFlags::MS_NODEV,
         None::<&str>,
     )
-    .map_err(|e| format!("cannot make the root read-only: {e}"))?;
-    if nix::unistd::chdir(&plan.cwd).is_err() {
-        nix::unistd::chdir("/tmp").map_err(|e| format!("chdir /tmp: {e}"))?;
+    .map_err(SetupError::ReadOnlyRoot)?;
+    if nix::unistd::chdir(cwd).is_err() {
+        chdir(Path::new("/tmp"))?;
     }
     Ok(())
 }

@@ -434,9 +434,10 @@ pub fn filter() -> Program {
 }
 
 /// Install `program` on the calling thread (after `no_new_privs`).
-pub fn install(program: &Program) -> Result<(), String> {
+pub fn install(program: &Program) -> Result<(), crate::SetupError> {
+    let too_long = |_| crate::SetupError::SeccompTooLong { len: program.len() };
     let fprog = libc::sock_fprog {
-        len: u16::try_from(program.len()).map_err(|_| "the seccomp filter is too long")?,
+        len: u16::try_from(program.len()).map_err(too_long)?,
         filter: program.as_ptr().cast_mut(),
     };
     // SAFETY: `fprog` points to `program`, alive for the call; the kernel
@@ -452,7 +453,7 @@ pub fn install(program: &Program) -> Result<(), String> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(format!("seccomp: {}", std::io::Error::last_os_error()))
+        Err(crate::SetupError::Seccomp(std::io::Error::last_os_error()))
     }
 }
 
