@@ -828,9 +828,14 @@ def render():
                 continue
             alias = f"{mname}.{name}"
             target = obj.__name__
-            if alias == target or name == target or target not in modules_with_rows:
-                continue
-            if covered(alias, curated) or covered(target, curated):
+            # A module alias is kept when something under the module is
+            # graded: a generated row, or a curated pattern (random._os is
+            # os, and os.system is curated), which the matcher then applies
+            # under the alias too.
+            graded = target in modules_with_rows or covered(target, curated) or any(
+                c.startswith(target + ".") for c in curated
+            )
+            if alias == target or name == target or not graded or covered(alias, curated):
                 continue
             mod_rows[alias] = target
     lines = [

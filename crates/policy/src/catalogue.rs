@@ -160,6 +160,26 @@ impl Generated {
         Ok(g)
     }
 
+    /// The path with module-valued attributes replaced by the modules they
+    /// are, one step at a time (`random._os.system` → `os.system`).
+    fn module_rewrites(&self, path: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut path = path.to_string();
+        for _ in 0..8 {
+            let parts: Vec<&str> = path.split('.').collect();
+            let Some(rewritten) = (1..parts.len()).rev().find_map(|i| {
+                self.modules
+                    .get(&parts[..i].join("."))
+                    .map(|m| format!("{m}.{}", parts[i..].join(".")))
+            }) else {
+                break;
+            };
+            out.push(rewritten.clone());
+            path = rewritten;
+        }
+        out
+    }
+
     /// The entry for exactly this path, or for the path with a module-valued
     /// attribute replaced by the module it is, and the definition it names.
     fn lookup(&self, path: &str) -> Option<(Hit, &str)> {
@@ -385,6 +405,11 @@ impl Catalogue {
                 consider(&hit);
             }
             self.match_curated(&parts[start..], consider);
+            // The hand-curated patterns apply under module aliases too.
+            for path in self.generated.module_rewrites(&parts[start..].join(".")) {
+                let parts: Vec<&str> = path.split('.').collect();
+                self.match_curated(&parts, consider);
+            }
         }
     }
 
@@ -622,6 +647,23 @@ mod tests {
                 sev("numpy.lib.format", "read_array", false),
                 "{alias}"
             );
+        }
+    }
+
+    /// A module reached under another module's attribute (`random._os` is
+    /// `os`) is graded by the hand-curated patterns too.
+    #[test]
+    fn curated_patterns_apply_under_module_aliases() {
+        for (m, n, direct) in [
+            ("random", "_os.system", ("os", "system")),
+            ("argparse", "_os.system", ("os", "system")),
+            ("tempfile", "_os.system", ("os", "system")),
+            ("enum", "bltns.eval", ("builtins", "eval")),
+            ("tempfile", "_shutil.rmtree", ("shutil", "rmtree")),
+        ] {
+            let s = sev(m, n, true);
+            assert!(s.is_some_and(|s| s >= Severity::High), "{m}.{n}: {s:?}");
+            assert_eq!(s, sev(direct.0, direct.1, false), "{m}.{n}");
         }
     }
 

@@ -155,6 +155,33 @@ fn call_word(kind: CallKind) -> &'static str {
     }
 }
 
+/// Functions that change their first argument in place: called on an
+/// imported global, they change the process's state.
+const MUTATORS: &[&str] = &[
+    "operator.setitem",
+    "operator.delitem",
+    "operator.iadd",
+    "operator.ior",
+    "operator.iconcat",
+    "_operator.setitem",
+    "_operator.delitem",
+    "_operator.iadd",
+    "_operator.ior",
+    "_operator.iconcat",
+    "builtins.setattr",
+    "builtins.delattr",
+    "dict.update",
+    "dict.__setitem__",
+    "builtins.dict.update",
+    "builtins.dict.__setitem__",
+    "builtins.dict.setdefault",
+    "builtins.list.append",
+    "builtins.list.extend",
+    "builtins.list.insert",
+    "builtins.set.add",
+    "builtins.set.update",
+];
+
 /// Review every event of an analysed pickle stream.
 pub fn review(analysis: &Analysis<'_>, ctx: Context<'_>) -> Vec<Finding> {
     let mut r = Reviewer {
@@ -301,6 +328,7 @@ impl Reviewer<'_, '_, '_> {
         if is_data_global(gl, self.ctx.loader) {
             return;
         }
+        self.mutation_by_call(gl, *args, at);
         let entry = self
             .by_name
             .get(&gl.qualified())
@@ -308,6 +336,29 @@ impl Reviewer<'_, '_, '_> {
         if let Some(entry) = entry {
             entry.calls.push((*kind, at as u64, g.repr(id, 200)));
         }
+    }
+
+    /// A call that changes an imported global's state (`operator.setitem`
+    /// on `copyreg.dispatch_table`, `setattr` on a module): like BUILD on
+    /// a global, it changes the process for everything loaded after.
+    fn mutation_by_call(&mut self, callable: &Global<'_>, args: Value, at: usize) {
+        let name = callable.qualified();
+        if !MUTATORS.contains(&name.as_str()) {
+            return;
+        }
+        let g = self.g;
+        let Some(target) = g.tuple(args).and_then(|a| a.first().copied()) else {
+            return;
+        };
+        let Some(global) = g.global(target) else {
+            return;
+        };
+        let what = format!(
+            "{name} changes the imported global {} with {}",
+            global.qualified(),
+            g.repr(args, 160)
+        );
+        self.push(Finding::new(Rule::GlobalMutation, what), at);
     }
 
     fn dynamic_import(&mut self, id: Value, at: usize) {
