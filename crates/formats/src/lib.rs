@@ -40,6 +40,7 @@ pub mod source;
 pub mod tar;
 pub mod zip;
 mod zip_anomalies;
+pub mod zipconst;
 
 pub use sniff::{Format, sniff};
 pub use source::{

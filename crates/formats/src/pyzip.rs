@@ -34,30 +34,24 @@ use std::io;
 use crate::compress::{self, DecompressError, DecompressLimits, PyError};
 use crate::pyrepr::{bytes_repr, str_repr};
 use crate::source::{Source, le16, le32, le64};
-use crate::zip::{
-    CENTRAL_SIG, EOCD_SIG, FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED, FLAG_PATCH,
-    FLAG_STRONG_ENCRYPTION, FLAG_UTF8, LOCAL_SIG, LOCAL_SIZE,
+use crate::zipconst::{
+    CENTRAL_SIG, CENTRAL_SIZE, DATA_DESCRIPTOR_SIG, EOCD_SIG, EOCD_SIZE, FLAG_DATA_DESCRIPTOR,
+    FLAG_ENCRYPTED, FLAG_PATCH, FLAG_STRONG_ENCRYPTION, FLAG_UTF8, LOCAL_SIG, LOCAL_SIZE,
+    ZIP64_EOCD_SIG, ZIP64_EOCD_SIZE, ZIP64_EXTRA_ID, ZIP64_LOCATOR_SIG, ZIP64_LOCATOR_SIZE,
 };
 use crate::{Anomaly, AnomalyKind};
 
-const EOCD_SIZE: u64 = 22;
-const CENTRAL_SIZE: usize = 46;
-const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
-const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
-const ZIP64_LOCATOR_SIZE: u64 = 20;
-const ZIP64_EOCD_SIZE: u64 = 56;
 /// `zipfile.MAX_EXTRACT_VERSION`: newer "version needed" values are refused.
 const MAX_EXTRACT_VERSION: u8 = 63;
 /// `ZipExtFile.MAX_N`: the most a single read asks of the file (`1 << 31 - 1`
 /// in Python, which is `1 << 30`).
 const MAX_N: u64 = 1 << 30;
 const MAX_PER_KIND: usize = 20;
-const DATA_DESCRIPTOR_SIG: u32 = 0x0807_4b50;
 
 fn has_zip64_extra(mut extra: &[u8]) -> bool {
     while extra.len() >= 4 {
         let ln = le16(extra, 2) as usize;
-        if le16(extra, 0) == 0x0001 {
+        if le16(extra, 0) == ZIP64_EXTRA_ID {
             return true;
         }
         extra = extra.get(4 + ln..).unwrap_or(&[]);
@@ -360,7 +354,7 @@ fn decode_extra(e: &mut PyZipEntry, raw_offset: &mut u64) -> Result<(), PyZipErr
         if ln + 4 > extra.len() {
             return Err(bad(format!("Corrupt extra field {tp:04x} (size={ln})")));
         }
-        if tp == 0x0001 {
+        if tp == ZIP64_EXTRA_ID {
             let mut data = &extra[4..ln + 4];
             let mut take = |v: &mut u64, field: &str| -> Result<(), PyZipError> {
                 if data.len() < 8 {

@@ -31,34 +31,14 @@ use std::io;
 
 use crate::source::{Source, le16, le32, le64};
 
-/// Local file header signature.
-pub const LOCAL_SIG: u32 = 0x0403_4b50;
-/// Central directory header signature.
-pub const CENTRAL_SIG: u32 = 0x0201_4b50;
-/// End of central directory signature.
-pub const EOCD_SIG: u32 = 0x0605_4b50;
-const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
-const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
-const EOCD_SIZE: u64 = 22;
-const ZIP64_LOCATOR_SIZE: u64 = 20;
-const ZIP64_EOCD_SIZE: u64 = 56;
-const CENTRAL_SIZE: usize = 46;
-/// Size of a local file header before its name and extra field.
-pub const LOCAL_SIZE: usize = 30;
-const ZIP64_EXTRA_ID: u16 = 0x0001;
-
-/// General-purpose flag: the entry is encrypted.
-pub const FLAG_ENCRYPTED: u16 = 1 << 0;
-/// General-purpose flag: sizes and CRC follow the data in a data descriptor.
-pub const FLAG_DATA_DESCRIPTOR: u16 = 1 << 3;
-/// General-purpose flag: compressed patched data.
-pub const FLAG_PATCH: u16 = 1 << 5;
-/// General-purpose flag: strong encryption.
-pub const FLAG_STRONG_ENCRYPTION: u16 = 1 << 6;
-/// General-purpose flag: names are UTF-8.
-pub const FLAG_UTF8: u16 = 1 << 11;
-/// General-purpose flag: the local header is masked (central directory encryption).
-pub const FLAG_MASKED_LOCAL: u16 = 1 << 13;
+pub use crate::zipconst::{
+    CENTRAL_SIG, EOCD_SIG, FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED, FLAG_MASKED_LOCAL, FLAG_PATCH,
+    FLAG_STRONG_ENCRYPTION, FLAG_UTF8, LOCAL_SIG, LOCAL_SIZE,
+};
+use crate::zipconst::{
+    CENTRAL_SIZE, EOCD_SIZE, ZIP64_EOCD_SIG, ZIP64_EOCD_SIZE, ZIP64_EXTRA_ID, ZIP64_LOCATOR_SIG,
+    ZIP64_LOCATOR_SIZE,
+};
 
 /// Why miniz (and so `torch.load`) cannot use an archive or a record.
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 
 use crate::source::Source;
-use crate::zip::{
-    FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED, FLAG_PATCH, FLAG_STRONG_ENCRYPTION, TorchZip,
+use crate::zip::TorchZip;
+use crate::zipconst::{
+    EOCD_SIZE, FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED, FLAG_PATCH, FLAG_STRONG_ENCRYPTION,
 };
 use crate::{Anomaly, AnomalyKind};
 
@@ -186,7 +187,7 @@ pub fn zip_anomalies(zip: &TorchZip, src: &dyn Source, reads: &[usize]) -> Vec<A
             ),
         });
     }
-    let end = zip.eocd_offset + 22 + zip.comment_len as u64;
+    let end = zip.eocd_offset + EOCD_SIZE + zip.comment_len as u64;
     if zip.size > end {
         push(Anomaly {
             kind: AnomalyKind::ZipTrailingData,
