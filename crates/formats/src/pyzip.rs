@@ -381,6 +381,82 @@ fn decode_extra(e: &mut PyZipEntry, raw_offset: &mut u64) -> Result<(), PyZipErr
     Ok(())
 }
 
+/// The central header at `*p` in the central directory `data` (read from
+/// `start_dir`), as `_RealGetContents` reads entry `index`: the entry, and
+/// the size its header claims for it. `*p` advances by what the reads
+/// return (less than claimed at the end of `data`).
+fn central_entry(
+    data: &[u8],
+    p: &mut usize,
+    start_dir: u64,
+    index: usize,
+    concat: i128,
+) -> Result<(PyZipEntry, u64), PyZipError> {
+    if data.len() - *p < CENTRAL_SIZE {
+        return Err(bad("Truncated central directory"));
+    }
+    let h = &data[*p..*p + CENTRAL_SIZE];
+    if le32(h, 0) != CENTRAL_SIG {
+        return Err(bad("Bad magic number for central directory"));
+    }
+    let central_offset = start_dir + *p as u64;
+    *p += CENTRAL_SIZE;
+    let (name_len, extra_len, comment_len) = (
+        le16(h, 28) as usize,
+        le16(h, 30) as usize,
+        le16(h, 32) as usize,
+    );
+    let mut read = |n: usize| {
+        let got = data[*p..(*p + n).min(data.len())].to_vec();
+        *p += got.len();
+        got
+    };
+    let raw_name = read(name_len);
+    let flags = le16(h, 8);
+    let orig_name = decode_name(&raw_name, flags)?;
+    // `ZipInfo.__init__` cuts the name at the first NUL.
+    let name = orig_name.split('\0').next().unwrap_or("").to_string();
+    let extra = read(extra_len);
+    let comment = read(comment_len);
+    let extract_version = h[6];
+    if extract_version > MAX_EXTRACT_VERSION {
+        return Err(py(
+            "NotImplementedError",
+            format!(
+                "zip file version {}.{}",
+                extract_version / 10,
+                extract_version % 10
+            ),
+        ));
+    }
+    let mut e = PyZipEntry {
+        index,
+        name,
+        orig_name,
+        raw_name,
+        central_offset,
+        create_version: h[4],
+        create_system: h[5],
+        extract_version,
+        flags,
+        method: le16(h, 10),
+        crc32: le32(h, 16),
+        compress_size: le32(h, 20) as u64,
+        file_size: le32(h, 24) as u64,
+        header_offset: 0,
+        external_attr: le32(h, 38),
+        extra,
+        comment,
+    };
+    let mut raw_offset = le32(h, 42) as u64;
+    decode_extra(&mut e, &mut raw_offset)?;
+    e.header_offset = raw_offset as i128 + concat;
+    Ok((
+        e,
+        (CENTRAL_SIZE + name_len + extra_len + comment_len) as u64,
+    ))
+}
+
 /// A local file header as `ZipFile.open` reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PyLocalHeader {
@@ -438,69 +514,11 @@ impl PyZip {
             if entries.len() == MAX_ENTRIES {
                 return Err(PyZipError::TooManyEntries { limit: MAX_ENTRIES });
             }
-            if data.len() - p < CENTRAL_SIZE {
-                return Err(bad("Truncated central directory"));
-            }
-            let h = &data[p..p + CENTRAL_SIZE];
-            if le32(h, 0) != CENTRAL_SIG {
-                return Err(bad("Bad magic number for central directory"));
-            }
-            let central_offset = start_dir + p as u64;
-            p += CENTRAL_SIZE;
-            let (name_len, extra_len, comment_len) = (
-                le16(h, 28) as usize,
-                le16(h, 30) as usize,
-                le16(h, 32) as usize,
-            );
-            let mut read = |n: usize| {
-                let got = data[p..(p + n).min(data.len())].to_vec();
-                p += got.len();
-                got
-            };
-            let raw_name = read(name_len);
-            let flags = le16(h, 8);
-            let orig_name = decode_name(&raw_name, flags)?;
-            // `ZipInfo.__init__` cuts the name at the first NUL.
-            let name = orig_name.split('\0').next().unwrap_or("").to_string();
-            let extra = read(extra_len);
-            let comment = read(comment_len);
-            let extract_version = h[6];
-            if extract_version > MAX_EXTRACT_VERSION {
-                return Err(py(
-                    "NotImplementedError",
-                    format!(
-                        "zip file version {}.{}",
-                        extract_version / 10,
-                        extract_version % 10
-                    ),
-                ));
-            }
-            let mut e = PyZipEntry {
-                index: entries.len(),
-                name,
-                orig_name,
-                raw_name,
-                central_offset,
-                create_version: h[4],
-                create_system: h[5],
-                extract_version,
-                flags,
-                method: le16(h, 10),
-                crc32: le32(h, 16),
-                compress_size: le32(h, 20) as u64,
-                file_size: le32(h, 24) as u64,
-                header_offset: 0,
-                external_attr: le32(h, 38),
-                extra,
-                comment,
-            };
-            let mut raw_offset = le32(h, 42) as u64;
-            decode_extra(&mut e, &mut raw_offset)?;
-            e.header_offset = raw_offset as i128 + concat;
+            let (e, claimed) = central_entry(&data, &mut p, start_dir, entries.len(), concat)?;
             // `NameToInfo[x.filename] = x`: the last of duplicates wins.
             name_to_info.insert(e.name.clone(), e.index);
             entries.push(e);
-            total += (CENTRAL_SIZE + name_len + extra_len + comment_len) as u64;
+            total += claimed;
         }
         Ok(PyZip {
             size,
