@@ -167,32 +167,59 @@ impl<'a> Host<'a> for JoblibHost<'a> {
             Err(e) => return self.stop(build_offset, e),
         };
         if array.object {
-            // `Unpickler(file_handle).load()`: a fresh plain unpickler.
-            let analysis = self.config.analyze_at(data, file_pos);
-            let end = nested_end(data, file_pos, analysis.pickles[0].end);
-            let failed = analysis.pickles[0].error().is_some();
-            self.nested.push(NestedPickle {
-                build_offset,
-                analysis,
-            });
-            self.arrays.push(InlineArray {
-                build_offset,
-                start: file_pos,
-                data_start: file_pos,
-                len: end - file_pos,
-                dtype: array.dtype,
-                shape: array.shape,
-                object: true,
-            });
-            if failed {
-                return AfterBuild::Raise(
-                    "the object array's nested pickle fails (see its findings)".into(),
-                );
-            }
-            return AfterBuild::Consume {
-                len: end - file_pos,
-            };
+            self.object_array(array, build_offset, data, file_pos)
+        } else {
+            self.inline_array(array, build_offset, data, file_pos)
         }
+    }
+}
+
+/// What `NumpyArrayWrapper.read_array` reads after the wrapper's `BUILD`.
+impl<'a> JoblibHost<'a> {
+    /// An object array: `Unpickler(file_handle).load()`, a fresh plain
+    /// unpickler, from the file position on.
+    fn object_array(
+        &mut self,
+        array: Layout,
+        build_offset: usize,
+        data: &'a [u8],
+        file_pos: usize,
+    ) -> AfterBuild {
+        let analysis = self.config.analyze_at(data, file_pos);
+        let end = nested_end(data, file_pos, analysis.pickles[0].end);
+        let failed = analysis.pickles[0].error().is_some();
+        self.nested.push(NestedPickle {
+            build_offset,
+            analysis,
+        });
+        self.arrays.push(InlineArray {
+            build_offset,
+            start: file_pos,
+            data_start: file_pos,
+            len: end - file_pos,
+            dtype: array.dtype,
+            shape: array.shape,
+            object: true,
+        });
+        if failed {
+            return AfterBuild::Raise(
+                "the object array's nested pickle fails (see its findings)".into(),
+            );
+        }
+        AfterBuild::Consume {
+            len: end - file_pos,
+        }
+    }
+
+    /// A numeric array: its bytes, after the alignment padding when the
+    /// wrapper says it is aligned.
+    fn inline_array(
+        &mut self,
+        array: Layout,
+        build_offset: usize,
+        data: &'a [u8],
+        file_pos: usize,
+    ) -> AfterBuild {
         let mut len = 0usize;
         if array.aligned {
             // One byte giving the padding length, then the padding.
