@@ -369,20 +369,8 @@ fn index_entry(
     let max32 = u32::MAX as u64;
 
     // PyTorch's patched miniz reads ZIP64 sizes here already.
-    if extra_len > 0 && sizes.comp.max(sizes.decomp).max(sizes.local) == max32 {
-        let extra: Vec<u8> = if CENTRAL_SIZE + name_len + extra_len > n {
-            // miniz re-reads from `cdir_ofs + 46 + name_len` (sic:
-            // the start of the directory, not of this entry).
-            src.read_upto(
-                end.cdir_offset + (CENTRAL_SIZE + name_len) as u64,
-                extra_len,
-            )?
-        } else {
-            h[CENTRAL_SIZE + name_len..CENTRAL_SIZE + name_len + extra_len].to_vec()
-        };
-        if index_zip64_sizes(&extra, extra_len, index, &mut sizes)? {
-            *zip64 = true;
-        }
+    if index_zip64(src, h, n, end.cdir_offset, index, &mut sizes)? {
+        *zip64 = true;
     }
     let Sizes {
         comp,
@@ -438,6 +426,32 @@ fn index_entry(
     };
     stat_zip64(&mut entry)?;
     Ok((entry, total))
+}
+
+/// The extra field of the central header `h` (`n` bytes left in the
+/// directory at `cdir_offset`) when a size is 0xFFFFFFFF, and its ZIP64
+/// sizes taken into `sizes`: whether a ZIP64 field was found.
+fn index_zip64(
+    src: &dyn Source,
+    h: &[u8],
+    n: usize,
+    cdir_offset: u64,
+    index: usize,
+    sizes: &mut Sizes,
+) -> Result<bool, ZipError> {
+    let name_len = le16(h, 28) as usize;
+    let extra_len = le16(h, 30) as usize;
+    if extra_len == 0 || sizes.comp.max(sizes.decomp).max(sizes.local) != u32::MAX as u64 {
+        return Ok(false);
+    }
+    let extra: Vec<u8> = if CENTRAL_SIZE + name_len + extra_len > n {
+        // miniz re-reads from `cdir_ofs + 46 + name_len` (sic:
+        // the start of the directory, not of this entry).
+        src.read_upto(cdir_offset + (CENTRAL_SIZE + name_len) as u64, extra_len)?
+    } else {
+        h[CENTRAL_SIZE + name_len..CENTRAL_SIZE + name_len + extra_len].to_vec()
+    };
+    index_zip64_sizes(&extra, extra_len, index, sizes)
 }
 
 /// The patched miniz's ZIP64 read while indexing: walk the extra field
@@ -749,43 +763,53 @@ impl TorchZip {
                 .map_err(|err| record_err(format!("stored data unreadable: {err}")))?;
             return Ok(Extracted::Data(data));
         }
-        // Deflate can expand at most about 1032:1: a size claim beyond that
-        // cannot be met, and is refused before allocating for it.
-        if e.uncomp_size > e.comp_size.saturating_mul(1032).saturating_add(64) {
-            return Err(record_err(format!(
-                "claims {} bytes from {} compressed bytes, more than deflate can produce",
-                e.uncomp_size, e.comp_size
-            )));
-        }
-        let comp = src.read_vec(start, e.comp_size as usize)?;
-        let mut out = vec![0u8; e.uncomp_size as usize];
-        let mut inflator = miniz_oxide::inflate::core::DecompressorOxide::new();
-        let (status, _, written) = miniz_oxide::inflate::core::decompress(
-            &mut inflator,
-            &comp,
-            &mut out,
-            0,
-            miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
-        );
-        // A stream that inflates to more than the directory declares fills
-        // the buffer and stops: torch reads the declared bytes and never
-        // the rest (checked with torch 2.x on such records, for `data.pkl`
-        // and for storages alike), so they are the record. The rest is
-        // never inflated: memory stays the declared size.
-        if status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput {
-            return Ok(Extracted::Data(out));
-        }
-        if status != miniz_oxide::inflate::TINFLStatus::Done {
-            return Err(record_err(format!("deflate stream invalid ({status:?})")));
-        }
-        if written as u64 != e.uncomp_size {
-            return Err(record_err(format!(
-                "decompressed to {written} bytes, the directory says {}",
-                e.uncomp_size
-            )));
-        }
-        Ok(Extracted::Data(out))
+        inflate_record(e, src, start)
     }
+}
+
+/// miniz's deflate path of `mz_zip_reader_extract_to_mem`: `e`'s
+/// compressed bytes at `start` inflated into a buffer of the declared size.
+fn inflate_record(e: &CentralEntry, src: &dyn Source, start: u64) -> Result<Extracted, ZipError> {
+    let record_err = |detail: String| ZipError::Record {
+        name: e.name_lossy(),
+        detail,
+    };
+    // Deflate can expand at most about 1032:1: a size claim beyond that
+    // cannot be met, and is refused before allocating for it.
+    if e.uncomp_size > e.comp_size.saturating_mul(1032).saturating_add(64) {
+        return Err(record_err(format!(
+            "claims {} bytes from {} compressed bytes, more than deflate can produce",
+            e.uncomp_size, e.comp_size
+        )));
+    }
+    let comp = src.read_vec(start, e.comp_size as usize)?;
+    let mut out = vec![0u8; e.uncomp_size as usize];
+    let mut inflator = miniz_oxide::inflate::core::DecompressorOxide::new();
+    let (status, _, written) = miniz_oxide::inflate::core::decompress(
+        &mut inflator,
+        &comp,
+        &mut out,
+        0,
+        miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+    );
+    // A stream that inflates to more than the directory declares fills
+    // the buffer and stops: torch reads the declared bytes and never
+    // the rest (checked with torch 2.x on such records, for `data.pkl`
+    // and for storages alike), so they are the record. The rest is
+    // never inflated: memory stays the declared size.
+    if status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput {
+        return Ok(Extracted::Data(out));
+    }
+    if status != miniz_oxide::inflate::TINFLStatus::Done {
+        return Err(record_err(format!("deflate stream invalid ({status:?})")));
+    }
+    if written as u64 != e.uncomp_size {
+        return Err(record_err(format!(
+            "decompressed to {written} bytes, the directory says {}",
+            e.uncomp_size
+        )));
+    }
+    Ok(Extracted::Data(out))
 }
 
 /// What torch gets for a record.
