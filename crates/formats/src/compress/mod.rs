@@ -6,26 +6,26 @@
 //! format here is read the way its Python reader reads it, and where Python
 //! readers disagree with each other (the `gzip` module against joblib's own
 //! `BinaryGzipFile`, say) the difference is reported, not smoothed over.
-//! Each format has its own module, whose documentation says which Python
-//! reader it follows and how:
+//! Each format has its own file in `compress/`, whose documentation says
+//! which Python reader it follows and how:
 //!
-//! - [`zlib`]: `zlib.decompress` (and joblib's `BinaryZlibFile`), and the
+//! - `zlib.rs`: `zlib.decompress` (and joblib's `BinaryZlibFile`), and the
 //!   raw deflate of ZIP method 8;
-//! - [`gzip`]: `gzip.open(f).read()` (and joblib's `BinaryGzipFile`);
-//! - [`bzip2`], [`xz`], [`lzma`]: `bz2.open(f).read()` /
+//! - `gzip.rs`: `gzip.open(f).read()` (and joblib's `BinaryGzipFile`);
+//! - `bzip2.rs`, `xz.rs`, `lzma.rs`: `bz2.open(f).read()` /
 //!   `lzma.open(f).read()`, and ZIP methods 12 and 14;
-//! - [`lz4`]: `lz4.frame.open(f).read()`;
-//! - [`zfile`]: joblib's pre-0.10 `ZF` files.
+//! - `lz4.rs`: `lz4.frame.open(f).read()`;
+//! - `zfile.rs`: joblib's pre-0.10 `ZF` files.
 //!
 //! The stream formats (deflate/zlib, bzip2, xz and legacy lzma, lz4)
-//! implement one trait, [`stream::Codec`], and [`stream::read_streams`]
+//! implement one trait, `Codec` (`stream.rs`), whose `read_streams`
 //! reads streams of one format one after another the way Python's
 //! `_compression.DecompressReader` does; gzip and `ZF` frame the zlib
 //! codec's deflate streams with headers of their own.
 //!
 //! Every output is bounded by [`DecompressLimits`]: an absolute cap and a
 //! ratio cap, enforced as the bytes are produced (decoders write into a
-//! buffer that refuses to grow past the cap, [`sink`], and the xz reader
+//! buffer that refuses to grow past the cap, `sink.rs`, and the xz reader
 //! learns the output size from the chunk headers before decoding), so a
 //! decompression bomb is a clean error naming the limit, never an
 //! out-of-memory abort. The work done is bounded by the output cap and the
