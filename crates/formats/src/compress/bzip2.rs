@@ -67,8 +67,6 @@ fn bzip2_into(input: &[u8], sink: &mut Sink) -> Result<Stream, DecompressError> 
 }
 
 /// A bzip2 stream (ZIP method 12) as `bz2.BZ2Decompressor` decodes it: the
-
-/// A bzip2 stream (ZIP method 12) as `bz2.BZ2Decompressor` decodes it: the
 /// output up to the end of the stream or of the input; an error only for
 /// invalid data.
 pub fn bzip2_stream(input: &[u8], limits: &DecompressLimits) -> Result<Partial, DecompressError> {
