@@ -64,6 +64,9 @@ PY
 # Each target's corpus (the inputs that reached new code) is kept between
 # runs outside the checkout, so every run starts where the last one ended.
 corpora="${AIRLOCK_FUZZ_CORPUS:-$HOME/.cache/airlock/fuzz-corpus}"
+# Every target built at once (they share their dependencies), then run.
+echo "building the fuzz targets"
+cargo fuzz build --fuzz-dir fuzz
 for target in $(cargo fuzz list --fuzz-dir fuzz); do
   mkdir -p "$corpora/$target"
   echo "fuzzing $target for ${secs}s ($(find "$corpora/$target" -type f | wc -l) inputs kept from earlier runs)"

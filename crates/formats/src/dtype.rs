@@ -35,6 +35,8 @@
 
 use std::fmt;
 
+use airlock_pyvalue::{str_repr, str_repr_cut, strtol};
+
 use crate::pyliteral::PyLit;
 
 /// Most dimensions of a subarray shape (numpy's `NPY_MAXDIMS`).
@@ -224,10 +226,6 @@ pub enum DtypeError {
     Unsupported(String),
 }
 
-fn repr_str(s: &str) -> String {
-    PyLit::Str(s.to_string()).repr_short(120)
-}
-
 impl Dtype {
     fn scalar(kind: DtypeKind, itemsize: u64) -> Dtype {
         let one_byte = itemsize == 1 && matches!(kind, DtypeKind::Int | DtypeKind::UInt);
@@ -329,7 +327,7 @@ impl Dtype {
             return;
         }
         if !self.is_structured() {
-            out.push_str(&repr_str(&self.typestr()));
+            out.push_str(&str_repr(&self.typestr()));
             return;
         }
         // numpy's _array_descr: fields in order, gaps as ('', '|V<n>').
@@ -351,8 +349,8 @@ impl Dtype {
             sep(out);
             out.push('(');
             match &f.title {
-                Some(t) => out.push_str(&format!("({}, {})", repr_str(t), repr_str(&f.name))),
-                None => out.push_str(&repr_str(&f.name)),
+                Some(t) => out.push_str(&format!("({}, {})", str_repr(t), str_repr(&f.name))),
+                None => out.push_str(&str_repr(&f.name)),
             }
             out.push_str(", ");
             match &f.dtype.subarray {
@@ -404,14 +402,14 @@ impl fmt::Display for Dtype {
 /// `numpy.dtype(s)` for a string `s` (numpy 2.4's `_convert_from_str`).
 pub fn dtype_from_str(s: &str) -> Result<Dtype, DtypeError> {
     let b = s.as_bytes();
-    let not_understood = || DtypeError::NotUnderstood(repr_str(s));
+    let not_understood = || DtypeError::NotUnderstood(str_repr_cut(s, 120));
     if b.is_empty() {
         return Err(not_understood());
     }
     if is_commastring(b) {
         return Err(DtypeError::Unsupported(format!(
             "the dtype string {} is a comma-separated or repeat-prefixed one, which numpy builds into a structured or subarray dtype with its _commastring parser",
-            repr_str(s)
+            str_repr_cut(s, 120)
         )));
     }
     let (big_endian, rest) = match b[0] {
@@ -491,7 +489,7 @@ fn datetime_from_typestr(t: &[u8], whole: &str) -> Result<Dtype, DtypeError> {
     } else if let Some(m) = t.strip_prefix(b"datetime64") {
         (DtypeKind::Datetime, m)
     } else {
-        return Err(DtypeError::NotUnderstood(repr_str(whole)));
+        return Err(DtypeError::NotUnderstood(str_repr_cut(whole, 120)));
     };
     Ok(Dtype::datetime(kind, datetime_meta(meta, whole)?))
 }
@@ -502,7 +500,7 @@ fn datetime_meta(m: &[u8], whole: &str) -> Result<DatetimeMeta, DtypeError> {
     let invalid = || {
         DtypeError::Invalid(format!(
             "invalid datetime metadata string in {}",
-            repr_str(whole)
+            str_repr_cut(whole, 120)
         ))
     };
     if m.is_empty() {
@@ -522,11 +520,11 @@ fn datetime_meta(m: &[u8], whole: &str) -> Result<DatetimeMeta, DtypeError> {
         return Err(invalid());
     }
     let inner = &m[1..close];
-    let parsed = c_strtol(inner);
+    let parsed = strtol(inner, 10);
     let (num, unit_start) = match parsed.end {
         0 => (1, 0),
         end => {
-            if parsed.overflow || parsed.value < 0 || parsed.value > i128::from(i32::MAX) {
+            if parsed.overflow || parsed.value < 0 || parsed.value > i64::from(i32::MAX) {
                 return Err(invalid());
             }
             (parsed.value as u32, end)
@@ -539,59 +537,16 @@ fn datetime_meta(m: &[u8], whole: &str) -> Result<DatetimeMeta, DtypeError> {
     if unit.contains(&b'/') {
         return Err(DtypeError::Unsupported(format!(
             "the datetime unit with a divisor in {}",
-            repr_str(whole)
+            str_repr_cut(whole, 120)
         )));
     }
     let unit = TimeUnit::parse(unit).ok_or_else(|| {
         DtypeError::Invalid(format!(
             "invalid datetime unit in metadata string {}",
-            repr_str(whole)
+            str_repr_cut(whole, 120)
         ))
     })?;
     Ok(DatetimeMeta { unit, num })
-}
-
-/// What C's `strtol(p, &end, 10)` returns on glibc.
-struct Strtol {
-    /// The value, beyond `long` when `overflow` is set.
-    value: i128,
-    /// Bytes consumed; 0 when nothing was converted.
-    end: usize,
-    /// `ERANGE`.
-    overflow: bool,
-}
-
-fn c_strtol(p: &[u8]) -> Strtol {
-    let mut i = 0;
-    while i < p.len() && matches!(p[i], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
-        i += 1;
-    }
-    let negative = i < p.len() && p[i] == b'-';
-    if i < p.len() && (p[i] == b'+' || p[i] == b'-') {
-        i += 1;
-    }
-    let digits = i;
-    let mut value: i128 = 0;
-    while i < p.len() && p[i].is_ascii_digit() {
-        value = (value * 10 + i128::from(p[i] - b'0')).min(i128::from(i64::MAX) + 2);
-        i += 1;
-    }
-    if i == digits {
-        return Strtol {
-            value: 0,
-            end: 0,
-            overflow: false,
-        };
-    }
-    if negative {
-        value = -value;
-    }
-    let overflow = value > i128::from(i64::MAX) || value < i128::from(i64::MIN);
-    Strtol {
-        value,
-        end: i,
-        overflow,
-    }
 }
 
 /// A one-character type code, as `PyArray_DescrFromType` reads it; `None`
@@ -652,14 +607,14 @@ fn type_char(c: u8) -> Option<Result<Dtype, DtypeError>> {
 /// Kind letter and size, read like numpy: `strtol` on what follows the
 /// letter, which must consume the rest of the string.
 fn kind_and_size(t: &[u8], whole: &str) -> Result<Dtype, DtypeError> {
-    let not_understood = || DtypeError::NotUnderstood(repr_str(whole));
-    let parsed = c_strtol(&t[1..]);
+    let not_understood = || DtypeError::NotUnderstood(str_repr_cut(whole, 120));
+    let parsed = strtol(&t[1..], 10);
     // numpy's `typeend`: just after the letter when nothing was converted.
     let typeend = 1 + parsed.end;
     // strtol stops at a NUL as at the end of the C string.
     let consumed = typeend == t.len() || t[typeend] == 0;
     let succeeded = !parsed.overflow && consumed;
-    if parsed.value > i128::from(i32::MAX) || parsed.value < 0 {
+    if parsed.value > i64::from(i32::MAX) || parsed.value < 0 {
         return Err(not_understood());
     }
     if !succeeded {
@@ -945,7 +900,7 @@ fn structured(list: &[PyLit]) -> Result<Dtype, DtypeError> {
                     return Err(DtypeError::Unsupported(format!(
                         "the title {} of field {}, which is not a string",
                         other.repr_short(60),
-                        repr_str(name)
+                        str_repr_cut(name, 120)
                     )));
                 }
             };
@@ -964,14 +919,14 @@ fn structured(list: &[PyLit]) -> Result<Dtype, DtypeError> {
         if !seen.insert(f.name.as_str()) {
             return Err(DtypeError::Invalid(format!(
                 "field name {} already used as a name or title",
-                repr_str(&f.name)
+                str_repr_cut(&f.name, 120)
             )));
         }
         if let Some(t) = &f.title {
             if !seen.insert(t.as_str()) {
                 return Err(DtypeError::Invalid(format!(
                     "title {} already used as a name or title",
-                    repr_str(t)
+                    str_repr_cut(t, 120)
                 )));
             }
         }
@@ -1322,20 +1277,5 @@ mod tests {
                 d(unsupported)
             );
         }
-    }
-
-    #[test]
-    fn c_strtol_matches_glibc() {
-        let t = |p: &[u8]| {
-            let r = c_strtol(p);
-            (r.value, r.end, r.overflow)
-        };
-        assert_eq!(t(b" \t\n+12x"), (12, 6, false));
-        assert_eq!(t(b"-0"), (0, 2, false));
-        assert_eq!(t(b"+"), (0, 0, false));
-        assert_eq!(t(b"x"), (0, 0, false));
-        assert_eq!(t(b""), (0, 0, false));
-        assert!(t(b"99999999999999999999999").2);
-        assert!(t(b"-99999999999999999999999").2);
     }
 }

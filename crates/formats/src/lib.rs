@@ -32,7 +32,6 @@ pub mod dtype;
 pub mod joblib;
 pub mod npy;
 pub mod pyliteral;
-pub mod pyrepr;
 pub mod pyzip;
 pub mod safetensors;
 pub mod sniff;

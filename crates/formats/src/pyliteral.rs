@@ -38,20 +38,14 @@
 //! `(3L, 4L)` reads as `(3, 4)`.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
+use airlock_pyvalue::{
+    IntError, NumKey, Number, bytes_repr, complex_repr, float_repr, int_repr, str_repr,
+};
 use num_bigint::BigInt;
 
 /// Most brackets open at once (CPython's tokenizer `MAXLEVEL`).
 pub const MAX_NESTING: usize = 200;
-
-/// Integers up to this size (about 4300 decimal digits) are shown in full
-/// by [`PyLit::repr`].
-const REPR_MAX_INT_BITS: u64 = 14_300;
-
-/// Most significant digits of a decimal integer literal (CPython 3.11's
-/// default `sys.get_int_max_str_digits()`).
-pub const INT_MAX_STR_DIGITS: usize = 4300;
 
 /// A Python value `ast.literal_eval` can return.
 #[derive(Debug, Clone, PartialEq)]
@@ -633,18 +627,22 @@ impl<'a> Lexer<'a> {
         }
         self.end_of_number(start, if imaginary { "imaginary" } else { "decimal" })?;
         if !is_float && !imaginary {
-            let significant = int_part.trim_start_matches('0').len();
-            if significant > INT_MAX_STR_DIGITS {
-                return Err(self.syntax(
+            // CPython reads a literal with leading zeros (only zero itself)
+            // without `PyLong_FromString`, hence without its digit limit.
+            let significant = int_part.trim_start_matches('0');
+            if significant.is_empty() {
+                return Ok(Tok::Int(BigInt::default()));
+            }
+            return match airlock_pyvalue::parse_int(significant.as_bytes(), 10) {
+                Ok(value) => Ok(Tok::Int(value)),
+                Err(IntError::Invalid) => Err(invalid(self, "decimal")),
+                Err(e) => Err(self.syntax(
                     start,
                     format!(
-                        "Exceeds the limit ({INT_MAX_STR_DIGITS} digits) for integer string conversion: value has {significant} digits"
+                        "{e} - Consider hexadecimal for huge integer literals to avoid decimal conversion limits."
                     ),
-                ));
-            }
-            let value = BigInt::parse_bytes(int_part.as_bytes(), 10)
-                .ok_or_else(|| invalid(self, "decimal"))?;
-            return Ok(Tok::Int(value));
+                )),
+            };
         }
         let text = format!(
             "{}.{}e{}",
@@ -1336,58 +1334,20 @@ fn int_to_f64(i: &BigInt) -> Option<f64> {
 enum HashKey {
     None,
     Ellipsis,
-    Int(BigInt),
-    Real(u64),
-    Complex(u64, u64),
+    Num(NumKey),
     Str(String),
     Bytes(Vec<u8>),
     Tuple(Vec<HashKey>),
-}
-
-fn real_key(f: f64) -> HashKey {
-    if f.is_finite() && f.fract() == 0.0 {
-        let i: BigInt = num_traits_from_f64(f);
-        return HashKey::Int(i);
-    }
-    HashKey::Real(f.to_bits())
-}
-
-/// Exact conversion of an integral, finite float to an integer.
-fn num_traits_from_f64(f: f64) -> BigInt {
-    // f = mantissa * 2^exp exactly.
-    let bits = f.to_bits();
-    let negative = bits >> 63 == 1;
-    let exp = ((bits >> 52) & 0x7ff) as i32;
-    let frac = bits & ((1u64 << 52) - 1);
-    if exp == 0 {
-        // Zero or subnormal: the only integral subnormal is zero.
-        return BigInt::from(0);
-    }
-    let mantissa = BigInt::from(frac | (1u64 << 52));
-    let shift = exp - 1075;
-    let magnitude = if shift >= 0 {
-        mantissa << (shift as usize)
-    } else {
-        mantissa >> ((-shift) as usize)
-    };
-    if negative { -magnitude } else { magnitude }
 }
 
 fn hash_key(v: &PyLit) -> Result<HashKey, &'static str> {
     Ok(match v {
         PyLit::None => HashKey::None,
         PyLit::Ellipsis => HashKey::Ellipsis,
-        PyLit::Bool(b) => HashKey::Int(BigInt::from(u8::from(*b))),
-        PyLit::Int(i) => HashKey::Int(i.clone()),
-        PyLit::Float(f) => real_key(*f),
-        PyLit::Complex { re, im } => {
-            if *im == 0.0 {
-                real_key(*re)
-            } else {
-                let re = if *re == 0.0 { 0.0f64 } else { *re };
-                HashKey::Complex(re.to_bits(), im.to_bits())
-            }
-        }
+        PyLit::Bool(b) => HashKey::Num(Number::Int(i64::from(*b)).key()),
+        PyLit::Int(i) => HashKey::Num(Number::Big(i).key()),
+        PyLit::Float(f) => HashKey::Num(Number::Float(*f).key()),
+        PyLit::Complex { re, im } => HashKey::Num(Number::Complex(*re, *im).key()),
         PyLit::Str(s) => HashKey::Str(s.clone()),
         PyLit::Bytes(b) => HashKey::Bytes(b.clone()),
         PyLit::Tuple(items) => {
@@ -1486,9 +1446,8 @@ impl PyLit {
             .map(|(_, v)| v)
     }
 
-    /// Python's `repr()` of the value, for messages. Strings and bytes are
-    /// quoted and escaped as Python does for ASCII; other characters are
-    /// shown as they are.
+    /// Python's `repr()` of the value, for messages (an `int` of more than
+    /// [`airlock_pyvalue::MAX_DECIMAL_BITS`] bits is described instead).
     pub fn repr(&self) -> String {
         let mut out = String::new();
         self.write_repr(&mut out);
@@ -1512,33 +1471,11 @@ impl PyLit {
             PyLit::Bool(true) => out.push_str("True"),
             PyLit::Bool(false) => out.push_str("False"),
             PyLit::Ellipsis => out.push_str("Ellipsis"),
-            // Decimal conversion is quadratic in num-bigint, and CPython
-            // itself refuses str() beyond 4300 digits.
-            PyLit::Int(i) if i.bits() > REPR_MAX_INT_BITS => {
-                let _ = write!(out, "<int of {} bits>", i.bits());
-            }
-            PyLit::Int(i) => {
-                let _ = write!(out, "{i}");
-            }
+            PyLit::Int(i) => out.push_str(&int_repr(i)),
             PyLit::Float(f) => out.push_str(&float_repr(*f)),
-            PyLit::Complex { re, im } => {
-                let im_s = float_repr(*im);
-                let im_s = im_s.strip_suffix(".0").unwrap_or(&im_s);
-                if *re == 0.0 && re.is_sign_positive() {
-                    let _ = write!(out, "{im_s}j");
-                } else {
-                    let re_s = float_repr(*re);
-                    let re_s = re_s.strip_suffix(".0").unwrap_or(&re_s);
-                    let sign = if im.is_sign_negative() || im.is_nan() {
-                        ""
-                    } else {
-                        "+"
-                    };
-                    let _ = write!(out, "({re_s}{sign}{im_s}j)");
-                }
-            }
-            PyLit::Str(s) => write_str_repr(out, s),
-            PyLit::Bytes(b) => write_bytes_repr(out, b),
+            PyLit::Complex { re, im } => out.push_str(&complex_repr(*re, *im)),
+            PyLit::Str(s) => out.push_str(&str_repr(s)),
+            PyLit::Bytes(b) => out.push_str(&bytes_repr(b)),
             PyLit::Tuple(items) => {
                 out.push('(');
                 write_items(out, items);
@@ -1581,84 +1518,6 @@ fn write_items(out: &mut String, items: &[PyLit]) {
         }
         item.write_repr(out);
     }
-}
-
-fn float_repr(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    let a = f.abs();
-    if a == 0.0 || (1e-4..1e16).contains(&a) {
-        return format!("{f:?}");
-    }
-    // Python switches to exponent notation: 1e+16, 1e-05.
-    let s = format!("{f:e}");
-    match s.split_once('e') {
-        Some((m, e)) => {
-            let (sign, digits) = e.strip_prefix('-').map_or(("+", e), |d| ("-", d));
-            format!("{m}e{sign}{digits:0>2}")
-        }
-        None => s,
-    }
-}
-
-fn write_str_repr(out: &mut String, s: &str) {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if (0x80..0xa0).contains(&(c as u32)) || c == '\u{ad}' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-}
-
-fn write_bytes_repr(out: &mut String, b: &[u8]) {
-    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
-        '"'
-    } else {
-        '\''
-    };
-    out.push('b');
-    out.push(quote);
-    for &c in b {
-        match c {
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            c if c as char == quote => {
-                out.push('\\');
-                out.push(c as char);
-            }
-            0x20..=0x7e => out.push(c as char),
-            c => {
-                let _ = write!(out, "\\x{c:02x}");
-            }
-        }
-    }
-    out.push(quote);
 }
 
 #[cfg(test)]
@@ -1729,6 +1588,13 @@ mod tests {
     fn int_max_str_digits() {
         assert!(literal_eval(&"1".repeat(4300)).is_ok());
         assert_eq!(fail(&"1".repeat(4301)).kind, LiteralErrorKind::Syntax);
+        // CPython 3.11's message, but for its " (<unknown>, line 1)".
+        assert_eq!(
+            fail(&"1".repeat(5000)).message,
+            "Exceeds the limit (4300 digits) for integer string conversion: value has 5000 \
+             digits; use sys.set_int_max_str_digits() to increase the limit - Consider \
+             hexadecimal for huge integer literals to avoid decimal conversion limits."
+        );
         assert_eq!(
             fail(&format!("-{}", "1".repeat(4301))).kind,
             LiteralErrorKind::Syntax
@@ -2078,7 +1944,7 @@ mod tests {
         let hex = format!("0x{}", "f".repeat(1 << 20));
         let start = std::time::Instant::now();
         assert_eq!(fail(&format!("{hex}+1j")).kind, LiteralErrorKind::Overflow);
-        assert_eq!(ok(&hex).repr(), "<int of 4194304 bits>");
+        assert_eq!(ok(&hex).repr(), "<int of 4,194,304 bits>");
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
     }
 

@@ -32,7 +32,6 @@ use std::collections::HashMap;
 use std::io;
 
 use crate::compress::{self, DecompressError, DecompressLimits, PyError};
-use crate::pyrepr::{bytes_repr, str_repr};
 use crate::source::{Source, le16, le32, le64};
 use crate::zip_anomalies::AnomalySink;
 use crate::zipconst::{
@@ -41,6 +40,7 @@ use crate::zipconst::{
     ZIP64_EOCD_SIG, ZIP64_EOCD_SIZE, ZIP64_EXTRA_ID, ZIP64_LOCATOR_SIG, ZIP64_LOCATOR_SIZE,
 };
 use crate::{Anomaly, AnomalyKind};
+use airlock_pyvalue::{bytes_repr, str_repr};
 
 /// `zipfile.MAX_EXTRACT_VERSION`: newer "version needed" values are refused.
 const MAX_EXTRACT_VERSION: u8 = 63;

@@ -647,49 +647,14 @@ enum IntError {
     Unsupported,
 }
 
-/// `int(s, base)` for base 8 or 10: surrounding whitespace, a sign, the
-/// `0o` prefix (base 8), single underscores between digits.
+/// `int(s, base)` on an ASCII `str` (`airlock_pyvalue::parse_int`); an
+/// int beyond `i128`, which no archive can hold, counts as a `ValueError`.
 fn python_int(s: &[u8], base: u32) -> Result<i128, IntError> {
     if !s.is_ascii() {
         return Err(IntError::Unsupported);
     }
-    let s = py_strip(s);
-    let (neg, mut rest) = match s.first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let mut underscore_ok = false;
-    if base == 8 && rest.len() >= 2 && rest[0] == b'0' && (rest[1] == b'o' || rest[1] == b'O') {
-        rest = &rest[2..];
-        underscore_ok = true;
-    }
-    if rest.is_empty() {
-        return Err(IntError::Value);
-    }
-    let mut n: i128 = 0;
-    let mut prev_digit = false;
-    for &b in rest {
-        if b == b'_' {
-            if !(prev_digit || underscore_ok) {
-                return Err(IntError::Value);
-            }
-            prev_digit = false;
-            underscore_ok = false;
-            continue;
-        }
-        let d = (b as char).to_digit(base).ok_or(IntError::Value)?;
-        n = n
-            .checked_mul(base as i128)
-            .and_then(|n| n.checked_add(d as i128))
-            .ok_or(IntError::Value)?;
-        prev_digit = true;
-        underscore_ok = false;
-    }
-    if !prev_digit {
-        return Err(IntError::Value);
-    }
-    Ok(if neg { -n } else { n })
+    let value = airlock_pyvalue::parse_int(s, base).map_err(|_| IntError::Value)?;
+    i128::try_from(value).map_err(|_| IntError::Value)
 }
 
 /// `os.path.normpath` on a POSIX path.

@@ -7,10 +7,12 @@
 //! through one alias is visible through all of them, as in Python.
 
 use std::borrow::Cow;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
+use airlock_pyvalue::{
+    Number, bytearray_repr_cut, bytes_repr_cut, float_repr, int_repr, str_repr_cut,
+};
 use num_bigint::BigInt;
-use num_traits::FromPrimitive;
 
 use crate::opcode::Opcode;
 
@@ -721,36 +723,12 @@ impl<'a> Graph<'a> {
         self.key_hash_depth(v, 0)
     }
 
-    fn numeric_hash(
-        &self,
-        tag_int: Option<i64>,
-        big: Option<&BigInt>,
-        float_bits: Option<u64>,
-    ) -> u64 {
+    /// The hash of a number: numbers equal across types hash equally.
+    fn number_hash(&self, n: Number<'_>) -> u64 {
         let mut h = self.hasher.build_hasher();
-        if let Some(i) = tag_int {
-            h.write_u8(1);
-            h.write_i64(i);
-        } else if let Some(b) = big {
-            h.write_u8(2);
-            h.write(&b.to_signed_bytes_le());
-        } else if let Some(bits) = float_bits {
-            h.write_u8(3);
-            h.write_u64(bits);
-        }
+        h.write_u8(1);
+        n.key().hash(&mut h);
         h.finish()
-    }
-
-    fn float_hash(&self, f: f64) -> u64 {
-        if f.is_finite() && f.fract() == 0.0 {
-            if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
-                return self.numeric_hash(Some(f as i64), None, None);
-            }
-            if let Some(b) = BigInt::from_f64(f) {
-                return self.numeric_hash(None, Some(&b), None);
-            }
-        }
-        self.numeric_hash(None, None, Some(f.to_bits()))
     }
 
     fn key_hash_depth(&mut self, v: Value, depth: usize) -> Result<u64, HashError> {
@@ -763,8 +741,8 @@ impl<'a> Graph<'a> {
                 h.write_u8(0);
                 return Ok(h.finish());
             }
-            ValueKind::Bool(b) => return Ok(self.numeric_hash(Some(b as i64), None, None)),
-            ValueKind::Int(i) => return Ok(self.numeric_hash(Some(i), None, None)),
+            ValueKind::Bool(b) => return Ok(self.number_hash(Number::Int(b as i64))),
+            ValueKind::Int(i) => return Ok(self.number_hash(Number::Int(i))),
             ValueKind::Ref(id) => id,
         };
         // Tuple and frozenset hashes are cached: they cost their size, and a
@@ -776,11 +754,8 @@ impl<'a> Graph<'a> {
             }
         }
         let result = match self.get(id) {
-            Object::Float(f) => Ok(self.float_hash(*f)),
-            Object::Int(b) => Ok(match num_traits::ToPrimitive::to_i64(&**b) {
-                Some(i) => self.numeric_hash(Some(i), None, None),
-                None => self.numeric_hash(None, Some(&**b), None),
-            }),
+            Object::Float(f) => Ok(self.number_hash(Number::Float(*f))),
+            Object::Int(b) => Ok(self.number_hash(Number::Big(b))),
             Object::Str(s) | Object::Bytes(s) => {
                 let mut h = self.hasher.build_hasher();
                 h.write_u8(if matches!(self.get(id), Object::Str(_)) {
@@ -865,7 +840,7 @@ impl<'a> Graph<'a> {
             return false;
         }
         match (self.numeric(a), self.numeric(b)) {
-            (Some(x), Some(y)) => return x.eq_num(&y),
+            (Some(x), Some(y)) => return x.py_eq(&y),
             (Some(_), None) | (None, Some(_)) => return false,
             (None, None) => {}
         }
@@ -906,16 +881,13 @@ impl<'a> Graph<'a> {
         }
     }
 
-    fn numeric(&self, v: Value) -> Option<Num<'_>> {
+    fn numeric(&self, v: Value) -> Option<Number<'_>> {
         match v.kind() {
-            ValueKind::Bool(b) => Some(Num::Int(b as i64)),
-            ValueKind::Int(i) => Some(Num::Int(i)),
+            ValueKind::Bool(b) => Some(Number::Int(b as i64)),
+            ValueKind::Int(i) => Some(Number::Int(i)),
             ValueKind::Ref(id) => match self.get(id) {
-                Object::Float(f) => Some(Num::Float(*f)),
-                Object::Int(b) => match num_traits::ToPrimitive::to_i64(&**b) {
-                    Some(i) => Some(Num::Int(i)),
-                    None => Some(Num::Big(b)),
-                },
+                Object::Float(f) => Some(Number::Float(*f)),
+                Object::Int(b) => Some(Number::Big(b)),
                 _ => None,
             },
             ValueKind::None => None,
@@ -1026,20 +998,13 @@ impl<'a> Graph<'a> {
             }
             ValueKind::Ref(id) => match self.get(id) {
                 Object::Float(f) => out.push_str(&float_repr(*f)),
-                Object::Int(b) => out.push_str(&crate::literal::int_repr(b)),
+                Object::Int(b) => out.push_str(&int_repr(b)),
                 Object::Str(s) => {
                     let s = String::from_utf8_lossy(s);
-                    out.push_str(&str_repr(&s, max_len.saturating_sub(out.len()) + 1));
+                    out.push_str(&str_repr_cut(&s, max_len.saturating_sub(out.len()) + 1));
                 }
-                Object::Bytes(b) => {
-                    out.push('b');
-                    out.push_str(&bytes_repr(b, max_len));
-                }
-                Object::ByteArray(b) => {
-                    out.push_str("bytearray(b");
-                    out.push_str(&bytes_repr(b, max_len));
-                    out.push(')');
-                }
+                Object::Bytes(b) => out.push_str(&bytes_repr_cut(b, max_len + 1)),
+                Object::ByteArray(b) => out.push_str(&bytearray_repr_cut(b, max_len + 1)),
                 Object::Tuple(items) => seq(out, "(", ")", &mut self.items(*items).iter().copied()),
                 Object::List(items) => seq(out, "[", "]", &mut items.iter().copied()),
                 Object::Set(s) => seq(out, "{", "}", &mut s.entries().iter().copied()),
@@ -1111,105 +1076,6 @@ impl<'a> Graph<'a> {
                 }
                 Object::Vacant => out.push_str("<object>"),
             },
-        }
-    }
-}
-
-/// Python's `repr(str)`: single quotes unless the text has one and no
-/// double quote, escapes for control characters. At most `max_chars` shown.
-fn str_repr(s: &str, max_chars: usize) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len().min(max_chars) + 2);
-    out.push(quote);
-    for (i, c) in s.chars().enumerate() {
-        if i >= max_chars {
-            out.push_str("...");
-            break;
-        }
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
-/// Python's `repr(float)` for the common cases (`1.0`, `inf`, `nan`, `1e+100`).
-fn float_repr(f: f64) -> String {
-    if f.is_nan() {
-        "nan".into()
-    } else if f.is_infinite() {
-        if f > 0.0 { "inf".into() } else { "-inf".into() }
-    } else if f != 0.0 && (f.abs() >= 1e16 || f.abs() < 1e-4) {
-        let s = format!("{f:e}");
-        match s.split_once('e') {
-            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e:0>2}"),
-            Some((m, e)) => format!("{m}e-{:0>2}", &e[1..]),
-            None => s,
-        }
-    } else {
-        format!("{f:?}")
-    }
-}
-
-fn bytes_repr(b: &[u8], max_len: usize) -> String {
-    let mut s = String::from("'");
-    for &c in b.iter().take(max_len + 1) {
-        match c {
-            b'\\' => s.push_str("\\\\"),
-            b'\'' => s.push_str("\\'"),
-            b'\n' => s.push_str("\\n"),
-            b'\r' => s.push_str("\\r"),
-            b'\t' => s.push_str("\\t"),
-            0x20..=0x7e => s.push(c as char),
-            _ => s.push_str(&format!("\\x{c:02x}")),
-        }
-    }
-    if b.len() > max_len + 1 {
-        s.push_str("...");
-    }
-    s.push('\'');
-    s
-}
-
-/// A number for Python's cross-type numeric equality.
-enum Num<'g> {
-    Int(i64),
-    Big(&'g BigInt),
-    Float(f64),
-}
-
-impl Num<'_> {
-    fn eq_num(&self, other: &Num<'_>) -> bool {
-        match (self, other) {
-            (Num::Int(a), Num::Int(b)) => a == b,
-            (Num::Float(a), Num::Float(b)) => a == b,
-            (Num::Big(a), Num::Big(b)) => a == b,
-            (Num::Int(_), Num::Big(_)) | (Num::Big(_), Num::Int(_)) => false,
-            (Num::Int(i), Num::Float(f)) | (Num::Float(f), Num::Int(i)) => {
-                f.is_finite()
-                    && f.fract() == 0.0
-                    && (*f as i128) == (*i as i128)
-                    && (*i as f64) == *f
-            }
-            (Num::Big(b), Num::Float(f)) | (Num::Float(f), Num::Big(b)) => {
-                f.is_finite() && f.fract() == 0.0 && BigInt::from_f64(*f).as_ref() == Some(*b)
-            }
         }
     }
 }

@@ -51,7 +51,7 @@ pub use graph::{
     Blob, CallKind, Dict, Global, Graph, Items, Mutation, ObjId, Object, Opaque, OpaqueId, Origin,
     Set, Table, Value, ValueKind,
 };
-pub use literal::{Int, LegacyEncoding, MAX_DECIMAL_BITS, int_repr};
+pub use literal::{Int, LegacyEncoding};
 pub use machine::{
     AfterBuild, Analysis, Build, Config, Event, EventKind, Host, Limits, Mutate, Pickle, analyze,
 };

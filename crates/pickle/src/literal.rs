@@ -10,12 +10,10 @@
 
 use std::borrow::Cow;
 
-use num_bigint::{BigInt, Sign};
+use airlock_pyvalue::IntError;
+use airlock_pyvalue::int::digit_value;
+use num_bigint::BigInt;
 use num_traits::ToPrimitive;
-
-/// CPython's default `sys.get_int_max_str_digits()`: decimal strings with more
-/// digits than this are refused by `int()` and by the unpickler.
-pub const INT_MAX_STR_DIGITS: usize = 4300;
 
 /// An integer value of any size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,38 +46,9 @@ impl std::fmt::Display for Int {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Int::Small(v) => write!(f, "{v}"),
-            Int::Big(v) => f.write_str(&int_repr(v)),
+            Int::Big(v) => f.write_str(&airlock_pyvalue::int_repr(v)),
         }
     }
-}
-
-/// Largest integer, in bits, written out in decimal: about 4,200 digits,
-/// under the 4,300 CPython itself converts (`sys.get_int_max_str_digits`).
-/// Decimal conversion is quadratic; bigger integers are described instead.
-pub const MAX_DECIMAL_BITS: u64 = 14_000;
-
-/// An integer in decimal, or `<int of N bits>` when it has more than
-/// [`MAX_DECIMAL_BITS`] bits (in time linear in its size).
-pub fn int_repr(value: &BigInt) -> String {
-    let bits = value.bits();
-    if bits <= MAX_DECIMAL_BITS {
-        return value.to_string();
-    }
-    let sign = if value.sign() == Sign::Minus { "-" } else { "" };
-    format!("<{sign}int of {} bits>", thousands(bits))
-}
-
-/// `83886080` as `83,886,080`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Why a literal was refused; the message mirrors the Python exception.
@@ -96,11 +65,6 @@ fn err<T>(msg: impl Into<String>) -> Result<T, LiteralError> {
     Err(LiteralError(msg.into()))
 }
 
-/// `Py_ISSPACE` / C `isspace` in the C locale.
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
-}
-
 /// The line as C code sees it: everything before the first NUL byte.
 fn c_str(line: &[u8]) -> &[u8] {
     match memchr::memchr(0, line) {
@@ -109,157 +73,13 @@ fn c_str(line: &[u8]) -> &[u8] {
     }
 }
 
-fn digit_value(b: u8) -> u32 {
-    match b {
-        b'0'..=b'9' => (b - b'0') as u32,
-        b'a'..=b'z' => (b - b'a') as u32 + 10,
-        b'A'..=b'Z' => (b - b'A') as u32 + 10,
-        _ => 37,
-    }
-}
-
-/// glibc `strtol(s, &end, 0)` for a 64-bit `long`.
-///
-/// Returns the value, the index where parsing stopped and whether the value
-/// overflowed (`errno == ERANGE`).
-fn strtol_base0(s: &[u8]) -> (i64, usize, bool) {
-    let mut i = 0;
-    while i < s.len() && is_space(s[i]) {
-        i += 1;
-    }
-    let mut negative = false;
-    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
-        negative = s[i] == b'-';
-        i += 1;
-    }
-    let mut base = 10u32;
-    if i < s.len() && s[i] == b'0' {
-        // "0x" switches to base 16 only when a hex digit follows; otherwise
-        // glibc parses the "0" and stops at the "x".
-        let hex_digit_follows = s.get(i + 2).is_some_and(|&b| digit_value(b) < 16);
-        if matches!(s.get(i + 1), Some(b'x' | b'X')) && hex_digit_follows {
-            base = 16;
-            i += 2;
-        } else {
-            base = 8;
-        }
-    }
-    let start = i;
-    let mut acc: u64 = 0;
-    let mut overflow = false;
-    let limit: u64 = if negative {
-        1u64 << 63
-    } else {
-        i64::MAX as u64
-    };
-    while i < s.len() && digit_value(s[i]) < base {
-        let d = digit_value(s[i]) as u64;
-        match acc.checked_mul(base as u64).and_then(|v| v.checked_add(d)) {
-            Some(v) if v <= limit => acc = v,
-            _ => overflow = true,
-        }
-        i += 1;
-    }
-    if i == start {
-        // No digits: endptr is the start of the string, value 0.
-        return (0, 0, false);
-    }
-    if overflow {
-        return (if negative { i64::MIN } else { i64::MAX }, i, true);
-    }
-    let value = if negative {
-        (acc as i128).wrapping_neg() as i64
-    } else {
-        acc as i64
-    };
-    (value, i, false)
-}
-
-/// `PyLong_FromString(s, NULL, base)` for `base` 0 or 10, including the
-/// underscore rules and the `int_max_str_digits` limit. `s` is a C string.
+/// `PyLong_FromString(s, NULL, base)`: `int()` on the C string `s`.
 pub fn py_long_from_string(s: &[u8], base: u32) -> Result<Int, LiteralError> {
-    let invalid = || err(format!("invalid literal for int() with base {base}"));
-    let s = c_str(s);
-    let mut i = 0;
-    while i < s.len() && is_space(s[i]) {
-        i += 1;
+    match airlock_pyvalue::parse_int(c_str(s), base) {
+        Ok(v) => Ok(Int::from_big(v)),
+        Err(IntError::Invalid) => err(format!("invalid literal for int() with base {base}")),
+        Err(e) => err(e.to_string()),
     }
-    let mut negative = false;
-    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
-        negative = s[i] == b'-';
-        i += 1;
-    }
-    let at = |k: usize| s.get(k).copied().unwrap_or(0);
-    let mut base = base;
-    let mut error_if_nonzero = false;
-    if base == 0 {
-        if at(i) != b'0' {
-            base = 10;
-        } else {
-            match at(i + 1) {
-                b'x' | b'X' => base = 16,
-                b'o' | b'O' => base = 8,
-                b'b' | b'B' => base = 2,
-                _ => {
-                    error_if_nonzero = true;
-                    base = 10;
-                }
-            }
-        }
-    }
-    if at(i) == b'0' {
-        let p = at(i + 1);
-        if (base == 16 && (p == b'x' || p == b'X'))
-            || (base == 8 && (p == b'o' || p == b'O'))
-            || (base == 2 && (p == b'b' || p == b'B'))
-        {
-            i += 2;
-            if at(i) == b'_' {
-                i += 1;
-            }
-        }
-    }
-    if at(i) == b'_' {
-        return invalid();
-    }
-    let start = i;
-    let mut digits: Vec<u8> = Vec::new();
-    let mut prev = 0u8;
-    while i < s.len() && (digit_value(s[i]) < base || s[i] == b'_') {
-        if s[i] == b'_' {
-            if prev == b'_' {
-                return invalid();
-            }
-        } else {
-            digits.push(digit_value(s[i]) as u8);
-        }
-        prev = s[i];
-        i += 1;
-    }
-    if prev == b'_' {
-        return invalid();
-    }
-    if !base.is_power_of_two() && digits.len() > INT_MAX_STR_DIGITS {
-        return err(format!(
-            "Exceeds the limit ({INT_MAX_STR_DIGITS} digits) for integer string conversion: \
-             value has {} digits",
-            digits.len()
-        ));
-    }
-    if i == start {
-        return invalid();
-    }
-    let magnitude = BigInt::from_radix_be(Sign::Plus, &digits, base).unwrap_or_default();
-    if error_if_nonzero && magnitude.sign() != Sign::NoSign {
-        return err("invalid literal for int() with base 0");
-    }
-    while i < s.len() && is_space(s[i]) {
-        i += 1;
-    }
-    if i != s.len() {
-        return invalid();
-    }
-    Ok(Int::from_big(if negative { -magnitude } else { magnitude }))
 }
 
 /// What an `INT` line holds: `_pickle.c` turns `00`/`01` (and other
@@ -277,7 +97,11 @@ pub enum IntLine {
 /// `PyLong_FromString(s, NULL, 0)` when that does not consume the line.
 pub fn parse_int_line(line: &[u8]) -> Result<IntLine, LiteralError> {
     let s = c_str(line);
-    let (x, end, overflow) = strtol_base0(s);
+    let airlock_pyvalue::Strtol {
+        value: x,
+        end,
+        overflow,
+    } = airlock_pyvalue::strtol(s, 0);
     // In C, `*endptr` is the byte at `end`: the newline, or the NUL terminator.
     let end_byte = s.get(end).copied().unwrap_or(0);
     if overflow || (end_byte != b'\n' && end_byte != 0) {

@@ -210,13 +210,7 @@ pub(crate) fn scan_legacy_tar(
                 out.add(review_bytes(
                     &data,
                     opts,
-                    Role {
-                        member: Some(name),
-                        loader: Loader::TorchTar,
-                        single_pickle: true,
-                        max_pickles: None,
-                        weights_only: None,
-                    },
+                    Role::whole(Some(name), Loader::TorchTar),
                 ));
             }
         }
@@ -236,13 +230,7 @@ pub(crate) fn scan_legacy_tar(
             out.add(review_bytes(
                 &data,
                 opts,
-                Role {
-                    member: Some(&name),
-                    loader: Loader::Plain,
-                    single_pickle: true,
-                    max_pickles: None,
-                    weights_only: None,
-                },
+                Role::whole(Some(&name), Loader::Plain),
             ));
         }
     }
@@ -533,13 +521,7 @@ pub(crate) fn check_pickle_reading(
             &data,
             &a,
             opts,
-            Role {
-                member: None,
-                loader: Loader::Plain,
-                single_pickle: true,
-                max_pickles: Some(1),
-                weights_only: None,
-            },
+            Role::whole(None, Loader::Plain).at_most(1),
         );
         // Only what the pickle reading does matters here: its parse error
         // is expected (the bytes were written as another format).
@@ -702,13 +684,7 @@ fn appended_zip(src: &dyn Source, opts: &Options, out: &mut Outcome) -> io::Resu
             out.add(review_bytes(
                 &data,
                 opts,
-                Role {
-                    member: Some(&name),
-                    loader: Loader::Plain,
-                    single_pickle: true,
-                    max_pickles: None,
-                    weights_only: None,
-                },
+                Role::whole(Some(&name), Loader::Plain),
             ));
         }
     }

@@ -36,13 +36,7 @@ pub(crate) fn scan_pickle_data(data: &[u8], opts: &Options, out: &mut Outcome) {
         data,
         &plain,
         opts,
-        Role {
-            member: None,
-            loader: Loader::Plain,
-            single_pickle: true,
-            max_pickles: None,
-            weights_only: None,
-        },
+        Role::whole(None, Loader::Plain),
     ));
     if r.complete {
         if let Some(f) = trailing(None, r.end, data.len(), "the pickles") {
@@ -56,18 +50,7 @@ fn scan_joblib(data: &[u8], plain: &Analysis<'_>, opts: &Options, out: &mut Outc
     // persistent_load), arrays read by the host.
     let mut host = JoblibHost::new(engine_config(opts, Loader::Plain, Some(1)));
     let a = engine_config(opts, Loader::Joblib, Some(1)).analyze_with(data, 0, &mut host);
-    let r = review_analysis(
-        data,
-        &a,
-        opts,
-        Role {
-            member: None,
-            loader: Loader::Joblib,
-            single_pickle: true,
-            max_pickles: Some(1),
-            weights_only: None,
-        },
-    );
+    let r = review_analysis(data, &a, opts, Role::whole(None, Loader::Joblib).at_most(1));
     let stopped_by_host = !host.problems.is_empty();
     out.findings.extend(
         r.findings
@@ -93,13 +76,7 @@ fn scan_joblib(data: &[u8], plain: &Analysis<'_>, opts: &Options, out: &mut Outc
             data,
             &n.analysis,
             opts,
-            Role {
-                member: Some(&member),
-                loader: Loader::Plain,
-                single_pickle: true,
-                max_pickles: Some(1),
-                weights_only: None,
-            },
+            Role::whole(Some(&member), Loader::Plain).at_most(1),
         ));
     }
     for c in &host.companions {
@@ -134,18 +111,7 @@ fn scan_joblib(data: &[u8], plain: &Analysis<'_>, opts: &Options, out: &mut Outc
             .iter()
             .any(|&(s, e)| (s as u64) <= off && off < e as u64)
     };
-    let pr = review_analysis(
-        data,
-        plain,
-        opts,
-        Role {
-            member: None,
-            loader: Loader::Plain,
-            single_pickle: true,
-            max_pickles: None,
-            weights_only: None,
-        },
-    );
+    let pr = review_analysis(data, plain, opts, Role::whole(None, Loader::Plain));
     for mut f in pr.findings {
         let hidden = f.location.offset.is_some_and(inside)
             && matches!(

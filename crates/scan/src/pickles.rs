@@ -84,6 +84,28 @@ pub(crate) struct Role<'a> {
     pub weights_only: Option<&'a [Persistent<'a>]>,
 }
 
+impl<'a> Role<'a> {
+    /// A whole member (or stream) read by `loader` as one pickle, with no
+    /// weights-only check.
+    pub(crate) fn whole(member: Option<&'a str>, loader: Loader) -> Role<'a> {
+        Role {
+            member,
+            loader,
+            single_pickle: true,
+            max_pickles: None,
+            weights_only: None,
+        }
+    }
+
+    /// The same, stopping after `n` pickles.
+    pub(crate) fn at_most(self, n: usize) -> Role<'a> {
+        Role {
+            max_pickles: Some(n),
+            ..self
+        }
+    }
+}
+
 pub(crate) fn engine_config(opts: &Options, loader: Loader, max_pickles: Option<usize>) -> Config {
     loader.engine_config(&opts.limits, max_pickles)
 }

@@ -409,11 +409,8 @@ fn role<'a>(
     weights_only: Option<&'a [Persistent<'a>]>,
 ) -> Role<'a> {
     Role {
-        member: Some(member),
-        loader,
-        single_pickle: true,
-        max_pickles: None,
         weights_only,
+        ..Role::whole(Some(member), loader)
     }
 }
 

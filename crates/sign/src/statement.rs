@@ -46,7 +46,7 @@ pub fn pae_compat(payload: &[u8]) -> Vec<u8> {
         PAYLOAD_TYPE,
         payload.len()
     );
-    out.push_str(&airlock_formats::pyrepr::bytes_repr(payload));
+    out.push_str(&airlock_pyvalue::bytes_repr(payload));
     out.into_bytes()
 }
 

@@ -302,3 +302,72 @@ fn the_older_predicate_and_encoding_are_accepted_with_warnings() {
 fn key_trust(k: &airlock_sign::keys::PrivateKey) -> Trust {
     Trust::Key(k.public())
 }
+
+fn pem(path: &str) -> Vec<Cert> {
+    Cert::from_pem_chain(&fs::read(dir().join("pki").join(path)).unwrap()).unwrap()
+}
+
+/// Chains written by Python's `cryptography` that a verifier must refuse,
+/// each for its own reason; the good chain beside them verifies.
+#[test]
+fn each_bad_chain_is_refused_for_its_reason() {
+    use airlock_sign::x509::{ChainErrorKind as K, verify_chain};
+    let anchors = pem("root.pem");
+    let chain = |files: &[&str]| files.iter().flat_map(|f| pem(f)).collect::<Vec<_>>();
+    let good = chain(&["leaf.pem", "intermediate.pem"]);
+    let path = verify_chain(&good, &anchors).unwrap();
+    assert_eq!(path.len(), 3, "{path:?}");
+    for (case, files, kind) in [
+        (
+            "expired-intermediate",
+            &[
+                "cases/expired-intermediate/leaf.pem",
+                "cases/expired-intermediate/ca.pem",
+            ][..],
+            K::NotValidAtSigningTime,
+        ),
+        (
+            "non-ca-issuer",
+            &["cases/non-ca-issuer/leaf.pem", "cases/non-ca-issuer/ca.pem"],
+            K::NotACa,
+        ),
+        (
+            "issuer-without-keycertsign",
+            &[
+                "cases/issuer-without-keycertsign/leaf.pem",
+                "cases/issuer-without-keycertsign/ca.pem",
+            ],
+            K::NotACa,
+        ),
+        (
+            "critical-extension",
+            &["cases/critical-extension/leaf.pem", "intermediate.pem"],
+            K::UnsupportedCriticalExtension,
+        ),
+        (
+            "path-length",
+            &[
+                "cases/path-length/leaf.pem",
+                "cases/path-length/ca.pem",
+                "cases/path-length/upper.pem",
+            ],
+            K::PathTooLong,
+        ),
+        (
+            "no-usage",
+            &["cases/no-usage/leaf.pem", "intermediate.pem"],
+            K::NotForCodeSigning,
+        ),
+        ("missing intermediate", &["leaf.pem"], K::UnknownIssuer),
+    ] {
+        let e = verify_chain(&chain(files), &anchors).unwrap_err();
+        assert_eq!(e.kind, kind, "{case}: {e}");
+    }
+    // A certificate whose signature bytes were changed.
+    let mut der = good[0].der().to_vec();
+    let last = der.len() - 1;
+    der[last] ^= 1;
+    let tampered = vec![Cert::from_der(&der).unwrap(), good[1].clone()];
+    let e = verify_chain(&tampered, &anchors).unwrap_err();
+    assert_eq!(e.kind, K::BadSignature, "{e}");
+}

@@ -110,7 +110,9 @@ use std::collections::{HashMap, HashSet};
 use airlock_pickle::{
     Analysis, CallKind, Global, Graph, Mutation, ObjId, Object, Opaque, Origin, Value, ValueKind,
 };
-use num_bigint::BigInt;
+use airlock_pyvalue::{
+    Number, bytearray_repr_cut, bytes_repr, complex_repr, float_repr, int_repr, str_repr,
+};
 
 use crate::dtype::Dtype;
 use crate::model::{Node, Rebuilt, StorageInfo, TensorInfo, Transformation};
@@ -839,10 +841,10 @@ impl<'g, 'a> Walker<'g, 'a> {
             Object::Int(b) => {
                 return match i64::try_from(&**b) {
                     Ok(i) => Ok(Node::Int(i)),
-                    Err(_) if b.bits() > airlock_pickle::MAX_DECIMAL_BITS => Err(self.refused(format!(
+                    Err(_) if b.bits() > airlock_pyvalue::MAX_DECIMAL_BITS => Err(self.refused(format!(
                         "an int of {} bits, over the {}-bit limit for values written as text (Python itself refuses to print ints of more than 4300 digits)",
                         b.bits(),
-                        airlock_pickle::MAX_DECIMAL_BITS
+                        airlock_pyvalue::MAX_DECIMAL_BITS
                     ))),
                     Err(_) => Ok(Node::BigInt((**b).clone())),
                 };
@@ -1355,41 +1357,12 @@ fn py_repr(n: &Node) -> String {
         Node::Bool(true) => "True".into(),
         Node::Bool(false) => "False".into(),
         Node::Int(i) => i.to_string(),
-        Node::BigInt(b) => b.to_string(),
+        Node::BigInt(b) => int_repr(b),
         Node::Float(f) => float_repr(*f),
-        Node::Complex(re, im) => format!(
-            "({}{}{}j)",
-            float_repr(*re),
-            if *im < 0.0 { "" } else { "+" },
-            float_repr(*im)
-        ),
-        Node::Str(s) => {
-            let mut out = String::from("'");
-            for c in s.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\'' => out.push_str("\\'"),
-                    '\n' => out.push_str("\\n"),
-                    c => out.push(c),
-                }
-            }
-            out.push('\'');
-            out
-        }
-        Node::ByteArray(b) => format!("bytearray({})", py_repr(&Node::Bytes(b.clone()))),
-        Node::Bytes(b) => {
-            let mut out = String::from("b'");
-            for &c in b {
-                match c {
-                    b'\\' => out.push_str("\\\\"),
-                    b'\'' => out.push_str("\\'"),
-                    0x20..=0x7e => out.push(c as char),
-                    _ => out.push_str(&format!("\\x{c:02x}")),
-                }
-            }
-            out.push('\'');
-            out
-        }
+        Node::Complex(re, im) => complex_repr(*re, *im),
+        Node::Str(s) => str_repr(s),
+        Node::ByteArray(b) => bytearray_repr_cut(b, usize::MAX),
+        Node::Bytes(b) => bytes_repr(b),
         Node::Tuple(items) => {
             let inner: Vec<String> = items.iter().map(py_repr).collect();
             if inner.len() == 1 {
@@ -1416,68 +1389,22 @@ fn py_repr(n: &Node) -> String {
     }
 }
 
-fn float_repr(f: f64) -> String {
-    if f.is_nan() {
-        "nan".into()
-    } else if f.is_infinite() {
-        if f > 0.0 { "inf".into() } else { "-inf".into() }
-    } else if f.fract() == 0.0 && f.abs() < 1e16 {
-        format!("{f:.1}")
-    } else {
-        format!("{f:?}")
-    }
-}
-
-/// A number for Python's cross-type equality.
-enum Num<'n> {
-    Int(BigInt),
-    BigRef(&'n BigInt),
-    Float(f64),
-    Complex(f64, f64),
-}
-
-fn num(n: &Node) -> Option<Num<'_>> {
+/// A number, for Python's cross-type equality.
+pub(crate) fn num(n: &Node) -> Option<Number<'_>> {
     Some(match n {
-        Node::Bool(b) => Num::Int(BigInt::from(*b as i64)),
-        Node::Int(i) => Num::Int(BigInt::from(*i)),
-        Node::BigInt(b) => Num::BigRef(b),
-        Node::Float(f) => Num::Float(*f),
-        Node::Complex(re, im) => Num::Complex(*re, *im),
+        Node::Bool(b) => Number::Int(i64::from(*b)),
+        Node::Int(i) => Number::Int(*i),
+        Node::BigInt(b) => Number::Big(b),
+        Node::Float(f) => Number::Float(*f),
+        Node::Complex(re, im) => Number::Complex(*re, *im),
         _ => return None,
     })
-}
-
-fn num_eq(a: &Num<'_>, b: &Num<'_>) -> bool {
-    fn parts<'x>(n: &'x Num<'_>) -> (Option<&'x BigInt>, Option<f64>, f64) {
-        // (integer value, float value, imaginary part)
-        match n {
-            Num::Int(i) => (Some(i), None, 0.0),
-            Num::BigRef(i) => (Some(i), None, 0.0),
-            Num::Float(f) => (None, Some(*f), 0.0),
-            Num::Complex(re, im) => (None, Some(*re), *im),
-        }
-    }
-    let (ai, af, aim) = parts(a);
-    let (bi, bf, bim) = parts(b);
-    if aim != bim {
-        return false;
-    }
-    match (ai, af, bi, bf) {
-        (Some(x), _, Some(y), _) => x == y,
-        (_, Some(x), _, Some(y)) => x == y,
-        (Some(i), _, _, Some(f)) | (_, Some(f), Some(i), _) => {
-            f.is_finite()
-                && f.fract() == 0.0
-                && num_traits::FromPrimitive::from_f64(f).as_ref() == Some(i)
-        }
-        _ => false,
-    }
 }
 
 /// Python `==` between two hashable keys.
 pub fn key_eq(a: &Node, b: &Node) -> bool {
     match (num(a), num(b)) {
-        (Some(x), Some(y)) => return num_eq(&x, &y),
+        (Some(x), Some(y)) => return x.py_eq(&y),
         (Some(_), None) | (None, Some(_)) => return false,
         (None, None) => {}
     }

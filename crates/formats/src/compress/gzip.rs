@@ -7,11 +7,12 @@
 //! (and then has the same endless loop as `BinaryZlibFile`, see
 //! [`super::zlib`]).
 
+use airlock_pyvalue::bytes_repr;
+
 use super::sink::Sink;
 use super::stream::{Codec, Failure};
 use super::zlib::DEFLATE;
 use super::{Compression, DecompressError, DecompressLimits, Decompressed, PyError, le32};
-use crate::pyrepr::bytes_repr;
 
 /// The gzip magic bytes.
 pub(super) const GZIP_MAGIC: &[u8] = b"\x1f\x8b";

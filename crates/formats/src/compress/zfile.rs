@@ -5,9 +5,10 @@
 //! under Python 2), then one zlib stream read with `zlib.decompress` (see
 //! [`super::zlib`]) and an assertion on its length.
 
+use airlock_pyvalue::bytes_repr;
+
 use super::zlib::decompress_zlib;
 use super::{Compression, DecompressError, DecompressLimits, Decompressed, PyError};
-use crate::pyrepr::bytes_repr;
 
 /// `len(hex(2**64))`: the width of the length field of a joblib `ZF` file.
 const ZF_LEN_WIDTH: usize = 19;
@@ -17,40 +18,7 @@ const ZF_LEN_WIDTH: usize = 19;
 /// `0x`, hexadecimal digits with single underscores between them.
 pub(super) fn parse_zf_length(p: &[u8]) -> Option<i128> {
     let field = &p[2.min(p.len())..(2 + ZF_LEN_WIDTH).min(p.len())];
-    let is_space = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
-    let start = field.iter().position(|c| !is_space(c))?;
-    let end = field.iter().rposition(|c| !is_space(c))? + 1;
-    let mut s = &field[start..end];
-    let mut neg = false;
-    if let Some((&c, rest)) = s.split_first() {
-        if c == b'+' || c == b'-' {
-            neg = c == b'-';
-            s = rest;
-        }
-    }
-    let mut prefixed = false;
-    if s.len() >= 2 && s[0] == b'0' && (s[1] == b'x' || s[1] == b'X') {
-        s = &s[2..];
-        prefixed = true;
-    }
-    if s.is_empty() {
-        return None;
-    }
-    let mut value: i128 = 0;
-    let mut prev_underscore = !prefixed;
-    for (i, &c) in s.iter().enumerate() {
-        if c == b'_' {
-            if prev_underscore || i == s.len() - 1 {
-                return None;
-            }
-            prev_underscore = true;
-            continue;
-        }
-        prev_underscore = false;
-        let d = (c as char).to_digit(16)? as i128;
-        value = value.checked_mul(16)?.checked_add(d)?;
-    }
-    Some(if neg { -value } else { value })
+    i128::try_from(airlock_pyvalue::parse_int(field, 16).ok()?).ok()
 }
 
 /// The header of a `ZF` file: the length it declares, where the zlib

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::model::{StorageRef, TorchFunction};
+use num_bigint::BigInt;
 
 /// A pickle assembler: raw opcodes, protocol 2 unless said otherwise.
 #[derive(Clone)]
@@ -1624,6 +1625,17 @@ fn python_key_equality() {
         "(1, 'a')"
     );
     assert_eq!(key_segment(&Node::Float(2.0)), "2.0");
+    // CPython 3.11: repr((1e20, "it's\t", 2+1j, 1j, b"'")).
+    assert_eq!(
+        key_segment(&Node::Tuple(vec![
+            Node::Float(1e20),
+            s("it's\t"),
+            Node::Complex(2.0, 1.0),
+            Node::Complex(0.0, 1.0),
+            Node::Bytes(b"'".to_vec()),
+        ])),
+        r#"(1e+20, "it's\t", (2+1j), 1j, b"'")"#
+    );
 }
 
 // ----- random graphs -----------------------------------------------------

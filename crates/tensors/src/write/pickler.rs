@@ -26,6 +26,7 @@
 use std::collections::HashMap;
 
 use airlock_pickle::Opcode;
+use airlock_pyvalue::NumKey;
 use num_bigint::BigInt;
 
 use super::{MAX_DEPTH, PathLink, Seg, WriteError, py_type};
@@ -696,27 +697,20 @@ fn hashable_at(n: &Node, path: &PathLink, what: &str, depth: usize) -> Result<()
     }
 }
 
-/// Keys Python would consider equal, for the common key types.
+/// Keys Python would consider equal, for the common key types (a NaN is
+/// equal to no other key).
 #[derive(PartialEq, Eq, Hash)]
 enum KeyId<'a> {
     Str(&'a str),
-    Int(i64),
-    Big(String),
+    Num(NumKey),
     Bytes(&'a [u8]),
 }
 
 fn key_id(k: &Node) -> Option<KeyId<'_>> {
     Some(match k {
         Node::Str(s) => KeyId::Str(s),
-        Node::Int(i) => KeyId::Int(*i),
-        Node::Bool(b) => KeyId::Int(i64::from(*b)),
-        Node::BigInt(b) => match i64::try_from(b) {
-            Ok(i) => KeyId::Int(i),
-            Err(_) => KeyId::Big(b.to_string()),
-        },
-        Node::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => KeyId::Int(*f as i64),
         Node::Bytes(b) => KeyId::Bytes(b),
-        _ => return None,
+        _ => KeyId::Num(crate::rebuild::num(k).filter(|n| !n.is_nan())?.key()),
     })
 }
 
@@ -811,6 +805,16 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");
+        // {0.5: 0, 0.5: 0} and {1+0j: 0, 1.0: 0} have one key, {nan: 0, nan: 0} two.
+        let dict = |a: Node, b: Node| pickle(Node::Dict(vec![(a, Node::None), (b, Node::None)]));
+        for (a, b) in [
+            (Node::Float(0.5), Node::Float(0.5)),
+            (Node::Complex(1.0, 0.0), Node::Float(1.0)),
+        ] {
+            let e = dict(a, b).unwrap_err();
+            assert!(e.to_string().contains("twice"), "{e}");
+        }
+        assert!(dict(Node::Float(f64::NAN), Node::Float(f64::NAN)).is_ok());
         assert!(
             pickle(Node::Dict(vec![(
                 Node::Tuple(vec![Node::Int(1)]),
