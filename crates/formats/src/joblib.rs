@@ -167,32 +167,59 @@ impl<'a> Host<'a> for JoblibHost<'a> {
             Err(e) => return self.stop(build_offset, e),
         };
         if array.object {
-            // `Unpickler(file_handle).load()`: a fresh plain unpickler.
-            let analysis = self.config.analyze_at(data, file_pos);
-            let end = nested_end(data, file_pos, analysis.pickles[0].end);
-            let failed = analysis.pickles[0].error().is_some();
-            self.nested.push(NestedPickle {
-                build_offset,
-                analysis,
-            });
-            self.arrays.push(InlineArray {
-                build_offset,
-                start: file_pos,
-                data_start: file_pos,
-                len: end - file_pos,
-                dtype: array.dtype,
-                shape: array.shape,
-                object: true,
-            });
-            if failed {
-                return AfterBuild::Raise(
-                    "the object array's nested pickle fails (see its findings)".into(),
-                );
-            }
-            return AfterBuild::Consume {
-                len: end - file_pos,
-            };
+            self.object_array(array, build_offset, data, file_pos)
+        } else {
+            self.inline_array(array, build_offset, data, file_pos)
         }
+    }
+}
+
+/// What `NumpyArrayWrapper.read_array` reads after the wrapper's `BUILD`.
+impl<'a> JoblibHost<'a> {
+    /// An object array: `Unpickler(file_handle).load()`, a fresh plain
+    /// unpickler, from the file position on.
+    fn object_array(
+        &mut self,
+        array: Layout,
+        build_offset: usize,
+        data: &'a [u8],
+        file_pos: usize,
+    ) -> AfterBuild {
+        let analysis = self.config.analyze_at(data, file_pos);
+        let end = nested_end(data, file_pos, analysis.pickles[0].end);
+        let failed = analysis.pickles[0].error().is_some();
+        self.nested.push(NestedPickle {
+            build_offset,
+            analysis,
+        });
+        self.arrays.push(InlineArray {
+            build_offset,
+            start: file_pos,
+            data_start: file_pos,
+            len: end - file_pos,
+            dtype: array.dtype,
+            shape: array.shape,
+            object: true,
+        });
+        if failed {
+            return AfterBuild::Raise(
+                "the object array's nested pickle fails (see its findings)".into(),
+            );
+        }
+        AfterBuild::Consume {
+            len: end - file_pos,
+        }
+    }
+
+    /// A numeric array: its bytes, after the alignment padding when the
+    /// wrapper says it is aligned.
+    fn inline_array(
+        &mut self,
+        array: Layout,
+        build_offset: usize,
+        data: &'a [u8],
+        file_pos: usize,
+    ) -> AfterBuild {
         let mut len = 0usize;
         if array.aligned {
             // One byte giving the padding length, then the padding.
@@ -433,6 +460,49 @@ pub struct PickledDtype {
     pub object: bool,
 }
 
+/// The item size of a typestr's kind and digits (`U` counts characters of
+/// four bytes), for the kinds Airlock knows.
+fn typestr_size(kind: &str, n: Option<u64>) -> Option<u64> {
+    match (kind, n) {
+        ("b", Some(1)) | ("i" | "u", Some(1 | 2 | 4 | 8)) | ("f", Some(2 | 4 | 8 | 16)) => n,
+        ("c", Some(8 | 16 | 32)) => n,
+        ("M" | "m", Some(8)) => n,
+        ("O", Some(8)) => n,
+        ("S" | "V", Some(_)) => n,
+        ("U", Some(c)) => c.checked_mul(4),
+        _ => None,
+    }
+}
+
+/// Whether a pickled dtype's subarray `(base dtype, shape)` or one of its
+/// fields `{name: (dtype, offset[, title])}` holds objects (`None` or
+/// Python's `None`: there is none). `what` describes the dtype in errors.
+fn members_hold_objects(
+    g: &Graph<'_>,
+    subarray: Option<Value>,
+    fields: Option<Value>,
+    depth: usize,
+    what: &dyn Fn() -> String,
+) -> Result<bool, String> {
+    let mut object = false;
+    if let Some(sub) = subarray.filter(|v| *v != Value::NONE) {
+        let t = g.tuple(sub).ok_or_else(what)?;
+        let inner = pickled_dtype(g, *t.first().ok_or_else(what)?, depth + 1)?;
+        object |= inner.object;
+    }
+    if let Some(fields) = fields.filter(|v| *v != Value::NONE) {
+        let Some(Object::Dict(d)) = g.object(fields) else {
+            return Err(what());
+        };
+        for (_, spec) in d.entries() {
+            let t = g.tuple(*spec).ok_or_else(what)?;
+            let inner = pickled_dtype(g, *t.first().ok_or_else(what)?, depth + 1)?;
+            object |= inner.object;
+        }
+    }
+    Ok(object)
+}
+
 /// Rebuild `numpy.dtype(typestr, False, True)` followed by its
 /// `__setstate__((version, byteorder, subarray, names, fields, elsize,
 /// alignment, flags[, metadata]))`, as far as size and object-ness go.
@@ -477,37 +547,14 @@ pub fn pickled_dtype(g: &Graph<'_>, v: Value, depth: usize) -> Result<PickledDty
         .filter(|&e| e >= 0)
         .map(|e| e as u64);
     let flags = field(7).and_then(|f| g.int(f)).unwrap_or(0);
-    let base = match (kind, n) {
-        ("b", Some(1)) | ("i" | "u", Some(1 | 2 | 4 | 8)) | ("f", Some(2 | 4 | 8 | 16)) => n,
-        ("c", Some(8 | 16 | 32)) => n,
-        ("M" | "m", Some(8)) => n,
-        ("O", Some(8)) => n,
-        ("S" | "V", Some(_)) => n,
-        ("U", Some(c)) => c.checked_mul(4),
-        _ => None,
-    }
-    .ok_or_else(|| format!("a dtype {typestr:?} Airlock does not know"))?;
+    let base = typestr_size(kind, n)
+        .ok_or_else(|| format!("a dtype {typestr:?} Airlock does not know"))?;
     let itemsize = match kind {
         "S" | "U" | "V" => elsize.unwrap_or(base),
         _ => base,
     };
-    let mut object = kind == "O";
-    // A subarray `(base dtype, shape)` and fields `{name: (dtype, offset[, title])}`.
-    if let Some(sub) = field(2).filter(|v| *v != Value::NONE) {
-        let t = g.tuple(sub).ok_or_else(what)?;
-        let inner = pickled_dtype(g, *t.first().ok_or_else(what)?, depth + 1)?;
-        object |= inner.object;
-    }
-    if let Some(fields) = field(4).filter(|v| *v != Value::NONE) {
-        let Some(Object::Dict(d)) = g.object(fields) else {
-            return Err(what());
-        };
-        for (_, spec) in d.entries() {
-            let t = g.tuple(*spec).ok_or_else(what)?;
-            let inner = pickled_dtype(g, *t.first().ok_or_else(what)?, depth + 1)?;
-            object |= inner.object;
-        }
-    }
+    let members_object = members_hold_objects(g, field(2), field(4), depth, &what)?;
+    let object = kind == "O" || members_object;
     // NPY_ITEM_HASOBJECT: numpy trusts the pickled flags; a disagreement
     // with the fields means Airlock cannot tell how joblib reads the array.
     if (flags & 1 != 0) != object && (kind == "V" || kind == "O") {

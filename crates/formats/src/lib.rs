@@ -39,6 +39,7 @@ pub mod source;
 pub mod tar;
 pub mod zip;
 mod zip_anomalies;
+pub mod zipconst;
 
 pub use sniff::{Format, sniff};
 pub use source::{

@@ -225,11 +225,58 @@ pub enum NpyError {
 
 /// Read and check a `.npy` header as `numpy.load` does.
 pub fn read_npy_header(src: &dyn Source) -> Result<NpyHeader, NpyError> {
-    let io = |e: std::io::Error| NpyError::Io(e.to_string());
-    let file_len = src.len();
+    let pre = read_preamble(src)?;
+    let text = read_header_text(src, &pre)?;
+    let header_chars = text.chars().count();
+    let (value, dropped) = parse_header_dict(&text, &pre)?;
+    let get = |key: &str| value.get(key).unwrap_or(&PyLit::None);
+    let (shape, shape_has_bool) = header_shape(get("shape"))?;
+    let order = get("fortran_order");
+    let Some(fortran_order) = order.as_bool() else {
+        return Err(NpyError::FortranOrder {
+            found: order.repr_short(200),
+        });
+    };
+    let descr = get("descr").clone();
+    let dtype = dtype_from_descr(&descr).map_err(|source| NpyError::Descr {
+        descr: descr.repr_short(200),
+        source,
+    })?;
+    Ok(NpyHeader {
+        version: pre.version,
+        header_len: pre.header_len,
+        data_offset: pre.header_offset + u64::from(pre.header_len),
+        header_chars,
+        exceeds_max_header_size: header_chars > MAX_HEADER_SIZE,
+        needed_py2_filter: dropped > 0,
+        descr,
+        dtype,
+        fortran_order,
+        shape,
+        shape_has_bool,
+    })
+}
+
+fn io_error(e: std::io::Error) -> NpyError {
+    NpyError::Io(e.to_string())
+}
+
+/// What precedes the header: its format version and length.
+struct Preamble {
+    version: (u8, u8),
+    /// Whether the header is UTF-8 (format 3.0) rather than latin-1.
+    utf8: bool,
+    header_len: u32,
+    /// Where the header starts.
+    header_offset: u64,
+}
+
+/// The magic string, the version and the header length field, checked as
+/// `read_array` and `_header_size_info` check them.
+fn read_preamble(src: &dyn Source) -> Result<Preamble, NpyError> {
     // np.load reads six bytes to tell .npy from .npz and pickles, then
     // read_array reads the eight-byte magic string with the version.
-    let head = src.read_upto(0, 8).map_err(io)?;
+    let head = src.read_upto(0, 8).map_err(io_error)?;
     if head.is_empty() {
         return Err(NpyError::Empty);
     }
@@ -254,7 +301,7 @@ pub fn read_npy_header(src: &dyn Source) -> Result<NpyHeader, NpyError> {
         (3, 0) => (4, true),
         (major, minor) => return Err(NpyError::Version { major, minor }),
     };
-    let len_bytes = src.read_upto(8, len_size).map_err(io)?;
+    let len_bytes = src.read_upto(8, len_size).map_err(io_error)?;
     if len_bytes.len() < len_size {
         return Err(NpyError::Truncated {
             what: "array header length",
@@ -268,43 +315,57 @@ pub fn read_npy_header(src: &dyn Source) -> Result<NpyHeader, NpyError> {
     } else {
         u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]])
     };
-    let header_offset = 8 + len_size as u64;
-    let available = file_len.saturating_sub(header_offset);
-    if u64::from(header_len) > available {
+    Ok(Preamble {
+        version,
+        utf8,
+        header_len,
+        header_offset: 8 + len_size as u64,
+    })
+}
+
+/// The header's text, decoded as its version says.
+fn read_header_text(src: &dyn Source, pre: &Preamble) -> Result<String, NpyError> {
+    let available = src.len().saturating_sub(pre.header_offset);
+    if u64::from(pre.header_len) > available {
         return Err(NpyError::Truncated {
             what: "array header",
-            offset: header_offset,
-            expected: u64::from(header_len),
+            offset: pre.header_offset,
+            expected: u64::from(pre.header_len),
             got: available,
         });
     }
-    if u64::from(header_len) > HEADER_READ_LIMIT {
+    if u64::from(pre.header_len) > HEADER_READ_LIMIT {
         return Err(NpyError::HeaderTooLarge {
-            len: u64::from(header_len),
+            len: u64::from(pre.header_len),
             limit: HEADER_READ_LIMIT,
         });
     }
     let bytes = src
-        .read_vec(header_offset, header_len as usize)
-        .map_err(io)?;
-    let text = if utf8 {
+        .read_vec(pre.header_offset, pre.header_len as usize)
+        .map_err(io_error)?;
+    if pre.utf8 {
         String::from_utf8(bytes).map_err(|e| NpyError::Encoding {
-            offset: header_offset + e.utf8_error().valid_up_to() as u64,
-        })?
+            offset: pre.header_offset + e.utf8_error().valid_up_to() as u64,
+        })
     } else {
         // latin-1: every byte is the code point of the same value.
-        bytes.iter().map(|&b| char::from(b)).collect()
-    };
-    let header_chars = text.chars().count();
+        Ok(bytes.iter().map(|&b| char::from(b)).collect())
+    }
+}
+
+/// The header evaluated as a Python literal, which must be a dict of
+/// exactly the keys `descr`, `fortran_order` and `shape`; with the number
+/// of Python 2 long suffixes dropped to read it.
+fn parse_header_dict(text: &str, pre: &Preamble) -> Result<(PyLit, usize), NpyError> {
     // Formats 1.0 and 2.0 may come from Python 2 (`3L`); numpy retries
     // those with _filter_header, format 3.0 gets no retry.
-    let parsed = if utf8 {
-        literal_eval(&text).map(|v| (v, 0))
+    let parsed = if pre.utf8 {
+        literal_eval(text).map(|v| (v, 0))
     } else {
-        literal_eval_py2(&text)
+        literal_eval_py2(text)
     };
     let (value, dropped) = parsed.map_err(|source| NpyError::Literal {
-        header_offset,
+        header_offset: pre.header_offset,
         source,
     })?;
     let PyLit::Dict(entries) = &value else {
@@ -323,8 +384,12 @@ pub fn read_npy_header(src: &dyn Source) -> Result<NpyHeader, NpyError> {
         keys.sort();
         return Err(NpyError::Keys { keys });
     }
-    let get = |key: &str| value.get(key).unwrap_or(&PyLit::None);
-    let shape_lit = get("shape");
+    Ok((value, dropped))
+}
+
+/// The `shape` entry: a tuple of integers (bools count) that fit in
+/// `int64`; and whether a bool is among them.
+fn header_shape(shape_lit: &PyLit) -> Result<(Vec<i64>, bool), NpyError> {
     let Some(dims) = shape_lit
         .as_tuple()
         .filter(|dims| dims.iter().all(|d| d.as_int_like().is_some()))
@@ -342,30 +407,7 @@ pub fn read_npy_header(src: &dyn Source) -> Result<NpyHeader, NpyError> {
         shape.push(v);
     }
     let shape_has_bool = dims.iter().any(|d| d.as_bool().is_some());
-    let order = get("fortran_order");
-    let Some(fortran_order) = order.as_bool() else {
-        return Err(NpyError::FortranOrder {
-            found: order.repr_short(200),
-        });
-    };
-    let descr = get("descr").clone();
-    let dtype = dtype_from_descr(&descr).map_err(|source| NpyError::Descr {
-        descr: descr.repr_short(200),
-        source,
-    })?;
-    Ok(NpyHeader {
-        version,
-        header_len,
-        data_offset: header_offset + u64::from(header_len),
-        header_chars,
-        exceeds_max_header_size: header_chars > MAX_HEADER_SIZE,
-        needed_py2_filter: dropped > 0,
-        descr,
-        dtype,
-        fortran_order,
-        shape,
-        shape_has_bool,
-    })
+    Ok((shape, shape_has_bool))
 }
 
 /// `NPY_MAXDIMS`: the most dimensions an ndarray can have.

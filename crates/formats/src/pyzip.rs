@@ -33,31 +33,25 @@ use std::io;
 
 use crate::compress::{self, DecompressError, DecompressLimits, PyError};
 use crate::source::{Source, le16, le32, le64};
-use crate::zip::{
-    CENTRAL_SIG, EOCD_SIG, FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED, FLAG_PATCH,
-    FLAG_STRONG_ENCRYPTION, FLAG_UTF8, LOCAL_SIG, LOCAL_SIZE,
+use crate::zip_anomalies::AnomalySink;
+use crate::zipconst::{
+    CENTRAL_SIG, CENTRAL_SIZE, DATA_DESCRIPTOR_SIG, EOCD_SIG, EOCD_SIZE, FLAG_DATA_DESCRIPTOR,
+    FLAG_ENCRYPTED, FLAG_PATCH, FLAG_STRONG_ENCRYPTION, FLAG_UTF8, LOCAL_SIG, LOCAL_SIZE,
+    ZIP64_EOCD_SIG, ZIP64_EOCD_SIZE, ZIP64_EXTRA_ID, ZIP64_LOCATOR_SIG, ZIP64_LOCATOR_SIZE,
 };
 use crate::{Anomaly, AnomalyKind};
 use airlock_pyvalue::{bytes_repr, str_repr};
 
-const EOCD_SIZE: u64 = 22;
-const CENTRAL_SIZE: usize = 46;
-const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
-const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
-const ZIP64_LOCATOR_SIZE: u64 = 20;
-const ZIP64_EOCD_SIZE: u64 = 56;
 /// `zipfile.MAX_EXTRACT_VERSION`: newer "version needed" values are refused.
 const MAX_EXTRACT_VERSION: u8 = 63;
 /// `ZipExtFile.MAX_N`: the most a single read asks of the file (`1 << 31 - 1`
 /// in Python, which is `1 << 30`).
 const MAX_N: u64 = 1 << 30;
-const MAX_PER_KIND: usize = 20;
-const DATA_DESCRIPTOR_SIG: u32 = 0x0807_4b50;
 
 fn has_zip64_extra(mut extra: &[u8]) -> bool {
     while extra.len() >= 4 {
         let ln = le16(extra, 2) as usize;
-        if le16(extra, 0) == 0x0001 {
+        if le16(extra, 0) == ZIP64_EXTRA_ID {
             return true;
         }
         extra = extra.get(4 + ln..).unwrap_or(&[]);
@@ -360,7 +354,7 @@ fn decode_extra(e: &mut PyZipEntry, raw_offset: &mut u64) -> Result<(), PyZipErr
         if ln + 4 > extra.len() {
             return Err(bad(format!("Corrupt extra field {tp:04x} (size={ln})")));
         }
-        if tp == 0x0001 {
+        if tp == ZIP64_EXTRA_ID {
             let mut data = &extra[4..ln + 4];
             let mut take = |v: &mut u64, field: &str| -> Result<(), PyZipError> {
                 if data.len() < 8 {
@@ -385,6 +379,82 @@ fn decode_extra(e: &mut PyZipEntry, raw_offset: &mut u64) -> Result<(), PyZipErr
         extra = &extra[ln + 4..];
     }
     Ok(())
+}
+
+/// The central header at `*p` in the central directory `data` (read from
+/// `start_dir`), as `_RealGetContents` reads entry `index`: the entry, and
+/// the size its header claims for it. `*p` advances by what the reads
+/// return (less than claimed at the end of `data`).
+fn central_entry(
+    data: &[u8],
+    p: &mut usize,
+    start_dir: u64,
+    index: usize,
+    concat: i128,
+) -> Result<(PyZipEntry, u64), PyZipError> {
+    if data.len() - *p < CENTRAL_SIZE {
+        return Err(bad("Truncated central directory"));
+    }
+    let h = &data[*p..*p + CENTRAL_SIZE];
+    if le32(h, 0) != CENTRAL_SIG {
+        return Err(bad("Bad magic number for central directory"));
+    }
+    let central_offset = start_dir + *p as u64;
+    *p += CENTRAL_SIZE;
+    let (name_len, extra_len, comment_len) = (
+        le16(h, 28) as usize,
+        le16(h, 30) as usize,
+        le16(h, 32) as usize,
+    );
+    let mut read = |n: usize| {
+        let got = data[*p..(*p + n).min(data.len())].to_vec();
+        *p += got.len();
+        got
+    };
+    let raw_name = read(name_len);
+    let flags = le16(h, 8);
+    let orig_name = decode_name(&raw_name, flags)?;
+    // `ZipInfo.__init__` cuts the name at the first NUL.
+    let name = orig_name.split('\0').next().unwrap_or("").to_string();
+    let extra = read(extra_len);
+    let comment = read(comment_len);
+    let extract_version = h[6];
+    if extract_version > MAX_EXTRACT_VERSION {
+        return Err(py(
+            "NotImplementedError",
+            format!(
+                "zip file version {}.{}",
+                extract_version / 10,
+                extract_version % 10
+            ),
+        ));
+    }
+    let mut e = PyZipEntry {
+        index,
+        name,
+        orig_name,
+        raw_name,
+        central_offset,
+        create_version: h[4],
+        create_system: h[5],
+        extract_version,
+        flags,
+        method: le16(h, 10),
+        crc32: le32(h, 16),
+        compress_size: le32(h, 20) as u64,
+        file_size: le32(h, 24) as u64,
+        header_offset: 0,
+        external_attr: le32(h, 38),
+        extra,
+        comment,
+    };
+    let mut raw_offset = le32(h, 42) as u64;
+    decode_extra(&mut e, &mut raw_offset)?;
+    e.header_offset = raw_offset as i128 + concat;
+    Ok((
+        e,
+        (CENTRAL_SIZE + name_len + extra_len + comment_len) as u64,
+    ))
 }
 
 /// A local file header as `ZipFile.open` reads it.
@@ -444,69 +514,11 @@ impl PyZip {
             if entries.len() == MAX_ENTRIES {
                 return Err(PyZipError::TooManyEntries { limit: MAX_ENTRIES });
             }
-            if data.len() - p < CENTRAL_SIZE {
-                return Err(bad("Truncated central directory"));
-            }
-            let h = &data[p..p + CENTRAL_SIZE];
-            if le32(h, 0) != CENTRAL_SIG {
-                return Err(bad("Bad magic number for central directory"));
-            }
-            let central_offset = start_dir + p as u64;
-            p += CENTRAL_SIZE;
-            let (name_len, extra_len, comment_len) = (
-                le16(h, 28) as usize,
-                le16(h, 30) as usize,
-                le16(h, 32) as usize,
-            );
-            let mut read = |n: usize| {
-                let got = data[p..(p + n).min(data.len())].to_vec();
-                p += got.len();
-                got
-            };
-            let raw_name = read(name_len);
-            let flags = le16(h, 8);
-            let orig_name = decode_name(&raw_name, flags)?;
-            // `ZipInfo.__init__` cuts the name at the first NUL.
-            let name = orig_name.split('\0').next().unwrap_or("").to_string();
-            let extra = read(extra_len);
-            let comment = read(comment_len);
-            let extract_version = h[6];
-            if extract_version > MAX_EXTRACT_VERSION {
-                return Err(py(
-                    "NotImplementedError",
-                    format!(
-                        "zip file version {}.{}",
-                        extract_version / 10,
-                        extract_version % 10
-                    ),
-                ));
-            }
-            let mut e = PyZipEntry {
-                index: entries.len(),
-                name,
-                orig_name,
-                raw_name,
-                central_offset,
-                create_version: h[4],
-                create_system: h[5],
-                extract_version,
-                flags,
-                method: le16(h, 10),
-                crc32: le32(h, 16),
-                compress_size: le32(h, 20) as u64,
-                file_size: le32(h, 24) as u64,
-                header_offset: 0,
-                external_attr: le32(h, 38),
-                extra,
-                comment,
-            };
-            let mut raw_offset = le32(h, 42) as u64;
-            decode_extra(&mut e, &mut raw_offset)?;
-            e.header_offset = raw_offset as i128 + concat;
+            let (e, claimed) = central_entry(&data, &mut p, start_dir, entries.len(), concat)?;
             // `NameToInfo[x.filename] = x`: the last of duplicates wins.
             name_to_info.insert(e.name.clone(), e.index);
             entries.push(e);
-            total += (CENTRAL_SIZE + name_len + extra_len + comment_len) as u64;
+            total += claimed;
         }
         Ok(PyZip {
             size,
@@ -758,23 +770,30 @@ impl PyZip {
         limits: &DecompressLimits,
         read_data: bool,
     ) -> Vec<Anomaly> {
-        let mut out: Vec<Anomaly> = Vec::new();
-        let mut counts: HashMap<AnomalyKind, usize> = HashMap::new();
-        let mut push =
-            |kind: AnomalyKind, member: Option<String>, offset: Option<u64>, detail: String| {
-                let c = counts.entry(kind).or_default();
-                *c += 1;
-                if *c <= MAX_PER_KIND {
-                    out.push(Anomaly {
-                        kind,
-                        member,
-                        offset,
-                        detail,
-                    });
-                }
-            };
+        let mut sink = AnomalySink::new();
+        self.name_anomalies(&mut sink);
+        self.end_record_anomalies(src, &mut sink);
+        // Local headers, data ranges, flags, methods, and each member's read.
+        let mut ranges: Vec<(u64, u64, usize)> = Vec::new();
+        for e in &self.entries {
+            if let Some(range) = self.entry_anomalies(src, e, &mut sink) {
+                ranges.push(range);
+            }
+            if read_data {
+                self.read_anomaly(src, e, limits, &mut sink);
+            }
+        }
+        ranges.sort();
+        self.overlap_anomalies(&ranges, &mut sink);
+        self.unaccounted_anomalies(&ranges, &mut sink);
+        sink.finish()
+    }
+}
 
-        // Duplicates: `NameToInfo` keeps the last.
+/// The steps of [`PyZip::anomalies_checked`], in the order it reports.
+impl PyZip {
+    /// Duplicate names (`NameToInfo` keeps the last) and names cut at a NUL.
+    fn name_anomalies(&self, sink: &mut AnomalySink) {
         let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
         for e in &self.entries {
             by_name.entry(e.name.as_str()).or_default().push(e.index);
@@ -784,7 +803,7 @@ impl PyZip {
         for g in groups {
             let first = &self.entries[g[0]];
             let used = *g.last().expect("non-empty");
-            push(
+            sink.push(
                 AnomalyKind::ZipDuplicateName,
                 Some(first.name.clone()),
                 Some(first.central_offset),
@@ -797,7 +816,7 @@ impl PyZip {
         }
         for e in &self.entries {
             if e.name != e.orig_name {
-                push(
+                sink.push(
                     AnomalyKind::ZipNameTruncated,
                     Some(e.name.clone()),
                     Some(e.central_offset),
@@ -809,8 +828,14 @@ impl PyZip {
                 );
             }
         }
+    }
+
+    /// What the end records say against what is there: prepended bytes,
+    /// the entry count, the ZIP64 locator, a shadowing end record, bytes
+    /// after the comment.
+    fn end_record_anomalies(&self, src: &dyn Source, sink: &mut AnomalySink) {
         if self.concat > 0 {
-            push(
+            sink.push(
                 AnomalyKind::ZipPrependedData,
                 None,
                 Some(0),
@@ -820,7 +845,7 @@ impl PyZip {
                 ),
             );
         } else if self.concat < 0 {
-            push(
+            sink.push(
                 AnomalyKind::ZipHeaderMismatch,
                 None,
                 Some(self.eocd_offset),
@@ -831,7 +856,7 @@ impl PyZip {
             );
         }
         if self.claimed_entries != self.entries.len() as u64 {
-            push(
+            sink.push(
                 AnomalyKind::ZipHeaderMismatch,
                 None,
                 Some(self.eocd_offset),
@@ -848,7 +873,7 @@ impl PyZip {
                 .eocd_offset
                 .saturating_sub(ZIP64_LOCATOR_SIZE + ZIP64_EOCD_SIZE);
             if self.zip64 && loc != expected {
-                push(
+                sink.push(
                     AnomalyKind::ZipHeaderMismatch,
                     None,
                     Some(self.eocd_offset - ZIP64_LOCATOR_SIZE),
@@ -858,38 +883,10 @@ impl PyZip {
                 );
             }
         }
-        // An earlier end record whose comment holds the one Python takes:
-        // readers that check the comment length against the file's end
-        // take the earlier one, and see other entries.
-        let window = self.size.saturating_sub((1 << 16) + EOCD_SIZE);
-        if let Ok(tail) = src.read_vec(
-            window,
-            (self.eocd_offset - window.min(self.eocd_offset)) as usize,
-        ) {
-            let sig = EOCD_SIG.to_le_bytes();
-            let used = (self.eocd_offset - window) as usize;
-            let shadow = (0..tail.len().saturating_sub(3)).rev().find(|&j| {
-                tail[j..j + 4] == sig
-                    && j + EOCD_SIZE as usize <= tail.len()
-                    && j + EOCD_SIZE as usize + le16(&tail, j + 20) as usize
-                        >= used + EOCD_SIZE as usize
-            });
-            if let Some(j) = shadow {
-                push(
-                    AnomalyKind::ZipHeaderMismatch,
-                    None,
-                    Some(window + j as u64),
-                    format!(
-                        "the end record Python uses (offset {}) lies inside the comment of another end record at offset {}: readers that take that one see a different archive",
-                        self.eocd_offset,
-                        window + j as u64
-                    ),
-                );
-            }
-        }
+        self.shadow_end_record(src, sink);
         let end = self.eocd_offset + EOCD_SIZE + self.comment.len() as u64;
         if self.size > end {
-            push(
+            sink.push(
                 AnomalyKind::ZipTrailingData,
                 None,
                 Some(end),
@@ -899,134 +896,160 @@ impl PyZip {
                 ),
             );
         }
+    }
 
-        // Local headers, data ranges, flags, methods, and each member's read.
-        let mut ranges: Vec<(u64, u64, usize)> = Vec::new();
-        for e in &self.entries {
-            let name = Some(e.name.clone());
-            let crypt = FLAG_ENCRYPTED | FLAG_PATCH | FLAG_STRONG_ENCRYPTION;
-            if e.flags & crypt != 0 {
-                push(
-                    AnomalyKind::ZipEncryptionFlags,
-                    name.clone(),
-                    Some(e.central_offset),
-                    format!(
-                        "central flags 0x{:04x}: Python's zipfile refuses to read the entry (patched/strong encryption: NotImplementedError; encrypted: RuntimeError without a password)",
-                        e.flags
-                    ),
-                );
-            }
-            if !matches!(e.method, 0 | 8 | 12 | 14) {
-                push(
-                    AnomalyKind::ZipUnsupportedMethod,
-                    name.clone(),
-                    Some(e.central_offset),
-                    format!(
-                        "compression method {}: Python's zipfile reads only stored, deflate, bzip2 and LZMA (NotImplementedError)",
-                        e.method
-                    ),
-                );
-            }
-            match self.local_header(src, e.index) {
-                Ok(local) => {
-                    if let Ok(n) = decode_name(&local.name, local.flags) {
-                        if n != e.orig_name {
-                            push(
-                                AnomalyKind::ZipLocalNameMismatch,
-                                name.clone(),
-                                Some(local.offset),
-                                format!(
-                                    "the local header names it {}: Python's zipfile refuses the entry (BadZipFile), torch ignores local names",
-                                    bytes_repr(&local.name)
-                                ),
-                            );
-                        }
-                    }
-                    let mut diffs = Vec::new();
-                    if local.flags & !crypt != e.flags & !crypt {
-                        diffs.push(format!("flags 0x{:04x} vs 0x{:04x}", local.flags, e.flags));
-                    }
-                    if local.flags & crypt != e.flags & crypt {
-                        diffs.push(format!(
-                            "encryption flags 0x{:04x} locally vs 0x{:04x} (Python only looks at the central ones)",
-                            local.flags & crypt,
-                            e.flags & crypt
-                        ));
-                    }
-                    if local.method != e.method {
-                        diffs.push(format!("method {} vs {}", local.method, e.method));
-                    }
-                    let descriptor = e.flags & FLAG_DATA_DESCRIPTOR != 0;
-                    if !descriptor && local.comp_size != u32::MAX {
-                        if local.crc32 != e.crc32 {
-                            diffs.push(format!("CRC 0x{:08x} vs 0x{:08x}", local.crc32, e.crc32));
-                        }
-                        if local.comp_size as u64 != e.compress_size
-                            || local.uncomp_size as u64 != e.file_size
-                        {
-                            diffs.push(format!(
-                                "sizes {}/{} vs {}/{}",
-                                local.comp_size, local.uncomp_size, e.compress_size, e.file_size
-                            ));
-                        }
-                    }
-                    if !diffs.is_empty() {
-                        push(
-                            AnomalyKind::ZipHeaderMismatch,
-                            name.clone(),
-                            Some(local.offset),
-                            format!(
-                                "local header differs from the central directory (Python uses the central values): {}",
-                                diffs.join(", ")
-                            ),
-                        );
-                    }
-                    let mut data_end = local.data_offset.saturating_add(e.compress_size);
-                    if descriptor {
-                        // The data descriptor after the data (Python never
-                        // reads it): optional signature, CRC, two sizes of
-                        // 4 bytes, or 8 with ZIP64.
-                        let zip64 = has_zip64_extra(&e.extra);
-                        let sig = src
-                            .read_upto(data_end, 4)
-                            .is_ok_and(|b| b.len() == 4 && le32(&b, 0) == DATA_DESCRIPTOR_SIG);
-                        data_end += if sig { 4 } else { 0 } + 4 + if zip64 { 16 } else { 8 };
-                    }
-                    ranges.push((local.offset, data_end, e.index));
-                }
-                Err(err) => push(
+    /// An earlier end record whose comment holds the one Python takes:
+    /// readers that check the comment length against the file's end take
+    /// the earlier one, and see other entries.
+    fn shadow_end_record(&self, src: &dyn Source, sink: &mut AnomalySink) {
+        let window = self.size.saturating_sub((1 << 16) + EOCD_SIZE);
+        let Ok(tail) = src.read_vec(
+            window,
+            (self.eocd_offset - window.min(self.eocd_offset)) as usize,
+        ) else {
+            return;
+        };
+        let sig = EOCD_SIG.to_le_bytes();
+        let used = (self.eocd_offset - window) as usize;
+        let shadow = (0..tail.len().saturating_sub(3)).rev().find(|&j| {
+            tail[j..j + 4] == sig
+                && j + EOCD_SIZE as usize <= tail.len()
+                && j + EOCD_SIZE as usize + le16(&tail, j + 20) as usize
+                    >= used + EOCD_SIZE as usize
+        });
+        if let Some(j) = shadow {
+            sink.push(
+                AnomalyKind::ZipHeaderMismatch,
+                None,
+                Some(window + j as u64),
+                format!(
+                    "the end record Python uses (offset {}) lies inside the comment of another end record at offset {}: readers that take that one see a different archive",
+                    self.eocd_offset,
+                    window + j as u64
+                ),
+            );
+        }
+    }
+
+    /// An entry's central flags and method, and its local header against
+    /// them; the range from the local header to the end of the data (and
+    /// of its data descriptor), when there is a local header.
+    fn entry_anomalies(
+        &self,
+        src: &dyn Source,
+        e: &PyZipEntry,
+        sink: &mut AnomalySink,
+    ) -> Option<(u64, u64, usize)> {
+        let name = Some(e.name.clone());
+        if e.flags & CRYPT_FLAGS != 0 {
+            sink.push(
+                AnomalyKind::ZipEncryptionFlags,
+                name.clone(),
+                Some(e.central_offset),
+                format!(
+                    "central flags 0x{:04x}: Python's zipfile refuses to read the entry (patched/strong encryption: NotImplementedError; encrypted: RuntimeError without a password)",
+                    e.flags
+                ),
+            );
+        }
+        if !matches!(e.method, 0 | 8 | 12 | 14) {
+            sink.push(
+                AnomalyKind::ZipUnsupportedMethod,
+                name.clone(),
+                Some(e.central_offset),
+                format!(
+                    "compression method {}: Python's zipfile reads only stored, deflate, bzip2 and LZMA (NotImplementedError)",
+                    e.method
+                ),
+            );
+        }
+        let local = match self.local_header(src, e.index) {
+            Ok(local) => local,
+            Err(err) => {
+                sink.push(
                     AnomalyKind::ZipHeaderMismatch,
-                    name.clone(),
+                    name,
                     u64::try_from(e.header_offset).ok(),
                     format!("no readable local header where the central directory points: {err}"),
-                ),
+                );
+                return None;
             }
-            if !read_data {
-                continue;
-            }
-            match self.read(src, e.index, limits) {
-                Ok(_) => {}
-                Err(PyZipError::Python(p)) if p.message.starts_with("Bad CRC-32") => push(
-                    AnomalyKind::ZipCrcMismatch,
+        };
+        if let Ok(n) = decode_name(&local.name, local.flags) {
+            if n != e.orig_name {
+                sink.push(
+                    AnomalyKind::ZipLocalNameMismatch,
                     name.clone(),
-                    Some(e.central_offset),
+                    Some(local.offset),
                     format!(
-                        "the data does not match its CRC-32: Python's zipfile raises {p}, torch reads it"
+                        "the local header names it {}: Python's zipfile refuses the entry (BadZipFile), torch ignores local names",
+                        bytes_repr(&local.name)
                     ),
-                ),
-                Err(err) => push(
-                    AnomalyKind::ZipUnreadableMember,
-                    name.clone(),
-                    Some(e.central_offset),
-                    format!("ZipFile.open({}).read() fails: {err}", str_repr(&e.name)),
-                ),
+                );
             }
         }
+        let diffs = header_diffs(e, &local);
+        if !diffs.is_empty() {
+            sink.push(
+                AnomalyKind::ZipHeaderMismatch,
+                name,
+                Some(local.offset),
+                format!(
+                    "local header differs from the central directory (Python uses the central values): {}",
+                    diffs.join(", ")
+                ),
+            );
+        }
+        Some((local.offset, self.data_end(src, e, &local), e.index))
+    }
 
-        // Overlaps, as CPython >= 3.11.8 / 3.12.2 checks them when opening
-        // a member: its data must end by the next local header (in offset
-        // order) or the central directory.
-        ranges.sort();
+    /// Where an entry's data ends, with the data descriptor after it (Python
+    /// never reads it): optional signature, CRC, two sizes of 4 bytes, or 8
+    /// with ZIP64.
+    fn data_end(&self, src: &dyn Source, e: &PyZipEntry, local: &PyLocalHeader) -> u64 {
+        let mut data_end = local.data_offset.saturating_add(e.compress_size);
+        if e.flags & FLAG_DATA_DESCRIPTOR != 0 {
+            let zip64 = has_zip64_extra(&e.extra);
+            let sig = src
+                .read_upto(data_end, 4)
+                .is_ok_and(|b| b.len() == 4 && le32(&b, 0) == DATA_DESCRIPTOR_SIG);
+            data_end += if sig { 4 } else { 0 } + 4 + if zip64 { 16 } else { 8 };
+        }
+        data_end
+    }
+
+    /// The member read as `np.load` reads it: a CRC mismatch, or why
+    /// Python cannot read it.
+    fn read_anomaly(
+        &self,
+        src: &dyn Source,
+        e: &PyZipEntry,
+        limits: &DecompressLimits,
+        sink: &mut AnomalySink,
+    ) {
+        match self.read(src, e.index, limits) {
+            Ok(_) => {}
+            Err(PyZipError::Python(p)) if p.message.starts_with("Bad CRC-32") => sink.push(
+                AnomalyKind::ZipCrcMismatch,
+                Some(e.name.clone()),
+                Some(e.central_offset),
+                format!(
+                    "the data does not match its CRC-32: Python's zipfile raises {p}, torch reads it"
+                ),
+            ),
+            Err(err) => sink.push(
+                AnomalyKind::ZipUnreadableMember,
+                Some(e.name.clone()),
+                Some(e.central_offset),
+                format!("ZipFile.open({}).read() fails: {err}", str_repr(&e.name)),
+            ),
+        }
+    }
+
+    /// Overlaps, as CPython >= 3.11.8 / 3.12.2 checks them when opening a
+    /// member: its data must end by the next local header (in offset order)
+    /// or the central directory. `ranges` sorted.
+    fn overlap_anomalies(&self, ranges: &[(u64, u64, usize)], sink: &mut AnomalySink) {
         // The next greater start after each range (linear, from the end).
         let mut next_start = vec![self.start_dir; ranges.len()];
         for i in (0..ranges.len().saturating_sub(1)).rev() {
@@ -1043,7 +1066,7 @@ impl PyZip {
                 || ranges.get(i + 1).is_some_and(|r| r.0 == start);
             if data_end > next || same_start {
                 let e = &self.entries[index];
-                push(
+                sink.push(
                     AnomalyKind::ZipOverlappingEntries,
                     Some(e.name.clone()),
                     Some(start),
@@ -1055,13 +1078,16 @@ impl PyZip {
                 );
             }
         }
-        // Bytes no entry covers, between the archive's start and its
-        // central directory.
+    }
+
+    /// Bytes no entry covers, between the archive's start and its central
+    /// directory. `ranges` sorted.
+    fn unaccounted_anomalies(&self, ranges: &[(u64, u64, usize)], sink: &mut AnomalySink) {
         let archive_start = u64::try_from(self.concat.max(0)).unwrap_or(0);
         let mut covered = archive_start;
-        for &(start, data_end, _) in &ranges {
+        for &(start, data_end, _) in ranges {
             if start > covered && start <= self.start_dir {
-                push(
+                sink.push(
                     AnomalyKind::ZipUnaccountedBytes,
                     None,
                     Some(covered),
@@ -1074,7 +1100,7 @@ impl PyZip {
             covered = covered.max(data_end);
         }
         if self.start_dir > covered + 16 {
-            push(
+            sink.push(
                 AnomalyKind::ZipUnaccountedBytes,
                 None,
                 Some(covered),
@@ -1084,19 +1110,45 @@ impl PyZip {
                 ),
             );
         }
-
-        for (kind, n) in counts {
-            if n > MAX_PER_KIND {
-                out.push(Anomaly {
-                    kind,
-                    member: None,
-                    offset: None,
-                    detail: format!("... and {} more of the same kind", n - MAX_PER_KIND),
-                });
-            }
-        }
-        out
     }
+}
+
+/// The encryption and patch flags: Python refuses an entry with any of them
+/// in its central header.
+const CRYPT_FLAGS: u16 = FLAG_ENCRYPTED | FLAG_PATCH | FLAG_STRONG_ENCRYPTION;
+
+/// What differs between an entry's local header and its central one: flags
+/// (encryption flags apart, Python only looks at the central ones),
+/// method, and the CRC and sizes when the local header holds them.
+fn header_diffs(e: &PyZipEntry, local: &PyLocalHeader) -> Vec<String> {
+    let crypt = CRYPT_FLAGS;
+    let mut diffs = Vec::new();
+    if local.flags & !crypt != e.flags & !crypt {
+        diffs.push(format!("flags 0x{:04x} vs 0x{:04x}", local.flags, e.flags));
+    }
+    if local.flags & crypt != e.flags & crypt {
+        diffs.push(format!(
+            "encryption flags 0x{:04x} locally vs 0x{:04x} (Python only looks at the central ones)",
+            local.flags & crypt,
+            e.flags & crypt
+        ));
+    }
+    if local.method != e.method {
+        diffs.push(format!("method {} vs {}", local.method, e.method));
+    }
+    let descriptor = e.flags & FLAG_DATA_DESCRIPTOR != 0;
+    if !descriptor && local.comp_size != u32::MAX {
+        if local.crc32 != e.crc32 {
+            diffs.push(format!("CRC 0x{:08x} vs 0x{:08x}", local.crc32, e.crc32));
+        }
+        if local.comp_size as u64 != e.compress_size || local.uncomp_size as u64 != e.file_size {
+            diffs.push(format!(
+                "sizes {}/{} vs {}/{}",
+                local.comp_size, local.uncomp_size, e.compress_size, e.file_size
+            ));
+        }
+    }
+    diffs
 }
 
 #[cfg(test)]

@@ -387,7 +387,7 @@ impl Reader<'_> {
         let header_offset = self.pos;
         let buf = self.read(BLOCK)?;
         let h = header(&buf).map_err(Stop::Header)?;
-        let mut m = TarMember {
+        let m = TarMember {
             name: h.name,
             linkname: h.linkname,
             kind: h.kind,
@@ -397,81 +397,91 @@ impl Reader<'_> {
             pax_size: false,
         };
         match m.kind {
-            kind::GNU_LONGNAME | kind::GNU_LONGLINK => {
-                let data = self.extended(&m)?;
-                let mut next = self.subsequent()?;
-                next.header_offset = header_offset;
-                if m.kind == kind::GNU_LONGNAME {
-                    next.name = nts(&data).to_vec();
-                } else {
-                    next.linkname = nts(&data).to_vec();
-                }
-                if next.kind == kind::DIR {
-                    if let Some(stripped) = next.name.strip_suffix(b"/") {
-                        next.name = stripped.to_vec();
-                    }
-                }
-                Ok(next)
-            }
+            kind::GNU_LONGNAME | kind::GNU_LONGLINK => self.proc_gnulong(&m),
             kind::GNU_SPARSE => Err(Stop::Fatal(TarError::Unsupported {
                 offset: header_offset,
                 what: "a GNU sparse member".into(),
             })),
-            kind::PAX | kind::PAX_GLOBAL | kind::SOLARIS_PAX => {
-                let data = self.extended(&m)?;
-                let mut local = if m.kind == kind::PAX_GLOBAL {
-                    Vec::new()
-                } else {
-                    self.global.clone()
-                };
-                let records = pax_records(&data).ok_or(Stop::Header(HeaderError::Invalid))?;
-                for (k, v) in records {
-                    if m.kind == kind::PAX_GLOBAL {
-                        set(&mut self.global, k, v);
-                        self.listing.global_pax = true;
-                    } else {
-                        set(&mut local, k, v);
-                    }
-                }
-                let mut next = self.subsequent()?;
-                let headers = if m.kind == kind::PAX_GLOBAL {
-                    self.global.clone()
-                } else {
-                    local
-                };
-                if headers.iter().any(|(k, _)| k.starts_with(b"GNU.sparse.")) {
-                    return Err(Stop::Fatal(TarError::Unsupported {
-                        offset: header_offset,
-                        what: "GNU sparse PAX records".into(),
-                    }));
-                }
-                if m.kind != kind::PAX_GLOBAL {
-                    apply_pax(&mut next, &headers)?;
-                    next.header_offset = header_offset;
-                    if headers.iter().any(|(k, _)| k == b"size") {
-                        self.offset = next.data_offset
-                            + if next.reads_as_file() {
-                                blocks(next.size)
-                            } else {
-                                0
-                            };
-                    }
-                }
-                m = next;
-                Ok(m)
-            }
-            _ => {
-                // `_proc_builtin`.
-                m.data_offset = self.pos;
-                self.offset = self.pos + if m.reads_as_file() { blocks(m.size) } else { 0 };
-                let global = self.global.clone();
-                apply_pax(&mut m, &global)?;
-                if m.kind == kind::DIR {
-                    m.name = rstrip(&m.name, b'/').to_vec();
-                }
-                Ok(m)
+            kind::PAX | kind::PAX_GLOBAL | kind::SOLARIS_PAX => self.proc_pax(&m),
+            _ => self.proc_builtin(m),
+        }
+    }
+
+    /// `_proc_gnulong`: a GNU long name or link name, for the member that
+    /// follows.
+    fn proc_gnulong(&mut self, m: &TarMember) -> Result<TarMember, Stop> {
+        let data = self.extended(m)?;
+        let mut next = self.subsequent()?;
+        next.header_offset = m.header_offset;
+        if m.kind == kind::GNU_LONGNAME {
+            next.name = nts(&data).to_vec();
+        } else {
+            next.linkname = nts(&data).to_vec();
+        }
+        if next.kind == kind::DIR {
+            if let Some(stripped) = next.name.strip_suffix(b"/") {
+                next.name = stripped.to_vec();
             }
         }
+        Ok(next)
+    }
+
+    /// `_proc_pax`: PAX records, global (kept for every later member) or
+    /// for the member that follows.
+    fn proc_pax(&mut self, m: &TarMember) -> Result<TarMember, Stop> {
+        let header_offset = m.header_offset;
+        let data = self.extended(m)?;
+        let mut local = if m.kind == kind::PAX_GLOBAL {
+            Vec::new()
+        } else {
+            self.global.clone()
+        };
+        let records = pax_records(&data).ok_or(Stop::Header(HeaderError::Invalid))?;
+        for (k, v) in records {
+            if m.kind == kind::PAX_GLOBAL {
+                set(&mut self.global, k, v);
+                self.listing.global_pax = true;
+            } else {
+                set(&mut local, k, v);
+            }
+        }
+        let mut next = self.subsequent()?;
+        let headers = if m.kind == kind::PAX_GLOBAL {
+            self.global.clone()
+        } else {
+            local
+        };
+        if headers.iter().any(|(k, _)| k.starts_with(b"GNU.sparse.")) {
+            return Err(Stop::Fatal(TarError::Unsupported {
+                offset: header_offset,
+                what: "GNU sparse PAX records".into(),
+            }));
+        }
+        if m.kind != kind::PAX_GLOBAL {
+            apply_pax(&mut next, &headers)?;
+            next.header_offset = header_offset;
+            if headers.iter().any(|(k, _)| k == b"size") {
+                self.offset = next.data_offset
+                    + if next.reads_as_file() {
+                        blocks(next.size)
+                    } else {
+                        0
+                    };
+            }
+        }
+        Ok(next)
+    }
+
+    /// `_proc_builtin`: a member of its own, with the global PAX records.
+    fn proc_builtin(&mut self, mut m: TarMember) -> Result<TarMember, Stop> {
+        m.data_offset = self.pos;
+        self.offset = self.pos + if m.reads_as_file() { blocks(m.size) } else { 0 };
+        let global = self.global.clone();
+        apply_pax(&mut m, &global)?;
+        if m.kind == kind::DIR {
+            m.name = rstrip(&m.name, b'/').to_vec();
+        }
+        Ok(m)
     }
 
     /// The data blocks of a long-name or PAX header.

@@ -31,34 +31,14 @@ use std::io;
 
 use crate::source::{Source, le16, le32, le64};
 
-/// Local file header signature.
-pub const LOCAL_SIG: u32 = 0x0403_4b50;
-/// Central directory header signature.
-pub const CENTRAL_SIG: u32 = 0x0201_4b50;
-/// End of central directory signature.
-pub const EOCD_SIG: u32 = 0x0605_4b50;
-const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
-const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
-const EOCD_SIZE: u64 = 22;
-const ZIP64_LOCATOR_SIZE: u64 = 20;
-const ZIP64_EOCD_SIZE: u64 = 56;
-const CENTRAL_SIZE: usize = 46;
-/// Size of a local file header before its name and extra field.
-pub const LOCAL_SIZE: usize = 30;
-const ZIP64_EXTRA_ID: u16 = 0x0001;
-
-/// General-purpose flag: the entry is encrypted.
-pub const FLAG_ENCRYPTED: u16 = 1 << 0;
-/// General-purpose flag: sizes and CRC follow the data in a data descriptor.
-pub const FLAG_DATA_DESCRIPTOR: u16 = 1 << 3;
-/// General-purpose flag: compressed patched data.
-pub const FLAG_PATCH: u16 = 1 << 5;
-/// General-purpose flag: strong encryption.
-pub const FLAG_STRONG_ENCRYPTION: u16 = 1 << 6;
-/// General-purpose flag: names are UTF-8.
-pub const FLAG_UTF8: u16 = 1 << 11;
-/// General-purpose flag: the local header is masked (central directory encryption).
-pub const FLAG_MASKED_LOCAL: u16 = 1 << 13;
+pub use crate::zipconst::{
+    CENTRAL_SIG, EOCD_SIG, FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED, FLAG_MASKED_LOCAL, FLAG_PATCH,
+    FLAG_STRONG_ENCRYPTION, FLAG_UTF8, LOCAL_SIG, LOCAL_SIZE,
+};
+use crate::zipconst::{
+    CENTRAL_SIZE, EOCD_SIZE, ZIP64_EOCD_SIG, ZIP64_EOCD_SIZE, ZIP64_EXTRA_ID, ZIP64_LOCATOR_SIG,
+    ZIP64_LOCATOR_SIZE,
+};
 
 /// Why miniz (and so `torch.load`) cannot use an archive or a record.
 #[derive(Debug, thiserror::Error)]
@@ -218,188 +198,130 @@ fn locate_eocd(src: &dyn Source) -> Result<u64, ZipError> {
     }
 }
 
+/// The end-of-central-directory record as miniz reads it, with the ZIP64
+/// record's values where there is one.
+struct EndRecord {
+    total_files: u64,
+    entries_on_disk: u64,
+    num_this_disk: u64,
+    cdir_disk: u64,
+    cdir_size: u64,
+    cdir_offset: u64,
+    comment_len: u16,
+    zip64: bool,
+}
+
+impl EndRecord {
+    /// The record at `eocd_offset`, and the ZIP64 record its locator
+    /// points to.
+    fn read(src: &dyn Source, eocd_offset: u64) -> Result<EndRecord, ZipError> {
+        let eocd = src.read_vec(eocd_offset, EOCD_SIZE as usize)?;
+        let mut end = EndRecord {
+            total_files: le16(&eocd, 10) as u64,
+            entries_on_disk: le16(&eocd, 8) as u64,
+            num_this_disk: le16(&eocd, 4) as u64,
+            cdir_disk: le16(&eocd, 6) as u64,
+            cdir_size: le32(&eocd, 12) as u64,
+            cdir_offset: le32(&eocd, 16) as u64,
+            comment_len: le16(&eocd, 20),
+            zip64: false,
+        };
+        if eocd_offset >= ZIP64_LOCATOR_SIZE + ZIP64_EOCD_SIZE {
+            end.read_zip64(src, eocd_offset)?;
+        }
+        Ok(end)
+    }
+
+    /// The ZIP64 locator just before the record and the ZIP64 record it
+    /// points to, when both signatures are there.
+    fn read_zip64(&mut self, src: &dyn Source, eocd_offset: u64) -> Result<(), ZipError> {
+        let loc = src.read_vec(
+            eocd_offset - ZIP64_LOCATOR_SIZE,
+            ZIP64_LOCATOR_SIZE as usize,
+        )?;
+        if le32(&loc, 0) != ZIP64_LOCATOR_SIG {
+            return Ok(());
+        }
+        let z_offset = le64(&loc, 8);
+        if z_offset > src.len() - ZIP64_EOCD_SIZE {
+            return corrupt("the ZIP64 end-of-central-directory locator points past the end");
+        }
+        let z = src.read_vec(z_offset, ZIP64_EOCD_SIZE as usize)?;
+        if le32(&z, 0) != ZIP64_EOCD_SIG {
+            return Ok(());
+        }
+        self.zip64 = true;
+        let disks = le32(&loc, 16);
+        let record_size = le64(&z, 4);
+        if record_size < ZIP64_EOCD_SIZE - 12 {
+            return corrupt("ZIP64 end-of-central-directory record too small");
+        }
+        if disks != 1 {
+            return Err(ZipError::Unsupported("multi-disk archive".into()));
+        }
+        self.total_files = le64(&z, 32);
+        self.entries_on_disk = le64(&z, 24);
+        if self.total_files > u32::MAX as u64 || self.entries_on_disk > u32::MAX as u64 {
+            return Err(ZipError::Unsupported("too many entries".into()));
+        }
+        let z_cdir_size = le64(&z, 40);
+        if z_cdir_size > u32::MAX as u64 {
+            return Err(ZipError::Unsupported("central directory over 4 GiB".into()));
+        }
+        self.cdir_size = z_cdir_size;
+        self.num_this_disk = le32(&z, 16) as u64;
+        self.cdir_disk = le32(&z, 20) as u64;
+        self.cdir_offset = le64(&z, 48);
+        Ok(())
+    }
+
+    /// miniz's checks on the record: one disk, a central directory large
+    /// enough for its entries and inside the file of `size` bytes.
+    fn check(&self, size: u64) -> Result<(), ZipError> {
+        if self.total_files != self.entries_on_disk {
+            return Err(ZipError::Unsupported("multi-disk archive".into()));
+        }
+        if (self.num_this_disk | self.cdir_disk) != 0
+            && (self.num_this_disk != 1 || self.cdir_disk != 1)
+        {
+            return Err(ZipError::Unsupported("multi-disk archive".into()));
+        }
+        if self.cdir_size < self.total_files.saturating_mul(CENTRAL_SIZE as u64) {
+            return corrupt("central directory smaller than its entry count");
+        }
+        if self
+            .cdir_offset
+            .checked_add(self.cdir_size)
+            .is_none_or(|end| end > size)
+        {
+            return corrupt("central directory extends past the end of the file");
+        }
+        Ok(())
+    }
+}
+
+/// A central header's size fields as miniz checks them while indexing.
+struct Sizes {
+    comp: u64,
+    decomp: u64,
+    local: u64,
+}
+
 impl TorchZip {
     /// Index an archive the way `mz_zip_reader_init` does. An error means
     /// `torch.load` fails to open the file.
     pub fn open(src: &dyn Source) -> Result<TorchZip, ZipError> {
         let size = src.len();
         let eocd_offset = locate_eocd(src)?;
-        let eocd = src.read_vec(eocd_offset, EOCD_SIZE as usize)?;
-        let mut total_files = le16(&eocd, 10) as u64;
-        let mut entries_on_disk = le16(&eocd, 8) as u64;
-        let mut num_this_disk = le16(&eocd, 4) as u64;
-        let mut cdir_disk = le16(&eocd, 6) as u64;
-        let mut cdir_size = le32(&eocd, 12) as u64;
-        let mut cdir_offset = le32(&eocd, 16) as u64;
-        let comment_len = le16(&eocd, 20);
-
-        let mut zip64 = false;
-        if eocd_offset >= ZIP64_LOCATOR_SIZE + ZIP64_EOCD_SIZE {
-            let loc = src.read_vec(
-                eocd_offset - ZIP64_LOCATOR_SIZE,
-                ZIP64_LOCATOR_SIZE as usize,
-            )?;
-            if le32(&loc, 0) == ZIP64_LOCATOR_SIG {
-                let z_offset = le64(&loc, 8);
-                if z_offset > size - ZIP64_EOCD_SIZE {
-                    return corrupt(
-                        "the ZIP64 end-of-central-directory locator points past the end",
-                    );
-                }
-                let z = src.read_vec(z_offset, ZIP64_EOCD_SIZE as usize)?;
-                if le32(&z, 0) == ZIP64_EOCD_SIG {
-                    zip64 = true;
-                    let disks = le32(&loc, 16);
-                    let record_size = le64(&z, 4);
-                    if record_size < ZIP64_EOCD_SIZE - 12 {
-                        return corrupt("ZIP64 end-of-central-directory record too small");
-                    }
-                    if disks != 1 {
-                        return Err(ZipError::Unsupported("multi-disk archive".into()));
-                    }
-                    total_files = le64(&z, 32);
-                    entries_on_disk = le64(&z, 24);
-                    if total_files > u32::MAX as u64 || entries_on_disk > u32::MAX as u64 {
-                        return Err(ZipError::Unsupported("too many entries".into()));
-                    }
-                    let z_cdir_size = le64(&z, 40);
-                    if z_cdir_size > u32::MAX as u64 {
-                        return Err(ZipError::Unsupported("central directory over 4 GiB".into()));
-                    }
-                    cdir_size = z_cdir_size;
-                    num_this_disk = le32(&z, 16) as u64;
-                    cdir_disk = le32(&z, 20) as u64;
-                    cdir_offset = le64(&z, 48);
-                }
-            }
-        }
-        if total_files != entries_on_disk {
-            return Err(ZipError::Unsupported("multi-disk archive".into()));
-        }
-        if (num_this_disk | cdir_disk) != 0 && (num_this_disk != 1 || cdir_disk != 1) {
-            return Err(ZipError::Unsupported("multi-disk archive".into()));
-        }
-        if cdir_size < total_files.saturating_mul(CENTRAL_SIZE as u64) {
-            return corrupt("central directory smaller than its entry count");
-        }
-        if cdir_offset
-            .checked_add(cdir_size)
-            .is_none_or(|end| end > size)
-        {
-            return corrupt("central directory extends past the end of the file");
-        }
-
-        let cdir = src.read_vec(cdir_offset, cdir_size as usize)?;
-        let mut entries = Vec::with_capacity(total_files.min(1 << 20) as usize);
+        let end = EndRecord::read(src, eocd_offset)?;
+        end.check(size)?;
+        let cdir = src.read_vec(end.cdir_offset, end.cdir_size as usize)?;
+        let mut zip64 = end.zip64;
+        let mut entries = Vec::with_capacity(end.total_files.min(1 << 20) as usize);
         let mut p = 0usize;
-        let mut n = cdir_size as usize;
-        for index in 0..total_files as usize {
-            if n < CENTRAL_SIZE || le32(&cdir, p) != CENTRAL_SIG {
-                return corrupt(format!("central header {index} is missing or truncated"));
-            }
-            let h = &cdir[p..];
-            let name_len = le16(h, 28) as usize;
-            let extra_len = le16(h, 30) as usize;
-            let comment = le16(h, 32) as usize;
-            let mut comp = le32(h, 20) as u64;
-            let mut decomp = le32(h, 24) as u64;
-            let mut local = le32(h, 42) as u64;
-            let max32 = u32::MAX as u64;
-
-            // PyTorch's patched miniz reads ZIP64 sizes here already.
-            if extra_len > 0 && comp.max(decomp).max(local) == max32 {
-                let extra: Vec<u8> = if CENTRAL_SIZE + name_len + extra_len > n {
-                    // miniz re-reads from `cdir_ofs + 46 + name_len` (sic:
-                    // the start of the directory, not of this entry).
-                    src.read_upto(cdir_offset + (CENTRAL_SIZE + name_len) as u64, extra_len)?
-                } else {
-                    h[CENTRAL_SIZE + name_len..CENTRAL_SIZE + name_len + extra_len].to_vec()
-                };
-                let mut remaining = extra_len;
-                let mut q = 0usize;
-                loop {
-                    if remaining < 4 || q + 4 > extra.len() {
-                        return corrupt(format!("central header {index}: truncated extra field"));
-                    }
-                    let id = le16(&extra, q);
-                    let size = le16(&extra, q + 2) as usize;
-                    if size + 4 > remaining {
-                        return corrupt(format!("central header {index}: extra field overruns"));
-                    }
-                    if id == ZIP64_EXTRA_ID {
-                        zip64 = true;
-                        break;
-                    }
-                    q += 4 + size;
-                    remaining -= 4 + size;
-                    if remaining == 0 {
-                        break;
-                    }
-                }
-                if remaining >= 4 {
-                    remaining -= 4;
-                    q += 4;
-                    let mut take = |v: &mut u64| {
-                        if *v == max32 && remaining >= 8 && q + 8 <= extra.len() {
-                            *v = le64(&extra, q);
-                            remaining -= 8;
-                            q += 8;
-                        }
-                    };
-                    take(&mut decomp);
-                    take(&mut comp);
-                    take(&mut local);
-                }
-            }
-            if comp != max32 && decomp != max32 {
-                // miniz reads the method with the following time field as one
-                // 32-bit value here.
-                let method_and_time = le32(h, 10);
-                if (method_and_time == 0 && decomp != comp) || (decomp != 0 && comp == 0) {
-                    return corrupt(format!(
-                        "central header {index}: sizes inconsistent with stored data"
-                    ));
-                }
-            }
-            let disk = le16(h, 34) as u64;
-            if disk == u16::MAX as u64 || (disk != num_this_disk && disk != 1) {
-                return Err(ZipError::Unsupported("multi-disk archive".into()));
-            }
-            if comp != max32 && local.saturating_add(LOCAL_SIZE as u64).saturating_add(comp) > size
-            {
-                return corrupt(format!(
-                    "central header {index}: data extends past the end of the file"
-                ));
-            }
-            let flags = le16(h, 8);
-            if flags & FLAG_MASKED_LOCAL != 0 {
-                return Err(ZipError::Unsupported(
-                    "masked local headers (central directory encryption)".into(),
-                ));
-            }
-            let total = CENTRAL_SIZE + name_len + extra_len + comment;
-            if total > n {
-                return corrupt(format!(
-                    "central header {index} overruns the central directory"
-                ));
-            }
-            let name = h[CENTRAL_SIZE..CENTRAL_SIZE + name_len].to_vec();
-            let extra = h[CENTRAL_SIZE + name_len..CENTRAL_SIZE + name_len + extra_len].to_vec();
-            let mut entry = CentralEntry {
-                index,
-                name,
-                header_offset: cdir_offset + p as u64,
-                flags,
-                method: le16(h, 10),
-                time: le16(h, 12),
-                crc32: le32(h, 16),
-                comp_size: le32(h, 20) as u64,
-                uncomp_size: le32(h, 24) as u64,
-                local_header_offset: le32(h, 42) as u64,
-                external_attr: le32(h, 38),
-                extra,
-            };
-            stat_zip64(&mut entry)?;
+        let mut n = end.cdir_size as usize;
+        for index in 0..end.total_files as usize {
+            let (entry, total) = index_entry(src, &cdir, p, n, index, &end, &mut zip64)?;
             entries.push(entry);
             n -= total;
             p += total;
@@ -409,15 +331,180 @@ impl TorchZip {
             sorted: (0..entries.len() as u32).collect(),
             entries,
             eocd_offset,
-            cdir_offset,
-            cdir_size,
+            cdir_offset: end.cdir_offset,
+            cdir_size: end.cdir_size,
             zip64,
-            comment_len,
+            comment_len: end.comment_len,
         };
         zip.sort();
         Ok(zip)
     }
+}
 
+/// Central header `index` at `p` in the central directory `cdir` (`n`
+/// bytes left in it), with miniz's checks: the entry and its size in the
+/// directory. A ZIP64 extra field found on the way sets `zip64`.
+fn index_entry(
+    src: &dyn Source,
+    cdir: &[u8],
+    p: usize,
+    n: usize,
+    index: usize,
+    end: &EndRecord,
+    zip64: &mut bool,
+) -> Result<(CentralEntry, usize), ZipError> {
+    let size = src.len();
+    if n < CENTRAL_SIZE || le32(cdir, p) != CENTRAL_SIG {
+        return corrupt(format!("central header {index} is missing or truncated"));
+    }
+    let h = &cdir[p..];
+    let name_len = le16(h, 28) as usize;
+    let extra_len = le16(h, 30) as usize;
+    let comment = le16(h, 32) as usize;
+    let mut sizes = Sizes {
+        comp: le32(h, 20) as u64,
+        decomp: le32(h, 24) as u64,
+        local: le32(h, 42) as u64,
+    };
+    let max32 = u32::MAX as u64;
+
+    // PyTorch's patched miniz reads ZIP64 sizes here already.
+    if index_zip64(src, h, n, end.cdir_offset, index, &mut sizes)? {
+        *zip64 = true;
+    }
+    let Sizes {
+        comp,
+        decomp,
+        local,
+    } = sizes;
+    if comp != max32 && decomp != max32 {
+        // miniz reads the method with the following time field as one
+        // 32-bit value here.
+        let method_and_time = le32(h, 10);
+        if (method_and_time == 0 && decomp != comp) || (decomp != 0 && comp == 0) {
+            return corrupt(format!(
+                "central header {index}: sizes inconsistent with stored data"
+            ));
+        }
+    }
+    let disk = le16(h, 34) as u64;
+    if disk == u16::MAX as u64 || (disk != end.num_this_disk && disk != 1) {
+        return Err(ZipError::Unsupported("multi-disk archive".into()));
+    }
+    if comp != max32 && local.saturating_add(LOCAL_SIZE as u64).saturating_add(comp) > size {
+        return corrupt(format!(
+            "central header {index}: data extends past the end of the file"
+        ));
+    }
+    let flags = le16(h, 8);
+    if flags & FLAG_MASKED_LOCAL != 0 {
+        return Err(ZipError::Unsupported(
+            "masked local headers (central directory encryption)".into(),
+        ));
+    }
+    let total = CENTRAL_SIZE + name_len + extra_len + comment;
+    if total > n {
+        return corrupt(format!(
+            "central header {index} overruns the central directory"
+        ));
+    }
+    let name = h[CENTRAL_SIZE..CENTRAL_SIZE + name_len].to_vec();
+    let extra = h[CENTRAL_SIZE + name_len..CENTRAL_SIZE + name_len + extra_len].to_vec();
+    let mut entry = CentralEntry {
+        index,
+        name,
+        header_offset: end.cdir_offset + p as u64,
+        flags,
+        method: le16(h, 10),
+        time: le16(h, 12),
+        crc32: le32(h, 16),
+        comp_size: le32(h, 20) as u64,
+        uncomp_size: le32(h, 24) as u64,
+        local_header_offset: le32(h, 42) as u64,
+        external_attr: le32(h, 38),
+        extra,
+    };
+    stat_zip64(&mut entry)?;
+    Ok((entry, total))
+}
+
+/// The extra field of the central header `h` (`n` bytes left in the
+/// directory at `cdir_offset`) when a size is 0xFFFFFFFF, and its ZIP64
+/// sizes taken into `sizes`: whether a ZIP64 field was found.
+fn index_zip64(
+    src: &dyn Source,
+    h: &[u8],
+    n: usize,
+    cdir_offset: u64,
+    index: usize,
+    sizes: &mut Sizes,
+) -> Result<bool, ZipError> {
+    let name_len = le16(h, 28) as usize;
+    let extra_len = le16(h, 30) as usize;
+    if extra_len == 0 || sizes.comp.max(sizes.decomp).max(sizes.local) != u32::MAX as u64 {
+        return Ok(false);
+    }
+    let extra: Vec<u8> = if CENTRAL_SIZE + name_len + extra_len > n {
+        // miniz re-reads from `cdir_ofs + 46 + name_len` (sic:
+        // the start of the directory, not of this entry).
+        src.read_upto(cdir_offset + (CENTRAL_SIZE + name_len) as u64, extra_len)?
+    } else {
+        h[CENTRAL_SIZE + name_len..CENTRAL_SIZE + name_len + extra_len].to_vec()
+    };
+    index_zip64_sizes(&extra, extra_len, index, sizes)
+}
+
+/// The patched miniz's ZIP64 read while indexing: walk the extra field
+/// (`extra_len` bytes claimed, `extra` as read) to the ZIP64 field, and
+/// take from it the 0xFFFFFFFF sizes, in the order uncompressed,
+/// compressed, local offset. Whether a ZIP64 field was found.
+fn index_zip64_sizes(
+    extra: &[u8],
+    extra_len: usize,
+    index: usize,
+    sizes: &mut Sizes,
+) -> Result<bool, ZipError> {
+    let max32 = u32::MAX as u64;
+    let mut found = false;
+    let mut remaining = extra_len;
+    let mut q = 0usize;
+    loop {
+        if remaining < 4 || q + 4 > extra.len() {
+            return corrupt(format!("central header {index}: truncated extra field"));
+        }
+        let id = le16(extra, q);
+        let size = le16(extra, q + 2) as usize;
+        if size + 4 > remaining {
+            return corrupt(format!("central header {index}: extra field overruns"));
+        }
+        if id == ZIP64_EXTRA_ID {
+            found = true;
+            break;
+        }
+        q += 4 + size;
+        remaining -= 4 + size;
+        if remaining == 0 {
+            break;
+        }
+    }
+    if remaining >= 4 {
+        remaining -= 4;
+        q += 4;
+        let mut take = |v: &mut u64| {
+            if *v == max32 && remaining >= 8 && q + 8 <= extra.len() {
+                *v = le64(extra, q);
+                remaining -= 8;
+                q += 8;
+            }
+        };
+        take(&mut sizes.decomp);
+        take(&mut sizes.comp);
+        take(&mut sizes.local);
+    }
+    Ok(found)
+}
+
+impl TorchZip {
     fn less(&self, l: u32, r: u32) -> bool {
         let a = &self.entries[l as usize].name;
         let b = &self.entries[r as usize].name;
@@ -676,43 +763,53 @@ impl TorchZip {
                 .map_err(|err| record_err(format!("stored data unreadable: {err}")))?;
             return Ok(Extracted::Data(data));
         }
-        // Deflate can expand at most about 1032:1: a size claim beyond that
-        // cannot be met, and is refused before allocating for it.
-        if e.uncomp_size > e.comp_size.saturating_mul(1032).saturating_add(64) {
-            return Err(record_err(format!(
-                "claims {} bytes from {} compressed bytes, more than deflate can produce",
-                e.uncomp_size, e.comp_size
-            )));
-        }
-        let comp = src.read_vec(start, e.comp_size as usize)?;
-        let mut out = vec![0u8; e.uncomp_size as usize];
-        let mut inflator = miniz_oxide::inflate::core::DecompressorOxide::new();
-        let (status, _, written) = miniz_oxide::inflate::core::decompress(
-            &mut inflator,
-            &comp,
-            &mut out,
-            0,
-            miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
-        );
-        // A stream that inflates to more than the directory declares fills
-        // the buffer and stops: torch reads the declared bytes and never
-        // the rest (checked with torch 2.x on such records, for `data.pkl`
-        // and for storages alike), so they are the record. The rest is
-        // never inflated: memory stays the declared size.
-        if status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput {
-            return Ok(Extracted::Data(out));
-        }
-        if status != miniz_oxide::inflate::TINFLStatus::Done {
-            return Err(record_err(format!("deflate stream invalid ({status:?})")));
-        }
-        if written as u64 != e.uncomp_size {
-            return Err(record_err(format!(
-                "decompressed to {written} bytes, the directory says {}",
-                e.uncomp_size
-            )));
-        }
-        Ok(Extracted::Data(out))
+        inflate_record(e, src, start)
     }
+}
+
+/// miniz's deflate path of `mz_zip_reader_extract_to_mem`: `e`'s
+/// compressed bytes at `start` inflated into a buffer of the declared size.
+fn inflate_record(e: &CentralEntry, src: &dyn Source, start: u64) -> Result<Extracted, ZipError> {
+    let record_err = |detail: String| ZipError::Record {
+        name: e.name_lossy(),
+        detail,
+    };
+    // Deflate can expand at most about 1032:1: a size claim beyond that
+    // cannot be met, and is refused before allocating for it.
+    if e.uncomp_size > e.comp_size.saturating_mul(1032).saturating_add(64) {
+        return Err(record_err(format!(
+            "claims {} bytes from {} compressed bytes, more than deflate can produce",
+            e.uncomp_size, e.comp_size
+        )));
+    }
+    let comp = src.read_vec(start, e.comp_size as usize)?;
+    let mut out = vec![0u8; e.uncomp_size as usize];
+    let mut inflator = miniz_oxide::inflate::core::DecompressorOxide::new();
+    let (status, _, written) = miniz_oxide::inflate::core::decompress(
+        &mut inflator,
+        &comp,
+        &mut out,
+        0,
+        miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+    );
+    // A stream that inflates to more than the directory declares fills
+    // the buffer and stops: torch reads the declared bytes and never
+    // the rest (checked with torch 2.x on such records, for `data.pkl`
+    // and for storages alike), so they are the record. The rest is
+    // never inflated: memory stays the declared size.
+    if status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput {
+        return Ok(Extracted::Data(out));
+    }
+    if status != miniz_oxide::inflate::TINFLStatus::Done {
+        return Err(record_err(format!("deflate stream invalid ({status:?})")));
+    }
+    if written as u64 != e.uncomp_size {
+        return Err(record_err(format!(
+            "decompressed to {written} bytes, the directory says {}",
+            e.uncomp_size
+        )));
+    }
+    Ok(Extracted::Data(out))
 }
 
 /// What torch gets for a record.

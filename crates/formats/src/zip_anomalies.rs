@@ -1,30 +1,88 @@
 //! Everything about a ZIP archive that another reader would see differently
 //! from torch, or that only crafted archives contain.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::source::Source;
-use crate::zip::{
-    FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED, FLAG_PATCH, FLAG_STRONG_ENCRYPTION, TorchZip,
+use crate::zip::{CentralEntry, LocalHeader, TorchZip};
+use crate::zipconst::{
+    EOCD_SIZE, FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED, FLAG_PATCH, FLAG_STRONG_ENCRYPTION,
 };
 use crate::{Anomaly, AnomalyKind};
 
+/// The most anomalies of one kind reported one by one.
 const MAX_PER_KIND: usize = 20;
+
+/// The anomalies of one archive, as the readers report them: at most
+/// [`MAX_PER_KIND`] of each kind, in the order found, then one line per
+/// kind saying how many more there were.
+pub(crate) struct AnomalySink {
+    out: Vec<Anomaly>,
+    counts: BTreeMap<AnomalyKind, usize>,
+}
+
+impl AnomalySink {
+    pub(crate) fn new() -> AnomalySink {
+        AnomalySink {
+            out: Vec::new(),
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// Report an anomaly (counted only, past the cap of its kind).
+    pub(crate) fn push(
+        &mut self,
+        kind: AnomalyKind,
+        member: Option<String>,
+        offset: Option<u64>,
+        detail: String,
+    ) {
+        let c = self.counts.entry(kind).or_default();
+        *c += 1;
+        if *c <= MAX_PER_KIND {
+            self.out.push(Anomaly {
+                kind,
+                member,
+                offset,
+                detail,
+            });
+        }
+    }
+
+    /// The anomalies, with a "... and N more" line per kind over the cap.
+    pub(crate) fn finish(mut self) -> Vec<Anomaly> {
+        for (kind, n) in self.counts {
+            if n > MAX_PER_KIND {
+                self.out.push(Anomaly {
+                    kind,
+                    member: None,
+                    offset: None,
+                    detail: format!("... and {} more of the same kind", n - MAX_PER_KIND),
+                });
+            }
+        }
+        self.out
+    }
+}
 
 /// Structural anomalies of an archive. `reads` are the entries torch reads
 /// (used to say which duplicate wins).
 pub fn zip_anomalies(zip: &TorchZip, src: &dyn Source, reads: &[usize]) -> Vec<Anomaly> {
-    let mut out: Vec<Anomaly> = Vec::new();
-    let mut counts: HashMap<AnomalyKind, usize> = HashMap::new();
-    let mut push = |a: Anomaly| {
-        let c = counts.entry(a.kind).or_default();
-        *c += 1;
-        if *c <= MAX_PER_KIND {
-            out.push(a);
+    let mut sink = AnomalySink::new();
+    name_collisions(zip, reads, &mut sink);
+    let mut ranges: Vec<(u64, u64, usize)> = Vec::new();
+    for e in &zip.entries {
+        if let Some(range) = local_header_anomalies(zip, src, e, &mut sink) {
+            ranges.push(range);
         }
-    };
+    }
+    ranges.sort();
+    layout_anomalies(zip, &ranges, &mut sink);
+    sink.finish()
+}
 
-    // Duplicates and case collisions.
+/// Duplicates and case collisions: which entry each reader takes.
+fn name_collisions(zip: &TorchZip, reads: &[usize], sink: &mut AnomalySink) {
     let mut by_lower: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
     for e in &zip.entries {
         by_lower
@@ -45,168 +103,172 @@ pub fn zip_anomalies(zip: &TorchZip, src: &dyn Source, reads: &[usize]) -> Vec<A
             ),
             None => String::new(),
         };
-        push(Anomaly {
-            kind: if exact {
-                AnomalyKind::ZipDuplicateName
-            } else {
-                AnomalyKind::ZipCaseCollision
-            },
-            member: Some(first.name_lossy()),
-            offset: Some(first.header_offset),
-            detail: if exact {
+        let (kind, detail) = if exact {
+            (
+                AnomalyKind::ZipDuplicateName,
                 format!(
                     "{} entries are named {}{which}",
                     group.len(),
                     first.name_lossy()
-                )
-            } else {
+                ),
+            )
+        } else {
+            (
+                AnomalyKind::ZipCaseCollision,
                 format!(
                     "names differing only in case: {} (torch matches names case-insensitively){which}",
                     names.join(", ")
-                )
-            },
-        });
-    }
-
-    // Local headers against the central directory.
-    let mut ranges: Vec<(u64, u64, usize)> = Vec::new();
-    for e in &zip.entries {
-        let name = e.name_lossy();
-        let local = match zip.local_header(src, e.index) {
-            Ok(l) => l,
-            Err(err) => {
-                push(Anomaly {
-                    kind: AnomalyKind::ZipHeaderMismatch,
-                    member: Some(name),
-                    offset: Some(e.local_header_offset),
-                    detail: format!("the central directory points to no valid local header: {err}"),
-                });
-                continue;
-            }
+                ),
+            )
         };
-        if local.name != e.name {
-            push(Anomaly {
-                kind: AnomalyKind::ZipLocalNameMismatch,
-                member: Some(name.clone()),
-                offset: Some(local.offset),
-                detail: format!(
-                    "the local header names it {:?}: torch ignores local names, Python's zipfile refuses the entry",
-                    String::from_utf8_lossy(&local.name)
-                ),
-            });
+        sink.push(
+            kind,
+            Some(first.name_lossy()),
+            Some(first.header_offset),
+            detail,
+        );
+    }
+}
+
+/// An entry's local header against its central one; the range from the
+/// local header to the end of the data, when there is a local header.
+fn local_header_anomalies(
+    zip: &TorchZip,
+    src: &dyn Source,
+    e: &CentralEntry,
+    sink: &mut AnomalySink,
+) -> Option<(u64, u64, usize)> {
+    let name = e.name_lossy();
+    let local = match zip.local_header(src, e.index) {
+        Ok(l) => l,
+        Err(err) => {
+            sink.push(
+                AnomalyKind::ZipHeaderMismatch,
+                Some(name),
+                Some(e.local_header_offset),
+                format!("the central directory points to no valid local header: {err}"),
+            );
+            return None;
         }
-        let crypt = FLAG_ENCRYPTED | FLAG_PATCH | FLAG_STRONG_ENCRYPTION;
-        if (local.flags | e.flags) & crypt != 0 {
-            push(Anomaly {
-                kind: AnomalyKind::ZipEncryptionFlags,
-                member: Some(name.clone()),
-                offset: Some(local.offset),
-                detail: format!(
-                    "encryption/patch flag bits set (central 0x{:04x}, local 0x{:04x}); torch only refuses them in the central header, other readers refuse or skip the entry",
-                    e.flags, local.flags
-                ),
-            });
-        }
-        let mut diffs = Vec::new();
-        if local.flags & !crypt != e.flags & !crypt {
-            diffs.push(format!("flags 0x{:04x} vs 0x{:04x}", local.flags, e.flags));
-        }
-        if local.method != e.method {
-            diffs.push(format!("method {} vs {}", local.method, e.method));
-        }
-        if e.flags & FLAG_DATA_DESCRIPTOR == 0
-            && local.crc32 != e.crc32
-            && local.comp_size != u32::MAX
-        {
-            diffs.push(format!("CRC 0x{:08x} vs 0x{:08x}", local.crc32, e.crc32));
-        }
-        if e.flags & FLAG_DATA_DESCRIPTOR == 0
-            && local.comp_size != u32::MAX
-            && (local.comp_size as u64 != e.comp_size || local.uncomp_size as u64 != e.uncomp_size)
-        {
-            diffs.push(format!(
-                "sizes {}/{} vs {}/{}",
-                local.comp_size, local.uncomp_size, e.comp_size, e.uncomp_size
-            ));
-        }
-        if !diffs.is_empty() {
-            push(Anomaly {
-                kind: AnomalyKind::ZipHeaderMismatch,
-                member: Some(name.clone()),
-                offset: Some(local.offset),
-                detail: format!(
-                    "local header differs from the central directory: {}",
-                    diffs.join(", ")
-                ),
-            });
-        }
-        ranges.push((
-            local.offset,
-            local.data_offset.saturating_add(e.comp_size),
-            e.index,
+    };
+    if local.name != e.name {
+        sink.push(
+            AnomalyKind::ZipLocalNameMismatch,
+            Some(name.clone()),
+            Some(local.offset),
+            format!(
+                "the local header names it {:?}: torch ignores local names, Python's zipfile refuses the entry",
+                String::from_utf8_lossy(&local.name)
+            ),
+        );
+    }
+    let crypt = FLAG_ENCRYPTED | FLAG_PATCH | FLAG_STRONG_ENCRYPTION;
+    if (local.flags | e.flags) & crypt != 0 {
+        sink.push(
+            AnomalyKind::ZipEncryptionFlags,
+            Some(name.clone()),
+            Some(local.offset),
+            format!(
+                "encryption/patch flag bits set (central 0x{:04x}, local 0x{:04x}); torch only refuses them in the central header, other readers refuse or skip the entry",
+                e.flags, local.flags
+            ),
+        );
+    }
+    let diffs = header_diffs(e, &local, crypt);
+    if !diffs.is_empty() {
+        sink.push(
+            AnomalyKind::ZipHeaderMismatch,
+            Some(name.clone()),
+            Some(local.offset),
+            format!(
+                "local header differs from the central directory: {}",
+                diffs.join(", ")
+            ),
+        );
+    }
+    Some((
+        local.offset,
+        local.data_offset.saturating_add(e.comp_size),
+        e.index,
+    ))
+}
+
+/// What differs between the local and the central header, beyond the
+/// encryption flags (`crypt`); the CRC and sizes only when the local
+/// header holds them.
+fn header_diffs(e: &CentralEntry, local: &LocalHeader, crypt: u16) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if local.flags & !crypt != e.flags & !crypt {
+        diffs.push(format!("flags 0x{:04x} vs 0x{:04x}", local.flags, e.flags));
+    }
+    if local.method != e.method {
+        diffs.push(format!("method {} vs {}", local.method, e.method));
+    }
+    if e.flags & FLAG_DATA_DESCRIPTOR == 0 && local.crc32 != e.crc32 && local.comp_size != u32::MAX
+    {
+        diffs.push(format!("CRC 0x{:08x} vs 0x{:08x}", local.crc32, e.crc32));
+    }
+    if e.flags & FLAG_DATA_DESCRIPTOR == 0
+        && local.comp_size != u32::MAX
+        && (local.comp_size as u64 != e.comp_size || local.uncomp_size as u64 != e.uncomp_size)
+    {
+        diffs.push(format!(
+            "sizes {}/{} vs {}/{}",
+            local.comp_size, local.uncomp_size, e.comp_size, e.uncomp_size
         ));
     }
+    diffs
+}
 
-    // Overlaps and bytes no entry accounts for.
-    ranges.sort();
+/// Overlapping entries, bytes no entry accounts for, and bytes after the
+/// archive; `ranges` sorted.
+fn layout_anomalies(zip: &TorchZip, ranges: &[(u64, u64, usize)], sink: &mut AnomalySink) {
     for w in ranges.windows(2) {
         let (a, b) = (w[0], w[1]);
         if b.0 < a.1 {
-            push(Anomaly {
-                kind: AnomalyKind::ZipOverlappingEntries,
-                member: Some(zip.entries[b.2].name_lossy()),
-                offset: Some(b.0),
-                detail: format!(
+            sink.push(
+                AnomalyKind::ZipOverlappingEntries,
+                Some(zip.entries[b.2].name_lossy()),
+                Some(b.0),
+                format!(
                     "entry {} starts inside the data of {}",
                     zip.entries[b.2].name_lossy(),
                     zip.entries[a.2].name_lossy()
                 ),
-            });
+            );
         }
     }
     if let Some(&(first, _, _)) = ranges.first() {
         if first > 0 {
-            push(Anomaly {
-                kind: AnomalyKind::ZipUnaccountedBytes,
-                member: None,
-                offset: Some(0),
-                detail: format!("{first} bytes before the first entry belong to no entry"),
-            });
+            sink.push(
+                AnomalyKind::ZipUnaccountedBytes,
+                None,
+                Some(0),
+                format!("{first} bytes before the first entry belong to no entry"),
+            );
         }
     }
     let covered_end = ranges.iter().map(|r| r.1).max().unwrap_or(0);
     if zip.cdir_offset > covered_end + 64 {
-        push(Anomaly {
-            kind: AnomalyKind::ZipUnaccountedBytes,
-            member: None,
-            offset: Some(covered_end),
-            detail: format!(
+        sink.push(
+            AnomalyKind::ZipUnaccountedBytes,
+            None,
+            Some(covered_end),
+            format!(
                 "{} bytes between the last entry and the central directory belong to no entry",
                 zip.cdir_offset - covered_end
             ),
-        });
+        );
     }
-    let end = zip.eocd_offset + 22 + zip.comment_len as u64;
+    let end = zip.eocd_offset + EOCD_SIZE + zip.comment_len as u64;
     if zip.size > end {
-        push(Anomaly {
-            kind: AnomalyKind::ZipTrailingData,
-            member: None,
-            offset: Some(end),
-            detail: format!("{} bytes after the end of the archive", zip.size - end),
-        });
+        sink.push(
+            AnomalyKind::ZipTrailingData,
+            None,
+            Some(end),
+            format!("{} bytes after the end of the archive", zip.size - end),
+        );
     }
-
-    for (kind, n) in counts {
-        if n > MAX_PER_KIND {
-            out.push(Anomaly {
-                kind,
-                member: None,
-                offset: None,
-                detail: format!("... and {} more of the same kind", n - MAX_PER_KIND),
-            });
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -13,6 +13,11 @@
 
 use std::io::Write;
 
+use airlock_formats::zipconst::{
+    CENTRAL_SIG, DATA_DESCRIPTOR_SIG, EOCD_SIG, FLAG_DATA_DESCRIPTOR, FLAG_UTF8, LOCAL_SIG,
+    ZIP64_EOCD_SIG, ZIP64_EXTRA_ID, ZIP64_LOCATOR_SIG,
+};
+
 use super::WriteError;
 
 /// Record data alignment (`kFieldAlignment`, and the `.storage_alignment`
@@ -22,19 +27,6 @@ pub(crate) const ALIGNMENT: u64 = 64;
 /// miniz switches a size or offset to ZIP64 from this value on (inclusive:
 /// `0xFFFFFFFF` itself is the "see ZIP64" marker).
 const U32_LIMIT: u64 = 0xFFFF_FFFF;
-
-const LOCAL_HEADER: u32 = 0x0403_4b50;
-const CENTRAL_HEADER: u32 = 0x0201_4b50;
-const DATA_DESCRIPTOR: u32 = 0x0807_4b50;
-const ZIP64_EOCD: u32 = 0x0606_4b50;
-const ZIP64_LOCATOR: u32 = 0x0706_4b50;
-const EOCD: u32 = 0x0605_4b50;
-const ZIP64_EXTRA_ID: u16 = 0x0001;
-
-/// General purpose flags: bit 3 (sizes in a data descriptor) for records
-/// with data, bit 11 (UTF-8 names) always, as miniz sets them.
-const FLAG_DESCRIPTOR: u16 = 0x0008;
-const FLAG_UTF8: u16 = 0x0800;
 
 /// One written entry, for the central directory.
 struct Entry {
@@ -126,16 +118,17 @@ impl<'a> ZipWriter<'a> {
         extra.extend_from_slice(b"FB");
         extra.extend_from_slice(&(padding as u16).to_le_bytes());
         extra.resize(extra.len() + padding as usize, b'Z');
-        // miniz writes no data descriptor for an empty record, and says so
-        // in the flags.
+        // General purpose flags as miniz sets them: UTF-8 names always,
+        // sizes in a data descriptor for records with data (miniz writes no
+        // data descriptor for an empty record, and says so in the flags).
         let flags = if size > 0 {
-            FLAG_UTF8 | FLAG_DESCRIPTOR
+            FLAG_UTF8 | FLAG_DATA_DESCRIPTOR
         } else {
             FLAG_UTF8
         };
         let version: u16 = if zip64_size || zip64_offset { 45 } else { 0 };
         let mut h = Vec::with_capacity(30 + full.len() + extra.len());
-        h.extend_from_slice(&LOCAL_HEADER.to_le_bytes());
+        h.extend_from_slice(&LOCAL_SIG.to_le_bytes());
         h.extend_from_slice(&version.to_le_bytes());
         h.extend_from_slice(&flags.to_le_bytes());
         h.extend_from_slice(&0u16.to_le_bytes()); // stored
@@ -203,7 +196,7 @@ impl<'a> ZipWriter<'a> {
         // 64-bit sizes exactly when the local header has a ZIP64 field.
         let wide = entry.zip64_size || entry.zip64_offset;
         let mut d = Vec::with_capacity(24);
-        d.extend_from_slice(&DATA_DESCRIPTOR.to_le_bytes());
+        d.extend_from_slice(&DATA_DESCRIPTOR_SIG.to_le_bytes());
         d.extend_from_slice(&crc.to_le_bytes());
         if wide {
             d.extend_from_slice(&open.size.to_le_bytes());
@@ -278,7 +271,7 @@ impl<'a> ZipWriter<'a> {
             };
             let version: u16 = if body.is_empty() { 0 } else { 45 };
             let mut h = Vec::with_capacity(46 + e.name.len() + extra.len());
-            h.extend_from_slice(&CENTRAL_HEADER.to_le_bytes());
+            h.extend_from_slice(&CENTRAL_SIG.to_le_bytes());
             h.extend_from_slice(&version.to_le_bytes()); // made by
             h.extend_from_slice(&version.to_le_bytes()); // needed
             h.extend_from_slice(&e.flags.to_le_bytes());
@@ -306,7 +299,7 @@ impl<'a> ZipWriter<'a> {
         // values that fit.
         let zip64_eocd_offset = self.pos;
         let mut t = Vec::with_capacity(56 + 20 + 22);
-        t.extend_from_slice(&ZIP64_EOCD.to_le_bytes());
+        t.extend_from_slice(&ZIP64_EOCD_SIG.to_le_bytes());
         t.extend_from_slice(&44u64.to_le_bytes());
         t.extend_from_slice(&0x031eu16.to_le_bytes()); // made by, as miniz
         t.extend_from_slice(&45u16.to_le_bytes());
@@ -316,11 +309,11 @@ impl<'a> ZipWriter<'a> {
         t.extend_from_slice(&count.to_le_bytes());
         t.extend_from_slice(&cd_size.to_le_bytes());
         t.extend_from_slice(&cd_offset.to_le_bytes());
-        t.extend_from_slice(&ZIP64_LOCATOR.to_le_bytes());
+        t.extend_from_slice(&ZIP64_LOCATOR_SIG.to_le_bytes());
         t.extend_from_slice(&0u32.to_le_bytes());
         t.extend_from_slice(&zip64_eocd_offset.to_le_bytes());
         t.extend_from_slice(&1u32.to_le_bytes());
-        t.extend_from_slice(&EOCD.to_le_bytes());
+        t.extend_from_slice(&EOCD_SIG.to_le_bytes());
         t.extend_from_slice(&0u16.to_le_bytes());
         t.extend_from_slice(&0u16.to_le_bytes());
         t.extend_from_slice(&(count.min(0xFFFF) as u16).to_le_bytes());
