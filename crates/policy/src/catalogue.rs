@@ -1,7 +1,7 @@
 //! The danger catalogue: grades a global that is already known not to be on
 //! the data allowlist. It never makes anything safe. The data lives in two
 //! files: `data/danger_generated.tsv`, derived from the code of the standard
-//! library, torch and NumPy by `scripts/gen_danger_catalogue.py` (every
+//! library, torch, NumPy, SciPy, joblib and click by `scripts/gen_danger_catalogue.py` (every
 //! callable that reaches a capability sink within a few calls, under every
 //! path that names it), and the hand-curated `data/danger.toml`, for what
 //! static analysis cannot see (C extensions, other packages, attack
@@ -664,6 +664,25 @@ mod tests {
             let s = sev(m, n, true);
             assert!(s.is_some_and(|s| s >= Severity::High), "{m}.{n}: {s:?}");
             assert_eq!(s, sev(direct.0, direct.1, false), "{m}.{n}");
+        }
+    }
+
+    /// Gadgets of the libraries installed beside torch (derived from SciPy's
+    /// and click's code, or curated where the package is not walked), and
+    /// `help`, which imports the module a name names.
+    #[test]
+    fn gadgets_beside_torch_are_dangerous() {
+        for (m, n, at_least) in [
+            ("scipy.stats._distn_infrastructure", "rv_continuous", Severity::Critical),
+            ("scipy.stats._continuous_distns", "norm_gen", Severity::Critical),
+            ("click", "edit", Severity::Critical),
+            ("click.utils", "open_file", Severity::High),
+            ("dotenv.cli", "run_command", Severity::Critical),
+            ("builtins", "help", Severity::High),
+            ("_sitebuiltins", "_Helper", Severity::High),
+        ] {
+            let s = sev(m, n, false);
+            assert!(s.is_some_and(|s| s >= at_least), "{m}.{n}: {s:?}");
         }
     }
 
