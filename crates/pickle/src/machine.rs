@@ -892,22 +892,7 @@ impl<'c, 'a> Machine<'c, 'a> {
                 (O::MARK, 1, Ok(()))
             }
             b')' | b'\x85' | b'\x86' | b'\x87' | b't' => {
-                let (opcode, start) = match rest[0] {
-                    b')' => (O::EMPTY_TUPLE, self.stack.len()),
-                    b'\x85' => (O::TUPLE1, self.stack.len().checked_sub(1)?),
-                    b'\x86' => (O::TUPLE2, self.stack.len().checked_sub(2)?),
-                    b'\x87' => (O::TUPLE3, self.stack.len().checked_sub(3)?),
-                    _ => (O::TUPLE, *self.marks.last()?),
-                };
-                if start < self.fence() && opcode != O::TUPLE {
-                    return None;
-                }
-                if opcode == O::TUPLE {
-                    self.marks.pop();
-                }
-                let result = self
-                    .tuple_from_stack(start)
-                    .and_then(|id| self.push(Value::object(id)));
+                let (opcode, result) = self.fast_tuple(rest[0])?;
                 (opcode, 1, result)
             }
             _ => return None,
@@ -916,24 +901,55 @@ impl<'c, 'a> Machine<'c, 'a> {
         Some((opcode, result))
     }
 
+    /// The tuple opcodes of [`fast_step`](Machine::fast_step), from their
+    /// byte.
+    #[inline(always)]
+    fn fast_tuple(&mut self, byte: u8) -> Option<(Opcode, Step)> {
+        use Opcode as O;
+        let (opcode, start) = match byte {
+            b')' => (O::EMPTY_TUPLE, self.stack.len()),
+            b'\x85' => (O::TUPLE1, self.stack.len().checked_sub(1)?),
+            b'\x86' => (O::TUPLE2, self.stack.len().checked_sub(2)?),
+            b'\x87' => (O::TUPLE3, self.stack.len().checked_sub(3)?),
+            _ => (O::TUPLE, *self.marks.last()?),
+        };
+        if start < self.fence() && opcode != O::TUPLE {
+            return None;
+        }
+        if opcode == O::TUPLE {
+            self.marks.pop();
+        }
+        let result = self
+            .tuple_from_stack(start)
+            .and_then(|id| self.push(Value::object(id)));
+        Some((opcode, result))
+    }
+
     /// With a [`Host`]: follow frames, and let the host act after `BUILD`.
     fn host_step(&mut self, op: &Op<'a>, decoder: &mut Decoder<'a>) -> Step {
         let pos = Decoder::position(decoder);
         match op.arg {
-            Arg::FrameLen(n) => {
-                if self.jump_pending && op.offset < self.frame_end {
-                    return Err(raises(
-                        "UnpicklingError: beginning of a new frame before end of current frame",
-                    ));
-                }
-                if !self.jump_pending {
-                    self.frame_end = pos.saturating_add(n as usize);
-                }
-                return Ok(());
-            }
-            _ if op.opcode != Opcode::BUILD => return Ok(()),
-            _ => {}
+            Arg::FrameLen(n) => self.host_frame(op.offset, n, pos),
+            _ if op.opcode == Opcode::BUILD => self.host_after_build(op, decoder, pos),
+            _ => Ok(()),
         }
+    }
+
+    /// A `FRAME` at `offset` whose body starts at `pos`: where it ends.
+    fn host_frame(&mut self, offset: usize, n: u64, pos: usize) -> Step {
+        if self.jump_pending && offset < self.frame_end {
+            return Err(raises(
+                "UnpicklingError: beginning of a new frame before end of current frame",
+            ));
+        }
+        if !self.jump_pending {
+            self.frame_end = pos.saturating_add(n as usize);
+        }
+        Ok(())
+    }
+
+    /// After a `BUILD` that ends at `pos`: what the host reads from the file.
+    fn host_after_build(&mut self, op: &Op<'a>, decoder: &mut Decoder<'a>, pos: usize) -> Step {
         let Some(host) = self.host.as_deref_mut() else {
             return Ok(());
         };
@@ -961,14 +977,12 @@ impl<'c, 'a> Machine<'c, 'a> {
                     "EOFError: the loader reads {len} bytes at byte {file_pos}, past the end of the file"
                 ))
             })?;
-        let id = self.new_opaque(
-            Origin::LoaderData {
-                built,
-                start: file_pos,
-                len,
-            },
-            op.offset,
-        )?;
+        let origin = Origin::LoaderData {
+            built,
+            start: file_pos,
+            len,
+        };
+        let id = self.new_opaque(origin, op.offset)?;
         if let Some(top) = self.stack.last_mut() {
             *top = Value::object(id);
         }

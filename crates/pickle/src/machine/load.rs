@@ -612,22 +612,7 @@ impl<'a> Machine<'_, 'a> {
                 }
             }
             Some((id, Object::ByteArray(_))) => {
-                let mut bytes = Vec::with_capacity(items.len());
-                for v in &items {
-                    match v.kind() {
-                        ValueKind::Int(i @ 0..=255) => bytes.push(i as u8),
-                        ValueKind::Bool(b) => bytes.push(b as u8),
-                        ValueKind::Int(_) => {
-                            return Err(raises("ValueError: byte must be in range(0, 256)"));
-                        }
-                        _ => {
-                            return Err(raises(format!(
-                                "TypeError: '{}' object cannot be interpreted as an integer",
-                                self.graph.type_name(*v)
-                            )));
-                        }
-                    }
-                }
+                let bytes = self.bytes_of(&items)?;
                 self.charge(bytes.len() as u64)?;
                 if let Object::ByteArray(b) = self.graph.get_mut(id) {
                     b.to_mut().extend_from_slice(&bytes);
@@ -660,6 +645,27 @@ impl<'a> Machine<'_, 'a> {
             }
         }
         Ok(())
+    }
+
+    /// The items `bytearray.extend` appends: ints in `range(0, 256)`.
+    fn bytes_of(&self, items: &[Value]) -> Step<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(items.len());
+        for v in items {
+            match v.kind() {
+                ValueKind::Int(i @ 0..=255) => bytes.push(i as u8),
+                ValueKind::Bool(b) => bytes.push(b as u8),
+                ValueKind::Int(_) => {
+                    return Err(raises("ValueError: byte must be in range(0, 256)"));
+                }
+                _ => {
+                    return Err(raises(format!(
+                        "TypeError: '{}' object cannot be interpreted as an integer",
+                        self.graph.type_name(*v)
+                    )));
+                }
+            }
+        }
+        Ok(bytes)
     }
 
     /// `do_setitems(x)` of `_pickle.c`.
