@@ -289,10 +289,10 @@ impl<'a> Decoder<'a> {
             return Err(self.fail(offset, None, DecodeErrorKind::UnknownOpcode(byte)));
         };
         self.pos += 1;
-        let arg = match self.fast_arg(opcode) {
-            Some(arg) => arg,
-            None => self.read_arg(offset, opcode)?,
-        };
+        if let Some(op) = self.fast_op(offset, opcode) {
+            return Ok(op);
+        }
+        let arg = self.read_arg(offset, opcode)?;
         Ok(Op {
             offset,
             opcode,
@@ -304,39 +304,54 @@ impl<'a> Decoder<'a> {
     /// `read_arg` does; `None`, consuming nothing, for any other or when the
     /// argument is truncated.
     #[inline(always)]
-    fn fast_arg(&mut self, opcode: Opcode) -> Option<Arg<'a>> {
+    fn fast_op(&mut self, offset: usize, opcode: Opcode) -> Option<Op<'a>> {
         use Opcode as O;
-        let rest = self.rest();
-        let (arg, used) = match opcode.arg_format() {
-            ArgFormat::None => (Arg::None, 0),
+        let op = |arg| {
+            Some(Op {
+                offset,
+                opcode,
+                arg,
+            })
+        };
+        match opcode.arg_format() {
+            ArgFormat::None => op(Arg::None),
             ArgFormat::U8 if opcode != O::PROTO && opcode != O::EXT1 => {
-                let v = *rest.first()? as i64;
+                let v = *self.data.get(self.pos)? as i64;
+                self.pos += 1;
                 if opcode == O::BININT1 {
-                    (Arg::Int(Int::Small(v)), 1)
+                    op(Arg::Int(Int::Small(v)))
                 } else {
-                    (Arg::MemoIndex(v), 1)
+                    op(Arg::MemoIndex(v))
                 }
             }
             ArgFormat::I32 if opcode == O::BININT => {
-                let v = i32::from_le_bytes(*rest.first_chunk()?) as i64;
-                (Arg::Int(Int::Small(v)), 4)
+                let b = self.data.get(self.pos..self.pos + 4)?;
+                self.pos += 4;
+                let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64;
+                op(Arg::Int(Int::Small(v)))
             }
             ArgFormat::U16 if opcode == O::BININT2 => {
-                let v = u16::from_le_bytes(*rest.first_chunk()?) as i64;
-                (Arg::Int(Int::Small(v)), 2)
+                let b = self.data.get(self.pos..self.pos + 2)?;
+                self.pos += 2;
+                op(Arg::Int(
+                    Int::Small(u16::from_le_bytes([b[0], b[1]]) as i64),
+                ))
             }
             ArgFormat::U32 => {
-                let v = u32::from_le_bytes(*rest.first_chunk()?) as i64;
-                (Arg::MemoIndex(v), 4)
+                let b = self.data.get(self.pos..self.pos + 4)?;
+                self.pos += 4;
+                op(Arg::MemoIndex(
+                    u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64
+                ))
             }
-            _ => return None,
-        };
-        self.pos += used;
-        Some(arg)
+            _ => None,
+        }
     }
 
     /// The argument of `opcode`, by its format (`pickletools`' argument
     /// descriptors; `_pickle.c` reads each in the opcode's `load_*`).
+    // Out of line, so that `read_op`'s fast path stays small.
+    #[inline(never)]
     fn read_arg(&mut self, offset: usize, opcode: Opcode) -> Result<Arg<'a>, DecodeError> {
         use Opcode as O;
         let arg = match opcode.arg_format() {
