@@ -121,6 +121,17 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    fn truncated(&self, needed: u64, op_offset: usize, opcode: Opcode) -> DecodeError {
+        self.fail(
+            op_offset,
+            Some(opcode),
+            DecodeErrorKind::Truncated {
+                needed,
+                available: self.remaining() as u64,
+            },
+        )
+    }
+
     fn take(
         &mut self,
         n: usize,
@@ -128,18 +139,27 @@ impl<'a> Decoder<'a> {
         opcode: Opcode,
     ) -> Result<&'a [u8], DecodeError> {
         if n > self.remaining() {
-            return Err(self.fail(
-                op_offset,
-                Some(opcode),
-                DecodeErrorKind::Truncated {
-                    needed: n as u64,
-                    available: self.remaining() as u64,
-                },
-            ));
+            return Err(self.truncated(n as u64, op_offset, opcode));
         }
         let s = &self.data[self.pos..self.pos + n];
         self.pos += n;
         Ok(s)
+    }
+
+    /// The next `N` bytes, for a fixed-width argument.
+    #[inline]
+    fn take_array<const N: usize>(
+        &mut self,
+        op_offset: usize,
+        opcode: Opcode,
+    ) -> Result<[u8; N], DecodeError> {
+        match self.rest().first_chunk::<N>() {
+            Some(&bytes) => {
+                self.pos += N;
+                Ok(bytes)
+            }
+            None => Err(self.truncated(N as u64, op_offset, opcode)),
+        }
     }
 
     fn take_u64_len(
@@ -152,14 +172,7 @@ impl<'a> Decoder<'a> {
             return Err(self.fail(op_offset, Some(opcode), DecodeErrorKind::LengthOverflow(n)));
         }
         if n > self.remaining() as u64 {
-            return Err(self.fail(
-                op_offset,
-                Some(opcode),
-                DecodeErrorKind::Truncated {
-                    needed: n,
-                    available: self.remaining() as u64,
-                },
-            ));
+            return Err(self.truncated(n, op_offset, opcode));
         }
         self.take(n as usize, op_offset, opcode)
     }
@@ -226,14 +239,33 @@ impl<'a> Decoder<'a> {
         let line = self.line2(op_offset, opcode)?;
         let body = &line[..line.len() - 1];
         if ascii {
-            if let Some(position) = body.iter().position(|b| !b.is_ascii()) {
-                return Err(self.fail(
-                    op_offset,
-                    Some(opcode),
-                    DecodeErrorKind::NotAscii { position },
-                ));
-            }
+            self.check_ascii(body, op_offset, opcode)?;
         }
+        self.str_body(body, op_offset, opcode)
+    }
+
+    fn check_ascii(
+        &self,
+        body: &[u8],
+        op_offset: usize,
+        opcode: Opcode,
+    ) -> Result<(), DecodeError> {
+        match body.iter().position(|b| !b.is_ascii()) {
+            Some(position) => Err(self.fail(
+                op_offset,
+                Some(opcode),
+                DecodeErrorKind::NotAscii { position },
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn str_body(
+        &self,
+        body: &'a [u8],
+        op_offset: usize,
+        opcode: Opcode,
+    ) -> Result<&'a str, DecodeError> {
         std::str::from_utf8(body).map_err(|e| {
             self.fail(
                 op_offset,
@@ -257,65 +289,8 @@ impl<'a> Decoder<'a> {
             return Err(self.fail(offset, None, DecodeErrorKind::UnknownOpcode(byte)));
         };
         self.pos += 1;
-        // Fast paths for the argument formats that dominate real pickles;
-        // they decode exactly as `read_arg` does.
-        match opcode.arg_format() {
-            ArgFormat::None => {
-                return Ok(Op {
-                    offset,
-                    opcode,
-                    arg: Arg::None,
-                });
-            }
-            ArgFormat::U8 if opcode != Opcode::PROTO && opcode != Opcode::EXT1 => {
-                if let Some(&v) = self.data.get(self.pos) {
-                    self.pos += 1;
-                    let arg = if opcode == Opcode::BININT1 {
-                        Arg::Int(Int::Small(v as i64))
-                    } else {
-                        Arg::MemoIndex(v as i64)
-                    };
-                    return Ok(Op {
-                        offset,
-                        opcode,
-                        arg,
-                    });
-                }
-            }
-            ArgFormat::I32 if opcode == Opcode::BININT => {
-                if let Some(b) = self.data.get(self.pos..self.pos + 4) {
-                    self.pos += 4;
-                    let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64;
-                    return Ok(Op {
-                        offset,
-                        opcode,
-                        arg: Arg::Int(Int::Small(v)),
-                    });
-                }
-            }
-            ArgFormat::U16 if opcode == Opcode::BININT2 => {
-                if let Some(b) = self.data.get(self.pos..self.pos + 2) {
-                    self.pos += 2;
-                    let v = u16::from_le_bytes([b[0], b[1]]) as i64;
-                    return Ok(Op {
-                        offset,
-                        opcode,
-                        arg: Arg::Int(Int::Small(v)),
-                    });
-                }
-            }
-            ArgFormat::U32 => {
-                if let Some(b) = self.data.get(self.pos..self.pos + 4) {
-                    self.pos += 4;
-                    let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64;
-                    return Ok(Op {
-                        offset,
-                        opcode,
-                        arg: Arg::MemoIndex(v),
-                    });
-                }
-            }
-            _ => {}
+        if let Some(op) = self.fast_op(offset, opcode) {
+            return Ok(op);
         }
         let arg = self.read_arg(offset, opcode)?;
         Ok(Op {
@@ -325,62 +300,85 @@ impl<'a> Decoder<'a> {
         })
     }
 
+    /// The argument formats that dominate real pickles, decoded exactly as
+    /// `read_arg` does; `None`, consuming nothing, for any other or when the
+    /// argument is truncated.
+    #[inline(always)]
+    fn fast_op(&mut self, offset: usize, opcode: Opcode) -> Option<Op<'a>> {
+        use Opcode as O;
+        let op = |arg| {
+            Some(Op {
+                offset,
+                opcode,
+                arg,
+            })
+        };
+        match opcode.arg_format() {
+            ArgFormat::None => op(Arg::None),
+            ArgFormat::U8 if opcode != O::PROTO && opcode != O::EXT1 => {
+                let v = *self.data.get(self.pos)? as i64;
+                self.pos += 1;
+                if opcode == O::BININT1 {
+                    op(Arg::Int(Int::Small(v)))
+                } else {
+                    op(Arg::MemoIndex(v))
+                }
+            }
+            ArgFormat::I32 if opcode == O::BININT => {
+                let b = self.data.get(self.pos..self.pos + 4)?;
+                self.pos += 4;
+                let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64;
+                op(Arg::Int(Int::Small(v)))
+            }
+            ArgFormat::U16 if opcode == O::BININT2 => {
+                let b = self.data.get(self.pos..self.pos + 2)?;
+                self.pos += 2;
+                op(Arg::Int(
+                    Int::Small(u16::from_le_bytes([b[0], b[1]]) as i64),
+                ))
+            }
+            ArgFormat::U32 => {
+                let b = self.data.get(self.pos..self.pos + 4)?;
+                self.pos += 4;
+                op(Arg::MemoIndex(
+                    u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// The argument of `opcode`, by its format (`pickletools`' argument
+    /// descriptors; `_pickle.c` reads each in the opcode's `load_*`).
+    // Out of line, so that `read_op`'s fast path stays small.
+    #[inline(never)]
     fn read_arg(&mut self, offset: usize, opcode: Opcode) -> Result<Arg<'a>, DecodeError> {
         use Opcode as O;
         let arg = match opcode.arg_format() {
             ArgFormat::None => Arg::None,
             ArgFormat::U8 => {
-                let v = self.take(1, offset, opcode)?[0];
+                let [v] = self.take_array(offset, opcode)?;
                 match opcode {
                     O::PROTO => Arg::Proto(v),
-                    O::BINPUT | O::BINGET => Arg::MemoIndex(v as i64),
-                    O::EXT1 => Arg::ExtCode(v as i64),
-                    _ => Arg::Int(Int::Small(v as i64)),
+                    O::BINPUT | O::BINGET => Arg::MemoIndex(v.into()),
+                    _ => int_or_ext_code(opcode, v.into()),
                 }
             }
             ArgFormat::U16 => {
-                let b = self.take(2, offset, opcode)?;
-                let v = u16::from_le_bytes([b[0], b[1]]) as i64;
-                match opcode {
-                    O::EXT2 => Arg::ExtCode(v),
-                    _ => Arg::Int(Int::Small(v)),
-                }
+                let v = u16::from_le_bytes(self.take_array(offset, opcode)?);
+                int_or_ext_code(opcode, v.into())
             }
             ArgFormat::I32 => {
-                let b = self.take(4, offset, opcode)?;
-                let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64;
-                match opcode {
-                    O::EXT4 => Arg::ExtCode(v),
-                    _ => Arg::Int(Int::Small(v)),
-                }
+                let v = i32::from_le_bytes(self.take_array(offset, opcode)?);
+                int_or_ext_code(opcode, v.into())
             }
             ArgFormat::U32 => {
-                let b = self.take(4, offset, opcode)?;
-                Arg::MemoIndex(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64)
+                let v = u32::from_le_bytes(self.take_array(offset, opcode)?);
+                Arg::MemoIndex(v.into())
             }
-            ArgFormat::U64 => {
-                let b = self.take(8, offset, opcode)?;
-                Arg::FrameLen(u64::from_le_bytes(b.try_into().expect("8 bytes")))
-            }
-            ArgFormat::F64 => {
-                let b = self.take(8, offset, opcode)?;
-                Arg::Float(f64::from_be_bytes(b.try_into().expect("8 bytes")))
-            }
-            ArgFormat::DecimalNl => {
-                let line = self.line2(offset, opcode)?;
-                if opcode == O::INT {
-                    match self.literal(offset, opcode, literal::parse_int_line(line))? {
-                        IntLine::Bool(b) => Arg::Bool(b),
-                        IntLine::Int(i) => Arg::Int(i),
-                    }
-                } else {
-                    Arg::MemoIndex(self.literal(
-                        offset,
-                        opcode,
-                        literal::parse_memo_index_line(line),
-                    )?)
-                }
-            }
+            ArgFormat::U64 => Arg::FrameLen(u64::from_le_bytes(self.take_array(offset, opcode)?)),
+            ArgFormat::F64 => Arg::Float(f64::from_be_bytes(self.take_array(offset, opcode)?)),
+            ArgFormat::DecimalNl => self.read_decimal_line(offset, opcode)?,
             ArgFormat::LongNl => {
                 let line = self.line2(offset, opcode)?;
                 Arg::Int(self.literal(offset, opcode, literal::parse_long_line(line))?)
@@ -389,80 +387,124 @@ impl<'a> Decoder<'a> {
                 let line = self.line2(offset, opcode)?;
                 Arg::Float(self.literal(offset, opcode, literal::parse_float_line(line))?)
             }
-            ArgFormat::QuotedNl => {
-                let line = self.line(offset, opcode)?;
-                let body = &line[..line.len() - 1];
-                let n = body.len();
-                if n < 2 || body[0] != body[n - 1] || !(body[0] == b'\'' || body[0] == b'"') {
-                    return Err(self.fail(offset, Some(opcode), DecodeErrorKind::UnquotedString));
-                }
-                Arg::LegacyStr(self.literal(
-                    offset,
-                    opcode,
-                    literal::escape_decode(&body[1..n - 1]),
-                )?)
+            ArgFormat::QuotedNl => self.read_quoted_line(offset, opcode)?,
+            ArgFormat::UnicodeNl => self.read_unicode_line(offset, opcode)?,
+            ArgFormat::NamePairNl => self.read_names(offset, opcode)?,
+            ArgFormat::AsciiNl => self.read_persid_line(offset, opcode)?,
+            ArgFormat::Counted1 => {
+                let [n] = self.take_array(offset, opcode)?;
+                self.read_counted(n.into(), offset, opcode)?
             }
-            ArgFormat::UnicodeNl => {
-                let line = self.line(offset, opcode)?;
-                let body = &line[..line.len() - 1];
-                Arg::Str(self.literal(offset, opcode, literal::raw_unicode_escape_decode(body))?)
+            ArgFormat::Counted4 => {
+                let n = u32::from_le_bytes(self.take_array(offset, opcode)?);
+                self.read_counted(n.into(), offset, opcode)?
             }
-            ArgFormat::NamePairNl => {
-                let ascii = opcode == O::INST;
-                let module = self.name_line(offset, opcode, ascii)?;
-                let name = self.name_line(offset, opcode, ascii)?;
-                Arg::Names { module, name }
+            ArgFormat::Counted8 => {
+                let n = u64::from_le_bytes(self.take_array(offset, opcode)?);
+                self.read_counted(n, offset, opcode)?
             }
-            ArgFormat::AsciiNl => {
-                let line = self.line(offset, opcode)?;
-                let body = &line[..line.len() - 1];
-                if let Some(position) = body.iter().position(|b| !b.is_ascii()) {
-                    return Err(self.fail(
-                        offset,
-                        Some(opcode),
-                        DecodeErrorKind::NotAscii { position },
-                    ));
-                }
-                Arg::PersId(std::str::from_utf8(body).expect("ASCII"))
+            ArgFormat::Long1 => {
+                let [n] = self.take_array(offset, opcode)?;
+                self.read_long_bytes(n.into(), offset, opcode)?
             }
-            ArgFormat::Counted1 | ArgFormat::Counted4 | ArgFormat::Counted8 => {
-                let width = match opcode.arg_format() {
-                    ArgFormat::Counted1 => 1,
-                    ArgFormat::Counted4 => 4,
-                    _ => 8,
-                };
-                let b = self.take(width, offset, opcode)?;
-                let mut buf = [0u8; 8];
-                buf[..width].copy_from_slice(b);
-                let n = u64::from_le_bytes(buf);
-                let data = self.take_u64_len(n, offset, opcode)?;
-                match opcode {
-                    O::SHORT_BINUNICODE | O::BINUNICODE | O::BINUNICODE8 => {
-                        self.utf8_str(data, offset, opcode)?
-                    }
-                    O::SHORT_BINSTRING | O::BINSTRING => Arg::LegacyStr(Cow::Borrowed(data)),
-                    _ => Arg::Bytes(data),
-                }
-            }
-            ArgFormat::Long1 | ArgFormat::Long4 => {
-                let n: i64 = if opcode == O::LONG1 {
-                    self.take(1, offset, opcode)?[0] as i64
-                } else {
-                    let b = self.take(4, offset, opcode)?;
-                    i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64
-                };
-                if n < 0 {
-                    return Err(self.fail(
-                        offset,
-                        Some(opcode),
-                        DecodeErrorKind::NegativeLength(n),
-                    ));
-                }
-                let data = self.take_u64_len(n as u64, offset, opcode)?;
-                Arg::Int(literal::decode_long_le(data))
+            ArgFormat::Long4 => {
+                let n = i32::from_le_bytes(self.take_array(offset, opcode)?);
+                self.read_long_bytes(n.into(), offset, opcode)?
             }
         };
         Ok(arg)
+    }
+
+    /// `INT` (a bool for `00`/`01`), `PUT`, `GET`.
+    fn read_decimal_line(&mut self, offset: usize, opcode: Opcode) -> Result<Arg<'a>, DecodeError> {
+        let line = self.line2(offset, opcode)?;
+        if opcode == Opcode::INT {
+            Ok(
+                match self.literal(offset, opcode, literal::parse_int_line(line))? {
+                    IntLine::Bool(b) => Arg::Bool(b),
+                    IntLine::Int(i) => Arg::Int(i),
+                },
+            )
+        } else {
+            let index = self.literal(offset, opcode, literal::parse_memo_index_line(line))?;
+            Ok(Arg::MemoIndex(index))
+        }
+    }
+
+    /// `STRING`: a quoted, escaped line.
+    fn read_quoted_line(&mut self, offset: usize, opcode: Opcode) -> Result<Arg<'a>, DecodeError> {
+        let line = self.line(offset, opcode)?;
+        let body = &line[..line.len() - 1];
+        let n = body.len();
+        if n < 2 || body[0] != body[n - 1] || !(body[0] == b'\'' || body[0] == b'"') {
+            return Err(self.fail(offset, Some(opcode), DecodeErrorKind::UnquotedString));
+        }
+        let s = self.literal(offset, opcode, literal::escape_decode(&body[1..n - 1]))?;
+        Ok(Arg::LegacyStr(s))
+    }
+
+    /// `UNICODE`: a raw-unicode-escape line.
+    fn read_unicode_line(&mut self, offset: usize, opcode: Opcode) -> Result<Arg<'a>, DecodeError> {
+        let line = self.line(offset, opcode)?;
+        let body = &line[..line.len() - 1];
+        let s = self.literal(offset, opcode, literal::raw_unicode_escape_decode(body))?;
+        Ok(Arg::Str(s))
+    }
+
+    /// `GLOBAL`, `INST`: module and name lines (ASCII for `INST`).
+    fn read_names(&mut self, offset: usize, opcode: Opcode) -> Result<Arg<'a>, DecodeError> {
+        let ascii = opcode == Opcode::INST;
+        let module = self.name_line(offset, opcode, ascii)?;
+        let name = self.name_line(offset, opcode, ascii)?;
+        Ok(Arg::Names { module, name })
+    }
+
+    /// `PERSID`: an ASCII line.
+    fn read_persid_line(&mut self, offset: usize, opcode: Opcode) -> Result<Arg<'a>, DecodeError> {
+        let line = self.line(offset, opcode)?;
+        let body = &line[..line.len() - 1];
+        self.check_ascii(body, offset, opcode)?;
+        Ok(Arg::PersId(self.str_body(body, offset, opcode)?))
+    }
+
+    /// The `n` bytes of a counted string, bytes or bytearray.
+    fn read_counted(
+        &mut self,
+        n: u64,
+        offset: usize,
+        opcode: Opcode,
+    ) -> Result<Arg<'a>, DecodeError> {
+        use Opcode as O;
+        let data = self.take_u64_len(n, offset, opcode)?;
+        match opcode {
+            O::SHORT_BINUNICODE | O::BINUNICODE | O::BINUNICODE8 => {
+                self.utf8_str(data, offset, opcode)
+            }
+            O::SHORT_BINSTRING | O::BINSTRING => Ok(Arg::LegacyStr(Cow::Borrowed(data))),
+            _ => Ok(Arg::Bytes(data)),
+        }
+    }
+
+    /// `LONG1`, `LONG4`: `n` bytes of little-endian two's complement.
+    fn read_long_bytes(
+        &mut self,
+        n: i64,
+        offset: usize,
+        opcode: Opcode,
+    ) -> Result<Arg<'a>, DecodeError> {
+        if n < 0 {
+            return Err(self.fail(offset, Some(opcode), DecodeErrorKind::NegativeLength(n)));
+        }
+        let data = self.take_u64_len(n as u64, offset, opcode)?;
+        Ok(Arg::Int(literal::decode_long_le(data)))
+    }
+}
+
+/// The argument of `EXT1/2/4` (an extension code) or `BININT*` (an int).
+fn int_or_ext_code<'a>(opcode: Opcode, v: i64) -> Arg<'a> {
+    match opcode {
+        Opcode::EXT1 | Opcode::EXT2 | Opcode::EXT4 => Arg::ExtCode(v),
+        _ => Arg::Int(Int::Small(v)),
     }
 }
 

@@ -8,18 +8,22 @@
 //! exactly where the real load would. Where the outcome depends on code the
 //! analysis cannot see (what a call returns), the run goes on, so the events
 //! are a superset of what the real load does.
+//!
+//! `run` is `load()`: it reads one opcode at a time, runs the commonest
+//! through a fast path, and hands every other to its handler in
+//! `machine/load.rs`, one per opcode, named after the `load_*` function of
+//! `_pickle.c` it follows.
 
 use std::borrow::Cow;
 
 use crate::compat;
 use crate::decode::{Arg, Decoder, Op};
-use crate::error::{DecodeErrorKind, Error, ErrorKind, Limit};
-use crate::graph::{
-    Blob, CallKind, Global, Graph, HashError, Mutation, ObjId, Object, Opaque, Origin, Table,
-    Value, ValueKind,
-};
+use crate::error::{Error, ErrorKind, Limit};
+use crate::graph::{Blob, Global, Graph, HashError, ObjId, Object, Opaque, Origin, Table, Value};
 use crate::literal::{Int, LegacyEncoding};
 use crate::opcode::Opcode;
+
+mod load;
 
 /// Bounds on the work and memory one analysis may use. Exceeding one stops
 /// the analysis with [`ErrorKind::LimitExceeded`].
@@ -420,6 +424,8 @@ struct Machine<'c, 'a> {
     marks: Vec<usize>,
     memo: Memo,
     proto: u8,
+    /// The protocol the last `PROTO` declared, even one refused.
+    protocol: Option<u8>,
     events: Vec<Event>,
 }
 
@@ -470,6 +476,7 @@ impl<'c, 'a> Machine<'c, 'a> {
             marks: Vec::new(),
             memo: Memo::default(),
             proto: 0,
+            protocol: None,
             events: Vec::new(),
         }
     }
@@ -571,14 +578,14 @@ impl<'c, 'a> Machine<'c, 'a> {
         if self.stack.len() <= self.fence() {
             return Err(self.underflow());
         }
-        Ok(self.stack.pop().expect("non-empty"))
+        self.stack.pop().ok_or(ErrorKind::StackUnderflow)
     }
 
     fn top(&self) -> Step<Value> {
         if self.stack.len() <= self.fence() {
             return Err(self.underflow());
         }
-        Ok(*self.stack.last().expect("non-empty"))
+        self.stack.last().copied().ok_or(ErrorKind::StackUnderflow)
     }
 
     /// `marker()`: pop the topmost mark and return its stack position.
@@ -713,101 +720,17 @@ impl<'c, 'a> Machine<'c, 'a> {
         }
     }
 
-    /// Run one pickle starting at `start`.
+    /// Run one pickle starting at `start`, like `load()` of `_pickle.c`.
     fn run(&mut self, start: usize) -> Pickle {
-        self.stack.clear();
-        self.marks.clear();
-        self.memo = Memo::default();
-        self.memo
-            .dense
-            .reserve((self.data.len().saturating_sub(start) / 16).min(MAX_DENSE_MEMO));
-        self.proto = 0;
-        let len = self.data.len().saturating_sub(start);
-        self.events =
-            Vec::with_capacity((len / 24).min((256 << 20) / std::mem::size_of::<Event>()));
-        let mut decoder = Decoder::new(self.data, start);
-        let mut ops = 0u64;
-        let mut protocol = None;
-        self.frame_end = 0;
-        self.file_extra = 0;
-        self.jump_pending = false;
-        let outcome: Result<Value, Error> = loop {
-            let offset = decoder.position();
-            if self.ops_total >= self.cfg.limits.max_ops {
-                break Err(Error {
-                    offset,
-                    opcode: None,
-                    kind: self.limit(Limit::Opcodes, self.cfg.limits.max_ops),
-                });
-            }
-            let fast = if self.cfg.general_path_only {
-                None
-            } else {
-                self.fast_step(&mut decoder)
-            };
-            if let Some((opcode, result)) = fast {
-                self.ops_total += 1;
-                ops += 1;
-                if let Err(kind) = result {
-                    break Err(Error {
-                        offset,
-                        opcode: Some(opcode),
-                        kind,
-                    });
-                }
-                continue;
-            }
-            let op = match decoder.read_op() {
-                Ok(op) => op,
-                Err(e) if self.jump_pending => {
-                    // The frame is used up: Python's unpickler goes on
-                    // reading from the file, after what the host consumed.
-                    if offset == self.frame_end {
-                        decoder = Decoder::new(self.data, self.frame_end + self.file_extra);
-                        self.jump_pending = false;
-                        self.frame_end = 0;
-                        self.file_extra = 0;
-                        continue;
-                    }
-                    let _ = e;
-                    break Err(Error {
-                        offset,
-                        opcode: None,
-                        kind: raises("UnpicklingError: pickle exhausted before end of frame"),
-                    });
-                }
-                Err(e) => break Err(e.into()),
-            };
-            self.ops_total += 1;
-            ops += 1;
-            if let Arg::Proto(p) = op.arg {
-                protocol = Some(p);
-            }
-            if op.opcode == Opcode::STOP {
-                match self.pop() {
-                    Ok(root) => break Ok(root),
-                    Err(kind) => {
-                        break Err(Error {
-                            offset: op.offset,
-                            opcode: Some(op.opcode),
-                            kind,
-                        });
-                    }
-                }
-            }
-            let mut result = self.step(&op, &decoder);
-            if result.is_ok() && self.host.is_some() {
-                result = self.host_step(&op, &mut decoder);
-            }
-            if let Err(kind) = result {
-                break Err(Error {
-                    offset: op.offset,
-                    opcode: Some(op.opcode),
-                    kind,
-                });
+        let mut decoder = self.begin(start);
+        let ops_before = self.ops_total;
+        let outcome = loop {
+            match self.next_op(&mut decoder) {
+                Ok(None) => {}
+                Ok(Some(root)) => break Ok(root),
+                Err(e) => break Err(e),
             }
         };
-        let end = decoder.position();
         let root = match outcome {
             Ok(root) => Some(root),
             Err(e) => {
@@ -821,12 +744,99 @@ impl<'c, 'a> Machine<'c, 'a> {
         };
         Pickle {
             start,
-            end,
-            protocol,
-            ops,
+            end: decoder.position(),
+            protocol: self.protocol,
+            ops: self.ops_total - ops_before,
             root,
             events: std::mem::take(&mut self.events),
         }
+    }
+
+    /// Reset the state of one pickle, for a pickle at `start`.
+    fn begin(&mut self, start: usize) -> Decoder<'a> {
+        self.stack.clear();
+        self.marks.clear();
+        self.memo = Memo::default();
+        self.memo
+            .dense
+            .reserve((self.data.len().saturating_sub(start) / 16).min(MAX_DENSE_MEMO));
+        self.proto = 0;
+        self.protocol = None;
+        let len = self.data.len().saturating_sub(start);
+        self.events =
+            Vec::with_capacity((len / 24).min((256 << 20) / std::mem::size_of::<Event>()));
+        self.frame_end = 0;
+        self.file_extra = 0;
+        self.jump_pending = false;
+        Decoder::new(self.data, start)
+    }
+
+    /// Run the next opcode; after `STOP`, the pickle's result.
+    #[inline(always)]
+    fn next_op(&mut self, decoder: &mut Decoder<'a>) -> Result<Option<Value>, Error> {
+        let offset = Decoder::position(decoder);
+        if self.ops_total >= self.cfg.limits.max_ops {
+            return Err(Error {
+                offset,
+                opcode: None,
+                kind: self.limit(Limit::Opcodes, self.cfg.limits.max_ops),
+            });
+        }
+        if !self.cfg.general_path_only {
+            if let Some((opcode, result)) = self.fast_step(decoder) {
+                self.ops_total += 1;
+                return match result {
+                    Ok(()) => Ok(None),
+                    Err(kind) => Err(Error {
+                        offset,
+                        opcode: Some(opcode),
+                        kind,
+                    }),
+                };
+            }
+        }
+        let op = match decoder.read_op() {
+            Ok(op) => op,
+            Err(_) if self.jump_pending => return self.leave_frame(decoder, offset),
+            Err(e) => return Err(e.into()),
+        };
+        self.ops_total += 1;
+        let at = |kind| Error {
+            offset: op.offset,
+            opcode: Some(op.opcode),
+            kind,
+        };
+        if op.opcode == Opcode::STOP {
+            // `load_stop`.
+            return self.pop().map(Some).map_err(at);
+        }
+        self.step(&op, decoder.remaining()).map_err(at)?;
+        if self.host.is_some() {
+            self.host_step(&op, decoder).map_err(at)?;
+        }
+        Ok(None)
+    }
+
+    /// No opcode at `offset` while a host read is pending: at the end of the
+    /// frame, Python's unpickler goes on reading from the file, after what
+    /// the host consumed.
+    fn leave_frame(
+        &mut self,
+        decoder: &mut Decoder<'a>,
+        offset: usize,
+    ) -> Result<Option<Value>, Error> {
+        if offset != self.frame_end {
+            return Err(Error {
+                offset,
+                opcode: None,
+                kind: raises("UnpicklingError: pickle exhausted before end of frame"),
+            });
+        }
+        *decoder = Decoder::new(self.data, self.frame_end + self.file_extra);
+        self.jump_pending = false;
+        self.frame_end = 0;
+        self.file_extra = 0;
+        Ok(None)
     }
 
     /// The opcodes that make up most of a real pickle (memo traffic, small
@@ -882,22 +892,7 @@ impl<'c, 'a> Machine<'c, 'a> {
                 (O::MARK, 1, Ok(()))
             }
             b')' | b'\x85' | b'\x86' | b'\x87' | b't' => {
-                let (opcode, start) = match rest[0] {
-                    b')' => (O::EMPTY_TUPLE, self.stack.len()),
-                    b'\x85' => (O::TUPLE1, self.stack.len().checked_sub(1)?),
-                    b'\x86' => (O::TUPLE2, self.stack.len().checked_sub(2)?),
-                    b'\x87' => (O::TUPLE3, self.stack.len().checked_sub(3)?),
-                    _ => (O::TUPLE, *self.marks.last()?),
-                };
-                if start < self.fence() && opcode != O::TUPLE {
-                    return None;
-                }
-                if opcode == O::TUPLE {
-                    self.marks.pop();
-                }
-                let result = self
-                    .tuple_from_stack(start)
-                    .and_then(|id| self.push(Value::object(id)));
+                let (opcode, result) = self.fast_tuple(rest[0])?;
                 (opcode, 1, result)
             }
             _ => return None,
@@ -906,28 +901,62 @@ impl<'c, 'a> Machine<'c, 'a> {
         Some((opcode, result))
     }
 
+    /// The tuple opcodes of [`fast_step`](Machine::fast_step), from their
+    /// byte.
+    #[inline(always)]
+    fn fast_tuple(&mut self, byte: u8) -> Option<(Opcode, Step)> {
+        use Opcode as O;
+        let (opcode, start) = match byte {
+            b')' => (O::EMPTY_TUPLE, self.stack.len()),
+            b'\x85' => (O::TUPLE1, self.stack.len().checked_sub(1)?),
+            b'\x86' => (O::TUPLE2, self.stack.len().checked_sub(2)?),
+            b'\x87' => (O::TUPLE3, self.stack.len().checked_sub(3)?),
+            _ => (O::TUPLE, *self.marks.last()?),
+        };
+        if start < self.fence() && opcode != O::TUPLE {
+            return None;
+        }
+        if opcode == O::TUPLE {
+            self.marks.pop();
+        }
+        let result = self
+            .tuple_from_stack(start)
+            .and_then(|id| self.push(Value::object(id)));
+        Some((opcode, result))
+    }
+
     /// With a [`Host`]: follow frames, and let the host act after `BUILD`.
     fn host_step(&mut self, op: &Op<'a>, decoder: &mut Decoder<'a>) -> Step {
         let pos = Decoder::position(decoder);
         match op.arg {
-            Arg::FrameLen(n) => {
-                if self.jump_pending && op.offset < self.frame_end {
-                    return Err(raises(
-                        "UnpicklingError: beginning of a new frame before end of current frame",
-                    ));
-                }
-                if !self.jump_pending {
-                    self.frame_end = pos.saturating_add(n as usize);
-                }
-                return Ok(());
-            }
-            _ if op.opcode != Opcode::BUILD => return Ok(()),
-            _ => {}
+            Arg::FrameLen(n) => self.host_frame(op.offset, n, pos),
+            _ if op.opcode == Opcode::BUILD => self.host_after_build(op, decoder, pos),
+            _ => Ok(()),
         }
+    }
+
+    /// A `FRAME` at `offset` whose body starts at `pos`: where it ends.
+    fn host_frame(&mut self, offset: usize, n: u64, pos: usize) -> Step {
+        if self.jump_pending && offset < self.frame_end {
+            return Err(raises(
+                "UnpicklingError: beginning of a new frame before end of current frame",
+            ));
+        }
+        if !self.jump_pending {
+            self.frame_end = pos.saturating_add(n as usize);
+        }
+        Ok(())
+    }
+
+    /// After a `BUILD` that ends at `pos`: what the host reads from the file.
+    fn host_after_build(&mut self, op: &Op<'a>, decoder: &mut Decoder<'a>, pos: usize) -> Step {
         let Some(host) = self.host.as_deref_mut() else {
             return Ok(());
         };
-        let built = *self.stack.last().expect("BUILD leaves the object");
+        // `BUILD` leaves the object on the stack.
+        let Some(&built) = self.stack.last() else {
+            return Err(ErrorKind::StackUnderflow);
+        };
         let file_pos = if self.jump_pending {
             self.frame_end + self.file_extra
         } else if pos < self.frame_end {
@@ -948,15 +977,15 @@ impl<'c, 'a> Machine<'c, 'a> {
                     "EOFError: the loader reads {len} bytes at byte {file_pos}, past the end of the file"
                 ))
             })?;
-        let id = self.new_opaque(
-            Origin::LoaderData {
-                built,
-                start: file_pos,
-                len,
-            },
-            op.offset,
-        )?;
-        *self.stack.last_mut().expect("BUILD leaves the object") = Value::object(id);
+        let origin = Origin::LoaderData {
+            built,
+            start: file_pos,
+            len,
+        };
+        let id = self.new_opaque(origin, op.offset)?;
+        if let Some(top) = self.stack.last_mut() {
+            *top = Value::object(id);
+        }
         self.event(op, EventKind::LoaderRead(id));
         if file_pos == pos {
             *decoder = Decoder::new(self.data, end);
@@ -980,705 +1009,12 @@ impl<'c, 'a> Machine<'c, 'a> {
         }
         Ok(())
     }
-
-    fn step(&mut self, op: &Op<'a>, decoder: &Decoder<'a>) -> Step {
-        use Opcode as O;
-        match op.opcode {
-            O::MARK => {
-                if self.marks.len() >= self.cfg.limits.max_marks {
-                    return Err(self.limit(Limit::Marks, self.cfg.limits.max_marks as u64));
-                }
-                self.marks.push(self.stack.len());
-            }
-            O::STOP => unreachable!("handled by run"),
-            O::POP => {
-                let len = self.stack.len();
-                if self.marks.last() == Some(&len) {
-                    self.marks.pop();
-                } else if len <= self.fence() {
-                    return Err(self.underflow());
-                } else {
-                    self.stack.pop();
-                }
-            }
-            O::POP_MARK => {
-                let i = self.marker()?;
-                self.stack.truncate(i);
-            }
-            O::DUP => {
-                let v = self.top()?;
-                self.push(v)?;
-            }
-            O::FLOAT | O::BINFLOAT => {
-                let Arg::Float(f) = op.arg else {
-                    unreachable!()
-                };
-                let id = self.new_obj(Object::Float(f))?;
-                self.push(Value::object(id))?;
-            }
-            O::INT | O::BININT | O::BININT1 | O::BININT2 | O::LONG | O::LONG1 | O::LONG4 => {
-                match &op.arg {
-                    Arg::Bool(b) => self.push(Value::bool(*b))?,
-                    Arg::Int(i) => {
-                        let v = self.int_value(i.clone())?;
-                        self.push(v)?;
-                    }
-                    _ => unreachable!(),
-                }
-            }
-            O::NONE => self.push(Value::NONE)?,
-            O::NEWTRUE => self.push(Value::TRUE)?,
-            O::NEWFALSE => self.push(Value::FALSE)?,
-            O::STRING | O::BINSTRING | O::SHORT_BINSTRING => {
-                let Arg::LegacyStr(s) = &op.arg else {
-                    unreachable!()
-                };
-                let decoded = crate::literal::decode_legacy(s.clone(), self.cfg.encoding)
-                    .map_err(|e| raises(e.0))?;
-                let obj = if self.cfg.encoding == LegacyEncoding::Bytes {
-                    Object::Bytes(decoded.into())
-                } else {
-                    Object::Str(decoded.into())
-                };
-                self.push_obj(obj)?;
-            }
-            O::UNICODE | O::BINUNICODE | O::SHORT_BINUNICODE | O::BINUNICODE8 => {
-                let Arg::Str(s) = &op.arg else { unreachable!() };
-                self.push_obj(Object::Str(s.clone().into()))?;
-            }
-            O::BINBYTES | O::SHORT_BINBYTES | O::BINBYTES8 => {
-                let Arg::Bytes(b) = op.arg else {
-                    unreachable!()
-                };
-                self.push_obj(Object::Bytes(Blob::Borrowed(b)))?;
-            }
-            O::BYTEARRAY8 => {
-                let Arg::Bytes(b) = op.arg else {
-                    unreachable!()
-                };
-                self.push_obj(Object::ByteArray(Blob::Borrowed(b)))?;
-            }
-            O::NEXT_BUFFER => {
-                if !self.cfg.buffers {
-                    return Err(ErrorKind::NoBuffers);
-                }
-                let id = self.push_opaque(Origin::Buffer, op.offset)?;
-                self.event(op, EventKind::Buffer(id));
-            }
-            O::READONLY_BUFFER => {
-                let v = self.top()?;
-                match self.graph.object(v) {
-                    Some(Object::Bytes(_) | Object::MemoryView(_)) => {}
-                    Some(Object::ByteArray(_) | Object::Opaque(_) | Object::Global(_)) => {
-                        let id = self.new_obj(Object::MemoryView(v))?;
-                        *self.stack.last_mut().expect("non-empty") = Value::object(id);
-                    }
-                    _ => {
-                        return Err(raises(format!(
-                            "TypeError: memoryview: a bytes-like object is required, not '{}'",
-                            self.graph.type_name(v)
-                        )));
-                    }
-                }
-            }
-            O::EMPTY_TUPLE | O::TUPLE1 | O::TUPLE2 | O::TUPLE3 | O::TUPLE => {
-                let n = match op.opcode {
-                    O::EMPTY_TUPLE => 0,
-                    O::TUPLE1 => 1,
-                    O::TUPLE2 => 2,
-                    O::TUPLE3 => 3,
-                    _ => self.stack.len() - self.marker()?,
-                };
-                if self.stack.len() < n {
-                    return Err(self.underflow());
-                }
-                let id = self.tuple_from_stack(self.stack.len() - n)?;
-                self.push(Value::object(id))?;
-            }
-            O::EMPTY_LIST => {
-                self.push_obj(Object::List(Box::default()))?;
-            }
-            O::LIST => {
-                let i = self.marker()?;
-                let items = self.pop_items(i)?;
-                self.check_container(items.len())?;
-                self.push_obj(Object::List(Box::new(items)))?;
-            }
-            O::EMPTY_DICT => {
-                self.push_obj(Object::Dict(Box::default()))?;
-            }
-            O::DICT => {
-                let i = self.marker()?;
-                let items = self.pop_items(i)?;
-                if items.len() % 2 != 0 {
-                    return Err(ErrorKind::OddItems(O::DICT));
-                }
-                let id = self.new_obj(Object::Dict(Box::default()))?;
-                let pairs: Vec<(Value, Value)> =
-                    items.chunks_exact(2).map(|c| (c[0], c[1])).collect();
-                self.table_insert_pairs(id, &pairs)?;
-                self.push(Value::object(id))?;
-            }
-            O::EMPTY_SET => {
-                self.push_obj(Object::Set(Box::default()))?;
-            }
-            O::FROZENSET => {
-                let i = self.marker()?;
-                let items = self.pop_items(i)?;
-                let mut set = Table::default();
-                self.set_insert(&mut set, &items)?;
-                self.push_obj(Object::FrozenSet(Box::new(set)))?;
-            }
-            O::APPEND => {
-                let len = self.stack.len();
-                if len <= self.fence() + 1 {
-                    return Err(self.underflow());
-                }
-                self.do_append(op, len - 1)?;
-            }
-            O::APPENDS => {
-                let x = self.marker()?;
-                self.do_append(op, x)?;
-            }
-            O::SETITEM => {
-                let len = self.stack.len();
-                if len < 2 {
-                    return Err(self.underflow());
-                }
-                self.do_setitems(op, len - 2)?;
-            }
-            O::SETITEMS => {
-                let x = self.marker()?;
-                self.do_setitems(op, x)?;
-            }
-            O::ADDITEMS => {
-                let x = self.marker()?;
-                self.do_additems(op, x)?;
-            }
-            O::BUILD => self.do_build(op)?,
-            O::GLOBAL => {
-                let Arg::Names { module, name } = op.arg else {
-                    unreachable!()
-                };
-                let id = self.make_global(
-                    Cow::Borrowed(module),
-                    Cow::Borrowed(name),
-                    op.opcode,
-                    op.offset,
-                )?;
-                self.event(op, EventKind::Import(id));
-                self.push(Value::object(id))?;
-            }
-            O::STACK_GLOBAL => {
-                let name = self.pop()?;
-                let module = self.pop()?;
-                let literal_non_str = |v: Value| {
-                    self.graph.is_literal(v)
-                        && !matches!(self.graph.object(v), Some(Object::Str(_)))
-                };
-                if literal_non_str(module) || literal_non_str(name) {
-                    return Err(ErrorKind::StackGlobalNotStr);
-                }
-                match (self.str_operand(module), self.str_operand(name)) {
-                    (Some(m), Some(n)) => {
-                        let id = self.make_global(m, n, op.opcode, op.offset)?;
-                        self.event(op, EventKind::Import(id));
-                        self.push(Value::object(id))?;
-                    }
-                    _ => {
-                        let id =
-                            self.push_opaque(Origin::DynamicGlobal { module, name }, op.offset)?;
-                        self.event(op, EventKind::DynamicImport(id));
-                    }
-                }
-            }
-            O::INST => {
-                let i = self.marker()?;
-                let Arg::Names { module, name } = op.arg else {
-                    unreachable!()
-                };
-                let cls = self.make_global(
-                    Cow::Borrowed(module),
-                    Cow::Borrowed(name),
-                    op.opcode,
-                    op.offset,
-                )?;
-                self.event(op, EventKind::Import(cls));
-                let args = self.tuple_from_stack(i)?;
-                self.call(
-                    op,
-                    CallKind::Inst,
-                    Value::object(cls),
-                    Value::object(args),
-                    None,
-                )?;
-            }
-            O::OBJ => {
-                let i = self.marker()?;
-                if self.stack.len() < i + 1 {
-                    return Err(self.underflow());
-                }
-                let args = self.tuple_from_stack(i + 1)?;
-                let cls = self.pop()?;
-                self.call(op, CallKind::Obj, cls, Value::object(args), None)?;
-            }
-            O::NEWOBJ | O::NEWOBJ_EX => {
-                let kwargs = if op.opcode == O::NEWOBJ_EX {
-                    Some(self.pop()?)
-                } else {
-                    None
-                };
-                let args = self.pop()?;
-                let cls = self.pop()?;
-                let kind = if kwargs.is_some() {
-                    CallKind::NewObjEx
-                } else {
-                    CallKind::NewObj
-                };
-                let name = op.opcode.name();
-                if self.graph.is_literal(cls) {
-                    return Err(raises(format!(
-                        "UnpicklingError: {name} class argument must be a type, not {}",
-                        self.graph.type_name(cls)
-                    )));
-                }
-                if self.graph.is_literal(args) && self.graph.tuple(args).is_none() {
-                    return Err(raises(format!(
-                        "UnpicklingError: {name} args argument must be a tuple, not {}",
-                        self.graph.type_name(args)
-                    )));
-                }
-                if let Some(kw) = kwargs {
-                    if self.graph.is_literal(kw)
-                        && !matches!(self.graph.object(kw), Some(Object::Dict(_)))
-                    {
-                        return Err(raises(format!(
-                            "UnpicklingError: {name} kwargs argument must be a dict, not {}",
-                            self.graph.type_name(kw)
-                        )));
-                    }
-                }
-                self.call(op, kind, cls, args, kwargs)?;
-            }
-            O::REDUCE => {
-                let args = self.pop()?;
-                let callable = self.pop()?;
-                if self.graph.is_literal(args) && self.graph.tuple(args).is_none() {
-                    return Err(raises("TypeError: argument list must be a tuple"));
-                }
-                self.call(op, CallKind::Reduce, callable, args, None)?;
-                self.track_add_extension(callable, args);
-            }
-            O::PERSID | O::BINPERSID => {
-                if !self.cfg.persistent_load {
-                    return Err(ErrorKind::NoPersistentLoad);
-                }
-                let pid = match op.arg {
-                    Arg::PersId(s) => {
-                        Value::object(self.new_obj(Object::Str(Blob::Borrowed(s.as_bytes())))?)
-                    }
-                    _ => self.pop()?,
-                };
-                let id = self.push_opaque(Origin::Persistent { pid }, op.offset)?;
-                self.event(op, EventKind::PersistentLoad(id));
-            }
-            O::GET | O::BINGET | O::LONG_BINGET => {
-                let Arg::MemoIndex(idx) = op.arg else {
-                    unreachable!()
-                };
-                let v = self.memo.get(idx).ok_or(ErrorKind::MemoMissing(idx))?;
-                self.push(v)?;
-            }
-            O::PUT | O::BINPUT | O::LONG_BINPUT | O::MEMOIZE => {
-                self.top()?;
-                let idx = match op.arg {
-                    Arg::MemoIndex(i) if i < 0 => return Err(ErrorKind::NegativeMemoIndex(i)),
-                    Arg::MemoIndex(i) => i as u64,
-                    _ => self.memo.len as u64,
-                };
-                self.memo_put(idx)?;
-            }
-            O::PROTO => {
-                let Arg::Proto(p) = op.arg else {
-                    unreachable!()
-                };
-                if p > 5 {
-                    return Err(ErrorKind::UnsupportedProtocol(p));
-                }
-                self.proto = p;
-            }
-            O::FRAME => {
-                let Arg::FrameLen(n) = op.arg else {
-                    unreachable!()
-                };
-                if n > isize::MAX as u64 {
-                    return Err(ErrorKind::Decode(DecodeErrorKind::LengthOverflow(n)));
-                }
-                if n > decoder.remaining() as u64 {
-                    return Err(ErrorKind::Decode(DecodeErrorKind::Truncated {
-                        needed: n,
-                        available: decoder.remaining() as u64,
-                    }));
-                }
-            }
-            O::EXT1 | O::EXT2 | O::EXT4 => {
-                let Arg::ExtCode(code) = op.arg else {
-                    unreachable!()
-                };
-                if code <= 0 {
-                    return Err(ErrorKind::ExtCodeNotPositive(code));
-                }
-                let (id, resolved) = match self.ext_registry.get(&code).cloned() {
-                    Some((m, n)) => {
-                        let id =
-                            self.make_global(Cow::Owned(m), Cow::Owned(n), op.opcode, op.offset)?;
-                        self.event(op, EventKind::Import(id));
-                        (id, true)
-                    }
-                    None => (
-                        self.new_opaque(Origin::Extension { code }, op.offset)?,
-                        false,
-                    ),
-                };
-                self.event(
-                    op,
-                    EventKind::Extension {
-                        code: code as i32,
-                        object: id,
-                        resolved,
-                    },
-                );
-                self.push(Value::object(id))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Record a call and push its opaque result.
-    fn call(
-        &mut self,
-        op: &Op<'a>,
-        kind: CallKind,
-        callable: Value,
-        args: Value,
-        kwargs: Option<Value>,
-    ) -> Step {
-        if self.graph.is_literal(callable) {
-            return Err(raises(format!(
-                "TypeError: '{}' object is not callable",
-                self.graph.type_name(callable)
-            )));
-        }
-        let id = self.push_opaque(
-            Origin::Call {
-                kind,
-                callable,
-                args,
-                kwargs,
-            },
-            op.offset,
-        )?;
-        self.event(op, EventKind::Call(id));
-        Ok(())
-    }
-
-    /// `copyreg.add_extension(module, name, code)` with literal arguments
-    /// registers `code` for later `EXT` opcodes in the same process.
-    fn track_add_extension(&mut self, callable: Value, args: Value) {
-        let Some(g) = self.graph.global(callable) else {
-            return;
-        };
-        if g.module != "copyreg" || g.name != "add_extension" {
-            return;
-        }
-        let Some(items) = self.graph.tuple(args) else {
-            return;
-        };
-        if let &[m, n, code] = items {
-            let Some(code) = code.as_small_int() else {
-                return;
-            };
-            if let (Some(m), Some(n)) = (self.graph.str(m), self.graph.str(n)) {
-                let entry = (m.into_owned(), n.into_owned());
-                self.ext_registry.insert(code, entry);
-            }
-        }
-    }
-
-    fn mutate_opaque(&mut self, target: Value, mutation: Mutation) {
-        match target.obj().map(|id| self.graph.get_mut(id)) {
-            Some(Object::Opaque(o)) => {
-                let o = *o;
-                self.graph.opaque_at_mut(o).push_mutation(mutation);
-            }
-            Some(Object::Global(g)) => g.mutations.push(mutation),
-            _ => {}
-        }
-    }
-
-    /// `do_append(x)` of `_pickle.c`.
-    fn do_append(&mut self, op: &Op<'a>, x: usize) -> Step {
-        let len = self.stack.len();
-        if x > len || x <= self.fence() {
-            return Err(self.underflow());
-        }
-        if len == x {
-            return Ok(());
-        }
-        let target = self.stack[x - 1];
-        let items = self.stack.split_off(x);
-        match target.obj().map(|id| (id, self.graph.get(id))) {
-            Some((id, Object::List(l))) => {
-                let n = l.len() + items.len();
-                self.check_container(n)?;
-                self.charge((items.len() * std::mem::size_of::<Value>()) as u64)?;
-                if let Object::List(l) = self.graph.get_mut(id) {
-                    l.extend(items);
-                }
-            }
-            Some((id, Object::ByteArray(_))) => {
-                let mut bytes = Vec::with_capacity(items.len());
-                for v in &items {
-                    match v.kind() {
-                        ValueKind::Int(i @ 0..=255) => bytes.push(i as u8),
-                        ValueKind::Bool(b) => bytes.push(b as u8),
-                        ValueKind::Int(_) => {
-                            return Err(raises("ValueError: byte must be in range(0, 256)"));
-                        }
-                        _ => {
-                            return Err(raises(format!(
-                                "TypeError: '{}' object cannot be interpreted as an integer",
-                                self.graph.type_name(*v)
-                            )));
-                        }
-                    }
-                }
-                self.charge(bytes.len() as u64)?;
-                if let Object::ByteArray(b) = self.graph.get_mut(id) {
-                    b.to_mut().extend_from_slice(&bytes);
-                }
-            }
-            Some((_, Object::Opaque(_) | Object::Global(_))) => {
-                let count = items.len();
-                self.charge((count * std::mem::size_of::<Value>()) as u64)?;
-                self.mutate_opaque(
-                    target,
-                    Mutation::Extend {
-                        items: items.into_boxed_slice(),
-                        offset: op.offset,
-                    },
-                );
-                self.event(
-                    op,
-                    EventKind::Mutate(Box::new(Mutate {
-                        target,
-                        method: "extend",
-                        count,
-                    })),
-                );
-            }
-            _ => {
-                return Err(raises(format!(
-                    "AttributeError: '{}' object has no attribute 'append'",
-                    self.graph.type_name(target)
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// `do_setitems(x)` of `_pickle.c`.
-    fn do_setitems(&mut self, op: &Op<'a>, x: usize) -> Step {
-        let len = self.stack.len();
-        if x > len || x <= self.fence() {
-            return Err(self.underflow());
-        }
-        if len == x {
-            return Ok(());
-        }
-        if (len - x) % 2 != 0 {
-            return Err(ErrorKind::OddItems(Opcode::SETITEMS));
-        }
-        let target = self.stack[x - 1];
-        let items = self.stack.split_off(x);
-        let pairs: Vec<(Value, Value)> = items.chunks_exact(2).map(|c| (c[0], c[1])).collect();
-        match target.obj().map(|id| (id, self.graph.get(id))) {
-            Some((id, Object::Dict(_))) => self.table_insert_pairs(id, &pairs)?,
-            Some((id, Object::List(_) | Object::ByteArray(_))) => {
-                for &(k, v) in &pairs {
-                    self.sequence_setitem(id, k, v)?;
-                }
-            }
-            Some((_, Object::Opaque(_) | Object::Global(_))) => {
-                let count = pairs.len();
-                self.charge((count * 2 * std::mem::size_of::<Value>()) as u64)?;
-                self.mutate_opaque(
-                    target,
-                    Mutation::SetItems {
-                        items: pairs.into_boxed_slice(),
-                        offset: op.offset,
-                    },
-                );
-                self.event(
-                    op,
-                    EventKind::Mutate(Box::new(Mutate {
-                        target,
-                        method: "__setitem__",
-                        count,
-                    })),
-                );
-            }
-            _ => {
-                return Err(raises(format!(
-                    "TypeError: '{}' object does not support item assignment",
-                    self.graph.type_name(target)
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// `list[key] = value` / `bytearray[key] = value` with an integer key.
-    fn sequence_setitem(&mut self, id: ObjId, key: Value, value: Value) -> Step {
-        let index = match key.kind() {
-            ValueKind::Int(i) => i,
-            ValueKind::Bool(b) => b as i64,
-            _ => {
-                let ty = self.graph.get(id).type_name();
-                return Err(raises(format!(
-                    "TypeError: {ty} indices must be integers or slices, not {}",
-                    self.graph.type_name(key)
-                )));
-            }
-        };
-        let byte = match (self.graph.get(id), value.kind()) {
-            (Object::ByteArray(_), ValueKind::Int(v @ 0..=255)) => Some(v as u8),
-            (Object::ByteArray(_), ValueKind::Bool(b)) => Some(b as u8),
-            (Object::ByteArray(_), _) => {
-                return Err(raises("TypeError: an integer in range(0, 256) is required"));
-            }
-            _ => None,
-        };
-        let n = match self.graph.get(id) {
-            Object::List(l) => l.len(),
-            Object::ByteArray(b) => b.len(),
-            _ => 0,
-        } as i64;
-        let i = if index < 0 { index + n } else { index };
-        if i < 0 || i >= n {
-            return Err(raises("IndexError: assignment index out of range"));
-        }
-        match self.graph.get_mut(id) {
-            Object::List(l) => l[i as usize] = value,
-            Object::ByteArray(b) => b.to_mut()[i as usize] = byte.expect("checked"),
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// `load_additems` of `_pickle.c`.
-    fn do_additems(&mut self, op: &Op<'a>, mark: usize) -> Step {
-        let len = self.stack.len();
-        if mark > len || mark <= self.fence() {
-            return Err(self.underflow());
-        }
-        if len == mark {
-            return Ok(());
-        }
-        let target = self.stack[mark - 1];
-        let items = self.stack.split_off(mark);
-        match target.obj().map(|id| (id, self.graph.get(id))) {
-            Some((id, Object::Set(_))) => {
-                let Object::Set(mut set) = self.graph.take(id) else {
-                    unreachable!()
-                };
-                let r = self.set_insert(&mut set, &items);
-                self.graph.put(id, Object::Set(set));
-                r?;
-            }
-            Some((_, Object::Opaque(_) | Object::Global(_))) => {
-                let count = items.len();
-                self.charge((count * std::mem::size_of::<Value>()) as u64)?;
-                self.mutate_opaque(
-                    target,
-                    Mutation::Add {
-                        items: items.into_boxed_slice(),
-                        offset: op.offset,
-                    },
-                );
-                self.event(
-                    op,
-                    EventKind::Mutate(Box::new(Mutate {
-                        target,
-                        method: "add",
-                        count,
-                    })),
-                );
-            }
-            _ => {
-                return Err(raises(format!(
-                    "AttributeError: '{}' object has no attribute 'add'",
-                    self.graph.type_name(target)
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// `load_build` of `_pickle.c`.
-    fn do_build(&mut self, op: &Op<'a>) -> Step {
-        let len = self.stack.len();
-        if len < 2 || len - 2 < self.fence() {
-            return Err(self.underflow());
-        }
-        let state = self.pop()?;
-        let target = *self.stack.last().expect("non-empty");
-        self.event(op, EventKind::Build(Box::new(Build { target, state })));
-        if !self.graph.is_literal(target) {
-            self.mutate_opaque(
-                target,
-                Mutation::SetState {
-                    state,
-                    offset: op.offset,
-                },
-            );
-            return Ok(());
-        }
-        // Built-in data types have no __setstate__ and no __dict__: only an
-        // empty state is accepted by the default path.
-        let (inst_state, slot_state) = match self.graph.tuple(state) {
-            Some(&[a, b]) => (a, Some(b)),
-            _ => (state, None),
-        };
-        let ty = self.graph.type_name(target);
-        if inst_state != Value::NONE {
-            if self.graph.is_literal(inst_state)
-                && !matches!(self.graph.object(inst_state), Some(Object::Dict(_)))
-            {
-                return Err(raises("UnpicklingError: state is not a dictionary"));
-            }
-            return Err(raises(format!(
-                "AttributeError: '{ty}' object has no attribute '__dict__'"
-            )));
-        }
-        if let Some(slots) = slot_state {
-            match self.graph.object(slots) {
-                Some(Object::Dict(d)) if d.is_empty() => {}
-                Some(Object::Dict(_)) | Some(Object::Opaque(_)) | Some(Object::Global(_)) => {
-                    return Err(raises(format!(
-                        "AttributeError: '{ty}' object attribute is read-only"
-                    )));
-                }
-                _ => return Err(raises("UnpicklingError: slot state is not a dictionary")),
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::DecodeErrorKind;
 
     fn run(data: &[u8]) -> Analysis<'_> {
         analyze(data)
