@@ -4,7 +4,7 @@
 The hand-curated danger.toml lists the gadgets someone thought of; this
 script finds the others. It parses (with `ast`, never running them) the
 Python sources of the standard library and of the installed torch, numpy,
-scipy, joblib and click (PACKAGES),
+scipy, joblib, click and pytest (PACKAGES),
 builds a call graph within and across modules, and marks every importable
 callable that reaches a capability sink within MAX_CALLS calls:
 
@@ -59,6 +59,7 @@ import heapq
 import importlib
 import io
 import os
+import re
 import sys
 import sysconfig
 import tomllib
@@ -162,8 +163,9 @@ PARSE_SKIP_DIRS = {"tests", "test", "testing", "__pycache__", "_vendor", "benchm
 # The packages walked besides the standard library: torch and NumPy, and the
 # libraries installed beside them in ML environments whose objects reach
 # pickles (SciPy's distributions and sparse matrices, joblib's containers)
-# or whose helpers run commands and write files (click).
-PACKAGES = ("torch", "numpy", "scipy", "joblib", "click")
+# or whose helpers run commands and write files (click, pytest's path
+# objects).
+PACKAGES = ("torch", "numpy", "scipy", "joblib", "click", "_pytest")
 
 
 # ----------------------------------------------------------------- sources
@@ -744,9 +746,13 @@ def curated_prefixes():
     with open(CURATED, "rb") as f:
         data = tomllib.load(f)
     out = set()
+    dotted = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(\.\*)?")
     for e in data["entry"]:
         if e["severity"] in ("critical", "high"):
-            out.add(e["pattern"].removesuffix(".*"))
+            # The pattern and its aliases (catalogue.rs grades them alike).
+            for p in [e["pattern"], *e.get("aliases", [])]:
+                if dotted.fullmatch(p):
+                    out.add(p.removesuffix(".*"))
     return out
 
 
@@ -887,8 +893,8 @@ def run(args):
             current = f.read()
         if current != text:
             print(
-                f"{out} does not match the installed torch {torch.__version__} / numpy "
-                f"{numpy.__version__}: regenerate with scripts/gen_danger_catalogue.py {out}"
+                f"{out} does not match the code of the installed {', '.join(PACKAGES)} and "
+                f"danger.toml: regenerate with scripts/gen_danger_catalogue.py {out}"
             )
             sys.exit(1)
         print(f"{out} matches the code of the installed {', '.join(PACKAGES)}")

@@ -514,7 +514,11 @@ def summarise(rows: dict[str, dict], meta: dict, md_path: Path | None) -> dict:
                  "`scan_bytes` / `scan_file` was recorded while the tests ran under pytest inside `airlock run`; "
                  "the payloads are kept in the cache folder only, never in this repository.\n")
         L.append("## Rerun\n")
-        L.append("```sh\nscripts/eval_unseen.sh            # AIRLOCK=path/to/airlock to pick the binary\n```\n")
+        rerun = "scripts/eval_unseen.sh"
+        if meta.get("tests"):
+            rerun = (f"UNSEEN_CACHE=~/.cache/airlock/unseen-{meta.get('label', 'part')} " + rerun
+                     + " --tests " + " ".join(meta["tests"]))
+        L.append(f"```sh\n{rerun}   # AIRLOCK=path/to/airlock to pick the binary\n```\n")
         L.append(f"Airlock measured: `{meta['airlock_version']}`. Environment of the run: Python "
                  f"{meta['python_version']}, {meta['allowlist_source']}; pytest: {meta['pytest_summary']}.\n")
         if meta.get("note"):
@@ -671,6 +675,7 @@ def main() -> None:
     meta = {"picklescan_version": ps_version, "pytest_version": pytest_version, "python_version": py_version,
             "allowlist_source": allow_source, "pytest_summary": pytest_summary or "n/a",
             "airlock_version": airlock_version, "n_scans": n_scans, "note": args.note,
+            "tests": args.tests or [], "label": "heldout",
             "tests_run": {f: dict(c) for f, c in sorted(per_file.items())}}
     summary = summarise(rows, meta, Path(args.md) if args.md else None)
     (cache / "results.json").write_text(json.dumps({"meta": meta, "summary": summary, "payloads": rows},

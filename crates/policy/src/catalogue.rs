@@ -42,6 +42,10 @@ struct EntryRow {
     severity: SeverityRow,
     why: String,
     source: String,
+    /// Other paths of the same object, graded alike (entries such as
+    /// `posix.popen(py2)` that are notes, not paths, are left out).
+    #[serde(default)]
+    aliases: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,6 +217,19 @@ impl Generated {
     }
 }
 
+/// `a.b.c` or `a.b.*`: identifiers joined by dots.
+fn is_dotted_path(s: &str) -> bool {
+    let body = s.strip_suffix(".*").unwrap_or(s);
+    !body.is_empty()
+        && body.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
 /// Builtins that only build plain data. A global among them is outside the
 /// allowlist (so not safe) but not graded by the catalogue's `builtins.*`
 /// catch-all.
@@ -251,23 +268,25 @@ impl Catalogue {
         let mut patterns: HashMap<String, Vec<Pattern>> = HashMap::new();
         let entries = file.entry.len();
         for e in file.entry {
-            let (key, star) = match e.pattern.strip_suffix(".*") {
-                Some(k) => (k.to_string(), true),
-                None => (e.pattern.clone(), false),
+            let hit = Hit {
+                pattern: e.pattern.clone(),
+                category: e.category,
+                severity: e.severity.into(),
+                why: e.why,
+                source: e.source,
             };
-            if key.is_empty() || key.contains('*') {
-                return Err(format!("invalid pattern {:?}", e.pattern));
+            let paths = e.aliases.iter().filter(|a| is_dotted_path(a));
+            for path in std::iter::once(&e.pattern).chain(paths) {
+                let (key, star) = match path.strip_suffix(".*") {
+                    Some(k) => (k.to_string(), true),
+                    None => (path.clone(), false),
+                };
+                if key.is_empty() || key.contains('*') {
+                    return Err(format!("invalid pattern {path:?}"));
+                }
+                let hit = hit.clone();
+                patterns.entry(key).or_default().push(Pattern { star, hit });
             }
-            patterns.entry(key).or_default().push(Pattern {
-                star,
-                hit: Hit {
-                    pattern: e.pattern,
-                    category: e.category,
-                    severity: e.severity.into(),
-                    why: e.why,
-                    source: e.source,
-                },
-            });
         }
         let dunders = file
             .dunder_component
@@ -413,14 +432,11 @@ impl Catalogue {
         }
     }
 
-    /// The hand-curated patterns matching a path.
+    /// The hand-curated patterns matching a path, the most specific first
+    /// (of equally severe hits, the first considered is kept).
     fn match_curated(&self, parts: &[&str], consider: &mut impl FnMut(&Hit)) {
-        let mut prefix = String::new();
-        for (k, part) in parts.iter().enumerate() {
-            if k > 0 {
-                prefix.push('.');
-            }
-            prefix.push_str(part);
+        for k in (0..parts.len()).rev() {
+            let prefix = parts[..=k].join(".");
             let is_last = k + 1 == parts.len();
             if let Some(list) = self.patterns.get(&prefix) {
                 for p in list {
@@ -673,13 +689,41 @@ mod tests {
     #[test]
     fn gadgets_beside_torch_are_dangerous() {
         for (m, n, at_least) in [
-            ("scipy.stats._distn_infrastructure", "rv_continuous", Severity::Critical),
-            ("scipy.stats._continuous_distns", "norm_gen", Severity::Critical),
+            (
+                "scipy.stats._distn_infrastructure",
+                "rv_continuous",
+                Severity::Critical,
+            ),
+            (
+                "scipy.stats._continuous_distns",
+                "norm_gen",
+                Severity::Critical,
+            ),
             ("click", "edit", Severity::Critical),
             ("click.utils", "open_file", Severity::High),
             ("dotenv.cli", "run_command", Severity::Critical),
             ("builtins", "help", Severity::High),
             ("_sitebuiltins", "_Helper", Severity::High),
+            // An entry's aliases are graded like it.
+            ("click.termui", "edit", Severity::Critical),
+            (
+                "aiobotocore.credentials",
+                "AioProcessProvider",
+                Severity::Critical,
+            ),
+            (
+                "botocore.vendored.six.moves",
+                "getoutput",
+                Severity::Critical,
+            ),
+            // six.moves names standard modules under its own paths.
+            ("six.moves.builtins", "eval", Severity::Critical),
+            (
+                "botocore.vendored.six.moves.cPickle",
+                "loads",
+                Severity::High,
+            ),
+            ("_pytest._py.path", "LocalPath.sysexec", Severity::Critical),
         ] {
             let s = sev(m, n, false);
             assert!(s.is_some_and(|s| s >= at_least), "{m}.{n}: {s:?}");
