@@ -165,7 +165,7 @@ def _rebuild_expected_module():
         "gen_rebuild_expected", os.path.join(ROOT, "scripts", "gen_rebuild_expected.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.install_main_definitions()  # the fixtures' own classes, for torch.load
+    module.fx.install_fixture_classes()  # the fixtures' own classes, for torch.load
     return module
 
 
