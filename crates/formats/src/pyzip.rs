@@ -34,10 +34,11 @@ use std::io;
 use crate::compress::{self, DecompressError, DecompressLimits, PyError};
 use crate::source::{Source, le16, le32, le64};
 use crate::zip_anomalies::AnomalySink;
+use crate::zipconst::{self, CentralFields, LocalFixed, LocalHeader};
 use crate::zipconst::{
     CENTRAL_SIG, CENTRAL_SIZE, DATA_DESCRIPTOR_SIG, EOCD_SIG, EOCD_SIZE, FLAG_DATA_DESCRIPTOR,
-    FLAG_ENCRYPTED, FLAG_PATCH, FLAG_STRONG_ENCRYPTION, FLAG_UTF8, LOCAL_SIG, LOCAL_SIZE,
-    ZIP64_EOCD_SIG, ZIP64_EOCD_SIZE, ZIP64_EXTRA_ID, ZIP64_LOCATOR_SIG, ZIP64_LOCATOR_SIZE,
+    FLAG_ENCRYPTED, FLAG_PATCH, FLAG_STRONG_ENCRYPTION, FLAG_UTF8, LOCAL_SIZE, ZIP64_EOCD_SIG,
+    ZIP64_EOCD_SIZE, ZIP64_EXTRA_ID, ZIP64_LOCATOR_SIG, ZIP64_LOCATOR_SIZE,
 };
 use crate::{Anomaly, AnomalyKind};
 use airlock_pyvalue::{bytes_repr, str_repr};
@@ -457,27 +458,6 @@ fn central_entry(
     ))
 }
 
-/// A local file header as `ZipFile.open` reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PyLocalHeader {
-    /// Its offset.
-    pub offset: u64,
-    /// General-purpose flags.
-    pub flags: u16,
-    /// Compression method.
-    pub method: u16,
-    /// CRC-32 field.
-    pub crc32: u32,
-    /// Compressed size field.
-    pub comp_size: u32,
-    /// Uncompressed size field.
-    pub uncomp_size: u32,
-    /// The name bytes (fewer than claimed at the end of the file).
-    pub name: Vec<u8>,
-    /// Where the data starts: header + name + extra.
-    pub data_offset: u64,
-}
-
 impl PyZip {
     /// `zipfile.ZipFile(f)`: find the end record and read the central
     /// directory. An error is what the constructor raises.
@@ -554,11 +534,7 @@ impl PyZip {
 
     /// The local header `ZipFile.open` reads for an entry, with its checks
     /// (readable, signature), or the error `open` raises.
-    pub fn local_header(
-        &self,
-        src: &dyn Source,
-        index: usize,
-    ) -> Result<PyLocalHeader, PyZipError> {
+    pub fn local_header(&self, src: &dyn Source, index: usize) -> Result<LocalHeader, PyZipError> {
         let e = &self.entries[index];
         if e.header_offset < 0 {
             // `seek()` to a negative position on a real file.
@@ -569,22 +545,12 @@ impl PyZip {
         if h.len() != LOCAL_SIZE {
             return Err(bad("Truncated file header"));
         }
-        if le32(&h, 0) != LOCAL_SIG {
-            return Err(bad("Bad magic number for file header"));
-        }
-        let name_len = le16(&h, 26) as u64;
-        let extra_len = le16(&h, 28) as u64;
+        let fixed = LocalFixed::parse(&h).ok_or_else(|| bad("Bad magic number for file header"))?;
+        let (name_len, extra_len) = (fixed.name_len as u64, fixed.extra_len as u64);
+        // zipfile reads the name and skips the extra field.
         let name = src.read_upto(off + LOCAL_SIZE as u64, name_len as usize)?;
-        Ok(PyLocalHeader {
-            offset: off,
-            flags: le16(&h, 6),
-            method: le16(&h, 8),
-            crc32: le32(&h, 14),
-            comp_size: le32(&h, 18),
-            uncomp_size: le32(&h, 22),
-            name,
-            data_offset: (off + LOCAL_SIZE as u64 + name_len + extra_len).min(self.size),
-        })
+        let data = (off + LOCAL_SIZE as u64 + name_len + extra_len).min(self.size);
+        Ok(fixed.header(off, name, Vec::new(), data))
     }
 
     /// `ZipFile.open(name).read()` for the entry at `index`: the bytes
@@ -1006,7 +972,7 @@ impl PyZip {
     /// Where an entry's data ends, with the data descriptor after it (Python
     /// never reads it): optional signature, CRC, two sizes of 4 bytes, or 8
     /// with ZIP64.
-    fn data_end(&self, src: &dyn Source, e: &PyZipEntry, local: &PyLocalHeader) -> u64 {
+    fn data_end(&self, src: &dyn Source, e: &PyZipEntry, local: &LocalHeader) -> u64 {
         let mut data_end = local.data_offset.saturating_add(e.compress_size);
         if e.flags & FLAG_DATA_DESCRIPTOR != 0 {
             let zip64 = has_zip64_extra(&e.extra);
@@ -1120,33 +1086,26 @@ const CRYPT_FLAGS: u16 = FLAG_ENCRYPTED | FLAG_PATCH | FLAG_STRONG_ENCRYPTION;
 /// What differs between an entry's local header and its central one: flags
 /// (encryption flags apart, Python only looks at the central ones),
 /// method, and the CRC and sizes when the local header holds them.
-fn header_diffs(e: &PyZipEntry, local: &PyLocalHeader) -> Vec<String> {
-    let crypt = CRYPT_FLAGS;
-    let mut diffs = Vec::new();
-    if local.flags & !crypt != e.flags & !crypt {
-        diffs.push(format!("flags 0x{:04x} vs 0x{:04x}", local.flags, e.flags));
-    }
-    if local.flags & crypt != e.flags & crypt {
-        diffs.push(format!(
-            "encryption flags 0x{:04x} locally vs 0x{:04x} (Python only looks at the central ones)",
-            local.flags & crypt,
-            e.flags & crypt
-        ));
-    }
-    if local.method != e.method {
-        diffs.push(format!("method {} vs {}", local.method, e.method));
-    }
-    let descriptor = e.flags & FLAG_DATA_DESCRIPTOR != 0;
-    if !descriptor && local.comp_size != u32::MAX {
-        if local.crc32 != e.crc32 {
-            diffs.push(format!("CRC 0x{:08x} vs 0x{:08x}", local.crc32, e.crc32));
-        }
-        if local.comp_size as u64 != e.compress_size || local.uncomp_size as u64 != e.file_size {
-            diffs.push(format!(
-                "sizes {}/{} vs {}/{}",
-                local.comp_size, local.uncomp_size, e.compress_size, e.file_size
-            ));
-        }
+fn header_diffs(e: &PyZipEntry, local: &LocalHeader) -> Vec<String> {
+    let central = CentralFields {
+        flags: e.flags,
+        method: e.method,
+        crc32: e.crc32,
+        comp_size: e.compress_size,
+        uncomp_size: e.file_size,
+    };
+    let mut diffs = zipconst::header_diffs(central, local, CRYPT_FLAGS);
+    if local.flags & CRYPT_FLAGS != e.flags & CRYPT_FLAGS {
+        // After the flags line, if there is one, as zipfile's order goes.
+        let at = usize::from(local.flags & !CRYPT_FLAGS != e.flags & !CRYPT_FLAGS);
+        diffs.insert(
+            at,
+            format!(
+                "encryption flags 0x{:04x} locally vs 0x{:04x} (Python only looks at the central ones)",
+                local.flags & CRYPT_FLAGS,
+                e.flags & CRYPT_FLAGS
+            ),
+        );
     }
     diffs
 }

@@ -33,11 +33,11 @@ use crate::source::{Source, le16, le32, le64};
 
 pub use crate::zipconst::{
     CENTRAL_SIG, EOCD_SIG, FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED, FLAG_MASKED_LOCAL, FLAG_PATCH,
-    FLAG_STRONG_ENCRYPTION, FLAG_UTF8, LOCAL_SIG, LOCAL_SIZE,
+    FLAG_STRONG_ENCRYPTION, FLAG_UTF8, LOCAL_SIG, LOCAL_SIZE, LocalHeader,
 };
 use crate::zipconst::{
-    CENTRAL_SIZE, EOCD_SIZE, ZIP64_EOCD_SIG, ZIP64_EOCD_SIZE, ZIP64_EXTRA_ID, ZIP64_LOCATOR_SIG,
-    ZIP64_LOCATOR_SIZE,
+    CENTRAL_SIZE, EOCD_SIZE, LocalFixed, ZIP64_EOCD_SIG, ZIP64_EOCD_SIZE, ZIP64_EXTRA_ID,
+    ZIP64_LOCATOR_SIG, ZIP64_LOCATOR_SIZE,
 };
 
 /// Why miniz (and so `torch.load`) cannot use an archive or a record.
@@ -115,29 +115,6 @@ impl CentralEntry {
     pub fn is_directory(&self) -> bool {
         self.name.last() == Some(&b'/') || self.external_attr & 0x10 != 0
     }
-}
-
-/// A local file header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalHeader {
-    /// Its offset.
-    pub offset: u64,
-    /// General-purpose flags.
-    pub flags: u16,
-    /// Compression method.
-    pub method: u16,
-    /// CRC-32 field.
-    pub crc32: u32,
-    /// Compressed size field.
-    pub comp_size: u32,
-    /// Uncompressed size field.
-    pub uncomp_size: u32,
-    /// The name.
-    pub name: Vec<u8>,
-    /// Extra field.
-    pub extra: Vec<u8>,
-    /// Where the data starts: header + name + extra.
-    pub data_offset: u64,
 }
 
 /// An archive as miniz indexes it.
@@ -670,34 +647,22 @@ impl TorchZip {
                 name: e.name_lossy(),
                 detail: format!("local header unreadable: {err}"),
             })?;
-        if le32(&h, 0) != LOCAL_SIG {
-            return Err(ZipError::Record {
-                name: e.name_lossy(),
-                detail: format!(
-                    "no local header signature at offset {}",
-                    e.local_header_offset
-                ),
-            });
-        }
-        let name_len = le16(&h, 26) as usize;
-        let extra_len = le16(&h, 28) as usize;
+        let fixed = LocalFixed::parse(&h).ok_or_else(|| ZipError::Record {
+            name: e.name_lossy(),
+            detail: format!(
+                "no local header signature at offset {}",
+                e.local_header_offset
+            ),
+        })?;
+        let (name_len, extra_len) = (fixed.name_len as usize, fixed.extra_len as usize);
         let rest = src.read_upto(
             e.local_header_offset + LOCAL_SIZE as u64,
             name_len + extra_len,
         )?;
         let name = rest[..name_len.min(rest.len())].to_vec();
         let extra = rest.get(name_len..).unwrap_or(&[]).to_vec();
-        Ok(LocalHeader {
-            offset: e.local_header_offset,
-            flags: le16(&h, 6),
-            method: le16(&h, 8),
-            crc32: le32(&h, 14),
-            comp_size: le32(&h, 18),
-            uncomp_size: le32(&h, 22),
-            name,
-            extra,
-            data_offset: e.local_header_offset + (LOCAL_SIZE + name_len + extra_len) as u64,
-        })
+        let data = e.local_header_offset + (LOCAL_SIZE + name_len + extra_len) as u64;
+        Ok(fixed.header(e.local_header_offset, name, extra, data))
     }
 
     /// `PyTorchStreamReader::getRecordOffset`: where torch (with

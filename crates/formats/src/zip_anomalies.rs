@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::source::Source;
 use crate::zip::{CentralEntry, LocalHeader, TorchZip};
 use crate::zipconst::{
-    EOCD_SIZE, FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED, FLAG_PATCH, FLAG_STRONG_ENCRYPTION,
+    self, CentralFields, EOCD_SIZE, FLAG_ENCRYPTED, FLAG_PATCH, FLAG_STRONG_ENCRYPTION,
 };
 use crate::{Anomaly, AnomalyKind};
 
@@ -197,27 +197,14 @@ fn local_header_anomalies(
 /// encryption flags (`crypt`); the CRC and sizes only when the local
 /// header holds them.
 fn header_diffs(e: &CentralEntry, local: &LocalHeader, crypt: u16) -> Vec<String> {
-    let mut diffs = Vec::new();
-    if local.flags & !crypt != e.flags & !crypt {
-        diffs.push(format!("flags 0x{:04x} vs 0x{:04x}", local.flags, e.flags));
-    }
-    if local.method != e.method {
-        diffs.push(format!("method {} vs {}", local.method, e.method));
-    }
-    if e.flags & FLAG_DATA_DESCRIPTOR == 0 && local.crc32 != e.crc32 && local.comp_size != u32::MAX
-    {
-        diffs.push(format!("CRC 0x{:08x} vs 0x{:08x}", local.crc32, e.crc32));
-    }
-    if e.flags & FLAG_DATA_DESCRIPTOR == 0
-        && local.comp_size != u32::MAX
-        && (local.comp_size as u64 != e.comp_size || local.uncomp_size as u64 != e.uncomp_size)
-    {
-        diffs.push(format!(
-            "sizes {}/{} vs {}/{}",
-            local.comp_size, local.uncomp_size, e.comp_size, e.uncomp_size
-        ));
-    }
-    diffs
+    let central = CentralFields {
+        flags: e.flags,
+        method: e.method,
+        crc32: e.crc32,
+        comp_size: e.comp_size,
+        uncomp_size: e.uncomp_size,
+    };
+    zipconst::header_diffs(central, local, crypt)
 }
 
 /// Overlapping entries, bytes no entry accounts for, and bytes after the
