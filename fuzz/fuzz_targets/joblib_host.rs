@@ -3,17 +3,17 @@
 #![no_main]
 
 use airlock_formats::joblib::JoblibHost;
-use airlock_pickle::{Config, Limits};
+use airlock_pickle::{EngineConfig, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let config = Config {
+    let config = EngineConfig {
         limits: Limits {
             max_ops: 100_000,
             ..Limits::default()
         },
         max_pickles: Some(1),
-        ..Config::default()
+        ..EngineConfig::default()
     };
     let mut host = JoblibHost::new(config.clone());
     let a = config.analyze_with(data, 0, &mut host);

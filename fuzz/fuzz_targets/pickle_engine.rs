@@ -2,11 +2,11 @@
 //! without panicking, within the configured limits.
 #![no_main]
 
-use airlock_pickle::{Config, Limits, Value, ops};
+use airlock_pickle::{EngineConfig, Limits, Value, ops};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let config = Config {
+    let config = EngineConfig {
         limits: Limits {
             max_ops: 100_000,
             max_stack: 10_000,
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
             max_bytes: 64 << 20,
             max_pickles: 8,
         },
-        ..Config::default()
+        ..EngineConfig::default()
     };
     let analysis = config.analyze(data);
     assert!(analysis.end <= data.len());

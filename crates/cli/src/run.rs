@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use airlock_sandbox::{Config, Limit, run as sandboxed};
+use airlock_sandbox::{SandboxConfig, SandboxLimit, run as sandboxed};
 
 /// The sandbox could not be set up (as `env`, `timeout` and container
 /// runtimes use it).
@@ -88,7 +88,7 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 }
 
 pub(crate) fn run(args: RunArgs) -> u8 {
-    let config = Config {
+    let config = SandboxConfig {
         command: args.command,
         ro: args.ro,
         rw: args.rw,
@@ -113,15 +113,15 @@ pub(crate) fn run(args: RunArgs) -> u8 {
                 eprintln!("airlock run: warning: running without {d}");
             }
             match outcome.limit {
-                Some(Limit::WallTime) => eprintln!(
+                Some(SandboxLimit::WallTime) => eprintln!(
                     "airlock run: killed: the wall-clock limit of {:.1} s was reached",
                     config.wall_time.unwrap_or_default().as_secs_f64()
                 ),
-                Some(Limit::CpuTime) => eprintln!(
+                Some(SandboxLimit::CpuTime) => eprintln!(
                     "airlock run: killed: the CPU time limit of {} s was reached",
                     config.cpu_time.unwrap_or_default()
                 ),
-                Some(Limit::FileSize) => {
+                Some(SandboxLimit::FileSize) => {
                     eprintln!("airlock run: killed: a file grew past the file size limit")
                 }
                 None => {

@@ -393,7 +393,7 @@ fn load_pickle<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
         .map_err(|source| ConvertError::Io { path: None, source })?;
     // As torch reads strings, and without `persistent_load`: `pickle.load`
     // refuses a persistent id.
-    let analysis = airlock_pickle::Config {
+    let analysis = airlock_pickle::EngineConfig {
         persistent_load: false,
         ..Loader::Torch.engine_config(&limits.engine, Some(1))
     }

@@ -267,7 +267,7 @@ fn object_tree(src: &dyn Source, format: Format, opts: &Options) -> Option<Strin
         _ => return None,
     };
     let index = if format == Format::TorchLegacy { 3 } else { 0 };
-    let a = airlock_pickle::Config {
+    let a = airlock_pickle::EngineConfig {
         max_pickles: Some(index + 1),
         ..airlock_policy::review::Loader::Torch.engine_config(&opts.limits, None)
     }

@@ -19,8 +19,8 @@
 //! for data.
 
 use airlock_pickle::{
-    AfterBuild, Analysis, CallKind, Config, Decoder, Graph, Host, Mutation, Object, Opcode, Origin,
-    Value,
+    AfterBuild, Analysis, CallKind, Decoder, EngineConfig, Graph, Host, Mutation, Object, Opcode,
+    Origin, Value,
 };
 
 /// `joblib.numpy_pickle.NumpyArrayWrapper`, the wrapper of inline arrays.
@@ -92,7 +92,7 @@ pub struct NestedPickle<'a> {
 
 /// The [`Host`] for `joblib.load`.
 pub struct JoblibHost<'a> {
-    config: Config,
+    config: EngineConfig,
     /// Arrays read inline, in order.
     pub arrays: Vec<InlineArray>,
     /// Nested pickles of object arrays.
@@ -106,9 +106,9 @@ pub struct JoblibHost<'a> {
 impl<'a> JoblibHost<'a> {
     /// A host whose nested pickles are analysed with `config` (one pickle
     /// each; `max_pickles` is overridden).
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: EngineConfig) -> Self {
         JoblibHost {
-            config: Config {
+            config: EngineConfig {
                 max_pickles: Some(1),
                 ..config
             },

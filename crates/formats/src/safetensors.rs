@@ -16,7 +16,7 @@ pub const MAX_HEADER: u64 = 100_000_000;
 
 /// One tensor of a safetensors file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TensorInfo {
+pub struct HeaderTensor {
     /// Its name.
     pub name: String,
     /// Its dtype (`F32`, `BF16`, ...).
@@ -33,7 +33,7 @@ pub struct Header {
     /// Length of the JSON header.
     pub header_len: u64,
     /// Tensors in file order.
-    pub tensors: Vec<TensorInfo>,
+    pub tensors: Vec<HeaderTensor>,
     /// `__metadata__` entries.
     pub metadata: Vec<(String, String)>,
 }
@@ -187,7 +187,7 @@ impl Seen {
         &self.names[start..self.tensors[i].0]
     }
 
-    fn push(&mut self, t: &TensorInfo) {
+    fn push(&mut self, t: &HeaderTensor) {
         self.names.push_str(&t.name);
         self.tensors
             .push((self.names.len(), t.offsets.0, t.offsets.1));
@@ -234,7 +234,10 @@ impl Seen {
     }
 }
 
-fn check(src: &dyn Source, mut keep: Option<&mut Vec<TensorInfo>>) -> Result<Summary, HeaderError> {
+fn check(
+    src: &dyn Source,
+    mut keep: Option<&mut Vec<HeaderTensor>>,
+) -> Result<Summary, HeaderError> {
     let len = src.len();
     if len < 8 {
         return Err(HeaderError::TooShort);
@@ -303,7 +306,7 @@ fn metadata_entries(value: serde_json::Value) -> Result<Vec<(String, String)>, H
         .collect()
 }
 
-fn tensor_info(name: String, value: serde_json::Value) -> Result<TensorInfo, HeaderError> {
+fn tensor_info(name: String, value: serde_json::Value) -> Result<HeaderTensor, HeaderError> {
     let bad = |detail: &str| HeaderError::Offsets {
         name: name.clone(),
         detail: detail.to_string(),
@@ -361,7 +364,7 @@ fn tensor_info(name: String, value: serde_json::Value) -> Result<TensorInfo, Hea
             ),
         });
     }
-    Ok(TensorInfo {
+    Ok(HeaderTensor {
         name,
         dtype,
         shape,

@@ -1,6 +1,6 @@
 //! What a file is, decided by its content, never by its name.
 
-use airlock_pickle::{Config, Value};
+use airlock_pickle::{EngineConfig, Value};
 
 use crate::safetensors;
 use crate::source::Source;
@@ -138,9 +138,9 @@ pub fn sniff(src: &dyn Source) -> std::io::Result<Format> {
 /// holding torch's magic number makes it the legacy torch format.
 fn pickle_format(src: &dyn Source) -> std::io::Result<Option<Format>> {
     let data = src.read_upto(0, PICKLE_SNIFF_BYTES as usize)?;
-    let config = Config {
+    let config = EngineConfig {
         max_pickles: Some(1),
-        ..Config::default()
+        ..EngineConfig::default()
     };
     let analysis = config.analyze(&data);
     let first = &analysis.pickles[0];

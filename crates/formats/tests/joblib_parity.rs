@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use airlock_formats::joblib::JoblibHost;
-use airlock_pickle::{Config, LegacyEncoding};
+use airlock_pickle::{EngineConfig, LegacyEncoding};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
@@ -16,12 +16,12 @@ fn dir() -> std::path::PathBuf {
 }
 
 /// `joblib.load` unpickles with `pickle._Unpickler` defaults.
-fn config() -> Config {
-    Config {
+fn config() -> EngineConfig {
+    EngineConfig {
         encoding: LegacyEncoding::Ascii,
         persistent_load: false,
         max_pickles: Some(1),
-        ..Config::default()
+        ..EngineConfig::default()
     }
 }
 

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use airlock_pickle::{Config, ops};
+use airlock_pickle::{EngineConfig, ops};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn data_dir() -> PathBuf {
@@ -32,10 +32,10 @@ fn data_dir() -> PathBuf {
 fn bench(c: &mut Criterion) {
     let dir = data_dir();
     let mut group = c.benchmark_group("pickle");
-    let torch_config = Config {
+    let torch_config = EngineConfig {
         encoding: airlock_pickle::LegacyEncoding::Utf8,
         max_pickles: Some(1),
-        ..Config::default()
+        ..EngineConfig::default()
     };
     for name in ["state_dict.pkl", "million_ints.pkl"] {
         let path = dir.join(name);

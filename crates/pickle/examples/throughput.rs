@@ -7,7 +7,7 @@ fn main() {
     let path = args.next().expect("usage: throughput FILE [ITERATIONS]");
     let n: usize = args.next().map_or(20, |s| s.parse().expect("iterations"));
     let data = std::fs::read(&path).expect("read");
-    let config = airlock_pickle::Config {
+    let config = airlock_pickle::EngineConfig {
         encoding: airlock_pickle::LegacyEncoding::Utf8,
         max_pickles: Some(1),
         ..Default::default()

@@ -66,7 +66,7 @@ pub struct DecodeError {
 
 /// A configurable limit of the machine (see [`crate::Limits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
+pub enum EngineLimit {
     /// Opcodes per stream.
     Opcodes,
     /// Values on the stack.
@@ -88,19 +88,19 @@ pub enum Limit {
     KeyComparisons,
 }
 
-impl Limit {
+impl EngineLimit {
     /// A short name for messages.
     pub fn name(self) -> &'static str {
         match self {
-            Limit::Opcodes => "opcodes",
-            Limit::StackDepth => "stack depth",
-            Limit::Marks => "marks",
-            Limit::MemoEntries => "memo entries",
-            Limit::ContainerItems => "container items",
-            Limit::Objects => "objects",
-            Limit::MaterializedBytes => "materialized bytes",
-            Limit::Pickles => "pickles",
-            Limit::KeyComparisons => "key comparison steps",
+            EngineLimit::Opcodes => "opcodes",
+            EngineLimit::StackDepth => "stack depth",
+            EngineLimit::Marks => "marks",
+            EngineLimit::MemoEntries => "memo entries",
+            EngineLimit::ContainerItems => "container items",
+            EngineLimit::Objects => "objects",
+            EngineLimit::MaterializedBytes => "materialized bytes",
+            EngineLimit::Pickles => "pickles",
+            EngineLimit::KeyComparisons => "key comparison steps",
         }
     }
 }
@@ -153,7 +153,7 @@ pub enum ErrorKind {
     #[error("analysis limit exceeded: more than {max} {}", limit.name())]
     LimitExceeded {
         /// Which limit.
-        limit: Limit,
+        limit: EngineLimit,
         /// Its configured value.
         max: u64,
     },

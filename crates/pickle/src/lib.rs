@@ -46,14 +46,15 @@ pub mod machine;
 pub mod opcode;
 
 pub use decode::{Arg, Decoder, Op, ops};
-pub use error::{DecodeError, DecodeErrorKind, Error, ErrorKind, Limit};
+pub use error::{DecodeError, DecodeErrorKind, EngineLimit, Error, ErrorKind};
 pub use graph::{
     Blob, CallKind, Dict, Global, Graph, Items, Mutation, ObjId, Object, Opaque, OpaqueId, Origin,
     Set, Table, Value, ValueKind,
 };
 pub use literal::{Int, LegacyEncoding};
 pub use machine::{
-    AfterBuild, Analysis, Build, Config, Event, EventKind, Host, Limits, Mutate, Pickle, analyze,
+    AfterBuild, Analysis, Build, EngineConfig, Event, EventKind, Host, Limits, Mutate, Pickle,
+    analyze,
 };
 pub use opcode::{ArgFormat, Opcode};
 

@@ -18,7 +18,7 @@ use std::borrow::Cow;
 
 use crate::compat;
 use crate::decode::{Arg, Decoder, Op};
-use crate::error::{Error, ErrorKind, Limit};
+use crate::error::{EngineLimit, Error, ErrorKind};
 use crate::graph::{Blob, Global, Graph, HashError, ObjId, Object, Opaque, Origin, Table, Value};
 use crate::literal::{Int, LegacyEncoding};
 use crate::opcode::Opcode;
@@ -65,7 +65,7 @@ impl Default for Limits {
 /// How the analysed load is configured: the arguments the real loader passes
 /// to its `Unpickler`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
+pub struct EngineConfig {
     /// Resource limits.
     pub limits: Limits,
     /// `fix_imports` (default `True` in `pickle.load`).
@@ -86,9 +86,9 @@ pub struct Config {
     pub general_path_only: bool,
 }
 
-impl Default for Config {
+impl Default for EngineConfig {
     fn default() -> Self {
-        Config {
+        EngineConfig {
             limits: Limits::default(),
             fix_imports: true,
             encoding: LegacyEncoding::Ascii,
@@ -267,12 +267,12 @@ impl Analysis<'_> {
     }
 }
 
-/// Analyse `data` as back-to-back pickles with the default [`Config`].
+/// Analyse `data` as back-to-back pickles with the default [`EngineConfig`].
 pub fn analyze(data: &[u8]) -> Analysis<'_> {
-    Config::default().analyze(data)
+    EngineConfig::default().analyze(data)
 }
 
-impl Config {
+impl EngineConfig {
     /// Analyse `data` from offset 0.
     pub fn analyze<'a>(&self, data: &'a [u8]) -> Analysis<'a> {
         self.analyze_at(data, 0)
@@ -284,7 +284,7 @@ impl Config {
         self.run(data, start, None)
     }
 
-    /// [`analyze_at`](Config::analyze_at) for a loader that extends the
+    /// [`analyze_at`](EngineConfig::analyze_at) for a loader that extends the
     /// unpickler (see [`Host`]).
     pub fn analyze_with<'a>(
         &self,
@@ -317,7 +317,7 @@ impl Config {
                     offset: pos,
                     opcode: None,
                     kind: ErrorKind::LimitExceeded {
-                        limit: Limit::Pickles,
+                        limit: EngineLimit::Pickles,
                         max: self.limits.max_pickles as u64,
                     },
                 };
@@ -404,7 +404,7 @@ impl Memo {
 }
 
 struct Machine<'c, 'a> {
-    cfg: &'c Config,
+    cfg: &'c EngineConfig,
     host: Option<&'c mut dyn Host<'a>>,
     /// End of the current frame, while a host read is pending inside it.
     frame_end: usize,
@@ -437,7 +437,7 @@ fn raises(msg: impl Into<String>) -> ErrorKind {
 
 impl<'c, 'a> Machine<'c, 'a> {
     fn new(
-        cfg: &'c Config,
+        cfg: &'c EngineConfig,
         host: Option<&'c mut dyn Host<'a>>,
         data: &'a [u8],
         start: usize,
@@ -481,21 +481,21 @@ impl<'c, 'a> Machine<'c, 'a> {
         }
     }
 
-    fn limit(&self, limit: Limit, max: u64) -> ErrorKind {
+    fn limit(&self, limit: EngineLimit, max: u64) -> ErrorKind {
         ErrorKind::LimitExceeded { limit, max }
     }
 
     fn charge(&mut self, n: u64) -> Step {
         self.bytes = self.bytes.saturating_add(n);
         if self.bytes > self.cfg.limits.max_bytes {
-            return Err(self.limit(Limit::MaterializedBytes, self.cfg.limits.max_bytes));
+            return Err(self.limit(EngineLimit::MaterializedBytes, self.cfg.limits.max_bytes));
         }
         Ok(())
     }
 
     fn new_obj(&mut self, obj: Object<'a>) -> Step<ObjId> {
         if self.graph.len() >= self.cfg.limits.max_objects {
-            return Err(self.limit(Limit::Objects, self.cfg.limits.max_objects as u64));
+            return Err(self.limit(EngineLimit::Objects, self.cfg.limits.max_objects as u64));
         }
         let owned = match &obj {
             Object::Bytes(b) | Object::Str(b) | Object::ByteArray(b) if b.is_owned() => {
@@ -510,7 +510,7 @@ impl<'c, 'a> Machine<'c, 'a> {
 
     fn push(&mut self, v: Value) -> Step {
         if self.stack.len() >= self.cfg.limits.max_stack {
-            return Err(self.limit(Limit::StackDepth, self.cfg.limits.max_stack as u64));
+            return Err(self.limit(EngineLimit::StackDepth, self.cfg.limits.max_stack as u64));
         }
         self.stack.push(v);
         Ok(())
@@ -535,7 +535,7 @@ impl<'c, 'a> Machine<'c, 'a> {
         self.check_container(n)?;
         self.charge((n * std::mem::size_of::<Value>()) as u64)?;
         if self.graph.items_len() + n > u32::MAX as usize {
-            return Err(self.limit(Limit::MaterializedBytes, self.cfg.limits.max_bytes));
+            return Err(self.limit(EngineLimit::MaterializedBytes, self.cfg.limits.max_bytes));
         }
         let items = self.graph.add_items(&self.stack[start..]);
         self.stack.truncate(start);
@@ -544,7 +544,7 @@ impl<'c, 'a> Machine<'c, 'a> {
 
     fn new_opaque(&mut self, origin: Origin, offset: usize) -> Step<ObjId> {
         if self.graph.len() >= self.cfg.limits.max_objects {
-            return Err(self.limit(Limit::Objects, self.cfg.limits.max_objects as u64));
+            return Err(self.limit(EngineLimit::Objects, self.cfg.limits.max_objects as u64));
         }
         self.charge((std::mem::size_of::<Object>() + std::mem::size_of::<Opaque>()) as u64)?;
         Ok(self.graph.add_opaque(Opaque::new(origin, offset)))
@@ -603,7 +603,10 @@ impl<'c, 'a> Machine<'c, 'a> {
 
     fn check_container(&self, n: usize) -> Step {
         if n > self.cfg.limits.max_container {
-            return Err(self.limit(Limit::ContainerItems, self.cfg.limits.max_container as u64));
+            return Err(self.limit(
+                EngineLimit::ContainerItems,
+                self.cfg.limits.max_container as u64,
+            ));
         }
         Ok(())
     }
@@ -632,13 +635,13 @@ impl<'c, 'a> Machine<'c, 'a> {
         match e {
             HashError::Unhashable(t) => raises(format!("TypeError: unhashable type: '{t}'")),
             HashError::TooDeep => raises("key nested too deeply to analyse"),
-            HashError::Budget => self.limit(Limit::KeyComparisons, self.work_budget),
+            HashError::Budget => self.limit(EngineLimit::KeyComparisons, self.work_budget),
         }
     }
 
     fn check_budget(&self) -> Step {
         if self.eq_budget == 0 {
-            return Err(self.limit(Limit::KeyComparisons, self.work_budget));
+            return Err(self.limit(EngineLimit::KeyComparisons, self.work_budget));
         }
         Ok(())
     }
@@ -779,7 +782,7 @@ impl<'c, 'a> Machine<'c, 'a> {
             return Err(Error {
                 offset,
                 opcode: None,
-                kind: self.limit(Limit::Opcodes, self.cfg.limits.max_ops),
+                kind: self.limit(EngineLimit::Opcodes, self.cfg.limits.max_ops),
             });
         }
         if !self.cfg.general_path_only {
@@ -1005,7 +1008,7 @@ impl<'c, 'a> Machine<'c, 'a> {
         let grown = self.memo.put(idx, v);
         self.charge(grown)?;
         if self.memo.len > self.cfg.limits.max_memo {
-            return Err(self.limit(Limit::MemoEntries, self.cfg.limits.max_memo as u64));
+            return Err(self.limit(EngineLimit::MemoEntries, self.cfg.limits.max_memo as u64));
         }
         Ok(())
     }
@@ -1045,7 +1048,7 @@ mod tests {
 
     fn with_host(data: &[u8]) -> (Analysis<'_>, Vec<usize>) {
         let mut host = SkipHost(Vec::new());
-        let a = Config::default().analyze_with(data, 0, &mut host);
+        let a = EngineConfig::default().analyze_with(data, 0, &mut host);
         (a, host.0)
     }
 

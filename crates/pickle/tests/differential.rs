@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use airlock_pickle::{
-    Arg, Config, EventKind, Graph, ObjId, Object, Op, Opcode, Value, ValueKind, ops,
+    Arg, EngineConfig, EventKind, Graph, ObjId, Object, Op, Opcode, Value, ValueKind, ops,
 };
 use serde_json::{Value as Json, json};
 
@@ -126,7 +126,7 @@ fn opcodes_imports_and_values_match_cpython() {
             "{name}: opcode sequence differs from pickletools"
         );
 
-        let analysis = Config::default().analyze(&data);
+        let analysis = EngineConfig::default().analyze(&data);
         assert_eq!(analysis.pickles.len(), 1, "{name}");
         let pickle = &analysis.pickles[0];
         assert!(pickle.error().is_none(), "{name}: {:?}", pickle.error());
@@ -177,10 +177,10 @@ fn edge_cases_match_the_c_unpickler() {
     let corpus = corpus();
     let quirks = corpus["quirks"].as_array().unwrap();
     // pickle.loads: one pickle, no persistent_load, ASCII strings.
-    let config = Config {
+    let config = EngineConfig {
         persistent_load: false,
         max_pickles: Some(1),
-        ..Config::default()
+        ..EngineConfig::default()
     };
     for q in quirks {
         let name = q["name"].as_str().unwrap();
@@ -307,7 +307,7 @@ fn adversarial_pickles_resolve_like_cpython() {
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let data = unhex(case["pickle"].as_str().unwrap());
-        let analysis = Config::default().analyze(&data);
+        let analysis = EngineConfig::default().analyze(&data);
         let ours = event_log(&analysis);
         let theirs = case["log"].as_array().unwrap();
         let resolved: Vec<Json> = analysis
@@ -370,12 +370,12 @@ fn fast_path_agrees_with_general_path_on_the_corpus() {
     let mut pickles = Vec::new();
     all_pickles(&corpus(), &mut pickles);
     assert!(pickles.len() > 300, "only {} pickles", pickles.len());
-    let general = Config {
+    let general = EngineConfig {
         general_path_only: true,
-        ..Config::default()
+        ..EngineConfig::default()
     };
     for data in &pickles {
-        let a = Config::default().analyze(data);
+        let a = EngineConfig::default().analyze(data);
         let b = general.analyze(data);
         assert_eq!(format!("{:?}", a.pickles), format!("{:?}", b.pickles));
         for (x, y) in a.pickles.iter().zip(&b.pickles) {

@@ -2,11 +2,11 @@
 //! limits, and agrees with the plain decoder, on arbitrary and on
 //! structured-random pickles.
 
-use airlock_pickle::{Config, ErrorKind, Limit, Limits, Opcode, Value, ops};
+use airlock_pickle::{EngineConfig, EngineLimit, ErrorKind, Limits, Opcode, Value, ops};
 use proptest::prelude::*;
 
-fn small_limits() -> Config {
-    Config {
+fn small_limits() -> EngineConfig {
+    EngineConfig {
         limits: Limits {
             max_ops: 20_000,
             max_stack: 2_000,
@@ -17,7 +17,7 @@ fn small_limits() -> Config {
             max_bytes: 8 << 20,
             max_pickles: 4,
         },
-        ..Config::default()
+        ..EngineConfig::default()
     }
 }
 
@@ -109,7 +109,7 @@ proptest! {
             data.push(b'.');
         }
         let fast = small_limits().analyze(&data);
-        let general = Config { general_path_only: true, ..small_limits() }.analyze(&data);
+        let general = EngineConfig { general_path_only: true, ..small_limits() }.analyze(&data);
         prop_assert_eq!(format!("{:?}", fast.pickles), format!("{:?}", general.pickles));
         for (f, g) in fast.pickles.iter().zip(&general.pickles) {
             if let (Some(f), Some(g)) = (f.root, g.root) {
@@ -136,18 +136,18 @@ fn hundred_thousand_nested_marks() {
     let a = airlock_pickle::analyze(&data);
     assert!(a.error().is_none(), "{:?}", a.error());
     // With a lower mark limit it is a clean error, not a crash.
-    let limited = Config {
+    let limited = EngineConfig {
         limits: Limits {
             max_marks: 1000,
             ..Limits::default()
         },
-        ..Config::default()
+        ..EngineConfig::default()
     };
     let a = limited.analyze(&data);
     assert!(matches!(
         a.error().map(|e| &e.kind),
         Some(ErrorKind::LimitExceeded {
-            limit: Limit::Marks,
+            limit: EngineLimit::Marks,
             ..
         })
     ));

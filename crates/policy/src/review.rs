@@ -11,7 +11,8 @@
 use std::collections::BTreeMap;
 
 use airlock_pickle::{
-    Analysis, CallKind, ErrorKind, Event, EventKind, Global, Graph, Limit, Object, Origin, Value,
+    Analysis, CallKind, EngineLimit, ErrorKind, Event, EventKind, Global, Graph, Object, Origin,
+    Value,
 };
 
 use crate::catalogue::{Hit, catalogue};
@@ -50,8 +51,8 @@ impl Loader {
         self,
         limits: &airlock_pickle::Limits,
         max_pickles: Option<usize>,
-    ) -> airlock_pickle::Config {
-        airlock_pickle::Config {
+    ) -> airlock_pickle::EngineConfig {
+        airlock_pickle::EngineConfig {
             limits: limits.clone(),
             encoding: match self {
                 Loader::Torch | Loader::TorchTar => airlock_pickle::LegacyEncoding::Utf8,
@@ -60,7 +61,7 @@ impl Loader {
             persistent_load: true,
             buffers: false,
             max_pickles,
-            ..airlock_pickle::Config::default()
+            ..airlock_pickle::EngineConfig::default()
         }
     }
 }
@@ -544,7 +545,7 @@ fn module_pid<'g, 'a>(g: &'g Graph<'a>, pid: Value) -> Option<&'g Global<'a>> {
     None
 }
 
-fn limit_name(l: Limit) -> &'static str {
+fn limit_name(l: EngineLimit) -> &'static str {
     l.name()
 }
 

@@ -10,7 +10,7 @@ use landlock::{
 use nix::sys::resource::{Resource, setrlimit};
 
 use crate::rootfs::Plan;
-use crate::{Config, SetupError};
+use crate::{SandboxConfig, SetupError};
 
 /// What this kernel offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,7 @@ fn processes_of(uid: u32) -> u64 {
 
 /// The process limit to set: `pids` more than the sandbox's user already
 /// has (counted before the namespaces hide the host's processes).
-pub fn process_budget(config: &Config, host_uid: u32) -> Option<u64> {
+pub fn process_budget(config: &SandboxConfig, host_uid: u32) -> Option<u64> {
     config.pids.map(|n| processes_of(host_uid) + n)
 }
 
@@ -166,7 +166,7 @@ pub fn remove_pids_cgroup() {
 }
 
 /// Resource limits.
-pub fn limits(config: &Config, nproc: Option<u64>) -> Result<(), SetupError> {
+pub fn limits(config: &SandboxConfig, nproc: Option<u64>) -> Result<(), SetupError> {
     let set = |r: Resource, soft: u64, hard: u64, resource: &'static str| {
         setrlimit(r, soft, hard).map_err(|source| SetupError::Rlimit { resource, source })
     };

@@ -47,7 +47,7 @@ pub use error::SetupError;
 
 /// What to run, and with what.
 #[derive(Debug, Clone, Default)]
-pub struct Config {
+pub struct SandboxConfig {
     /// The command and its arguments.
     pub command: Vec<OsString>,
     /// Paths visible read-only.
@@ -88,7 +88,7 @@ pub enum SandboxError {
 
 /// A limit that ended the command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
+pub enum SandboxLimit {
     /// The wall-clock timeout.
     WallTime,
     /// The CPU time limit.
@@ -105,7 +105,7 @@ pub struct Outcome {
     /// The signal that ended it.
     pub signal: Option<i32>,
     /// The limit that ended it, when one did.
-    pub limit: Option<Limit>,
+    pub limit: Option<SandboxLimit>,
     /// Layers missing on this kernel (only with `allow_degraded`).
     pub degraded: Vec<String>,
     /// Wall time.
@@ -132,7 +132,7 @@ impl Outcome {
 /// parent. This is checked ([`SetupError::Threads`]): no thread can appear
 /// between the check and the fork, since only the calling thread could
 /// start one.
-pub fn run(config: &Config) -> Result<Outcome, SandboxError> {
+pub fn run(config: &SandboxConfig) -> Result<Outcome, SandboxError> {
     if config.command.is_empty() {
         return Err(SetupError::NoCommand.into());
     }
@@ -190,7 +190,7 @@ fn thread_count(status: &str) -> Option<u64> {
 /// whatever was made is removed. The plan's mount point is removed by the
 /// caller once the init has ended (the init mounts on it).
 fn start_sandbox(
-    config: &Config,
+    config: &SandboxConfig,
     features: &confine::Features,
     err_write: &std::os::fd::OwnedFd,
     err_read: &std::os::fd::OwnedFd,
@@ -283,7 +283,7 @@ fn reports(
 
 /// How the command ended, and the limit that ended it.
 fn outcome(
-    config: &Config,
+    config: &SandboxConfig,
     mut code: Option<i32>,
     mut signal: Option<i32>,
     timed_out: bool,
@@ -291,17 +291,17 @@ fn outcome(
     elapsed: Duration,
 ) -> Outcome {
     let limit = if timed_out {
-        Some(Limit::WallTime)
+        Some(SandboxLimit::WallTime)
     } else if signal == Some(Signal::SIGXCPU as i32)
         || (signal == Some(9) && config.cpu_time.is_some_and(|c| elapsed.as_secs() >= c))
     {
-        Some(Limit::CpuTime)
+        Some(SandboxLimit::CpuTime)
     } else if signal == Some(Signal::SIGXFSZ as i32) {
-        Some(Limit::FileSize)
+        Some(SandboxLimit::FileSize)
     } else {
         None
     };
-    if limit == Some(Limit::WallTime) {
+    if limit == Some(SandboxLimit::WallTime) {
         code = None;
         signal = Some(9);
     }
@@ -377,9 +377,9 @@ mod tests {
         let other = std::thread::spawn(move || {
             let _ = wait.recv();
         });
-        let config = Config {
+        let config = SandboxConfig {
             command: vec!["/bin/true".into()],
-            ..Config::default()
+            ..SandboxConfig::default()
         };
         let result = run(&config);
         drop(stop);

@@ -18,7 +18,7 @@ use nix::unistd::{Gid, Pid, Uid};
 
 use crate::confine::{self, Features};
 use crate::rootfs::{self, Plan};
-use crate::{Config, SetupError, cstring};
+use crate::{SandboxConfig, SetupError, cstring};
 
 /// One message, NUL-terminated, in one write.
 fn send(fd: &OwnedFd, msg: &str) {
@@ -37,7 +37,7 @@ const NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUSER
 
 /// What the init needs besides its pipes.
 pub(crate) struct Sandbox<'a> {
-    pub config: &'a Config,
+    pub config: &'a SandboxConfig,
     pub plan: &'a Plan,
     pub features: &'a Features,
     /// `RLIMIT_NPROC` for the command (unprivileged callers).
@@ -347,7 +347,7 @@ fn confine_self(sandbox: &Sandbox, ids: (u32, u32), report: &OwnedFd) -> Result<
 type Strings = Vec<std::ffi::CString>;
 
 /// The command's arguments and environment as C strings.
-fn command_strings(config: &Config, plan: &Plan) -> Result<(Strings, Strings), SetupError> {
+fn command_strings(config: &SandboxConfig, plan: &Plan) -> Result<(Strings, Strings), SetupError> {
     let argv = config
         .command
         .iter()

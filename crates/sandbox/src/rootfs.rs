@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
-use crate::{Config, SetupError};
+use crate::{SandboxConfig, SetupError};
 
 /// System directories bound read-only (or recreated as the symbolic links
 /// they are on merged-`/usr` systems).
@@ -58,7 +58,7 @@ pub struct Plan {
 
 impl Plan {
     /// Resolve everything on the host.
-    pub fn new(config: &Config) -> Result<Plan, SetupError> {
+    pub fn new(config: &SandboxConfig) -> Result<Plan, SetupError> {
         let (links, mut binds) = system()?;
         // The command's own installation, when it lives outside the system
         // directories (a virtualenv, a Python under /opt, ...).
@@ -139,7 +139,7 @@ fn system() -> Result<(Links, Vec<Bind>), SetupError> {
 
 /// The `--ro` and `--rw` paths as binds (resolved on the host); returns the
 /// writable ones.
-fn shares(config: &Config, binds: &mut Vec<Bind>) -> Result<Vec<PathBuf>, SetupError> {
+fn shares(config: &SandboxConfig, binds: &mut Vec<Bind>) -> Result<Vec<PathBuf>, SetupError> {
     let mut writable = Vec::new();
     for (paths, rw) in [(&config.ro, false), (&config.rw, true)] {
         for p in paths {
@@ -166,7 +166,7 @@ fn shares(config: &Config, binds: &mut Vec<Bind>) -> Result<Vec<PathBuf>, SetupE
 /// The command's environment: a `PATH` (with the command's own folder
 /// first when it is outside the system's), `HOME`, `TMPDIR`, `LANG`, then
 /// the `--env` variables.
-fn environment(config: &Config) -> Vec<(String, String)> {
+fn environment(config: &SandboxConfig) -> Vec<(String, String)> {
     let mut env = vec![
         (
             "PATH".to_string(),

@@ -89,7 +89,7 @@ pub(crate) fn scan_npy(src: &dyn Source, member: Option<&str>, opts: &Options, o
                 }
             };
             // `pickle.load(fp, encoding='ASCII', fix_imports=True)`: one pickle.
-            let config = airlock_pickle::Config {
+            let config = airlock_pickle::EngineConfig {
                 persistent_load: false,
                 ..engine_config(opts, Loader::Plain, Some(1))
             };

@@ -1,7 +1,7 @@
 //! Running one pickle (or stream of pickles) through the engine, the review
 //! and the weights-only prediction.
 
-use airlock_pickle::{Analysis, Config, EventKind, Object, Origin, Value};
+use airlock_pickle::{Analysis, EngineConfig, EventKind, Object, Origin, Value};
 use airlock_policy::review::{self, Context, Loader};
 use airlock_policy::weights_only::{self, Persistent, Refusal, torch_name};
 use airlock_policy::{Finding, Rule};
@@ -106,7 +106,11 @@ impl<'a> Role<'a> {
     }
 }
 
-pub(crate) fn engine_config(opts: &Options, loader: Loader, max_pickles: Option<usize>) -> Config {
+pub(crate) fn engine_config(
+    opts: &Options,
+    loader: Loader,
+    max_pickles: Option<usize>,
+) -> EngineConfig {
     loader.engine_config(&opts.limits, max_pickles)
 }
 

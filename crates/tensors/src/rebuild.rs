@@ -425,7 +425,7 @@ fn compact(mut out: Rebuilt) -> Rebuilt {
 /// see [`Loader::engine_config`].
 ///
 /// [`Loader::engine_config`]: airlock_policy::review::Loader::engine_config
-pub fn torch_engine_config() -> airlock_pickle::Config {
+pub fn torch_engine_config() -> airlock_pickle::EngineConfig {
     airlock_policy::review::Loader::Torch.engine_config(&airlock_pickle::Limits::default(), None)
 }
 

@@ -25,7 +25,7 @@ use std::borrow::Cow;
 
 use super::{Build, EventKind, Machine, Mutate, Step, raises};
 use crate::decode::{Arg, Op};
-use crate::error::{DecodeErrorKind, ErrorKind, Limit};
+use crate::error::{DecodeErrorKind, EngineLimit, ErrorKind};
 use crate::graph::{Blob, CallKind, Mutation, ObjId, Object, Origin, Table, Value, ValueKind};
 use crate::literal::{Int, LegacyEncoding};
 use crate::opcode::Opcode;
@@ -112,7 +112,7 @@ impl<'a> Machine<'_, 'a> {
     /// `load_mark`.
     fn load_mark(&mut self) -> Step {
         if self.marks.len() >= self.cfg.limits.max_marks {
-            return Err(self.limit(Limit::Marks, self.cfg.limits.max_marks as u64));
+            return Err(self.limit(EngineLimit::Marks, self.cfg.limits.max_marks as u64));
         }
         self.marks.push(self.stack.len());
         Ok(())
