@@ -213,86 +213,131 @@ fn manifest_json(m: &manifest::Manifest, options: &HashOptions) -> String {
 }
 
 fn check(args: &HashArgs) -> u8 {
-    let mut lines = Vec::new();
-    let mut malformed = 0usize;
-    let mut unreadable_lists = false;
+    let listed = read_lists(args);
+    let results = hash_listed(&listed.lines, args.algorithm);
+    let mut out = Stdout::new();
+    let (failed, missing) = report(&mut out, args, &listed.lines, &results);
+    if !args.status {
+        warn_counts(listed.malformed, missing, failed);
+    }
+    let status = if listed.unreadable_lists {
+        EXIT_ERROR
+    } else if failed > 0 || missing > 0 {
+        EXIT_MISMATCH
+    } else {
+        EXIT_OK
+    };
+    finish(out, status)
+}
+
+/// What the checksum lists of `hash --check` hold.
+#[derive(Default)]
+struct Listed {
+    /// The well-formed lines, in order.
+    lines: Vec<sums::Line>,
+    /// How many lines were not checksum lines.
+    malformed: usize,
+    /// Whether some list could not be read or had no checksum lines.
+    unreadable_lists: bool,
+}
+
+/// Read every checksum list, reporting the lists and lines that are not.
+fn read_lists(args: &HashArgs) -> Listed {
+    let mut listed = Listed::default();
     for list in &args.paths {
-        let reader: Box<dyn BufRead> = if list.as_os_str() == "-" {
-            Box::new(std::io::stdin().lock())
-        } else {
-            match std::fs::File::open(list) {
-                Ok(f) => Box::new(std::io::BufReader::new(f)),
-                Err(e) => {
-                    eprintln!("airlock hash: {}: {e}", list.display());
-                    unreadable_lists = true;
-                    continue;
-                }
-            }
+        let Some(reader) = open_list(list) else {
+            listed.unreadable_lists = true;
+            continue;
         };
-        let before = lines.len();
-        for (i, line) in reader.split(b'\n').enumerate() {
-            let line = match line {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("airlock hash: {}: {e}", list.display());
-                    unreadable_lists = true;
-                    break;
-                }
-            };
-            let parsed = std::str::from_utf8(&line)
-                .ok()
-                .and_then(|l| sums::parse_line(l, args.algorithm));
-            match parsed {
-                Some(l) => lines.push(l),
-                None if line.iter().all(u8::is_ascii_whitespace) => {}
-                None => {
-                    malformed += 1;
-                    if !args.status {
-                        eprintln!(
-                            "airlock hash: {}: line {} is not a {} checksum line",
-                            list.display(),
-                            i + 1,
-                            args.algorithm
-                        );
-                    }
-                }
-            }
-        }
-        if lines.len() == before && !unreadable_lists {
+        let before = listed.lines.len();
+        read_list(args, list, reader, &mut listed);
+        if listed.lines.len() == before && !listed.unreadable_lists {
             eprintln!(
                 "airlock hash: {}: no properly formatted {} checksum lines found",
                 list.display(),
                 args.algorithm
             );
-            unreadable_lists = true;
+            listed.unreadable_lists = true;
         }
     }
-    let results: Vec<Result<bool, String>> = lines
+    listed
+}
+
+/// A checksum list (`-` is standard input), or `None` once the error is
+/// printed.
+fn open_list(list: &Path) -> Option<Box<dyn BufRead>> {
+    if list.as_os_str() == "-" {
+        return Some(Box::new(std::io::stdin().lock()));
+    }
+    match std::fs::File::open(list) {
+        Ok(f) => Some(Box::new(std::io::BufReader::new(f))),
+        Err(e) => {
+            eprintln!("airlock hash: {}: {e}", list.display());
+            None
+        }
+    }
+}
+
+/// The lines of one list.
+fn read_list(args: &HashArgs, list: &Path, reader: Box<dyn BufRead>, listed: &mut Listed) {
+    for (i, line) in reader.split(b'\n').enumerate() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("airlock hash: {}: {e}", list.display());
+                listed.unreadable_lists = true;
+                break;
+            }
+        };
+        let parsed = std::str::from_utf8(&line)
+            .ok()
+            .and_then(|l| sums::parse_line(l, args.algorithm));
+        match parsed {
+            Some(l) => listed.lines.push(l),
+            None if line.iter().all(u8::is_ascii_whitespace) => {}
+            None => {
+                listed.malformed += 1;
+                if !args.status {
+                    eprintln!(
+                        "airlock hash: {}: line {} is not a {} checksum line",
+                        list.display(),
+                        i + 1,
+                        args.algorithm
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Whether each listed file matches its digest (`Err`: it could not be
+/// read).
+fn hash_listed(lines: &[sums::Line], algorithm: Algorithm) -> Vec<Result<bool, String>> {
+    lines
         .par_iter()
         .map(|l| {
             let path = Path::new(&l.name);
             let size = std::fs::metadata(path)
                 .map_err(|e| format!("{}: {e}", l.name))?
                 .len();
-            manifest::hash_range(path, size, 0, size, args.algorithm)
+            manifest::hash_range(path, size, 0, size, algorithm)
                 .map(|d| d == l.digest)
                 .map_err(|e| e.to_string())
         })
-        .collect();
+        .collect()
+}
+
+/// Print one line per listed file, as `sha256sum --check` does; returns
+/// how many failed and how many could not be read.
+fn report(
+    out: &mut Stdout,
+    args: &HashArgs,
+    lines: &[sums::Line],
+    results: &[Result<bool, String>],
+) -> (usize, usize) {
     let (mut failed, mut missing) = (0usize, 0usize);
-    let mut out = Stdout::new();
-    for (l, r) in lines.iter().zip(&results) {
-        let shown = if l.name.contains(['\\', '\n', '\r']) {
-            format!(
-                "\\{}",
-                l.name
-                    .replace('\\', "\\\\")
-                    .replace('\n', "\\n")
-                    .replace('\r', "\\r")
-            )
-        } else {
-            l.name.clone()
-        };
+    for (l, r) in lines.iter().zip(results) {
+        let shown = shown_name(&l.name);
         match r {
             Ok(true) => {
                 if !args.quiet && !args.status {
@@ -314,39 +359,49 @@ fn check(args: &HashArgs) -> u8 {
             }
         }
     }
-    if !args.status {
-        let plural = |n: usize, one: &str, many: &str| {
-            if n == 1 {
-                one.to_string()
-            } else {
-                format!("{n} {many}")
-            }
-        };
-        if malformed > 0 {
-            eprintln!(
-                "airlock hash: WARNING: {} improperly formatted",
-                plural(malformed, "1 line is", "lines are")
-            );
-        }
-        if missing > 0 {
-            eprintln!(
-                "airlock hash: WARNING: {} could not be read",
-                plural(missing, "1 listed file", "listed files")
-            );
-        }
-        if failed > 0 {
-            eprintln!(
-                "airlock hash: WARNING: {} did NOT match",
-                plural(failed, "1 computed checksum", "computed checksums")
-            );
-        }
-    }
-    let status = if unreadable_lists {
-        EXIT_ERROR
-    } else if failed > 0 || missing > 0 {
-        EXIT_MISMATCH
+    (failed, missing)
+}
+
+/// A file name as `sha256sum --check` prints it: with a backslash in
+/// front and escapes when it holds a backslash or a line break.
+fn shown_name(name: &str) -> String {
+    if name.contains(['\\', '\n', '\r']) {
+        format!(
+            "\\{}",
+            name.replace('\\', "\\\\")
+                .replace('\n', "\\n")
+                .replace('\r', "\\r")
+        )
     } else {
-        EXIT_OK
+        name.to_string()
+    }
+}
+
+/// The closing warnings of `sha256sum --check`.
+fn warn_counts(malformed: usize, missing: usize, failed: usize) {
+    let plural = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            one.to_string()
+        } else {
+            format!("{n} {many}")
+        }
     };
-    finish(out, status)
+    if malformed > 0 {
+        eprintln!(
+            "airlock hash: WARNING: {} improperly formatted",
+            plural(malformed, "1 line is", "lines are")
+        );
+    }
+    if missing > 0 {
+        eprintln!(
+            "airlock hash: WARNING: {} could not be read",
+            plural(missing, "1 listed file", "listed files")
+        );
+    }
+    if failed > 0 {
+        eprintln!(
+            "airlock hash: WARNING: {} did NOT match",
+            plural(failed, "1 computed checksum", "computed checksums")
+        );
+    }
 }

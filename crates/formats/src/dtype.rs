@@ -732,67 +732,79 @@ pub fn dtype_from_descr(descr: &PyLit) -> Result<Dtype, DtypeError> {
 /// `numpy.dtype((base, val))` where `base` is a dtype: a flexible type
 /// given its size, or a subarray.
 fn with_shape(base: Dtype, val: &PyLit) -> Result<Dtype, DtypeError> {
+    let dims = shape_dims(&base, val)?;
+    let no_size = base.itemsize == 0 && base.kind != DtypeKind::Structured;
+    if no_size {
+        return with_size(base, val);
+    }
+    subarray(base, val, &dims)
+}
+
+/// The items of `val` read as dimensions.
+fn shape_dims<'v>(base: &Dtype, val: &'v PyLit) -> Result<Vec<&'v PyLit>, DtypeError> {
     // Unless `val` is an int or a tuple of ints, numpy first tries it as a
     // dtype of its own (the "(base, new_dtype)" form), then as a sequence.
-    let dims: Vec<&PyLit> = match val {
-        PyLit::Int(_) => vec![val],
+    match val {
+        PyLit::Int(_) => Ok(vec![val]),
         PyLit::Tuple(items)
             if items
                 .iter()
                 .all(|i| matches!(i, PyLit::Int(_) | PyLit::Bool(_))) =>
         {
-            items.iter().collect()
+            Ok(items.iter().collect())
         }
         PyLit::Bool(_) | PyLit::Float(_) | PyLit::Complex { .. } | PyLit::Ellipsis => {
-            return Err(DtypeError::Invalid(format!(
+            Err(DtypeError::Invalid(format!(
                 "{} is not a shape (numpy: invalid shape in fixed-type tuple)",
                 val.repr_short(60)
-            )));
+            )))
         }
-        _ => {
-            return Err(DtypeError::Unsupported(format!(
-                "a ({}, {}) descriptor, where numpy reads the second item as a dtype or a sequence",
-                base,
-                val.repr_short(60)
-            )));
-        }
+        _ => Err(DtypeError::Unsupported(format!(
+            "a ({}, {}) descriptor, where numpy reads the second item as a dtype or a sequence",
+            base,
+            val.repr_short(60)
+        ))),
+    }
+}
+
+/// A flexible type without a size (S, U, V): the int is its size.
+fn with_size(base: Dtype, val: &PyLit) -> Result<Dtype, DtypeError> {
+    if base.subarray.is_some() {
+        return Err(DtypeError::Unsupported(
+            "a size given to a zero-size subarray dtype".into(),
+        ));
+    }
+    let size = match val {
+        PyLit::Int(i) => i32::try_from(i).ok().filter(|&s| s >= 0),
+        _ => None,
     };
-    let no_size = base.itemsize == 0 && base.kind != DtypeKind::Structured;
-    if no_size {
-        if base.subarray.is_some() {
-            return Err(DtypeError::Unsupported(
-                "a size given to a zero-size subarray dtype".into(),
+    let Some(size) = size else {
+        return Err(DtypeError::Invalid(format!(
+            "{} is not a size for {} (numpy: invalid itemsize in generic type tuple)",
+            val.repr_short(60),
+            base.typestr()
+        )));
+    };
+    let size = size as u64;
+    let itemsize = if base.kind == DtypeKind::Str {
+        if size > C_INT_MAX / 4 {
+            return Err(DtypeError::Invalid(
+                "invalid itemsize in generic type tuple".into(),
             ));
         }
-        // A flexible type without a size (S, U, V): the int is its size.
-        let size = match val {
-            PyLit::Int(i) => i32::try_from(i).ok().filter(|&s| s >= 0),
-            _ => None,
-        };
-        let Some(size) = size else {
-            return Err(DtypeError::Invalid(format!(
-                "{} is not a size for {} (numpy: invalid itemsize in generic type tuple)",
-                val.repr_short(60),
-                base.typestr()
-            )));
-        };
-        let size = size as u64;
-        let itemsize = if base.kind == DtypeKind::Str {
-            if size > C_INT_MAX / 4 {
-                return Err(DtypeError::Invalid(
-                    "invalid itemsize in generic type tuple".into(),
-                ));
-            }
-            size * 4
-        } else {
-            size
-        };
-        return Ok(Dtype { itemsize, ..base });
-    }
+        size * 4
+    } else {
+        size
+    };
+    Ok(Dtype { itemsize, ..base })
+}
+
+/// A subarray of `base` with the shape `dims` (`val` itself for `()`).
+fn subarray(base: Dtype, val: &PyLit, dims: &[&PyLit]) -> Result<Dtype, DtypeError> {
     let invalid =
         |why: &str| DtypeError::Invalid(format!("invalid shape in fixed-type tuple{why}"));
     let mut shape = Vec::with_capacity(dims.len());
-    for d in &dims {
+    for d in dims {
         let PyLit::Int(i) = d else {
             return Err(invalid(": a bool is not a dimension"));
         };
@@ -844,78 +856,105 @@ fn structured(list: &[PyLit]) -> Result<Dtype, DtypeError> {
     let mut fields = Vec::new();
     let mut offset = 0u64;
     for field in list {
-        let items = match field {
-            PyLit::Tuple(items) | PyLit::List(items) => items,
-            PyLit::Str(_) | PyLit::Dict(_) | PyLit::Set(_) | PyLit::Bytes(_) => {
-                return Err(DtypeError::Unsupported(format!(
-                    "the field {}, which numpy unpacks item by item",
-                    field.repr_short(60)
-                )));
-            }
-            other => {
-                return Err(DtypeError::Invalid(format!(
-                    "the field {} is not a (name, descr) tuple",
-                    other.repr_short(60)
-                )));
-            }
-        };
-        let (name, dtype) = match items.as_slice() {
-            [name, descr] => (name, dtype_from_descr(descr)?),
-            [name, descr, shape] => (name, with_shape(dtype_from_descr(descr)?, shape)?),
-            _ => {
-                return Err(DtypeError::Invalid(format!(
-                    "the field {} has {} items, not 2 or 3",
-                    field.repr_short(60),
-                    items.len()
-                )));
-            }
-        };
+        let (name, dtype) = field_name_and_dtype(field)?;
         let size = dtype.itemsize;
         // Padding: a void (or subarray) dtype named '' is dropped, its bytes kept.
         let is_pad =
             name.as_str() == Some("") && dtype.kind == DtypeKind::Void && !dtype.is_structured();
         if !is_pad {
-            let (title, name) = match name {
-                PyLit::Tuple(pair) => match pair.as_slice() {
-                    [title, name] => (Some(title), name),
-                    _ => {
-                        return Err(DtypeError::Invalid(format!(
-                            "the field name {} is not a (title, name) pair",
-                            name.repr_short(60)
-                        )));
-                    }
-                },
-                _ => (None, name),
-            };
-            let Some(name) = name.as_str() else {
-                return Err(DtypeError::Invalid(format!(
-                    "field names must be strings, not {}",
-                    name.repr_short(60)
-                )));
-            };
-            let title = match title {
-                None | Some(PyLit::None) => None,
-                Some(PyLit::Str(t)) => Some(t.clone()),
-                Some(other) => {
-                    return Err(DtypeError::Unsupported(format!(
-                        "the title {} of field {}, which is not a string",
-                        other.repr_short(60),
-                        str_repr_cut(name, 120)
-                    )));
-                }
-            };
-            fields.push(Field {
-                name: name.to_string(),
-                title,
-                dtype,
-                offset,
-            });
+            fields.push(named_field(name, dtype, offset)?);
         }
         offset = offset.saturating_add(size);
     }
-    // Names and string titles share one namespace.
+    unique_names(&fields)?;
+    if offset > C_INT_MAX {
+        return Err(DtypeError::Invalid(format!(
+            "the fields add up to {offset} bytes, more than a C int holds"
+        )));
+    }
+    Ok(Dtype {
+        kind: DtypeKind::Structured,
+        byte_order: ByteOrder::NotApplicable,
+        itemsize: offset,
+        has_object: fields.iter().any(|f| f.dtype.has_object),
+        datetime: None,
+        subarray: None,
+        fields,
+    })
+}
+
+/// A `(name, descr)` or `(name, descr, shape)` field: its name as given,
+/// and its dtype.
+fn field_name_and_dtype(field: &PyLit) -> Result<(&PyLit, Dtype), DtypeError> {
+    let items = match field {
+        PyLit::Tuple(items) | PyLit::List(items) => items,
+        PyLit::Str(_) | PyLit::Dict(_) | PyLit::Set(_) | PyLit::Bytes(_) => {
+            return Err(DtypeError::Unsupported(format!(
+                "the field {}, which numpy unpacks item by item",
+                field.repr_short(60)
+            )));
+        }
+        other => {
+            return Err(DtypeError::Invalid(format!(
+                "the field {} is not a (name, descr) tuple",
+                other.repr_short(60)
+            )));
+        }
+    };
+    match items.as_slice() {
+        [name, descr] => Ok((name, dtype_from_descr(descr)?)),
+        [name, descr, shape] => Ok((name, with_shape(dtype_from_descr(descr)?, shape)?)),
+        _ => Err(DtypeError::Invalid(format!(
+            "the field {} has {} items, not 2 or 3",
+            field.repr_short(60),
+            items.len()
+        ))),
+    }
+}
+
+/// A field named `name` or `(title, name)`, at `offset`.
+fn named_field(name: &PyLit, dtype: Dtype, offset: u64) -> Result<Field, DtypeError> {
+    let (title, name) = match name {
+        PyLit::Tuple(pair) => match pair.as_slice() {
+            [title, name] => (Some(title), name),
+            _ => {
+                return Err(DtypeError::Invalid(format!(
+                    "the field name {} is not a (title, name) pair",
+                    name.repr_short(60)
+                )));
+            }
+        },
+        _ => (None, name),
+    };
+    let Some(name) = name.as_str() else {
+        return Err(DtypeError::Invalid(format!(
+            "field names must be strings, not {}",
+            name.repr_short(60)
+        )));
+    };
+    let title = match title {
+        None | Some(PyLit::None) => None,
+        Some(PyLit::Str(t)) => Some(t.clone()),
+        Some(other) => {
+            return Err(DtypeError::Unsupported(format!(
+                "the title {} of field {}, which is not a string",
+                other.repr_short(60),
+                str_repr_cut(name, 120)
+            )));
+        }
+    };
+    Ok(Field {
+        name: name.to_string(),
+        title,
+        dtype,
+        offset,
+    })
+}
+
+/// Names and string titles share one namespace.
+fn unique_names(fields: &[Field]) -> Result<(), DtypeError> {
     let mut seen = std::collections::HashSet::new();
-    for f in &fields {
+    for f in fields {
         if !seen.insert(f.name.as_str()) {
             return Err(DtypeError::Invalid(format!(
                 "field name {} already used as a name or title",
@@ -931,20 +970,7 @@ fn structured(list: &[PyLit]) -> Result<Dtype, DtypeError> {
             }
         }
     }
-    if offset > C_INT_MAX {
-        return Err(DtypeError::Invalid(format!(
-            "the fields add up to {offset} bytes, more than a C int holds"
-        )));
-    }
-    Ok(Dtype {
-        kind: DtypeKind::Structured,
-        byte_order: ByteOrder::NotApplicable,
-        itemsize: offset,
-        has_object: fields.iter().any(|f| f.dtype.has_object),
-        datetime: None,
-        subarray: None,
-        fields,
-    })
+    Ok(())
 }
 
 #[cfg(test)]

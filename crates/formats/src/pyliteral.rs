@@ -530,7 +530,6 @@ impl<'a> Lexer<'a> {
 
     /// A number, following CPython 3.11's `tok_get` digit by digit.
     fn number(&mut self, start: usize) -> Result<Tok, LiteralError> {
-        let invalid = |lex: &Self, what: &str| lex.syntax(start, format!("invalid {what} literal"));
         let c0 = self.peek().unwrap_or('0');
         if c0 == '0'
             && matches!(
@@ -538,47 +537,103 @@ impl<'a> Lexer<'a> {
                 Some('x' | 'X' | 'o' | 'O' | 'b' | 'B')
             )
         {
-            let marker = self
-                .peek_at(self.pos + 1)
-                .unwrap_or('x')
-                .to_ascii_lowercase();
-            let (radix, what) = match marker {
-                'x' => (16, "hexadecimal"),
-                'o' => (8, "octal"),
-                _ => (2, "binary"),
-            };
-            self.pos += 2;
-            let mut digits = String::new();
-            loop {
-                if self.peek() == Some('_') {
-                    self.pos += 1;
-                }
-                let c = self.peek();
-                if !c.is_some_and(|c| c.is_digit(radix)) {
-                    if let Some(c) = c.filter(|c| c.is_ascii_digit()) {
-                        return Err(
-                            self.syntax(self.pos, format!("invalid digit '{c}' in {what} literal"))
-                        );
-                    }
-                    return Err(invalid(self, what));
-                }
-                while let Some(c) = self.peek().filter(|c| c.is_digit(radix)) {
-                    digits.push(c);
-                    self.pos += 1;
-                }
-                if self.peek() != Some('_') {
-                    break;
-                }
-            }
-            if let Some(c) = self.peek().filter(|c| c.is_ascii_digit()) {
-                return Err(self.syntax(self.pos, format!("invalid digit '{c}' in {what} literal")));
-            }
-            self.end_of_number(start, what)?;
-            let value =
-                BigInt::parse_bytes(digits.as_bytes(), radix).ok_or_else(|| invalid(self, what))?;
-            return Ok(Tok::Int(value));
+            return self.radix_int(start);
         }
         // Decimal: integer part, fraction, exponent, imaginary suffix.
+        let (int_part, frac, exp) = self.decimal_parts(start, c0)?;
+        let imaginary = matches!(self.peek(), Some('j' | 'J'));
+        if imaginary {
+            self.pos += 1;
+        }
+        let is_float = frac.is_some() || exp.is_some();
+        if !is_float && !imaginary {
+            // Leading zeros are allowed only in zero itself ("00", "0_0").
+            if int_part.len() > 1 && int_part.starts_with('0') && int_part.chars().any(|c| c != '0')
+            {
+                return Err(self.syntax(
+                    start,
+                    "leading zeros in decimal integer literals are not permitted; use an 0o prefix for octal integers",
+                ));
+            }
+        }
+        self.end_of_number(start, if imaginary { "imaginary" } else { "decimal" })?;
+        if !is_float && !imaginary {
+            return self.decimal_int(start, &int_part);
+        }
+        let text = format!(
+            "{}.{}e{}",
+            if int_part.is_empty() { "0" } else { &int_part },
+            match frac.as_deref() {
+                None | Some("") => "0",
+                Some(f) => f,
+            },
+            exp.as_deref().unwrap_or("0"),
+        );
+        let value: f64 = text
+            .parse()
+            .map_err(|_| self.invalid_literal(start, "decimal"))?;
+        Ok(if imaginary {
+            Tok::Imag(value)
+        } else {
+            Tok::Float(value)
+        })
+    }
+
+    fn invalid_literal(&self, start: usize, what: &str) -> LiteralError {
+        self.syntax(start, format!("invalid {what} literal"))
+    }
+
+    /// `0x`, `0o` and `0b` integers.
+    fn radix_int(&mut self, start: usize) -> Result<Tok, LiteralError> {
+        let marker = self
+            .peek_at(self.pos + 1)
+            .unwrap_or('x')
+            .to_ascii_lowercase();
+        let (radix, what) = match marker {
+            'x' => (16, "hexadecimal"),
+            'o' => (8, "octal"),
+            _ => (2, "binary"),
+        };
+        self.pos += 2;
+        let mut digits = String::new();
+        loop {
+            if self.peek() == Some('_') {
+                self.pos += 1;
+            }
+            let c = self.peek();
+            if !c.is_some_and(|c| c.is_digit(radix)) {
+                if let Some(c) = c.filter(|c| c.is_ascii_digit()) {
+                    return Err(
+                        self.syntax(self.pos, format!("invalid digit '{c}' in {what} literal"))
+                    );
+                }
+                return Err(self.invalid_literal(start, what));
+            }
+            while let Some(c) = self.peek().filter(|c| c.is_digit(radix)) {
+                digits.push(c);
+                self.pos += 1;
+            }
+            if self.peek() != Some('_') {
+                break;
+            }
+        }
+        if let Some(c) = self.peek().filter(|c| c.is_ascii_digit()) {
+            return Err(self.syntax(self.pos, format!("invalid digit '{c}' in {what} literal")));
+        }
+        self.end_of_number(start, what)?;
+        let value = BigInt::parse_bytes(digits.as_bytes(), radix)
+            .ok_or_else(|| self.invalid_literal(start, what))?;
+        Ok(Tok::Int(value))
+    }
+
+    /// A decimal number's integer part, fraction and exponent (with its
+    /// sign), without underscores.
+    #[allow(clippy::type_complexity)]
+    fn decimal_parts(
+        &mut self,
+        start: usize,
+        c0: char,
+    ) -> Result<(String, Option<String>, Option<String>), LiteralError> {
         let mut int_part = String::new();
         let mut frac = None::<String>;
         let mut exp = None::<String>;
@@ -607,58 +662,30 @@ impl<'a> Lexer<'a> {
                 exp = Some(e);
             } else {
                 // `1e`, `1e+`, `1ex`: CPython reports an invalid literal.
-                return Err(invalid(self, "decimal"));
+                return Err(self.invalid_literal(start, "decimal"));
             }
         }
-        let imaginary = matches!(self.peek(), Some('j' | 'J'));
-        if imaginary {
-            self.pos += 1;
+        Ok((int_part, frac, exp))
+    }
+
+    /// A decimal integer's value.
+    fn decimal_int(&self, start: usize, int_part: &str) -> Result<Tok, LiteralError> {
+        // CPython reads a literal with leading zeros (only zero itself)
+        // without `PyLong_FromString`, hence without its digit limit.
+        let significant = int_part.trim_start_matches('0');
+        if significant.is_empty() {
+            return Ok(Tok::Int(BigInt::default()));
         }
-        let is_float = frac.is_some() || exp.is_some();
-        if !is_float && !imaginary {
-            // Leading zeros are allowed only in zero itself ("00", "0_0").
-            if int_part.len() > 1 && int_part.starts_with('0') && int_part.chars().any(|c| c != '0')
-            {
-                return Err(self.syntax(
-                    start,
-                    "leading zeros in decimal integer literals are not permitted; use an 0o prefix for octal integers",
-                ));
-            }
+        match airlock_pyvalue::parse_int(significant.as_bytes(), 10) {
+            Ok(value) => Ok(Tok::Int(value)),
+            Err(IntError::Invalid) => Err(self.invalid_literal(start, "decimal")),
+            Err(e) => Err(self.syntax(
+                start,
+                format!(
+                    "{e} - Consider hexadecimal for huge integer literals to avoid decimal conversion limits."
+                ),
+            )),
         }
-        self.end_of_number(start, if imaginary { "imaginary" } else { "decimal" })?;
-        if !is_float && !imaginary {
-            // CPython reads a literal with leading zeros (only zero itself)
-            // without `PyLong_FromString`, hence without its digit limit.
-            let significant = int_part.trim_start_matches('0');
-            if significant.is_empty() {
-                return Ok(Tok::Int(BigInt::default()));
-            }
-            return match airlock_pyvalue::parse_int(significant.as_bytes(), 10) {
-                Ok(value) => Ok(Tok::Int(value)),
-                Err(IntError::Invalid) => Err(invalid(self, "decimal")),
-                Err(e) => Err(self.syntax(
-                    start,
-                    format!(
-                        "{e} - Consider hexadecimal for huge integer literals to avoid decimal conversion limits."
-                    ),
-                )),
-            };
-        }
-        let text = format!(
-            "{}.{}e{}",
-            if int_part.is_empty() { "0" } else { &int_part },
-            match frac.as_deref() {
-                None | Some("") => "0",
-                Some(f) => f,
-            },
-            exp.as_deref().unwrap_or("0"),
-        );
-        let value: f64 = text.parse().map_err(|_| invalid(self, "decimal"))?;
-        Ok(if imaginary {
-            Tok::Imag(value)
-        } else {
-            Tok::Float(value)
-        })
     }
 
     /// Digits with single underscores between them (CPython's
@@ -1025,45 +1052,9 @@ impl Parser<'_> {
             Tok::Str { value, fstring } => self.parse_strings(value, fstring, at),
             Tok::Name(name) => {
                 self.advance()?;
-                match name.as_str() {
-                    "None" => Ok(Node::Const(PyLit::None, at)),
-                    "True" => Ok(Node::Const(PyLit::Bool(true), at)),
-                    "False" => Ok(Node::Const(PyLit::Bool(false), at)),
-                    // literal_eval's one call: `set()` with no arguments.
-                    "set" if self.is_op('(') => {
-                        self.advance()?;
-                        if !self.is_op(')') {
-                            return Err(err(
-                                LiteralErrorKind::Malformed,
-                                at,
-                                "only set() without arguments is a literal",
-                            ));
-                        }
-                        self.advance()?;
-                        Ok(Node::EmptySetCall)
-                    }
-                    _ => Err(err(
-                        LiteralErrorKind::Malformed,
-                        at,
-                        format!("the name {name:?} is not a literal"),
-                    )),
-                }
+                self.parse_name(&name, at)
             }
-            Tok::Op('(') => {
-                self.advance()?;
-                if self.is_op(')') {
-                    self.advance()?;
-                    return Ok(Node::Tuple(Vec::new()));
-                }
-                let first = self.parse_expr()?;
-                if self.is_op(')') {
-                    // Parentheses only group: `(1)` is the int 1.
-                    self.advance()?;
-                    return Ok(first);
-                }
-                let items = self.parse_sequence_tail(first, ')')?;
-                Ok(Node::Tuple(items))
-            }
+            Tok::Op('(') => self.parse_parenthesized(),
             Tok::Op('[') => {
                 self.advance()?;
                 if self.is_op(']') {
@@ -1074,39 +1065,86 @@ impl Parser<'_> {
                 let items = self.parse_sequence_tail(first, ']')?;
                 Ok(Node::List(items))
             }
-            Tok::Op('{') => {
-                self.advance()?;
-                if self.is_op('}') {
-                    self.advance()?;
-                    return Ok(Node::Dict(Vec::new()));
-                }
-                let first = self.parse_expr()?;
-                if !self.is_op(':') {
-                    let items = self.parse_sequence_tail(first, '}')?;
-                    return Ok(Node::Set(items));
-                }
-                self.advance()?;
-                let value = self.parse_expr()?;
-                let mut pairs = vec![(first, value)];
-                loop {
-                    if self.is_op('}') {
-                        self.advance()?;
-                        return Ok(Node::Dict(pairs));
-                    }
-                    self.expect(',')?;
-                    if self.is_op('}') {
-                        continue;
-                    }
-                    let key = self.parse_expr()?;
-                    self.expect(':')?;
-                    let value = self.parse_expr()?;
-                    pairs.push((key, value));
-                }
-            }
+            Tok::Op('{') => self.parse_braces(),
             other => {
                 self.tok = other;
                 Err(self.syntax("invalid syntax"))
             }
+        }
+    }
+
+    /// A name: the constants, and `set()`.
+    fn parse_name(&mut self, name: &str, at: usize) -> Result<Node, LiteralError> {
+        match name {
+            "None" => Ok(Node::Const(PyLit::None, at)),
+            "True" => Ok(Node::Const(PyLit::Bool(true), at)),
+            "False" => Ok(Node::Const(PyLit::Bool(false), at)),
+            // literal_eval's one call: `set()` with no arguments.
+            "set" if self.is_op('(') => {
+                self.advance()?;
+                if !self.is_op(')') {
+                    return Err(err(
+                        LiteralErrorKind::Malformed,
+                        at,
+                        "only set() without arguments is a literal",
+                    ));
+                }
+                self.advance()?;
+                Ok(Node::EmptySetCall)
+            }
+            _ => Err(err(
+                LiteralErrorKind::Malformed,
+                at,
+                format!("the name {name:?} is not a literal"),
+            )),
+        }
+    }
+
+    /// After `(`: a tuple, or a parenthesized expression.
+    fn parse_parenthesized(&mut self) -> Result<Node, LiteralError> {
+        self.advance()?;
+        if self.is_op(')') {
+            self.advance()?;
+            return Ok(Node::Tuple(Vec::new()));
+        }
+        let first = self.parse_expr()?;
+        if self.is_op(')') {
+            // Parentheses only group: `(1)` is the int 1.
+            self.advance()?;
+            return Ok(first);
+        }
+        let items = self.parse_sequence_tail(first, ')')?;
+        Ok(Node::Tuple(items))
+    }
+
+    /// After `{`: a dict or a set.
+    fn parse_braces(&mut self) -> Result<Node, LiteralError> {
+        self.advance()?;
+        if self.is_op('}') {
+            self.advance()?;
+            return Ok(Node::Dict(Vec::new()));
+        }
+        let first = self.parse_expr()?;
+        if !self.is_op(':') {
+            let items = self.parse_sequence_tail(first, '}')?;
+            return Ok(Node::Set(items));
+        }
+        self.advance()?;
+        let value = self.parse_expr()?;
+        let mut pairs = vec![(first, value)];
+        loop {
+            if self.is_op('}') {
+                self.advance()?;
+                return Ok(Node::Dict(pairs));
+            }
+            self.expect(',')?;
+            if self.is_op('}') {
+                continue;
+            }
+            let key = self.parse_expr()?;
+            self.expect(':')?;
+            let value = self.parse_expr()?;
+            pairs.push((key, value));
         }
     }
 

@@ -12,7 +12,8 @@
 //! with real `torch.load` on every fixture.
 
 use airlock_pickle::{
-    Analysis, CallKind, Decoder, EventKind, Graph, Object, Opcode, Origin, Pickle, Value, ValueKind,
+    Analysis, Build, CallKind, Decoder, Event, EventKind, Graph, Mutate, Object, Opcode, Origin,
+    Pickle, Value, ValueKind,
 };
 
 use crate::torch_tables;
@@ -350,149 +351,160 @@ pub fn check_pickle(
     persistent: Persistent<'_>,
 ) -> Result<(), Refusal> {
     let g = &analysis.graph;
-    // The first opcode outside the subset, with its offset.
-    let mut bad_op: Option<(usize, u8)> = None;
+    let bad_op = first_unsupported_opcode(data, pickle);
+    for event in &pickle.events {
+        if let Some((off, byte)) = bad_op {
+            if off <= event.offset {
+                return Err(unsupported_operand(off, byte));
+            }
+        }
+        check_event(g, event, persistent).map_err(|mut r| {
+            r.offset = Some(event.offset as u64);
+            r
+        })?;
+    }
+    if let Some((off, byte)) = bad_op {
+        return Err(unsupported_operand(off, byte));
+    }
+    Ok(())
+}
+
+/// The first opcode outside the subset, with its offset.
+fn first_unsupported_opcode(data: &[u8], pickle: &Pickle) -> Option<(usize, u8)> {
     let mut dec = Decoder::new(data, pickle.start);
     while dec.position() < pickle.end {
         match dec.read_op() {
             Ok(op) => {
                 if !supported_opcode(op.opcode) {
-                    bad_op = Some((op.offset, op.opcode.byte()));
-                    break;
+                    return Some((op.offset, op.opcode.byte()));
                 }
             }
             Err(_) => break,
         }
     }
-    let unsupported = |(offset, byte): (usize, u8)| {
-        let mut r = Refusal::new(
-            RefusalKind::UnsupportedOperand(byte),
-            format!("Unsupported operand {byte}"),
-        );
-        r.offset = Some(offset as u64);
-        r
-    };
-    for event in &pickle.events {
-        if let Some((off, byte)) = bad_op {
-            if off <= event.offset {
-                return Err(unsupported((off, byte)));
+    None
+}
+
+fn unsupported_operand(offset: usize, byte: u8) -> Refusal {
+    let mut r = Refusal::new(
+        RefusalKind::UnsupportedOperand(byte),
+        format!("Unsupported operand {byte}"),
+    );
+    r.offset = Some(offset as u64);
+    r
+}
+
+/// The check torch makes for one event; the caller sets the offset.
+fn check_event(g: &Graph<'_>, event: &Event, persistent: Persistent<'_>) -> Result<(), Refusal> {
+    match &event.kind {
+        EventKind::Import(id) => {
+            if let Some(gl) = g.global(Value::object(*id)) {
+                let (m, n) = written(gl);
+                check_global(&m, &n)?;
             }
+            Ok(())
         }
-        let at = |mut r: Refusal| {
-            r.offset = Some(event.offset as u64);
-            r
-        };
-        match &event.kind {
-            EventKind::Import(id) => {
-                if let Some(gl) = g.global(Value::object(*id)) {
-                    let (m, n) = written(gl);
-                    check_global(&m, &n).map_err(at)?;
-                }
-            }
-            EventKind::Call(id) => {
-                let Some(Origin::Call {
-                    kind,
-                    callable,
-                    args,
-                    ..
-                }) = g.opaque(Value::object(*id)).map(|o| &o.origin)
-                else {
-                    continue;
-                };
-                check_call(g, *kind, *callable, *args).map_err(at)?;
-            }
-            EventKind::Build(b) => {
-                let t = wo_type(g, b.target);
-                let ok_always = [
-                    "torch.Tensor",
-                    "torch.nn.parameter.Parameter",
-                    "collections.OrderedDict",
-                ];
-                let with_dict = [
-                    "collections.Counter",
-                    "torch.storage.TypedStorage",
-                    "torch.storage.UntypedStorage",
-                ];
-                let no_dict = ["set", "bytearray", "complex", "torch.Size", "torch.device"];
-                if t == "collections.OrderedDict" {
-                    // `inst.__dict__.update(state)`.
-                    if let Some(e) = dict_update_error(g, b.state) {
-                        return Err(at(Refusal::new(RefusalKind::Other, e)));
-                    }
-                } else if ok_always.contains(&t.as_str()) || with_dict.contains(&t.as_str()) {
-                } else if no_dict.contains(&t.as_str()) {
-                    if truthy(g, b.state) {
-                        return Err(at(Refusal::new(
-                            RefusalKind::Other,
-                            format!("AttributeError: '{t}' object has no attribute '__dict__'"),
-                        )));
-                    }
-                } else if allowed(&t) != Some(WoKind::Class) {
-                    return Err(at(Refusal::new(
-                        RefusalKind::Other,
-                        format!(
-                            "Can only build Tensor, Parameter, OrderedDict or types allowlisted via `add_safe_globals`, but got {}",
-                            class_repr(&t)
-                        ),
-                    )));
-                }
-            }
-            EventKind::Mutate(m) => {
-                let t = wo_type(g, m.target);
-                let opname = event.opcode.map(|o| o.name()).unwrap_or("");
-                match m.method {
-                    "__setitem__" => {
-                        if !["dict", "collections.OrderedDict", "collections.Counter"]
-                            .contains(&t.as_str())
-                        {
-                            return Err(at(Refusal::new(
-                                RefusalKind::Other,
-                                format!(
-                                    "Can only {opname} for dict, collections.OrderedDict, collections.Counter, but got {}",
-                                    class_repr(&t)
-                                ),
-                            )));
-                        }
-                    }
-                    _ => {
-                        let verb = if opname == "APPEND" {
-                            "append to"
-                        } else {
-                            "extend"
-                        };
-                        return Err(at(Refusal::new(
-                            RefusalKind::Other,
-                            format!("Can only {verb} lists, but got {}", class_repr(&t)),
-                        )));
-                    }
-                }
-            }
-            EventKind::PersistentLoad(id) => {
-                let Some(Origin::Persistent { pid }) =
-                    g.opaque(Value::object(*id)).map(|o| &o.origin)
-                else {
-                    continue;
-                };
-                check_persistent(g, *pid, persistent).map_err(at)?;
-            }
-            EventKind::DynamicImport(_) | EventKind::Extension { .. } | EventKind::Buffer(_) => {
-                // Their opcodes (STACK_GLOBAL, EXT*, NEXT_BUFFER) are outside the subset.
-            }
-            EventKind::LoaderRead(_) => {
-                return Err(at(Refusal::new(
-                    RefusalKind::Other,
-                    "a loader extension read data torch's unpickler would not",
-                )));
-            }
-            EventKind::Error(e) => {
-                return Err(at(Refusal::new(RefusalKind::Other, e.kind.to_string())));
-            }
+        EventKind::Call(id) => {
+            let Some(Origin::Call {
+                kind,
+                callable,
+                args,
+                ..
+            }) = g.opaque(Value::object(*id)).map(|o| &o.origin)
+            else {
+                return Ok(());
+            };
+            check_call(g, *kind, *callable, *args)
         }
+        EventKind::Build(b) => check_build(g, b),
+        EventKind::Mutate(m) => check_mutate(g, m, event.opcode.map(|o| o.name()).unwrap_or("")),
+        EventKind::PersistentLoad(id) => {
+            let Some(Origin::Persistent { pid }) = g.opaque(Value::object(*id)).map(|o| &o.origin)
+            else {
+                return Ok(());
+            };
+            check_persistent(g, *pid, persistent)
+        }
+        EventKind::DynamicImport(_) | EventKind::Extension { .. } | EventKind::Buffer(_) => {
+            // Their opcodes (STACK_GLOBAL, EXT*, NEXT_BUFFER) are outside the subset.
+            Ok(())
+        }
+        EventKind::LoaderRead(_) => Err(Refusal::new(
+            RefusalKind::Other,
+            "a loader extension read data torch's unpickler would not",
+        )),
+        EventKind::Error(e) => Err(Refusal::new(RefusalKind::Other, e.kind.to_string())),
     }
-    if let Some(bad) = bad_op {
-        return Err(unsupported(bad));
+}
+
+/// `BUILD`: the types whose state torch sets, and how.
+fn check_build(g: &Graph<'_>, b: &Build) -> Result<(), Refusal> {
+    let t = wo_type(g, b.target);
+    let ok_always = [
+        "torch.Tensor",
+        "torch.nn.parameter.Parameter",
+        "collections.OrderedDict",
+    ];
+    let with_dict = [
+        "collections.Counter",
+        "torch.storage.TypedStorage",
+        "torch.storage.UntypedStorage",
+    ];
+    let no_dict = ["set", "bytearray", "complex", "torch.Size", "torch.device"];
+    if t == "collections.OrderedDict" {
+        // `inst.__dict__.update(state)`.
+        if let Some(e) = dict_update_error(g, b.state) {
+            return Err(Refusal::new(RefusalKind::Other, e));
+        }
+    } else if ok_always.contains(&t.as_str()) || with_dict.contains(&t.as_str()) {
+    } else if no_dict.contains(&t.as_str()) {
+        if truthy(g, b.state) {
+            return Err(Refusal::new(
+                RefusalKind::Other,
+                format!("AttributeError: '{t}' object has no attribute '__dict__'"),
+            ));
+        }
+    } else if allowed(&t) != Some(WoKind::Class) {
+        return Err(Refusal::new(
+            RefusalKind::Other,
+            format!(
+                "Can only build Tensor, Parameter, OrderedDict or types allowlisted via `add_safe_globals`, but got {}",
+                class_repr(&t)
+            ),
+        ));
     }
     Ok(())
+}
+
+/// `APPEND(S)`, `SETITEM(S)` and `ADDITEMS` on something that is not a
+/// plain list, dict or set.
+fn check_mutate(g: &Graph<'_>, m: &Mutate, opname: &str) -> Result<(), Refusal> {
+    let t = wo_type(g, m.target);
+    match m.method {
+        "__setitem__" => {
+            if !["dict", "collections.OrderedDict", "collections.Counter"].contains(&t.as_str()) {
+                return Err(Refusal::new(
+                    RefusalKind::Other,
+                    format!(
+                        "Can only {opname} for dict, collections.OrderedDict, collections.Counter, but got {}",
+                        class_repr(&t)
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        _ => {
+            let verb = if opname == "APPEND" {
+                "append to"
+            } else {
+                "extend"
+            };
+            Err(Refusal::new(
+                RefusalKind::Other,
+                format!("Can only {verb} lists, but got {}", class_repr(&t)),
+            ))
+        }
+    }
 }
 
 fn check_call(g: &Graph<'_>, kind: CallKind, callable: Value, args: Value) -> Result<(), Refusal> {

@@ -15,17 +15,49 @@ use airlock_formats::sniff::MAX_TAR_MEMBERS;
 
 use crate::Options;
 use crate::outcome::Outcome;
-use crate::pickles::{Role, RootValue, review_bytes, trailing};
+use crate::pickles::{Reviewed, Role, RootValue, review_bytes, trailing};
 use crate::torchzip::holds_pickle;
 
 /// How much of a legacy stream to read at first; doubled until the five
 /// pickles fit.
 const LEGACY_FIRST_READ: u64 = 1 << 20;
 
+/// torch's `_legacy_load` of a non-ZIP checkpoint, phase by phase: five
+/// pickles (magic number, protocol version, sys info, the object pickle,
+/// the storage keys), then the raw storages in key order.
 pub(crate) fn scan_legacy(src: &dyn Source, opts: &Options, out: &mut Outcome) -> io::Result<()> {
+    let data = read_legacy_pickles(src, opts)?;
+    let r = review_legacy_pickles(&data, opts, out);
+    if !r.complete || !five_pickles(&r, out) {
+        return Ok(());
+    }
+    magic_number(&r, out);
+    protocol_version(&r, out);
+    if untyped_storage(&r, out) {
+        return Ok(());
+    }
+    let Some(keys) = storage_keys(&r, out) else {
+        return Ok(());
+    };
+    let Some(pos) = raw_storages(src, &r, keys, out)? else {
+        return Ok(());
+    };
+    if let Some(f) = trailing(None, pos as usize, src.len() as usize, "the last storage") {
+        out.findings.push(f);
+    }
+    Ok(())
+}
+
+fn legacy_layout(msg: String) -> Finding {
+    Finding::new(Rule::LegacyLayout, msg)
+}
+
+/// The start of the stream, long enough for the five pickles (or as long
+/// as the limits allow).
+fn read_legacy_pickles(src: &dyn Source, opts: &Options) -> io::Result<Vec<u8>> {
     let len = src.len();
     let mut want = LEGACY_FIRST_READ.min(len);
-    let data = loop {
+    Ok(loop {
         let data = src.read_upto(0, want as usize)?;
         let a = crate::pickles::engine_config(opts, Loader::Torch, Some(5)).analyze(&data);
         let truncated = a.error().is_some_and(|e| e.is_truncation());
@@ -33,7 +65,11 @@ pub(crate) fn scan_legacy(src: &dyn Source, opts: &Options, out: &mut Outcome) -
             break data;
         }
         want = (want * 4).min(len).min(opts.max_pickle_bytes);
-    };
+    })
+}
+
+/// The five pickles reviewed; only the object pickle may load storages.
+fn review_legacy_pickles(data: &[u8], opts: &Options, out: &mut Outcome) -> Reviewed {
     let modes = [
         Persistent::Refused,
         Persistent::Refused,
@@ -42,7 +78,7 @@ pub(crate) fn scan_legacy(src: &dyn Source, opts: &Options, out: &mut Outcome) -
         Persistent::Refused,
     ];
     let r = out.add(review_bytes(
-        &data,
+        data,
         opts,
         Role {
             member: None,
@@ -53,57 +89,89 @@ pub(crate) fn scan_legacy(src: &dyn Source, opts: &Options, out: &mut Outcome) -
         },
     ));
     out.weights_only_result(r.weights_only.clone());
-    if !r.complete {
-        return Ok(());
-    }
-    let layout = |msg: String| Finding::new(Rule::LegacyLayout, msg);
+    r
+}
+
+/// Whether all five pickles are there.
+fn five_pickles(r: &Reviewed, out: &mut Outcome) -> bool {
     if r.roots.len() < 5 {
-        out.findings.push(layout(format!(
+        out.findings.push(legacy_layout(format!(
             "{} pickle(s) where torch expects five: the load fails after running them",
             r.roots.len()
         )));
         out.refuse("EOFError");
-        return Ok(());
+        return false;
     }
+    true
+}
+
+/// The first pickle: the magic number.
+fn magic_number(r: &Reviewed, out: &mut Outcome) {
     let magic = num_bigint::BigInt::from(airlock_formats::sniff::LEGACY_MAGIC);
     if r.roots[0] != RootValue::Int(magic) {
-        out.findings.push(layout(
+        out.findings.push(legacy_layout(
             "the first pickle is not the magic number: torch runs it, then fails".into(),
         ));
         out.refuse("Invalid magic number; corrupt file?");
     }
+}
+
+/// The second pickle: the protocol version.
+fn protocol_version(r: &Reviewed, out: &mut Outcome) {
     if r.roots[1] != RootValue::Int(1001.into()) {
-        out.findings.push(layout(
+        out.findings.push(legacy_layout(
             "the second pickle is not protocol version 1001".into(),
         ));
         out.refuse("Invalid protocol version");
     }
+}
+
+/// Whether the object pickle loads an UntypedStorage, which the legacy
+/// reader cannot.
+fn untyped_storage(r: &Reviewed, out: &mut Outcome) -> bool {
     // torch's legacy persistent_load asks the storage class for its dtype,
     // which UntypedStorage does not have (torch.save writes it for dtypes
     // without a typed storage class, such as uint16 and the float8 types).
-    if let Some(s) = r
+    let Some(s) = r
         .storages
         .iter()
         .find(|s| s.storage_class == "torch.storage.UntypedStorage")
-    {
-        out.findings.push(Finding::new(
-            Rule::StorageMismatch,
-            format!(
-                "storage {:?} is an UntypedStorage, which torch's legacy reader asks for a dtype it does not have: torch.load fails on this file (AttributeError) whatever its options",
-                s.key
-            ),
-        ));
-        out.refuse("type object 'torch.storage.UntypedStorage' has no attribute 'dtype'");
-        return Ok(());
-    }
+    else {
+        return false;
+    };
+    out.findings.push(Finding::new(
+        Rule::StorageMismatch,
+        format!(
+            "storage {:?} is an UntypedStorage, which torch's legacy reader asks for a dtype it does not have: torch.load fails on this file (AttributeError) whatever its options",
+            s.key
+        ),
+    ));
+    out.refuse("type object 'torch.storage.UntypedStorage' has no attribute 'dtype'");
+    true
+}
+
+/// The fifth pickle: the storage keys.
+fn storage_keys<'r>(r: &'r Reviewed, out: &mut Outcome) -> Option<&'r [String]> {
     let RootValue::Strings(keys) = &r.roots[4] else {
-        out.findings.push(layout(
+        out.findings.push(legacy_layout(
             "the fifth pickle is not the list of storage keys".into(),
         ));
         out.refuse("storage keys are not a list of strings");
-        return Ok(());
+        return None;
     };
-    // Raw storages follow, in key order: 8-byte element count, then data.
+    Some(keys)
+}
+
+/// The raw storages that follow the pickles, in key order: 8-byte element
+/// count, then data. Returns where they end, or `None` once the load is
+/// known to fail.
+fn raw_storages(
+    src: &dyn Source,
+    r: &Reviewed,
+    keys: &[String],
+    out: &mut Outcome,
+) -> io::Result<Option<u64>> {
+    let len = src.len();
     let mut pos = r.end as u64;
     // torch keeps the first storage loaded under each key.
     let mut by_key: std::collections::HashMap<&str, &crate::pickles::StorageRef> =
@@ -113,21 +181,22 @@ pub(crate) fn scan_legacy(src: &dyn Source, opts: &Options, out: &mut Outcome) -
     }
     for key in keys {
         let Some(s) = by_key.get(key.as_str()) else {
-            out.findings.push(layout(format!(
+            out.findings.push(legacy_layout(format!(
                 "storage key {key:?} is not referenced by the object pickle"
             )));
             out.refuse(format!(
                 "storage key {key:?} not found in deserialized_objects"
             ));
-            return Ok(());
+            return Ok(None);
         };
         let elsize = storage_dtype(&s.storage_class).map(dtype_size).unwrap_or(1);
         let header = src.read_upto(pos, 8)?;
         if header.len() < 8 {
-            out.findings
-                .push(layout(format!("the file ends before storage {key:?}")).offset(Some(pos)));
+            out.findings.push(
+                legacy_layout(format!("the file ends before storage {key:?}")).offset(Some(pos)),
+            );
             out.refuse("truncated storage data");
-            return Ok(());
+            return Ok(None);
         }
         let numel = u64::from_le_bytes(header.try_into().expect("8 bytes"));
         let end = numel
@@ -137,20 +206,17 @@ pub(crate) fn scan_legacy(src: &dyn Source, opts: &Options, out: &mut Outcome) -
             Some(end) if end <= len => pos = end,
             _ => {
                 out.findings.push(
-                    layout(format!(
+                    legacy_layout(format!(
                         "storage {key:?} claims {numel} elements, past the end of the file"
                     ))
                     .offset(Some(pos)),
                 );
                 out.refuse("truncated storage data");
-                return Ok(());
+                return Ok(None);
             }
         }
     }
-    if let Some(f) = trailing(None, pos as usize, len as usize, "the last storage") {
-        out.findings.push(f);
-    }
-    Ok(())
+    Ok(Some(pos))
 }
 
 pub(crate) fn scan_legacy_tar(

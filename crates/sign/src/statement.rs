@@ -209,29 +209,7 @@ pub fn parse(payload: &[u8]) -> Result<Signed, StatementError> {
         .as_array()
         .ok_or_else(|| bad("has a \"subject\" that is not a list"))?;
     if predicate_type == PREDICATE_TYPE_V0_1 {
-        let mut resources = Vec::new();
-        for s in subjects {
-            let name = string(s, "name", "a subject")?;
-            let digest = string(
-                field(s, "digest", "a subject")?,
-                "sha256",
-                "a subject's digest",
-            )?;
-            resources.push(Resource {
-                name: name.to_string(),
-                algorithm: "sha256".into(),
-                digest: hex_digest(digest, name)?,
-            });
-        }
-        resources.sort_by(|a, b| crate::walk::posix_cmp(&a.name, &b.name));
-        return Ok(Signed {
-            manifest: Manifest {
-                model_name: String::new(),
-                resources,
-            },
-            serialization: None,
-            predicate_type,
-        });
+        return parse_v0_1(subjects, predicate_type);
     }
     if predicate_type != PREDICATE_TYPE {
         return Err(bad(format!(
@@ -252,7 +230,55 @@ pub fn parse(payload: &[u8]) -> Result<Signed, StatementError> {
     )?;
     let root = hex_digest(root, "the subject")?;
     let predicate = field(&v, "predicate", "the statement")?;
-    let ser = field(predicate, "serialization", "the predicate")?;
+    let serialization = parse_serialization(field(predicate, "serialization", "the predicate")?)?;
+    let resources = parse_resources(predicate, serialization.algorithm, serialization.method)?;
+    let manifest = Manifest {
+        model_name,
+        resources,
+    };
+    if manifest.root_digest().as_slice() != root.as_slice() {
+        return Err(bad(format!(
+            "is inconsistent: the subject's digest is {}, but the resources hash to {}",
+            hex::encode(&root),
+            hex::encode(manifest.root_digest())
+        )));
+    }
+    Ok(Signed {
+        manifest,
+        serialization: Some(serialization),
+        predicate_type,
+    })
+}
+
+/// The v0.1 predicate: one subject per file, sha256, nothing else recorded.
+fn parse_v0_1(subjects: &[Value], predicate_type: String) -> Result<Signed, StatementError> {
+    let mut resources = Vec::new();
+    for s in subjects {
+        let name = string(s, "name", "a subject")?;
+        let digest = string(
+            field(s, "digest", "a subject")?,
+            "sha256",
+            "a subject's digest",
+        )?;
+        resources.push(Resource {
+            name: name.to_string(),
+            algorithm: "sha256".into(),
+            digest: hex_digest(digest, name)?,
+        });
+    }
+    resources.sort_by(|a, b| crate::walk::posix_cmp(&a.name, &b.name));
+    Ok(Signed {
+        manifest: Manifest {
+            model_name: String::new(),
+            resources,
+        },
+        serialization: None,
+        predicate_type,
+    })
+}
+
+/// The predicate's `serialization`.
+fn parse_serialization(ser: &Value) -> Result<Serialization, StatementError> {
     let method_name = string(ser, "method", "the serialization")?;
     let algorithm: Algorithm = string(ser, "hash_type", "the serialization")?
         .parse()
@@ -292,6 +318,20 @@ pub fn parse(payload: &[u8]) -> Result<Signed, StatementError> {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(bad("gives ignore_paths that are not a list")),
     };
+    Ok(Serialization {
+        method,
+        algorithm,
+        allow_symlinks,
+        ignore_paths,
+    })
+}
+
+/// The predicate's `resources`, checked against the serialization.
+fn parse_resources(
+    predicate: &Value,
+    algorithm: Algorithm,
+    method: Method,
+) -> Result<Vec<Resource>, StatementError> {
     let expected_algorithm = resource_algorithm(algorithm, method);
     let list = field(predicate, "resources", "the predicate")?
         .as_array()
@@ -323,27 +363,7 @@ pub fn parse(payload: &[u8]) -> Result<Signed, StatementError> {
             digest,
         });
     }
-    let manifest = Manifest {
-        model_name,
-        resources,
-    };
-    if manifest.root_digest().as_slice() != root.as_slice() {
-        return Err(bad(format!(
-            "is inconsistent: the subject's digest is {}, but the resources hash to {}",
-            hex::encode(&root),
-            hex::encode(manifest.root_digest())
-        )));
-    }
-    Ok(Signed {
-        manifest,
-        serialization: Some(Serialization {
-            method,
-            algorithm,
-            allow_symlinks,
-            ignore_paths,
-        }),
-        predicate_type,
-    })
+    Ok(resources)
 }
 
 /// The `(path, start, end)` of a shard name.

@@ -586,20 +586,7 @@ fn tensor<'g>(w: &mut Walker<'g, '_>, name: &str, make: Make<'g>) -> Result<Tens
         };
     }
     if name == "torch.nn.parameter.Parameter" {
-        let (data, requires_grad) = match make {
-            Make::New | Make::Call([]) => (None, true),
-            Make::Call([d]) => (Some(*d), true),
-            Make::Call([d, rg]) => (Some(*d), flag(w, *rg, "Parameter's requires_grad")?),
-            Make::Call(args) => return Err(w.arity(name, "at most 2", args.len())),
-        };
-        let mut t = match data {
-            None | Some(Value::NONE) => empty_tensor(w, Dtype::F32),
-            Some(d) => tensor_arg(w, d, name)?,
-        };
-        check_requires_grad(w, t.dtype, requires_grad)?;
-        t.requires_grad = requires_grad;
-        t.parameter = true;
-        return Ok(t);
+        return parameter(w, name, make);
     }
     let args = function_args(w, name, make)?;
     match name {
@@ -610,95 +597,135 @@ fn tensor<'g>(w: &mut Walker<'g, '_>, name: &str, make: Make<'g>) -> Result<Tens
             let ts = storage_arg(w, storage)?;
             view(w, ts, ts.dtype, offset, size, stride, false)
         }
-        "torch._utils._rebuild_tensor_v2" => {
-            let (&[storage, offset, size, stride, rg, hooks], metadata) = match args {
-                [a, b, c, d, e, f] => (&[*a, *b, *c, *d, *e, *f], None),
-                [a, b, c, d, e, f, m] => (&[*a, *b, *c, *d, *e, *f], Some(*m)),
-                _ => return Err(w.arity(name, "6 or 7", args.len())),
-            };
-            let ts = storage_arg(w, storage)?;
-            let requires_grad = flag(w, rg, "requires_grad")?;
-            no_hooks(w, hooks)?;
-            if let Some(m) = metadata {
-                no_metadata(w, m)?;
-            }
-            view(w, ts, ts.dtype, offset, size, stride, requires_grad)
-        }
-        "torch._utils._rebuild_tensor_v3" => {
-            let (&[storage, offset, size, stride, rg, hooks, dtype], metadata) = match args {
-                [a, b, c, d, e, f, g] => (&[*a, *b, *c, *d, *e, *f, *g], None),
-                [a, b, c, d, e, f, g, m] => (&[*a, *b, *c, *d, *e, *f, *g], Some(*m)),
-                _ => return Err(w.arity(name, "7 or 8", args.len())),
-            };
-            let ts = storage_arg(w, storage)?;
-            let dtype = dtype_arg(w, dtype)?;
-            let requires_grad = flag(w, rg, "requires_grad")?;
-            no_hooks(w, hooks)?;
-            if let Some(m) = metadata {
-                no_metadata(w, m)?;
-            }
-            view(w, ts, dtype, offset, size, stride, requires_grad)
-        }
+        "torch._utils._rebuild_tensor_v2" => rebuild_tensor_v2(w, name, args),
+        "torch._utils._rebuild_tensor_v3" => rebuild_tensor_v3(w, name, args),
         "torch._utils._rebuild_parameter" | "torch._utils._rebuild_parameter_with_state" => {
-            let with_state = name.ends_with("_with_state");
-            let (data, rg, hooks, state) = match (args, with_state) {
-                (&[d, r, h], false) => (d, r, h, None),
-                (&[d, r, h, s], true) => (d, r, h, Some(s)),
-                _ => {
-                    return Err(w.arity(name, if with_state { "4" } else { "3" }, args.len()));
-                }
-            };
-            let mut t = tensor_arg(w, data, name)?;
-            let requires_grad = flag(w, rg, "requires_grad")?;
-            check_requires_grad(w, t.dtype, requires_grad)?;
-            no_hooks(w, hooks)?;
-            t.requires_grad = requires_grad;
-            t.parameter = true;
-            if let Some(state) = state {
-                drop_attributes(w, state, "Parameter")?;
-            }
-            Ok(t)
+            rebuild_parameter(w, name, args)
         }
-        "torch._tensor._rebuild_from_type_v2" => {
-            let &[func, new_type, func_args, state] = args else {
-                return Err(w.arity(name, "4", args.len()));
-            };
-            let func = match w.target(func)? {
-                Target::Global(f) if is_tensor_function(&f) => f,
-                Target::Global(f) => {
-                    if let Some(reason) = refused_tensor_function(&f) {
-                        return Err(w.refused(reason));
-                    }
-                    return Err(w.not_data(format!("{name} with the function {f}")));
-                }
-                other => return Err(w.not_data(format!("{name} with {}", other.name()))),
-            };
-            let parameter = match w.target(new_type)? {
-                Target::Global(t) if t == "torch.Tensor" => false,
-                Target::Global(t) if t == "torch.nn.parameter.Parameter" => true,
-                // A class outside the allowlist, like any other: its
-                // methods are code.
-                other => return Err(w.not_data(format!("tensor subclass {}", other.name()))),
-            };
-            let Some(inner) = w.tuple_of(func_args) else {
-                return Err(w.invalid(format!("{name}: the arguments are not a tuple")));
-            };
-            // Nested calls do not pass through `Walker::value`: their
-            // depth is counted here.
-            let Some(args_id) = func_args.obj() else {
-                return Err(w.invalid(format!("{name}: the arguments are not a tuple")));
-            };
-            w.enter(args_id)?;
-            let r = tensor(w, &func, Make::Call(inner));
-            w.leave(args_id);
-            let mut t = r?;
-            // `ret.as_subclass(new_type)` keeps data and requires_grad.
-            t.parameter = parameter;
-            drop_attributes(w, state, if parameter { "Parameter" } else { "tensor" })?;
-            Ok(t)
-        }
+        "torch._tensor._rebuild_from_type_v2" => rebuild_from_type_v2(w, name, args),
         _ => Err(w.not_data(format!("a call to {name}"))),
     }
+}
+
+/// `Parameter(data=None, requires_grad=True)`.
+fn parameter(w: &mut Walker<'_, '_>, name: &str, make: Make<'_>) -> Result<TensorInfo> {
+    let (data, requires_grad) = match make {
+        Make::New | Make::Call([]) => (None, true),
+        Make::Call([d]) => (Some(*d), true),
+        Make::Call([d, rg]) => (Some(*d), flag(w, *rg, "Parameter's requires_grad")?),
+        Make::Call(args) => return Err(w.arity(name, "at most 2", args.len())),
+    };
+    let mut t = match data {
+        None | Some(Value::NONE) => empty_tensor(w, Dtype::F32),
+        Some(d) => tensor_arg(w, d, name)?,
+    };
+    check_requires_grad(w, t.dtype, requires_grad)?;
+    t.requires_grad = requires_grad;
+    t.parameter = true;
+    Ok(t)
+}
+
+/// `_rebuild_tensor_v2(storage, storage_offset, size, stride,
+/// requires_grad, backward_hooks, metadata=None)`.
+fn rebuild_tensor_v2(w: &mut Walker<'_, '_>, name: &str, args: &[Value]) -> Result<TensorInfo> {
+    let (&[storage, offset, size, stride, rg, hooks], metadata) = match args {
+        [a, b, c, d, e, f] => (&[*a, *b, *c, *d, *e, *f], None),
+        [a, b, c, d, e, f, m] => (&[*a, *b, *c, *d, *e, *f], Some(*m)),
+        _ => return Err(w.arity(name, "6 or 7", args.len())),
+    };
+    let ts = storage_arg(w, storage)?;
+    let requires_grad = flag(w, rg, "requires_grad")?;
+    no_hooks(w, hooks)?;
+    if let Some(m) = metadata {
+        no_metadata(w, m)?;
+    }
+    view(w, ts, ts.dtype, offset, size, stride, requires_grad)
+}
+
+/// `_rebuild_tensor_v3(storage, storage_offset, size, stride,
+/// requires_grad, backward_hooks, dtype, metadata=None)`.
+fn rebuild_tensor_v3(w: &mut Walker<'_, '_>, name: &str, args: &[Value]) -> Result<TensorInfo> {
+    let (&[storage, offset, size, stride, rg, hooks, dtype], metadata) = match args {
+        [a, b, c, d, e, f, g] => (&[*a, *b, *c, *d, *e, *f, *g], None),
+        [a, b, c, d, e, f, g, m] => (&[*a, *b, *c, *d, *e, *f, *g], Some(*m)),
+        _ => return Err(w.arity(name, "7 or 8", args.len())),
+    };
+    let ts = storage_arg(w, storage)?;
+    let dtype = dtype_arg(w, dtype)?;
+    let requires_grad = flag(w, rg, "requires_grad")?;
+    no_hooks(w, hooks)?;
+    if let Some(m) = metadata {
+        no_metadata(w, m)?;
+    }
+    view(w, ts, dtype, offset, size, stride, requires_grad)
+}
+
+/// `_rebuild_parameter(data, requires_grad, backward_hooks)` and
+/// `_rebuild_parameter_with_state(..., state)`.
+fn rebuild_parameter(w: &mut Walker<'_, '_>, name: &str, args: &[Value]) -> Result<TensorInfo> {
+    let with_state = name.ends_with("_with_state");
+    let (data, rg, hooks, state) = match (args, with_state) {
+        (&[d, r, h], false) => (d, r, h, None),
+        (&[d, r, h, s], true) => (d, r, h, Some(s)),
+        _ => {
+            return Err(w.arity(name, if with_state { "4" } else { "3" }, args.len()));
+        }
+    };
+    let mut t = tensor_arg(w, data, name)?;
+    let requires_grad = flag(w, rg, "requires_grad")?;
+    check_requires_grad(w, t.dtype, requires_grad)?;
+    no_hooks(w, hooks)?;
+    t.requires_grad = requires_grad;
+    t.parameter = true;
+    if let Some(state) = state {
+        drop_attributes(w, state, "Parameter")?;
+    }
+    Ok(t)
+}
+
+/// `_rebuild_from_type_v2(func, new_type, args, state)`: `func(*args)`,
+/// then `as_subclass(new_type)` and the state.
+fn rebuild_from_type_v2<'g>(
+    w: &mut Walker<'g, '_>,
+    name: &str,
+    args: &[Value],
+) -> Result<TensorInfo> {
+    let &[func, new_type, func_args, state] = args else {
+        return Err(w.arity(name, "4", args.len()));
+    };
+    let func = match w.target(func)? {
+        Target::Global(f) if is_tensor_function(&f) => f,
+        Target::Global(f) => {
+            if let Some(reason) = refused_tensor_function(&f) {
+                return Err(w.refused(reason));
+            }
+            return Err(w.not_data(format!("{name} with the function {f}")));
+        }
+        other => return Err(w.not_data(format!("{name} with {}", other.name()))),
+    };
+    let parameter = match w.target(new_type)? {
+        Target::Global(t) if t == "torch.Tensor" => false,
+        Target::Global(t) if t == "torch.nn.parameter.Parameter" => true,
+        // A class outside the allowlist, like any other: its
+        // methods are code.
+        other => return Err(w.not_data(format!("tensor subclass {}", other.name()))),
+    };
+    let Some(inner) = w.tuple_of(func_args) else {
+        return Err(w.invalid(format!("{name}: the arguments are not a tuple")));
+    };
+    // Nested calls do not pass through `Walker::value`: their
+    // depth is counted here.
+    let Some(args_id) = func_args.obj() else {
+        return Err(w.invalid(format!("{name}: the arguments are not a tuple")));
+    };
+    w.enter(args_id)?;
+    let r = tensor(w, &func, Make::Call(inner));
+    w.leave(args_id);
+    let mut t = r?;
+    // `ret.as_subclass(new_type)` keeps data and requires_grad.
+    t.parameter = parameter;
+    drop_attributes(w, state, if parameter { "Parameter" } else { "tensor" })?;
+    Ok(t)
 }
 
 /// `_set_obj_state(tensor, state)`: Python attributes set on the tensor.
@@ -848,8 +875,32 @@ fn storage_type(w: &Walker<'_, '_>, v: Value) -> Result<Dtype> {
     }
 }
 
+/// The fields of a storage's persistent id.
+struct StorageId<'g> {
+    dtype: Dtype,
+    key: &'g str,
+    location: &'g str,
+    numel: u64,
+    nbytes: u64,
+}
+
 /// `persistent_load(saved_id)` of `_load` or `_legacy_load`.
 fn persistent_load(w: &mut Walker<'_, '_>, pid: Value) -> Result<TypedStorage> {
+    let (data, view) = storage_id_fields(w, pid)?;
+    let id = storage_id(w, data)?;
+    let typed = typed_storage(w, &id);
+    let Some(view) = view else {
+        return Ok(typed);
+    };
+    if view == Value::NONE {
+        return Ok(typed);
+    }
+    storage_view(w, typed, id.dtype, view)
+}
+
+/// `typename, *data = saved_id` with `typename == "storage"`: the fields
+/// after the type name, and the legacy format's view metadata.
+fn storage_id_fields<'g>(w: &Walker<'g, '_>, pid: Value) -> Result<(&'g [Value], Option<Value>)> {
     let Some(items) = w.tuple_of(pid) else {
         // Protocol 0 writes persistent ids as text lines: a str.
         return Err(w.invalid(format!(
@@ -878,6 +929,11 @@ fn persistent_load(w: &mut Walker<'_, '_>, pid: Value) -> Result<TypedStorage> {
             data.len()
         )));
     }
+    Ok((data, view))
+}
+
+/// `(storage_type, key, location, numel)`, checked.
+fn storage_id<'g>(w: &Walker<'g, '_>, data: &[Value]) -> Result<StorageId<'g>> {
     let dtype = storage_type(w, data[0])?;
     let Some(key) = w.str_of(data[1]) else {
         return Err(w.not_data(format!(
@@ -903,6 +959,24 @@ fn persistent_load(w: &mut Walker<'_, '_>, pid: Value) -> Result<TypedStorage> {
     let Some(nbytes) = numel.checked_mul(dtype.size()) else {
         return Err(w.invalid(format!("a storage of {numel} elements overflows")));
     };
+    Ok(StorageId {
+        dtype,
+        key,
+        location,
+        numel,
+        nbytes,
+    })
+}
+
+/// The typed storage for a key: loaded once, then cached under the key.
+fn typed_storage(w: &mut Walker<'_, '_>, id: &StorageId<'_>) -> TypedStorage {
+    let &StorageId {
+        dtype,
+        key,
+        location,
+        numel,
+        nbytes,
+    } = id;
     let new_storage = |w: &mut Walker<'_, '_>, numel: u64, inline: Option<Vec<u8>>| {
         push_storage(
             &mut w.out,
@@ -915,7 +989,7 @@ fn persistent_load(w: &mut Walker<'_, '_>, pid: Value) -> Result<TypedStorage> {
             },
         )
     };
-    let typed = match w.by_key.get(key).copied() {
+    match w.by_key.get(key).copied() {
         None => {
             let storage = new_storage(w, numel, None);
             let ts = TypedStorage {
@@ -948,15 +1022,17 @@ fn persistent_load(w: &mut Walker<'_, '_>, pid: Value) -> Result<TypedStorage> {
                 dtype,
             },
         },
-    };
-    let Some(view) = view else {
-        return Ok(typed);
-    };
-    if view == Value::NONE {
-        return Ok(typed);
     }
-    // (view_key, offset, view_size): a slice of the root's bytes, cached
-    // under view_key.
+}
+
+/// The legacy format's view metadata `(view_key, offset, view_size)`: a
+/// slice of the root's bytes, cached under view_key.
+fn storage_view(
+    w: &mut Walker<'_, '_>,
+    typed: TypedStorage,
+    dtype: Dtype,
+    view: Value,
+) -> Result<TypedStorage> {
     let Some(&[view_key, offset, size]) = w.tuple_of(view) else {
         return Err(w.invalid("view metadata that is not (key, offset, size)"));
     };
