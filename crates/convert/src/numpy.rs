@@ -3,7 +3,7 @@
 //! pickles and structured, string and datetime arrays have no tensor
 //! equivalent: those are refused with the reason.
 
-use airlock_formats::dtype::{ByteOrder, Dtype as NpDtype, DtypeKind};
+use airlock_formats::dtype::{ByteOrder, DtypeKind, NumpyDtype as NpDtype};
 use airlock_formats::npy::{NpyHeader, NpyPayload};
 use airlock_tensors::{Dtype, TensorInfo};
 

@@ -63,7 +63,7 @@ pub enum DtypeKind {
     Bytes,
     /// `U`: fixed-size UCS-4 strings.
     Str,
-    /// `V`: raw bytes, and subarrays (see [`Dtype::subarray`]).
+    /// `V`: raw bytes, and subarrays (see [`NumpyDtype::subarray`]).
     Void,
     /// `M`: `datetime64`.
     Datetime,
@@ -172,7 +172,7 @@ pub struct DatetimeMeta {
 
 /// A dtype as numpy builds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dtype {
+pub struct NumpyDtype {
     /// What the values are.
     pub kind: DtypeKind,
     /// Their byte order.
@@ -194,7 +194,7 @@ pub struct Dtype {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subarray {
     /// Element type.
-    pub base: Dtype,
+    pub base: NumpyDtype,
     /// Shape (each dimension fits a C `int`).
     pub shape: Vec<u64>,
 }
@@ -207,7 +207,7 @@ pub struct Field {
     /// Its title, an alternative name.
     pub title: Option<String>,
     /// Its type.
-    pub dtype: Dtype,
+    pub dtype: NumpyDtype,
     /// Byte offset in the element.
     pub offset: u64,
 }
@@ -226,8 +226,8 @@ pub enum DtypeError {
     Unsupported(String),
 }
 
-impl Dtype {
-    fn scalar(kind: DtypeKind, itemsize: u64) -> Dtype {
+impl NumpyDtype {
+    fn scalar(kind: DtypeKind, itemsize: u64) -> NumpyDtype {
         let one_byte = itemsize == 1 && matches!(kind, DtypeKind::Int | DtypeKind::UInt);
         let byte_order = match kind {
             DtypeKind::Bool
@@ -238,7 +238,7 @@ impl Dtype {
             _ if one_byte => ByteOrder::NotApplicable,
             _ => ByteOrder::Little,
         };
-        Dtype {
+        NumpyDtype {
             kind,
             byte_order,
             itemsize,
@@ -249,10 +249,10 @@ impl Dtype {
         }
     }
 
-    fn datetime(kind: DtypeKind, meta: DatetimeMeta) -> Dtype {
-        Dtype {
+    fn datetime(kind: DtypeKind, meta: DatetimeMeta) -> NumpyDtype {
+        NumpyDtype {
             datetime: Some(meta),
-            ..Dtype::scalar(kind, 8)
+            ..NumpyDtype::scalar(kind, 8)
         }
     }
 
@@ -389,7 +389,7 @@ fn write_shape(out: &mut String, shape: &[u64]) {
 /// The dtype in numpy notation: `dtype.str` for simple types (`'<f4'`),
 /// `('<i4', (2, 3))` for a subarray, and the `dtype.descr` list for a
 /// structured dtype, padding included.
-impl fmt::Display for Dtype {
+impl fmt::Display for NumpyDtype {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::new();
         self.write_descr(&mut s);
@@ -400,7 +400,7 @@ impl fmt::Display for Dtype {
 // ---------------------------------------------------------------- strings
 
 /// `numpy.dtype(s)` for a string `s` (numpy 2.4's `_convert_from_str`).
-pub fn dtype_from_str(s: &str) -> Result<Dtype, DtypeError> {
+pub fn dtype_from_str(s: &str) -> Result<NumpyDtype, DtypeError> {
     let b = s.as_bytes();
     let not_understood = || DtypeError::NotUnderstood(str_repr_cut(s, 120));
     if b.is_empty() {
@@ -437,7 +437,7 @@ pub fn dtype_from_str(s: &str) -> Result<Dtype, DtypeError> {
 
 /// A `>` prefix swaps types that have a byte order; `<`, `=` and `|` are
 /// native here.
-fn with_byte_order(mut dtype: Dtype, big_endian: bool) -> Dtype {
+fn with_byte_order(mut dtype: NumpyDtype, big_endian: bool) -> NumpyDtype {
     if big_endian && dtype.byte_order == ByteOrder::Little {
         dtype.byte_order = ByteOrder::Big;
     }
@@ -474,7 +474,7 @@ fn is_datetime_typestr(t: &[u8]) -> bool {
         || t.starts_with(b"timedelta64")
 }
 
-fn datetime_from_typestr(t: &[u8], whole: &str) -> Result<Dtype, DtypeError> {
+fn datetime_from_typestr(t: &[u8], whole: &str) -> Result<NumpyDtype, DtypeError> {
     let (kind, meta) = if t.len() >= 2 && t[1] == b'8' {
         (
             if t[0] == b'm' {
@@ -491,7 +491,7 @@ fn datetime_from_typestr(t: &[u8], whole: &str) -> Result<Dtype, DtypeError> {
     } else {
         return Err(DtypeError::NotUnderstood(str_repr_cut(whole, 120)));
     };
-    Ok(Dtype::datetime(kind, datetime_meta(meta, whole)?))
+    Ok(NumpyDtype::datetime(kind, datetime_meta(meta, whole)?))
 }
 
 /// numpy's `parse_datetime_metadata_from_metastr`: nothing (generic) or
@@ -551,7 +551,7 @@ fn datetime_meta(m: &[u8], whole: &str) -> Result<DatetimeMeta, DtypeError> {
 
 /// A one-character type code, as `PyArray_DescrFromType` reads it; `None`
 /// when numpy goes on to its name table.
-fn type_char(c: u8) -> Option<Result<Dtype, DtypeError>> {
+fn type_char(c: u8) -> Option<Result<NumpyDtype, DtypeError>> {
     use DtypeKind::*;
     let (kind, size) = match c {
         b'?' | 0 => (Bool, 1),
@@ -575,7 +575,7 @@ fn type_char(c: u8) -> Option<Result<Dtype, DtypeError>> {
         b'U' | 19 => (Str, 0),
         b'V' | 20 => (Void, 0),
         b'M' | 21 => {
-            return Some(Ok(Dtype::datetime(
+            return Some(Ok(NumpyDtype::datetime(
                 Datetime,
                 DatetimeMeta {
                     unit: TimeUnit::Generic,
@@ -584,7 +584,7 @@ fn type_char(c: u8) -> Option<Result<Dtype, DtypeError>> {
             )));
         }
         b'm' | 22 => {
-            return Some(Ok(Dtype::datetime(
+            return Some(Ok(NumpyDtype::datetime(
                 Timedelta,
                 DatetimeMeta {
                     unit: TimeUnit::Generic,
@@ -601,12 +601,12 @@ fn type_char(c: u8) -> Option<Result<Dtype, DtypeError>> {
         }
         _ => return None,
     };
-    Some(Ok(Dtype::scalar(kind, size)))
+    Some(Ok(NumpyDtype::scalar(kind, size)))
 }
 
 /// Kind letter and size, read like numpy: `strtol` on what follows the
 /// letter, which must consume the rest of the string.
-fn kind_and_size(t: &[u8], whole: &str) -> Result<Dtype, DtypeError> {
+fn kind_and_size(t: &[u8], whole: &str) -> Result<NumpyDtype, DtypeError> {
     let not_understood = || DtypeError::NotUnderstood(str_repr_cut(whole, 120));
     let parsed = strtol(&t[1..], 10);
     // numpy's `typeend`: just after the letter when nothing was converted.
@@ -628,24 +628,24 @@ fn kind_and_size(t: &[u8], whole: &str) -> Result<Dtype, DtypeError> {
     let dtype = match t[0] {
         // 'a' is a deprecated alias of 'S' (a DeprecationWarning, which
         // np.load does not turn into an error).
-        b'S' | b'a' => Dtype::scalar(Bytes, size),
+        b'S' | b'a' => NumpyDtype::scalar(Bytes, size),
         b'U' => {
             // numpy counts characters and stores 4 bytes each in a C int.
             if size > C_INT_MAX / 4 {
                 return Err(not_understood());
             }
-            Dtype::scalar(Str, size * 4)
+            NumpyDtype::scalar(Str, size * 4)
         }
-        b'V' => Dtype::scalar(Void, size),
+        b'V' => NumpyDtype::scalar(Void, size),
         kind => {
             let known = match (kind, size) {
-                (b'b', 1) => Some(Dtype::scalar(Bool, 1)),
-                (b'i', 1 | 2 | 4 | 8) => Some(Dtype::scalar(Int, size)),
-                (b'u', 1 | 2 | 4 | 8) => Some(Dtype::scalar(UInt, size)),
-                (b'f', 2 | 4 | 8 | 16) => Some(Dtype::scalar(Float, size)),
-                (b'c', 8 | 16 | 32) => Some(Dtype::scalar(Complex, size)),
+                (b'b', 1) => Some(NumpyDtype::scalar(Bool, 1)),
+                (b'i', 1 | 2 | 4 | 8) => Some(NumpyDtype::scalar(Int, size)),
+                (b'u', 1 | 2 | 4 | 8) => Some(NumpyDtype::scalar(UInt, size)),
+                (b'f', 2 | 4 | 8 | 16) => Some(NumpyDtype::scalar(Float, size)),
+                (b'c', 8 | 16 | 32) => Some(NumpyDtype::scalar(Complex, size)),
                 // Pointer-sized on 64 bits, and numpy also takes 'O4'.
-                (b'O', 4 | 8) => Some(Dtype::scalar(Object, 8)),
+                (b'O', 4 | 8) => Some(NumpyDtype::scalar(Object, 8)),
                 (b'M', 8) => type_char(b'M').and_then(Result::ok),
                 (b'm', 8) => type_char(b'm').and_then(Result::ok),
                 _ => None,
@@ -660,7 +660,7 @@ fn kind_and_size(t: &[u8], whole: &str) -> Result<Dtype, DtypeError> {
 }
 
 /// numpy 2.4's `sctypeDict` names (looked up with the whole string).
-fn named(s: &str) -> Option<Dtype> {
+fn named(s: &str) -> Option<NumpyDtype> {
     use DtypeKind::*;
     let (kind, size) = match s {
         "a" | "bytes" | "bytes_" => (Bytes, 0),
@@ -685,13 +685,13 @@ fn named(s: &str) -> Option<Dtype> {
         "object" | "object_" => (Object, 8),
         _ => return None,
     };
-    Some(Dtype::scalar(kind, size))
+    Some(NumpyDtype::scalar(kind, size))
 }
 
 // ---------------------------------------------------------------- descriptors
 
 /// numpy's `descr_to_dtype(descr)` for a header's `descr` value.
-pub fn dtype_from_descr(descr: &PyLit) -> Result<Dtype, DtypeError> {
+pub fn dtype_from_descr(descr: &PyLit) -> Result<NumpyDtype, DtypeError> {
     match descr {
         PyLit::Str(s) => dtype_from_str(s),
         PyLit::Tuple(items) => {
@@ -731,7 +731,7 @@ pub fn dtype_from_descr(descr: &PyLit) -> Result<Dtype, DtypeError> {
 
 /// `numpy.dtype((base, val))` where `base` is a dtype: a flexible type
 /// given its size, or a subarray.
-fn with_shape(base: Dtype, val: &PyLit) -> Result<Dtype, DtypeError> {
+fn with_shape(base: NumpyDtype, val: &PyLit) -> Result<NumpyDtype, DtypeError> {
     let dims = shape_dims(&base, val)?;
     let no_size = base.itemsize == 0 && base.kind != DtypeKind::Structured;
     if no_size {
@@ -741,7 +741,7 @@ fn with_shape(base: Dtype, val: &PyLit) -> Result<Dtype, DtypeError> {
 }
 
 /// The items of `val` read as dimensions.
-fn shape_dims<'v>(base: &Dtype, val: &'v PyLit) -> Result<Vec<&'v PyLit>, DtypeError> {
+fn shape_dims<'v>(base: &NumpyDtype, val: &'v PyLit) -> Result<Vec<&'v PyLit>, DtypeError> {
     // Unless `val` is an int or a tuple of ints, numpy first tries it as a
     // dtype of its own (the "(base, new_dtype)" form), then as a sequence.
     match val {
@@ -768,7 +768,7 @@ fn shape_dims<'v>(base: &Dtype, val: &'v PyLit) -> Result<Vec<&'v PyLit>, DtypeE
 }
 
 /// A flexible type without a size (S, U, V): the int is its size.
-fn with_size(base: Dtype, val: &PyLit) -> Result<Dtype, DtypeError> {
+fn with_size(base: NumpyDtype, val: &PyLit) -> Result<NumpyDtype, DtypeError> {
     if base.subarray.is_some() {
         return Err(DtypeError::Unsupported(
             "a size given to a zero-size subarray dtype".into(),
@@ -796,11 +796,11 @@ fn with_size(base: Dtype, val: &PyLit) -> Result<Dtype, DtypeError> {
     } else {
         size
     };
-    Ok(Dtype { itemsize, ..base })
+    Ok(NumpyDtype { itemsize, ..base })
 }
 
 /// A subarray of `base` with the shape `dims` (`val` itself for `()`).
-fn subarray(base: Dtype, val: &PyLit, dims: &[&PyLit]) -> Result<Dtype, DtypeError> {
+fn subarray(base: NumpyDtype, val: &PyLit, dims: &[&PyLit]) -> Result<NumpyDtype, DtypeError> {
     let invalid =
         |why: &str| DtypeError::Invalid(format!("invalid shape in fixed-type tuple{why}"));
     let mut shape = Vec::with_capacity(dims.len());
@@ -836,7 +836,7 @@ fn subarray(base: Dtype, val: &PyLit, dims: &[&PyLit]) -> Result<Dtype, DtypeErr
     let Some(nbytes) = nbytes else {
         return Err(invalid(": dtype size in bytes must fit into a C int."));
     };
-    Ok(Dtype {
+    Ok(NumpyDtype {
         kind: DtypeKind::Void,
         byte_order: ByteOrder::NotApplicable,
         itemsize: nbytes,
@@ -852,7 +852,7 @@ fn subarray(base: Dtype, val: &PyLit, dims: &[&PyLit]) -> Result<Dtype, DtypeErr
 
 /// descr_to_dtype's field loop, then `numpy.dtype({'names', 'formats',
 /// 'titles', 'offsets', 'itemsize'})`.
-fn structured(list: &[PyLit]) -> Result<Dtype, DtypeError> {
+fn structured(list: &[PyLit]) -> Result<NumpyDtype, DtypeError> {
     let mut fields = Vec::new();
     let mut offset = 0u64;
     for field in list {
@@ -872,7 +872,7 @@ fn structured(list: &[PyLit]) -> Result<Dtype, DtypeError> {
             "the fields add up to {offset} bytes, more than a C int holds"
         )));
     }
-    Ok(Dtype {
+    Ok(NumpyDtype {
         kind: DtypeKind::Structured,
         byte_order: ByteOrder::NotApplicable,
         itemsize: offset,
@@ -885,7 +885,7 @@ fn structured(list: &[PyLit]) -> Result<Dtype, DtypeError> {
 
 /// A `(name, descr)` or `(name, descr, shape)` field: its name as given,
 /// and its dtype.
-fn field_name_and_dtype(field: &PyLit) -> Result<(&PyLit, Dtype), DtypeError> {
+fn field_name_and_dtype(field: &PyLit) -> Result<(&PyLit, NumpyDtype), DtypeError> {
     let items = match field {
         PyLit::Tuple(items) | PyLit::List(items) => items,
         PyLit::Str(_) | PyLit::Dict(_) | PyLit::Set(_) | PyLit::Bytes(_) => {
@@ -913,7 +913,7 @@ fn field_name_and_dtype(field: &PyLit) -> Result<(&PyLit, Dtype), DtypeError> {
 }
 
 /// A field named `name` or `(title, name)`, at `offset`.
-fn named_field(name: &PyLit, dtype: Dtype, offset: u64) -> Result<Field, DtypeError> {
+fn named_field(name: &PyLit, dtype: NumpyDtype, offset: u64) -> Result<Field, DtypeError> {
     let (title, name) = match name {
         PyLit::Tuple(pair) => match pair.as_slice() {
             [title, name] => (Some(title), name),
@@ -978,11 +978,11 @@ mod tests {
     use super::*;
     use crate::pyliteral::literal_eval;
 
-    fn s(x: &str) -> Dtype {
+    fn s(x: &str) -> NumpyDtype {
         dtype_from_str(x).unwrap_or_else(|e| panic!("{x:?}: {e}"))
     }
 
-    fn d(src: &str) -> Result<Dtype, DtypeError> {
+    fn d(src: &str) -> Result<NumpyDtype, DtypeError> {
         dtype_from_descr(&literal_eval(src).unwrap())
     }
 

@@ -25,8 +25,8 @@
 //! `count * itemsize` raw bytes that `numpy.fromfile` reads and `reshape`
 //! shapes, with numpy's failures for shapes it cannot build.
 
-use crate::dtype::{Dtype, DtypeError, dtype_from_descr};
-use crate::pyliteral::{LiteralError, PyLit, literal_eval, literal_eval_py2};
+use crate::dtype::{DtypeError, NumpyDtype, dtype_from_descr};
+use crate::pyliteral::{PyLit, PyLiteralError, literal_eval, literal_eval_py2};
 use crate::source::Source;
 
 /// The first six bytes of every `.npy` file.
@@ -61,7 +61,7 @@ pub struct NpyHeader {
     /// The `descr` value as written.
     pub descr: PyLit,
     /// The dtype numpy builds from it.
-    pub dtype: Dtype,
+    pub dtype: NumpyDtype,
     /// Whether the data is in Fortran (column-major) order.
     pub fortran_order: bool,
     /// The shape; entries may be negative, numpy only fails later.
@@ -156,7 +156,7 @@ pub enum NpyError {
         /// File offset of the header text (character offsets count from there).
         header_offset: u64,
         /// What the parser found.
-        source: LiteralError,
+        source: PyLiteralError,
     },
     /// The header is a literal, but not a dict.
     #[error("the header is a {found}, not a dict: {repr} (numpy: Header is not a dictionary)")]

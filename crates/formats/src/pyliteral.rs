@@ -81,7 +81,7 @@ pub enum PyLit {
     Set(Vec<PyLit>),
 }
 
-/// What kind of failure a [`LiteralError`] is, in CPython's terms.
+/// What kind of failure a [`PyLiteralError`] is, in CPython's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LiteralErrorKind {
     /// CPython raises `SyntaxError` (including `IndentationError` and "too
@@ -113,7 +113,7 @@ impl std::fmt::Display for LiteralErrorKind {
 /// Why a source is not a literal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} at character {offset}: {message}")]
-pub struct LiteralError {
+pub struct PyLiteralError {
     /// The class of failure.
     pub kind: LiteralErrorKind,
     /// Character (not byte) offset in the source.
@@ -125,7 +125,7 @@ pub struct LiteralError {
 /// Parse `src` as `ast.literal_eval(src)` does. Time and memory are linear
 /// in the length of `src`, which the caller bounds (the `.npy` reader reads
 /// at most [`crate::npy::HEADER_READ_LIMIT`] bytes).
-pub fn literal_eval(src: &str) -> Result<PyLit, LiteralError> {
+pub fn literal_eval(src: &str) -> Result<PyLit, PyLiteralError> {
     eval(src, false).map(|(value, _)| value)
 }
 
@@ -139,11 +139,11 @@ pub fn literal_eval(src: &str) -> Result<PyLit, LiteralError> {
 /// is always a syntax error on the first attempt (a number followed by a
 /// name is never valid Python 3), so a single pass that drops the `L`s
 /// gives numpy's result.
-pub fn literal_eval_py2(src: &str) -> Result<(PyLit, usize), LiteralError> {
+pub fn literal_eval_py2(src: &str) -> Result<(PyLit, usize), PyLiteralError> {
     eval(src, true)
 }
 
-fn eval(src: &str, drop_long_suffix: bool) -> Result<(PyLit, usize), LiteralError> {
+fn eval(src: &str, drop_long_suffix: bool) -> Result<(PyLit, usize), PyLiteralError> {
     let chars: Vec<char> = src.chars().collect();
     // CPython refuses a NUL anywhere in the source, even inside a string.
     if let Some(at) = chars.iter().position(|&c| c == '\0') {
@@ -176,8 +176,8 @@ fn eval(src: &str, drop_long_suffix: bool) -> Result<(PyLit, usize), LiteralErro
     Ok((value, parser.lex.dropped_long_suffixes))
 }
 
-fn err(kind: LiteralErrorKind, offset: usize, message: impl Into<String>) -> LiteralError {
-    LiteralError {
+fn err(kind: LiteralErrorKind, offset: usize, message: impl Into<String>) -> PyLiteralError {
+    PyLiteralError {
         kind,
         offset,
         message: message.into(),
@@ -255,13 +255,13 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn syntax(&self, at: usize, msg: impl Into<String>) -> LiteralError {
+    fn syntax(&self, at: usize, msg: impl Into<String>) -> PyLiteralError {
         err(LiteralErrorKind::Syntax, at, msg)
     }
 
     /// A backslash at `pos`: it must end the line, and the source must go on
     /// (CPython's `tok_continuation_line`).
-    fn continuation(&mut self) -> Result<(), LiteralError> {
+    fn continuation(&mut self) -> Result<(), PyLiteralError> {
         let at = self.pos;
         self.bump();
         if self.peek() != Some('\n') {
@@ -274,7 +274,7 @@ impl<'a> Lexer<'a> {
         Ok(())
     }
 
-    fn next(&mut self) -> Result<(Tok, usize), LiteralError> {
+    fn next(&mut self) -> Result<(Tok, usize), PyLiteralError> {
         'line: loop {
             let mut blankline = false;
             if self.atbol {
@@ -344,7 +344,7 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn token(&mut self, c: char, start: usize) -> Result<Tok, LiteralError> {
+    fn token(&mut self, c: char, start: usize) -> Result<Tok, PyLiteralError> {
         if c.is_ascii_digit()
             || (c == '.'
                 && self
@@ -405,7 +405,7 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn name_or_string(&mut self, start: usize) -> Result<Tok, LiteralError> {
+    fn name_or_string(&mut self, start: usize) -> Result<Tok, PyLiteralError> {
         let mut end = self.pos;
         while self
             .c
@@ -437,7 +437,7 @@ impl<'a> Lexer<'a> {
         Ok(Tok::Name(word))
     }
 
-    fn string(&mut self, start: usize, prefix: &str) -> Result<Tok, LiteralError> {
+    fn string(&mut self, start: usize, prefix: &str) -> Result<Tok, PyLiteralError> {
         let raw = prefix.contains('r');
         let bytes = prefix.contains('b');
         let fstring = prefix.contains('f');
@@ -529,7 +529,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// A number, following CPython 3.11's `tok_get` digit by digit.
-    fn number(&mut self, start: usize) -> Result<Tok, LiteralError> {
+    fn number(&mut self, start: usize) -> Result<Tok, PyLiteralError> {
         let c0 = self.peek().unwrap_or('0');
         if c0 == '0'
             && matches!(
@@ -579,12 +579,12 @@ impl<'a> Lexer<'a> {
         })
     }
 
-    fn invalid_literal(&self, start: usize, what: &str) -> LiteralError {
+    fn invalid_literal(&self, start: usize, what: &str) -> PyLiteralError {
         self.syntax(start, format!("invalid {what} literal"))
     }
 
     /// `0x`, `0o` and `0b` integers.
-    fn radix_int(&mut self, start: usize) -> Result<Tok, LiteralError> {
+    fn radix_int(&mut self, start: usize) -> Result<Tok, PyLiteralError> {
         let marker = self
             .peek_at(self.pos + 1)
             .unwrap_or('x')
@@ -633,7 +633,7 @@ impl<'a> Lexer<'a> {
         &mut self,
         start: usize,
         c0: char,
-    ) -> Result<(String, Option<String>, Option<String>), LiteralError> {
+    ) -> Result<(String, Option<String>, Option<String>), PyLiteralError> {
         let mut int_part = String::new();
         let mut frac = None::<String>;
         let mut exp = None::<String>;
@@ -669,7 +669,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// A decimal integer's value.
-    fn decimal_int(&self, start: usize, int_part: &str) -> Result<Tok, LiteralError> {
+    fn decimal_int(&self, start: usize, int_part: &str) -> Result<Tok, PyLiteralError> {
         // CPython reads a literal with leading zeros (only zero itself)
         // without `PyLong_FromString`, hence without its digit limit.
         let significant = int_part.trim_start_matches('0');
@@ -690,7 +690,7 @@ impl<'a> Lexer<'a> {
 
     /// Digits with single underscores between them (CPython's
     /// `tok_decimal_tail`), appended to `out` without the underscores.
-    fn decimal_tail(&mut self, out: &mut String, start: usize) -> Result<(), LiteralError> {
+    fn decimal_tail(&mut self, out: &mut String, start: usize) -> Result<(), PyLiteralError> {
         loop {
             while let Some(c) = self.peek().filter(|c| c.is_ascii_digit()) {
                 out.push(c);
@@ -709,7 +709,7 @@ impl<'a> Lexer<'a> {
     /// CPython's `verify_end_of_number`: a number may not run into a name.
     /// In the Python 2 mode a following `L` name is dropped instead, as
     /// numpy's `_filter_header` does with the token stream.
-    fn end_of_number(&mut self, start: usize, what: &str) -> Result<(), LiteralError> {
+    fn end_of_number(&mut self, start: usize, what: &str) -> Result<(), PyLiteralError> {
         if self.drop_long_suffix {
             let mut at = self.pos;
             loop {
@@ -767,7 +767,7 @@ fn octal_escape(body: &[(char, usize)], i: usize) -> (u32, usize) {
 /// Escapes of a non-raw `str` literal (CPython's `unicode_escape` decoder
 /// as the parser calls it). `body` holds the characters between the quotes,
 /// a backslash always followed by the character it escapes.
-fn decode_str_escapes(body: &[(char, usize)]) -> Result<String, LiteralError> {
+fn decode_str_escapes(body: &[(char, usize)]) -> Result<String, PyLiteralError> {
     let mut out = String::with_capacity(body.len());
     let mut i = 0;
     while i < body.len() {
@@ -856,7 +856,7 @@ fn decode_str_escapes(body: &[(char, usize)]) -> Result<String, LiteralError> {
 
 /// Escapes of a non-raw `bytes` literal (`\u`, `\U` and `\N` are not
 /// escapes there). The body is already known to be ASCII.
-fn decode_bytes_escapes(body: &[(char, usize)]) -> Result<Vec<u8>, LiteralError> {
+fn decode_bytes_escapes(body: &[(char, usize)]) -> Result<Vec<u8>, PyLiteralError> {
     let mut out = Vec::with_capacity(body.len());
     let mut i = 0;
     while i < body.len() {
@@ -926,14 +926,14 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn advance(&mut self) -> Result<(), LiteralError> {
+    fn advance(&mut self) -> Result<(), PyLiteralError> {
         let (tok, at) = self.lex.next()?;
         self.tok = tok;
         self.at = at;
         Ok(())
     }
 
-    fn syntax(&self, msg: &str) -> LiteralError {
+    fn syntax(&self, msg: &str) -> PyLiteralError {
         let found = match &self.tok {
             Tok::End => "end of input".to_string(),
             Tok::Newline => "end of line".to_string(),
@@ -954,7 +954,7 @@ impl Parser<'_> {
         self.tok == Tok::Op(c)
     }
 
-    fn expect(&mut self, c: char) -> Result<(), LiteralError> {
+    fn expect(&mut self, c: char) -> Result<(), PyLiteralError> {
         if !self.is_op(c) {
             return Err(self.syntax(&format!("expected '{c}'")));
         }
@@ -972,7 +972,7 @@ impl Parser<'_> {
     }
 
     /// `expressions`: the top level, where `1, 2` is a tuple.
-    fn parse_expressions(&mut self) -> Result<Node, LiteralError> {
+    fn parse_expressions(&mut self) -> Result<Node, PyLiteralError> {
         let first = self.parse_expr()?;
         if !self.is_op(',') {
             return Ok(first);
@@ -992,7 +992,7 @@ impl Parser<'_> {
     /// valid Python, but literal_eval refuses a sum whose left side is a
     /// sum, so refusing it here gives the same result and keeps the tree
     /// (and its recursive drop) shallow.
-    fn parse_expr(&mut self) -> Result<Node, LiteralError> {
+    fn parse_expr(&mut self) -> Result<Node, PyLiteralError> {
         let left = self.parse_unary()?;
         let Tok::Op(op @ ('+' | '-')) = self.tok else {
             return Ok(left);
@@ -1010,7 +1010,7 @@ impl Parser<'_> {
         Ok(Node::Binary(op, Box::new(left), Box::new(right), at))
     }
 
-    fn parse_unary(&mut self) -> Result<Node, LiteralError> {
+    fn parse_unary(&mut self) -> Result<Node, PyLiteralError> {
         if let Tok::Op(op @ ('+' | '-')) = self.tok {
             let at = self.at;
             self.advance()?;
@@ -1029,7 +1029,7 @@ impl Parser<'_> {
         self.parse_atom()
     }
 
-    fn parse_atom(&mut self) -> Result<Node, LiteralError> {
+    fn parse_atom(&mut self) -> Result<Node, PyLiteralError> {
         let at = self.at;
         let tok = std::mem::replace(&mut self.tok, Tok::End);
         match tok {
@@ -1074,7 +1074,7 @@ impl Parser<'_> {
     }
 
     /// A name: the constants, and `set()`.
-    fn parse_name(&mut self, name: &str, at: usize) -> Result<Node, LiteralError> {
+    fn parse_name(&mut self, name: &str, at: usize) -> Result<Node, PyLiteralError> {
         match name {
             "None" => Ok(Node::Const(PyLit::None, at)),
             "True" => Ok(Node::Const(PyLit::Bool(true), at)),
@@ -1101,7 +1101,7 @@ impl Parser<'_> {
     }
 
     /// After `(`: a tuple, or a parenthesized expression.
-    fn parse_parenthesized(&mut self) -> Result<Node, LiteralError> {
+    fn parse_parenthesized(&mut self) -> Result<Node, PyLiteralError> {
         self.advance()?;
         if self.is_op(')') {
             self.advance()?;
@@ -1118,7 +1118,7 @@ impl Parser<'_> {
     }
 
     /// After `{`: a dict or a set.
-    fn parse_braces(&mut self) -> Result<Node, LiteralError> {
+    fn parse_braces(&mut self) -> Result<Node, PyLiteralError> {
         self.advance()?;
         if self.is_op('}') {
             self.advance()?;
@@ -1150,7 +1150,11 @@ impl Parser<'_> {
 
     /// After the first element: `, elt`* with an optional trailing comma,
     /// then the closing bracket.
-    fn parse_sequence_tail(&mut self, first: Node, close: char) -> Result<Vec<Node>, LiteralError> {
+    fn parse_sequence_tail(
+        &mut self,
+        first: Node,
+        close: char,
+    ) -> Result<Vec<Node>, PyLiteralError> {
         let mut items = vec![first];
         loop {
             if self.is_op(close) {
@@ -1171,7 +1175,7 @@ impl Parser<'_> {
         first: StrValue,
         fstring: bool,
         at: usize,
-    ) -> Result<Node, LiteralError> {
+    ) -> Result<Node, PyLiteralError> {
         let mut any_fstring = fstring;
         let mut value = first;
         self.advance()?;
@@ -1234,7 +1238,7 @@ fn node_offset(node: &Node) -> usize {
     }
 }
 
-fn malformed(node: &Node) -> LiteralError {
+fn malformed(node: &Node) -> PyLiteralError {
     err(
         LiteralErrorKind::Malformed,
         node_offset(node),
@@ -1243,7 +1247,7 @@ fn malformed(node: &Node) -> LiteralError {
 }
 
 /// `literal_eval`'s `_convert`.
-fn convert(node: &Node) -> Result<PyLit, LiteralError> {
+fn convert(node: &Node) -> Result<PyLit, PyLiteralError> {
     match node {
         Node::Const(v, _) => Ok(v.clone()),
         Node::Tuple(items) => Ok(PyLit::Tuple(
@@ -1320,7 +1324,7 @@ fn convert(node: &Node) -> Result<PyLit, LiteralError> {
     }
 }
 
-fn unhashable(node: &Node, type_name: &str) -> LiteralError {
+fn unhashable(node: &Node, type_name: &str) -> PyLiteralError {
     err(
         LiteralErrorKind::Unhashable,
         node_offset(node),
@@ -1328,7 +1332,7 @@ fn unhashable(node: &Node, type_name: &str) -> LiteralError {
     )
 }
 
-fn convert_signed_num(node: &Node) -> Result<PyLit, LiteralError> {
+fn convert_signed_num(node: &Node) -> Result<PyLit, PyLiteralError> {
     let Node::Unary(op, operand, _) = node else {
         return convert_num(node);
     };
@@ -1345,7 +1349,7 @@ fn convert_signed_num(node: &Node) -> Result<PyLit, LiteralError> {
 }
 
 /// Only int, float and complex constants (not bools) are numbers here.
-fn convert_num(node: &Node) -> Result<PyLit, LiteralError> {
+fn convert_num(node: &Node) -> Result<PyLit, PyLiteralError> {
     match node {
         Node::Const(v @ (PyLit::Int(_) | PyLit::Float(_) | PyLit::Complex { .. }), _) => {
             Ok(v.clone())
@@ -1566,7 +1570,7 @@ mod tests {
         literal_eval(src).unwrap_or_else(|e| panic!("{src:?}: {e}"))
     }
 
-    fn fail(src: &str) -> LiteralError {
+    fn fail(src: &str) -> PyLiteralError {
         match literal_eval(src) {
             Ok(v) => panic!("{src:?} parsed as {v:?}"),
             Err(e) => e,

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use airlock_formats::FileSource;
-use airlock_formats::dtype::{Dtype, DtypeError, dtype_from_descr, dtype_from_str};
+use airlock_formats::dtype::{DtypeError, NumpyDtype, dtype_from_descr, dtype_from_str};
 use airlock_formats::npy::{MAX_HEADER_SIZE, NpyError, NpyHeader, read_npy_header};
 use airlock_formats::pyliteral::literal_eval;
 use serde_json::Value;
@@ -54,7 +54,7 @@ fn u64_list(v: &Value) -> Option<Vec<u64>> {
 }
 
 /// Differences between our dtype and numpy's description of it.
-fn dtype_mismatches(ours: &Dtype, numpy: &Value) -> Vec<String> {
+fn dtype_mismatches(ours: &NumpyDtype, numpy: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let mut check = |what: &str, a: String, b: String| {
         if a != b {
@@ -297,7 +297,7 @@ struct Table {
 fn compare_table(
     rows: &[Value],
     key: &str,
-    parse: impl Fn(&str) -> Result<Dtype, DtypeError>,
+    parse: impl Fn(&str) -> Result<NumpyDtype, DtypeError>,
 ) -> Table {
     let mut t = Table {
         total: rows.len(),

@@ -203,7 +203,7 @@ impl<'a> Decoder<'a> {
         &self,
         op_offset: usize,
         opcode: Opcode,
-        r: Result<T, literal::LiteralError>,
+        r: Result<T, literal::TextArgError>,
     ) -> Result<T, DecodeError> {
         r.map_err(|e| {
             self.fail(

@@ -53,16 +53,16 @@ impl std::fmt::Display for Int {
 
 /// Why a literal was refused; the message mirrors the Python exception.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiteralError(pub String);
+pub struct TextArgError(pub String);
 
-impl std::fmt::Display for LiteralError {
+impl std::fmt::Display for TextArgError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-fn err<T>(msg: impl Into<String>) -> Result<T, LiteralError> {
-    Err(LiteralError(msg.into()))
+fn err<T>(msg: impl Into<String>) -> Result<T, TextArgError> {
+    Err(TextArgError(msg.into()))
 }
 
 /// The line as C code sees it: everything before the first NUL byte.
@@ -74,7 +74,7 @@ fn c_str(line: &[u8]) -> &[u8] {
 }
 
 /// `PyLong_FromString(s, NULL, base)`: `int()` on the C string `s`.
-pub fn py_long_from_string(s: &[u8], base: u32) -> Result<Int, LiteralError> {
+pub fn py_long_from_string(s: &[u8], base: u32) -> Result<Int, TextArgError> {
     match airlock_pyvalue::parse_int(c_str(s), base) {
         Ok(v) => Ok(Int::from_big(v)),
         Err(IntError::Invalid) => err(format!("invalid literal for int() with base {base}")),
@@ -95,7 +95,7 @@ pub enum IntLine {
 /// Parse the line of an `INT` opcode (`line` includes its trailing newline)
 /// exactly as `load_int` does: `strtol(s, &end, 0)` first, then
 /// `PyLong_FromString(s, NULL, 0)` when that does not consume the line.
-pub fn parse_int_line(line: &[u8]) -> Result<IntLine, LiteralError> {
+pub fn parse_int_line(line: &[u8]) -> Result<IntLine, TextArgError> {
     let s = c_str(line);
     let airlock_pyvalue::Strtol {
         value: x,
@@ -107,7 +107,7 @@ pub fn parse_int_line(line: &[u8]) -> Result<IntLine, LiteralError> {
     if overflow || (end_byte != b'\n' && end_byte != 0) {
         return py_long_from_string(s, 0)
             .map(IntLine::Int)
-            .map_err(|_| LiteralError("could not convert string to int".into()));
+            .map_err(|_| TextArgError("could not convert string to int".into()));
     }
     if line.len() == 3 && (x == 0 || x == 1) {
         Ok(IntLine::Bool(x == 1))
@@ -117,7 +117,7 @@ pub fn parse_int_line(line: &[u8]) -> Result<IntLine, LiteralError> {
 }
 
 /// Parse the line of a `LONG` opcode (with its newline) as `load_long` does.
-pub fn parse_long_line(line: &[u8]) -> Result<Int, LiteralError> {
+pub fn parse_long_line(line: &[u8]) -> Result<Int, TextArgError> {
     let n = line.len();
     if n >= 2 && line[n - 2] == b'L' {
         py_long_from_string(&line[..n - 2], 0)
@@ -128,7 +128,7 @@ pub fn parse_long_line(line: &[u8]) -> Result<Int, LiteralError> {
 
 /// Parse a memo index line (`PUT`/`GET`): `PyLong_FromString(s, NULL, 10)`
 /// then `PyLong_AsSsize_t`.
-pub fn parse_memo_index_line(line: &[u8]) -> Result<i64, LiteralError> {
+pub fn parse_memo_index_line(line: &[u8]) -> Result<i64, TextArgError> {
     match py_long_from_string(line, 10)? {
         Int::Small(v) => Ok(v),
         Int::Big(_) => err("Python int too large to convert to C ssize_t"),
@@ -212,7 +212,7 @@ fn parse_inf_or_nan(s: &[u8]) -> (f64, usize) {
 /// Parse the line of a `FLOAT` opcode (with its newline) as `load_float` does
 /// with `PyOS_string_to_double(s, &end, PyExc_OverflowError)`: no leading
 /// whitespace, no underscores, `inf`/`nan` spelled out, an overflow is an error.
-pub fn parse_float_line(line: &[u8]) -> Result<f64, LiteralError> {
+pub fn parse_float_line(line: &[u8]) -> Result<f64, TextArgError> {
     let s = c_str(line);
     let n = dtoa_prefix(s);
     let (value, end) = if n > 0 {
@@ -243,7 +243,7 @@ pub fn parse_float_line(line: &[u8]) -> Result<f64, LiteralError> {
 /// `PyBytes_DecodeEscape` with `errors=NULL` (strict): the escapes of a
 /// Python bytes literal. Unknown escapes are kept as written; octal escapes
 /// above `\377` wrap modulo 256.
-pub fn escape_decode(s: &[u8]) -> Result<Cow<'_, [u8]>, LiteralError> {
+pub fn escape_decode(s: &[u8]) -> Result<Cow<'_, [u8]>, TextArgError> {
     if memchr::memchr(b'\\', s).is_none() {
         return Ok(Cow::Borrowed(s));
     }
@@ -327,7 +327,7 @@ pub fn push_code_point(out: &mut Vec<u8>, cp: u32) {
 
 /// The raw-unicode-escape codec (strict): `\uXXXX` and `\UXXXXXXXX` are the
 /// only escapes, every other byte is the code point of the same value.
-pub fn raw_unicode_escape_decode(s: &[u8]) -> Result<Cow<'_, [u8]>, LiteralError> {
+pub fn raw_unicode_escape_decode(s: &[u8]) -> Result<Cow<'_, [u8]>, TextArgError> {
     if s.is_ascii() && memchr::memchr(b'\\', s).is_none() {
         return Ok(Cow::Borrowed(s));
     }
@@ -444,7 +444,7 @@ pub fn decode_long_le(bytes: &[u8]) -> Int {
 pub fn decode_legacy<'a>(
     data: Cow<'a, [u8]>,
     encoding: LegacyEncoding,
-) -> Result<Cow<'a, [u8]>, LiteralError> {
+) -> Result<Cow<'a, [u8]>, TextArgError> {
     match encoding {
         LegacyEncoding::Bytes => Ok(data),
         LegacyEncoding::Ascii => match data.iter().position(|b| !b.is_ascii()) {
@@ -495,7 +495,7 @@ pub enum LegacyEncoding {
 mod tests {
     use super::*;
 
-    fn int(line: &str) -> Result<IntLine, LiteralError> {
+    fn int(line: &str) -> Result<IntLine, TextArgError> {
         parse_int_line(line.as_bytes())
     }
 
