@@ -57,7 +57,7 @@ step "committed fixtures are what the generators write with the pinned venv"
 step "weights_only tables against the installed torch"
 "$venv/bin/python" scripts/gen_torch_tables.py --check crates/policy/src/torch_tables.rs
 
-step "danger catalogue derived from the code of the installed Python, torch and numpy"
+step "danger catalogue derived from the code of the installed Python, torch, NumPy, SciPy, joblib, click and pytest"
 "$venv/bin/python" scripts/gen_danger_catalogue.py --check crates/policy/data/danger_generated.tsv
 
 step "weights_only prediction against real torch.load on every fixture"
