@@ -580,6 +580,29 @@ impl<'a> Machine<'_, 'a> {
         }
     }
 
+    /// A method call on an object only its code knows (an opaque object or
+    /// a global): `values` stack values are kept with the mutation, which
+    /// is recorded on the object and reported as an event.
+    fn record_mutation(
+        &mut self,
+        op: &Op<'a>,
+        target: Value,
+        mutation: Mutation,
+        method: &'static str,
+        count: usize,
+        values: usize,
+    ) -> Step {
+        self.charge((values * std::mem::size_of::<Value>()) as u64)?;
+        self.mutate_opaque(target, mutation);
+        let mutate = Mutate {
+            target,
+            method,
+            count,
+        };
+        self.event(op, EventKind::Mutate(Box::new(mutate)));
+        Ok(())
+    }
+
     fn mutate_opaque(&mut self, target: Value, mutation: Mutation) {
         match target.obj().map(|id| self.graph.get_mut(id)) {
             Some(Object::Opaque(o)) => {
@@ -619,23 +642,12 @@ impl<'a> Machine<'_, 'a> {
                 }
             }
             Some((_, Object::Opaque(_) | Object::Global(_))) => {
-                let count = items.len();
-                self.charge((count * std::mem::size_of::<Value>()) as u64)?;
-                self.mutate_opaque(
-                    target,
-                    Mutation::Extend {
-                        items: items.into_boxed_slice(),
-                        offset: op.offset,
-                    },
-                );
-                self.event(
-                    op,
-                    EventKind::Mutate(Box::new(Mutate {
-                        target,
-                        method: "extend",
-                        count,
-                    })),
-                );
+                let (count, values) = (items.len(), items.len());
+                let mutation = Mutation::Extend {
+                    items: items.into_boxed_slice(),
+                    offset: op.offset,
+                };
+                self.record_mutation(op, target, mutation, "extend", count, values)?;
             }
             _ => {
                 return Err(raises(format!(
@@ -691,23 +703,12 @@ impl<'a> Machine<'_, 'a> {
                 }
             }
             Some((_, Object::Opaque(_) | Object::Global(_))) => {
-                let count = pairs.len();
-                self.charge((count * 2 * std::mem::size_of::<Value>()) as u64)?;
-                self.mutate_opaque(
-                    target,
-                    Mutation::SetItems {
-                        items: pairs.into_boxed_slice(),
-                        offset: op.offset,
-                    },
-                );
-                self.event(
-                    op,
-                    EventKind::Mutate(Box::new(Mutate {
-                        target,
-                        method: "__setitem__",
-                        count,
-                    })),
-                );
+                let (count, values) = (pairs.len(), 2 * pairs.len());
+                let mutation = Mutation::SetItems {
+                    items: pairs.into_boxed_slice(),
+                    offset: op.offset,
+                };
+                self.record_mutation(op, target, mutation, "__setitem__", count, values)?;
             }
             _ => {
                 return Err(raises(format!(
@@ -780,23 +781,12 @@ impl<'a> Machine<'_, 'a> {
                 r?;
             }
             Some((_, Object::Opaque(_) | Object::Global(_))) => {
-                let count = items.len();
-                self.charge((count * std::mem::size_of::<Value>()) as u64)?;
-                self.mutate_opaque(
-                    target,
-                    Mutation::Add {
-                        items: items.into_boxed_slice(),
-                        offset: op.offset,
-                    },
-                );
-                self.event(
-                    op,
-                    EventKind::Mutate(Box::new(Mutate {
-                        target,
-                        method: "add",
-                        count,
-                    })),
-                );
+                let (count, values) = (items.len(), items.len());
+                let mutation = Mutation::Add {
+                    items: items.into_boxed_slice(),
+                    offset: op.offset,
+                };
+                self.record_mutation(op, target, mutation, "add", count, values)?;
             }
             _ => {
                 return Err(raises(format!(
