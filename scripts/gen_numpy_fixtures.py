@@ -498,4 +498,7 @@ def write(out):
 
 
 if __name__ == "__main__":
+    # Set iteration order (sets and frozensets pickled, dict keys built from
+    # sets) follows str hashing: one seed, so every run writes the same bytes.
+    fx.fixed_hash_seed(0)
     main()
