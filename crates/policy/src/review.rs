@@ -171,8 +171,6 @@ const MUTATORS: &[&str] = &[
     "_operator.iconcat",
     "builtins.setattr",
     "builtins.delattr",
-    "dict.update",
-    "dict.__setitem__",
     "builtins.dict.update",
     "builtins.dict.__setitem__",
     "builtins.dict.setdefault",

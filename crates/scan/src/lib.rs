@@ -45,8 +45,10 @@ pub struct Options {
     /// Limits of the pickle engine.
     pub limits: airlock_pickle::Limits,
     /// Record every complete pickle analysed in [`FileReport::pickles`]
-    /// (its member, offset and SHA-256), for a reader that must rebuild
-    /// only what was analysed (`convert`, `inspect`, `airlock.load`).
+    /// (its member, offset and SHA-256) and every storage record checked
+    /// against its pickle in [`FileReport::storages`], for a reader that
+    /// must rebuild only what was analysed (`convert`, `inspect`,
+    /// `airlock.load`).
     pub record_pickles: bool,
 }
 
