@@ -7,21 +7,38 @@
 #
 #   scripts/eval_unseen.sh [harvest_unseen.py options, e.g. --skip-harvest]
 #
+# Third set, ModelAudit's main-package tests (tests/ of the same sdist: pickle,
+# torch zip / legacy, joblib, numpy, archive scanners), summary eval/UNSEEN-main.md:
+#
+#   UNSEEN_CACHE=~/.cache/airlock/unseen-main scripts/eval_unseen.sh --suite main [--skip-scan | --skip-harvest]
+#
 # Environment:
 #   AIRLOCK   the airlock binary to measure (default: target/release/airlock,
 #             built with `cargo build --release -p airlock-cli` if missing)
-#   UNSEEN_CACHE  cache folder (default ~/.cache/airlock/unseen): sdist, venv,
-#             payloads, labels.json, results.json.  Nothing is written to the
-#             repository but eval/UNSEEN.md.
+#   UNSEEN_CACHE  cache folder (default ~/.cache/airlock/unseen, with --suite
+#             main ~/.cache/airlock/unseen-main): sdist, venv, payloads,
+#             labels.json, results.json.  Nothing is written to the repository
+#             but eval/UNSEEN.md (--suite main: eval/UNSEEN-main.md).
 #
 # Network: the first run downloads the sdist (pip download) and, if needed,
 # installs modelaudit==0.2.54, pytest and torch into CACHE/venv.  When
 # ~/.cache/airlock/peers/modelaudit (scripts/eval/peers.py) already has
 # modelaudit 0.2.54, CACHE/venv reuses it through a .pth file (read-only) and
-# only pytest is installed.
+# only pytest is installed (--suite main: and dill, which some of its tests use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen}
+suite=picklescan
+prev=
+for a in "$@"; do
+  if [ "$prev" = --suite ]; then suite=$a; fi
+  case $a in --suite=*) suite=${a#--suite=} ;; esac
+  prev=$a
+done
+if [ "$suite" = main ]; then
+  cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-main}
+else
+  cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen}
+fi
 mkdir -p "$cache"
 
 airlock=${AIRLOCK:-target/release/airlock}
@@ -43,6 +60,12 @@ if [ ! -x "$venv/bin/python" ]; then
     "$venv/bin/python" -m pip install -q "modelaudit==0.2.54" torch numpy
   fi
   "$venv/bin/python" -m pip install -q "pytest==9.2.0"
+fi
+if [ "$suite" = main ] && ! "$venv/bin/python" -c "import dill, joblib, sklearn" 2>/dev/null; then
+  # the main tests' optional dependencies for pickle-bearing files (versions of the sdist's uv.lock)
+  "$venv/bin/python" -m pip install -q "dill==0.4.1"
+  "$venv/bin/python" -c "import joblib, sklearn" 2>/dev/null \
+    || "$venv/bin/python" -m pip install -q "joblib==1.6.0" "scikit-learn==1.7.2"
 fi
 
 exec "$venv/bin/python" scripts/eval/harvest_unseen.py --airlock "$airlock" --python "$venv/bin/python" \

@@ -48,11 +48,17 @@ Airlock rebuilds as data are canonicalised as it rebuilds them: an
 nn.Module as its state_dict(), a numpy array as a tensor (little-endian
 bytes), numpy scalars as Python numbers, argparse.Namespace as a dict,
 omegaconf configs as OmegaConf.to_container(resolve=False), pathlib paths as
-strings, a defaultdict as a dict, deque as a list.
+strings, a defaultdict as a dict, deque as a list; an instance that pickle
+makes by `cls.__new__(cls)` alone and fills with BUILD or dict items as a
+dict whose first key "__class__" holds its class's pickled name; a class as
+its pickled name; a member of an enum class listed in
+crates/policy/data/enums.tsv as its value.
 """
 
 import argparse
 import collections
+import copyreg
+import enum
 import hashlib
 import json
 import os
@@ -260,6 +266,10 @@ class Canon:
             v = {"str": str(obj)}
         elif isinstance(obj, pathlib.PurePath):
             v = {"str": str(obj)}
+        elif isinstance(obj, type):
+            v = {"str": pickled_name(obj)}
+        elif isinstance(obj, enum.Enum) and listed_enum(obj):
+            v = {"str": obj.value} if isinstance(obj.value, str) else {"int": str(obj.value)}
         else:
             return self.composite(obj, path, record)
         return self.leaf(path, v, record)
@@ -315,7 +325,56 @@ class Canon:
         if t in (set, frozenset):
             members = sorted((self.value(x, path, False) for x in obj), key=sort_key)
             return self.leaf(path, {"set": members}, record)
+        instance = new_and_build(obj)
+        if instance is not None:
+            name, pairs = instance
+            return {"dict": self.items([("__class__", name), *pairs], path, record)}
         raise NotRebuildable(f"{path or '<root>'}: {type_name(obj)}")
+
+
+def pickled_name(cls):
+    """The name pickle writes for a class (fixture classes live in __main__)."""
+    module = "__main__" if cls.__module__ == "_fixture_definitions" else cls.__module__
+    return f"{module}.{cls.__qualname__}"
+
+
+def listed_enum(member):
+    """Whether the member's class is in crates/policy/data/enums.tsv (what Airlock rebuilds)."""
+    global ENUM_CLASSES
+    if ENUM_CLASSES is None:
+        table = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "policy", "data", "enums.tsv")
+        with open(table, encoding="utf-8") as f:
+            ENUM_CLASSES = {line.split("\t")[0] for line in f if not line.startswith("#")}
+    return pickled_name(type(member)) in ENUM_CLASSES
+
+
+ENUM_CLASSES = None
+
+
+def new_and_build(obj):
+    """(class name, attribute or item pairs) when pickle makes `obj` with
+    `cls.__new__(cls)` alone and fills it by BUILD (dict, slots) or dict
+    items: Airlock's rebuild of such an instance is a dict with its class
+    name under "__class__"; None otherwise."""
+    rv = obj.__reduce_ex__(2)
+    if not isinstance(rv, tuple) or rv[0] is not copyreg.__newobj__ or rv[1] != (type(obj),):
+        return None
+    state = rv[2] if len(rv) > 2 else None
+    listitems = rv[3] if len(rv) > 3 else None
+    items = list(rv[4]) if len(rv) > 4 and rv[4] is not None else []
+    if listitems is not None:
+        return None
+    pairs = []
+    parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+    for part in parts:
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            return None
+        pairs.extend(part.items())
+    if pairs and items:
+        return None
+    return pickled_name(type(obj)), pairs or items
 
 
 def record(path):

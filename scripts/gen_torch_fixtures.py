@@ -37,6 +37,7 @@ reference, so it must stay free of side effects outside main().
 import argparse
 import collections
 import contextlib
+import dataclasses
 import io
 import json
 import linecache
@@ -114,6 +115,26 @@ class TinyNet(torch.nn.Module):
 
     def forward(self, ids):
         return self.head(self.body(self.embed(ids))) * self.scale
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """A user dataclass config: pickles as NEWOBJ `__main__.TrainConfig` and BUILD of its fields."""
+
+    lr: float = 0.001
+    layers: tuple = (64, 64)
+    schedule: str = "cosine"
+    tags: list = dataclasses.field(default_factory=lambda: ["baseline"])
+
+
+class SlotsPoint:
+    """A class with `__slots__`: its state pickles as `(None, {slot: value})`."""
+
+    __slots__ = ("x", "y")
+
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
 
 
 class TaggedTensor(torch.Tensor):
@@ -619,6 +640,31 @@ def gen_configs(w):
     w.save("cfg_listconfig.pt", "config", "omegaconf ListConfig as the top-level object", OmegaConf.create([1, "two", 3.0]))
 
 
+def gen_library_objects(w):
+    """Objects of other libraries made by __new__ and filled by BUILD, enum
+    members and class references: what Trainer, Lightning and user configs
+    put into checkpoints. Airlock rebuilds them as data without importing
+    their classes."""
+    import transformers
+    from lightning.fabric.utilities.data import AttributeDict
+    from omegaconf import DictConfig
+
+    def training_args(path):
+        # What transformers.Trainer writes as training_args.bin.
+        args = transformers.TrainingArguments(output_dir="out", report_to="none", seed=42)
+        torch.save(args, path)
+
+    w.add("hf_training_args.bin", "config", "transformers TrainingArguments as Trainer saves it", training_args)
+    w.save("cfg_dataclass.pt", "config", "a user dataclass config (__main__.TrainConfig)",
+           {"config": TrainConfig(), "step": 3})
+    w.save("cfg_slots.pt", "config", "an instance whose state is its __slots__ (__main__.SlotsPoint)",
+           {"point": SlotsPoint(1, 2.5)})
+    w.save("cfg_attribute_dict.pt", "config", "Lightning's AttributeDict hyperparameters",
+           {"hyper_parameters": AttributeDict(lr=0.01, hidden=8), "hparams_type": DictConfig})
+    w.save("cfg_enum_member.pt", "config", "a transformers enum member as a value",
+           {"scheduler": transformers.SchedulerType.COSINE, "strategy": transformers.IntervalStrategy.STEPS})
+
+
 def gen_containers(w):
     w.save(
         "ckpt_python_scalars.pt",
@@ -811,6 +857,7 @@ def write_all(out_dir):
     gen_torchscript(w)
     gen_numpy(w)
     gen_configs(w)
+    gen_library_objects(w)
     gen_containers(w)
     gen_tensor_kinds(w)
     w.write_manifest()

@@ -74,6 +74,10 @@ CASES = {
     # a storage record of the wrong size, a storage record that is missing.
     "unknown_class": (b"\x80\x02}(" + S(b"model") + b"csklearn.linear_model\nLinearRegression\n)\x81}b" + S(b"w")
                       + rebuild(storage()) + b"u.", {"data/0": b"\0" * 8}),
+    # The same class called (REDUCE) rather than made by __new__: its code
+    # runs, so it is not data even with an empty state.
+    "unknown_class_called": (b"\x80\x02}(" + S(b"model") + b"csklearn.linear_model\nLinearRegression\n)R}b"
+                             + S(b"w") + rebuild(storage()) + b"u.", {"data/0": b"\0" * 8}),
     "storage_size_mismatch": (b"\x80\x02" + rebuild(storage()) + b".", {"data/0": b"\0" * 12}),
     "storage_record_missing": (b"\x80\x02" + rebuild(storage()) + b".", {}),
     # Bytes after data.pkl's STOP: torch unpickles one pickle and never reads

@@ -60,6 +60,9 @@ step "weights_only tables against the installed torch"
 step "danger catalogue derived from the code of the installed Python, torch, NumPy, SciPy, joblib, click and pytest"
 "$venv/bin/python" scripts/gen_danger_catalogue.py --check crates/policy/data/danger_generated.tsv
 
+step "enum classes rebuilt as data, derived from the installed transformers, accelerate, Lightning and torch"
+"$venv/bin/python" scripts/gen_enum_table.py --check
+
 step "weights_only prediction against real torch.load on every fixture"
 "$venv/bin/python" scripts/torch_parity.py tests/fixtures/torch --out "$tmp/parity.json"
 python3 scripts/gen_wo_edge_fixtures.py --check tests/fixtures/torch-edge

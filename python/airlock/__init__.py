@@ -34,6 +34,7 @@ __all__ = [
     "Finding",
     "MissingFileError",
     "ModuleRebuiltError",
+    "RebuiltAsDataError",
     "Report",
     "UnsafeModelError",
     "__version__",
@@ -70,7 +71,14 @@ class AirlockError(Exception):
         return list(dict.fromkeys(f.rule for f in self.findings))
 
 
-class ModuleRebuiltError(AirlockError):
+class RebuiltAsDataError(AirlockError):
+    """Under :func:`guard`, what Airlock rebuilt as data is not what
+    ``torch.load`` would return: instances of classes outside the allowlist
+    became dicts naming their class under ``"__class__"``. The message says
+    how to go on."""
+
+
+class ModuleRebuiltError(RebuiltAsDataError):
     """Under :func:`guard`, the file pickles whole ``nn.Module`` objects:
     ``torch.load`` would return the modules (whose classes are code), while
     Airlock can only give their state dicts. The message says how to go on."""

@@ -19,7 +19,7 @@ def _guarded_load(f, map_location=None, pickle_module=None, *, weights_only=None
     """torch.load, scanned first: safe files go to torch.load(weights_only=True),
     files weights_only refuses but Airlock can rebuild as data to
     airlock.load, everything else raises airlock.UnsafeModelError."""
-    from . import UnsafeModelError, AirlockError, ModuleRebuiltError, scan
+    from . import UnsafeModelError, AirlockError, RebuiltAsDataError, scan
     from ._load import _load
 
     original = _original
@@ -44,12 +44,14 @@ def _guarded_load(f, map_location=None, pickle_module=None, *, weights_only=None
             return original(source, map_location=map_location, weights_only=True, **extra, **kwargs)
         if report.verdict == "suspicious":
             try:
-                obj, modules = _load(path, map_location, bool(mmap) and tmp is None)
+                obj, modules, objects = _load(path, map_location, bool(mmap) and tmp is None)
                 if modules:
                     _modules_rebuilt(path, modules, report)
+                if objects:
+                    _objects_rebuilt(path, objects, report)
                 return obj
             except AirlockError as exc:
-                if isinstance(exc, ModuleRebuiltError):
+                if isinstance(exc, RebuiltAsDataError):
                     raise
                 why = report.weights_only_reason or (report.findings[0].message if report.findings else "unknown")
                 raise UnsafeModelError(
@@ -83,6 +85,28 @@ def _modules_rebuilt(path, modules, report):
         f"model.load_state_dict(airlock.load(path)), or enter the guard with airlock.guard(state_dicts=True) "
         f"to get state dicts from torch.load; if you trust the file, `airlock convert --sandbox` loads it "
         f"with the real torch.load in the sandbox", report)
+
+
+def _objects_rebuilt(path, objects, report):
+    """The file pickles instances of classes outside the allowlist that
+    Airlock rebuilt as dicts (or classes it rebuilt as their names):
+    ``torch.load`` would return the objects. Say so (or warn and go on
+    under ``airlock.guard(state_dicts=True)``)."""
+    import warnings
+
+    from . import RebuiltAsDataError
+
+    names = ", ".join(objects[:3]) + (f" and {len(objects) - 3} more" if len(objects) > 3 else "")
+    what = (f"{path} pickles objects of classes outside the data allowlist ({names}): torch.load would "
+            f"return instances of them, Airlock rebuilt each as a dict of its attributes with its class name "
+            f"under '__class__' (a class stored as a value as its name)")
+    if _state_dicts > 0:
+        warnings.warn(f"airlock.guard: {what}; returning the dicts", stacklevel=4)
+        return
+    raise RebuiltAsDataError(
+        f"airlock.guard refused {path}: {what}. To use the values, read them with airlock.load(path), or enter "
+        f"the guard with airlock.guard(state_dicts=True) to get them from torch.load; if you trust the file, "
+        f"`airlock convert --sandbox` loads it with the real torch.load in the sandbox", report)
 
 
 class _Guard:

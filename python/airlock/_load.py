@@ -66,30 +66,32 @@ def load(path: "str | os.PathLike[str]", *, map_location: Any = "cpu", mmap: boo
 
 
 def _load(path, map_location, mmap):
-    """:func:`load`, and the classes of the pickled ``nn.Module`` objects
-    that were rebuilt as their state dicts (``torch.load`` would have
-    returned the modules)."""
+    """:func:`load`, and what ``torch.load`` would have returned otherwise:
+    ``(object, modules, objects)`` with the classes of the pickled
+    ``nn.Module`` objects rebuilt as their state dicts, and the classes
+    whose instances were rebuilt as dicts naming them under ``"__class__"``
+    (or that were stored as values and became their names)."""
     import json
 
     from . import _existing, _refused
 
     path = _existing(path)
     try:
-        report, root, tensors, storages, _transformations, modules = _native.load_plan(path)
+        report, root, tensors, storages, _transformations, modules, objects = _native.load_plan(path)
     except _native.ConvertRefused as exc:
         raise _refused(exc) from None
     if json.loads(report)["files"][0]["format"] == "npy":
         # np.load returns the array itself, not a dict.
         _cpu_only(map_location, storages)
         (array,) = _numpy_arrays(path, tensors, storages, mmap)
-        return array, list(modules)
+        return array, list(modules), list(objects)
     torch = _torch()
     if torch is not None:
         built, made = _torch_tensors(torch, path, tensors, storages, mmap, _restore_location(torch, map_location))
-        return _Fill(torch, built, made).finish(root), list(modules)
+        return _Fill(torch, built, made).finish(root), list(modules), list(objects)
     _cpu_only(map_location, storages)
     built = _numpy_arrays(path, tensors, storages, mmap)
-    return _Fill(None, built, None).finish(root), list(modules)
+    return _Fill(None, built, None).finish(root), list(modules), list(objects)
 
 
 def _restore_location(torch, map_location):

@@ -469,12 +469,15 @@ fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
     let report = report_json(std::slice::from_ref(&plan.report));
     // Classes of pickled nn.Modules the plan holds as their state dicts
     // (what torch.load returns differs: the guard says so).
+    let objects: Vec<&str> = plan.rebuilt.objects.iter().map(String::as_str).collect();
     let modules: Vec<&str> = plan
         .rebuilt
         .foreign
         .iter()
         .map(String::as_str)
         .filter(|n| !airlock_tensors::rebuild::foreign::is_foreign_data_type(n))
+        .filter(|n| !plan.rebuilt.objects.contains(*n))
+        .filter(|n| !airlock_policy::enums::is_enum(n))
         .collect();
     Ok(PyTuple::new(
         py,
@@ -485,6 +488,7 @@ fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
             storages.into_any(),
             transformations.into_pyobject(py)?.into_any(),
             modules.into_pyobject(py)?.into_any(),
+            objects.into_pyobject(py)?.into_any(),
         ],
     )?
     .into_any()

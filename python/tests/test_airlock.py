@@ -470,6 +470,26 @@ def test_guard_lets_safe_files_through():
         same(g, torch.load(p, weights_only=True))
 
 
+def test_guard_says_when_objects_become_dicts():
+    """An HF Trainer training_args.bin: torch.load returns TrainingArguments,
+    Airlock a dict of its fields naming the class, with enum members as
+    their values; the guard says so unless the caller opted in."""
+    path = os.path.join(TORCH, "hf_training_args.bin")
+    theirs = torch.load(path, weights_only=False)
+    ours = airlock.load(path)
+    assert ours["__class__"] == "transformers.training_args.TrainingArguments"
+    assert ours["output_dir"] == theirs.output_dir and ours["seed"] == theirs.seed == 42
+    assert ours["lr_scheduler_type"] == theirs.lr_scheduler_type == "linear"
+    assert ours["accelerator_config"]["__class__"] == "transformers.trainer_pt_utils.AcceleratorConfig"
+    with pytest.raises(airlock.RebuiltAsDataError, match="TrainingArguments") as info:
+        with airlock.guard():
+            torch.load(path, weights_only=False)
+    assert not isinstance(info.value, airlock.ModuleRebuiltError)
+    with pytest.warns(UserWarning, match="returning the dicts"):
+        with airlock.guard(state_dicts=True):
+            assert torch.load(path, weights_only=False) == ours
+
+
 def test_guard_says_when_modules_become_state_dicts():
     path = os.path.join(ROOT, "examples", "models", "whole_model.pt")
     model = torch.load(path, weights_only=False)

@@ -269,7 +269,7 @@ fn convert_refusals() {
     std::fs::create_dir_all(&out).unwrap();
     let cases = [
         "tests/fixtures/malicious/os-system.pkl",
-        "tests/fixtures/torch-edge/unknown_class.pt",
+        "tests/fixtures/torch-edge/unknown_class_called.pt",
         "tests/fixtures/torch-edge/storage_size_mismatch.pt",
         "tests/fixtures/torch-edge/storage_record_missing.pt",
         "tests/fixtures/torch/ts_scripted.pt",

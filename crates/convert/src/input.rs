@@ -437,6 +437,7 @@ fn load_npy<'s>(src: &'s dyn Source, stem: &str) -> Result<Loaded<'s>, ConvertEr
         tensors: vec![tensor],
         transformations: Vec::new(),
         foreign: Default::default(),
+        objects: Default::default(),
     };
     Ok(Loaded {
         rebuilt,

@@ -15,10 +15,15 @@
 //! types the rebuild knows by name
 //! ([`is_foreign_data_type`]: NumPy's rebuilding functions, `argparse`
 //! namespaces, omegaconf containers, nodes and metadata, `pathlib` paths,
-//! `collections` types), the classes of the pickled `nn.Module`s the
-//! rebuild turned into state dicts ([`Rebuilt::foreign`]), and Python's own
-//! value types with `typing.Any` (as omegaconf metadata and `defaultdict`
-//! factories name them).
+//! `collections` types), Python's own value types with `typing.Any` (as
+//! omegaconf metadata and `defaultdict` factories name them), and the
+//! classes the rebuild read as data ([`Rebuilt::foreign`]: pickled
+//! `nn.Module`s turned into state dicts, instances made by `__new__` alone
+//! and filled by `BUILD`, classes stored as values) **provided the pickle
+//! never calls them** anywhere ([`Finding::called`](airlock_policy::Finding):
+//! `REDUCE`, `NEWOBJ` with arguments, a `copyreg._reconstructor` base
+//! class), since a call runs the class's code whether or not its result
+//! is used.
 //!
 //! And nothing is rebuilt that the scan did not analyse: every pickle a
 //! file is rebuilt from must be one the scan analysed, the same member, the
@@ -69,15 +74,23 @@ pub fn refuse_unproven(report: &FileReport, loaded: &Loaded<'_>) -> Result<(), C
         }
         // A finding without its global cannot be checked: not proven.
         let name = f.subject.as_deref().unwrap_or("<unnamed global>");
-        let proven = rebuilt.foreign.contains(name)
-            || is_foreign_data_type(name)
-            || VALUE_TYPES.contains(&name);
+        // A class rebuilt as data (a module's state dict, an instance's
+        // attributes, a reference by name) is proven only if nothing in the
+        // stream calls it: a call runs its code, used or not.
+        let rebuilt_uncalled = rebuilt.foreign.contains(name) && !f.called;
+        let proven = rebuilt_uncalled || is_foreign_data_type(name) || VALUE_TYPES.contains(&name);
         if !proven {
+            let why = if f.called && rebuilt.foreign.contains(name) {
+                "; the rebuild read an instance of it as data, but the pickle also calls it, \
+                 which runs its code"
+            } else {
+                " (the real loader would import or call it even though its result is not \
+                 part of the loaded object)"
+            };
             return Err(ConvertError::Foreign(Box::new(Foreign {
                 message: format!(
                     "the pickle imports {name}{}, which is outside the data allowlist and not rebuilt \
-                     as data (the real loader would import or call it even though its result is not \
-                     part of the loaded object)",
+                     as data{why}",
                     f.location.suffix()
                 ),
                 global: f.subject.clone(),

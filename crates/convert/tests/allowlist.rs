@@ -75,6 +75,19 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
     // A memo entry never read: stored, then popped.
     let (bad, good) = with(&|v| dict_then(&[v, b"q\x090"].concat()));
     out.push(("memo entry never read", bad, good));
+    // The same global also made by __new__ alone (an instance the rebuild
+    // reads as data) and called: the call runs its code.
+    let (bad, good) = with(&|v| {
+        let instance = b"}X\x01\x00\x00\x00acairlock_gadget\nrun\n)\x81}bs";
+        pickle(&[instance.as_slice(), v, b"0"].concat())
+    });
+    out.push(("an instance of a called class", bad, good));
+    // The same global also stored as a value (read as its name).
+    let (bad, good) = with(&|v| {
+        let reference = b"}X\x01\x00\x00\x00acairlock_gadget\nrun\ns";
+        pickle(&[reference.as_slice(), v, b"0"].concat())
+    });
+    out.push(("a reference to a called global", bad, good));
     out
 }
 

@@ -40,6 +40,12 @@ pub struct Finding {
     /// What the finding is about, when it is one thing: a global's dotted
     /// name, for example.
     pub subject: Option<String>,
+    /// For a global: whether the pickle calls it in a way that runs its
+    /// code (`REDUCE`, `OBJ`, `INST`, `NEWOBJ` with arguments, the base
+    /// class of a `copyreg._reconstructor` call). `false` when it is only
+    /// imported, or only created by `__new__` without arguments and filled
+    /// by `BUILD`: what the rebuild can take as data.
+    pub called: bool,
 }
 
 impl Finding {
@@ -51,6 +57,7 @@ impl Finding {
             message: message.into(),
             location: Location::default(),
             subject: None,
+            called: false,
         }
     }
 

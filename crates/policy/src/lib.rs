@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod catalogue;
+pub mod enums;
 pub mod finding;
 pub mod review;
 pub mod rules;

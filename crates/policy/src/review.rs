@@ -16,6 +16,7 @@ use airlock_pickle::{
 };
 
 use crate::catalogue::{Hit, catalogue};
+use crate::enums;
 use crate::finding::Finding;
 use crate::rules::{Rule, Severity};
 use crate::weights_only::{WoKind, allowed, storage_dtype, torch_name};
@@ -119,6 +120,8 @@ struct GlobalUse {
     offset: u64,
     imports: usize,
     calls: Vec<(CallKind, u64, String)>,
+    /// Some call runs its code (see [`Finding::called`]).
+    runs_code: bool,
     hit: Option<Hit>,
 }
 
@@ -296,6 +299,7 @@ impl Reviewer<'_, '_, '_> {
             offset: at as u64,
             imports: 0,
             calls: Vec::new(),
+            runs_code: false,
             hit: grade(gl),
         });
         entry.imports += 1;
@@ -309,7 +313,7 @@ impl Reviewer<'_, '_, '_> {
             kind,
             callable,
             args,
-            ..
+            kwargs,
         }) = g.opaque(id).map(|o| &o.origin)
         else {
             return;
@@ -325,15 +329,49 @@ impl Reviewer<'_, '_, '_> {
             return;
         };
         if is_data_global(gl, self.ctx.loader) {
+            self.machinery_call(gl, *args);
             return;
         }
         self.mutation_by_call(gl, *args, at);
-        let entry = self
-            .by_name
-            .get(&gl.qualified())
-            .and_then(|key| self.globals.get_mut(key));
-        if let Some(entry) = entry {
+        let runs = runs_code(g, *kind, *args, *kwargs) && !enum_lookup(g, gl, *kind, *args);
+        if let Some(entry) = self.usage_of(gl) {
             entry.calls.push((*kind, at as u64, g.repr(id, 200)));
+            entry.runs_code |= runs;
+        }
+    }
+
+    fn usage_of(&mut self, gl: &Global<'_>) -> Option<&mut GlobalUse> {
+        self.by_name
+            .get(&gl.qualified())
+            .and_then(|key| self.globals.get_mut(key))
+    }
+
+    /// copyreg's instance-creation helpers run code of the classes they
+    /// are given unless they only call `__new__` without arguments:
+    /// `_reconstructor(cls, base, state)` calls `base.__new__(cls, state)`
+    /// and `base.__init__` unless `base` is `object` and `state` is `None`;
+    /// `__newobj__(cls, *args)` and `__newobj_ex__` pass their arguments.
+    fn machinery_call(&mut self, callable: &Global<'_>, args: Value) {
+        let g = self.g;
+        let Some(items) = g.tuple(args) else {
+            return;
+        };
+        let runs: Vec<Value> = match (callable.qualified().as_str(), items) {
+            ("copyreg._reconstructor", &[cls, base, state]) => {
+                let plain = g
+                    .global(base)
+                    .is_some_and(|b| b.qualified() == "builtins.object")
+                    && state == Value::NONE;
+                if plain { vec![] } else { vec![cls, base] }
+            }
+            ("copyreg.__newobj__", [cls, rest @ ..]) if !rest.is_empty() => vec![*cls],
+            ("copyreg.__newobj_ex__", [cls, ..]) => vec![*cls],
+            _ => vec![],
+        };
+        for v in runs {
+            if let Some(entry) = g.global(v).and_then(|gl| self.usage_of(gl)) {
+                entry.runs_code = true;
+            }
         }
     }
 
@@ -475,9 +513,46 @@ impl Reviewer<'_, '_, '_> {
     }
 }
 
+/// Whether a call runs code of its callable: anything but `NEWOBJ` /
+/// `NEWOBJ_EX` without arguments, which only calls `cls.__new__(cls)`.
+fn runs_code(g: &Graph<'_>, kind: CallKind, args: Value, kwargs: Option<Value>) -> bool {
+    let no_args = g.tuple(args).is_some_and(<[Value]>::is_empty);
+    let no_kwargs = kwargs.is_none_or(
+        |kw| matches!(g.object(kw), Some(airlock_pickle::Object::Dict(d)) if d.is_empty()),
+    );
+    !matches!(kind, CallKind::NewObj | CallKind::NewObjEx) || !no_args || !no_kwargs
+}
+
+/// Whether a call is `Class(value)` for a member of an enum class of the
+/// derived table ([`crate::enums`]): a lookup, no code of the class runs.
+pub fn enum_lookup(g: &Graph<'_>, class: &Global<'_>, kind: CallKind, args: Value) -> bool {
+    let Some(&[value]) = g.tuple(args) else {
+        return false;
+    };
+    if kind != CallKind::Reduce {
+        return false;
+    }
+    let member = match g.object(value) {
+        Some(airlock_pickle::Object::Str(_)) => g.str(value),
+        _ => None,
+    };
+    let name = class.qualified();
+    match (member, value.kind()) {
+        (Some(s), _) => enums::is_member(&name, enums::Member::Str(&s)),
+        (None, airlock_pickle::ValueKind::Int(i)) => enums::is_member(&name, enums::Member::Int(i)),
+        _ => false,
+    }
+}
+
 /// The finding for a global outside the allowlist: graded by the danger
 /// catalogue, with its first call.
 fn global_finding(usage: &GlobalUse) -> Finding {
+    let mut f = global_finding_graded(usage);
+    f.called = usage.runs_code;
+    f
+}
+
+fn global_finding_graded(usage: &GlobalUse) -> Finding {
     let calls = match usage.calls.as_slice() {
         [] => String::new(),
         [(kind, off, shown)] => format!("; {} calls {shown} at byte {off}", call_word(*kind)),

@@ -356,4 +356,9 @@ pub struct Rebuilt {
     /// pickled `nn.Module`s. A global imported anywhere in the stream and
     /// not here was not proven to be data (see the convert crate).
     pub foreign: std::collections::BTreeSet<String>,
+    /// Of those, the classes whose instances became dicts naming their
+    /// class under `"__class__"`, or that were stored as values and became
+    /// their names: what `torch.load` returns differs in type (the guard
+    /// says so).
+    pub objects: std::collections::BTreeSet<String>,
 }

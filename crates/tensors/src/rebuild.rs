@@ -578,6 +578,18 @@ impl<'g, 'a> Walker<'g, 'a> {
         }
     }
 
+    /// A global used as a value (a class stored in a config, as Lightning
+    /// stores `hparams_type`): its qualified name. Nothing is imported; the
+    /// proof still refuses a file that calls it anywhere.
+    fn class_reference(&mut self, name: String) -> Node {
+        self.transformed(format!(
+            "the reference to {name} replaced by its qualified name (it was not imported)"
+        ));
+        self.out.foreign.insert(name.clone());
+        self.out.objects.insert(name.clone());
+        Node::Str(name)
+    }
+
     /// Rebuild `v` one level down the tree, under path segment `seg`.
     pub(crate) fn child(&mut self, seg: impl Into<String>, v: Value) -> Result<Node> {
         self.path.push(seg.into());
@@ -926,7 +938,7 @@ impl<'g, 'a> Walker<'g, 'a> {
                     None if self.opts.torch_objects && torch::is_qscheme(&name) => {
                         Ok(Node::QScheme(name))
                     }
-                    None => Err(self.not_data(format!("global {name}"))),
+                    None => Ok(self.class_reference(name)),
                 },
                 Some(Target::StorageType(name)) => {
                     Err(self.not_data(format!("storage class {name}")))
@@ -1351,7 +1363,7 @@ pub fn key_segment(key: &Node) -> String {
 }
 
 /// Python's `repr` of simple values (enough for dict keys in paths).
-fn py_repr(n: &Node) -> String {
+pub(crate) fn py_repr(n: &Node) -> String {
     match n {
         Node::None => "None".into(),
         Node::Bool(true) => "True".into(),

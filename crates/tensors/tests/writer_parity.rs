@@ -135,6 +135,7 @@ fn cases() -> Vec<Case> {
                 storages,
                 transformations: vec![],
                 foreign: Default::default(),
+                objects: Default::default(),
             },
             bytes: MemStorages::new(bytes),
             safetensors: st,
@@ -161,6 +162,7 @@ fn cases() -> Vec<Case> {
             storages: vec![storage("0", Dtype::F32, 4)],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         },
         bytes: MemStorages::new(vec![pattern(5, Dtype::F32, 4)]),
         safetensors: None,
@@ -193,6 +195,7 @@ fn cases() -> Vec<Case> {
             ],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         },
         bytes: MemStorages::new(vec![
             pattern(1, Dtype::F64, 1),
@@ -227,6 +230,7 @@ fn cases() -> Vec<Case> {
         storages: vec![storage("0", Dtype::F32, 20), storage("1", Dtype::I16, 24)],
         transformations: vec![],
         foreign: Default::default(),
+        objects: Default::default(),
     };
     let views_bytes =
         MemStorages::new(vec![pattern(4, Dtype::F32, 20), pattern(5, Dtype::I16, 24)]);
@@ -324,6 +328,7 @@ fn cases() -> Vec<Case> {
             ],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         },
         bytes: MemStorages::new(vec![
             pattern(6, Dtype::F32, 6),
@@ -363,6 +368,7 @@ fn cases() -> Vec<Case> {
             ],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         },
         bytes: MemStorages::new(vec![
             pattern(10, Dtype::U8, 16),
@@ -395,6 +401,7 @@ fn cases() -> Vec<Case> {
             storages: vec![gpu, inline, storage("e", Dtype::U8, 0)],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         },
         bytes: MemStorages::new(vec![pattern(14, Dtype::F32, 2), vec![], vec![]]),
         safetensors: default_st(),
@@ -414,6 +421,7 @@ fn cases() -> Vec<Case> {
             storages: vec![storage("0", Dtype::F16, 5)],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         },
         bytes: MemStorages::new(vec![pattern(15, Dtype::F16, 5)]),
         safetensors: default_st(),
@@ -449,6 +457,7 @@ fn cases() -> Vec<Case> {
                     .collect(),
                 transformations: vec![],
                 foreign: Default::default(),
+                objects: Default::default(),
             },
             bytes: MemStorages::new(sizes.map(|n| pattern(n as u8, Dtype::U8, n)).collect()),
             safetensors: (zip64 == Zip64::Auto).then(SafetensorsOptions::default),
@@ -483,6 +492,7 @@ fn cases() -> Vec<Case> {
             storages: vec![storage("0", Dtype::U8, (n / 2) as u64)],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         },
         bytes: MemStorages::new(vec![pattern(16, Dtype::U8, (n / 2) as u64)]),
         safetensors: default_st(),
@@ -946,6 +956,7 @@ fn zip64_for_real_past_4_gib() {
         storages,
         transformations: vec![],
         foreign: Default::default(),
+        objects: Default::default(),
     };
     let src = Sparse { sizes };
     let (dir, temporary) = output_dir("zip64");

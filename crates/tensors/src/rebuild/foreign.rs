@@ -62,6 +62,10 @@ pub(super) fn call<'g>(
     name: &str,
     make: Make<'g>,
 ) -> Result<Option<Node>> {
+    if let Some(node) = enum_member(w, op, name, make)? {
+        w.out.foreign.insert(name.to_string());
+        return Ok(Some(node));
+    }
     let node = match name {
         "numpy.core.multiarray._reconstruct" | "numpy._core.multiarray._reconstruct" => {
             array(w, id, op, make)?
@@ -93,11 +97,16 @@ pub(super) fn call<'g>(
         "collections.deque" => deque(w, op, make)?,
         _ => match make {
             Make::New => {
-                let node = module(w, id, op, &format!("class {name}"))?;
-                if node.is_some() {
-                    w.out.foreign.insert(name.to_string());
-                }
-                return Ok(node);
+                let what = format!("class {name}");
+                let node = match module(w, id, op, &what)? {
+                    Some(node) => node,
+                    None => {
+                        w.out.objects.insert(name.to_string());
+                        instance(w, op, name)?
+                    }
+                };
+                w.out.foreign.insert(name.to_string());
+                return Ok(Some(node));
             }
             Make::Call(_) => return Ok(None),
         },
@@ -626,6 +635,82 @@ fn frombuffer(w: &mut Walker<'_, '_>, id: ObjId, op: &Opaque, make: Make<'_>) ->
         }
     };
     array_tensor(w, id, d, shape, stride, bytes, "numpy array")
+}
+
+// ----- objects of any other class -------------------------------------
+
+/// `Class(value)` where `Class` is an enum class of the derived table
+/// ([`airlock_policy::enums`]) and `value` one of its members' values:
+/// the member's value (a lookup runs no code of the class).
+fn enum_member(
+    w: &mut Walker<'_, '_>,
+    op: &Opaque,
+    name: &str,
+    make: Make<'_>,
+) -> Result<Option<Node>> {
+    use airlock_pickle::ValueKind;
+    use airlock_policy::enums::{Member, is_member};
+    let Make::Call(&[arg]) = make else {
+        return Ok(None);
+    };
+    let node = match (w.g.object(arg), arg.kind()) {
+        (Some(Object::Str(_)), _) => match w.g.str(arg) {
+            Some(s) if is_member(name, Member::Str(&s)) => Node::Str(s.into_owned()),
+            _ => return Ok(None),
+        },
+        (_, ValueKind::Int(i)) if is_member(name, Member::Int(i)) => Node::Int(i),
+        _ => return Ok(None),
+    };
+    w.check_mutations(op, 0, name)?;
+    w.transformed(format!(
+        "the enum member {name}({}) replaced by its value",
+        super::py_repr(&node)
+    ));
+    Ok(Some(node))
+}
+
+/// The key naming an instance's class in the dict it is rebuilt as.
+pub const CLASS_KEY: &str = "__class__";
+
+/// An instance of any other class that the pickle only creates with
+/// `cls.__new__(cls)` (`NEWOBJ` without arguments, `copyreg.__newobj__`,
+/// `copyreg._reconstructor(cls, object, None)`) and fills with `BUILD`
+/// (its `__dict__`, slots) or `SETITEM(S)` (a dict subclass): a
+/// [`Node::Dict`] whose first entry is `"__class__"`: the qualified class
+/// name, followed by the attributes (or the items). The class is never
+/// imported; a `__setstate__` it may define is not run.
+fn instance(w: &mut Walker<'_, '_>, op: &Opaque, name: &str) -> Result<Node> {
+    let what = format!("class {name}");
+    w.check_mutations(op, allow::STATE | allow::ITEMS, &what)?;
+    let attrs = w.instance_dict(op, &what)?;
+    let has_items = op.set_items().next().is_some();
+    if has_items && !attrs.is_empty() {
+        return Err(w.not_data(format!(
+            "{what}: an instance with both attributes and dict items"
+        )));
+    }
+    let mut out = vec![(Node::Str(CLASS_KEY.into()), Node::Str(name.to_string()))];
+    for (attr, v) in attrs {
+        if attr == CLASS_KEY {
+            return Err(w.not_data(format!("{what}: an attribute named {CLASS_KEY}")));
+        }
+        let value = w.child(attr, v)?;
+        out.push((Node::Str(attr.to_string()), value));
+    }
+    for (k, v) in op.set_items() {
+        w.hashable(k)?;
+        let key = w.value(k)?;
+        if key == Node::Str(CLASS_KEY.into()) {
+            return Err(w.not_data(format!("{what}: an item keyed {CLASS_KEY}")));
+        }
+        let value = w.child(super::key_segment(&key), v)?;
+        w.insert(&mut out, key, value)?;
+    }
+    w.transformed(format!(
+        "{what} (made by __new__ and filled with its state) replaced by a dict of its {} under \"{CLASS_KEY}\": its class name; the class was not imported",
+        if has_items { "items" } else { "attributes" }
+    ));
+    Ok(Node::Dict(out))
 }
 
 // ----- argparse, pathlib, collections ----------------------------------

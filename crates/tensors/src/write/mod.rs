@@ -441,6 +441,7 @@ mod tests {
             }],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         }
     }
 

@@ -374,6 +374,7 @@ mod tests {
             ],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         };
         let src = MemStorages::new(vec![vec![1; 8], vec![2; 8]]);
         let mut out = Vec::new();
@@ -434,6 +435,7 @@ mod tests {
             ],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         };
         let src = MemStorages::new(vec![vec![0; 8], vec![0; 6]]);
         let mut out = Vec::new();
@@ -460,6 +462,7 @@ mod tests {
             storages: vec![storage("0", Dtype::F32, 2, "cpu")],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         };
         let src = MemStorages::new(vec![vec![0; 8]]);
         let mut out = Vec::new();
@@ -486,6 +489,7 @@ mod tests {
             storages: vec![storage("k", Dtype::F32, 4, "cpu")],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         };
         let src = MemStorages::new(vec![vec![0; 15]]);
         let e = write_pt(&r, &src, &mut Vec::new(), "a").unwrap_err();

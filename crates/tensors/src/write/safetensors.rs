@@ -767,6 +767,7 @@ mod tests {
             storages: vec![f32_storage("0", 2)],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         };
         let src = MemStorages::new(vec![vec![1, 2, 3, 4, 5, 6, 7, 8]]);
         let (p, out) = write_all(&r, &src, &SafetensorsOptions::default());
@@ -815,6 +816,7 @@ mod tests {
             storages: vec![f32_storage("0", 1)],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         };
         assert!(matches!(
             plan(&r, &SafetensorsOptions::default()),
@@ -846,6 +848,7 @@ mod tests {
                 }],
                 transformations: vec![],
                 foreign: Default::default(),
+                objects: Default::default(),
             };
             let e = plan(&r, &SafetensorsOptions::default()).unwrap_err();
             assert_eq!(
@@ -931,6 +934,7 @@ mod tests {
             storages: vec![f32_storage("0", 1)],
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         };
         let (p, _) = write_all(
             &r,
@@ -971,6 +975,7 @@ mod tests {
                 .collect(),
             transformations: vec![],
             foreign: Default::default(),
+            objects: Default::default(),
         };
         let src = MemStorages::new(
             dtypes
