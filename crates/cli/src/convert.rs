@@ -44,8 +44,15 @@ pub(crate) struct ConvertArgs {
     /// (1 MiB) instead of refusing the file.
     #[arg(long)]
     drop_large_metadata: bool,
+    /// A folder converted into another folder: write only the converted
+    /// checkpoints. Without it, the files of no model format that are not
+    /// code (config.json, tokenizer files, generation_config.json, model
+    /// cards) and the safetensors files that scan safe are copied too, so
+    /// the output folder loads as the input did.
+    #[arg(long)]
+    only_models: bool,
     /// Show every transformation, and every file a folder conversion
-    /// leaves alone.
+    /// leaves alone or copies.
     #[arg(short, long)]
     verbose: bool,
     /// For a checkpoint the native converter refuses because it holds
@@ -156,6 +163,7 @@ fn options(args: &ConvertArgs) -> ConvertOptions {
         } else {
             Existing::Refuse
         },
+        copy_other_files: !args.only_models,
         ..ConvertOptions::default()
     };
     if args.drop_large_metadata {
@@ -278,9 +286,17 @@ fn print_outcome(out: &mut Stdout, o: &FolderOutcome, verbose: bool, folder: boo
             eprintln!("airlock: {path}: not converted: {why}");
         }
     }
+    if verbose {
+        for c in &o.copied {
+            out.line(&format!("copied {c}"));
+        }
+    }
     let (n, failed, skipped) = (o.converted.len(), o.failed.len(), o.skipped.len());
     if folder {
         let mut parts = vec![format!("{n} converted")];
+        if !o.copied.is_empty() {
+            parts.push(format!("{} copied", o.copied.len()));
+        }
         if failed > 0 {
             parts.push(format!("{failed} failed or refused"));
         }
@@ -288,7 +304,7 @@ fn print_outcome(out: &mut Stdout, o: &FolderOutcome, verbose: bool, folder: boo
             parts.push(format!("{skipped} model file(s) left alone"));
         }
         if o.other_files > 0 {
-            parts.push(format!("{} other file(s)", o.other_files));
+            parts.push(format!("{} other file(s) left alone", o.other_files));
         }
         eprintln!("airlock: {}", parts.join(", "));
     }
@@ -329,6 +345,7 @@ fn report_json(o: &FolderOutcome) -> String {
         "failed": entries(&o.failed),
         "skipped": entries(&o.skipped),
         "other_files": o.other_files,
+        "copied": o.copied,
         "indexes": o.indexes,
     });
     serde_json::to_string_pretty(&report).expect("serializable") + "\n"

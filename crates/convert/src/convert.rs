@@ -34,6 +34,11 @@ pub struct ConvertOptions {
     pub safetensors: SafetensorsOptions,
     /// Whether an existing output may be replaced (`--force`).
     pub existing: Existing,
+    /// Folder conversions into another folder: copy the files that are no
+    /// model format (configurations, tokenizers, model cards) and the
+    /// safetensors files that scan safe, so the output folder loads as the
+    /// input did (`--only-models` turns it off).
+    pub copy_other_files: bool,
 }
 
 impl Default for ConvertOptions {
@@ -44,6 +49,7 @@ impl Default for ConvertOptions {
             limits: ReadLimits::default(),
             safetensors: SafetensorsOptions::default(),
             existing: Existing::Refuse,
+            copy_other_files: true,
         }
     }
 }
@@ -217,6 +223,10 @@ pub struct FolderOutcome {
     /// Files of no model format (configurations, tokenizers, text), left
     /// alone.
     pub other_files: usize,
+    /// Files copied unchanged into the output folder (other than the
+    /// input folder): files of no model format that are not code, and
+    /// safetensors files that scan safe.
+    pub copied: Vec<String>,
     /// Shard indexes written.
     pub indexes: Vec<String>,
 }
@@ -233,6 +243,9 @@ enum Planned {
     Fail(String),
     /// Not a model file.
     Other,
+    /// A file to copy unchanged (not a model file and not code, or a
+    /// safetensors file), when copying.
+    Copy(PathBuf),
 }
 
 /// Convert every checkpoint under `dir` (recursively) into `out_dir`,
@@ -252,6 +265,7 @@ pub fn convert_folder(
         .into_iter()
         .map(|path| {
             let plan = plan_file(dir, out_dir, &path, opts.to);
+            let plan = plan_copy(plan, dir, out_dir, &path, opts);
             (path, plan)
         })
         .collect();
@@ -275,6 +289,10 @@ pub fn convert_folder(
             }
             Planned::Other => {
                 outcome.other_files += 1;
+                continue;
+            }
+            Planned::Copy(target) => {
+                copy_other(&path, &target, opts, &mut outcome)?;
                 continue;
             }
         };
@@ -361,6 +379,96 @@ fn plan_file(dir: &Path, out_dir: &Path, path: &Path, to: Target) -> Planned {
         ),
         other => Planned::Skip(crate::input::not_converted(other).unwrap_or_default()),
     }
+}
+
+/// Extensions of files that are code: never copied into a converted
+/// folder (a `modeling_*.py` there would run under
+/// `from_pretrained(trust_remote_code=True)`), only counted.
+const CODE_EXTENSIONS: &[&str] = &[
+    "py", "pyc", "pyo", "pyd", "pyw", "so", "dylib", "dll", "exe", "sh", "bash", "zsh", "bat",
+    "cmd", "ps1", "ipynb", "whl", "egg",
+];
+
+/// Whether `plan` becomes a copy: a folder converted into another folder,
+/// with copying on, for a file of no model format that is not code (nor
+/// an archive, which may hold pickles), or a safetensors file.
+fn plan_copy(
+    plan: Planned,
+    dir: &Path,
+    out_dir: &Path,
+    path: &Path,
+    opts: &ConvertOptions,
+) -> Planned {
+    if !opts.copy_other_files || same_folder(dir, out_dir) {
+        return plan;
+    }
+    let rel = path.strip_prefix(dir).unwrap_or(path);
+    let target = out_dir.join(rel);
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match plan {
+        Planned::Other if CODE_EXTENSIONS.contains(&ext.as_str()) => plan,
+        Planned::Other => match FileSource::open(path).and_then(|s| airlock_formats::sniff(&s)) {
+            Ok(Format::Unknown) => Planned::Copy(target),
+            _ => plan,
+        },
+        Planned::Skip(_) if matches!(sniffed(path), Some(Format::Safetensors)) => {
+            Planned::Copy(target)
+        }
+        other => other,
+    }
+}
+
+fn sniffed(path: &Path) -> Option<Format> {
+    FileSource::open(path)
+        .and_then(|s| airlock_formats::sniff(&s))
+        .ok()
+}
+
+/// Whether two folders are the same one (converting in place).
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Copy `path` to `target` whole or not at all, never over an existing
+/// file unless `--force`; a safetensors file only if it scans safe.
+fn copy_other(
+    path: &Path,
+    target: &Path,
+    opts: &ConvertOptions,
+    outcome: &mut FolderOutcome,
+) -> Result<(), ConvertError> {
+    let shown = path.display().to_string();
+    if matches!(sniffed(path), Some(Format::Safetensors)) {
+        let report = airlock_scan::scan_path(path, &shown, &opts.scan);
+        if report.verdict != airlock_policy::Verdict::Safe {
+            outcome.failed.push((
+                shown,
+                format!("not copied: the scan says {}", report.verdict.name()),
+            ));
+            return Ok(());
+        }
+    }
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| ConvertError::io(parent, e))?;
+    }
+    let copied = (|| -> Result<(), ConvertError> {
+        let mut f =
+            AtomicFile::create_with(target, &[path], opts.existing).map_err(ConvertError::Write)?;
+        let mut src = std::fs::File::open(path).map_err(|e| ConvertError::io(path, e))?;
+        std::io::copy(&mut src, &mut f).map_err(|e| ConvertError::io(path, e))?;
+        f.commit().map_err(ConvertError::Write)
+    })();
+    match copied {
+        Ok(()) => outcome.copied.push(target.display().to_string()),
+        Err(e) => outcome.failed.push((shown, format!("not copied: {e}"))),
+    }
+    Ok(())
 }
 
 /// Turn every conversion whose output another input's conversion would

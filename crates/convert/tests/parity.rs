@@ -191,7 +191,14 @@ fn sharded_checkpoints_convert_with_their_index() {
     }
     assert_eq!(names, 7);
     assert_eq!(index["metadata"]["total_size"], total);
-    assert!(!out.join("config.json").exists());
+    // The folder's other files are copied (the original index is not: the
+    // converted one replaces it).
+    assert_eq!(
+        std::fs::read(out.join("config.json")).unwrap(),
+        std::fs::read(input.join("config.json")).unwrap()
+    );
+    assert_eq!(outcome.copied.len(), 1, "{:?}", outcome.copied);
+    assert!(!out.join("pytorch_model.bin.index.json").exists());
     let pairs: Vec<Json> = outcome
         .converted
         .iter()
