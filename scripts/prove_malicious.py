@@ -12,6 +12,9 @@ whether the payload created its marker file (`airlock-marker-<technique>`):
   joblib.load  joblib.load(path)
   numpy.load-npz    every array of numpy.load(path, allow_pickle=True) (an NpzFile)
   pickle.load-gzip  pickle.load(gzip.open(path))
+  torch.export.load      torch.export.load(path)
+  torch.export.load-run  ep = torch.export.load(path), then ep.module() called
+                         on ep.example_inputs
 
 Payloads that start a background process (Popen, asyncio transports, ...) or
 run at interpreter exit are given a short grace period after the child exits.
@@ -48,6 +51,9 @@ LOADERS = {
     "joblib.load": "import joblib\nresult = joblib.load(path)\n",
     "numpy.load-npz": "import numpy\nwith numpy.load(path, allow_pickle=True) as f:\n    result = [f[k] for k in f.files]\n",
     "pickle.load-gzip": "import gzip, pickle\nwith gzip.open(path, 'rb') as fh:\n    result = pickle.load(fh)\n",
+    "torch.export.load": "import torch\nresult = torch.export.load(path)\n",
+    "torch.export.load-run": "import torch\nep = torch.export.load(path)\nargs, kwargs = ep.example_inputs\n"
+                             "result = ep.module()(*args, **kwargs)\n",
 }
 
 # The child: load the file, then report the outcome (exception or not) into a

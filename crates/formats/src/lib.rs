@@ -7,6 +7,9 @@
 //! - [`zip`]: a ZIP reader with PyTorch (miniz) parity, [`checkpoint`]
 //!   for the records `torch.load` reads from it, in its order, and
 //!   [`zip_anomalies`] for what other ZIP readers would see differently;
+//! - [`pt2`]: torch.export `.pt2` archives, as `torch.export.load` reads
+//!   them (through [`checkpoint`]'s records, and Python's `zipfile` for the
+//!   older layout);
 //! - [`pyzip`]: a ZIP reader with Python `zipfile` parity, as `np.load`
 //!   reads `.npz` archives;
 //! - [`compress`]: sniffing and bounded decompression of the compressed
@@ -31,6 +34,7 @@ pub mod compress;
 pub mod dtype;
 pub mod joblib;
 pub mod npy;
+pub mod pt2;
 pub mod pyliteral;
 pub mod pyzip;
 pub mod safetensors;

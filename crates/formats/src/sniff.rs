@@ -14,6 +14,9 @@ pub enum Format {
     TorchZip,
     /// A TorchScript archive (`torch.jit.save`): holds code.
     TorchScript,
+    /// A torch.export archive (`torch.export.save`, `.pt2`): a program, its
+    /// weights and constants, read by `torch.export.load`.
+    TorchExport,
     /// The legacy `torch.save` stream: magic number, five pickles, raw storages.
     TorchLegacy,
     /// The oldest `torch.save` format: a tar of pickles and storages.
@@ -47,6 +50,7 @@ impl Format {
         match self {
             Format::TorchZip => "pytorch-zip",
             Format::TorchScript => "torchscript",
+            Format::TorchExport => "pytorch-export",
             Format::TorchLegacy => "pytorch-legacy",
             Format::TorchLegacyTar => "pytorch-legacy-tar",
             Format::Pickle => "pickle",
@@ -99,6 +103,9 @@ pub fn sniff(src: &dyn Source) -> std::io::Result<Format> {
         return Ok(match TorchZip::open(src) {
             Err(_) => Format::TorchZip,
             Ok(zip) => match zip.all_records() {
+                // torch.export.load's layout first: it reads the archive
+                // whatever else it holds.
+                _ if crate::pt2::sniff(&zip, src) => Format::TorchExport,
                 Ok(records) if records.iter().any(|r| r == b"constants.pkl") => Format::TorchScript,
                 _ if zip.locate_record("data.pkl").is_some() => Format::TorchZip,
                 // What np.savez writes: `<name>.npy` members.

@@ -712,6 +712,83 @@ rules! {
     /// Do not load the archive. If you must inspect it, do so in
     /// `airlock run` with nothing shared but a scratch folder.
     TorchScriptCapability = ("AL0035", "torchscript-capability", Critical, Dangerous);
+
+    /// A torch.export program (`.pt2`): it contains code.
+    ///
+    /// ## What it detects
+    /// A `.pt2` archive written by `torch.export.save` (or the older
+    /// zipfile layout of torch 2.2 to 2.5): a graph of operator calls per
+    /// model (`models/<name>.json`), with its weights, constants and sample
+    /// inputs. The finding counts the calls and names the operators from
+    /// libraries outside torch, the torchbind classes, the symbolic
+    /// expressions and the guards.
+    ///
+    /// ## Why it matters
+    /// An exported program is code, not data: `torch.export.load` rebuilds
+    /// its symbolic sizes with `sympy.sympify`, which evaluates Python, and
+    /// resolves every call target by attribute lookups from the `torch`,
+    /// `operator` and `math` modules; `ep.module()` compiles the guards with
+    /// `exec` and runs the operators. Airlock checks each of them against
+    /// what torch's own writers produce (AL0037), and every member the
+    /// loader unpickles, but a program is never `safe`. Its weights are
+    /// data, and `airlock convert` writes them out.
+    ///
+    /// ## What to do
+    /// Load programs only from sources you trust. To use the weights alone,
+    /// convert them (`airlock convert model.pt2 -o model.safetensors`) and
+    /// load them into your own model code.
+    ExportedProgram = ("AL0036", "exported-program", High, Suspicious);
+
+    /// A torch.export program that runs something torch's writers never
+    /// write.
+    ///
+    /// ## What it detects
+    /// In a `.pt2` archive: a symbolic expression (`expr_str`) outside the
+    /// grammar of `sympy.srepr` (any name that is not a sympy class or a
+    /// symbol, attribute access, a prefixed string); a guard
+    /// (`guards_code`) outside the grammar of torch's guard printer (names
+    /// other than the input `L`, `math`'s and torch's symbolic functions, a
+    /// method call other than `size`, `stride`, `storage_offset`, `numel`,
+    /// `dim`); a call target that is not an operator (`torch.ops.*`, the
+    /// builtins and torch functions torch's verifier accepts); an operator
+    /// that takes a file name (`aten::from_file`, `aten::save`); compiled
+    /// AOTInductor code (`data/aotinductor/`), whose shared library
+    /// `torch.export.load` loads.
+    ///
+    /// ## Why it matters
+    /// `torch.export.load` passes every expression to `sympy.sympify`,
+    /// which evaluates it with Python's `eval`: an expression calling
+    /// `__import__('os').system` runs while the file loads, before any
+    /// pickle. Guards run as Python on every call of `ep.module()`; a shared
+    /// library runs native code when it is loaded.
+    ///
+    /// ## What to do
+    /// Do not load the file. If you need its weights, `airlock convert`
+    /// refuses it too: rebuild the model from a trusted source.
+    ExportedProgramCapability = ("AL0037", "exported-program-capability", Critical, Dangerous);
+
+    /// A `.pt2` archive `torch.export.load` fails on, or does not read the
+    /// way Airlock can follow.
+    ///
+    /// ## What it detects
+    /// A member of a `.pt2` archive's layout that is missing or malformed:
+    /// `archive_version` other than `0`, a program without its sample
+    /// inputs or payload configs, a payload config that is not the JSON
+    /// torch writes (a dtype code it does not know, symbolic sizes where
+    /// integers are due, a tensor view reaching past its record), a
+    /// constant of no known kind, or JSON that Python reads differently
+    /// from this reader (`NaN`, lone surrogates, nesting deeper than 128).
+    ///
+    /// ## Why it matters
+    /// Most of these make `torch.export.load` raise; a `RuntimeError`
+    /// sends it to the older zipfile layout, which reads other members of
+    /// the same file. What Airlock cannot follow exactly is not proven
+    /// safe.
+    ///
+    /// ## What to do
+    /// Re-export the program with `torch.export.save`. If the file came
+    /// from elsewhere, treat it as crafted.
+    Pt2Layout = ("AL0038", "pt2-layout", Medium, Error);
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ mod nested;
 mod numpy;
 mod outcome;
 mod pickles;
+mod pt2;
+pub mod pt2_program;
 pub mod report;
 pub mod torchscript;
 mod torchzip;
@@ -85,6 +87,21 @@ impl PickleRead {
             start: pickle.start as u64,
             len: bytes.len() as u64,
             sha256: sha2::Sha256::digest(bytes).into(),
+        }
+    }
+}
+
+impl PickleRead {
+    /// The record of a whole member that a rebuild reads in place of a
+    /// pickle (a `.pt2` archive's payload config, which says where each
+    /// tensor's bytes are).
+    pub fn whole(member: Option<&str>, data: &[u8]) -> PickleRead {
+        use sha2::Digest;
+        PickleRead {
+            member: member.map(str::to_string),
+            start: 0,
+            len: data.len() as u64,
+            sha256: sha2::Sha256::digest(data).into(),
         }
     }
 }
@@ -229,6 +246,8 @@ pub(crate) fn scan_source_at(
                 torchzip::scan_zip(src, format, opts, &mut out)
                     .and_then(|()| numpy::scan_npz(src, opts, true, &mut out))
             }
+            Format::TorchExport => pt2::scan_export(src, opts, &mut out)
+                .and_then(|()| numpy::scan_npz(src, opts, true, &mut out)),
             Format::Npz => numpy::scan_npz(src, opts, false, &mut out),
             Format::Npy => {
                 numpy::scan_npy(src, None, opts, &mut out);

@@ -82,9 +82,9 @@ pub(crate) fn payload_findings(
                 Some(m) => format!("{m}: {place}"),
                 None => place,
             };
-            DEPTH.with(|d| d.set(depth + 1));
-            let inner = crate::scan_bytes(&payload, &member, opts);
-            DEPTH.with(|d| d.set(depth));
+            let Some(inner) = scan_nested(&payload, &member, opts) else {
+                continue;
+            };
             // What the inner file would do; not whether `torch.load` would
             // take it with weights_only, which the outer call decides.
             let inner = inner
@@ -105,6 +105,24 @@ pub(crate) fn payload_findings(
         }
     }
     out
+}
+
+/// Scan bytes a loader hands to another loader (a pickle's literal
+/// payload, a `.pt2` archive's member read with `torch.load`) as a file of
+/// their own, one level deeper; `None` past [`MAX_DEPTH`] levels.
+pub(crate) fn scan_nested(
+    payload: &[u8],
+    display: &str,
+    opts: &Options,
+) -> Option<crate::FileReport> {
+    let depth = DEPTH.with(Cell::get);
+    if depth >= MAX_DEPTH {
+        return None;
+    }
+    DEPTH.with(|d| d.set(depth + 1));
+    let inner = crate::scan_bytes(payload, display, opts);
+    DEPTH.with(|d| d.set(depth));
+    Some(inner)
 }
 
 /// The loader and payload of a call to a nested loader with literal bytes.

@@ -131,10 +131,20 @@ pub(crate) fn scan_zip(
     if format == Format::TorchScript {
         scan.torchscript(out);
     }
-    scan.byteorder(out);
+    if format != Format::TorchExport {
+        // torch.export.load never reads it.
+        scan.byteorder(out);
+    }
     scan.reads.extend(scan.ck.metadata());
     match format {
         Format::TorchZip => scan.data_pkl(out),
+        Format::TorchExport => {
+            crate::pt2::scan_archive(&scan.ck, src, opts, &mut scan.reads, out);
+            // A `.pt2` archive that is also a checkpoint: what torch.load reads.
+            if scan.ck.data_pkl().is_some() {
+                scan.data_pkl(out);
+            }
+        }
         Format::Zip => out.findings.push(Finding::new(
             Rule::UnknownFormat,
             "a ZIP archive without a torch checkpoint's layout (no data.pkl in a top-level folder)",
@@ -145,7 +155,8 @@ pub(crate) fn scan_zip(
     for a in zip_anomalies(scan.ck.zip(), src, &scan.reads) {
         out.findings.push(anomaly_finding(a));
     }
-    if !scan.torch_like() {
+    let no_checkpoint = format == Format::TorchExport && scan.ck.data_pkl().is_none();
+    if !scan.torch_like() || no_checkpoint {
         out.weights_only = None;
         out.weights_only_reason = None;
     }
