@@ -39,7 +39,12 @@ pub struct FileStorages<'s> {
     bytes: Vec<Bytes>,
 }
 
-impl FileStorages<'_> {
+impl<'s> FileStorages<'s> {
+    /// The storages of `src`, each where `bytes` says.
+    pub(crate) fn new(src: &'s dyn Source, bytes: Vec<Bytes>) -> FileStorages<'s> {
+        FileStorages { src, bytes }
+    }
+
     /// Where each storage's bytes are, by storage index.
     pub fn locations(&self) -> &[Bytes] {
         &self.bytes
@@ -165,6 +170,7 @@ pub fn load<'s>(
         Format::Pickle => load_pickle(src, limits),
         Format::Npy => load_npy(src, stem),
         Format::Npz => load_npz(src, limits),
+        Format::TorchExport => crate::pt2::load_pt2(src, limits),
         other => Err(ConvertError::Unsupported(
             not_converted(other).unwrap_or_default(),
         )),
@@ -175,7 +181,12 @@ pub fn load<'s>(
 /// [`load`] reads.
 pub fn not_converted(format: Format) -> Option<String> {
     Some(match format {
-        Format::TorchZip | Format::TorchLegacy | Format::Pickle | Format::Npy | Format::Npz => {
+        Format::TorchZip
+        | Format::TorchLegacy
+        | Format::Pickle
+        | Format::Npy
+        | Format::Npz
+        | Format::TorchExport => {
             return None;
         }
         Format::TorchScript => "a TorchScript archive is a program (code/ and __torch__ classes): its weights are only reachable by running it; Airlock does not convert TorchScript".into(),

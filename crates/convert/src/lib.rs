@@ -10,6 +10,8 @@
 //! - [`input`]: each container read into a rebuilt tree and a byte source
 //!   for its storages;
 //! - [`numpy`]: NumPy `.npy`/`.npz` arrays as tensors;
+//! - `pt2`: the weights and tensor constants of torch.export `.pt2`
+//!   archives;
 //! - [`shards`]: Hugging Face sharded checkpoints and their index files;
 //! - [`mod@convert`]: one file or a folder, end to end;
 //! - [`inspect`]: what a file holds, shown without loading it.
@@ -22,6 +24,7 @@ pub mod input;
 pub mod inspect;
 pub mod numpy;
 pub mod proof;
+mod pt2;
 pub mod shards;
 
 pub use convert::{

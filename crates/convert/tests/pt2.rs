@@ -1,0 +1,164 @@
+//! torch.export `.pt2` archives (`tests/fixtures/pt2`, written by the real
+//! `torch.export.save`, see `scripts/gen_pt2_fixtures.py`) converted to
+//! safetensors: every tensor of `torch.export.load(...).state_dict` and of
+//! its tensor constants, under its name, bit for bit what the real loader
+//! returned (`expected.json`: dtype, shape and the SHA-256 of the
+//! contiguous bytes). What cannot be converted is refused with the reason,
+//! and the attack variants are never converted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use airlock_convert::{ConvertOptions, Target, convert_file};
+use airlock_formats::{FileSource, Source, safetensors};
+use airlock_policy::Verdict;
+use airlock_scan::{Options, scan_path};
+use serde_json::Value as Json;
+use sha2::Digest;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pt2")
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("airlock-pt2-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// safetensors' dtype names, as torch names them.
+fn torch_dtype(st: &str) -> &str {
+    match st {
+        "F64" => "float64",
+        "F32" => "float32",
+        "F16" => "float16",
+        "BF16" => "bfloat16",
+        "F8_E4M3" => "float8_e4m3fn",
+        "F8_E5M2" => "float8_e5m2",
+        "I64" => "int64",
+        "I32" => "int32",
+        "I16" => "int16",
+        "I8" => "int8",
+        "U8" => "uint8",
+        "BOOL" => "bool",
+        other => panic!("unexpected dtype {other}"),
+    }
+}
+
+/// Every tensor of a safetensors file: (dtype, shape, SHA-256 of its bytes).
+fn tensors(path: &Path) -> BTreeMap<String, (String, Vec<u64>, String)> {
+    let src = FileSource::open(path).unwrap();
+    let header = safetensors::read_header(&src).unwrap();
+    let base = 8 + header.header_len;
+    header
+        .tensors
+        .iter()
+        .map(|t| {
+            let bytes = src
+                .read_vec(base + t.offsets.0, (t.offsets.1 - t.offsets.0) as usize)
+                .unwrap();
+            let sha = hex::encode(sha2::Sha256::digest(&bytes));
+            (
+                t.name.clone(),
+                (torch_dtype(&t.dtype).to_string(), t.shape.clone(), sha),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn weights_convert_bit_identical_to_torch_export_load() {
+    let expected: Json =
+        serde_json::from_slice(&std::fs::read(fixtures().join("expected.json")).unwrap()).unwrap();
+    let out = out_dir("parity");
+    let mut converted = 0;
+    let mut refused = Vec::new();
+    for (file, want) in expected.as_object().unwrap() {
+        let output = out.join(format!("{file}.safetensors"));
+        match convert_file(&fixtures().join(file), &output, &ConvertOptions::default()) {
+            Ok(c) => {
+                converted += 1;
+                assert_eq!(c.verdict, "suspicious", "{file}");
+                let got = tensors(&output);
+                let mut names = 0;
+                for part in ["state_dict", "constants"] {
+                    for (name, t) in want[part].as_object().unwrap() {
+                        names += 1;
+                        let (dtype, shape, sha) = got
+                            .get(name)
+                            .unwrap_or_else(|| panic!("{file}: {name} not written"));
+                        assert_eq!(dtype, t["dtype"].as_str().unwrap(), "{file}: {name}");
+                        let want_shape: Vec<u64> = t["shape"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|d| d.as_u64().unwrap())
+                            .collect();
+                        assert_eq!(shape, &want_shape, "{file}: {name}");
+                        assert_eq!(sha, t["sha256"].as_str().unwrap(), "{file}: {name}");
+                    }
+                }
+                assert_eq!(got.len(), names, "{file}: extra tensors written");
+                let report = scan_path(&output, file, &Options::default());
+                assert_eq!(report.verdict, Verdict::Safe, "{file}");
+            }
+            Err(e) => {
+                assert!(!output.exists(), "{file}: a refused conversion left a file");
+                refused.push((file.clone(), e.to_string()));
+            }
+        }
+    }
+    let refused_files: Vec<&str> = refused.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        refused_files,
+        vec!["legacy.pt2", "subclass.pt2"],
+        "{refused:#?}"
+    );
+    assert!(
+        refused[0].1.contains("older zipfile layout"),
+        "{}",
+        refused[0].1
+    );
+    assert!(refused[1].1.contains("tensor subclass"), "{}", refused[1].1);
+    assert_eq!(converted, 4);
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn weights_convert_to_a_weights_only_checkpoint() {
+    let out = out_dir("pt");
+    let output = out.join("buffers_constants.pt");
+    let opts = ConvertOptions {
+        to: Target::Pt,
+        ..ConvertOptions::default()
+    };
+    let c = convert_file(&fixtures().join("buffers_constants.pt2"), &output, &opts).unwrap();
+    assert_eq!(c.tensors, 7);
+    let report = scan_path(&output, "out.pt", &Options::default());
+    assert_eq!(report.verdict, Verdict::Safe);
+    assert_eq!(report.weights_only, Some(true));
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn attack_variants_are_never_converted() {
+    let dir = fixtures().join("malicious");
+    let out = out_dir("refused");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let input = entry.unwrap().path();
+        if input.extension().is_none_or(|e| e != "pt2") {
+            continue;
+        }
+        let output = out.join("x.safetensors");
+        let err = convert_file(&input, &output, &ConvertOptions::default())
+            .expect_err(&input.display().to_string());
+        assert!(!output.exists());
+        assert!(
+            err.to_string().contains("dangerous"),
+            "{}: {err}",
+            input.display()
+        );
+    }
+    std::fs::remove_dir_all(&out).ok();
+}
