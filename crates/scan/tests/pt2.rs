@@ -126,3 +126,226 @@ fn recording_scans_record_the_configs_and_raw_records() {
     assert_eq!(storages.len(), 4, "{storages:?}");
     assert!(storages.contains(&"mlp/data/weights/weight_0"));
 }
+
+/// The entries of a fixture, as (name, bytes).
+fn members(file: &str) -> Vec<(String, Vec<u8>)> {
+    use airlock_formats::zip::{Extracted, TorchZip};
+    let data = std::fs::read(fixtures().join(file)).unwrap();
+    let src = airlock_formats::MemSource::new(&data);
+    let zip = TorchZip::open(&src).unwrap();
+    (0..zip.entries.len())
+        .map(|i| match zip.extract(&src, i, 1 << 20).unwrap() {
+            Extracted::Data(d) => (zip.entries[i].name_lossy(), d),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+/// A ZIP of stored entries, as torch's writer lays them out.
+fn zip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in entries {
+        let crc = crc32fast::hash(data);
+        let offset = out.len() as u32;
+        let fixed = |sig: u32, central: bool| {
+            let mut h = sig.to_le_bytes().to_vec();
+            if central {
+                h.extend(20u16.to_le_bytes());
+            }
+            for v in [20u16, 0, 0, 0, 0x21] {
+                h.extend(v.to_le_bytes());
+            }
+            for v in [crc, data.len() as u32, data.len() as u32] {
+                h.extend(v.to_le_bytes());
+            }
+            h.extend((name.len() as u16).to_le_bytes());
+            h.extend(0u16.to_le_bytes());
+            h
+        };
+        out.extend(fixed(0x04034b50, false));
+        out.extend(name.as_bytes());
+        out.extend(data);
+        central.extend(fixed(0x02014b50, true));
+        central.extend([0u8; 6]);
+        central.extend([0u8, 0, 0xa4, 0x81]);
+        central.extend(offset.to_le_bytes());
+        central.extend(name.as_bytes());
+    }
+    let at = out.len() as u32;
+    out.extend(&central);
+    out.extend(0x06054b50u32.to_le_bytes());
+    out.extend([0u8; 4]);
+    let n = entries.len() as u16;
+    out.extend(n.to_le_bytes());
+    out.extend(n.to_le_bytes());
+    out.extend((central.len() as u32).to_le_bytes());
+    out.extend(at.to_le_bytes());
+    out.extend([0u8; 2]);
+    out
+}
+
+/// `mlp.pt2` with the member ending in `suffix` changed by `edit`.
+fn edited(suffix: &str, edit: impl Fn(&[u8]) -> Vec<u8>) -> Vec<(String, Vec<u8>)> {
+    let mut m = members("mlp.pt2");
+    let e = m.iter_mut().find(|(n, _)| n.ends_with(suffix)).unwrap();
+    e.1 = edit(&e.1);
+    m
+}
+
+fn replace_text(from: &str, to: &str) -> impl Fn(&[u8]) -> Vec<u8> {
+    let (from, to) = (from.to_string(), to.to_string());
+    move |d| {
+        let s = String::from_utf8(d.to_vec()).unwrap();
+        assert!(s.contains(&from), "{from} not in {s}");
+        s.replacen(&from, &to, 1).into_bytes()
+    }
+}
+
+fn scan(entries: &[(String, Vec<u8>)]) -> airlock_scan::FileReport {
+    airlock_scan::scan_bytes(&zip(entries), "x.pt2", &Options::default())
+}
+
+fn has(r: &airlock_scan::FileReport, rule: Rule, text: &str) -> bool {
+    r.findings
+        .iter()
+        .any(|f| f.rule == rule && f.message.contains(text))
+}
+
+#[test]
+fn the_rebuilt_fixture_is_the_fixture() {
+    let r = scan(&members("mlp.pt2"));
+    assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", messages(&r));
+}
+
+#[test]
+fn layouts_torch_fails_on_are_errors() {
+    let r = scan(&edited("/archive_version", |_| b"1".to_vec()));
+    assert!(
+        has(&r, Rule::Pt2Layout, "archive_version"),
+        "{:?}",
+        messages(&r)
+    );
+    assert_eq!(r.verdict, Verdict::Error);
+    // A view past the end of its record.
+    let r = scan(&edited(
+        "/model_weights_config.json",
+        replace_text(
+            r#"{"as_int": 8}, {"as_int": 4}"#,
+            r#"{"as_int": 80}, {"as_int": 4}"#,
+        ),
+    ));
+    assert!(
+        has(&r, Rule::Pt2Layout, "reaches past"),
+        "{:?}",
+        messages(&r)
+    );
+    // A constant of no known kind sends the loader to the older layout.
+    let r = scan(&edited(
+        "/model_constants_config.json",
+        replace_text(
+            r#"{"config": {}}"#,
+            r#"{"config": {"c": {"path_name": "x_0", "is_param": false, "use_pickle": true, "tensor_meta": null}}}"#,
+        ),
+    ));
+    assert!(
+        has(&r, Rule::Pt2Layout, "of no kind torch knows"),
+        "{:?}",
+        messages(&r)
+    );
+    // JSON Python reads differently from this reader is not followed.
+    let r = scan(&edited("/model_weights_config.json", |_| {
+        b"{\"config\": NaN}".to_vec()
+    }));
+    assert!(has(&r, Rule::Pt2Layout, "not JSON"), "{:?}", messages(&r));
+}
+
+#[test]
+fn use_pickle_is_what_python_finds_true() {
+    // A duplicated key: Python keeps the last value; a non-empty string is
+    // true. Either way the raw record is read with torch.load.
+    for flag in [
+        r#""use_pickle": false, "use_pickle": true"#,
+        r#""use_pickle": "no""#,
+    ] {
+        let r = scan(&edited(
+            "/model_weights_config.json",
+            replace_text(r#""use_pickle": false"#, flag),
+        ));
+        assert!(
+            r.findings.iter().any(|f| f
+                .message
+                .contains("read with torch.load(weights_only=False)")),
+            "{flag}: {:?}",
+            messages(&r)
+        );
+        assert_ne!(r.verdict, Verdict::Safe);
+    }
+}
+
+#[test]
+fn what_torch_writes_stays_suspicious_and_the_rest_is_dangerous() {
+    let program =
+        |from: &str, to: &str| scan(&edited("/models/model.json", replace_text(from, to)));
+    let r = program(
+        r#""guards_code": []"#,
+        r#""guards_code": ["L['x'].size()[0] <= 64"]"#,
+    );
+    assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", messages(&r));
+    let r = program(
+        r#""guards_code": []"#,
+        r#""guards_code": ["L['x'].numpy().tofile('/tmp/x')"]"#,
+    );
+    assert!(has(&r, Rule::ExportedProgramCapability, "guard"));
+    assert_eq!(r.verdict, Verdict::Dangerous);
+    let r = program(
+        "torch.ops.aten.relu.default",
+        "torch.serialization.os.system",
+    );
+    assert!(
+        has(&r, Rule::ExportedProgramCapability, "not an operator"),
+        "{:?}",
+        messages(&r)
+    );
+    let r = program(
+        "torch.ops.aten.relu.default",
+        "torch.ops.aten.from_file.default",
+    );
+    assert!(has(&r, Rule::ExportedProgramCapability, "aten::from_file"));
+    let r = program(
+        "torch.ops.aten.relu.default",
+        "torch.ops.mylib.relu.default",
+    );
+    assert!(
+        has(&r, Rule::ExportedProgram, "outside torch: mylib::relu"),
+        "{:?}",
+        messages(&r)
+    );
+    assert_eq!(r.verdict, Verdict::Suspicious);
+}
+
+#[test]
+fn native_code_and_checkpoints_in_the_archive_are_seen() {
+    let mut m = members("mlp.pt2");
+    m.push((
+        "mlp/data/aotinductor/model/model.so".into(),
+        b"\x7fELF".to_vec(),
+    ));
+    let r = scan(&m);
+    assert!(
+        has(&r, Rule::ExportedProgramCapability, "AOTInductor"),
+        "{:?}",
+        messages(&r)
+    );
+    assert_eq!(r.verdict, Verdict::Dangerous);
+    // A .pt2 that is also a torch checkpoint: torch.load reads its data.pkl.
+    let mut m = members("mlp.pt2");
+    m.push((
+        "mlp/data.pkl".into(),
+        b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00idtR.".to_vec(),
+    ));
+    let r = scan(&m);
+    assert_eq!(r.format.name(), "pytorch-export");
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", messages(&r));
+    assert_eq!(r.weights_only, Some(false));
+}
