@@ -51,6 +51,18 @@ for d, _, files in os.walk("tests/fixtures"):
                         open(os.path.join(out, "tscode-" + p.replace("/", "_") + "-" + n.replace("/", "_")), "wb").write(z.read(n)[:65536])
         except Exception:  # not a ZIP, or one Python's zipfile refuses
             pass
+# The JSON members of the torch.export archives (programs, payload configs)
+# seed the .pt2 reader's JSON parsers (pt2_reader).
+for d, _, files in os.walk("tests/fixtures/pt2"):
+    for f in files:
+        if f.endswith(".pt2"):
+            try:
+                with zipfile.ZipFile(os.path.join(d, f)) as z:
+                    for n in z.namelist():
+                        if n.endswith(".json"):
+                            open(os.path.join(out, "pt2json-" + f + "-" + n.replace("/", "_")), "wb").write(z.read(n)[:65536])
+            except Exception:  # an attack variant Python's zipfile refuses
+                pass
 # Real checkpoints, attack files, .npy fixtures, and the compressed files and
 # archives of tests/fixtures/compress and tests/fixtures/pyzip seed the
 # container and decompression readers.

@@ -53,6 +53,9 @@ step "committed fixtures are what the generators write with the pinned venv"
 "$venv/bin/python" scripts/gen_examples.py --check examples
 "$venv/bin/python" scripts/gen_eval_corpus.py --check eval/corpus
 "$venv/bin/python" scripts/gen_signing_fixtures.py --check tests/fixtures/signing
+"$venv/bin/python" scripts/gen_pt2_fixtures.py --check tests/fixtures/pt2
+# The torch.export attack variants still run their payloads in torch.export.load.
+"$venv/bin/python" scripts/prove_malicious.py tests/fixtures/pt2/malicious --jobs 2 --out "$tmp/pt2-proof.json"
 
 step "weights_only tables against the installed torch"
 "$venv/bin/python" scripts/gen_torch_tables.py --check crates/policy/src/torch_tables.rs

@@ -369,7 +369,11 @@ fn plan_file(dir: &Path, out_dir: &Path, path: &Path, to: Target) -> Planned {
         Err(e) => return Planned::Fail(format!("cannot be read: {e}")),
     };
     match format {
-        Format::TorchZip | Format::TorchLegacy | Format::Npy | Format::Npz => {
+        Format::TorchZip
+        | Format::TorchLegacy
+        | Format::Npy
+        | Format::Npz
+        | Format::TorchExport => {
             Planned::Convert(out_dir.join(rel.with_file_name(shards::output_name(&name, to))))
         }
         Format::Unknown | Format::Zip | Format::Tar => Planned::Other,

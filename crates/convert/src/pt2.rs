@@ -128,7 +128,11 @@ impl<'s> Reader<'_, 's> {
     fn config(&mut self, record: &str, dir: PayloadDir) -> Result<(), ConvertError> {
         let bytes = self
             .pt2
-            .read(self.src, record, self.limits.max_pickle_bytes)
+            .read(
+                self.src,
+                record,
+                self.limits.max_pickle_bytes.min(pt2::MAX_CONFIG_BYTES),
+            )
             .map_err(ConvertError::container_of)?;
         let index = self.pt2.locate(record).expect("read above");
         let member = self.pt2.checkpoint().entries[index].name_lossy();

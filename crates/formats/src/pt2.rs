@@ -78,6 +78,11 @@ pub const CUSTOM_OBJ_PREFIX: &str = "custom_obj_";
 /// `OPAQUE_OBJ_FILENAME_PREFIX`: objects pickled with `pickle.dumps`.
 pub const OPAQUE_OBJ_PREFIX: &str = "opaque_obj_";
 
+/// The largest payload config read, in bytes: a config is parsed whole
+/// (about ten times its size in memory at worst); torch writes some 400
+/// bytes per tensor, so this is room for some 80,000 tensors.
+pub const MAX_CONFIG_BYTES: u64 = 32 << 20;
+
 /// The members of the older layout (torch 2.2 to 2.5) that
 /// `torch.export.load` reads with Python's `zipfile` and hands to
 /// `torch.load` (all but the program and the version).

@@ -121,6 +121,16 @@ impl ArchiveScan<'_> {
     /// A record as torch reads it; `None` (reported) when it is missing or
     /// unreadable.
     fn read(&mut self, record: &str, why_needed: &str) -> Option<(String, Vec<u8>)> {
+        self.read_within(record, why_needed, self.opts.max_pickle_bytes)
+    }
+
+    /// The same, at most `limit` bytes (over it: reported, not read).
+    fn read_within(
+        &mut self,
+        record: &str,
+        why_needed: &str,
+        limit: u64,
+    ) -> Option<(String, Vec<u8>)> {
         let Some(index) = self.pt2.locate(record) else {
             self.out
                 .findings
@@ -128,13 +138,8 @@ impl ArchiveScan<'_> {
             return None;
         };
         self.reads.push(index);
-        let data = crate::torchzip::read_record(
-            self.pt2.checkpoint(),
-            self.src,
-            index,
-            self.opts.max_pickle_bytes,
-            self.out,
-        )?;
+        let data =
+            crate::torchzip::read_record(self.pt2.checkpoint(), self.src, index, limit, self.out)?;
         Some((self.member(index), data))
     }
 
@@ -200,7 +205,8 @@ impl ArchiveScan<'_> {
             ));
             return;
         }
-        let Some((member, bytes)) = self.read(config, "") else {
+        let limit = self.opts.max_pickle_bytes.min(pt2::MAX_CONFIG_BYTES);
+        let Some((member, bytes)) = self.read_within(config, "", limit) else {
             return;
         };
         if self.opts.record_pickles {
@@ -282,6 +288,11 @@ impl ArchiveScan<'_> {
     /// Bytes the loader hands to `how`, scanned as a file of their own; what
     /// they would run is reported under the member.
     fn nested(&mut self, member: &str, data: &[u8], how: &str) {
+        if data.is_empty() && how == ARTIFACT {
+            // deserialize_torch_artifact takes empty bytes for nothing (no
+            // sample inputs), without calling torch.load.
+            return;
+        }
         let Some(inner) = crate::nested::scan_nested(data, member, self.opts) else {
             self.out.findings.push(
                 Finding::new(
@@ -504,6 +515,10 @@ fn scan_legacy_layout(src: &dyn Source, opts: &Options, pt2_layout: bool, out: &
                     format!("the program is not JSON as Python reads it: {err}"),
                 )),
             }
+            continue;
+        }
+        if data.is_empty() {
+            // deserialize_torch_artifact: nothing, without torch.load.
             continue;
         }
         let how = format!("{ARTIFACT} (the older layout, read with Python's zipfile)");
