@@ -10,8 +10,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     for dir in [PayloadDir::Weights, PayloadDir::Constants] {
-        if let Ok(payloads) = pt2::parse_config(data, "config", dir) {
-            for p in &payloads {
+        if let Ok(config) = pt2::parse_config(data, "config", dir) {
+            for p in &config.payloads {
                 assert!(p.record.ends_with(&p.path_name));
             }
         }
@@ -37,8 +37,8 @@ fuzz_target!(|data: &[u8]| {
             (m.weights_config(), PayloadDir::Weights),
             (m.constants_config(), PayloadDir::Constants),
         ] {
-            if let Ok(payloads) = archive.payloads(&src, &config, dir, 1 << 20) {
-                if let Ok(plan) = archive.raw_plan(&payloads, dir) {
+            if let Ok(read) = archive.payloads(&src, &config, dir, 1 << 20) {
+                if let Ok(plan) = archive.raw_plan(&read.payloads, dir) {
                     for v in &plan.views {
                         assert!(v.record < plan.records.len());
                     }

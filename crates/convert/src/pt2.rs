@@ -137,8 +137,13 @@ impl<'s> Reader<'_, 's> {
         let index = self.pt2.locate(record).expect("read above");
         let member = self.pt2.checkpoint().entries[index].name_lossy();
         self.pickles.push(PickleRead::whole(Some(&member), &bytes));
-        let payloads =
-            pt2::parse_config(&bytes, &member, dir).map_err(ConvertError::container_of)?;
+        let config = pt2::parse_config(&bytes, &member, dir).map_err(ConvertError::container_of)?;
+        if let Some(why) = config.unread.first() {
+            return Err(ConvertError::container(format!(
+                "{member}: {why}: torch.export.load fails"
+            )));
+        }
+        let payloads = config.payloads;
         for p in &payloads {
             let what = match p.kind {
                 PayloadKind::Raw => continue,

@@ -459,7 +459,7 @@ impl Pt2 {
         record: &str,
         dir: PayloadDir,
         limit: u64,
-    ) -> Result<Vec<Payload>, Pt2Error> {
+    ) -> Result<Config, Pt2Error> {
         let bytes = self.read(src, record, limit)?;
         parse_config(&bytes, record, dir)
     }
@@ -513,8 +513,12 @@ pub struct Payload {
     pub kind: PayloadKind,
     /// `is_param`, as Python finds it.
     pub is_param: bool,
-    /// `tensor_meta`, when it is not `null`.
+    /// `tensor_meta`, when it is not `null` and is read.
     pub meta: Option<TensorMeta>,
+    /// Why `tensor_meta` is not read, when it is not `null` but holds what
+    /// the loader refuses or this reader does not reproduce exactly (a
+    /// symbolic size, a number that is not an integer).
+    pub meta_error: Option<String>,
 }
 
 /// A `TensorMeta` with the values the loader uses.
@@ -576,9 +580,24 @@ fn differentiable(name: &str) -> bool {
     name.starts_with("float") || name.starts_with("complex") || name == "bfloat16"
 }
 
+/// A payload config as read: its payloads, and the entries this reader
+/// does not follow.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Config {
+    /// The payloads, in Python's dict order.
+    pub payloads: Vec<Payload>,
+    /// Entries whose `path_name` is not a string (`name: why`): the loader
+    /// fails on them when it gets there, after the payloads before them.
+    pub unread: Vec<String>,
+}
+
 /// Parse a payload config (`PayloadConfig`), entry by entry in Python's
-/// dict order.
-pub fn parse_config(bytes: &[u8], record: &str, dir: PayloadDir) -> Result<Vec<Payload>, Pt2Error> {
+/// dict order. An error where `_load_payload_config` fails, before the
+/// loader reads any payload (JSON, the `config` object, an entry without
+/// the four fields `_dict_to_dataclass` requires); what fails later, on
+/// one entry, is left to that entry ([`Config::unread`],
+/// [`Payload::meta_error`]).
+pub fn parse_config(bytes: &[u8], record: &str, dir: PayloadDir) -> Result<Config, Pt2Error> {
     let err = |detail: String| Pt2Error::Config {
         record: record.to_string(),
         detail,
@@ -591,22 +610,38 @@ pub fn parse_config(bytes: &[u8], record: &str, dir: PayloadDir) -> Result<Vec<P
         .get("config")
         .and_then(Json::items)
         .ok_or_else(|| err("no \"config\" object".into()))?;
-    config
-        .into_iter()
-        .map(|(fqn, meta)| payload(fqn, meta, dir).map_err(|d| err(format!("{fqn:?}: {d}"))))
-        .collect()
+    let mut out = Config::default();
+    for (fqn, meta) in config {
+        let missing = ["path_name", "is_param", "use_pickle", "tensor_meta"]
+            .into_iter()
+            .find(|f| meta.get(f).is_none());
+        if let Some(f) = missing {
+            return Err(err(format!("{fqn:?} has no {f}")));
+        }
+        match payload(fqn, meta, dir) {
+            Some(p) => out.payloads.push(p),
+            None => out
+                .unread
+                .push(format!("{fqn:?}: path_name is not a string")),
+        }
+    }
+    Ok(out)
 }
 
-fn payload(fqn: &str, meta: &Json, dir: PayloadDir) -> Result<Payload, String> {
-    let field = |name: &str| meta.get(name).ok_or(format!("no {name}"));
-    let Json::Str(path_name) = field("path_name")? else {
-        return Err("path_name is not a string".into());
+/// One entry, whose four fields are there; `None` when `path_name` is not
+/// a string.
+fn payload(fqn: &str, meta: &Json, dir: PayloadDir) -> Option<Payload> {
+    let field = |name: &str| meta.get(name).unwrap_or(&Json::Null);
+    let Json::Str(path_name) = field("path_name") else {
+        return None;
     };
-    let is_param = field("is_param")?.truthy();
-    let use_pickle = field("use_pickle")?.truthy();
-    let meta = match field("tensor_meta")? {
-        Json::Null => None,
-        m => Some(tensor_meta(m)?),
+    let use_pickle = field("use_pickle").truthy();
+    let (meta_value, meta_error) = match field("tensor_meta") {
+        Json::Null => (None, None),
+        m => match tensor_meta(m) {
+            Ok(t) => (Some(t), None),
+            Err(e) => (None, Some(e)),
+        },
     };
     let kind = match dir {
         PayloadDir::Weights if use_pickle => PayloadKind::TorchLoad,
@@ -619,13 +654,14 @@ fn payload(fqn: &str, meta: &Json, dir: PayloadDir) -> Result<Payload, String> {
         PayloadDir::Constants if path_name.starts_with(OPAQUE_OBJ_PREFIX) => PayloadKind::Opaque,
         PayloadDir::Constants => PayloadKind::Unsupported,
     };
-    Ok(Payload {
+    Some(Payload {
         fqn: fqn.to_string(),
         record: join(dir.dir(), path_name),
         path_name: path_name.clone(),
         kind,
-        is_param,
-        meta,
+        is_param: field("is_param").truthy(),
+        meta: meta_value,
+        meta_error,
     })
 }
 
@@ -740,10 +776,11 @@ impl Pt2 {
         let mut plan = RawPlan::default();
         let mut by_path: std::collections::HashMap<&str, usize> = Default::default();
         for p in payloads.iter().filter(|p| p.kind == PayloadKind::Raw) {
-            let meta = p
-                .meta
-                .as_ref()
-                .ok_or(format!("{:?}: tensor_meta is null", p.fqn))?;
+            let meta = match (&p.meta, &p.meta_error) {
+                (Some(m), _) => m,
+                (None, Some(e)) => return Err(format!("{:?}: {e}", p.fqn)),
+                (None, None) => return Err(format!("{:?}: tensor_meta is null", p.fqn)),
+            };
             let r = match by_path.get(p.path_name.as_str()) {
                 Some(&r) => r,
                 None => {
@@ -993,7 +1030,9 @@ mod tests {
               "w": {{"path_name": "/abs", "is_param": true, "use_pickle": [], "tensor_meta": {META}}}
             }}}}"#
         );
-        let p = parse_config(cfg.as_bytes(), "c", PayloadDir::Weights).unwrap();
+        let p = parse_config(cfg.as_bytes(), "c", PayloadDir::Weights)
+            .unwrap()
+            .payloads;
         assert_eq!(p.len(), 2);
         assert_eq!((p[0].fqn.as_str(), p[0].record.as_str()), ("w", "/abs"));
         assert_eq!(p[0].kind, PayloadKind::Raw);
@@ -1006,6 +1045,7 @@ mod tests {
             "c": {"path_name": "other_0", "is_param": false, "use_pickle": true, "tensor_meta": null}}}"#;
         let kinds: Vec<PayloadKind> = parse_config(consts.as_bytes(), "c", PayloadDir::Constants)
             .unwrap()
+            .payloads
             .iter()
             .map(|p| p.kind)
             .collect();
@@ -1015,7 +1055,21 @@ mod tests {
         let bad = format!(
             r#"{{"config": {{"w": {{"path_name": "weight_0", "is_param": true, "use_pickle": false, "tensor_meta": {symbolic}}}}}}}"#
         );
-        assert!(parse_config(bad.as_bytes(), "c", PayloadDir::Weights).is_err());
+        // A symbolic size: the entry is kept, its tensor not read.
+        let read = parse_config(bad.as_bytes(), "c", PayloadDir::Weights).unwrap();
+        assert!(
+            read.payloads[0]
+                .meta_error
+                .as_deref()
+                .unwrap()
+                .contains("as_expr")
+        );
+        let missing = r#"{"config": {"w": {"path_name": "weight_0", "is_param": true, "use_pickle": false}}}"#;
+        assert!(parse_config(missing.as_bytes(), "c", PayloadDir::Weights).is_err());
+        let odd = r#"{"config": {"a": {"path_name": 5, "is_param": true, "use_pickle": true, "tensor_meta": null},
+            "b": {"path_name": "weight_1", "is_param": true, "use_pickle": true, "tensor_meta": null}}}"#;
+        let read = parse_config(odd.as_bytes(), "c", PayloadDir::Weights).unwrap();
+        assert_eq!((read.payloads.len(), read.unread.len()), (1, 1));
     }
 
     #[test]

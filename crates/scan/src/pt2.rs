@@ -215,17 +215,23 @@ impl ArchiveScan<'_> {
                 .pickles
                 .push(PickleRead::whole(Some(&member), &bytes));
         }
-        let payloads = match pt2::parse_config(&bytes, &member, dir) {
-            Ok(p) => p,
+        let config = match pt2::parse_config(&bytes, &member, dir) {
+            Ok(c) => c,
             Err(e) => {
                 self.out.findings.push(layout(Some(&member), e.to_string()));
                 return;
             }
         };
-        for p in &payloads {
+        for why in &config.unread {
+            self.out.findings.push(layout(
+                Some(&member),
+                format!("{why}: torch.export.load fails on it (after the payloads before it)"),
+            ));
+        }
+        for p in &config.payloads {
             self.payload(p);
         }
-        self.raw(&payloads, dir);
+        self.raw(&config.payloads, dir);
     }
 
     /// One payload the loader unpickles.

@@ -349,3 +349,31 @@ fn native_code_and_checkpoints_in_the_archive_are_seen() {
     assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", messages(&r));
     assert_eq!(r.weights_only, Some(false));
 }
+
+#[test]
+fn a_config_entry_this_reader_does_not_read_does_not_hide_the_others() {
+    // torch takes `"dtype": 7.0` for 7 (an IntEnum key); this reader does
+    // not read that tensor, but the pickled weight after it is still
+    // scanned as torch.load reads it.
+    let payload = b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00idtR.".to_vec();
+    let inner = zip(&[
+        ("archive/data.pkl".into(), payload),
+        ("archive/version".into(), b"3\n".to_vec()),
+    ]);
+    let mut m = edited(
+        "/model_weights_config.json",
+        replace_text(
+            r#"{"config": {"#,
+            r#"{"config": {"extra": {"path_name": "weight_9", "is_param": false, "use_pickle": true, "tensor_meta": null}, "#,
+        ),
+    );
+    let cfg = m
+        .iter_mut()
+        .find(|(n, _)| n.ends_with("/model_weights_config.json"))
+        .unwrap();
+    cfg.1 = replace_text(r#""dtype": 7"#, r#""dtype": 7.0"#)(&cfg.1);
+    m.push(("mlp/data/weights/weight_9".into(), inner));
+    let r = scan(&m);
+    assert_eq!(r.verdict, Verdict::Dangerous, "{:?}", messages(&r));
+    assert!(has(&r, Rule::Pt2Layout, "dtype"), "{:?}", messages(&r));
+}
