@@ -34,8 +34,10 @@ exported by `torch.export.export`, CPU, fixed seeds):
   manifest.json         [{"file", "description"}]
   expected.json         {file: what `torch.export.load` returns: its
                         state_dict and constants, each tensor's dtype, shape
-                        and the SHA-256 of its contiguous bytes; the type of
-                        anything else}
+                        and the SHA-256 of its contiguous bytes, the type of
+                        anything else; and for every member it hands to
+                        torch.load, whether torch.load(weights_only=True)
+                        loads it}
 
 The stack traces torch records in every graph node (file paths of this
 machine) are dropped before saving, so the files are the same everywhere;
@@ -194,14 +196,55 @@ def describe(value):
     return {"type": f"{type(value).__module__}.{type(value).__qualname__}"}
 
 
+def torch_loaded_members(path):
+    """The members torch.export.load hands to torch.load, as (name, bytes):
+    the sample inputs and, from the payload configs, the pickled weights and
+    tensor constants (the older layout: its serialized_*.pt members)."""
+    out = []
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        if "serialized_exported_program.json" in names:
+            return [(n, z.read(n)) for n in names if n.startswith("serialized_") and n.endswith(".pt")]
+        root = names[0].split("/")[0]
+        for n in names:
+            if n.startswith(f"{root}/data/sample_inputs/"):
+                out.append((n, z.read(n)))
+        for config, folder in (("weights", "weights"), ("constants", "constants")):
+            cfg = json.loads(z.read(f"{root}/data/{folder}/model_{config}_config.json"))
+            for meta in cfg["config"].values():
+                if meta["use_pickle"] and (folder == "weights" or meta["path_name"].startswith("tensor_")):
+                    name = f"{root}/data/{folder}/{meta['path_name']}"
+                    out.append((name, z.read(name)))
+    return out
+
+
+def weights_only(path):
+    """{member: whether torch.load(weights_only=True) loads it} for every
+    member torch.export.load hands to torch.load (empty ones it skips)."""
+    import torch
+
+    out = {}
+    for name, data in torch_loaded_members(path):
+        if not data:
+            continue
+        try:
+            torch.load(io.BytesIO(data), weights_only=True)
+            out[name] = True
+        except Exception:  # noqa: BLE001 - any refusal counts
+            out[name] = False
+    return out
+
+
 def loaded(path):
-    """What torch.export.load makes of PATH: its state dict and constants."""
+    """What torch.export.load makes of PATH: its state dict and constants,
+    and what torch.load(weights_only=True) makes of the members it reads."""
     import torch
 
     ep = torch.export.load(path)
     return {
         "state_dict": {k: describe(v) for k, v in ep.state_dict.items()},
         "constants": {k: describe(v) for k, v in ep.constants.items()},
+        "weights_only": weights_only(path),
     }
 
 

@@ -339,23 +339,18 @@ impl ArchiveScan<'_> {
     }
 }
 
-/// The findings of a nested file under the member that holds it.
+/// The findings of a nested file under the member that holds it. A
+/// weights-only refusal says the loader needs `weights_only=False` for it
+/// (which it uses, directly or as its fallback).
 fn merge(into: &mut Vec<Finding>, inner: Vec<Finding>, member: &str, how: &str) {
-    // Whether torch.load would take the bytes with weights_only is decided
-    // by the loader here, not by the nested file.
-    into.extend(
-        inner
-            .into_iter()
-            .filter(|f| f.rule != Rule::WeightsOnlyRefusal)
-            .map(|mut f| {
-                f.message = format!("in {member}, read with {how}: {}", f.message);
-                f.location.member = Some(match f.location.member.take() {
-                    Some(m) if m != member => format!("{member} / {m}"),
-                    _ => member.to_string(),
-                });
-                f
-            }),
-    );
+    into.extend(inner.into_iter().map(|mut f| {
+        f.message = format!("in {member}, read with {how}: {}", f.message);
+        f.location.member = Some(match f.location.member.take() {
+            Some(m) if m != member => format!("{member} / {m}"),
+            _ => member.to_string(),
+        });
+        f
+    }));
 }
 
 /// Judge one program: a program finding (AL0036), and one finding for

@@ -70,6 +70,35 @@ fn real_archives_are_programs_and_nothing_else() {
     }
 }
 
+/// For every member `torch.export.load` hands to `torch.load`, the scan
+/// predicts what real `torch.load(weights_only=True)` did with it when the
+/// fixtures were written: a refusal (AL0026) exactly where torch refused.
+#[test]
+fn weights_only_prediction_matches_torch_on_every_member() {
+    let expected = read_json(&fixtures().join("expected.json"));
+    let mut members = 0;
+    for (file, want) in expected.as_object().unwrap() {
+        let r = scan_path(&fixtures().join(file), file, &Options::default());
+        for (member, ok) in want["weights_only"].as_object().unwrap() {
+            members += 1;
+            let refused = r.findings.iter().any(|f| {
+                f.rule == Rule::WeightsOnlyRefusal
+                    && f.location
+                        .member
+                        .as_deref()
+                        .is_some_and(|m| m == member || m.starts_with(&format!("{member} / ")))
+            });
+            assert_eq!(
+                !refused,
+                ok.as_bool().unwrap(),
+                "{file}: {member}: {:?}",
+                messages(&r)
+            );
+        }
+    }
+    assert!(members >= 9, "{members}");
+}
+
 #[test]
 fn the_dynamic_program_has_expressions_and_a_guard_torch_wrote() {
     let r = scan_path(
