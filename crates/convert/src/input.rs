@@ -163,7 +163,7 @@ pub fn load<'s>(
         Format::TorchZip => load_zip(src, limits),
         Format::TorchLegacy => load_legacy(src, limits),
         Format::Pickle => load_pickle(src, limits),
-        Format::Npy => load_npy(src, stem),
+        Format::Npy => load_npy(src, stem, limits),
         Format::Npz => load_npz(src, limits),
         other => Err(ConvertError::Unsupported(
             not_converted(other).unwrap_or_default(),
@@ -421,8 +421,32 @@ fn load_pickle<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
     })
 }
 
-fn load_npy<'s>(src: &'s dyn Source, stem: &str) -> Result<Loaded<'s>, ConvertError> {
+fn load_npy<'s>(
+    src: &'s dyn Source,
+    stem: &str,
+    limits: &ReadLimits,
+) -> Result<Loaded<'s>, ConvertError> {
     let h = read_npy_header(src).map_err(ConvertError::container_of)?;
+    if crate::numpy::is_string_dtype(&h.dtype) {
+        let member = NpzMember::Stored {
+            src: SubSource::new(src, 0, src.len()),
+            base: 0,
+        };
+        let node = npz_strings(&h, &member, limits, &mut 0)
+            .map_err(|e| ConvertError::Unsupported(e.to_string()))?;
+        return Ok(Loaded {
+            rebuilt: Rebuilt {
+                root: Node::Dict(vec![(Node::Str(stem.to_string()), node)]),
+                ..Rebuilt::default()
+            },
+            storages: FileStorages {
+                src,
+                bytes: Vec::new(),
+            },
+            pickles: Vec::new(),
+            storages_read: Vec::new(),
+        });
+    }
     let (tensor, (start, end)) =
         array_tensor(&h, src.len()).map_err(|e| ConvertError::Unsupported(e.to_string()))?;
     let rebuilt = Rebuilt {
@@ -456,10 +480,6 @@ fn load_npy<'s>(src: &'s dyn Source, stem: &str) -> Result<Loaded<'s>, ConvertEr
 
 fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
     let zip = PyZip::open(src).map_err(ConvertError::container_of)?;
-    let zlimits = airlock_formats::compress::DecompressLimits {
-        max_output: limits.max_inflated_bytes,
-        ..Default::default()
-    };
     let mut rebuilt = Rebuilt::default();
     let mut entries = Vec::new();
     let mut bytes = Vec::new();
@@ -470,43 +490,19 @@ fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
             continue;
         }
         let key = e.name.strip_suffix(".npy").unwrap_or(&e.name).to_string();
-        let (member_src, base, owned): (Box<dyn Source + '_>, u64, Option<Vec<u8>>) =
-            if e.method == 0 && e.flags & 1 == 0 {
-                let local = zip
-                    .local_header(src, e.index)
-                    .map_err(|err| ConvertError::container(format!("{}: {err}", e.name)))?;
-                let len = e.file_size.min(e.compress_size);
-                (
-                    Box::new(SubSource::new(src, local.data_offset, len)),
-                    local.data_offset,
-                    None,
-                )
-            } else {
-                let left = limits.max_inflated_bytes.saturating_sub(inflated);
-                if e.file_size > left {
-                    return Err(inflated_over(&e.name, e.file_size, limits));
-                }
-                inflated += e.file_size;
-                let data = zip
-                    .read(src, e.index, &zlimits)
-                    .map_err(|err| ConvertError::container(format!("{}: {err}", e.name)))?;
-                (Box::new(MemSource::new(&[])), 0, Some(data))
-            };
-        let (tensor, (start, end)) = match &owned {
-            Some(data) => {
-                let m = MemSource::new(data);
-                let h = read_npy_header(&m)
-                    .map_err(|err| ConvertError::container(format!("{}: {err}", e.name)))?;
-                array_tensor(&h, data.len() as u64)
-                    .map_err(|err| ConvertError::Unsupported(format!("{}: {err}", e.name)))?
-            }
-            None => {
-                let h = read_npy_header(member_src.as_ref())
-                    .map_err(|err| ConvertError::container(format!("{}: {err}", e.name)))?;
-                array_tensor(&h, member_src.len())
-                    .map_err(|err| ConvertError::Unsupported(format!("{}: {err}", e.name)))?
-            }
-        };
+        let member = npz_member(&zip, src, e, limits, &mut inflated)?;
+        let at = |err: &dyn std::fmt::Display| format!("{}: {err}", e.name);
+        let h = member
+            .header()
+            .map_err(|err| ConvertError::container(at(&err)))?;
+        if crate::numpy::is_string_dtype(&h.dtype) {
+            let node = npz_strings(&h, &member, limits, &mut inflated)
+                .map_err(|err| ConvertError::Unsupported(at(&err)))?;
+            entries.push((Node::Str(key), node));
+            continue;
+        }
+        let (tensor, (start, end)) =
+            array_tensor(&h, member.len()).map_err(|err| ConvertError::Unsupported(at(&err)))?;
         let index = rebuilt.tensors.len();
         rebuilt.storages.push(StorageInfo {
             key: key.clone(),
@@ -520,17 +516,7 @@ fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
             ..tensor
         });
         entries.push((Node::Str(key), Node::Tensor(index)));
-        bytes.push(match owned {
-            Some(mut data) => {
-                data.truncate(end as usize);
-                data.drain(..start as usize);
-                Bytes::Owned(data)
-            }
-            None => Bytes::File {
-                offset: base + start,
-                len: end - start,
-            },
-        });
+        bytes.push(member.bytes(start, end));
     }
     if entries.is_empty() {
         return Err(ConvertError::Unsupported(
@@ -541,8 +527,102 @@ fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
     Ok(Loaded {
         rebuilt,
         storages: FileStorages { src, bytes },
-        // Numeric arrays only (object arrays are refused): no pickle.
+        // Numeric and string arrays only (object arrays are refused): no
+        // pickle.
         pickles: Vec::new(),
         storages_read: Vec::new(),
     })
+}
+
+/// An `.npz` member's bytes: in place when stored, inflated otherwise.
+enum NpzMember<'s> {
+    Stored { src: SubSource<'s>, base: u64 },
+    Inflated(Vec<u8>),
+}
+
+impl NpzMember<'_> {
+    fn header(&self) -> Result<airlock_formats::npy::NpyHeader, airlock_formats::npy::NpyError> {
+        match self {
+            NpzMember::Stored { src, .. } => read_npy_header(src),
+            NpzMember::Inflated(data) => read_npy_header(&MemSource::new(data)),
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            NpzMember::Stored { src, .. } => src.len(),
+            NpzMember::Inflated(data) => data.len() as u64,
+        }
+    }
+
+    /// The member's `start..end` as storage bytes.
+    fn bytes(self, start: u64, end: u64) -> Bytes {
+        match self {
+            NpzMember::Stored { base, .. } => Bytes::File {
+                offset: base + start,
+                len: end - start,
+            },
+            NpzMember::Inflated(mut data) => {
+                data.truncate(end as usize);
+                data.drain(..start as usize);
+                Bytes::Owned(data)
+            }
+        }
+    }
+}
+
+fn npz_member<'s>(
+    zip: &PyZip,
+    src: &'s dyn Source,
+    e: &airlock_formats::pyzip::PyZipEntry,
+    limits: &ReadLimits,
+    inflated: &mut u64,
+) -> Result<NpzMember<'s>, ConvertError> {
+    let at = |err: &dyn std::fmt::Display| ConvertError::container(format!("{}: {err}", e.name));
+    if e.method == 0 && e.flags & 1 == 0 {
+        let local = zip.local_header(src, e.index).map_err(|err| at(&err))?;
+        let len = e.file_size.min(e.compress_size);
+        return Ok(NpzMember::Stored {
+            src: SubSource::new(src, local.data_offset, len),
+            base: local.data_offset,
+        });
+    }
+    let left = limits.max_inflated_bytes.saturating_sub(*inflated);
+    if e.file_size > left {
+        return Err(inflated_over(&e.name, e.file_size, limits));
+    }
+    *inflated += e.file_size;
+    let zlimits = airlock_formats::compress::DecompressLimits {
+        max_output: limits.max_inflated_bytes,
+        ..Default::default()
+    };
+    let data = zip.read(src, e.index, &zlimits).map_err(|err| at(&err))?;
+    Ok(NpzMember::Inflated(data))
+}
+
+/// A string or bytes array of an `.npz` member, read within the limit on
+/// data held in memory.
+fn npz_strings(
+    h: &airlock_formats::npy::NpyHeader,
+    member: &NpzMember<'_>,
+    limits: &ReadLimits,
+    inflated: &mut u64,
+) -> Result<Node, crate::numpy::ArrayError> {
+    let (start, end) = crate::numpy::string_payload(h, member.len())?;
+    let data = match member {
+        NpzMember::Inflated(data) => data[start as usize..end as usize].to_vec(),
+        NpzMember::Stored { src, .. } => {
+            if end - start > limits.max_inflated_bytes.saturating_sub(*inflated) {
+                return Err(crate::numpy::ArrayError::Layout(format!(
+                    "a string array of {} bytes: over the {}-byte limit for data held in memory",
+                    end - start,
+                    limits.max_inflated_bytes
+                )));
+            }
+            *inflated += end - start;
+            src.read_upto(start, (end - start) as usize)
+                .map_err(|e| crate::numpy::ArrayError::Layout(e.to_string()))?
+        }
+    };
+    crate::numpy::string_array(h, &data)
 }

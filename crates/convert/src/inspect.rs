@@ -246,6 +246,7 @@ fn leaf(n: &Node, depth: usize) -> Json {
         Node::Shared(_, n) | Node::Attributes(n, _) => leaf(n, depth + 1),
         Node::Ref(_) => Json::String("<the object itself>".into()),
         Node::Size(v) => Json::Array(v.iter().map(|&x| Json::from(x)).collect()),
+        Node::NpArray { shape, items, .. } => leaf(&Node::nested_items(shape, items), depth + 1),
     }
 }
 
