@@ -606,6 +606,28 @@ def test_npz_string_arrays_are_kept(tmp_path):
         assert meta == {"dtype": "<U3", "shape": [3], "items": ["cat", "d\u00f6g", "\U0001f600"]}
 
 
+FAMILY = os.path.join(ROOT, "tests", "fixtures", "family")
+
+
+@pytest.mark.parametrize("path,member", [("nemo/asr_tiny.nemo", "./model_weights.ckpt"),
+                                         ("sb3/ppo_cartpole.zip", "policy.pth"),
+                                         ("torchserve/tiny.mar", "weights.pt")])
+def test_family_archives_load_their_weights_member(path, member, tmp_path):
+    """airlock.load of a NeMo, Stable-Baselines3 or TorchServe archive gives
+    what torch.load gives on the weights member its loader reads."""
+    import tarfile
+    import zipfile
+    full = os.path.join(FAMILY, path)
+    if path.endswith(".nemo"):
+        with tarfile.open(full) as t:
+            t.extract(member, tmp_path, filter="data")
+    else:
+        with zipfile.ZipFile(full) as z:
+            z.extract(member, tmp_path)
+    want = torch.load(tmp_path / member, weights_only=True)
+    same(airlock.load(full), want)
+
+
 def test_guard_install_and_uninstall():
     original = torch.load
     airlock.guard.install()

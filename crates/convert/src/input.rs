@@ -101,6 +101,11 @@ pub struct Loaded<'s> {
     /// The storage records its bytes come from: each must be one the scan
     /// checked against the pickle, the same member and bytes.
     pub storages_read: Vec<StorageRead>,
+    /// The archive member rebuilt, for an archive whose loader reads other
+    /// members too (the weights of a NeMo, TorchServe or Stable-Baselines3
+    /// archive): the proof weighs the findings under it, the others being
+    /// about members the output does not come from.
+    pub scope: Option<String>,
 }
 
 /// Limits on what is read into memory.
@@ -165,6 +170,9 @@ pub fn load<'s>(
         Format::Pickle => load_pickle(src, limits),
         Format::Npy => load_npy(src, stem, limits),
         Format::Npz => load_npz(src, limits),
+        Format::Nemo | Format::TorchServe | Format::StableBaselines => {
+            load_family(src, format, stem, limits)
+        }
         other => Err(ConvertError::Unsupported(
             not_converted(other).unwrap_or_default(),
         )),
@@ -175,7 +183,14 @@ pub fn load<'s>(
 /// [`load`] reads.
 pub fn not_converted(format: Format) -> Option<String> {
     Some(match format {
-        Format::TorchZip | Format::TorchLegacy | Format::Pickle | Format::Npy | Format::Npz => {
+        Format::TorchZip
+        | Format::TorchLegacy
+        | Format::Pickle
+        | Format::Npy
+        | Format::Npz
+        | Format::Nemo
+        | Format::TorchServe
+        | Format::StableBaselines => {
             return None;
         }
         Format::TorchScript => "a TorchScript archive is a program (code/ and __torch__ classes): its weights are only reachable by running it; Airlock does not convert TorchScript".into(),
@@ -234,6 +249,7 @@ fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
         storages: FileStorages { src, bytes },
         pickles,
         storages_read,
+        scope: None,
     })
 }
 
@@ -315,6 +331,92 @@ fn inflated_over(name: &str, size: u64, limits: &ReadLimits) -> ConvertError {
     ))
 }
 
+/// The weights of a NeMo, TorchServe or Stable-Baselines3 archive: the
+/// torch checkpoint member its loader `torch.load`s
+/// (`airlock_formats::archive`), read as any checkpoint, with its records
+/// named under the member as the scan named them.
+fn load_family<'s>(
+    src: &'s dyn Source,
+    format: Format,
+    stem: &str,
+    limits: &ReadLimits,
+) -> Result<Loaded<'s>, ConvertError> {
+    use airlock_formats::archive::{Archive, Body, Container, Family};
+    let (container, family) = match format {
+        Format::Nemo => (Container::Tar, Family::Nemo),
+        Format::TorchServe => (Container::Zip, Family::TorchServe),
+        _ => (Container::Zip, Family::StableBaselines),
+    };
+    let archive = Archive::open(src, container)
+        .ok_or_else(|| ConvertError::container("the archive cannot be listed"))?;
+    let (name, index) = archive
+        .weights_member(src, family)
+        .ok_or_else(|| ConvertError::container("the archive has no weights member"))?;
+    let body = archive
+        .body(src, index, limits.max_inflated_bytes)
+        .map_err(|e| ConvertError::container(format!("{name}: {e}")))?;
+    let (inner, base): (Box<dyn Source + '_>, Option<u64>) = match &body {
+        Body::InPlace { offset, len } => {
+            (Box::new(SubSource::new(src, *offset, *len)), Some(*offset))
+        }
+        Body::Inflated(data) => (Box::new(MemSource::new(data)), None),
+    };
+    let inner_format =
+        airlock_formats::sniff(inner.as_ref()).map_err(ConvertError::container_of)?;
+    if !matches!(inner_format, Format::TorchZip | Format::TorchLegacy) {
+        return Err(ConvertError::Unsupported(format!(
+            "{name} is {}, not a torch checkpoint",
+            inner_format.name()
+        )));
+    }
+    let loaded = load(inner.as_ref(), inner_format, stem, limits)?;
+    let under = |m: Option<String>| Some(format!("{name}/{}", m.unwrap_or_default()));
+    let bytes = loaded
+        .storages
+        .bytes
+        .into_iter()
+        .map(|b| match (b, base) {
+            (Bytes::File { offset, len }, Some(at)) => Bytes::File {
+                offset: at + offset,
+                len,
+            },
+            (Bytes::File { offset, len }, None) => Bytes::Owned(inflated_range(&body, offset, len)),
+            (owned, _) => owned,
+        })
+        .collect();
+    Ok(Loaded {
+        rebuilt: loaded.rebuilt,
+        storages: FileStorages { src, bytes },
+        pickles: loaded
+            .pickles
+            .into_iter()
+            .map(|mut p| {
+                p.member = under(p.member.take());
+                p
+            })
+            .collect(),
+        storages_read: loaded
+            .storages_read
+            .into_iter()
+            .map(|mut r| {
+                r.member = under(Some(std::mem::take(&mut r.member))).unwrap_or_default();
+                r
+            })
+            .collect(),
+        scope: Some(name),
+    })
+}
+
+fn inflated_range(body: &airlock_formats::archive::Body, offset: u64, len: u64) -> Vec<u8> {
+    match body {
+        airlock_formats::archive::Body::Inflated(data) => data
+            .get(offset as usize..(offset + len) as usize)
+            .unwrap_or_default()
+            .to_vec(),
+        airlock_formats::archive::Body::InPlace { .. } => Vec::new(),
+    }
+}
+
 fn load_legacy<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
     let len = src.len();
     let head = src
@@ -384,6 +486,7 @@ fn load_legacy<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
         storages: FileStorages { src, bytes },
         pickles: read_pickles(None, &head, &analysis),
         storages_read: Vec::new(),
+        scope: None,
     })
 }
 
@@ -418,6 +521,7 @@ fn load_pickle<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
         storages: FileStorages { src, bytes },
         pickles,
         storages_read: Vec::new(),
+        scope: None,
     })
 }
 
@@ -445,6 +549,7 @@ fn load_npy<'s>(
             },
             pickles: Vec::new(),
             storages_read: Vec::new(),
+            scope: None,
         });
     }
     let (tensor, (start, end)) =
@@ -475,6 +580,7 @@ fn load_npy<'s>(
         // A numeric array: no pickle.
         pickles: Vec::new(),
         storages_read: Vec::new(),
+        scope: None,
     })
 }
 
@@ -531,6 +637,7 @@ fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
         // pickle.
         pickles: Vec::new(),
         storages_read: Vec::new(),
+        scope: None,
     })
 }
 

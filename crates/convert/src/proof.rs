@@ -25,6 +25,13 @@
 //! class), since a call runs the class's code whether or not its result
 //! is used.
 //!
+//! For the weights member of a NeMo, TorchServe or Stable-Baselines3
+//! archive, the findings weighed are those under that member: the output
+//! comes from it alone, and what the archive's loader does with its other
+//! members (configs, cloudpickles) is reported by the scan, never run.
+//! A `dangerous` finding anywhere in the archive still refuses it, as for
+//! every file.
+//!
 //! And nothing is rebuilt that the scan did not analyse: every pickle a
 //! file is rebuilt from must be one the scan analysed, the same member, the
 //! same offset and the same bytes (SHA-256), and every storage record its
@@ -68,8 +75,16 @@ const VALUE_TYPES: &[&str] = &[
 pub fn refuse_unproven(report: &FileReport, loaded: &Loaded<'_>) -> Result<(), ConvertError> {
     refuse_unscanned(report, loaded)?;
     let rebuilt = &loaded.rebuilt;
+    let in_scope = |f: &airlock_policy::Finding| match &loaded.scope {
+        None => true,
+        Some(member) => f
+            .location
+            .member
+            .as_deref()
+            .is_some_and(|m| m.starts_with(&format!("{member}/"))),
+    };
     for f in &report.findings {
-        if f.rule != Rule::NonAllowlistedGlobal {
+        if f.rule != Rule::NonAllowlistedGlobal || !in_scope(f) {
             continue;
         }
         // A finding without its global cannot be checked: not proven.

@@ -26,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod checkpoint;
 pub mod compress;
 pub mod dtype;

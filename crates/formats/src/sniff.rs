@@ -37,6 +37,15 @@ pub enum Format {
     Npy,
     /// A NumPy `.npz` archive (a ZIP of `.npy` arrays).
     Npz,
+    /// A NeMo `.nemo` archive: a tar (or tar.gz) with `model_config.yaml`
+    /// and `model_weights.ckpt` (recognised from its members, not sniffed).
+    Nemo,
+    /// A TorchServe `.mar` archive: a ZIP with `MAR-INF/MANIFEST.json`
+    /// (recognised from its members, not sniffed).
+    TorchServe,
+    /// A Stable-Baselines3 model: a ZIP with a `data` JSON and `policy.pth`
+    /// (recognised from its members, not sniffed).
+    StableBaselines,
     /// Anything else.
     Unknown,
 }
@@ -57,6 +66,9 @@ impl Format {
             Format::Compressed => "compressed",
             Format::Npy => "npy",
             Format::Npz => "npz",
+            Format::Nemo => "nemo",
+            Format::TorchServe => "torchserve-mar",
+            Format::StableBaselines => "sb3-zip",
             Format::Unknown => "unknown",
         }
     }

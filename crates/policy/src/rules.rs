@@ -712,6 +712,47 @@ rules! {
     /// Do not load the archive. If you must inspect it, do so in
     /// `airlock run` with nothing shared but a scratch folder.
     TorchScriptCapability = ("AL0035", "torchscript-capability", Critical, Dangerous);
+
+    /// Code an archive's loader runs besides its pickles.
+    ///
+    /// ## What it detects
+    /// In a TorchServe `.mar` archive, the handler and model files its
+    /// `MAR-INF/MANIFEST.json` names (Python that TorchServe imports and
+    /// runs for every request) and the requirements file it installs with
+    /// `pip` when the model is registered. The finding names the member and
+    /// what the loader does with it. (The pickles such archives carry, a
+    /// Stable-Baselines3 `data` JSON's cloudpickles included, are scanned
+    /// like any pickle, located under their member.)
+    ///
+    /// ## Why it matters
+    /// A model archive is a program when its loader imports or installs
+    /// code from it: loading it runs that code with the server's or user's
+    /// rights, whatever its weights are.
+    ///
+    /// ## What to do
+    /// Read the code before serving the archive, or serve only archives you
+    /// built; load weights alone with `airlock convert` where the format
+    /// allows it.
+    ArchiveCode = ("AL0040", "archive-code", Medium, Suspicious);
+
+    /// A configuration entry naming code the loader imports and calls.
+    ///
+    /// ## What it detects
+    /// In a NeMo `.nemo` archive's `model_config.yaml`, every `_target_`
+    /// (which `hydra.utils.instantiate` imports and calls with the entry's
+    /// other keys as arguments) and the top-level `target` (the model class
+    /// `restore_from` imports). A target the danger catalogue grades
+    /// high or critical is reported as `dangerous-global` instead.
+    ///
+    /// ## Why it matters
+    /// The configuration decides which code runs when the model is
+    /// restored: a changed `_target_` runs any importable callable.
+    ///
+    /// ## What to do
+    /// Check that every target is a class of the library the model comes
+    /// from; convert the weights (`airlock convert model.nemo`) to use
+    /// them without restoring the model.
+    ConfigTarget = ("AL0041", "config-target", Medium, Suspicious);
 }
 
 #[cfg(test)]

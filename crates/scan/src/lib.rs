@@ -13,8 +13,10 @@
 
 #![forbid(unsafe_code)]
 
+mod archive;
 mod compressed;
 mod container;
+mod families;
 mod joblib;
 mod nested;
 mod numpy;
@@ -27,6 +29,7 @@ pub mod walk;
 
 use std::path::Path;
 
+use airlock_formats::archive::Container;
 use airlock_formats::{FileSource, Format, MemSource, Source};
 use airlock_policy::{Finding, Rule, Verdict};
 
@@ -224,11 +227,14 @@ pub(crate) fn scan_source_at(
     };
     if out.findings.is_empty() {
         let result = match format {
-            Format::TorchZip | Format::TorchScript | Format::Zip => {
+            Format::TorchZip | Format::TorchScript => {
                 // np.load takes any ZIP for an .npz: its arrays may run code.
                 torchzip::scan_zip(src, format, opts, &mut out)
                     .and_then(|()| numpy::scan_npz(src, opts, true, &mut out))
             }
+            Format::Zip => torchzip::scan_zip(src, format, opts, &mut out)
+                .and_then(|()| numpy::scan_npz(src, opts, true, &mut out))
+                .map(|()| archive_members(src, Container::Zip, opts, depth, &mut out)),
             Format::Npz => numpy::scan_npz(src, opts, false, &mut out),
             Format::Npy => {
                 numpy::scan_npy(src, None, opts, &mut out);
@@ -244,10 +250,12 @@ pub(crate) fn scan_source_at(
             }
             Format::Tar => {
                 container::scan_tar(src, &mut out);
+                archive_members(src, Container::Tar, opts, depth, &mut out);
                 container::check_pickle_reading(src, opts, &mut out)
             }
             Format::Compressed => compressed::scan_compressed(src, display, opts, depth, &mut out),
-            Format::Unknown => {
+            // Recognised from an archive's members, never sniffed.
+            Format::Nemo | Format::TorchServe | Format::StableBaselines | Format::Unknown => {
                 container::scan_unknown(src, opts, &mut out);
                 Ok(())
             }
@@ -281,6 +289,22 @@ pub(crate) fn scan_source_at(
         bytes_read: src.bytes_read(),
         pickles: out.pickles,
         storages: out.storages,
+    }
+}
+
+/// An archive that is no checkpoint: its members, and what the loader of
+/// its family runs.
+fn archive_members(
+    src: &dyn Source,
+    container: Container,
+    opts: &Options,
+    depth: usize,
+    out: &mut outcome::Outcome,
+) {
+    let (opened, members) = archive::scan_members(src, container, opts, depth, out);
+    archive::known_archive(&members, out);
+    if let Some(a) = opened {
+        families::review(src, &a, opts, depth, out);
     }
 }
 
