@@ -67,6 +67,7 @@ step "weights_only prediction against real torch.load on every fixture"
 "$venv/bin/python" scripts/torch_parity.py tests/fixtures/torch --out "$tmp/parity.json"
 python3 scripts/gen_wo_edge_fixtures.py --check tests/fixtures/torch-edge
 "$venv/bin/python" scripts/gen_family_fixtures.py --check tests/fixtures/family
+cargo build -q -p airlock-cli --locked && python3 scripts/family_table.py --check
 "$venv/bin/python" scripts/torch_parity.py tests/fixtures/torch-edge --out "$tmp/parity-edge.json"
 AIRLOCK_TORCH_PARITY="$tmp/parity.json" AIRLOCK_TORCH_PARITY_EDGE="$tmp/parity-edge.json" \
   cargo test -p airlock-scan --test corpus --locked
