@@ -37,6 +37,7 @@ FILES = [
     ("NeMo (layout)", "family/nemo/asr_tiny.nemo", "`.nemo` (config + weights)"),
     ("Stable-Baselines3", "family/sb3/ppo_cartpole.zip", "`PPO.save`"),
     ("TorchServe", "family/torchserve/tiny.mar", "`torch-model-archiver` `.mar`"),
+    ("torch.package", "family/torch-package/tinynet.pt", "`PackageExporter`, model class interned"),
 ]
 
 

@@ -39,6 +39,8 @@ What it writes (all tiny, CPU, fixed seeds):
   torchserve/tiny.mar        `torch-model-archiver` of a state dict with a
                              handler and a requirements file; the
                              manifest's createdOn is fixed.
+  torch-package/tinynet.pt   `torch.package.PackageExporter` of a model whose
+                             class's module is interned (packaged as source).
   nemo/asr_tiny.nemo         the layout NeMo's SaveRestoreConnector writes
                              (an uncompressed tar of ./model_config.yaml
                              and ./model_weights.ckpt), made here with
@@ -101,7 +103,9 @@ def hf_trainer_checkpoint(out_dir):
         # output_dir is recorded in training_args.bin: a fixed name instead of
         # the temporary one.
         saved = os.path.join(tmp, "checkpoint-1")
-        shutil.copytree(saved, os.path.join(out_dir, "hf-trainer", "checkpoint-1"))
+        dest = os.path.join(out_dir, "hf-trainer", "checkpoint-1")
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(saved, dest)
     return os.path.join(out_dir, "hf-trainer", "checkpoint-1")
 
 
@@ -213,6 +217,46 @@ def nemo_archive(out_dir):
             tar.addfile(info, io.BytesIO(data))
 
 
+TINYNET = """\
+import torch
+
+
+class TinyNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+"""
+
+
+def torch_package(out_dir):
+    """A model class packaged with its instance, as torch.package's docs
+    show: `intern` the model's module, `extern` torch."""
+    import importlib
+
+    import torch
+    import torch.package
+
+    folder = os.path.join(out_dir, "torch-package")
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="airlock-package-") as src:
+        with open(os.path.join(src, "tinynet.py"), "w") as f:
+            f.write(TINYNET)
+        sys.path.insert(0, src)
+        try:
+            tinynet = importlib.import_module("tinynet")
+            torch.manual_seed(0)
+            with torch.package.PackageExporter(os.path.join(folder, "tinynet.pt")) as e:
+                e.extern("torch.**")
+                e.intern("tinynet")
+                e.save_pickle("model", "model.pkl", tinynet.TinyNet())
+        finally:
+            sys.path.remove(src)
+            sys.modules.pop("tinynet", None)
+
+
 def write_all(out_dir):
     os.makedirs(out_dir, exist_ok=True)
     warnings.simplefilter("ignore")
@@ -224,6 +268,7 @@ def write_all(out_dir):
         sb3_model(out_dir)
         torchserve_archive(out_dir)
         nemo_archive(out_dir)
+        torch_package(out_dir)
     for dirpath, _, files in os.walk(out_dir):
         for f in files:
             os.chmod(os.path.join(dirpath, f), 0o644)

@@ -1548,6 +1548,19 @@ def _(t):
     return mar_zip(t)
 
 
+@fixture("torch-package-import", "torch.package", FAMILY,
+         "a torch.package whose packaged module runs the payload when load_pickle imports it",
+         filename="torch-package-import.pt")
+def _(t):
+    p = "torch-package-import"
+    module = f"import os\nos.system({sh(t)!r})\n\n\nclass Thing:\n    pass\n".encode()
+    return build_zip([dict(name=f"{p}/model/model.pkl", data=proto(2) + global_("evil", "Thing") + b")\x81" + STOP),
+                      dict(name=f"{p}/evil.py", data=module),
+                      dict(name=f"{p}/.data/extern_modules", data=b"os\n"),
+                      dict(name=f"{p}/.data/version", data=b"6\n"),
+                      dict(name=f"{p}/byteorder", data=b"little")])
+
+
 # ---------------------------------------------------------------------------
 
 

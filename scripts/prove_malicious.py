@@ -15,6 +15,7 @@ whether the payload created its marker file (`airlock-marker-<technique>`):
   pandas.read_pickle     pandas.read_pickle(path) (.zip, .tar.gz: the member)
   sb3.load_from_zip_file stable_baselines3's load_from_zip_file(path)
   nemo.restore-weights   untar, torch.load(model_weights.ckpt), as NeMo's restore does
+  torch.package          PackageImporter(path).load_pickle("model", "model.pkl")
   torchserve.serialized-file  unzip, torch.load(the manifest's serializedFile),
                          as TorchServe's base handler does
 
@@ -63,6 +64,11 @@ LOADERS = {
         "import tarfile, tempfile, os, torch\nd = tempfile.mkdtemp()\n"
         "tarfile.open(path).extractall(d, filter='data')\n"
         "result = torch.load(os.path.join(d, 'model_weights.ckpt'), map_location='cpu', weights_only=False)\n"),
+    # torch.package: the importer loads the pickle at model/model.pkl,
+    # importing the packaged modules it names.
+    "torch.package": (
+        "import torch.package\n"
+        "result = torch.package.PackageImporter(path).load_pickle('model', 'model.pkl')\n"),
     # TorchServe's base handler unzips the .mar and torch.loads the
     # manifest's serializedFile (the server is not in the venv: those steps).
     "torchserve.serialized-file": (

@@ -197,6 +197,7 @@ pub fn not_converted(format: Format) -> Option<String> {
         Format::Joblib => "a joblib dump holds objects (typically scikit-learn estimators) whose behaviour lives in their classes' code: their arrays alone are not the model, so Airlock does not convert joblib files".into(),
         Format::TorchLegacyTar => "the pre-1.0 tar checkpoint format is not converted".into(),
         Format::Safetensors => "the file is already safetensors".into(),
+        Format::TorchPackage => "a torch.package archive is a program: its pickles are objects of the Python modules it packages, which only running them rebuilds; Airlock does not convert torch.package archives".into(),
         other => format!(
             "{} files are not model checkpoints Airlock converts",
             other.name()

@@ -8,6 +8,7 @@
 //! | NeMo `.nemo` | tar (tar.gz before NeMo 1.7) | `model_config.yaml` and `model_weights.ckpt` (named `./NAME`) | `model_weights.ckpt` |
 //! | TorchServe `.mar` | ZIP | `MAR-INF/MANIFEST.json` | the manifest's `model.serializedFile` |
 //! | Stable-Baselines3 | ZIP | `data` and `policy.pth` | `policy.pth` |
+//! | `torch.package` | ZIP | one folder with `.data/version` and `.data/extern_modules` | none: its pickles are objects of its own code |
 
 use crate::Source;
 use crate::compress::DecompressLimits;
@@ -36,6 +37,9 @@ pub enum Family {
     TorchServe,
     /// Stable-Baselines3 `.zip`.
     StableBaselines,
+    /// A `torch.package` archive: pickles and the Python modules they
+    /// import, in one folder.
+    TorchPackage,
 }
 
 /// A member's bytes: where they are in the archive (stored), or inflated.
@@ -164,14 +168,34 @@ impl Archive {
             Some(Family::TorchServe)
         } else if zip && has("data") && has("policy.pth") {
             Some(Family::StableBaselines)
+        } else if zip && self.package_folder().is_some() {
+            Some(Family::TorchPackage)
         } else {
             None
         }
     }
 
+    /// The folder of a `torch.package` archive: every member is in it, and
+    /// it holds `.data/version` and `.data/extern_modules`
+    /// (`PackageExporter`'s layout).
+    pub fn package_folder(&self) -> Option<String> {
+        let members = self.members();
+        let (first, _) = members.first()?;
+        let folder = first.split_once('/')?.0;
+        let inside = |n: &str| n.strip_prefix(folder).is_some_and(|r| r.starts_with('/'));
+        let has = |n: &str| members.iter().any(|(m, _)| *m == format!("{folder}/{n}"));
+        (members.iter().all(|(m, _)| inside(m))
+            && has(".data/version")
+            && has(".data/extern_modules"))
+        .then(|| folder.to_string())
+    }
+
     /// The member holding the family's weights (a torch checkpoint).
     pub fn weights_member(&self, src: &dyn Source, family: Family) -> Option<(String, usize)> {
         match family {
+            // Its pickles are objects of the packaged code: no weights
+            // member to read as data.
+            Family::TorchPackage => None,
             Family::Nemo => self.find("model_weights.ckpt"),
             Family::StableBaselines => self.find("policy.pth"),
             Family::TorchServe => {

@@ -46,6 +46,9 @@ pub enum Format {
     /// A Stable-Baselines3 model: a ZIP with a `data` JSON and `policy.pth`
     /// (recognised from its members, not sniffed).
     StableBaselines,
+    /// A `torch.package` archive: a ZIP of pickles and the Python modules
+    /// they import (recognised from its members, not sniffed).
+    TorchPackage,
     /// Anything else.
     Unknown,
 }
@@ -69,6 +72,7 @@ impl Format {
             Format::Nemo => "nemo",
             Format::TorchServe => "torchserve-mar",
             Format::StableBaselines => "sb3-zip",
+            Format::TorchPackage => "torch-package",
             Format::Unknown => "unknown",
         }
     }

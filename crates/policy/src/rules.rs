@@ -753,6 +753,27 @@ rules! {
     /// from; convert the weights (`airlock convert model.nemo`) to use
     /// them without restoring the model.
     ConfigTarget = ("AL0041", "config-target", Medium, Suspicious);
+
+    /// Packaged Python code that reaches files, processes, the network or
+    /// native code.
+    ///
+    /// ## What it detects
+    /// A call in a Python module of a `torch.package` archive (which
+    /// `PackageImporter` imports, running its top level, when a pickle of
+    /// the package names it) to a capability that has no place in a
+    /// model's code: `open`, `eval`/`exec`, `os.*`, `subprocess.*`,
+    /// `socket.*`, `ctypes.*`, `pickle.*`, `torch.load`, native libraries.
+    /// The finding names the module, the line and the call. The modules
+    /// themselves are reported as code (`archive-code`).
+    ///
+    /// ## Why it matters
+    /// `load_pickle` imports the packaged modules the pickle needs: their
+    /// code runs with the loading user's rights.
+    ///
+    /// ## What to do
+    /// Do not load the package. Read its code first, or rebuild the model
+    /// from code you trust and load only its weights.
+    PackageCapability = ("AL0042", "package-capability", Critical, Dangerous);
 }
 
 #[cfg(test)]

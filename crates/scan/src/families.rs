@@ -9,6 +9,7 @@
 //! | NeMo `.nemo` | `restore_from` imports the config's `target` class and `hydra.utils.instantiate` imports and calls every `_target_` ([`Rule::ConfigTarget`]); `torch.load` of `model_weights.ckpt` |
 //! | TorchServe `.mar` | the handler and model files its manifest names, imported for every request, and its requirements file, installed with `pip` ([`Rule::ArchiveCode`]); the serialized model file, `torch.load`ed or `torch.jit.load`ed |
 //! | Stable-Baselines3 `.zip` | `cloudpickle.loads` of every `:serialized:` value of the `data` JSON (scanned here, located under `data/KEY`); `torch.load` of the `.pth` members |
+//! | `torch.package` | `PackageImporter` imports the packaged Python modules a pickle names, running them ([`Rule::ArchiveCode`] for each, [`Rule::PackageCapability`] for calls that reach files, processes, the network or native code, read as for TorchScript code files) |
 
 use airlock_formats::archive::{Archive, Family};
 use airlock_formats::{Format, MemSource, Source};
@@ -49,7 +50,48 @@ pub(crate) fn review(
                 sb3_data(&json, opts, depth, out);
             }
         }
+        Some(Family::TorchPackage) => {
+            out.format = Some(Format::TorchPackage);
+            package_modules(src, archive, out);
+        }
         None => {}
+    }
+}
+
+// ----- torch.package -----------------------------------------------------
+
+/// Every Python module of the package: code `PackageImporter` runs when a
+/// pickle imports it, and what it reaches.
+fn package_modules(src: &dyn Source, archive: &Archive, out: &mut Outcome) {
+    let folder = archive.package_folder().unwrap_or_default();
+    for (name, _) in archive.members() {
+        let Some(module) = name
+            .strip_prefix(&format!("{folder}/"))
+            .and_then(|m| m.strip_suffix(".py"))
+        else {
+            continue;
+        };
+        let module = module.trim_end_matches("/__init__").replace('/', ".");
+        out.findings.push(
+            Finding::new(
+                Rule::ArchiveCode,
+                format!("the packaged module {module}, which PackageImporter imports (running its code) when a pickle of the package needs it"),
+            )
+            .member(Some(&name)),
+        );
+        let Some(code) = archive.read_small(src, &name) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&code);
+        for reach in crate::torchscript::calls(&text).reaches {
+            out.findings.push(
+                Finding::new(
+                    Rule::PackageCapability,
+                    format!("line {}: {} ({})", reach.line, reach.callee, reach.what),
+                )
+                .member(Some(&name)),
+            );
+        }
     }
 }
 

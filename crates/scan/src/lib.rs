@@ -255,7 +255,11 @@ pub(crate) fn scan_source_at(
             }
             Format::Compressed => compressed::scan_compressed(src, display, opts, depth, &mut out),
             // Recognised from an archive's members, never sniffed.
-            Format::Nemo | Format::TorchServe | Format::StableBaselines | Format::Unknown => {
+            Format::Nemo
+            | Format::TorchServe
+            | Format::StableBaselines
+            | Format::TorchPackage
+            | Format::Unknown => {
                 container::scan_unknown(src, opts, &mut out);
                 Ok(())
             }

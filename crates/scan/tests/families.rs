@@ -107,6 +107,26 @@ fn torchserve_handler_and_requirements_are_code() {
     assert_eq!(code, ["handler.py", "requirements.txt"]);
 }
 
+#[test]
+fn torch_package_modules_are_code() {
+    let r = family("torch-package/tinynet.pt");
+    assert_eq!(r.format, Format::TorchPackage);
+    assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", rules(&r));
+    assert!(
+        rules(&r).contains(&(Rule::ArchiveCode, "tinynet/tinynet.py".into())),
+        "{:?}",
+        rules(&r)
+    );
+    // The packaged module's class is what the pickle builds.
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.subject.as_deref() == Some("tinynet.TinyNet")),
+        "{:?}",
+        rules(&r)
+    );
+}
+
 /// A ZIP of one stored member, written field by field.
 fn zip_of(name: &str, data: &[u8]) -> Vec<u8> {
     let crc = crc32fast::hash(data);
