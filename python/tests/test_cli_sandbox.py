@@ -38,7 +38,7 @@ def test_run_passes_the_status_and_output_through():
     o = airlock("run", "--", "/bin/sh", "-c", "echo inside; exit 7")
     assert (o.returncode, o.stdout) == (7, "inside\n"), o.stderr
     missing = airlock("run", "--", "no-such-command")
-    assert missing.returncode == 125 and "no-such-command: ENOENT" in missing.stderr
+    assert missing.returncode == 127 and "no-such-command: ENOENT" in missing.stderr
 
 
 def test_run_confines_the_command(tmp_path):

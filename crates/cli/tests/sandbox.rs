@@ -80,9 +80,21 @@ fn status_and_output_pass_through() {
     assert_eq!(o.status.code(), Some(7));
     assert_eq!(text(&o.stdout), "out\n");
     assert!(text(&o.stderr).contains("err"));
+    // As shells and `env` say it: 127 not found, 126 not executable.
     let o = airlock(&["run", "--", "no-such-command-anywhere"]);
-    assert_eq!(o.status.code(), Some(125), "{}", text(&o.stderr));
+    assert_eq!(o.status.code(), Some(127), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("no-such-command-anywhere"));
+    let o = airlock(&["run", "--", "/no/such/dir/cmd"]);
+    assert_eq!(o.status.code(), Some(127), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("/no/such/dir/cmd: ENOENT"));
+    let dir = scratch("not-executable");
+    let file = dir.join("script.sh");
+    std::fs::write(&file, "#!/bin/sh\necho hi\n").unwrap();
+    let f = file.to_str().unwrap();
+    let o = airlock(&["run", "--ro", dir.to_str().unwrap(), "--", f]);
+    assert_eq!(o.status.code(), Some(126), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("EACCES"), "{}", text(&o.stderr));
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
