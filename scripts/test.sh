@@ -50,6 +50,7 @@ step "committed fixtures are what the generators write with the pinned venv"
 "$venv/bin/python" scripts/gen_joblib_fixtures.py --check tests/fixtures/joblib
 "$venv/bin/python" scripts/gen_pyzip_fixtures.py --check tests/fixtures
 "$venv/bin/python" scripts/gen_sharded_fixtures.py --check tests/fixtures/sharded
+"$venv/bin/python" scripts/gen_dcp_fixtures.py --check tests/fixtures/dcp
 "$venv/bin/python" scripts/gen_examples.py --check examples
 "$venv/bin/python" scripts/gen_eval_corpus.py --check eval/corpus
 "$venv/bin/python" scripts/gen_signing_fixtures.py --check tests/fixtures/signing
