@@ -7,6 +7,9 @@
 //! - [`zip`]: a ZIP reader with PyTorch (miniz) parity, [`checkpoint`]
 //!   for the records `torch.load` reads from it, in its order, and
 //!   [`zip_anomalies`] for what other ZIP readers would see differently;
+//! - [`dcp`]: distributed checkpoints (`torch.distributed.checkpoint`):
+//!   the `.metadata` pickle read as torch's schema, and the items of the
+//!   `.distcp` shards it locates;
 //! - [`pyzip`]: a ZIP reader with Python `zipfile` parity, as `np.load`
 //!   reads `.npz` archives;
 //! - [`compress`]: sniffing and bounded decompression of the compressed
@@ -29,6 +32,7 @@
 pub mod archive;
 pub mod checkpoint;
 pub mod compress;
+pub mod dcp;
 pub mod dtype;
 pub mod joblib;
 pub mod npy;

@@ -49,6 +49,12 @@ pub enum Format {
     /// A `torch.package` archive: a ZIP of pickles and the Python modules
     /// they import (recognised from its members, not sniffed).
     TorchPackage,
+    /// A distributed checkpoint's metadata (`torch.distributed.checkpoint`'s
+    /// `.metadata`: a pickle of its `Metadata` object, read by `pickle.load`).
+    DcpMetadata,
+    /// A distributed checkpoint's shard (`.distcp`): `torch.save` ZIPs one
+    /// after another (see [`crate::dcp`]).
+    DcpShard,
     /// Anything else.
     Unknown,
 }
@@ -73,6 +79,8 @@ impl Format {
             Format::TorchServe => "torchserve-mar",
             Format::StableBaselines => "sb3-zip",
             Format::TorchPackage => "torch-package",
+            Format::DcpMetadata => "dcp-metadata",
+            Format::DcpShard => "dcp-shard",
             Format::Unknown => "unknown",
         }
     }
@@ -113,6 +121,8 @@ pub fn sniff(src: &dyn Source) -> std::io::Result<Format> {
     // torch decides "zip or not" on the first four bytes only.
     if head.starts_with(b"PK\x03\x04") {
         return Ok(match TorchZip::open(src) {
+            // Concatenated torch.save ZIPs: a distributed checkpoint's shard.
+            Err(_) if crate::dcp::split_shard(src).is_some() => Format::DcpShard,
             Err(_) => Format::TorchZip,
             Ok(zip) => match zip.all_records() {
                 Ok(records) if records.iter().any(|r| r == b"constants.pkl") => Format::TorchScript,
@@ -164,6 +174,9 @@ fn pickle_format(src: &dyn Source) -> std::io::Result<Option<Format>> {
         if is_legacy_magic(&analysis.graph, root) {
             return Ok(Some(Format::TorchLegacy));
         }
+    }
+    if crate::dcp::Metadata::is_metadata(&analysis) {
+        return Ok(Some(Format::DcpMetadata));
     }
     if data.len() >= 2 && data[0] == 0x80 && data[1] <= 5 {
         return Ok(Some(Format::Pickle));

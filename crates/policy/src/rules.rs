@@ -774,6 +774,44 @@ rules! {
     /// Do not load the package. Read its code first, or rebuild the model
     /// from code you trust and load only its weights.
     PackageCapability = ("AL0042", "package-capability", Critical, Dangerous);
+    /// A distributed checkpoint torch cannot read whole, or whose items
+    /// were not all analysed.
+    ///
+    /// ## What it detects
+    /// A `torch.distributed.checkpoint` folder whose `.metadata` does not
+    /// hold torch's schema (other classes, missing fields), names a shard
+    /// file that is missing or an item that reaches past the end of its
+    /// file, has no storage entry for a value the loader reads, or stores
+    /// items through stream transforms (`stream.zstd`) whose bytes Airlock
+    /// does not decode; or a `.distcp` shard whose items could not be
+    /// located.
+    ///
+    /// ## Why it matters
+    /// The loader fails on such a checkpoint, or reads bytes that were not
+    /// analysed: nothing was proven about what it would unpickle.
+    ///
+    /// ## What to do
+    /// Copy the checkpoint folder again, whole. A checkpoint written with
+    /// stream transforms can be saved again without them by its author.
+    DcpLayout = ("AL0043", "dcp-layout", Medium, Error);
+
+    /// A distributed checkpoint whose metadata points outside its folder.
+    ///
+    /// ## What it detects
+    /// A `.metadata` whose storage entries name a file by an absolute path
+    /// or through `..`: torch's `FileSystemReader` joins it to the folder
+    /// and loads whatever file that is, with `torch.load(weights_only=False)`
+    /// for non-tensor values.
+    ///
+    /// ## Why it matters
+    /// `torch.distributed.checkpoint` only ever writes file names inside the
+    /// checkpoint folder. A path leaving it makes the loader unpickle a file
+    /// that is not part of the checkpoint, which a scan of the folder never
+    /// sees: a structure only attacks use.
+    ///
+    /// ## What to do
+    /// Do not load the checkpoint.
+    DcpExternalPath = ("AL0044", "dcp-external-path", High, Dangerous);
 }
 
 #[cfg(test)]

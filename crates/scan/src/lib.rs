@@ -16,6 +16,7 @@
 mod archive;
 mod compressed;
 mod container;
+mod dcp;
 mod families;
 mod joblib;
 mod nested;
@@ -177,8 +178,13 @@ impl FileReport {
 /// piecewise, only where their structure says.
 const READ_WHOLE: u64 = 8 << 20;
 
-/// Scan a file on disk.
+/// Scan a file on disk. A file of a distributed checkpoint's folder (its
+/// `.metadata`, a `.distcp` shard it names) is scanned as the checkpoint's
+/// loader reads it.
 pub fn scan_path(path: &Path, display: &str, opts: &Options) -> FileReport {
+    if let Some(report) = dcp::scan_in_folder(path, display, opts) {
+        return report;
+    }
     let opened = FileSource::open(path).and_then(|src| {
         if src.len() <= READ_WHOLE {
             src.read_upto(0, src.len() as usize).map(Ok)
@@ -254,6 +260,8 @@ pub(crate) fn scan_source_at(
                 container::check_pickle_reading(src, opts, &mut out)
             }
             Format::Compressed => compressed::scan_compressed(src, display, opts, depth, &mut out),
+            Format::DcpMetadata => dcp::scan_metadata(src, opts, &mut out),
+            Format::DcpShard => dcp::scan_shard_alone(src, opts, &mut out),
             // Recognised from an archive's members, never sniffed.
             Format::Nemo
             | Format::TorchServe
@@ -271,6 +279,17 @@ pub(crate) fn scan_source_at(
             ));
         }
     }
+    finish(src, display, format, out)
+}
+
+/// The report on `src`: the findings of `out`, deduplicated and most
+/// severe first, and the verdict they add up to.
+pub(crate) fn finish(
+    src: &dyn Source,
+    display: &str,
+    format: Format,
+    out: outcome::Outcome,
+) -> FileReport {
     let mut findings = out.findings;
     dedupe(&mut findings);
     findings.sort_by(|a, b| {
