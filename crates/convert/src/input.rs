@@ -198,6 +198,7 @@ pub fn not_converted(format: Format) -> Option<String> {
         Format::TorchLegacyTar => "the pre-1.0 tar checkpoint format is not converted".into(),
         Format::Safetensors => "the file is already safetensors".into(),
         Format::TorchPackage => "a torch.package archive is a program: its pickles are objects of the Python modules it packages, which only running them rebuilds; Airlock does not convert torch.package archives".into(),
+        Format::DcpMetadata | Format::DcpShard => "part of a distributed checkpoint (torch.distributed.checkpoint): convert its folder, which becomes one file".into(),
         other => format!(
             "{} files are not model checkpoints Airlock converts",
             other.name()
@@ -205,7 +206,10 @@ pub fn not_converted(format: Format) -> Option<String> {
     })
 }
 
-fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
+pub(crate) fn load_zip<'s>(
+    src: &'s dyn Source,
+    limits: &ReadLimits,
+) -> Result<Loaded<'s>, ConvertError> {
     let ck = Checkpoint::open(src).map_err(ConvertError::container_of)?;
     if let Some(i) = ck.byteorder() {
         if let Ok(Extracted::Data(b)) = ck.read(src, i, 64) {
