@@ -24,10 +24,12 @@ pub(crate) enum ConvertTarget {
 
 #[derive(clap::Args)]
 pub(crate) struct ConvertArgs {
-    /// A checkpoint file or a folder of them.
+    /// A checkpoint file, a folder of them, or a distributed checkpoint's
+    /// folder (torch.distributed.checkpoint: .metadata and .distcp files).
     input: PathBuf,
-    /// Output file (for a file) or folder (for a folder); by default next
-    /// to the input, named for the target format.
+    /// Output file (for a file, or a distributed checkpoint's folder) or
+    /// folder (for a folder); by default next to the input, named for the
+    /// target format.
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
     /// What to write.
