@@ -355,45 +355,63 @@ impl Metadata {
     /// An item's name in reports: the first key of `storage_data` that
     /// stores this byte range, and its offset.
     pub fn label(&self, item: &Item) -> String {
-        let first = self.storage.iter().find(|(_, i)| {
-            i.relative_path == item.relative_path
-                && i.offset == item.offset
-                && i.length == item.length
-        });
-        item_label(first.map(|(k, _)| k.fqn.as_str()), item.offset)
+        self.index().label(item)
+    }
+
+    /// Lookups by key, built once for a pass over every entry or item.
+    fn index(&self) -> Index<'_> {
+        let mut items = HashMap::with_capacity(self.storage.len());
+        let mut first = HashMap::with_capacity(self.storage.len());
+        for (k, i) in &self.storage {
+            items.insert(k, i);
+            first
+                .entry((i.relative_path.as_str(), i.offset, i.length))
+                .or_insert(k.fqn.as_str());
+        }
+        let kinds = self
+            .entries
+            .iter()
+            .map(|e| (e.fqn.as_str(), &e.kind))
+            .collect();
+        Index {
+            items,
+            first,
+            kinds,
+        }
     }
 
     /// The items of the file `relative_path`, each once (by byte range),
     /// in the order of `storage_data`, with how entries load them. Items
     /// that no entry reads are listed too (neither flag set).
     pub fn shard_items(&self, relative_path: &str) -> Vec<ShardItem> {
+        let index = self.index();
         let mut out: Vec<ShardItem> = Vec::new();
+        let mut at: HashMap<(u64, u64), usize> = HashMap::new();
         for (key, item) in &self.storage {
             if item.relative_path != relative_path {
                 continue;
             }
-            let kind = self.entry(&key.fqn).map(|e| &e.kind);
-            let (tensor, value) = match kind {
+            let (tensor, value) = match index.kinds.get(key.fqn.as_str()) {
                 Some(EntryKind::Tensor(_)) if key.offset.is_some() => (true, false),
                 Some(EntryKind::Bytes) if key.offset.is_none() => (false, true),
                 _ => (false, false),
             };
-            match out
-                .iter_mut()
-                .find(|s| s.offset == item.offset && s.length == item.length)
-            {
-                Some(s) => {
-                    s.as_tensor |= tensor;
-                    s.as_value |= value;
+            match at.get(&(item.offset, item.length)) {
+                Some(&n) => {
+                    out[n].as_tensor |= tensor;
+                    out[n].as_value |= value;
                 }
-                None => out.push(ShardItem {
-                    label: item_label(Some(&key.fqn), item.offset),
-                    offset: item.offset,
-                    length: item.length,
-                    as_tensor: tensor,
-                    as_value: value,
-                    transforms: item.transforms.clone(),
-                }),
+                None => {
+                    at.insert((item.offset, item.length), out.len());
+                    out.push(ShardItem {
+                        label: item_label(Some(&key.fqn), item.offset),
+                        offset: item.offset,
+                        length: item.length,
+                        as_tensor: tensor,
+                        as_value: value,
+                        transforms: item.transforms.clone(),
+                    });
+                }
             }
         }
         out
@@ -402,6 +420,7 @@ impl Metadata {
     /// The reads a full load makes (`dcp_to_torch_save`: every entry, each
     /// tensor whole), in the order of the entries and their chunks.
     pub fn reads(&self) -> Result<Vec<Read<'_>>, DcpError> {
+        let index = self.index();
         let mut out = Vec::new();
         for e in &self.entries {
             match &e.kind {
@@ -410,58 +429,77 @@ impl Metadata {
                         fqn: e.fqn.clone(),
                         offset: None,
                     };
-                    let item = self.item(&key).ok_or_else(|| DcpError::MissingItem {
+                    let item = index.items.get(&key).ok_or_else(|| DcpError::MissingItem {
                         fqn: e.fqn.clone(),
                         which: "the value".into(),
                     })?;
-                    out.push(self.read_of(&e.fqn, item, ReadKind::Bytes));
+                    out.push(Read {
+                        fqn: &e.fqn,
+                        item,
+                        label: index.label(item),
+                        kind: ReadKind::Bytes,
+                    });
                 }
-                EntryKind::Tensor(t) => self.tensor_reads(&e.fqn, t, &mut out)?,
+                EntryKind::Tensor(t) => tensor_reads(&index, &e.fqn, t, &mut out)?,
             }
         }
         Ok(out)
     }
+}
 
-    fn read_of<'m>(&'m self, fqn: &'m str, item: &'m Item, kind: ReadKind<'m>) -> Read<'m> {
-        Read {
+/// A metadata's lookups (see [`Metadata::index`]).
+struct Index<'m> {
+    /// `storage_data`, by key.
+    items: HashMap<&'m ItemKey, &'m Item>,
+    /// The first entry storing each byte range.
+    first: HashMap<(&'m str, u64, u64), &'m str>,
+    /// Each entry's kind, by name.
+    kinds: HashMap<&'m str, &'m EntryKind>,
+}
+
+impl Index<'_> {
+    fn label(&self, item: &Item) -> String {
+        let first = self
+            .first
+            .get(&(item.relative_path.as_str(), item.offset, item.length));
+        item_label(first.copied(), item.offset)
+    }
+}
+
+/// `create_read_items_for_chunk_list` for one local chunk, the whole
+/// tensor: every saved chunk that overlaps it is read, narrowed to the
+/// overlap (which starts at the saved chunk's origin: the local chunk
+/// starts at 0).
+fn tensor_reads<'m>(
+    index: &Index<'m>,
+    fqn: &'m str,
+    t: &'m TensorEntry,
+    out: &mut Vec<Read<'m>>,
+) -> Result<(), DcpError> {
+    for (i, c) in t.chunks.iter().enumerate() {
+        let Some(lengths) = overlap(&t.size, c) else {
+            continue;
+        };
+        let key = ItemKey {
+            fqn: fqn.to_string(),
+            offset: Some(c.offsets.clone()),
+        };
+        let item = *index.items.get(&key).ok_or_else(|| DcpError::MissingItem {
+            fqn: fqn.to_string(),
+            which: format!("chunk {i} at {:?}", c.offsets),
+        })?;
+        out.push(Read {
             fqn,
             item,
-            label: self.label(item),
-            kind,
-        }
-    }
-
-    /// `create_read_items_for_chunk_list` for one local chunk, the whole
-    /// tensor: every saved chunk that overlaps it is read, narrowed to the
-    /// overlap (which starts at the saved chunk's origin: the local chunk
-    /// starts at 0).
-    fn tensor_reads<'m>(
-        &'m self,
-        fqn: &'m str,
-        t: &'m TensorEntry,
-        out: &mut Vec<Read<'m>>,
-    ) -> Result<(), DcpError> {
-        for (i, c) in t.chunks.iter().enumerate() {
-            let Some(lengths) = overlap(&t.size, c) else {
-                continue;
-            };
-            let key = ItemKey {
-                fqn: fqn.to_string(),
-                offset: Some(c.offsets.clone()),
-            };
-            let item = self.item(&key).ok_or_else(|| DcpError::MissingItem {
-                fqn: fqn.to_string(),
-                which: format!("chunk {i} at {:?}", c.offsets),
-            })?;
-            let kind = ReadKind::Tensor {
+            label: index.label(item),
+            kind: ReadKind::Tensor {
                 tensor: t,
                 dest_offsets: c.offsets.clone(),
                 lengths,
-            };
-            out.push(self.read_of(fqn, item, kind));
-        }
-        Ok(())
+            },
+        });
     }
+    Ok(())
 }
 
 /// The sizes of the part of chunk `c` inside a tensor of `size` (whose
@@ -856,6 +894,7 @@ impl SchemaReader<'_, '_> {
         what: &str,
     ) -> Result<Vec<(String, Value)>, DcpError> {
         let mut out: Vec<(String, Value)> = Vec::new();
+        let mut at: HashMap<String, usize> = HashMap::new();
         for state in self.instance(v, class, what)? {
             let parts: Vec<Value> = match self.g.tuple(state) {
                 Some(&[s, slots]) => vec![s, slots],
@@ -867,9 +906,12 @@ impl SchemaReader<'_, '_> {
                 }
                 for (k, val) in self.dict(part, what)? {
                     let name = self.string(k, &format!("an attribute name of {what}"))?;
-                    match out.iter_mut().find(|(n, _)| *n == name) {
-                        Some(slot) => slot.1 = val,
-                        None => out.push((name, val)),
+                    match at.get(&name) {
+                        Some(&n) => out[n].1 = val,
+                        None => {
+                            at.insert(name.clone(), out.len());
+                            out.push((name, val));
+                        }
                     }
                 }
             }
@@ -964,7 +1006,15 @@ pub fn split_shard(src: &dyn Source) -> Option<Vec<(u64, u64)>> {
 /// end-of-central-directory record is the last one whose comment ends at
 /// `end` (miniz searches the last 64 KiB the same way).
 fn zip_start(src: &dyn Source, end: u64) -> Option<u64> {
-    let window = (EOCD_SIZE + u64::from(u16::MAX)).min(end);
+    // torch writes no comment: the record is the last 22 bytes. Otherwise
+    // the last 64 KiB are searched.
+    let short = EOCD_SIZE.min(end);
+    let window = match src.read_vec(end - short, short as usize) {
+        Ok(t) if t.len() == EOCD_SIZE as usize && le32(&t, 0) == EOCD_SIG && le16(&t, 20) == 0 => {
+            short
+        }
+        _ => (EOCD_SIZE + u64::from(u16::MAX)).min(end),
+    };
     let tail = src.read_vec(end - window, window as usize).ok()?;
     let eocd = (0..=tail.len().checked_sub(EOCD_SIZE as usize)?)
         .rev()

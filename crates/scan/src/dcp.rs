@@ -273,8 +273,9 @@ fn unread_bytes(mut spans: Vec<(u64, u64)>, len: u64, out: &mut Outcome) {
 struct FolderMetadata {
     /// The metadata file.
     path: PathBuf,
-    /// Its schema, or why it could not be read.
-    read: Result<Metadata, String>,
+    /// Its schema, or why it could not be read; `None` when the file is no
+    /// distributed checkpoint's metadata.
+    read: Option<Result<Metadata, String>>,
 }
 
 /// Identifies a metadata file's content for the cache: path, size, time.
@@ -304,36 +305,52 @@ fn folder_metadata(folder: &Path, opts: &Options) -> Option<Arc<FolderMetadata>>
         meta.modified().ok(),
         opts.max_pickle_bytes,
     );
-    if let Some((_, hit)) = CACHE.lock().ok()?.iter().find(|(k, _)| *k == key) {
-        return Some(hit.clone());
-    }
-    let src = FileSource::open(&path).ok()?;
-    let read = if src.len() > opts.max_pickle_bytes {
-        // Read as a checkpoint's metadata only if it is one.
-        let head = src
-            .read_upto(0, airlock_formats::sniff::PICKLE_SNIFF_BYTES as usize)
-            .ok()?;
-        let sniffed = airlock_formats::sniff(&MemSource::new(&head)).ok()?;
-        if sniffed != Format::DcpMetadata {
-            return None;
+    let cached = CACHE
+        .lock()
+        .ok()?
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, hit)| hit.clone());
+    let found = match cached {
+        Some(hit) => hit,
+        None => {
+            let found = Arc::new(FolderMetadata {
+                read: read_folder_metadata(&path, opts)?,
+                path,
+            });
+            if let Ok(mut cache) = CACHE.lock() {
+                if cache.len() >= CACHE_SIZE {
+                    cache.remove(0);
+                }
+                cache.push((key, found.clone()));
+            }
+            found
         }
+    };
+    found.read.is_some().then_some(found)
+}
+
+/// The metadata file at `path` read as torch's schema (`Some(None)`: it is
+/// no distributed checkpoint's metadata; `None`: it cannot be read).
+fn read_folder_metadata(path: &Path, opts: &Options) -> Option<Option<Result<Metadata, String>>> {
+    let src = FileSource::open(path).ok()?;
+    if src.len() <= opts.max_pickle_bytes {
+        let data = src.read_upto(0, src.len() as usize).ok()?;
+        return Some(read_metadata(&data, opts).map(|r| r.map_err(|e| e.to_string())));
+    }
+    // Too large to analyse: a checkpoint's metadata (then an error for its
+    // shards) only if its start is one.
+    let head = src
+        .read_upto(0, airlock_formats::sniff::PICKLE_SNIFF_BYTES as usize)
+        .ok()?;
+    let sniffed = airlock_formats::sniff(&MemSource::new(&head)).ok()?;
+    Some((sniffed == Format::DcpMetadata).then(|| {
         Err(format!(
             "{} bytes, over the {}-byte limit for analysed pickles",
             src.len(),
             opts.max_pickle_bytes
         ))
-    } else {
-        let data = src.read_upto(0, src.len() as usize).ok()?;
-        read_metadata(&data, opts)?.map_err(|e| e.to_string())
-    };
-    let found = Arc::new(FolderMetadata { path, read });
-    if let Ok(mut cache) = CACHE.lock() {
-        if cache.len() >= CACHE_SIZE {
-            cache.remove(0);
-        }
-        cache.push((key, found.clone()));
-    }
-    Some(found)
+    }))
 }
 
 /// The scan of a file of a distributed checkpoint's folder as the
@@ -354,13 +371,13 @@ pub(crate) fn scan_in_folder(path: &Path, display: &str, opts: &Options) -> Opti
                     format!("reading failed: {e}"),
                 ));
             }
-            if let Ok(m) = &fm.read {
+            if let Some(Ok(m)) = &fm.read {
                 folder_findings(m, folder, &mut out);
             }
             crate::finish(src, display, Format::DcpMetadata, out)
         }));
     }
-    let m = fm.read.as_ref().ok()?;
+    let m = fm.read.as_ref()?.as_ref().ok()?;
     let items = m.shard_items(name);
     if items.is_empty() {
         return None;

@@ -4,13 +4,16 @@
 //! back to the checkpoint's keys as `DefaultLoadPlanner` flattens it
 //! (`_traverse.traverse_state_dict`) before it plans the reads.
 
+use std::collections::HashMap;
+
 use airlock_formats::dcp::{EntryKind, Metadata, PathKey};
 use airlock_tensors::Node;
+use airlock_tensors::write::MAX_DEPTH;
 
 use crate::ConvertError;
 
 /// A dict key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Str(String),
     Int(i64),
@@ -30,7 +33,8 @@ impl Key {
 /// placeholder per entry (a tensor, or a value still to load).
 #[derive(Debug, Clone, PartialEq)]
 enum Slot {
-    Dict(Vec<(Key, Slot)>),
+    /// Items in insertion order, and where each key is.
+    Dict(Vec<(Key, Slot)>, HashMap<Key, usize>),
     List(Vec<Option<Slot>>),
     /// Entry `index` of the metadata.
     Entry(usize),
@@ -46,7 +50,7 @@ pub(super) fn state_dict(
     m: &Metadata,
     value: &mut dyn FnMut(&str) -> Result<Node, ConvertError>,
 ) -> Result<Node, ConvertError> {
-    let mut root = Slot::Dict(Vec::new());
+    let mut root = Slot::Dict(Vec::new(), HashMap::new());
     for (i, e) in m.entries.iter().enumerate() {
         match m.planner_data.as_ref().and_then(|p| p.get(&e.fqn)) {
             Some(path) => set_element(&mut root, path, i)?,
@@ -60,24 +64,24 @@ pub(super) fn state_dict(
 /// `set_element`: walk (and make) the containers along `path`, dicts for
 /// string keys and lists for integer ones (padded with `None`).
 fn set_element(root: &mut Slot, path: &[PathKey], entry: usize) -> Result<(), ConvertError> {
+    if path.len() > MAX_DEPTH {
+        return Err(bad(format!("a path of {} keys", path.len())));
+    }
     let mut cur = root;
     for pair in path.windows(2) {
         let (prev, key) = (&pair[0], &pair[1]);
         let fresh = match key {
-            PathKey::Str(_) => Slot::Dict(Vec::new()),
+            PathKey::Str(_) => Slot::Dict(Vec::new(), HashMap::new()),
             PathKey::Int(_) => Slot::List(Vec::new()),
         };
         cur = match cur {
-            Slot::Dict(items) => {
+            Slot::Dict(items, at) => {
                 let k = dict_key(prev);
-                let at = match items.iter().position(|(n, _)| *n == k) {
-                    Some(at) => at,
-                    None => {
-                        items.push((k, fresh));
-                        items.len() - 1
-                    }
-                };
-                &mut items[at].1
+                let i = *at.entry(k.clone()).or_insert_with(|| {
+                    items.push((k, fresh));
+                    items.len() - 1
+                });
+                &mut items[i].1
             }
             Slot::List(items) => {
                 let at = list_index(prev)?;
@@ -91,11 +95,14 @@ fn set_element(root: &mut Slot, path: &[PathKey], entry: usize) -> Result<(), Co
     }
     let last = path.last().ok_or_else(|| bad("an empty path".into()))?;
     match (cur, last) {
-        (Slot::Dict(items), PathKey::Str(s)) => {
+        (Slot::Dict(items, at), PathKey::Str(s)) => {
             let k = Key::Str(s.clone());
-            match items.iter_mut().find(|(n, _)| *n == k) {
-                Some(slot) => slot.1 = Slot::Entry(entry),
-                None => items.push((k, Slot::Entry(entry))),
+            match at.get(&k) {
+                Some(&i) => items[i].1 = Slot::Entry(entry),
+                None => {
+                    at.insert(k.clone(), items.len());
+                    items.push((k, Slot::Entry(entry)));
+                }
             }
         }
         (Slot::List(items), PathKey::Int(_)) => {
@@ -135,10 +142,10 @@ fn list_index(k: &PathKey) -> Result<usize, ConvertError> {
 /// list holding a tensor or a container that is not itself a leaf.
 fn is_terminal(slot: Option<&Slot>, m: &Metadata) -> bool {
     match slot {
-        Some(Slot::Dict(_)) => false,
+        Some(Slot::Dict(..)) => false,
         Some(Slot::List(items)) => items.iter().all(|i| match i {
             Some(Slot::Entry(e)) => !matches!(m.entries[*e].kind, EntryKind::Tensor(_)),
-            Some(inner @ (Slot::Dict(_) | Slot::List(_))) => is_terminal(Some(inner), m),
+            Some(inner @ (Slot::Dict(..) | Slot::List(_))) => is_terminal(Some(inner), m),
             None => true,
         }),
         _ => true,
@@ -149,7 +156,7 @@ fn is_terminal(slot: Option<&Slot>, m: &Metadata) -> bool {
 /// checkpoint's own keys, each naming its own entry, once.
 fn check_flattens(m: &Metadata, root: &Slot) -> Result<(), ConvertError> {
     let mut seen = vec![false; m.entries.len()];
-    let Slot::Dict(items) = root else {
+    let Slot::Dict(items, _) = root else {
         return Err(bad("the state dict is not a dict".into()));
     };
     let mut stack: Vec<(String, Option<&Slot>)> = items
@@ -159,7 +166,7 @@ fn check_flattens(m: &Metadata, root: &Slot) -> Result<(), ConvertError> {
         .collect();
     while let Some((name, slot)) = stack.pop() {
         match slot {
-            Some(Slot::Dict(items)) => {
+            Some(Slot::Dict(items, _)) => {
                 stack.extend(
                     items
                         .iter()
@@ -196,7 +203,7 @@ fn to_node(
     value: &mut dyn FnMut(&str) -> Result<Node, ConvertError>,
 ) -> Result<Node, ConvertError> {
     Ok(match slot {
-        Slot::Dict(items) => Node::Dict(
+        Slot::Dict(items, _) => Node::Dict(
             items
                 .into_iter()
                 .map(|(k, v)| {
@@ -320,6 +327,7 @@ mod tests {
                 ("a.b", false, vec![s("a"), s("b")]),
             ]),
             metadata(&[("a", false, vec![s("a"), PathKey::Int(-1)])]),
+            metadata(&[("a", false, vec![s("a"); 300])]),
         ] {
             let e = build(&m).unwrap_err().to_string();
             assert!(e.contains("planner_data"), "{e}");
