@@ -118,6 +118,7 @@ pub fn load(dir: &Path, scan: &Options, limits: &ReadLimits) -> Result<DcpLoaded
         storages: Vec::new(),
         values: HashMap::new(),
         pieces: HashMap::new(),
+        in_memory: 0,
     };
     reader.read_items(&m)?;
     let mut reports = vec![meta_report];
@@ -195,6 +196,8 @@ struct Reader<'a> {
     values: HashMap<String, Node>,
     /// The pieces of each tensor entry.
     pieces: HashMap<String, Vec<Piece>>,
+    /// Bytes of strided pieces read into memory so far.
+    in_memory: u64,
 }
 
 impl Reader<'_> {
@@ -348,7 +351,10 @@ impl Reader<'_> {
                 .ok_or_else(|| {
                     ConvertError::container(format!("{}: size {:?} overflows", e.fqn, t.size))
                 })?;
-            let pieces = self.pieces.remove(&e.fqn).unwrap_or_default();
+            let mut pieces = self.pieces.remove(&e.fqn).unwrap_or_default();
+            for p in &mut pieces {
+                self.strided_in_memory(p, dtype.size())?;
+            }
             let storage = match whole_run(&pieces, &t.size, dtype) {
                 Some(src) => Storage::Run(src),
                 None => Storage::Assembled {
@@ -377,6 +383,53 @@ impl Reader<'_> {
             self.values
                 .insert(e.fqn.clone(), Node::Tensor(self.rebuilt.tensors.len() - 1));
         }
+        Ok(())
+    }
+
+    /// A piece whose elements are not in C order in its file (a
+    /// transposed tensor saved as it was) is gathered element by element:
+    /// its source bytes are read into memory once, within the limit on
+    /// bytes held in memory, so that the gathering reads no file per
+    /// element. Over the limit it is read from the file as it is.
+    fn strided_in_memory(&mut self, p: &mut Piece, esize: u64) -> Result<(), ConvertError> {
+        let Src::File { file, offset } = p.src else {
+            return Ok(());
+        };
+        let view = TensorInfo {
+            storage: 0,
+            dtype: Dtype::U8,
+            offset: p.offset,
+            shape: p.lengths.clone(),
+            stride: p.stride.clone(),
+            requires_grad: false,
+            parameter: false,
+        };
+        if view.is_contiguous() || view.numel() == 0 {
+            return Ok(());
+        }
+        let last: u64 = p
+            .lengths
+            .iter()
+            .zip(&p.stride)
+            .map(|(&n, &s)| (n - 1) * s)
+            .sum();
+        let (start, len) = (p.offset * esize, (last + 1) * esize);
+        if len
+            > self
+                .limits
+                .max_inflated_bytes
+                .saturating_sub(self.in_memory)
+        {
+            return Ok(());
+        }
+        let f = &self.shards[file];
+        let bytes = f
+            .src
+            .read_vec(offset + start, len as usize)
+            .map_err(|e| ConvertError::io(&f.path, e))?;
+        self.in_memory += len;
+        p.src = Src::Owned(Arc::new(bytes));
+        p.offset = 0;
         Ok(())
     }
 

@@ -160,15 +160,23 @@ impl Canon<'_> {
 #[test]
 fn the_rebuild_is_what_the_real_loader_returns() {
     let expected = expected();
-    for name in BENIGN {
+    // Strided chunks gathered in memory (the default), and from the file
+    // element by element (no memory allowed).
+    let limits = [
+        ReadLimits::default(),
+        ReadLimits {
+            max_inflated_bytes: 0,
+            ..ReadLimits::default()
+        },
+    ];
+    for (name, limits) in BENIGN
+        .iter()
+        .flat_map(|n| limits.iter().map(move |l| (n, l)))
+    {
         let want = &expected["fixtures"][name];
         assert_eq!(want["rebuildable"], true, "{name}");
-        let loaded = dcp::load(
-            &fixtures().join(name),
-            &Options::default(),
-            &ReadLimits::default(),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let loaded = dcp::load(&fixtures().join(name), &Options::default(), limits)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let data = loaded
             .rebuilt
             .storages
