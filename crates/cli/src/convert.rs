@@ -93,7 +93,7 @@ pub(crate) struct ConvertArgs {
 
 #[derive(clap::Args)]
 pub(crate) struct InspectArgs {
-    /// The file.
+    /// The file, or a distributed checkpoint's folder.
     file: PathBuf,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "text")]

@@ -345,3 +345,30 @@ fn a_shard_or_metadata_alone_points_to_its_folder() {
     }
     assert!(!output.exists());
 }
+
+#[test]
+fn inspect_shows_the_checkpoint_as_the_real_loader_returns_it() {
+    let i = airlock_convert::inspect::inspect(&fixtures().join("training"), &Options::default())
+        .unwrap();
+    assert_eq!((i.format, i.verdict), ("dcp", "suspicious"));
+    assert!(i.not_rebuilt.is_none());
+    assert_eq!(i.tensors.len(), 16);
+    assert_eq!(i.metadata["epoch"], json!(3));
+    assert!(
+        i.findings
+            .iter()
+            .all(|f| f.starts_with(".metadata: AL0005")),
+        "{:#?}",
+        i.findings
+    );
+    let i =
+        airlock_convert::inspect::inspect(&fixtures().join("malicious-bytes"), &Options::default())
+            .unwrap();
+    assert_eq!(i.verdict, "dangerous");
+    assert!(i.tensors.is_empty() && i.not_rebuilt.is_some());
+    assert!(
+        i.findings[0].starts_with("__0_0.distcp: AL0001"),
+        "{:#?}",
+        i.findings
+    );
+}
