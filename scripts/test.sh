@@ -50,6 +50,7 @@ step "committed fixtures are what the generators write with the pinned venv"
 "$venv/bin/python" scripts/gen_joblib_fixtures.py --check tests/fixtures/joblib
 "$venv/bin/python" scripts/gen_pyzip_fixtures.py --check tests/fixtures
 "$venv/bin/python" scripts/gen_sharded_fixtures.py --check tests/fixtures/sharded
+"$venv/bin/python" scripts/gen_dcp_fixtures.py --check tests/fixtures/dcp
 "$venv/bin/python" scripts/gen_examples.py --check examples
 "$venv/bin/python" scripts/gen_eval_corpus.py --check eval/corpus
 "$venv/bin/python" scripts/gen_signing_fixtures.py --check tests/fixtures/signing
@@ -70,6 +71,7 @@ step "weights_only prediction against real torch.load on every fixture"
 "$venv/bin/python" scripts/torch_parity.py tests/fixtures/torch --out "$tmp/parity.json"
 python3 scripts/gen_wo_edge_fixtures.py --check tests/fixtures/torch-edge
 "$venv/bin/python" scripts/gen_family_fixtures.py --check tests/fixtures/family
+cargo build -q -p airlock-cli --locked && python3 scripts/family_table.py --check
 "$venv/bin/python" scripts/torch_parity.py tests/fixtures/torch-edge --out "$tmp/parity-edge.json"
 AIRLOCK_TORCH_PARITY="$tmp/parity.json" AIRLOCK_TORCH_PARITY_EDGE="$tmp/parity-edge.json" \
   cargo test -p airlock-scan --test corpus --locked
@@ -87,8 +89,9 @@ AIRLOCK_WRITER_PARITY_DIR="$tmp/written" cargo test -p airlock-tensors --test wr
 
 step "convert: every output bit-identical to what real torch.load gives"
 AIRLOCK_CONVERT_PARITY_DIR="$tmp/convert" cargo test -p airlock-convert --test parity --locked
+AIRLOCK_CONVERT_PARITY_DIR="$tmp/convert" cargo test -p airlock-convert --test dcp --locked
 "$venv/bin/python" scripts/convert_parity.py "$tmp/convert/pairs.json" \
-  "$tmp/convert/sharded/pairs.json" "$tmp/convert/numpy/pairs.json"
+  "$tmp/convert/sharded/pairs.json" "$tmp/convert/numpy/pairs.json" "$tmp/convert/dcp/pairs.json"
 
 step "Python package: wheel, clean-venv install, pytest against real torch"
 "$venv/bin/python" -m pip wheel --quiet --no-deps -w "$tmp/wheels" ./python

@@ -66,47 +66,48 @@ def _guarded_load(f, map_location=None, pickle_module=None, *, weights_only=None
             os.unlink(tmp)
 
 
-def _modules_rebuilt(path, modules, report):
-    """The file pickles whole ``nn.Module`` objects: ``torch.load`` would
-    return modules, Airlock rebuilds their state dicts. Say so (or, when
-    the guard was entered with ``state_dicts=True``, warn and go on)."""
+def _names(classes):
+    return ", ".join(classes[:3]) + (f" and {len(classes) - 3} more" if len(classes) > 3 else "")
+
+
+def _not_what_torch_returns(path, what, returning, advice, error, report):
+    """What Airlock rebuilt differs from what ``torch.load`` would return:
+    raise ``error`` saying so and how to go on, or, when the guard was
+    entered with ``state_dicts=True``, warn and go on."""
     import warnings
 
+    if _state_dicts > 0:
+        warnings.warn(f"airlock.guard: {what}; returning {returning}", stacklevel=5)
+        return
+    raise error(
+        f"airlock.guard refused {path}: {what}. {advice}, or enter the guard with "
+        f"airlock.guard(state_dicts=True) to get them from torch.load; if you trust the file, "
+        f"`airlock convert --sandbox` loads it with the real torch.load in the sandbox", report)
+
+
+def _modules_rebuilt(path, modules, report):
+    """The file pickles whole ``nn.Module`` objects: ``torch.load`` would
+    return modules, Airlock rebuilds their state dicts."""
     from . import ModuleRebuiltError
 
-    names = ", ".join(modules[:3]) + (f" and {len(modules) - 3} more" if len(modules) > 3 else "")
-    what = (f"{path} pickles whole nn.Module objects ({names}): torch.load would return the modules, "
-            f"whose classes are code, and Airlock rebuilt only their state dicts")
-    if _state_dicts > 0:
-        warnings.warn(f"airlock.guard: {what}; returning the state dict", stacklevel=4)
-        return
-    raise ModuleRebuiltError(
-        f"airlock.guard refused {path}: {what}. To use the weights, build the model in your own code and "
-        f"model.load_state_dict(airlock.load(path)), or enter the guard with airlock.guard(state_dicts=True) "
-        f"to get state dicts from torch.load; if you trust the file, `airlock convert --sandbox` loads it "
-        f"with the real torch.load in the sandbox", report)
+    what = (f"{path} pickles whole nn.Module objects ({_names(modules)}): torch.load would return the "
+            f"modules, whose classes are code, and Airlock rebuilt only their state dicts")
+    advice = ("To use the weights, build the model in your own code and "
+              "model.load_state_dict(airlock.load(path))")
+    _not_what_torch_returns(path, what, "the state dict", advice, ModuleRebuiltError, report)
 
 
 def _objects_rebuilt(path, objects, report):
     """The file pickles instances of classes outside the allowlist that
     Airlock rebuilt as dicts (or classes it rebuilt as their names):
-    ``torch.load`` would return the objects. Say so (or warn and go on
-    under ``airlock.guard(state_dicts=True)``)."""
-    import warnings
-
+    ``torch.load`` would return the objects."""
     from . import RebuiltAsDataError
 
-    names = ", ".join(objects[:3]) + (f" and {len(objects) - 3} more" if len(objects) > 3 else "")
-    what = (f"{path} pickles objects of classes outside the data allowlist ({names}): torch.load would "
-            f"return instances of them, Airlock rebuilt each as a dict of its attributes with its class name "
-            f"under '__class__' (a class stored as a value as its name)")
-    if _state_dicts > 0:
-        warnings.warn(f"airlock.guard: {what}; returning the dicts", stacklevel=4)
-        return
-    raise RebuiltAsDataError(
-        f"airlock.guard refused {path}: {what}. To use the values, read them with airlock.load(path), or enter "
-        f"the guard with airlock.guard(state_dicts=True) to get them from torch.load; if you trust the file, "
-        f"`airlock convert --sandbox` loads it with the real torch.load in the sandbox", report)
+    what = (f"{path} pickles objects of classes outside the data allowlist ({_names(objects)}): torch.load "
+            f"would return instances of them, Airlock rebuilt each as a dict of its attributes with its class "
+            f"name under '__class__' (a class stored as a value as its name)")
+    advice = "To use the values, read them with airlock.load(path)"
+    _not_what_torch_returns(path, what, "the dicts", advice, RebuiltAsDataError, report)
 
 
 class _Guard:

@@ -83,6 +83,9 @@ def _load(path, map_location, mmap):
     if json.loads(report)["files"][0]["format"] == "npy":
         # np.load returns the array itself, not a dict.
         _cpu_only(map_location, storages)
+        if not tensors:  # a string or bytes array, built from the plan
+            (array,) = _Fill(None, [], None).finish(root).values()
+            return array, list(modules), list(objects)
         (array,) = _numpy_arrays(path, tensors, storages, mmap)
         return array, list(modules), list(objects)
     torch = _torch()

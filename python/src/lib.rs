@@ -328,6 +328,24 @@ impl<'py> Builder<'py> {
             Node::Layout(s) => torch_value(py, "layout", s, &[])?,
             Node::Size(v) => torch_value(py, "size", "", v)?,
             Node::QScheme(s) => torch_value(py, "qscheme", s, &[])?,
+            Node::NpArray {
+                dtype,
+                shape,
+                items,
+            } => {
+                // As np.load returns it: an array of that dtype and shape.
+                let items = items
+                    .iter()
+                    .map(|x| self.make(x))
+                    .collect::<PyResult<Vec<_>>>()?;
+                let np = py.import("numpy")?;
+                let kwargs = PyDict::new(py);
+                kwargs.set_item("dtype", dtype)?;
+                np.getattr("array")?
+                    .call((PyList::new(py, items)?,), Some(&kwargs))?
+                    .call_method1("reshape", (PyTuple::new(py, shape)?,))?
+                    .unbind()
+            }
             Node::Storage(s) => Py::new(
                 py,
                 StorageSlot {

@@ -554,6 +554,80 @@ def test_load_of_an_npy_file_is_the_array():
     assert np.array_equal(got, want)
 
 
+def _string_arrays():
+    import numpy as np
+    out = []
+    folder = os.path.join(ROOT, "tests", "fixtures", "numpy")
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".npy"):
+            continue
+        try:
+            a = np.load(os.path.join(folder, name), allow_pickle=False)
+        except Exception:
+            continue
+        if a.dtype.kind in "US" and a.size <= 1 << 22:
+            out.append(name)
+    return out
+
+
+@pytest.mark.parametrize("name", _string_arrays())
+def test_string_arrays_load_as_np_load_reads_them(name):
+    """np.load reads string and bytes arrays without pickle: airlock.load
+    gives the same array (dtype, shape, items)."""
+    import numpy as np
+    path = os.path.join(ROOT, "tests", "fixtures", "numpy", name)
+    want = np.load(path, allow_pickle=False)
+    got = airlock.load(path)
+    assert got.dtype == want.dtype and got.shape == want.shape, (got, want)
+    assert np.array_equal(got, want)
+
+
+def test_npz_string_arrays_are_kept(tmp_path):
+    import numpy as np
+    arrays = {"labels": np.array(["cat", "d\u00f6g", "\U0001f600"]),
+              "codes": np.array([[b"ab", b"c"], [b"", b"xyz"]]),
+              "grid": np.asfortranarray(np.array([["a", "bb", "ccc"], ["dd", "e", ""]])),
+              "w": np.arange(4, dtype=np.float32)}
+    for save in (np.savez, np.savez_compressed):
+        path = tmp_path / f"{save.__name__}.npz"
+        save(path, **arrays)
+        got = airlock.load(path)
+        with np.load(path, allow_pickle=False) as want:
+            assert sorted(got) == sorted(want.files)
+            for k in want.files:
+                g = got[k] if k != "w" else got[k].numpy()
+                assert g.dtype == want[k].dtype and np.array_equal(g, want[k]), k
+        # In safetensors, the strings are JSON metadata.
+        out = tmp_path / f"{save.__name__}.safetensors"
+        airlock.convert(path, out)
+        from safetensors import safe_open
+        with safe_open(str(out), "np") as f:
+            meta = json.loads(f.metadata()["labels"])["__ndarray__"]
+        assert meta == {"dtype": "<U3", "shape": [3], "items": ["cat", "d\u00f6g", "\U0001f600"]}
+
+
+FAMILY = os.path.join(ROOT, "tests", "fixtures", "family")
+
+
+@pytest.mark.parametrize("path,member", [("nemo/asr_tiny.nemo", "./model_weights.ckpt"),
+                                         ("sb3/ppo_cartpole.zip", "policy.pth"),
+                                         ("torchserve/tiny.mar", "weights.pt")])
+def test_family_archives_load_their_weights_member(path, member, tmp_path):
+    """airlock.load of a NeMo, Stable-Baselines3 or TorchServe archive gives
+    what torch.load gives on the weights member its loader reads."""
+    import tarfile
+    import zipfile
+    full = os.path.join(FAMILY, path)
+    if path.endswith(".nemo"):
+        with tarfile.open(full) as t:
+            t.extract(member, tmp_path, filter="data")
+    else:
+        with zipfile.ZipFile(full) as z:
+            z.extract(member, tmp_path)
+    want = torch.load(tmp_path / member, weights_only=True)
+    same(airlock.load(full), want)
+
+
 def test_guard_install_and_uninstall():
     original = torch.load
     airlock.guard.install()

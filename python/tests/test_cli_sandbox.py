@@ -38,7 +38,7 @@ def test_run_passes_the_status_and_output_through():
     o = airlock("run", "--", "/bin/sh", "-c", "echo inside; exit 7")
     assert (o.returncode, o.stdout) == (7, "inside\n"), o.stderr
     missing = airlock("run", "--", "no-such-command")
-    assert missing.returncode == 125 and "no-such-command: ENOENT" in missing.stderr
+    assert missing.returncode == 127 and "no-such-command: ENOENT" in missing.stderr
 
 
 def test_run_confines_the_command(tmp_path):
@@ -92,9 +92,12 @@ def test_convert_in_the_sandbox(tmp_path):
                 self.fc = torch.nn.Linear(8, 4)
                 self.register_buffer('scale', torch.tensor([0.5, 2.0]))
         class Holder:
-            def __init__(self):
-                self.w = torch.arange(12, dtype=torch.bfloat16).reshape(3, 4)
-                self.note = 'not a tensor'
+            def __init__(self, w=None, note='not a tensor'):
+                self.w = torch.arange(12, dtype=torch.bfloat16).reshape(3, 4) if w is None else w
+                self.note = note
+            def __reduce__(self):
+                # Loading calls the class: its code runs, so it is not data.
+                return (Holder, (self.w, self.note))
     """))
     ckpt = tmp_path / "ckpt.pt"
     env = dict(os.environ, PYTHONPATH=str(src))

@@ -24,10 +24,12 @@ pub(crate) enum ConvertTarget {
 
 #[derive(clap::Args)]
 pub(crate) struct ConvertArgs {
-    /// A checkpoint file or a folder of them.
+    /// A checkpoint file, a folder of them, or a distributed checkpoint's
+    /// folder (torch.distributed.checkpoint: .metadata and .distcp files).
     input: PathBuf,
-    /// Output file (for a file) or folder (for a folder); by default next
-    /// to the input, named for the target format.
+    /// Output file (for a file, or a distributed checkpoint's folder) or
+    /// folder (for a folder); by default next to the input, named for the
+    /// target format.
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
     /// What to write.
@@ -91,7 +93,7 @@ pub(crate) struct ConvertArgs {
 
 #[derive(clap::Args)]
 pub(crate) struct InspectArgs {
-    /// The file.
+    /// The file, or a distributed checkpoint's folder.
     file: PathBuf,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "text")]
@@ -122,13 +124,24 @@ pub(crate) fn convert(args: ConvertArgs) -> u8 {
         }
     }
     let opts = options(&args);
-    let outcome = if args.input.is_dir() {
+    // A distributed checkpoint's folder is one checkpoint, converted into
+    // one file.
+    let dcp = args.input.is_dir()
+        && airlock_convert::dcp::checkpoint_metadata(&args.input, &opts.scan.limits).is_some();
+    let outcome = if dcp {
+        convert_dcp(&args, &opts)
+    } else if args.input.is_dir() {
         convert_dir(&args, &opts)
     } else {
         convert_one(&args, &opts)
     };
     let mut out = Stdout::new();
-    print_outcome(&mut out, &outcome.folder, args.verbose, args.input.is_dir());
+    print_outcome(
+        &mut out,
+        &outcome.folder,
+        args.verbose,
+        args.input.is_dir() && !dcp,
+    );
     if let Some(path) = &args.report {
         let text = report_json(&outcome.folder);
         if let Err(f) = output::write_file(path, &[&args.input], text.as_bytes(), args.force) {
@@ -193,6 +206,36 @@ fn convert_dir(args: &ConvertArgs, opts: &ConvertOptions) -> Outcome {
         .iter()
         .any(|(_, why)| why.starts_with("refused: the scan says dangerous"));
     Outcome { folder, dangerous }
+}
+
+/// A distributed checkpoint's folder into one file: `-o` (a folder gets
+/// the default name inside it), or `<folder>.<ext>` beside the folder.
+fn convert_dcp(args: &ConvertArgs, opts: &ConvertOptions) -> Outcome {
+    let name =
+        airlock_convert::dcp::output_name(&airlock_convert::dcp::folder_name(&args.input), opts.to);
+    let output = match &args.output {
+        Some(o) if o.is_dir() => o.join(&name),
+        Some(o) => o.clone(),
+        None => {
+            let parent = args
+                .input
+                .canonicalize()
+                .ok()
+                .and_then(|c| c.parent().map(PathBuf::from));
+            parent.unwrap_or_default().join(&name)
+        }
+    };
+    let mut outcome = Outcome::default();
+    match airlock_convert::dcp::convert(&args.input, &output, opts) {
+        Ok(c) => outcome.folder.converted.push(c),
+        Err(e) => {
+            outcome.dangerous =
+                matches!(&e, ConvertError::Refused(r) if r.verdict == Verdict::Dangerous);
+            let input = args.input.display().to_string();
+            outcome.folder.failed.push((input, e.to_string()));
+        }
+    }
+    outcome
 }
 
 fn convert_one(args: &ConvertArgs, opts: &ConvertOptions) -> Outcome {

@@ -104,6 +104,10 @@ pub(crate) fn run(args: RunArgs) -> u8 {
     };
     let _ = args.net;
     match sandboxed(&config) {
+        Err(airlock_sandbox::SandboxError::NotStarted { code, message }) => {
+            eprintln!("airlock run: {message}");
+            code
+        }
         Err(e) => {
             eprintln!("airlock run: {e}");
             EXIT_SANDBOX

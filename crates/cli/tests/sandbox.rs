@@ -80,9 +80,21 @@ fn status_and_output_pass_through() {
     assert_eq!(o.status.code(), Some(7));
     assert_eq!(text(&o.stdout), "out\n");
     assert!(text(&o.stderr).contains("err"));
+    // As shells and `env` say it: 127 not found, 126 not executable.
     let o = airlock(&["run", "--", "no-such-command-anywhere"]);
-    assert_eq!(o.status.code(), Some(125), "{}", text(&o.stderr));
+    assert_eq!(o.status.code(), Some(127), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("no-such-command-anywhere"));
+    let o = airlock(&["run", "--", "/no/such/dir/cmd"]);
+    assert_eq!(o.status.code(), Some(127), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("/no/such/dir/cmd: ENOENT"));
+    let dir = scratch("not-executable");
+    let file = dir.join("script.sh");
+    std::fs::write(&file, "#!/bin/sh\necho hi\n").unwrap();
+    let f = file.to_str().unwrap();
+    let o = airlock(&["run", "--ro", dir.to_str().unwrap(), "--", f]);
+    assert_eq!(o.status.code(), Some(126), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("EACCES"), "{}", text(&o.stderr));
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -413,31 +425,30 @@ fn torch_inside_and_every_malicious_payload_confined() {
         .collect();
     assert!(files.len() >= 100);
     let host_cwd = scratch("cwd");
-    // Each file with its real loader (scripts/prove_malicious.py's), in
-    // its own process inside the sandbox, working directory the private
-    // /tmp where payloads create their markers.
+    // Each file with its real loader (scripts/prove_malicious.py's LOADERS,
+    // imported from the script), in its own process inside the sandbox,
+    // working directory the private /tmp where payloads create their
+    // markers.
     let code = format!(
         "import json, os, subprocess, sys, torch\n\
          sd = torch.load({benign:?}, weights_only=True)\n\
          print('benign', len(sd))\n\
-         LOADERS = {{\n\
-           'torch.load': 'import torch; torch.load(sys.argv[1], weights_only=False)',\n\
-           'pickle.load': 'import pickle; pickle.load(open(sys.argv[1], \"rb\"))',\n\
-           'numpy.load': 'import numpy; numpy.load(sys.argv[1], allow_pickle=True)',\n\
-           'joblib.load': 'import joblib; joblib.load(sys.argv[1])',\n\
-           'numpy.load-npz': 'import numpy\\nwith numpy.load(sys.argv[1], allow_pickle=True) as f: [f[k] for k in f.files]',\n\
-           'pickle.load-gzip': 'import gzip, pickle; pickle.load(gzip.open(sys.argv[1], \"rb\"))',\n\
-         }}\n\
+         sys.path.insert(0, {scripts:?})\n\
+         from prove_malicious import LOADERS\n\
          for path, loader in json.loads({files:?}):\n    \
-             subprocess.run([sys.executable, '-c', 'import sys\\n' + LOADERS[loader], path], cwd='/tmp',\n                \
+             code = 'import sys\\npath = sys.argv[1]\\n' + LOADERS[loader]\n    \
+             subprocess.run([sys.executable, '-c', code, path], cwd='/tmp',\n                \
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)\n\
          print('markers', json.dumps(sorted(m for m in os.listdir('/tmp') if m.startswith('airlock-marker-'))))\n",
+        scripts = repo.join("scripts"),
         benign = repo.join("examples/models/state_dict.pt"),
         files = serde_json::to_string(&files).unwrap(),
     );
     let o = Command::new(env!("CARGO_BIN_EXE_airlock"))
         .args(["run", "--ro", malicious.to_str().unwrap(), "--ro"])
         .arg(repo.join("examples/models"))
+        .arg("--ro")
+        .arg(repo.join("scripts"))
         .args(["--wall-time", "600", "--"])
         .arg(&py)
         .args(["-c", &code])

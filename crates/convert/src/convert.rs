@@ -11,8 +11,8 @@ use airlock_policy::Verdict;
 use airlock_scan::{FileReport, Options, scan_source};
 use airlock_tensors::Transformation;
 use airlock_tensors::write::{
-    AtomicFile, Existing, SafetensorsOptions, WriteError, archive_name_for, check_output,
-    plan_safetensors, write_pt, write_safetensors_file,
+    AtomicFile, Existing, SafetensorsOptions, StorageBytes, WriteError, archive_name_for,
+    check_output, plan_safetensors, write_pt, write_safetensors_file,
 };
 use serde::Serialize;
 
@@ -108,14 +108,47 @@ pub fn convert_file(
         load(&src as &dyn Source, format, &stem, &limits).map_err(|e| e.with_report(&report))?;
     let rebuilt = &loaded.rebuilt;
     refuse_unproven(&report, &loaded)?;
+    let w = write_rebuilt(rebuilt, &loaded.storages, output, &[input], opts)?;
+    Ok(Converted {
+        input: display,
+        output: output.display().to_string(),
+        format: format.name(),
+        verdict: report.verdict.name(),
+        tensors: w.tensors,
+        bytes: w.bytes,
+        transformations: w.transformations,
+        tensor_bytes: w.tensor_bytes,
+    })
+}
+
+/// What writing a rebuilt checkpoint wrote.
+pub(crate) struct Written {
+    /// Bytes written.
+    pub bytes: u64,
+    /// Tensors written.
+    pub tensors: usize,
+    /// The rebuild's transformations, then the writer's.
+    pub transformations: Vec<Transformation>,
+    /// Bytes of tensor data.
+    pub tensor_bytes: u64,
+}
+
+/// Write `rebuilt` to `output` as `opts.to` says, whole or not at all,
+/// never over one of `inputs`.
+pub(crate) fn write_rebuilt(
+    rebuilt: &airlock_tensors::Rebuilt,
+    storages: &dyn StorageBytes,
+    output: &Path,
+    inputs: &[&Path],
+    opts: &ConvertOptions,
+) -> Result<Written, ConvertError> {
     let mut out =
-        AtomicFile::create_with(output, &[input], opts.existing).map_err(ConvertError::Write)?;
+        AtomicFile::create_with(output, inputs, opts.existing).map_err(ConvertError::Write)?;
     let (bytes, tensors, transformations, tensor_bytes) = match opts.to {
         Target::Safetensors => {
             let plan = plan_safetensors(rebuilt, &opts.safetensors)?;
             let file = out.as_file().map_err(WriteError::Output)?;
-            let n = write_safetensors_file(&plan, &loaded.storages, file)
-                .map_err(ConvertError::Write)?;
+            let n = write_safetensors_file(&plan, storages, file).map_err(ConvertError::Write)?;
             let data: u64 = plan
                 .tensors()
                 .iter()
@@ -130,7 +163,7 @@ pub fn convert_file(
         }
         Target::Pt => {
             let mut w = BufWriter::with_capacity(1 << 20, &mut out);
-            let s = write_pt(rebuilt, &loaded.storages, &mut w, &archive_name_for(output))
+            let s = write_pt(rebuilt, storages, &mut w, &archive_name_for(output))
                 .map_err(ConvertError::Write)?;
             w.flush().map_err(WriteError::Output)?;
             let data: u64 = rebuilt.storages.iter().map(|s| s.nbytes()).sum();
@@ -140,13 +173,9 @@ pub fn convert_file(
     out.commit().map_err(ConvertError::Write)?;
     let mut all = rebuilt.transformations.clone();
     all.extend(transformations);
-    Ok(Converted {
-        input: display,
-        output: output.display().to_string(),
-        format: format.name(),
-        verdict: report.verdict.name(),
-        tensors,
+    Ok(Written {
         bytes,
+        tensors,
         transformations: all,
         tensor_bytes,
     })
@@ -203,7 +232,7 @@ pub(crate) fn recording(scan: &Options) -> Options {
     }
 }
 
-fn refuse_unsafe(report: &FileReport) -> Result<(), ConvertError> {
+pub(crate) fn refuse_unsafe(report: &FileReport) -> Result<(), ConvertError> {
     match report.verdict {
         Verdict::Dangerous | Verdict::Error => Err(ConvertError::Refused(Box::new(report.clone()))),
         _ => Ok(()),
@@ -246,6 +275,8 @@ enum Planned {
     /// A file to copy unchanged (not a model file and not code, or a
     /// safetensors file), when copying.
     Copy(PathBuf),
+    /// A distributed checkpoint's folder, converted into this one file.
+    Dcp(PathBuf),
 }
 
 /// Convert every checkpoint under `dir` (recursively) into `out_dir`,
@@ -261,6 +292,10 @@ pub fn convert_folder(
     walk(dir, &mut files).map_err(|e| ConvertError::io(dir, e))?;
     files.sort();
     let mut outcome = FolderOutcome::default();
+    // A distributed checkpoint's folder is one checkpoint: its files are
+    // converted together, into one file.
+    let checkpoints = crate::dcp::checkpoints_among(&files, &opts.scan.limits);
+    files.retain(|f| !checkpoints.iter().any(|(_, members)| members.contains(f)));
     let mut plans: Vec<(PathBuf, Planned)> = files
         .into_iter()
         .map(|path| {
@@ -269,6 +304,10 @@ pub fn convert_folder(
             (path, plan)
         })
         .collect();
+    for (folder, _) in checkpoints {
+        let target = crate::dcp::output_in(dir, out_dir, &folder, opts.to);
+        plans.push((folder, Planned::Dcp(target)));
+    }
     refuse_collisions(&mut plans);
     let mut written: std::collections::HashMap<PathBuf, u64> = std::collections::HashMap::new();
     let mut indexes = Vec::new();
@@ -293,6 +332,18 @@ pub fn convert_folder(
             }
             Planned::Copy(target) => {
                 copy_other(&path, &target, opts, &mut outcome)?;
+                continue;
+            }
+            Planned::Dcp(target) => {
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| ConvertError::io(parent, e))?;
+                }
+                match crate::dcp::convert(&path, &target, opts) {
+                    Ok(c) => outcome.converted.push(c),
+                    Err(e) => outcome
+                        .failed
+                        .push((path.display().to_string(), e.to_string())),
+                }
                 continue;
             }
         };
@@ -481,7 +532,7 @@ fn refuse_collisions(plans: &mut [(PathBuf, Planned)]) {
     let mut by_target: std::collections::HashMap<PathBuf, Vec<usize>> =
         std::collections::HashMap::new();
     for (i, (_, plan)) in plans.iter().enumerate() {
-        if let Planned::Convert(target) = plan {
+        if let Planned::Convert(target) | Planned::Dcp(target) = plan {
             by_target.entry(target.clone()).or_default().push(i);
         }
     }

@@ -106,6 +106,11 @@ pub struct Loaded<'s> {
     /// The storage records its bytes come from: each must be one the scan
     /// checked against the pickle, the same member and bytes.
     pub storages_read: Vec<StorageRead>,
+    /// The archive member rebuilt, for an archive whose loader reads other
+    /// members too (the weights of a NeMo, TorchServe or Stable-Baselines3
+    /// archive): the proof weighs the findings under it, the others being
+    /// about members the output does not come from.
+    pub scope: Option<String>,
 }
 
 /// Limits on what is read into memory.
@@ -168,9 +173,12 @@ pub fn load<'s>(
         Format::TorchZip => load_zip(src, limits),
         Format::TorchLegacy => load_legacy(src, limits),
         Format::Pickle => load_pickle(src, limits),
-        Format::Npy => load_npy(src, stem),
+        Format::Npy => load_npy(src, stem, limits),
         Format::Npz => load_npz(src, limits),
         Format::TorchExport => crate::pt2::load_pt2(src, limits),
+        Format::Nemo | Format::TorchServe | Format::StableBaselines => {
+            load_family(src, format, stem, limits)
+        }
         other => Err(ConvertError::Unsupported(
             not_converted(other).unwrap_or_default(),
         )),
@@ -186,13 +194,18 @@ pub fn not_converted(format: Format) -> Option<String> {
         | Format::Pickle
         | Format::Npy
         | Format::Npz
-        | Format::TorchExport => {
+        | Format::TorchExport
+        | Format::Nemo
+        | Format::TorchServe
+        | Format::StableBaselines => {
             return None;
         }
         Format::TorchScript => "a TorchScript archive is a program (code/ and __torch__ classes): its weights are only reachable by running it; Airlock does not convert TorchScript".into(),
         Format::Joblib => "a joblib dump holds objects (typically scikit-learn estimators) whose behaviour lives in their classes' code: their arrays alone are not the model, so Airlock does not convert joblib files".into(),
         Format::TorchLegacyTar => "the pre-1.0 tar checkpoint format is not converted".into(),
         Format::Safetensors => "the file is already safetensors".into(),
+        Format::TorchPackage => "a torch.package archive is a program: its pickles are objects of the Python modules it packages, which only running them rebuilds; Airlock does not convert torch.package archives".into(),
+        Format::DcpMetadata | Format::DcpShard => "part of a distributed checkpoint (torch.distributed.checkpoint): convert its folder, which becomes one file".into(),
         other => format!(
             "{} files are not model checkpoints Airlock converts",
             other.name()
@@ -200,7 +213,10 @@ pub fn not_converted(format: Format) -> Option<String> {
     })
 }
 
-fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
+pub(crate) fn load_zip<'s>(
+    src: &'s dyn Source,
+    limits: &ReadLimits,
+) -> Result<Loaded<'s>, ConvertError> {
     let ck = Checkpoint::open(src).map_err(ConvertError::container_of)?;
     if let Some(i) = ck.byteorder() {
         if let Ok(Extracted::Data(b)) = ck.read(src, i, 64) {
@@ -245,6 +261,7 @@ fn load_zip<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
         storages: FileStorages { src, bytes },
         pickles,
         storages_read,
+        scope: None,
     })
 }
 
@@ -326,6 +343,92 @@ fn inflated_over(name: &str, size: u64, limits: &ReadLimits) -> ConvertError {
     ))
 }
 
+/// The weights of a NeMo, TorchServe or Stable-Baselines3 archive: the
+/// torch checkpoint member its loader `torch.load`s
+/// (`airlock_formats::archive`), read as any checkpoint, with its records
+/// named under the member as the scan named them.
+fn load_family<'s>(
+    src: &'s dyn Source,
+    format: Format,
+    stem: &str,
+    limits: &ReadLimits,
+) -> Result<Loaded<'s>, ConvertError> {
+    use airlock_formats::archive::{Archive, Body, Container, Family};
+    let (container, family) = match format {
+        Format::Nemo => (Container::Tar, Family::Nemo),
+        Format::TorchServe => (Container::Zip, Family::TorchServe),
+        _ => (Container::Zip, Family::StableBaselines),
+    };
+    let archive = Archive::open(src, container)
+        .ok_or_else(|| ConvertError::container("the archive cannot be listed"))?;
+    let (name, index) = archive
+        .weights_member(src, family)
+        .ok_or_else(|| ConvertError::container("the archive has no weights member"))?;
+    let body = archive
+        .body(src, index, limits.max_inflated_bytes)
+        .map_err(|e| ConvertError::container(format!("{name}: {e}")))?;
+    let (inner, base): (Box<dyn Source + '_>, Option<u64>) = match &body {
+        Body::InPlace { offset, len } => {
+            (Box::new(SubSource::new(src, *offset, *len)), Some(*offset))
+        }
+        Body::Inflated(data) => (Box::new(MemSource::new(data)), None),
+    };
+    let inner_format =
+        airlock_formats::sniff(inner.as_ref()).map_err(ConvertError::container_of)?;
+    if !matches!(inner_format, Format::TorchZip | Format::TorchLegacy) {
+        return Err(ConvertError::Unsupported(format!(
+            "{name} is {}, not a torch checkpoint",
+            inner_format.name()
+        )));
+    }
+    let loaded = load(inner.as_ref(), inner_format, stem, limits)?;
+    let under = |m: Option<String>| Some(format!("{name}/{}", m.unwrap_or_default()));
+    let bytes = loaded
+        .storages
+        .bytes
+        .into_iter()
+        .map(|b| match (b, base) {
+            (Bytes::File { offset, len }, Some(at)) => Bytes::File {
+                offset: at + offset,
+                len,
+            },
+            (Bytes::File { offset, len }, None) => Bytes::Owned(inflated_range(&body, offset, len)),
+            (owned, _) => owned,
+        })
+        .collect();
+    Ok(Loaded {
+        rebuilt: loaded.rebuilt,
+        storages: FileStorages { src, bytes },
+        pickles: loaded
+            .pickles
+            .into_iter()
+            .map(|mut p| {
+                p.member = under(p.member.take());
+                p
+            })
+            .collect(),
+        storages_read: loaded
+            .storages_read
+            .into_iter()
+            .map(|mut r| {
+                r.member = under(Some(std::mem::take(&mut r.member))).unwrap_or_default();
+                r
+            })
+            .collect(),
+        scope: Some(name),
+    })
+}
+
+fn inflated_range(body: &airlock_formats::archive::Body, offset: u64, len: u64) -> Vec<u8> {
+    match body {
+        airlock_formats::archive::Body::Inflated(data) => data
+            .get(offset as usize..(offset + len) as usize)
+            .unwrap_or_default()
+            .to_vec(),
+        airlock_formats::archive::Body::InPlace { .. } => Vec::new(),
+    }
+}
+
 fn load_legacy<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
     let len = src.len();
     let head = src
@@ -395,6 +498,7 @@ fn load_legacy<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
         storages: FileStorages { src, bytes },
         pickles: read_pickles(None, &head, &analysis),
         storages_read: Vec::new(),
+        scope: None,
     })
 }
 
@@ -429,11 +533,37 @@ fn load_pickle<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s
         storages: FileStorages { src, bytes },
         pickles,
         storages_read: Vec::new(),
+        scope: None,
     })
 }
 
-fn load_npy<'s>(src: &'s dyn Source, stem: &str) -> Result<Loaded<'s>, ConvertError> {
+fn load_npy<'s>(
+    src: &'s dyn Source,
+    stem: &str,
+    limits: &ReadLimits,
+) -> Result<Loaded<'s>, ConvertError> {
     let h = read_npy_header(src).map_err(ConvertError::container_of)?;
+    if crate::numpy::is_string_dtype(&h.dtype) {
+        let member = NpzMember::Stored {
+            src: SubSource::new(src, 0, src.len()),
+            base: 0,
+        };
+        let node = npz_strings(&h, &member, limits, &mut 0)
+            .map_err(|e| ConvertError::Unsupported(e.to_string()))?;
+        return Ok(Loaded {
+            rebuilt: Rebuilt {
+                root: Node::Dict(vec![(Node::Str(stem.to_string()), node)]),
+                ..Rebuilt::default()
+            },
+            storages: FileStorages {
+                src,
+                bytes: Vec::new(),
+            },
+            pickles: Vec::new(),
+            storages_read: Vec::new(),
+            scope: None,
+        });
+    }
     let (tensor, (start, end)) =
         array_tensor(&h, src.len()).map_err(|e| ConvertError::Unsupported(e.to_string()))?;
     let rebuilt = Rebuilt {
@@ -462,15 +592,12 @@ fn load_npy<'s>(src: &'s dyn Source, stem: &str) -> Result<Loaded<'s>, ConvertEr
         // A numeric array: no pickle.
         pickles: Vec::new(),
         storages_read: Vec::new(),
+        scope: None,
     })
 }
 
 fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, ConvertError> {
     let zip = PyZip::open(src).map_err(ConvertError::container_of)?;
-    let zlimits = airlock_formats::compress::DecompressLimits {
-        max_output: limits.max_inflated_bytes,
-        ..Default::default()
-    };
     let mut rebuilt = Rebuilt::default();
     let mut entries = Vec::new();
     let mut bytes = Vec::new();
@@ -481,43 +608,19 @@ fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
             continue;
         }
         let key = e.name.strip_suffix(".npy").unwrap_or(&e.name).to_string();
-        let (member_src, base, owned): (Box<dyn Source + '_>, u64, Option<Vec<u8>>) =
-            if e.method == 0 && e.flags & 1 == 0 {
-                let local = zip
-                    .local_header(src, e.index)
-                    .map_err(|err| ConvertError::container(format!("{}: {err}", e.name)))?;
-                let len = e.file_size.min(e.compress_size);
-                (
-                    Box::new(SubSource::new(src, local.data_offset, len)),
-                    local.data_offset,
-                    None,
-                )
-            } else {
-                let left = limits.max_inflated_bytes.saturating_sub(inflated);
-                if e.file_size > left {
-                    return Err(inflated_over(&e.name, e.file_size, limits));
-                }
-                inflated += e.file_size;
-                let data = zip
-                    .read(src, e.index, &zlimits)
-                    .map_err(|err| ConvertError::container(format!("{}: {err}", e.name)))?;
-                (Box::new(MemSource::new(&[])), 0, Some(data))
-            };
-        let (tensor, (start, end)) = match &owned {
-            Some(data) => {
-                let m = MemSource::new(data);
-                let h = read_npy_header(&m)
-                    .map_err(|err| ConvertError::container(format!("{}: {err}", e.name)))?;
-                array_tensor(&h, data.len() as u64)
-                    .map_err(|err| ConvertError::Unsupported(format!("{}: {err}", e.name)))?
-            }
-            None => {
-                let h = read_npy_header(member_src.as_ref())
-                    .map_err(|err| ConvertError::container(format!("{}: {err}", e.name)))?;
-                array_tensor(&h, member_src.len())
-                    .map_err(|err| ConvertError::Unsupported(format!("{}: {err}", e.name)))?
-            }
-        };
+        let member = npz_member(&zip, src, e, limits, &mut inflated)?;
+        let at = |err: &dyn std::fmt::Display| format!("{}: {err}", e.name);
+        let h = member
+            .header()
+            .map_err(|err| ConvertError::container(at(&err)))?;
+        if crate::numpy::is_string_dtype(&h.dtype) {
+            let node = npz_strings(&h, &member, limits, &mut inflated)
+                .map_err(|err| ConvertError::Unsupported(at(&err)))?;
+            entries.push((Node::Str(key), node));
+            continue;
+        }
+        let (tensor, (start, end)) =
+            array_tensor(&h, member.len()).map_err(|err| ConvertError::Unsupported(at(&err)))?;
         let index = rebuilt.tensors.len();
         rebuilt.storages.push(StorageInfo {
             key: key.clone(),
@@ -531,17 +634,7 @@ fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
             ..tensor
         });
         entries.push((Node::Str(key), Node::Tensor(index)));
-        bytes.push(match owned {
-            Some(mut data) => {
-                data.truncate(end as usize);
-                data.drain(..start as usize);
-                Bytes::Owned(data)
-            }
-            None => Bytes::File {
-                offset: base + start,
-                len: end - start,
-            },
-        });
+        bytes.push(member.bytes(start, end));
     }
     if entries.is_empty() {
         return Err(ConvertError::Unsupported(
@@ -552,8 +645,103 @@ fn load_npz<'s>(src: &'s dyn Source, limits: &ReadLimits) -> Result<Loaded<'s>, 
     Ok(Loaded {
         rebuilt,
         storages: FileStorages { src, bytes },
-        // Numeric arrays only (object arrays are refused): no pickle.
+        // Numeric and string arrays only (object arrays are refused): no
+        // pickle.
         pickles: Vec::new(),
         storages_read: Vec::new(),
+        scope: None,
     })
+}
+
+/// An `.npz` member's bytes: in place when stored, inflated otherwise.
+enum NpzMember<'s> {
+    Stored { src: SubSource<'s>, base: u64 },
+    Inflated(Vec<u8>),
+}
+
+impl NpzMember<'_> {
+    fn header(&self) -> Result<airlock_formats::npy::NpyHeader, airlock_formats::npy::NpyError> {
+        match self {
+            NpzMember::Stored { src, .. } => read_npy_header(src),
+            NpzMember::Inflated(data) => read_npy_header(&MemSource::new(data)),
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            NpzMember::Stored { src, .. } => src.len(),
+            NpzMember::Inflated(data) => data.len() as u64,
+        }
+    }
+
+    /// The member's `start..end` as storage bytes.
+    fn bytes(self, start: u64, end: u64) -> Bytes {
+        match self {
+            NpzMember::Stored { base, .. } => Bytes::File {
+                offset: base + start,
+                len: end - start,
+            },
+            NpzMember::Inflated(mut data) => {
+                data.truncate(end as usize);
+                data.drain(..start as usize);
+                Bytes::Owned(data)
+            }
+        }
+    }
+}
+
+fn npz_member<'s>(
+    zip: &PyZip,
+    src: &'s dyn Source,
+    e: &airlock_formats::pyzip::PyZipEntry,
+    limits: &ReadLimits,
+    inflated: &mut u64,
+) -> Result<NpzMember<'s>, ConvertError> {
+    let at = |err: &dyn std::fmt::Display| ConvertError::container(format!("{}: {err}", e.name));
+    if e.method == 0 && e.flags & 1 == 0 {
+        let local = zip.local_header(src, e.index).map_err(|err| at(&err))?;
+        let len = e.file_size.min(e.compress_size);
+        return Ok(NpzMember::Stored {
+            src: SubSource::new(src, local.data_offset, len),
+            base: local.data_offset,
+        });
+    }
+    let left = limits.max_inflated_bytes.saturating_sub(*inflated);
+    if e.file_size > left {
+        return Err(inflated_over(&e.name, e.file_size, limits));
+    }
+    *inflated += e.file_size;
+    let zlimits = airlock_formats::compress::DecompressLimits {
+        max_output: limits.max_inflated_bytes,
+        ..Default::default()
+    };
+    let data = zip.read(src, e.index, &zlimits).map_err(|err| at(&err))?;
+    Ok(NpzMember::Inflated(data))
+}
+
+/// A string or bytes array of an `.npz` member, read within the limit on
+/// data held in memory.
+fn npz_strings(
+    h: &airlock_formats::npy::NpyHeader,
+    member: &NpzMember<'_>,
+    limits: &ReadLimits,
+    inflated: &mut u64,
+) -> Result<Node, crate::numpy::ArrayError> {
+    let (start, end) = crate::numpy::string_payload(h, member.len())?;
+    let data = match member {
+        NpzMember::Inflated(data) => data[start as usize..end as usize].to_vec(),
+        NpzMember::Stored { src, .. } => {
+            if end - start > limits.max_inflated_bytes.saturating_sub(*inflated) {
+                return Err(crate::numpy::ArrayError::Layout(format!(
+                    "a string array of {} bytes: over the {}-byte limit for data held in memory",
+                    end - start,
+                    limits.max_inflated_bytes
+                )));
+            }
+            *inflated += end - start;
+            src.read_upto(start, (end - start) as usize)
+                .map_err(|e| crate::numpy::ArrayError::Layout(e.to_string()))?
+        }
+    };
+    crate::numpy::string_array(h, &data)
 }

@@ -63,8 +63,11 @@ pub struct Inspection {
     pub findings: Vec<String>,
 }
 
-/// Inspect a file.
+/// Inspect a file, or a distributed checkpoint's folder.
 pub fn inspect(path: &std::path::Path, opts: &Options) -> Result<Inspection, crate::ConvertError> {
+    if path.is_dir() && crate::dcp::checkpoint_metadata(path, &opts.limits).is_some() {
+        return Ok(inspect_dcp(path, opts));
+    }
     let src = FileSource::open(path).map_err(|e| crate::ConvertError::io(path, e))?;
     let display = path.display().to_string();
     let report = scan_source(&src, &display, &crate::convert::recording(opts));
@@ -103,6 +106,47 @@ pub fn inspect(path: &std::path::Path, opts: &Options) -> Result<Inspection, cra
         Err(e) => out.not_rebuilt = Some(e.to_string()),
     }
     Ok(out)
+}
+
+/// A distributed checkpoint's folder: what `dcp_to_torch_save` would save,
+/// and the findings of every file read (named by file).
+fn inspect_dcp(dir: &std::path::Path, opts: &Options) -> Inspection {
+    let mut out = Inspection {
+        path: dir.display().to_string(),
+        format: "dcp",
+        verdict: airlock_policy::Verdict::Error.name(),
+        weights_only: None,
+        tensors: Vec::new(),
+        tensor_bytes: 0,
+        metadata: BTreeMap::new(),
+        transformations: Vec::new(),
+        not_rebuilt: None,
+        object_tree: None,
+        code_files: Vec::new(),
+        findings: Vec::new(),
+    };
+    let named = |r: &FileReport| {
+        let file = std::path::Path::new(&r.path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        findings(r).into_iter().map(move |f| format!("{file}: {f}"))
+    };
+    match crate::dcp::load(dir, opts, &ReadLimits::default().scanned_with(opts)) {
+        Ok(loaded) => {
+            out.verdict = loaded.verdict().name();
+            out.findings = loaded.reports.iter().flat_map(named).collect();
+            fill(&mut out, &loaded.rebuilt);
+        }
+        Err(e) => {
+            if let Some(r) = e.report() {
+                out.verdict = r.verdict.name();
+                out.findings = named(r).collect();
+            }
+            out.not_rebuilt = Some(e.to_string());
+        }
+    }
+    out
 }
 
 fn findings(report: &FileReport) -> Vec<String> {
@@ -246,6 +290,7 @@ fn leaf(n: &Node, depth: usize) -> Json {
         Node::Shared(_, n) | Node::Attributes(n, _) => leaf(n, depth + 1),
         Node::Ref(_) => Json::String("<the object itself>".into()),
         Node::Size(v) => Json::Array(v.iter().map(|&x| Json::from(x)).collect()),
+        Node::NpArray { shape, items, .. } => leaf(&Node::nested_items(shape, items), depth + 1),
     }
 }
 

@@ -13,12 +13,15 @@
 //! - `pt2`: the weights and tensor constants of torch.export `.pt2`
 //!   archives;
 //! - [`shards`]: Hugging Face sharded checkpoints and their index files;
+//! - [`dcp`]: distributed checkpoints (`torch.distributed.checkpoint`
+//!   folders) into one file;
 //! - [`mod@convert`]: one file or a folder, end to end;
 //! - [`inspect`]: what a file holds, shown without loading it.
 
 #![forbid(unsafe_code)]
 
 pub mod convert;
+pub mod dcp;
 mod error;
 pub mod input;
 pub mod inspect;

@@ -25,6 +25,13 @@
 //! class), since a call runs the class's code whether or not its result
 //! is used.
 //!
+//! For the weights member of a NeMo, TorchServe or Stable-Baselines3
+//! archive, the findings weighed are those under that member: the output
+//! comes from it alone, and what the archive's loader does with its other
+//! members (configs, cloudpickles) is reported by the scan, never run.
+//! A `dangerous` finding anywhere in the archive still refuses it, as for
+//! every file.
+//!
 //! And nothing is rebuilt that the scan did not analyse: every pickle a
 //! file is rebuilt from must be one the scan analysed, the same member, the
 //! same offset and the same bytes (SHA-256), and every storage record its
@@ -37,8 +44,10 @@
 //! changed between the two reads) a refusal rather than a conversion of
 //! something unjudged.
 
+use std::collections::BTreeSet;
+
 use airlock_policy::Rule;
-use airlock_scan::FileReport;
+use airlock_scan::{FileReport, PickleRead, StorageRead};
 use airlock_tensors::rebuild::foreign::is_foreign_data_type;
 
 use crate::ConvertError;
@@ -66,10 +75,38 @@ const VALUE_TYPES: &[&str] = &[
 /// Refuse `rebuilt` unless every global outside the allowlist that the
 /// scan found was proven to be data.
 pub fn refuse_unproven(report: &FileReport, loaded: &Loaded<'_>) -> Result<(), ConvertError> {
-    refuse_unscanned(report, loaded)?;
-    let rebuilt = &loaded.rebuilt;
+    refuse_unproven_reads(
+        report,
+        &loaded.pickles,
+        &loaded.storages_read,
+        &loaded.rebuilt.foreign,
+        loaded.scope.as_deref(),
+    )
+}
+
+/// [`refuse_unproven`] for a reader that read `pickles` and `storages` of
+/// the file `report` is the scan of, and read the classes in `data` as
+/// data (a rebuild's [`Rebuilt::foreign`](airlock_tensors::Rebuilt), the
+/// schema classes of a distributed checkpoint's metadata); with a `scope`
+/// (an archive member), only the findings under it are weighed.
+pub fn refuse_unproven_reads(
+    report: &FileReport,
+    pickles: &[PickleRead],
+    storages: &[StorageRead],
+    data: &BTreeSet<String>,
+    scope: Option<&str>,
+) -> Result<(), ConvertError> {
+    refuse_unscanned(report, pickles, storages)?;
+    let in_scope = |f: &airlock_policy::Finding| match scope {
+        None => true,
+        Some(member) => f
+            .location
+            .member
+            .as_deref()
+            .is_some_and(|m| m.starts_with(&format!("{member}/"))),
+    };
     for f in &report.findings {
-        if f.rule != Rule::NonAllowlistedGlobal {
+        if f.rule != Rule::NonAllowlistedGlobal || !in_scope(f) {
             continue;
         }
         // A finding without its global cannot be checked: not proven.
@@ -77,10 +114,10 @@ pub fn refuse_unproven(report: &FileReport, loaded: &Loaded<'_>) -> Result<(), C
         // A class rebuilt as data (a module's state dict, an instance's
         // attributes, a reference by name) is proven only if nothing in the
         // stream calls it: a call runs its code, used or not.
-        let rebuilt_uncalled = rebuilt.foreign.contains(name) && !f.called;
+        let rebuilt_uncalled = data.contains(name) && !f.called;
         let proven = rebuilt_uncalled || is_foreign_data_type(name) || VALUE_TYPES.contains(&name);
         if !proven {
-            let why = if f.called && rebuilt.foreign.contains(name) {
+            let why = if f.called && data.contains(name) {
                 "; the rebuild read an instance of it as data, but the pickle also calls it, \
                  which runs its code"
             } else {
@@ -104,8 +141,12 @@ pub fn refuse_unproven(report: &FileReport, loaded: &Loaded<'_>) -> Result<(), C
 }
 
 /// Refuse a rebuild from a pickle the scan did not analyse byte for byte.
-fn refuse_unscanned(report: &FileReport, loaded: &Loaded<'_>) -> Result<(), ConvertError> {
-    for p in &loaded.pickles {
+fn refuse_unscanned(
+    report: &FileReport,
+    pickles: &[PickleRead],
+    storages: &[StorageRead],
+) -> Result<(), ConvertError> {
+    for p in pickles {
         if !report.pickles.contains(p) {
             let member = p.member.as_deref().unwrap_or("the stream");
             return Err(ConvertError::container(format!(
@@ -116,7 +157,7 @@ fn refuse_unscanned(report: &FileReport, loaded: &Loaded<'_>) -> Result<(), Conv
             )));
         }
     }
-    for r in &loaded.storages_read {
+    for r in storages {
         if !report.storages.contains(r) {
             return Err(ConvertError::container(format!(
                 "storage record {} is not one the scan checked against the pickle (the file \

@@ -10,6 +10,9 @@
 //! - [`pt2`]: torch.export `.pt2` archives, as `torch.export.load` reads
 //!   them (through [`checkpoint`]'s records, and Python's `zipfile` for the
 //!   older layout);
+//! - [`dcp`]: distributed checkpoints (`torch.distributed.checkpoint`):
+//!   the `.metadata` pickle read as torch's schema, and the items of the
+//!   `.distcp` shards it locates;
 //! - [`pyzip`]: a ZIP reader with Python `zipfile` parity, as `np.load`
 //!   reads `.npz` archives;
 //! - [`compress`]: sniffing and bounded decompression of the compressed
@@ -29,8 +32,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod checkpoint;
 pub mod compress;
+pub mod dcp;
 pub mod dtype;
 pub mod joblib;
 pub mod npy;

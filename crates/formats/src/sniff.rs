@@ -40,6 +40,24 @@ pub enum Format {
     Npy,
     /// A NumPy `.npz` archive (a ZIP of `.npy` arrays).
     Npz,
+    /// A NeMo `.nemo` archive: a tar (or tar.gz) with `model_config.yaml`
+    /// and `model_weights.ckpt` (recognised from its members, not sniffed).
+    Nemo,
+    /// A TorchServe `.mar` archive: a ZIP with `MAR-INF/MANIFEST.json`
+    /// (recognised from its members, not sniffed).
+    TorchServe,
+    /// A Stable-Baselines3 model: a ZIP with a `data` JSON and `policy.pth`
+    /// (recognised from its members, not sniffed).
+    StableBaselines,
+    /// A `torch.package` archive: a ZIP of pickles and the Python modules
+    /// they import (recognised from its members, not sniffed).
+    TorchPackage,
+    /// A distributed checkpoint's metadata (`torch.distributed.checkpoint`'s
+    /// `.metadata`: a pickle of its `Metadata` object, read by `pickle.load`).
+    DcpMetadata,
+    /// A distributed checkpoint's shard (`.distcp`): `torch.save` ZIPs one
+    /// after another (see [`crate::dcp`]).
+    DcpShard,
     /// Anything else.
     Unknown,
 }
@@ -61,6 +79,12 @@ impl Format {
             Format::Compressed => "compressed",
             Format::Npy => "npy",
             Format::Npz => "npz",
+            Format::Nemo => "nemo",
+            Format::TorchServe => "torchserve-mar",
+            Format::StableBaselines => "sb3-zip",
+            Format::TorchPackage => "torch-package",
+            Format::DcpMetadata => "dcp-metadata",
+            Format::DcpShard => "dcp-shard",
             Format::Unknown => "unknown",
         }
     }
@@ -101,6 +125,8 @@ pub fn sniff(src: &dyn Source) -> std::io::Result<Format> {
     // torch decides "zip or not" on the first four bytes only.
     if head.starts_with(b"PK\x03\x04") {
         return Ok(match TorchZip::open(src) {
+            // Concatenated torch.save ZIPs: a distributed checkpoint's shard.
+            Err(_) if crate::dcp::split_shard(src).is_some() => Format::DcpShard,
             Err(_) => Format::TorchZip,
             Ok(zip) => match zip.all_records() {
                 // torch.export.load's layout first: it reads the archive
@@ -155,6 +181,9 @@ fn pickle_format(src: &dyn Source) -> std::io::Result<Option<Format>> {
         if is_legacy_magic(&analysis.graph, root) {
             return Ok(Some(Format::TorchLegacy));
         }
+    }
+    if crate::dcp::Metadata::is_metadata(&analysis) {
+        return Ok(Some(Format::DcpMetadata));
     }
     if data.len() >= 2 && data[0] == 0x80 && data[1] <= 5 {
         return Ok(Some(Format::Pickle));

@@ -568,6 +568,13 @@ fn apply_pax(m: &mut TarMember, headers: &[(Vec<u8>, Vec<u8>)]) -> Result<(), St
                             what: "a PAX size in non-ASCII digits".into(),
                         }));
                     }
+                    // tarfile takes it and reads past the end of any file.
+                    Err(IntError::TooLarge) => {
+                        return Err(Stop::Fatal(TarError::Unsupported {
+                            offset: m.header_offset,
+                            what: format!("a PAX size of {} digits", v.len()),
+                        }));
+                    }
                 };
                 m.size = u64::try_from(size).map_err(|_| {
                     Stop::Fatal(TarError::Unsupported {
@@ -645,16 +652,19 @@ enum IntError {
     Value,
     /// Non-ASCII input, which `int()` may accept (Unicode digits).
     Unsupported,
+    /// A valid int beyond `i128`: Python takes it, no archive holds it.
+    TooLarge,
 }
 
 /// `int(s, base)` on an ASCII `str` (`airlock_pyvalue::parse_int`); an
-/// int beyond `i128`, which no archive can hold, counts as a `ValueError`.
+/// int beyond `i128`, which no archive can hold, is [`IntError::TooLarge`]
+/// (Python accepts it: not a `ValueError`).
 fn python_int(s: &[u8], base: u32) -> Result<i128, IntError> {
     if !s.is_ascii() {
         return Err(IntError::Unsupported);
     }
     let value = airlock_pyvalue::parse_int(s, base).map_err(|_| IntError::Value)?;
-    i128::try_from(value).map_err(|_| IntError::Value)
+    i128::try_from(value).map_err(|_| IntError::TooLarge)
 }
 
 /// `os.path.normpath` on a POSIX path.
@@ -790,6 +800,31 @@ mod tests {
         assert_eq!(m.size, 600);
         assert!(m.pax_size);
         assert!(l.get(b"pickle").is_some(), "{l:?}");
+    }
+
+    #[test]
+    fn pax_sizes_python_takes_but_no_archive_holds_are_refused() {
+        let pax = |value: &str| {
+            let body = format!(" size={value}\n");
+            let rec = format!("{}{body}", body.len() + (body.len() + 3).to_string().len());
+            let mut t = block(
+                b"pax",
+                format!("{:011o}\0", rec.len()).as_bytes(),
+                kind::PAX,
+            );
+            let mut data = rec.into_bytes();
+            data.resize(data.len().div_ceil(512) * 512, 0);
+            t.extend(data);
+            t.extend(block(b"storages", b"00000000003\0", kind::REG));
+            t.extend([0u8; 1536]);
+            list(&MemSource::new(&t), 100)
+        };
+        // int() raises ValueError: tarfile takes 0.
+        let l = pax("12x").unwrap();
+        assert_eq!(l.members[l.get(b"storages").unwrap()].size, 0);
+        // int() takes it, and it is beyond any file: refused, not 0.
+        let e = pax(&"9".repeat(60)).unwrap_err();
+        assert!(e.to_string().contains("60 digits"), "{e}");
     }
 
     #[test]

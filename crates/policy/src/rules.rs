@@ -789,6 +789,106 @@ rules! {
     /// Re-export the program with `torch.export.save`. If the file came
     /// from elsewhere, treat it as crafted.
     Pt2Layout = ("AL0038", "pt2-layout", Medium, Error);
+
+    /// Code an archive's loader runs besides its pickles.
+    ///
+    /// ## What it detects
+    /// In a TorchServe `.mar` archive, the handler and model files its
+    /// `MAR-INF/MANIFEST.json` names (Python that TorchServe imports and
+    /// runs for every request) and the requirements file it installs with
+    /// `pip` when the model is registered. The finding names the member and
+    /// what the loader does with it. (The pickles such archives carry, a
+    /// Stable-Baselines3 `data` JSON's cloudpickles included, are scanned
+    /// like any pickle, located under their member.)
+    ///
+    /// ## Why it matters
+    /// A model archive is a program when its loader imports or installs
+    /// code from it: loading it runs that code with the server's or user's
+    /// rights, whatever its weights are.
+    ///
+    /// ## What to do
+    /// Read the code before serving the archive, or serve only archives you
+    /// built; load weights alone with `airlock convert` where the format
+    /// allows it.
+    ArchiveCode = ("AL0040", "archive-code", Medium, Suspicious);
+
+    /// A configuration entry naming code the loader imports and calls.
+    ///
+    /// ## What it detects
+    /// In a NeMo `.nemo` archive's `model_config.yaml`, every `_target_`
+    /// (which `hydra.utils.instantiate` imports and calls with the entry's
+    /// other keys as arguments) and the top-level `target` (the model class
+    /// `restore_from` imports). A target the danger catalogue grades
+    /// high or critical is reported as `dangerous-global` instead.
+    ///
+    /// ## Why it matters
+    /// The configuration decides which code runs when the model is
+    /// restored: a changed `_target_` runs any importable callable.
+    ///
+    /// ## What to do
+    /// Check that every target is a class of the library the model comes
+    /// from; convert the weights (`airlock convert model.nemo`) to use
+    /// them without restoring the model.
+    ConfigTarget = ("AL0041", "config-target", Medium, Suspicious);
+
+    /// Packaged Python code that reaches files, processes, the network or
+    /// native code.
+    ///
+    /// ## What it detects
+    /// A call in a Python module of a `torch.package` archive (which
+    /// `PackageImporter` imports, running its top level, when a pickle of
+    /// the package names it) to a capability that has no place in a
+    /// model's code: `open`, `eval`/`exec`, `os.*`, `subprocess.*`,
+    /// `socket.*`, `ctypes.*`, `pickle.*`, `torch.load`, native libraries.
+    /// The finding names the module, the line and the call. The modules
+    /// themselves are reported as code (`archive-code`).
+    ///
+    /// ## Why it matters
+    /// `load_pickle` imports the packaged modules the pickle needs: their
+    /// code runs with the loading user's rights.
+    ///
+    /// ## What to do
+    /// Do not load the package. Read its code first, or rebuild the model
+    /// from code you trust and load only its weights.
+    PackageCapability = ("AL0042", "package-capability", Critical, Dangerous);
+    /// A distributed checkpoint torch cannot read whole, or whose items
+    /// were not all analysed.
+    ///
+    /// ## What it detects
+    /// A `torch.distributed.checkpoint` folder whose `.metadata` does not
+    /// hold torch's schema (other classes, missing fields), names a shard
+    /// file that is missing or an item that reaches past the end of its
+    /// file, has no storage entry for a value the loader reads, or stores
+    /// items through stream transforms (`stream.zstd`) whose bytes Airlock
+    /// does not decode; or a `.distcp` shard whose items could not be
+    /// located.
+    ///
+    /// ## Why it matters
+    /// The loader fails on such a checkpoint, or reads bytes that were not
+    /// analysed: nothing was proven about what it would unpickle.
+    ///
+    /// ## What to do
+    /// Copy the checkpoint folder again, whole. A checkpoint written with
+    /// stream transforms can be saved again without them by its author.
+    DcpLayout = ("AL0043", "dcp-layout", Medium, Error);
+
+    /// A distributed checkpoint whose metadata points outside its folder.
+    ///
+    /// ## What it detects
+    /// A `.metadata` whose storage entries name a file by an absolute path
+    /// or through `..`: torch's `FileSystemReader` joins it to the folder
+    /// and loads whatever file that is, with `torch.load(weights_only=False)`
+    /// for non-tensor values.
+    ///
+    /// ## Why it matters
+    /// `torch.distributed.checkpoint` only ever writes file names inside the
+    /// checkpoint folder. A path leaving it makes the loader unpickle a file
+    /// that is not part of the checkpoint, which a scan of the folder never
+    /// sees: a structure only attacks use.
+    ///
+    /// ## What to do
+    /// Do not load the checkpoint.
+    DcpExternalPath = ("AL0044", "dcp-external-path", High, Dangerous);
 }
 
 #[cfg(test)]

@@ -84,6 +84,16 @@ pub enum SandboxError {
     /// Setting up failed.
     #[error(transparent)]
     Setup(#[from] SetupError),
+    /// The sandbox was set up, but the command could not be executed:
+    /// `code` is 127 when it was not found, 126 otherwise (as shells,
+    /// `env` and container runtimes say it).
+    #[error("{message}")]
+    NotStarted {
+        /// 126 or 127.
+        code: u8,
+        /// What `execve` said, with the command.
+        message: String,
+    },
 }
 
 /// A limit that ended the command.
@@ -252,14 +262,22 @@ fn reports(
     allow_degraded: bool,
     degraded: &mut Vec<String>,
 ) -> Result<(Option<i32>, Option<i32>), SandboxError> {
-    // The sandbox's reports: E<error>, D<layer missing>, X<code>, S<signal>,
-    // each NUL-terminated and written whole (see `split_messages`).
+    // The sandbox's reports: E<error>, N<126|127> <error> (the command
+    // could not be executed), D<layer missing>, X<code>, S<signal>, each
+    // NUL-terminated and written whole (see `split_messages`).
     let text = String::from_utf8_lossy(message);
     let mut code = None;
     let mut signal = None;
     for (tag, body) in split_messages(&text) {
         match tag {
             'E' => return Err(SetupError::InSandbox(body.to_string()).into()),
+            'N' => {
+                let (code, message) = body.split_once(' ').unwrap_or(("126", body));
+                return Err(SandboxError::NotStarted {
+                    code: code.parse().unwrap_or(126),
+                    message: message.to_string(),
+                });
+            }
             'D' if !allow_degraded => {
                 return Err(SandboxError::Missing(format!(
                     "{body} could not be enforced"

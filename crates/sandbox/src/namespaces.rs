@@ -288,7 +288,7 @@ fn init(
                 _ => 126,
             };
             let command = sandbox.config.command[0].to_string_lossy().into_owned();
-            send(report, &format!("E{}", why.error(command)));
+            send(report, &format!("N{code} {}", why.error(command)));
             Ok(code)
         }
     }

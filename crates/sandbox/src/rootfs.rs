@@ -234,8 +234,10 @@ fn covered(dir: &Path, binds: &[Bind]) -> bool {
 /// a link out of it) and with its links resolved.
 fn resolve_both(cmd: &std::ffi::OsStr) -> Vec<PathBuf> {
     let p = Path::new(cmd);
+    // A command that does not exist has no installation to share: the
+    // sandbox starts, and its execve says "not found" (127).
     let literal = if cmd.to_string_lossy().contains('/') {
-        std::path::absolute(p).ok()
+        std::path::absolute(p).ok().filter(|a| a.exists())
     } else {
         std::env::var_os("PATH").and_then(|path| {
             std::env::split_paths(&path)

@@ -13,8 +13,11 @@
 
 #![forbid(unsafe_code)]
 
+mod archive;
 mod compressed;
 mod container;
+mod dcp;
+mod families;
 mod joblib;
 mod nested;
 mod numpy;
@@ -29,6 +32,7 @@ pub mod walk;
 
 use std::path::Path;
 
+use airlock_formats::archive::Container;
 use airlock_formats::{FileSource, Format, MemSource, Source};
 use airlock_policy::{Finding, Rule, Verdict};
 
@@ -191,8 +195,13 @@ impl FileReport {
 /// piecewise, only where their structure says.
 const READ_WHOLE: u64 = 8 << 20;
 
-/// Scan a file on disk.
+/// Scan a file on disk. A file of a distributed checkpoint's folder (its
+/// `.metadata`, a `.distcp` shard it names) is scanned as the checkpoint's
+/// loader reads it.
 pub fn scan_path(path: &Path, display: &str, opts: &Options) -> FileReport {
+    if let Some(report) = dcp::scan_in_folder(path, display, opts) {
+        return report;
+    }
     let opened = FileSource::open(path).and_then(|src| {
         if src.len() <= READ_WHOLE {
             src.read_upto(0, src.len() as usize).map(Ok)
@@ -241,13 +250,16 @@ pub(crate) fn scan_source_at(
     };
     if out.findings.is_empty() {
         let result = match format {
-            Format::TorchZip | Format::TorchScript | Format::Zip => {
+            Format::TorchZip | Format::TorchScript => {
                 // np.load takes any ZIP for an .npz: its arrays may run code.
                 torchzip::scan_zip(src, format, opts, &mut out)
                     .and_then(|()| numpy::scan_npz(src, opts, true, &mut out))
             }
             Format::TorchExport => pt2::scan_export(src, opts, &mut out)
                 .and_then(|()| numpy::scan_npz(src, opts, true, &mut out)),
+            Format::Zip => torchzip::scan_zip(src, format, opts, &mut out)
+                .and_then(|()| numpy::scan_npz(src, opts, true, &mut out))
+                .map(|()| archive_members(src, Container::Zip, opts, depth, &mut out)),
             Format::Npz => numpy::scan_npz(src, opts, false, &mut out),
             Format::Npy => {
                 numpy::scan_npy(src, None, opts, &mut out);
@@ -263,10 +275,18 @@ pub(crate) fn scan_source_at(
             }
             Format::Tar => {
                 container::scan_tar(src, &mut out);
+                archive_members(src, Container::Tar, opts, depth, &mut out);
                 container::check_pickle_reading(src, opts, &mut out)
             }
             Format::Compressed => compressed::scan_compressed(src, display, opts, depth, &mut out),
-            Format::Unknown => {
+            Format::DcpMetadata => dcp::scan_metadata(src, opts, &mut out),
+            Format::DcpShard => dcp::scan_shard_alone(src, opts, &mut out),
+            // Recognised from an archive's members, never sniffed.
+            Format::Nemo
+            | Format::TorchServe
+            | Format::StableBaselines
+            | Format::TorchPackage
+            | Format::Unknown => {
                 container::scan_unknown(src, opts, &mut out);
                 Ok(())
             }
@@ -278,6 +298,17 @@ pub(crate) fn scan_source_at(
             ));
         }
     }
+    finish(src, display, format, out)
+}
+
+/// The report on `src`: the findings of `out`, deduplicated and most
+/// severe first, and the verdict they add up to.
+pub(crate) fn finish(
+    src: &dyn Source,
+    display: &str,
+    format: Format,
+    out: outcome::Outcome,
+) -> FileReport {
     let mut findings = out.findings;
     dedupe(&mut findings);
     findings.sort_by(|a, b| {
@@ -300,6 +331,22 @@ pub(crate) fn scan_source_at(
         bytes_read: src.bytes_read(),
         pickles: out.pickles,
         storages: out.storages,
+    }
+}
+
+/// An archive that is no checkpoint: its members, and what the loader of
+/// its family runs.
+fn archive_members(
+    src: &dyn Source,
+    container: Container,
+    opts: &Options,
+    depth: usize,
+    out: &mut outcome::Outcome,
+) {
+    let (opened, members) = archive::scan_members(src, container, opts, depth, out);
+    archive::known_archive(&members, out);
+    if let Some(a) = opened {
+        families::review(src, &a, opts, depth, out);
     }
 }
 

@@ -171,6 +171,18 @@ pub enum Node {
     /// A reference back to the enclosing [`Node::Shared`] with that
     /// identity: where a reference cycle closes.
     Ref(u64),
+    /// A NumPy array of fixed-size strings (`<U3`) or bytes (`|S4`), which
+    /// `np.load` reads without pickle: its dtype as NumPy writes it
+    /// (`typestr`), its shape, and its items in C order ([`Node::Str`] or
+    /// [`Node::Bytes`], trailing NULs removed as NumPy returns them).
+    NpArray {
+        /// The dtype's `typestr`.
+        dtype: String,
+        /// The shape.
+        shape: Vec<u64>,
+        /// The items, in C order.
+        items: Vec<Node>,
+    },
 }
 
 /// A byte range of a storage seen as a typed storage (see [`Node::Storage`]).
@@ -285,6 +297,25 @@ impl Node {
             Node::TorchCall(_) => "Tensor",
             Node::Shared(_, n) | Node::Attributes(n, _) => n.type_name(),
             Node::Ref(_) => "reference",
+            Node::NpArray { .. } => "numpy.ndarray",
+        }
+    }
+
+    /// A NumPy array's items (C order) as nested lists of its shape, as
+    /// `ndarray.tolist()` gives them; a 0-d array is its item.
+    pub fn nested_items(shape: &[u64], items: &[Node]) -> Node {
+        match shape.split_first() {
+            None => items.first().cloned().unwrap_or_default(),
+            Some((&n, rest)) => {
+                let per: usize = rest.iter().map(|&d| d as usize).product();
+                let rows = (0..n as usize)
+                    .map(|i| {
+                        let chunk = items.get(i * per..(i + 1) * per).unwrap_or(&[]);
+                        Node::nested_items(rest, chunk)
+                    })
+                    .collect();
+                Node::List(rows)
+            }
         }
     }
 
@@ -325,6 +356,7 @@ impl Node {
                 | Node::Counter(_)
                 | Node::Set(_)
                 | Node::ByteArray(_)
+                | Node::NpArray { .. }
         )
     }
 }

@@ -1398,6 +1398,7 @@ pub(crate) fn py_repr(n: &Node) -> String {
         Node::List(_) => "<list>".into(),
         Node::Set(_) => "<frozenset>".into(),
         Node::Dict(_) | Node::OrderedDict(_) | Node::Counter(_) => "<dict>".into(),
+        Node::NpArray { dtype, .. } => format!("<numpy.ndarray dtype='{dtype}'>"),
     }
 }
 

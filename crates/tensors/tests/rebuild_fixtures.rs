@@ -258,6 +258,7 @@ impl Canon<'_> {
             Node::Attributes(..) => {
                 panic!("{path}: attributes are kept only with RebuildOptions::attributes")
             }
+            Node::NpArray { .. } => panic!("{path}: string arrays come only from .npy/.npz files"),
             Node::Set(items) => {
                 let mut members: Vec<J> =
                     items.iter().map(|m| self.value(m, path, false)).collect();

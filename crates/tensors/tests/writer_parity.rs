@@ -600,6 +600,8 @@ fn expect_pt(n: &Node, r: &Rebuilt, src: &dyn StorageBytes) -> Value {
         Node::Device(d) => json!({"t": "device", "v": d}),
         Node::Size(v) => json!({"t": "size", "v": v}),
         Node::Layout(l) => json!({"t": "layout", "v": l}),
+        // The pt writer writes a NumPy string array as nested lists.
+        Node::NpArray { shape, items, .. } => expect_pt(&Node::nested_items(shape, items), r, src),
         Node::QScheme(_)
         | Node::Storage(_)
         | Node::TorchCall(_)

@@ -367,6 +367,10 @@ impl Tree<'_> {
                 self.setitems(&pairs, path, depth)?;
                 self.p.op(BUILD);
             }
+            Node::NpArray { shape, items, .. } => {
+                // No NumPy in a weights_only checkpoint: nested lists.
+                self.node(&Node::nested_items(shape, items), path, depth)?;
+            }
             leaf => self.leaf(leaf, path)?,
         }
         Ok(())
@@ -477,7 +481,8 @@ impl Tree<'_> {
             | Node::Dict(_)
             | Node::OrderedDict(_)
             | Node::Counter(_)
-            | Node::Attributes(..) => unreachable!("containers are written by node()"),
+            | Node::Attributes(..)
+            | Node::NpArray { .. } => unreachable!("containers are written by node()"),
         }
         Ok(())
     }

@@ -541,6 +541,11 @@ fn leaf_json(n: &Node, depth: usize) -> Result<Value, String> {
         Node::TorchDtype(d) => json!({ "__dtype__": d }),
         Node::Device(d) => json!({ "__device__": d }),
         Node::Size(s) => json!({ "__size__": s }),
+        Node::NpArray {
+            dtype,
+            shape,
+            items: v,
+        } => json!({ "__ndarray__": { "dtype": dtype, "shape": shape, "items": items(v)? } }),
         Node::Attributes(..) => {
             return Err(format!(
                 "a {} with attributes (a state dict's _metadata) cannot be written to safetensors",
