@@ -201,9 +201,10 @@ def _refused(exc: Exception) -> AirlockError:
 
 
 def convert(src: PathLike, dst: PathLike, to: str = "safetensors", *, overwrite: bool = False) -> dict:
-    """Convert ``src`` to ``dst`` as ``"safetensors"`` or ``"pt"`` (a
-    checkpoint ``torch.load(weights_only=True)`` loads), natively: nothing
-    from the file runs. Returns what was done (tensors, bytes and every
+    """Convert ``src`` (a file, or a distributed checkpoint's folder) to
+    ``dst`` as ``"safetensors"`` or ``"pt"`` (a checkpoint
+    ``torch.load(weights_only=True)`` loads), natively: nothing from the
+    file runs. Returns what was done (tensors, bytes and every
     transformation). The output appears whole or not at all, never over the
     input, and over an existing ``dst`` only with ``overwrite=True``.
     Raises :class:`UnsafeModelError` for dangerous files,

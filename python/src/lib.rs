@@ -91,7 +91,8 @@ fn convert_error(e: ConvertError) -> PyErr {
     ConvertRefused::new_err((e.to_string(), report, kind))
 }
 
-/// Convert one file (`to` is `"safetensors"` or `"pt"`; an existing `dst`
+/// Convert one file, or a distributed checkpoint's folder, into one file
+/// (`to` is `"safetensors"` or `"pt"`; an existing `dst`
 /// is replaced only with `overwrite`); returns the JSON description of
 /// what was done.
 #[pyfunction]
@@ -121,8 +122,15 @@ fn convert(
         },
         ..ConvertOptions::default()
     };
+    // A folder is a distributed checkpoint (its `.metadata` and shards).
     let done = py
-        .allow_threads(|| convert_file(&src, &dst, &opts))
+        .allow_threads(|| {
+            if src.is_dir() {
+                airlock_convert::dcp::convert(&src, &dst, &opts)
+            } else {
+                convert_file(&src, &dst, &opts)
+            }
+        })
         .map_err(convert_error)?;
     serde_json::to_string(&done).map_err(|e| PyValueError::new_err(e.to_string()))
 }

@@ -628,6 +628,37 @@ def test_family_archives_load_their_weights_member(path, member, tmp_path):
     same(airlock.load(full), want)
 
 
+def _tensors(obj, prefix=""):
+    if isinstance(obj, torch.Tensor):
+        yield prefix, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _tensors(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _tensors(v, f"{prefix}.{i}" if prefix else str(i))
+
+
+def test_convert_a_distributed_checkpoint(tmp_path):
+    """airlock.convert of a DCP folder gives the tensors dcp_to_torch_save
+    and torch.load give; a folder with a payload is refused."""
+    from safetensors.torch import load_file
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+    folder = os.path.join(ROOT, "tests", "fixtures", "dcp", "training")
+    reference = tmp_path / "reference.pt"
+    dcp_to_torch_save(folder, reference)
+    want = dict(_tensors(torch.load(reference, weights_only=False)))
+    out = tmp_path / "out.safetensors"
+    done = airlock.convert(folder, out)
+    got = load_file(out)
+    assert done["tensors"] == len(want) == len(got) > 0
+    for name, t in want.items():
+        assert torch.equal(got[name], t.contiguous()), name
+    with pytest.raises(airlock.UnsafeModelError):
+        airlock.convert(os.path.join(ROOT, "tests", "fixtures", "dcp", "malicious-bytes"), tmp_path / "x.safetensors")
+    assert not (tmp_path / "x.safetensors").exists()
+
+
 def test_guard_install_and_uninstall():
     original = torch.load
     airlock.guard.install()
