@@ -33,7 +33,9 @@ What it writes (all tiny, CPU, fixed seeds):
                        tensors, nested state, param_groups with floats,
                        tuples, bools and None), an epoch number and a config
                        dict, written by two writer threads (`thread_count=2`:
-                       two .distcp files);
+                       two .distcp files; `storage_data` in .metadata put in
+                       file and offset order, since the threads' finishing
+                       order decides it);
   per-item/            `single_file_per_rank=False`: one .distcp per item,
                        each a plain torch.save ZIP;
   sharded/             two processes (gloo over loopback, a file store) saving
@@ -99,6 +101,24 @@ def save(state_dict, parent, name, **writer_options):
         dcp.save(state_dict, storage_writer=writer, checkpoint_id=name)
     finally:
         os.chdir(here)
+    if writer_options.get("thread_count", 1) > 1:
+        ordered_storage_data(os.path.join(parent, name, ".metadata"))
+
+
+def ordered_storage_data(path):
+    """With several writer threads, `storage_data` lists the items in the
+    order the threads finished: rewrite `.metadata` as DCP writes it
+    (`pickle.dump(metadata)`) with that dict in a fixed order (by file,
+    then offset), so that every run writes the same bytes. Only this
+    script's own output is loaded here."""
+    import pickle
+
+    with open(path, "rb") as f:
+        metadata = pickle.load(f)
+    metadata.storage_data = dict(sorted(metadata.storage_data.items(),
+                                        key=lambda kv: (kv[1].relative_path, kv[1].offset)))
+    with open(path, "wb") as f:
+        pickle.dump(metadata, f)
 
 
 def model_state():
