@@ -21,7 +21,8 @@ outputs the plain values (numbers, strings, ...) at each path must be equal
 too, foreign objects having been replaced by plain data. Pairs marked
 "loader": "numpy" come from NumPy files instead: the input is read with
 `numpy.load(allow_pickle=False)` (each array of an .npz under its name, a
-.npy under its file stem) and the output with `safetensors.numpy.load_file`,
+.npy under its file stem) and the output with `safetensors.numpy.load_file`
+(string and bytes arrays from the output's metadata, where convert keeps them),
 and dtypes and C-order bytes must be equal. Pairs marked "loader": "dcp"
 come from a distributed checkpoint's folder (tests/fixtures/dcp, benign
 ones only): the input is what `dcp_to_torch_save` writes from it, loaded
@@ -98,6 +99,23 @@ def load_input(p, torch):
         return torch.load(path, weights_only=False, map_location="cpu")
 
 
+def string_array_problems(k, a, output):
+    """A string or bytes array is kept as JSON metadata: {"__ndarray__":
+    {"dtype", "shape", "items"}}, items in C order (bytes as __bytes__ hex)."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(output, "np") as f:
+        meta = (f.metadata() or {}).get(k)
+    if meta is None:
+        return [f"{k}: missing from the metadata"]
+    got = json.loads(meta)["__ndarray__"]
+    items = [{"__bytes__": x.hex()} if isinstance(x, bytes) else x for x in a.ravel(order="C").tolist()]
+    want = {"dtype": a.dtype.str, "shape": list(a.shape), "items": items}
+    return [] if got == want else [f"{k}: {got} != {want}"[:300]]
+
+
 def check_numpy(p):
     import numpy as np
     from safetensors.numpy import load_file
@@ -111,7 +129,9 @@ def check_numpy(p):
     problems = []
     for k, a in src.items():
         b = out.get(k)
-        if b is None:
+        if a.dtype.kind in "US":
+            problems += string_array_problems(k, a, p["output"])
+        elif b is None:
             problems.append(f"{k}: missing")
         elif a.dtype != b.dtype or a.shape != b.shape:
             problems.append(f"{k}: {a.dtype}{a.shape} != {b.dtype}{b.shape}")
