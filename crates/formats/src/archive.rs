@@ -56,12 +56,18 @@ pub enum Body {
     Inflated(Vec<u8>),
 }
 
-/// An opened archive.
+/// An opened archive, with its members listed once.
 #[derive(Debug)]
-pub enum Archive {
-    /// A ZIP.
+pub struct Archive {
+    listing: Listing,
+    /// The regular members a reader opening them by name gets, in archive
+    /// order: `(name, index)`, the last entry of each name.
+    members: Vec<(String, usize)>,
+}
+
+#[derive(Debug)]
+enum Listing {
     Zip(PyZip),
-    /// A tar.
     Tar(TarListing),
 }
 
@@ -69,17 +75,27 @@ impl Archive {
     /// Open `src` as `container`; `None` when the Python reader would not
     /// list it.
     pub fn open(src: &dyn Source, container: Container) -> Option<Archive> {
-        match container {
-            Container::Zip => PyZip::open(src).ok().map(Archive::Zip),
-            Container::Tar => tar::list(src, MAX_TAR_MEMBERS).ok().map(Archive::Tar),
-        }
+        let listing = match container {
+            Container::Zip => Listing::Zip(PyZip::open(src).ok()?),
+            Container::Tar => Listing::Tar(tar::list(src, MAX_TAR_MEMBERS).ok()?),
+        };
+        let members = match &listing {
+            Listing::Zip(z) => z
+                .entries()
+                .iter()
+                .filter(|e| !e.name.ends_with('/') && z.lookup(&e.name) == Some(e.index))
+                .map(|e| (e.name.clone(), e.index))
+                .collect(),
+            Listing::Tar(t) => tar_members(t),
+        };
+        Some(Archive { listing, members })
     }
 
     /// How many entries the archive lists, directories and links included.
     pub fn len(&self) -> usize {
-        match self {
-            Archive::Zip(z) => z.entries().len(),
-            Archive::Tar(t) => t.members.len(),
+        match &self.listing {
+            Listing::Zip(z) => z.entries().len(),
+            Listing::Tar(t) => t.members.len(),
         }
     }
 
@@ -90,43 +106,30 @@ impl Archive {
 
     /// The regular members a reader opening them by name gets, in archive
     /// order: `(name, index)`, the last entry of each name.
-    pub fn members(&self) -> Vec<(String, usize)> {
-        match self {
-            Archive::Zip(z) => z
-                .entries()
-                .iter()
-                .filter(|e| !e.name.ends_with('/') && z.lookup(&e.name) == Some(e.index))
-                .map(|e| (e.name.clone(), e.index))
-                .collect(),
-            Archive::Tar(t) => t
-                .members
-                .iter()
-                .enumerate()
-                .filter(|(i, m)| m.is_regular() && t.get(&m.name) == Some(*i))
-                .map(|(i, m)| (m.name_lossy(), i))
-                .collect(),
-        }
+    pub fn members(&self) -> &[(String, usize)] {
+        &self.members
     }
 
     /// The member named `name`, or `./name` as tarfile lists NeMo's.
     pub fn find(&self, name: &str) -> Option<(String, usize)> {
-        self.members()
-            .into_iter()
+        self.members
+            .iter()
             .rev()
             .find(|(n, _)| n.strip_prefix("./").unwrap_or(n) == name)
+            .cloned()
     }
 
     /// A member's bytes, inflated within `max_output` when compressed.
     pub fn body(&self, src: &dyn Source, index: usize, max_output: u64) -> Result<Body, String> {
-        match self {
-            Archive::Tar(t) => {
+        match &self.listing {
+            Listing::Tar(t) => {
                 let m = &t.members[index];
                 Ok(Body::InPlace {
                     offset: m.data_offset,
                     len: m.size,
                 })
             }
-            Archive::Zip(z) => {
+            Listing::Zip(z) => {
                 let e = &z.entries()[index];
                 if e.method == 0 && e.flags & 1 == 0 {
                     let local = z.local_header(src, index).map_err(|err| err.to_string())?;
@@ -161,7 +164,7 @@ impl Archive {
     /// The library that wrote the archive, by its members.
     pub fn family(&self) -> Option<Family> {
         let has = |n: &str| self.find(n).is_some();
-        let zip = matches!(self, Archive::Zip(_));
+        let zip = matches!(self.listing, Listing::Zip(_));
         if has("model_config.yaml") && has("model_weights.ckpt") {
             Some(Family::Nemo)
         } else if zip && has("MAR-INF/MANIFEST.json") {
@@ -179,7 +182,7 @@ impl Archive {
     /// it holds `.data/version` and `.data/extern_modules`
     /// (`PackageExporter`'s layout).
     pub fn package_folder(&self) -> Option<String> {
-        let members = self.members();
+        let members = &self.members;
         let (first, _) = members.first()?;
         let folder = first.split_once('/')?.0;
         let inside = |n: &str| n.strip_prefix(folder).is_some_and(|r| r.starts_with('/'));
@@ -204,5 +207,73 @@ impl Archive {
                 self.find(v["model"]["serializedFile"].as_str()?)
             }
         }
+    }
+}
+
+/// The regular members `TarListing::get` (tarfile's `getmember`) returns
+/// for their own names: the last member named as the name with its
+/// trailing `/` dropped. Found with one map of names to their last member
+/// rather than one search of the listing per member.
+fn tar_members(t: &TarListing) -> Vec<(String, usize)> {
+    let mut last: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+    for (i, m) in t.members.iter().enumerate() {
+        last.insert(m.name.as_slice(), i);
+    }
+    t.members
+        .iter()
+        .enumerate()
+        .filter(|(i, m)| {
+            let end = m.name.iter().rposition(|&b| b != b'/').map_or(0, |p| p + 1);
+            m.is_regular() && last.get(&m.name[..end]) == Some(i)
+        })
+        .map(|(i, m)| (m.name_lossy(), i))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemSource;
+
+    fn tar_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, data) in members {
+            let mut h = [0u8; 512];
+            h[..name.len()].copy_from_slice(name.as_bytes());
+            h[100..108].copy_from_slice(b"0000644\0");
+            h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+            h[136..148].copy_from_slice(b"00000000000\0");
+            h[156] = b'0';
+            h[257..263].copy_from_slice(b"ustar\0");
+            h[263..265].copy_from_slice(b"00");
+            h[148..156].copy_from_slice(b"        ");
+            let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+            h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+            out.extend_from_slice(&h);
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+        }
+        out.resize(out.len() + 1024, 0);
+        out
+    }
+
+    #[test]
+    fn tar_members_are_the_ones_getmember_returns() {
+        let t = tar_of(&[("a", b"1"), ("b", b"2"), ("a", b"3")]);
+        let archive = Archive::open(&MemSource::new(&t), Container::Tar).unwrap();
+        let names: Vec<&str> = archive.members().iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["b", "a"]);
+        assert_eq!(archive.find("a").map(|(_, i)| i), Some(2));
+    }
+
+    #[test]
+    fn many_members_are_listed_in_linear_time() {
+        // 100,000 distinct names: one search of the listing per member would
+        // make this ten billion comparisons.
+        let names: Vec<String> = (0..100_000).map(|i| format!("m{i}")).collect();
+        let members: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+        let t = tar_of(&members);
+        let archive = Archive::open(&MemSource::new(&t), Container::Tar).unwrap();
+        assert_eq!(archive.members().len(), 100_000);
     }
 }

@@ -55,7 +55,7 @@ pub(crate) fn scan_members(
         return (None, members);
     };
     let mut inflated = 0u64;
-    for (name, index) in archive.members().into_iter().take(MAX_MEMBERS) {
+    for (name, index) in archive.members().iter().take(MAX_MEMBERS).cloned() {
         members.names.push(name.clone());
         if container == Container::Zip && name.ends_with(".npy") {
             // np.load's view of the archive scans these (numpy::scan_npz).
