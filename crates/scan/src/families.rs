@@ -77,9 +77,9 @@ fn package_modules(src: &dyn Source, archive: &Archive, out: &mut Outcome) {
                 Rule::ArchiveCode,
                 format!("the packaged module {module}, which PackageImporter imports (running its code) when a pickle of the package needs it"),
             )
-            .member(Some(&name)),
+            .member(Some(name)),
         );
-        let Some(code) = archive.read_small(src, &name) else {
+        let Some(code) = archive.read_small(src, name) else {
             continue;
         };
         let text = String::from_utf8_lossy(&code);
@@ -89,7 +89,7 @@ fn package_modules(src: &dyn Source, archive: &Archive, out: &mut Outcome) {
                     Rule::PackageCapability,
                     format!("line {}: {} ({})", reach.line, reach.callee, reach.what),
                 )
-                .member(Some(&name)),
+                .member(Some(name)),
             );
         }
     }
