@@ -344,15 +344,5 @@ def write_all(out_dir):
             os.chmod(os.path.join(dirpath, f), 0o644)
 
 
-def main():
-    fx.fixed_hash_seed(0)
-    if len(sys.argv) == 3 and sys.argv[1] == "--check":
-        sys.exit(fx.check_dir(write_all, sys.argv[2]))
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    write_all(sys.argv[1])
-    print(f"wrote {sys.argv[1]}")
-
-
 if __name__ == "__main__":
-    main()
+    fx.generator_main(write_all, __doc__)

@@ -285,15 +285,5 @@ def fixed_output_dir(folder):
     torch.save(args, path)
 
 
-def main():
-    fx.fixed_hash_seed(0)
-    if len(sys.argv) == 3 and sys.argv[1] == "--check":
-        sys.exit(fx.check_dir(write_all, sys.argv[2]))
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    write_all(sys.argv[1])
-    print(f"wrote {sys.argv[1]}")
-
-
 if __name__ == "__main__":
-    main()
+    fx.generator_main(write_all, __doc__)

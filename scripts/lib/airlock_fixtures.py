@@ -181,6 +181,19 @@ def check_dir(write, committed, *, ignore=(), compare=None):
     return report(len(made), problems, committed)
 
 
+def generator_main(write_all, doc):
+    """The command line of a generator writing a directory: `SCRIPT OUT_DIR`
+    runs WRITE_ALL(OUT_DIR), `SCRIPT --check DIR` compares (check_dir), and
+    anything else prints DOC; with one hash seed (fixed_hash_seed)."""
+    fixed_hash_seed(0)
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        sys.exit(check_dir(write_all, sys.argv[2]))
+    if len(sys.argv) != 2:
+        sys.exit(doc)
+    write_all(sys.argv[1])
+    print(f"wrote {sys.argv[1]}")
+
+
 def check_file(write, committed):
     """`--check FILE`: WRITE(tmp_path), compare with COMMITTED byte for byte."""
     with tempfile.TemporaryDirectory(prefix="airlock-check-") as tmp:

@@ -666,13 +666,7 @@ impl SchemaReader<'_, '_> {
 
     fn tensor(&mut self, v: Value, what: &str) -> Result<TensorEntry, DcpError> {
         let attrs = self.attrs(v, TENSOR_STORAGE, what)?;
-        let get = |name: &str| {
-            attrs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| *v)
-                .ok_or_else(|| DcpError::schema(what, format!("no {name} attribute")))
-        };
+        let get = |name: &str| required(&attrs, name, what);
         let dtype = self.properties(get("properties")?, &format!("{what}.properties"))?;
         let size = self.size(get("size")?, &format!("{what}.size"))?;
         let list = get("chunks")?;
@@ -819,13 +813,7 @@ impl SchemaReader<'_, '_> {
 
     fn item(&mut self, v: Value, what: &str) -> Result<Item, DcpError> {
         let attrs = self.attrs(v, STORAGE_INFO, what)?;
-        let get = |name: &str| {
-            attrs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| *v)
-                .ok_or_else(|| DcpError::schema(what, format!("no {name} attribute")))
-        };
+        let get = |name: &str| required(&attrs, name, what);
         let relative_path = self.string(get("relative_path")?, &format!("{what}.relative_path"))?;
         let offset = self.count(get("offset")?, &format!("{what}.offset"))?;
         let length = self.count(get("length")?, &format!("{what}.length"))?;
@@ -1045,6 +1033,16 @@ fn zip_start(src: &dyn Source, end: u64) -> Option<u64> {
     let start = cd_end.checked_sub(cd_size)?.checked_sub(cd_offset)?;
     let head = src.read_vec(start, 4).ok()?;
     (le32(&head, 0) == LOCAL_SIG && start < end).then_some(start)
+}
+
+/// The attribute `name` of `attrs` (from `attrs()`), which the schema
+/// requires of `what`.
+fn required(attrs: &[(String, Value)], name: &str, what: &str) -> Result<Value, DcpError> {
+    attrs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| DcpError::schema(what, format!("no {name} attribute")))
 }
 
 #[cfg(test)]
