@@ -551,7 +551,10 @@ pub(crate) fn check_pickle_reading(
     let mut window = len.min(64 << 10);
     loop {
         let data = src.read_upto(0, window as usize)?;
-        let config = crate::pickles::engine_config(opts, Loader::Plain, Some(1));
+        // Every pickle of the stream: a loader that reads pickles in a loop
+        // runs the ones after the first (a follow-on pickle behind a benign
+        // first one in a safetensors polyglot).
+        let config = crate::pickles::engine_config(opts, Loader::Plain, None);
         let a = config.analyze(&data);
         let first = &a.pickles[0];
         // Truncated by the window, not by the file: an argument that runs
@@ -576,19 +579,15 @@ pub(crate) fn check_pickle_reading(
             window = (window * 16).min(len).min(cap);
             continue;
         }
-        let acted = first
-            .events
-            .iter()
-            .any(|e| !matches!(e.kind, airlock_pickle::EventKind::Error(_)));
+        let acted = a.pickles.iter().any(|p| {
+            p.events
+                .iter()
+                .any(|e| !matches!(e.kind, airlock_pickle::EventKind::Error(_)))
+        });
         if !acted {
             return Ok(());
         }
-        let r = crate::pickles::review_analysis(
-            &data,
-            &a,
-            opts,
-            Role::whole(None, Loader::Plain).at_most(1),
-        );
+        let r = crate::pickles::review_analysis(&data, &a, opts, Role::whole(None, Loader::Plain));
         // Only what the pickle reading does matters here: its parse error
         // is expected (the bytes were written as another format).
         let mut findings: Vec<Finding> = r

@@ -117,6 +117,27 @@ fn garbage_and_text_are_unknown() {
 /// length's low byte is `X` (BINUNICODE), which swallows part of the JSON; a
 /// second `X` inside a JSON string, followed by four spaces, claims
 /// 0x20202020 bytes and jumps into the tensor data, where the payload sits.
+/// A valid safetensors file whose bytes are also a pickle stream: a first
+/// pickle that does nothing (the header length and JSON as one `UNICODE`
+/// argument, then `POP NONE STOP`) and, in the tensor's data, a second
+/// pickle that calls `os.system`. `pickle.load` returns `None`; a loader
+/// that reads pickles in a loop runs the second. Not safe.
+#[test]
+fn safetensors_with_a_follow_on_pickle_is_not_safe() {
+    let json = br#"{"t":{"dtype":"U8","shape":[25],"data_offsets":[0,25]}}"#;
+    let mut header = json.to_vec();
+    // b'V' + seven NULs as the little-endian header length: 0x56 = 86.
+    header.resize(86, b' ');
+    let mut file = b"V\0\0\0\0\0\0\0".to_vec();
+    file.extend_from_slice(&header);
+    // The 25 data bytes: the first pickle's end, then the second pickle.
+    file.extend_from_slice(b"\n0N.cos\nsystem\n(Vtrue\ntR.");
+    assert_eq!(file.len(), 8 + 86 + 25);
+    let (v, rules) = verdict(&file);
+    assert_eq!(v, Verdict::Dangerous, "{rules:?}");
+    assert!(rules.contains(&Rule::PolyglotPickle), "{rules:?}");
+}
+
 /// `safetensors.load_file` reads the tensor; `torch.load` and `pickle.load`
 /// run the payload. The file is sparse (539 MB, a few KB on disk).
 #[test]
