@@ -60,12 +60,63 @@ Steps (``scripts/eval_unseen.sh`` runs them all):
    120 s timeout each; print the counts, write ``CACHE/labels.json``,
    ``CACHE/results.json`` and ``eval/UNSEEN.md``.
 
+Main suite (``--suite main``; cache ``~/.cache/airlock/unseen-main``, summary
+``eval/UNSEEN-main.md``).  The same sdist's main-package tests, folder
+``tests/`` outside ``packages/modelaudit-picklescan``: the test files of
+``MAIN_TESTS`` below (those that write or scan pickle-bearing model files:
+pickles, torch zips and legacy files, joblib, ``.npy`` / ``.npz`` with
+object arrays, zip / tar / compressed wrappers; ``--tests`` picks others,
+paths relative to the sdist root).  What changes:
+
+* step 1 also extracts ``packages/modelaudit-picklescan/tests`` (their
+  helpers load its ``framework_fixtures.py``), never the sdist's
+  ``modelaudit/`` source: the installed 0.2.54 runs.
+* step 2 runs the tests with ModelAudit's own ``tests/conftest.py`` (their
+  fixtures) and ``unseen_pytest_plugin.py`` loaded as a plugin
+  (``UNSEEN_SUITE=main``), which records every *file* a test scans through
+  ``modelaudit.core.scan_file`` (what ``scan_model_directory_or_file`` and
+  the CLI call per file) or a scanner's ``scan(path)``, outermost call only,
+  with ModelAudit's verdict: worst issue CRITICAL -> malicious, inconclusive
+  or failed scan -> unknown, WARNING -> suspicious, else (no issue, INFO)
+  -> clean.  The ``--jobs`` processes split the tests with the conftest's own
+  ``--modelaudit-shard-count`` / ``--modelaudit-shard-index``; a test that
+  runs over 120 s fails (SIGALRM), a module that does not import is skipped
+  and listed (``--continue-on-collection-errors``); ``MAIN_DESELECT`` lists
+  the tests left out and why.  Then ``unseen_oracle.py carriers`` (inside
+  ``airlock run``, parsing only) finds which recorded files carry a pickle:
+  only those are payloads; the others (ONNX, GGUF, Keras, safetensors, text,
+  numeric ``.npy`` ...) are counted, not used.
+* step 3: payloads keep their file's suffix (``.pt``, ``.joblib``, ``.npy``,
+  ``.tar.gz`` ...) and are named ``<test file>.<test name>``.
+* step 4 runs the oracles in ``deep`` mode: on every pickle the file carries
+  (each stream of a raw or legacy torch file, a torch zip's ``data.pkl``, an
+  ``.npz``'s object arrays, a joblib file's compressed body, tar members ...),
+  each loaded with CPython's ``pickle.Unpickler`` -- not ``torch.load`` /
+  ``joblib.load`` / ``numpy.load`` (see ``unseen_oracle.py``); 2 at a time.
+* step 5, labels as above, per file, with two more rules: a scan made by a
+  test that patches code (``mock.patch``, ``monkeypatch.setattr``, ``Mock(``
+  in its source) does not count, its verdict may be a stub's; nor does a scan
+  whose config may turn the verdict (a scanner selection, custom blacklist
+  patterns, skipped archive entries, a ``check_*`` detector switched off;
+  limits are not: ModelAudit fails closed, inconclusive).  Note that
+  numpy's and joblib's own reconstruction globals are outside the torch
+  allowlist too, so an object array that ModelAudit calls CRITICAL is
+  malicious here even if it only rebuilds data.
+
+``--skip-scan`` stops after the labels (``labels.json``, and ``results.json``
+without Airlock's verdicts): no Airlock verdict is computed or shown, no
+summary is written.  ``--skip-harvest`` later reuses the harvest and the cached
+oracle results and only scans (e.g. with another ``AIRLOCK`` binary).
+
 Usage:
     python3 scripts/eval/harvest_unseen.py --airlock PATH --python VENV_PYTHON
-        [--cache DIR] [--jobs N] [--tests FILE...] [--skip-harvest] [--md eval/UNSEEN.md]
+        [--suite picklescan|main] [--cache DIR] [--jobs N] [--tests FILE...]
+        [--skip-harvest] [--skip-scan] [--md eval/UNSEEN.md]
 
 ``--python`` must have ``modelaudit_picklescan`` 0.1.12 (what the sdist
-ships), pytest and, for the allowlist, torch.  Stdlib only, Python 3.11.
+ships), pytest and, for the allowlist, torch; for the main suite also
+``modelaudit`` 0.2.54 and the optional dependencies its tests use (torch,
+numpy, joblib, scikit-learn, dill).  Stdlib only, Python 3.11.
 """
 
 from __future__ import annotations
@@ -88,11 +139,189 @@ SDIST_VERSION = "0.2.54"
 SDIST_SHA256 = "87ffdef31b0a0f9f0bf65c1fbc920c3217300a8924a87d9b95715dd7ed70a5dc"
 PICKLESCAN_VERSION = "0.1.12"
 TESTS_IN_SDIST = f"modelaudit-{SDIST_VERSION}/packages/modelaudit-picklescan/tests/"
+MAIN_TESTS_IN_SDIST = f"modelaudit-{SDIST_VERSION}/tests/"
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 PYTEST_WALL_S = 5400
+MAIN_PYTEST_WALL_S = 1500
+MAIN_TEST_TIMEOUT_S = 120
 ORACLE_WALL_S = 5400
 SCAN_TIMEOUT_S = 120
+
+# Main suite: the test files that write or scan pickle-bearing model files, chosen
+# for what they yield per minute (the whole harvest stays near 15 min on 2 cores).
+# Probed and left out, for no or few pickle payloads in much time:
+# detectors/test_jit_script_detector.py (30 min, TorchScript in memory),
+# test_directory_file_filtering.py, test_false_positive_fixes.py,
+# test_security_asset_integration.py (the committed assets, also in
+# test_regression_corpus.py), scanners/test_weight_distribution_scanner.py,
+# test_oci_layer_scanner.py, test_scanner_registry.py, test_base_scanner.py,
+# test_models.py, utils/file/test_advanced_file_handler.py,
+# analysis/test_opcode_sequence_analyzer.py, test_path_traversal.py,
+# test_sklearn_joblib_false_positive.py; scanners/test_sevenzip_scanner.py
+# needs py7zr (and 7z is no format of Airlock's).
+MAIN_TESTS = [
+    "tests/detectors/test_builtin_detection.py",
+    "tests/detectors/test_compile_eval_variants.py",
+    "tests/detectors/test_cve_detection.py",
+    "tests/detectors/test_cve_detection.py_cases/test_pickle_binunicode8_setitem.py",
+    "tests/detectors/test_network_comm_detector.py",
+    "tests/detectors/test_runpy_detection.py",
+    "tests/detectors/test_suspicious_symbols.py",
+    "tests/scanners/test_compressed_scanner.py",
+    "tests/scanners/test_joblib_scanner.py",
+    "tests/scanners/test_joblib_scanner_codecs.py",
+    "tests/scanners/test_nemo_scanner.py",
+    "tests/scanners/test_numpy_scanner.py",
+    "tests/scanners/test_pickle_scanner.py",
+    "tests/scanners/test_picklescan_adapter.py",
+    "tests/scanners/test_pytorch_binary_scanner.py",
+    "tests/scanners/test_pytorch_zip_scanner.py",
+    "tests/scanners/test_tar_scanner.py",
+    "tests/scanners/test_torchserve_mar_scanner.py",
+    "tests/scanners/test_zip_scanner.py",
+    "tests/test_basic.py",
+    "tests/test_bug1_confidence_exploit.py",
+    "tests/test_checks_recording.py",
+    "tests/test_cli.py",
+    "tests/test_core.py",
+    "tests/test_cve_2025_10155_bin_pickle.py",
+    "tests/test_dill_joblib_enhanced.py",
+    "tests/test_exit_codes.py",
+    "tests/test_importlib_detection.py",
+    "tests/test_integration.py",
+    "tests/test_jit_script_integration.py",
+    "tests/test_nested_pickle_integration.py",
+    "tests/test_network_comm_integration.py",
+    "tests/test_os_alias_detection.py",
+    "tests/test_os_subprocess_detection.py",
+    "tests/test_pickle_context_filtering.py",
+    "tests/test_pytorch_zip_detection.py",
+    "tests/test_real_world_dill_joblib.py",
+    "tests/test_regression_corpus.py",
+    "tests/test_regular_scan_hash.py",
+    "tests/test_security_enhancements.py",
+    "tests/test_streaming_scan.py",
+    "tests/test_webbrowser_detection.py",
+    "tests/test_why_explanations.py",
+]
+# Main-suite tests left out (node id prefix: why), measured on the first full run
+# (seconds of one pytest process): slow for what they add.
+_SLOW_NO_PICKLE = "slow ({} s), scans no pickle-bearing file"
+MAIN_DESELECT: dict[str, str] = {
+    "tests/detectors/test_cve_detection.py_cases/test_pickle_binunicode8_setitem.py::"
+    "test_detects_rebuild_tensor_setitem_in_later_pickle_stream":
+        "slow (8 cases, 190 s), every payload labelled other",
+    "tests/detectors/test_cve_detection.py_cases/test_pickle_binunicode8_setitem.py::"
+    "test_global_name_substrings_do_not_trigger_setitem_cve": "slow (13 s), every payload labelled other",
+    "tests/scanners/test_joblib_scanner_codecs.py::test_scan_accepts_security_like_bytes_inside_numpy_array":
+        "slow (13 s), every payload labelled other",
+    "tests/scanners/test_pickle_scanner.py::test_scan_stream_late_shifted_payload_survives_benign_seedless_post_limit_"
+    "token": "slow (93 s), scans a stream, no file",
+    "tests/scanners/test_pickle_scanner.py::test_scan_stream_accounted_prefixed_duplicate_preserves_late_post_limit_"
+    "budget": "slow (7 s), scans a stream, no file",
+    "tests/scanners/test_pickle_scanner.py::test_scan_stream_encoded_decoded_byte_budgets_fail_closed":
+        "slow (4 s), scans a stream, no file",
+    "tests/scanners/test_pickle_scanner.py::test_scan_stream_prefixed_duplicates_already_analyzed_do_not_consume_budget":
+        "slow (4 s), scans a stream, no file",
+    "tests/test_bug1_confidence_exploit.py::test_ultimate_exploit_high_ml_confidence_still_critical":
+        "slow (17 s), its file is test_exploit_files_detect_dangerous_functions[exploit_ultimate_50pct.pkl]'s",
+    "tests/test_real_world_dill_joblib.py::TestPerformanceBenchmarks::test_validation_performance_impact":
+        "slow (28 s), a benchmark, payload labelled other",
+    "tests/test_regression_corpus.py::TestMaliciousCorpus::test_malicious_file_detected[exploits/exploit_ultimate_50pct":
+        "slow (51 s), the file is also scanned by test_bug1_confidence_exploit.py",
+    "tests/test_regression_corpus.py::TestMaliciousCorpus::test_malicious_file_detected[exploits/exploit9_manual_":
+        "slow (13 s), the file is also scanned by test_bug1_confidence_exploit.py",
+    "tests/test_core.py::test_scan_file_keeps_large_text_owner_text_out_of_flax_scanner": _SLOW_NO_PICKLE.format(36),
+    "tests/test_core.py::test_scan_file_preserves_inconclusive_flax_outcome_": _SLOW_NO_PICKLE.format(27),
+    "tests/test_core.py::test_scan_file_fails_closed_for_ambiguous_json_looking_stream_before_later_flax_root":
+        _SLOW_NO_PICKLE.format(14),
+    "tests/test_core.py::test_scan_file_prefers_strict_cntk_owner_over_inconclusive_flax_probe": _SLOW_NO_PICKLE.format(13),
+    "tests/test_core.py::test_scan_file_oversized_tokenizer_json_late_jax_without_template_routes_jax":
+        _SLOW_NO_PICKLE.format(19),
+    "tests/test_core.py::test_scan_file_keeps_large_nested_tokenizer_text_member_out_of_flax_scanner":
+        _SLOW_NO_PICKLE.format(9),
+    "tests/test_core.py::test_scan_file_routes_oversized_renamed_tf_metagraph_to_fail_closed_scan":
+        _SLOW_NO_PICKLE.format(5),
+    "tests/test_core.py::test_outer_safetensors_analysis_not_suppressed_by_child_metadata": _SLOW_NO_PICKLE.format(4),
+    "tests/test_core.py::test_scan_file_large_generic_json_without_mxnet_hint_fails_closed": _SLOW_NO_PICKLE.format(4),
+    "tests/test_core.py::test_scan_file_fails_closed_for_prefixed_text_suffix_messagepack_candidate":
+        _SLOW_NO_PICKLE.format(7),
+    "tests/test_core.py::test_scan_file_large_confirmed_jax_foreign_overlap_is_inconclusive_not_cached":
+        _SLOW_NO_PICKLE.format(5),
+    "tests/test_core.py::test_scan_file_fails_closed_for_oversized_renamed_tf_savedmodel_without_caching":
+        _SLOW_NO_PICKLE.format(5),
+}
+# test_pytorch_zip_scanner.py (2,960 cases, 24 of the first run's 40 min): the test functions of >= 2.5 s
+# in all whose files no malicious payload came (most are TorchScript / runpy *source* members of the
+# zip, which ModelAudit grades and the oracles cannot see; two are 128 near-identical benign cases
+# of 224 s); together 950 s.
+_PYTORCH_ZIP_SLOW = (
+    "test_pytorch_zip_preserves_dangerous_typed_member_captured_before_safe_overwrite",
+    "test_pytorch_zip_preserves_latest_late_runpy_member_state",
+    "test_pytorch_zip_preserves_safe_late_typed_member_overwrite",
+    "test_pytorch_zip_detects_possible_late_runpy_member_restore",
+    "test_pytorch_zip_later_windows_bound_fixed_operand_work",
+    "test_pytorch_zip_tensor_metadata_truncation_preserves_origin_warning_precedence",
+    "test_pytorch_zip_symlink_unsafe_targets_are_critical",
+    "test_pytorch_zip_tensor_metadata_prefix_truncation_fails_closed",
+    "test_pytorch_zip_symlink_windows_device_near_matches_are_safe",
+    "test_pytorch_zip_detects_tail_framed_runpy_member_restore_with_prefix_context",
+    "test_pytorch_zip_cve_2025_32434_does_not_correlate_separate_nested_streams",
+    "test_pytorch_zip_scans_late_derived_runpy_alias_in_archive_data",
+    "test_pytorch_zip_preserves_postponed_late_annotated_runpy_restore",
+    "test_pytorch_zip_scanner_suppresses_rebuild_tensor_v2_in_embedded_data_pkl",
+    "test_pytorch_zip_detects_boolean_fallback_after_builtin_mapping_mutation",
+    "test_pytorch_zip_cve_2025_32434_reports_nested_execution_opcode_counts",
+    "test_pytorch_zip_detects_long_explicit_runpy_dunder_call_with_bounded_replay",
+    "test_pytorch_zip_cve_2025_32434_reports_encoded_nested_execution_opcodes",
+    "test_pytorch_zip_embedded_context_falls_back_with_older_picklescan_scan_stream",
+    "test_pytorch_zip_static_getattr_ignores_instance_attribute_hooks",
+    "test_pytorch_zip_repeated_url_literals_keep_archive_proof_work_linear",
+    "test_pytorch_zip_malformed_numpy_reconstruct_member_fails_closed",
+    "test_pytorch_zip_jit_detector_byte_budget_marks_inconclusive",
+    "test_pytorch_zip_scans_late_continued_runpy_alias_in_archive_data",
+    "test_pytorch_zip_detects_late_alias_after_non_executed_safe_shadow",
+    "test_pytorch_zip_symlink_invalid_targets_are_critical",
+    "test_pytorch_zip_preservation_budget_retains_established_verdict",
+    "test_pytorch_zip_detects_late_alias_after_uncertain_safe_overwrite",
+    "test_pytorch_zip_literal_work_budget_bounds_repeated_suffixes",
+    "test_pytorch_zip_scanner_symlink_detection",
+    "test_pytorch_zip_preserves_multiline_safe_rebind_before_late_parenthesized_alias_call",
+    "test_pytorch_zip_handles_constant_guarded_late_runpy_alias_binding",
+    "test_pytorch_zip_tensor_metadata_mismatch_detection",
+    "test_pytorch_zip_symlink_target_at_size_limit_is_safe",
+    "test_pytorch_zip_repeated_static_getattr_reconstructions_suppress_each_position",
+    "test_pytorch_zip_entry_limit_reads_selected_symlink_duplicate",
+    "test_pytorch_zip_scanner_does_not_trust_storage_persistent_ids_with_non_utf8_byte_key",
+    "test_pytorch_zip_native7_memo_independent_stream_archive_root_outcome",
+    "test_pytorch_zip_detects_saved_builtin_helper_runpy_action_across_padding",
+    "test_pytorch_zip_mixed_repeated_static_getattr_keeps_unsafe_duplicate",
+    "test_pytorch_zip_preserves_late_rule_identity_beyond_replay_budget",
+    "test_pytorch_zip_nested_literal_depth_failure_is_explicit",
+    "test_pytorch_zip_discovery_routes_scalar_literals_with_full_suspicious_string_policy",
+    "test_pytorch_zip_ignores_shadowed_dict_update_before_dangerous_runpy_call",
+    "test_pytorch_zip_entry_validation_checks_timeout_between_members",
+    "test_pytorch_zip_native9_global_name_work_is_bounded",
+    "test_pytorch_zip_detects_late_runpy_call_after_unreachable_member_overwrite",
+    "test_pytorch_zip_candidate_fallback_preserves_nested_literal_depth",
+    "test_pytorch_zip_symlink_parent_near_match_inside_archive_is_safe",
+    "test_pytorch_zip_invalid_proto_recovery_bounds_structural_parsing",
+    "test_pytorch_zip_warns_when_framework_metadata_rebound_to_buildable_instance_before_scanner_import",
+    "test_pytorch_zip_native9_literal_repeated_continuation_memory",
+    "test_pytorch_zip_context_numeric_ownership_crosses_fallback_boundary",
+    "test_pytorch_zip_trusts_import_only_non_callable_framework_metadata_loaded_after_startup",
+    "test_pytorch_zip_warns_when_late_loaded_framework_metadata_is_rebound_to_instance_before_build",
+    "test_pytorch_zip_trusts_source_backed_framework_reference_imported_after_scanner_startup",
+    "test_pytorch_zip_hf_google_bert_rust_model_torchscript_reconstruction_control",
+    "test_pytorch_zip_static_getattr_framework_reconstruction_does_not_emit_s115",
+    "test_pytorch_zip_symlink_parent_target_inside_archive_root_is_safe",
+    "test_pytorch_zip_warns_when_unloaded_source_backed_metadata_import_is_not_inert",
+)
+MAIN_DESELECT.update({f"tests/scanners/test_pytorch_zip_scanner.py::{name}":
+                      "slow (>= 2.5 s each, 950 s together), no malicious payload: most grade TorchScript / runpy "
+                      "source members of the zip, which no pickle oracle sees"
+                      for name in _PYTORCH_ZIP_SLOW})
 
 # Used only when torch is not importable in --python.
 FALLBACK_ALLOWLIST = [
@@ -145,23 +374,40 @@ def fetch_sdist(cache: Path, python: str) -> Path:
     return tar
 
 
-def extract_tests(tar_path: Path, work: Path) -> Path:
-    tests = work / "tests"
-    if tests.exists():
-        shutil.rmtree(tests)
-    tests.mkdir(parents=True)
+def _extract_folder(tar_path: Path, prefix: str, dest_dir: Path) -> None:
+    if dest_dir.exists():
+        shutil.rmtree(dest_dir)
+    dest_dir.mkdir(parents=True)
     with tarfile.open(tar_path, "r:gz") as tf:
         for m in tf.getmembers():
-            if not m.name.startswith(TESTS_IN_SDIST) or not m.isfile():
+            if not m.name.startswith(prefix) or not m.isfile():
                 continue
-            rel = m.name[len(TESTS_IN_SDIST):]
+            rel = m.name[len(prefix):]
             if not rel or rel.startswith("/") or ".." in Path(rel).parts:
                 continue
-            dest = tests / rel
+            dest = dest_dir / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             src = tf.extractfile(m)
             assert src is not None
             dest.write_bytes(src.read())
+
+
+def extract_tests(tar_path: Path, work: Path, suite: str = "picklescan") -> Path:
+    if suite == "main":
+        # work/root/tests: their conftest and `tests.helpers` stay; the sdist's
+        # modelaudit/ source is left out, so the installed 0.2.54 is what runs.
+        # (tests/helpers/pickle_framework.py loads the picklescan tests' framework_fixtures.py)
+        root = work / "root"
+        _extract_folder(tar_path, MAIN_TESTS_IN_SDIST, root / "tests")
+        _extract_folder(tar_path, TESTS_IN_SDIST, root / "packages/modelaudit-picklescan/tests")
+        # rootdir here (no ini file of a parent folder), their pyproject's markers
+        (root / "pytest.ini").write_text("[pytest]\nmarkers =\n" + "".join(
+            f"    {m}: ModelAudit marker\n" for m in ("slow", "integration", "performance", "unit", "asyncio",
+                                                    "tensorflow", "pytorch", "onnx", "h5py", "msgpack", "xgboost",
+                                                    "safetensors", "joblib", "dill", "regression")))
+        return root / "tests"
+    tests = work / "tests"
+    _extract_folder(tar_path, TESTS_IN_SDIST, tests)
     # Their conftest only puts the sdist's src/ (without the compiled _rust
     # module) first on sys.path; ours records the scans instead.
     (tests / "conftest.py").unlink(missing_ok=True)
@@ -245,17 +491,79 @@ def run_tests(airlock: str, python: str, work: Path, tests: list[str] | None, jo
 
     with concurrent.futures.ThreadPoolExecutor(len(shards)) as pool:
         rcs = list(pool.map(one, range(len(shards)), shards))
+    report_shards(work, rcs)
+
+
+def report_shards(work: Path, rcs: list[int]) -> None:
     for k, rc in enumerate(rcs):
         tail = (work / f"pytest-{k}.log").read_text(errors="replace").strip().splitlines()[-1:]
         log(f"pytest shard {k} exit {rc}: {tail[0] if tail else ''}")
-    if not list(out_root.glob("shard-*/scans.jsonl")):
+    if not list((work / "out").glob("shard-*/scans.jsonl")):
         raise SystemExit(f"no scans recorded; see {work}/pytest-*.log")
 
 
-def safe_name(nodeid: str) -> str:
+def run_main_tests(airlock: str, python: str, work: Path, tests: list[str] | None, jobs: int) -> None:
+    """The main suite: every process gets all files and keeps its share of the test ids
+    (the conftest's own deterministic sharding), so the 1 MB test files are split too."""
+    out_root = work / "out"
+    if out_root.exists():
+        shutil.rmtree(out_root)
+    out_root.mkdir()
+    home = work / "home"
+    home.mkdir(exist_ok=True)
+    root = work / "root"
+    files = tests or MAIN_TESTS
+    missing = [f for f in files if not (root / f).exists()]
+    if missing:
+        raise SystemExit(f"not in the sdist's tests: {', '.join(missing)}")
+    n = max(1, jobs)
+    log(f"running {len(files)} of ModelAudit's main test files under pytest inside `airlock run`, "
+        f"{n} process(es)")
+    deselect = [a for node in MAIN_DESELECT for a in ("--deselect", node)]
+    import concurrent.futures
+
+    def one(k: int) -> int:
+        out = out_root / f"shard-{k}"
+        out.mkdir()
+        return sandboxed(
+            airlock, python, rw=work, cwd=root, ro=[str(HERE)],
+            env={"UNSEEN_OUT": str(out), "UNSEEN_SUITE": "main", "UNSEEN_TEST_TIMEOUT": str(MAIN_TEST_TIMEOUT_S),
+                 "PYTHONPATH": str(HERE), "HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1",
+                 "MODELAUDIT_TELEMETRY_DISABLED": "1", "PROMPTFOO_DISABLE_TELEMETRY": "1",
+                 "NO_COLOR": "1", "TQDM_DISABLE": "1"},
+            wall=MAIN_PYTEST_WALL_S,
+            argv=["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "unseen_pytest_plugin", "-o", "addopts=",
+                  "--color=no", "--continue-on-collection-errors", "-rfE",
+                  "--modelaudit-shard-count", str(n), "--modelaudit-shard-index", str(k)] + deselect + files,
+            log_path=work / f"pytest-{k}.log",
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        rcs = list(pool.map(one, range(n)))
+    report_shards(work, rcs)
+    classify_carriers(airlock, python, work)
+
+
+def classify_carriers(airlock: str, python: str, work: Path) -> None:
+    """Which recorded files carry a pickle (CACHE/work/carriers.json), parsed inside `airlock run`."""
+    path = work / "carriers.json"
+    path.unlink(missing_ok=True)
+    rc = sandboxed(airlock, python, rw=work, cwd=work, ro=[str(HERE)], env={"HOME": str(work / "home")},
+                   wall=ORACLE_WALL_S,
+                   argv=[str(HERE / "unseen_oracle.py"), "carriers", str(work / "out"), str(path)],
+                   log_path=work / "carriers.log")
+    if rc != 0 or not path.exists():
+        raise SystemExit(f"carrier classification failed (exit {rc}); see {work / 'carriers.log'}")
+
+
+def safe_name(nodeid: str, with_file: bool = False) -> str:
     test = nodeid.split("::")[-1]
     name = re.sub(r"[^A-Za-z0-9_.\-\[\]]+", "_", test).replace("[", "__").replace("]", "")
-    return name.strip("._")[:150] or "payload"
+    name = name.strip("._")[:150] or "payload"
+    if with_file and "::" in nodeid:  # main suite: test names repeat across its many files
+        stem = Path(nodeid.split("::")[0]).name.removesuffix(".py").removeprefix("test_")
+        name = f"{stem}.{name}"
+    return name
 
 
 def _lines(pattern: str, work: Path) -> list[dict]:
@@ -271,7 +579,10 @@ def _lines(pattern: str, work: Path) -> list[dict]:
     return recs
 
 
-def collect(work: Path, payload_dir: Path) -> dict[str, dict]:
+SUFFIX_RE = re.compile(r"(\.[A-Za-z0-9_]{1,10}){1,2}")
+
+
+def collect(work: Path, payload_dir: Path, suite: str = "picklescan") -> dict[str, dict]:
     outcomes: dict[str, str] = {}
     for rec in _lines("shard-*/outcomes.jsonl", work):
         prev = outcomes.get(rec["nodeid"])
@@ -280,23 +591,30 @@ def collect(work: Path, payload_dir: Path) -> dict[str, dict]:
                 outcomes[rec["nodeid"]] = rec["outcome"]
     by_sha: dict[str, dict] = {}
     per_test_count: collections.Counter[str] = collections.Counter()
+    carriers = json.loads((work / "carriers.json").read_text()) if suite == "main" else {}
     for rec in _lines("shard-*/scans.jsonl", work):
         sha = rec.get("sha256")
         if not sha:
             continue
+        if suite == "main":  # only files that carry a pickle are payloads
+            rec["carrier"] = (carriers.get(sha) or {}).get("carrier") or ""
+            if not rec["carrier"]:
+                continue
         rec["test_outcome"] = outcomes.get(rec["nodeid"] or "", "unknown")
         entry = by_sha.get(sha)
         if entry is None:
             nodeid = rec["nodeid"] or "outside-a-test"
             per_test_count[nodeid] += 1
             n = per_test_count[nodeid]
-            base = safe_name(nodeid) + (f"__{n}" if n > 1 else "")
+            base = safe_name(nodeid, with_file=suite == "main") + (f"__{n}" if n > 1 else "")
             entry = by_sha[sha] = {"sha256": sha, "base": base, "suffix": rec.get("suffix") or ".pkl",
                                    "raw": rec["_raw"],
                                    "size": rec["size"], "scans": []}
+            if suite == "main":
+                entry["carrier"] = rec.get("carrier") or ""
         entry["scans"].append({k: rec.get(k) for k in (
             "nodeid", "phase", "kind", "source", "options_default", "verdict", "status", "findings",
-            "exception", "test_outcome")})
+            "exception", "test_outcome") + (("test_patches", "carrier", "options_changing") if suite == "main" else ())})
     # unique file names
     if payload_dir.exists():
         shutil.rmtree(payload_dir)
@@ -308,13 +626,48 @@ def collect(work: Path, payload_dir: Path) -> dict[str, dict]:
         if name in used:
             name = f"{name}__{sha[:8]}"
         used.add(name)
-        suffix = entry["suffix"] if re.fullmatch(r"\.[A-Za-z0-9_]{1,10}", entry["suffix"] or "") else ".bin"
+        pattern = SUFFIX_RE if suite == "main" else re.compile(r"\.[A-Za-z0-9_]{1,10}")
+        suffix = entry["suffix"] if pattern.fullmatch(entry["suffix"] or "") else ".bin"
         fname = name + suffix
         shutil.copyfile(Path(entry["raw"]) / f"{sha}.bin", payload_dir / fname)
         entry["file"] = fname
         entry["name"] = name
         result[name] = entry
     return result
+
+
+def unstored_scans(work: Path) -> dict:
+    """Main suite: files scanned that carry no pickle (counted, not payloads), by suffix."""
+    carriers = json.loads((work / "carriers.json").read_text())
+    by_suffix: collections.Counter[str] = collections.Counter()
+    files: set[str] = set()
+    for rec in _lines("shard-*/scans.jsonl", work):
+        sha = rec.get("sha256")
+        if sha and not (carriers.get(sha) or {}).get("carrier"):
+            files.add(sha)
+            by_suffix[rec.get("suffix") or "?"] += 1
+    return {"scans": sum(by_suffix.values()), "distinct_files": len(files),
+            "by_suffix": dict(by_suffix.most_common(12))}
+
+
+def harvest_problems(work: Path) -> dict:
+    """Main suite: test modules that did not import, tests that failed for a missing
+    module or timed out (left out of the labels as they did not pass), and why."""
+    out: dict[str, dict] = {"collect_errors": {}, "missing_dependency": {}, "timeout": {}, "failed": {}}
+    for rec in _lines("shard-*/outcomes.jsonl", work):
+        why = rec.get("longrepr") or ""
+        if rec.get("when") == "collect":
+            m = re.findall(r"(ModuleNotFoundError|ImportError)[^\n]*", why)
+            out["collect_errors"][rec["nodeid"]] = (m[-1] if m else why.strip().splitlines()[-1:] or [""])[0][:200]
+        elif rec.get("outcome") == "failed" and "unseen harvest limit" in why:
+            out["timeout"][rec["nodeid"]] = "over the per-test limit"
+        elif rec.get("outcome") == "failed" and re.search(r"No module named|ModuleNotFoundError", why):
+            m = re.search(r"No module named [^\n]*", why)
+            out["missing_dependency"][rec["nodeid"]] = (m.group(0) if m else "ModuleNotFoundError")[:200]
+        elif rec.get("outcome") == "failed":  # their assertion, here (sandbox, versions): not a payload's label
+            last = [ln.strip() for ln in why.splitlines() if ln.strip().startswith("E ")][-1:] or why.splitlines()[-1:]
+            out["failed"][rec["nodeid"]] = (last[0] if last else "")[:200]
+    return out
 
 
 # --------------------------------------------------------------------------- 4. oracles
@@ -338,9 +691,12 @@ def write_allowlist(python: str, path: Path) -> str:
     return "fallback allowlist (torch not importable)"
 
 
-def run_oracles(airlock: str, python: str, work: Path, payload_dir: Path, items: dict[str, dict]) -> dict:
-    """Oracle results by payload name; cached by SHA-256 (and the oracle's own hash) in CACHE/work."""
-    oracle_hash = sha256_file(HERE / "unseen_oracle.py") + sha256_file(work / "allow.json")
+def run_oracles(airlock: str, python: str, work: Path, payload_dir: Path, items: dict[str, dict],
+                deep: bool = False, jobs: int = 1) -> dict:
+    """Oracle results by payload name; cached by SHA-256 (and the oracle's own hash) in CACHE/work.
+
+    ``deep`` (main suite): the oracles load every pickle the file carries."""
+    oracle_hash = sha256_file(HERE / "unseen_oracle.py") + sha256_file(work / "allow.json") + ("deep" if deep else "")
     cache_path = work / "oracle_cache.json"
     cache = {}
     if cache_path.exists():
@@ -350,8 +706,8 @@ def run_oracles(airlock: str, python: str, work: Path, payload_dir: Path, items:
                 cache = saved["by_sha"]
         except (ValueError, KeyError):
             cache = {}
-    todo = [{"name": n, "path": str(payload_dir / e["file"])} for n, e in sorted(items.items())
-            if e["sha256"] not in cache]
+    todo = [{"name": n, "path": str(payload_dir / e["file"]), **({"deep": True} if deep else {})}
+            for n, e in sorted(items.items()) if e["sha256"] not in cache]
     if todo:
         (work / "oracle_list.json").write_text(json.dumps(todo))
         res_path = work / "oracle.jsonl"
@@ -362,7 +718,7 @@ def run_oracles(airlock: str, python: str, work: Path, payload_dir: Path, items:
             airlock, python, rw=work, cwd=work, ro=[str(payload_dir), str(HERE)],
             env={"HOME": str(work / "home")}, wall=ORACLE_WALL_S,
             argv=[str(HERE / "unseen_oracle.py"), "batch", str(work / "oracle_list.json"), str(res_path),
-                  str(work / "allow.json")],
+                  str(work / "allow.json")] + ([str(jobs)] if jobs > 1 else []),
             log_path=work / "oracle.log",
         )
         done = 0
@@ -394,13 +750,16 @@ def _shown_calls(calls: list[str]) -> list[str]:
     return [c for c in calls if not c.startswith(("importlib.", "<frozen", "_frozen_importlib", "codecs.", "encodings."))]
 
 
-def label(entry: dict, oracle: dict, allow: set[str]) -> dict:
+def label(entry: dict, oracle: dict, allow: set[str], strict: bool = False) -> dict:
+    """``strict`` (main suite): scans by tests that patch code, or with a config that may turn the
+    verdict (unseen_pytest_plugin._changing_keys), do not count."""
     imp = oracle.get("imports", {})
     exe = oracle.get("execute", {})
     globs = [f"{m}.{n}" for m, n in imp.get("globals") or []]
     globs += [f"{m}.{n}" for m, n in exe.get("resolved") or []]
     non_allow = sorted({g for g in globs if g not in allow})
-    passed = [s for s in entry["scans"] if s["test_outcome"] == "passed"]
+    passed = [s for s in entry["scans"] if s["test_outcome"] == "passed"
+              and not (strict and (s.get("test_patches") or not s.get("options_default")))]
     verdicts = sorted({s.get("verdict") or "exception" for s in passed})
     ma_malicious = any(s.get("verdict") == "malicious" for s in passed)
     if ma_malicious and non_allow:
@@ -504,40 +863,41 @@ def summarise(rows: dict[str, dict], meta: dict, md_path: Path | None) -> dict:
         r = rows[n]
         print(f"  MISS {r['airlock']['verdict']:<10} {n}  calls={','.join(r['non_allowlisted_globals'][:4])}")
     if md_path is not None:
-        L = []
-        L.append("# Airlock on malicious pickles this repository has never seen\n")
-        L.append("Generated by `scripts/eval_unseen.sh` (`scripts/eval/harvest_unseen.py`); do not edit by hand.\n")
-        L.append("## Source\n")
-        L.append(f"ModelAudit's own adversarial pickle tests, from its PyPI sdist `{SDIST_NAME}=={SDIST_VERSION}` "
-                 f"(SHA-256 `{SDIST_SHA256}`), folder `packages/modelaudit-picklescan/tests` "
-                 f"(`modelaudit_picklescan` {meta['picklescan_version']}). Every payload those tests pass to "
-                 "`scan_bytes` / `scan_file` was recorded while the tests ran under pytest inside `airlock run`; "
-                 "the payloads are kept in the cache folder only, never in this repository.\n")
-        L.append("## Rerun\n")
-        rerun = "scripts/eval_unseen.sh"
-        if meta.get("tests"):
-            rerun = (f"UNSEEN_CACHE=~/.cache/airlock/unseen-{meta.get('label', 'part')} " + rerun
-                     + " --tests " + " ".join(meta["tests"]))
-        L.append(f"```sh\n{rerun}   # AIRLOCK=path/to/airlock to pick the binary\n```\n")
-        L.append(f"Airlock measured: `{meta['airlock_version']}`. Environment of the run: Python "
-                 f"{meta['python_version']}, {meta['allowlist_source']}; pytest: {meta['pytest_summary']}.\n")
-        if meta.get("note"):
-            L.append(f"Note: {meta['note']}\n")
-        L.append("Tests whose scans were recorded (outcome of each test that ran):\n")
-        L.append("| test file | passed | failed | skipped |\n|---|---:|---:|---:|")
-        for f, c in meta["tests_run"].items():
-            L.append(f"| `{f}` | {c.get('passed', 0)} | {c.get('failed', 0)} | {c.get('skipped', 0)} |")
-        L.append("")
-        L.append("## Labels (none from Airlock)\n")
-        L.append("* **malicious**: a ModelAudit test that passed scanned these bytes and got verdict MALICIOUS, "
-                 "and CPython's unpickler (a `find_class` that records and returns inert stubs, nothing imported "
-                 "or run) shows the pickle naming at least one global outside the `torch.load(weights_only=True)` "
-                 "allowlist.\n"
-                 "* **benign**: every ModelAudit scan of these bytes in a passing test returned CLEAN.\n"
-                 "* **other**: the rest (SUSPICIOUS / UNKNOWN, limit probes, failed tests); not scored.\n"
-                 "* **executes** (second, ModelAudit-independent view): a real `pickle.loads` in a throw-away "
-                 "process inside `airlock run` (process creation refused by an audit hook) called a Python "
-                 "function or raised a side-effect audit event after resolving a non-allowlisted global.\n")
+        L = md_head(meta) if meta.get("suite") == "main" else []
+        if not L:
+            L.append("# Airlock on malicious pickles this repository has never seen\n")
+            L.append("Generated by `scripts/eval_unseen.sh` (`scripts/eval/harvest_unseen.py`); do not edit by hand.\n")
+            L.append("## Source\n")
+            L.append(f"ModelAudit's own adversarial pickle tests, from its PyPI sdist `{SDIST_NAME}=={SDIST_VERSION}` "
+                     f"(SHA-256 `{SDIST_SHA256}`), folder `packages/modelaudit-picklescan/tests` "
+                     f"(`modelaudit_picklescan` {meta['picklescan_version']}). Every payload those tests pass to "
+                     "`scan_bytes` / `scan_file` was recorded while the tests ran under pytest inside `airlock run`; "
+                     "the payloads are kept in the cache folder only, never in this repository.\n")
+            L.append("## Rerun\n")
+            rerun = "scripts/eval_unseen.sh"
+            if meta.get("tests"):
+                rerun = (f"UNSEEN_CACHE=~/.cache/airlock/unseen-{meta.get('label', 'part')} " + rerun
+                         + " --tests " + " ".join(meta["tests"]))
+            L.append(f"```sh\n{rerun}   # AIRLOCK=path/to/airlock to pick the binary\n```\n")
+            L.append(f"Airlock measured: `{meta['airlock_version']}`. Environment of the run: Python "
+                     f"{meta['python_version']}, {meta['allowlist_source']}; pytest: {meta['pytest_summary']}.\n")
+            if meta.get("note"):
+                L.append(f"Note: {meta['note']}\n")
+            L.append("Tests whose scans were recorded (outcome of each test that ran):\n")
+            L.append("| test file | passed | failed | skipped |\n|---|---:|---:|---:|")
+            for f, c in meta["tests_run"].items():
+                L.append(f"| `{f}` | {c.get('passed', 0)} | {c.get('failed', 0)} | {c.get('skipped', 0)} |")
+            L.append("")
+            L.append("## Labels (none from Airlock)\n")
+            L.append("* **malicious**: a ModelAudit test that passed scanned these bytes and got verdict MALICIOUS, "
+                     "and CPython's unpickler (a `find_class` that records and returns inert stubs, nothing imported "
+                     "or run) shows the pickle naming at least one global outside the `torch.load(weights_only=True)` "
+                     "allowlist.\n"
+                     "* **benign**: every ModelAudit scan of these bytes in a passing test returned CLEAN.\n"
+                     "* **other**: the rest (SUSPICIOUS / UNKNOWN, limit probes, failed tests); not scored.\n"
+                     "* **executes** (second, ModelAudit-independent view): a real `pickle.loads` in a throw-away "
+                     "process inside `airlock run` (process creation refused by an audit hook) called a Python "
+                     "function or raised a side-effect audit event after resolving a non-allowlisted global.\n")
         L.append("## Result\n")
         L.append(f"Target: on malicious files this repository has never seen, none `safe`, at least 98% `dangerous`.\n")
         L.append(f"**{counts['malicious']['dangerous']} of {n_mal} malicious payloads `dangerous` ({pct:.1f}%), "
@@ -550,6 +910,8 @@ def summarise(rows: dict[str, dict], meta: dict, md_path: Path | None) -> dict:
             L.append(f"| {title} | {sum(c.values())} | " + " | ".join(str(c[v]) for v in VERDICTS) + " |")
         L.append("")
         L.append(f"{meta['n_scans']} scans recorded, {len(rows)} distinct payloads (by SHA-256).\n")
+        if meta.get("suite") == "main":
+            L += md_by_carrier(rows)
         L.append("## Airlock `safe` on a pickle naming a global outside the weights_only allowlist (any label)\n")
         if safe_non_allow:
             L.append("| payload | label | globals | executes |\n|---|---|---|---|")
@@ -601,17 +963,156 @@ def summarise(rows: dict[str, dict], meta: dict, md_path: Path | None) -> dict:
             "false_alarms": fps}
 
 
+def test_outcomes(work: Path) -> dict[str, collections.Counter]:
+    """Outcome counts per test file (a test that failed or was skipped in any phase counts so)."""
+    per_file: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    final: dict[str, str] = {}
+    for rec in _lines("shard-*/outcomes.jsonl", work):
+        if rec["when"] == "collect":
+            continue
+        if rec["when"] == "call" or rec["outcome"] != "passed":
+            prev = final.get(rec["nodeid"])
+            if prev in (None, "passed"):
+                final[rec["nodeid"]] = rec["outcome"]
+    for nodeid, outcome in final.items():
+        per_file[nodeid.split("::")[0]][outcome] += 1
+    return per_file
+
+
+def pytest_summary(work: Path) -> str:
+    summaries = []
+    for pytest_log in sorted(work.glob("pytest-*.log")):
+        tail = [ln for ln in pytest_log.read_text(errors="replace").splitlines() if " in " in ln and "passed" in ln]
+        if tail:
+            summaries.append(tail[-1].strip("= "))
+    return "; ".join(summaries)
+
+
+def label_counts(rows: dict[str, dict]) -> dict:
+    """--skip-scan: what was harvested and how it is labelled, nothing of Airlock."""
+    labels = collections.Counter(r["label"] for r in rows.values())
+    executes = collections.Counter(r["label"] for r in rows.values() if r["executes"])
+    by_carrier: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for r in rows.values():
+        by_carrier[r.get("carrier") or "n/a"][r["label"]] += 1
+    print(f"payloads {len(rows)}: " + "  ".join(f"{k}={labels[k]}" for k in ("malicious", "benign", "other")))
+    print(f"executes (any label) {sum(executes.values())}: "
+          + "  ".join(f"{k}={executes[k]}" for k in ("malicious", "benign", "other")))
+    for carrier, c in sorted(by_carrier.items(), key=lambda kv: -sum(kv[1].values())) if "n/a" not in by_carrier else ():
+        print(f"  {carrier:<28} n={sum(c.values()):>4}  " + "  ".join(f"{k}={c[k]}" for k in ("malicious", "benign", "other")))
+    return {"labels": dict(labels), "executes_by_label": dict(executes),
+            "by_carrier": {k: dict(v) for k, v in by_carrier.items()}}
+
+
+def md_head(meta: dict) -> list[str]:
+    """Main suite: title, source, rerun, environment, tests, labels of eval/UNSEEN-main.md."""
+    L = ["# Airlock on pickle-bearing model files this repository has never seen: ModelAudit's main tests\n",
+         "Generated by `scripts/eval_unseen.sh --suite main` (`scripts/eval/harvest_unseen.py`); "
+         "do not edit by hand.\n", "## Source\n",
+         f"ModelAudit's main-package tests, from its PyPI sdist `{SDIST_NAME}=={SDIST_VERSION}` (SHA-256 "
+         f"`{SDIST_SHA256}`), folder `tests/` (ModelAudit {meta.get('modelaudit_version')}, "
+         f"`modelaudit_picklescan` {meta['picklescan_version']}). Every file those tests scan through "
+         "`modelaudit.core.scan_file` (what `scan_model_directory_or_file` and the CLI call per file) or a "
+         "scanner's `scan(path)` was recorded, outermost scan only, while the tests ran under pytest inside "
+         "`airlock run`; the files that carry a pickle (raw and legacy torch pickles, torch zips, joblib, "
+         "object-dtype `.npy` / `.npz`, zip / tar / compressed wrappers) are the payloads, kept in the cache "
+         "folder only, never in this repository.\n",
+         "## Rerun\n"]
+    rerun = "UNSEEN_CACHE=~/.cache/airlock/unseen-main scripts/eval_unseen.sh --suite main"
+    if meta.get("tests"):
+        rerun += " --tests " + " ".join(meta["tests"])
+    L.append(f"```sh\n{rerun}   # AIRLOCK=path/to/airlock to pick the binary\n"
+             f"{rerun} --skip-harvest   # scan the harvested payloads again (another AIRLOCK)\n```\n")
+    L.append(f"Airlock measured: `{meta['airlock_version']}`. Environment of the run: Python "
+             f"{meta['python_version']}, {meta['allowlist_source']}; pytest: {meta['pytest_summary']}.\n")
+    if meta.get("note"):
+        L.append(f"Note: {meta['note']}\n")
+    nps = meta["not_pickle_bearing"]
+    L.append(f"Files scanned by the tests that carry no pickle (not payloads): {nps['distinct_files']} distinct "
+             f"({nps['scans']} scans).\n")
+    L.append("Tests whose scans were recorded (outcome of each test that ran):\n")
+    L.append("| test file | passed | failed | skipped |\n|---|---:|---:|---:|")
+    for f, c in meta["tests_run"].items():
+        L.append(f"| `{f}` | {c.get('passed', 0)} | {c.get('failed', 0)} | {c.get('skipped', 0)} |")
+    L.append("")
+    probs = meta["harvest_problems"]
+    left_out = (list(probs["collect_errors"].items()) + list(probs["missing_dependency"].items())
+                + list(probs["timeout"].items()) + list(meta.get("deselected", {}).items()))
+    if left_out:
+        L.append("Left out (did not import, missing dependency, over the time limit, deselected):\n")
+        by_reason: dict[str, list[str]] = collections.defaultdict(list)
+        for n, why in left_out:
+            by_reason[why].append(n)
+        for why, nodes in sorted(by_reason.items(), key=lambda kv: sorted(kv[1])[0]):
+            if len(nodes) > 3:  # a family: one line
+                files = sorted({n.split("::")[0] for n in nodes})
+                L.append(f"* {len(nodes)} test functions of " + ", ".join(f"`{f}`" for f in files)
+                         + f": {md_escape(why)}")
+            else:
+                L += [f"* `{n}`: {md_escape(why)}" for n in sorted(nodes)]
+        L.append("")
+    if probs["failed"]:
+        per_file = collections.Counter(n.split("::")[0] for n in probs["failed"])
+        L.append("Other failed tests (their scans are not used for labels; reasons in results.json): "
+                 + ", ".join(f"`{f}` {c}" for f, c in sorted(per_file.items())) + ".\n")
+    L.append("## Labels (none from Airlock)\n")
+    L.append("* **malicious**: a ModelAudit test that passed scanned this file and ModelAudit reported a CRITICAL "
+             "issue, and CPython's unpickler (a `find_class` that records and returns inert stubs, nothing imported "
+             "or run), run on every pickle the file carries, shows at least one global outside the "
+             "`torch.load(weights_only=True)` allowlist.\n"
+             "* **benign**: every ModelAudit scan of this file in a passing test had no issue above INFO and a "
+             "complete outcome.\n"
+             "* Scans made by a test that patches code (`mock.patch`, `monkeypatch.setattr`, `Mock(` in its source) "
+             "count for neither: their verdict may be a stub's; nor do scans whose config may turn the verdict "
+             "(a scanner selection, custom blacklist patterns, skipped archive entries, a `check_*` detector "
+             "switched off). "
+             "numpy's and joblib's own reconstruction globals "
+             "are outside the torch allowlist too, so an object array ModelAudit calls CRITICAL is malicious here.\n"
+             "* **other**: the rest (WARNING, inconclusive or failed scans, failed tests); not scored.\n"
+             "* **executes** (second, ModelAudit-independent view): `pickle.Unpickler.load` of every pickle the "
+             "file carries (a torch zip's `data.pkl`, each stream of a legacy torch file, a joblib file's body; "
+             "not `torch.load` / `joblib.load`) in a throw-away process inside `airlock run` (process creation "
+             "refused by an audit hook) called a Python function or raised a side-effect audit event after "
+             "resolving a non-allowlisted global.\n")
+    return L
+
+
+def md_by_carrier(rows: dict[str, dict]) -> list[str]:
+    """Main suite: Airlock's verdicts on malicious and benign payloads, by what carries the pickle."""
+    L = ["| carrier | label | n | safe | suspicious | dangerous | error |\n|---|---|---:|---:|---:|---:|---:|"]
+    table: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
+    for r in rows.values():
+        if r["label"] in ("malicious", "benign"):
+            table[(r.get("carrier") or "n/a", r["label"])][r["airlock"]["verdict"]] += 1
+    for (carrier, lab), c in sorted(table.items()):
+        L.append(f"| `{carrier}` | {lab} | {sum(c.values())} | " + " | ".join(str(c[v]) for v in VERDICTS) + " |")
+    L.append("")
+    return L
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--airlock", required=True)
     ap.add_argument("--python", required=True, help="venv python with modelaudit_picklescan, pytest, torch")
-    ap.add_argument("--cache", default=str(Path.home() / ".cache/airlock/unseen"))
-    ap.add_argument("--tests", nargs="*", help="test files to run (default: the whole tests folder)")
+    ap.add_argument("--suite", choices=("picklescan", "main"), default="picklescan",
+                    help="which of the sdist's tests: packages/modelaudit-picklescan/tests (default) or tests/")
+    ap.add_argument("--cache", default=None,
+                    help="default ~/.cache/airlock/unseen (main suite: ~/.cache/airlock/unseen-main)")
+    ap.add_argument("--tests", nargs="*", help="test files to run (default: the whole tests folder; "
+                    "main suite: MAIN_TESTS, paths like tests/scanners/test_pickle_scanner.py)")
     ap.add_argument("--jobs", type=int, default=2, help="pytest processes run side by side (default 2)")
     ap.add_argument("--skip-harvest", action="store_true", help="reuse CACHE/work/out from a previous run")
+    ap.add_argument("--skip-scan", action="store_true",
+                    help="stop after the labels: no Airlock scan, no summary (labels.json, results.json)")
     ap.add_argument("--note", default="", help="a sentence for UNSEEN.md (e.g. why a harvest is partial)")
-    ap.add_argument("--md", default=str(REPO / "eval/UNSEEN.md"), help="markdown summary ('' for none)")
+    ap.add_argument("--md", default=None, help="markdown summary ('' for none; default eval/UNSEEN.md, "
+                    "main suite eval/UNSEEN-main.md)")
     args = ap.parse_args()
+    main_suite = args.suite == "main"
+    if args.cache is None:
+        args.cache = str(Path.home() / (".cache/airlock/unseen-main" if main_suite else ".cache/airlock/unseen"))
+    if args.md is None:
+        args.md = str(REPO / ("eval/UNSEEN-main.md" if main_suite else "eval/UNSEEN.md"))
     airlock = str(Path(args.airlock).resolve())
     python = args.python  # keep the venv path: resolving the symlink would leave the venv
     cache = Path(args.cache).expanduser().resolve()
@@ -621,66 +1122,94 @@ def main() -> None:
 
     probe = subprocess.run(
         [python, "-c", "import sys, importlib.metadata as m; print(m.version('modelaudit-picklescan'), "
-                       "m.version('pytest'), sys.version.split()[0])"],
+                       "m.version('pytest'), sys.version.split()[0])"
+                       + ("; print(m.version('modelaudit'))" if main_suite else "")],
         capture_output=True, text=True, timeout=120)
     if probe.returncode != 0:
-        raise SystemExit(f"{python}: needs modelaudit-picklescan and pytest\n{probe.stderr}")
-    ps_version, pytest_version, py_version = probe.stdout.split()
+        raise SystemExit(f"{python}: needs modelaudit-picklescan and pytest"
+                         + (" and modelaudit" if main_suite else "") + f"\n{probe.stderr}")
+    ps_version, pytest_version, py_version = probe.stdout.split()[:3]
     if ps_version != PICKLESCAN_VERSION:
         log(f"warning: modelaudit-picklescan {ps_version} installed, the sdist's tests are for {PICKLESCAN_VERSION}")
+    if main_suite and probe.stdout.split()[3:] != [SDIST_VERSION]:
+        log(f"warning: modelaudit {probe.stdout.split()[3:]} installed, the sdist's tests are for {SDIST_VERSION}")
 
     if not args.skip_harvest:
         tar = fetch_sdist(cache, python)
-        extract_tests(tar, work)
-        run_tests(airlock, python, work, args.tests, args.jobs)
-    items = collect(work, payload_dir)
+        extract_tests(tar, work, args.suite)
+        if main_suite:
+            run_main_tests(airlock, python, work, args.tests, args.jobs)
+        else:
+            run_tests(airlock, python, work, args.tests, args.jobs)
+    elif main_suite and not (work / "carriers.json").exists():
+        classify_carriers(airlock, python, work)
+    items = collect(work, payload_dir, args.suite)
     n_scans = sum(len(e["scans"]) for e in items.values())
     log(f"{n_scans} scans, {len(items)} distinct payloads written to {payload_dir}")
 
     allow_source = write_allowlist(python, work / "allow.json")
     allow = set(json.loads((work / "allow.json").read_text()))
-    oracle = run_oracles(airlock, python, work, payload_dir, items)
+    oracle = run_oracles(airlock, python, work, payload_dir, items, deep=main_suite,
+                         jobs=args.jobs if main_suite else 1)
 
     rows = {}
-    log(f"airlock scan on {len(items)} payloads, one process each")
+    if not args.skip_scan:
+        log(f"airlock scan on {len(items)} payloads, one process each")
     for i, (name, entry) in enumerate(sorted(items.items())):
-        row = label(entry, oracle.get(name, {}), allow)
+        row = label(entry, oracle.get(name, {}), allow, strict=main_suite)
         row["file"] = entry["file"]
         row["sha256"] = entry["sha256"]
         row["size"] = entry["size"]
-        row["airlock"] = scan_one(airlock, payload_dir / entry["file"])
+        if main_suite:
+            row["carrier"] = entry.get("carrier") or ""
+        if not args.skip_scan:
+            row["airlock"] = scan_one(airlock, payload_dir / entry["file"])
         rows[name] = row
-        if i and i % 200 == 0:
+        if i and i % 200 == 0 and not args.skip_scan:
             log(f"  {i}/{len(items)}")
 
-    labels = {r["file"]: {k: r[k] for k in ("label", "sha256", "modelaudit_verdicts", "non_allowlisted_globals",
-                                             "executes", "tests")} for r in rows.values()}
+    label_keys = ("label", "sha256", "modelaudit_verdicts", "non_allowlisted_globals", "executes", "tests")
+    label_keys += ("carrier",) if main_suite else ()
+    labels = {r["file"]: {k: r[k] for k in label_keys} for r in rows.values()}
     (cache / "labels.json").write_text(json.dumps(labels, indent=1, sort_keys=True))
-    per_file: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    final: dict[str, str] = {}
-    for rec in _lines("shard-*/outcomes.jsonl", work):
-        if rec["when"] == "call" or rec["outcome"] != "passed":
-            prev = final.get(rec["nodeid"])
-            if prev in (None, "passed"):
-                final[rec["nodeid"]] = rec["outcome"]
-    for nodeid, outcome in final.items():
-        per_file[nodeid.split("::")[0]][outcome] += 1
-    summaries = []
-    for pytest_log in sorted(work.glob("pytest-*.log")):
-        tail = [ln for ln in pytest_log.read_text(errors="replace").splitlines() if " in " in ln and "passed" in ln]
-        if tail:
-            summaries.append(tail[-1].strip("= "))
-    pytest_summary = "; ".join(summaries)
-    airlock_version = subprocess.run([airlock, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    per_file = test_outcomes(work)
     meta = {"picklescan_version": ps_version, "pytest_version": pytest_version, "python_version": py_version,
-            "allowlist_source": allow_source, "pytest_summary": pytest_summary or "n/a",
-            "airlock_version": airlock_version, "n_scans": n_scans, "note": args.note,
+            "allowlist_source": allow_source, "pytest_summary": pytest_summary(work) or "n/a",
+            "n_scans": n_scans, "note": args.note,
             "tests": args.tests or [], "label": "heldout",
             "tests_run": {f: dict(c) for f, c in sorted(per_file.items())}}
+    if main_suite:
+        meta.update({"suite": "main", "label": "main", "modelaudit_version": probe.stdout.split()[3],
+                     "not_pickle_bearing": unstored_scans(work), "harvest_problems": harvest_problems(work),
+                     "deselected": MAIN_DESELECT})
+    if args.skip_scan:
+        summary = label_counts(rows)
+        if main_suite:
+            report_problems(meta)
+        (cache / "results.json").write_text(json.dumps({"meta": meta, "labels_summary": summary, "payloads": rows},
+                                                       indent=1, sort_keys=True))
+        log(f"wrote {cache / 'labels.json'} and {cache / 'results.json'} (no Airlock scan: --skip-scan)")
+        return
+    meta["airlock_version"] = subprocess.run([airlock, "--version"], capture_output=True, text=True,
+                                             timeout=60).stdout.strip()
     summary = summarise(rows, meta, Path(args.md) if args.md else None)
     (cache / "results.json").write_text(json.dumps({"meta": meta, "summary": summary, "payloads": rows},
                                                    indent=1, sort_keys=True))
     log(f"wrote {cache / 'labels.json'} and {cache / 'results.json'}")
+
+
+def report_problems(meta: dict) -> None:
+    nps = meta["not_pickle_bearing"]
+    print(f"scanned files carrying no pickle (counted, not stored): {nps['distinct_files']} distinct, "
+          f"{nps['scans']} scans; by suffix {nps['by_suffix']}")
+    probs = meta["harvest_problems"]
+    for kind, title in (("collect_errors", "test modules that did not import"),
+                        ("missing_dependency", "tests failed for a missing module"),
+                        ("timeout", "tests over the per-test time limit"),
+                        ("failed", "other failed tests (their scans are not used for labels)")):
+        print(f"{title}: {len(probs[kind])}")
+        for nodeid, why in sorted(probs[kind].items()):
+            print(f"  {nodeid}  {why}")
 
 
 if __name__ == "__main__":

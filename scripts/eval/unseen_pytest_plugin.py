@@ -16,15 +16,47 @@ For each scan it writes the payload to ``$UNSEEN_OUT/raw/<sha256>.bin`` and a
 JSON line to ``$UNSEEN_OUT/scans.jsonl`` (test node id, phase, ModelAudit's
 verdict, status and findings).  Each test's outcome goes to
 ``$UNSEEN_OUT/outcomes.jsonl``.  Nothing here looks at Airlock.
+
+Main suite (``UNSEEN_SUITE=main``; loaded with ``-p unseen_pytest_plugin``
+next to ModelAudit's own ``tests/conftest.py``, whose fixtures those tests
+need).  The wrapped entry points are ModelAudit's file scans:
+``modelaudit.core.scan_file`` (which ``scan_model_directory_or_file``, the CLI
+and ``modelaudit.scan_file`` call once per file; wrapped above its result
+cache, so a cached answer is recorded too) and the ``scan`` method of every
+``BaseScanner`` subclass (existing ones now, later ones through
+``__init_subclass__``), plus the picklescan methods above.  The same
+re-entrancy guard keeps only the outermost scan: an archive's members, a
+supplemental scanner, the picklescan engine under ``PickleScanner`` are part
+of the file's scan, not records of their own.  Each scanned file (up to
+64 MiB) is stored under ``raw/`` like a payload; which of them carry a pickle
+is decided after the tests, by ``unseen_oracle.py carriers`` (a test may
+patch ``zipfile`` or ``open``: nothing is parsed while tests run, and the
+plugin reads and writes through ``os`` functions bound at import, so a test
+that patches ``open`` neither breaks nor sees the recording).  ModelAudit's
+verdict for a ``ScanResult`` is its worst issue: CRITICAL -> ``malicious``;
+else an inconclusive outcome or ``success`` false -> ``unknown``; else
+WARNING -> ``suspicious``; else (no issue, INFO, DEBUG) -> ``clean``.  The keys
+of the scan's config are recorded (``options``); ``options_default`` is false
+when a value may turn the verdict (``_changing_keys``: a scanner selection,
+custom blacklist patterns, skipped archive entries, a ``check_*`` switched off).  A test running longer than
+``$UNSEEN_TEST_TIMEOUT`` seconds (default 120) fails by SIGALRM.  Records of a
+test that patches code (``unittest.mock.patch`` as a decorator, or
+``monkeypatch.setattr`` / ``patch(`` / ``Mock(`` in the test function's
+source) carry ``test_patches: true``: the verdict may come from a stubbed
+scanner (harvest_unseen.py does not use it for labels).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import os
+import re
+import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -33,16 +65,66 @@ OUT = Path(os.environ["UNSEEN_OUT"])
 RAW = OUT / "raw"
 RAW.mkdir(parents=True, exist_ok=True)
 MAX_PAYLOAD = 64 * 1024 * 1024
+SUITE = os.environ.get("UNSEEN_SUITE", "picklescan")
+TEST_TIMEOUT_S = int(os.environ.get("UNSEEN_TEST_TIMEOUT", "120"))
+
+# Bound now: tests patch open / os functions to simulate failures.
+_os_open, _os_read, _os_write, _os_close = os.open, os.read, os.write, os.close
+_os_fstat, _os_stat, _os_replace, _os_fspath = os.fstat, os.stat, os.replace, os.fspath
+_S_ISREG = stat.S_ISREG
+_now = time.time
 
 _lock = threading.Lock()
 _local = threading.local()
-_current = {"nodeid": None, "phase": None}
+_current = {"nodeid": None, "phase": None, "patches": None}
+_PATCH_RE = re.compile(r"\bmonkeypatch\.(setattr|setitem|delattr|delitem)\b|\bpatch(\.object|\.dict|\.multiple)?\("
+                       r"|\b(Magic)?Mock\(")
+
+
+def _write(path: Path, data: bytes, append: bool = False) -> None:
+    fd = _os_open(str(path), os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC), 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[_os_write(fd, view):]
+    finally:
+        _os_close(fd)
+
+
+def _read_regular(path, limit: int) -> tuple[int | None, bytes | None]:
+    """(size, bytes) of a regular file; bytes None when larger than limit; (None, None) if not a file."""
+    fd = _os_open(_os_fspath(path), os.O_RDONLY)
+    try:
+        st = _os_fstat(fd)
+        if not _S_ISREG(st.st_mode):
+            return None, None
+        if st.st_size > limit:
+            return st.st_size, None
+        chunks = []
+        while chunk := _os_read(fd, 1 << 20):
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        return len(data), data
+    finally:
+        _os_close(fd)
+
+
+def _store(payload: bytes) -> str:
+    sha = hashlib.sha256(payload).hexdigest()
+    path = RAW / f"{sha}.bin"
+    try:
+        _os_stat(str(path))
+    except OSError:
+        tmp = RAW / f".{sha}.{os.getpid()}.{threading.get_ident()}.tmp"
+        _write(tmp, payload)
+        _os_replace(str(tmp), str(path))
+    return sha
 
 
 def _append(name: str, record: dict) -> None:
     line = json.dumps(record, sort_keys=True)
-    with _lock, open(OUT / name, "a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
+    with _lock:
+        _write(OUT / name, (line + "\n").encode("utf-8"), append=True)
 
 
 def _is_default(options) -> bool:
@@ -95,14 +177,10 @@ def _record(kind: str, payload: bytes | None, source, options, suffix: str, resu
         rec["skipped"] = f"larger than {MAX_PAYLOAD} bytes"
         rec["size"] = len(payload)
     else:
-        sha = hashlib.sha256(payload).hexdigest()
-        rec["sha256"] = sha
+        rec["sha256"] = _store(payload)
         rec["size"] = len(payload)
-        path = RAW / f"{sha}.bin"
-        if not path.exists():
-            tmp = RAW / f".{sha}.{os.getpid()}.{threading.get_ident()}.tmp"
-            tmp.write_bytes(payload)
-            os.replace(tmp, path)
+    if SUITE == "main":
+        rec["test_patches"] = _current["patches"]
     if exc is not None:
         rec["exception"] = repr(exc)[:300]
     elif result is not None:
@@ -124,8 +202,7 @@ def _wrap_method(original, kind: str):
             else:
                 p = Path(data)
                 suffix = p.suffix if p.suffix and len(p.suffix) <= 12 else ".bin"
-                if p.is_file() and p.stat().st_size <= MAX_PAYLOAD:
-                    payload = p.read_bytes()
+                payload = _read_regular(p, MAX_PAYLOAD)[1]
         except Exception:
             payload = None
         _local.depth = depth + 1
@@ -143,6 +220,178 @@ def _wrap_method(original, kind: str):
 
     wrapper.__unseen_wrapped__ = True
     return wrapper
+
+
+# --------------------------------------------------------------------------- main suite
+
+
+def _result_summary(result) -> dict:
+    """ModelAudit's verdict on a ScanResult: its worst issue (see the module docstring)."""
+    out: dict = {}
+    try:
+        from modelaudit.scanner_results import scan_result_has_inconclusive_outcome
+
+        issues = list(getattr(result, "issues", None) or [])
+        severities = {str(getattr(i.severity, "value", i.severity)).lower() for i in issues}
+        inconclusive = bool(scan_result_has_inconclusive_outcome(result))
+        success = bool(getattr(result, "success", True))
+        if "critical" in severities:
+            verdict = "malicious"
+        elif inconclusive or not success:
+            verdict = "unknown"
+        elif "warning" in severities:
+            verdict = "suspicious"
+        else:
+            verdict = "clean"
+        out["verdict"] = verdict
+        out["status"] = "inconclusive" if inconclusive else ("complete" if success else "failed")
+        out["scanner"] = str(getattr(result, "scanner_name", ""))[:80]
+        order = {"critical": 0, "warning": 1, "info": 2, "debug": 3}
+        findings = []
+        for i in sorted(issues, key=lambda i: order.get(str(getattr(i.severity, "value", i.severity)).lower(), 4))[:40]:
+            details = dict(getattr(i, "details", None) or {})
+            glob = details.get("associated_global") or details.get("global") or details.get("import")
+            findings.append(
+                {
+                    "severity": str(getattr(i.severity, "value", i.severity)).lower(),
+                    "rule": getattr(i, "rule_code", None),
+                    "module": str(details.get("module")) if details.get("module") is not None else None,
+                    "name": str(glob) if glob is not None else None,
+                    "message": str(getattr(i, "message", ""))[:300],
+                }
+            )
+        out["findings"] = findings
+    except Exception as exc:  # a mocked scanner, a test's fake result: never break the test
+        out["summary_error"] = repr(exc)[:300]
+    return out
+
+
+def _file_suffix(p: Path) -> str:
+    """``.tar.gz``-like double suffixes are kept (the inner one says what is compressed)."""
+    sufs = [s for s in p.suffixes[-2:] if 1 < len(s) <= 12]
+    if len(sufs) == 2 and sufs[0].lower() in (".tar", ".pkl", ".pickle", ".joblib", ".npy", ".pt", ".pth"):
+        return "".join(sufs)
+    return p.suffix if p.suffix and len(p.suffix) <= 12 else ".bin"
+
+
+def _changing_keys(config, depth: int = 0) -> list[str]:
+    """Config keys whose value may turn a verdict: a scanner selection, custom blacklist
+    patterns, archive entries skipped, a detector switched off (``check_*: False``).  Limits
+    are not among them (ModelAudit fails closed: an exceeded limit is an inconclusive scan),
+    nor caching, progress, time or ModelAudit's own ``_private`` plumbing."""
+    out = []
+    for key, value in config.items():
+        key = str(key)
+        if key in ("scanners", "exclude_scanners", "scanner_selection", "blacklist_patterns",
+                   "skip_archive_entries") and value:
+            out.append(key)
+        elif key.startswith("check_") and value is False:
+            out.append(key)
+        elif key == "config" and hasattr(value, "items") and depth < 3:
+            out += [f"config.{k}" for k in _changing_keys(value, depth + 1)]
+    return sorted(out)
+
+
+def _config_summary(config) -> tuple[list[str] | str, list[str] | None]:
+    """(all keys, outcome-changing keys); ("?", None) when the config is no mapping."""
+    try:
+        if config is None:
+            return [], []
+        return sorted(str(k) for k in config.keys())[:40], _changing_keys(config)
+    except Exception:  # a mock
+        return "?", None
+
+
+def _record_file(kind: str, path, result=None, exc=None, config=None) -> None:
+    keys, changing = _config_summary(config)
+    rec: dict = {"nodeid": _current["nodeid"], "phase": _current["phase"], "kind": kind,
+                 "source": str(path)[:300], "options": keys, "options_changing": changing,
+                 "options_default": changing == [], "test_patches": _current["patches"]}
+    try:
+        size, payload = _read_regular(path, MAX_PAYLOAD)
+    except Exception:  # missing, unreadable, not a path (a mock)
+        return
+    if size is None:
+        return  # a directory: its files are scanned (and recorded) one by one
+    try:
+        rec["suffix"] = _file_suffix(Path(_os_fspath(path)))
+    except Exception:
+        rec["suffix"] = ".bin"
+    rec["size"] = size
+    if payload is None:
+        rec["skipped"] = f"larger than {MAX_PAYLOAD} bytes"
+    else:
+        rec["sha256"] = _store(payload)
+    if exc is not None:
+        rec["exception"] = repr(exc)[:300]
+    elif result is not None:
+        rec.update(_result_summary(result))
+    _append("scans.jsonl", rec)
+
+
+def _wrap_file_scan(original, kind: str, method: bool):
+    """Wrap ``scan(self, path)`` (method) or ``scan_file(path, config)``: record the outermost call."""
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        depth = getattr(_local, "depth", 0)
+        if depth:
+            return original(*args, **kwargs)
+        rest = args[1:] if method else args
+        path = rest[0] if rest else kwargs.get("path", kwargs.get("file_path"))
+        name = kind if method is False else f"{type(args[0]).__name__}.scan"
+        if method:
+            config = getattr(args[0], "config", None)
+        else:
+            config = rest[1] if len(rest) > 1 else kwargs.get("config")
+        try:
+            config = dict(config) if config is not None else None  # the keys the caller gave, before the scan
+        except Exception:
+            pass
+        _local.depth = depth + 1
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as exc:
+            _local.depth = depth
+            _record_file(name, path, exc=exc, config=config)
+            raise
+        _local.depth = depth
+        _record_file(name, path, result=result, config=config)
+        return result
+
+    wrapper.__unseen_wrapped__ = True
+    return wrapper
+
+
+def _wrap_scanner_class(cls) -> None:
+    fn = cls.__dict__.get("scan")
+    if fn is None or not callable(fn) or getattr(fn, "__unseen_wrapped__", False) \
+            or getattr(fn, "__isabstractmethod__", False):
+        return
+    cls.scan = _wrap_file_scan(fn, "scan", method=True)
+
+
+def _install_main() -> None:
+    import modelaudit.core as core
+    from modelaudit.scanners.base import BaseScanner
+
+    if not getattr(core.scan_file, "__unseen_wrapped__", False):
+        core.scan_file = _wrap_file_scan(core.scan_file, "core.scan_file", method=False)
+    inherited = BaseScanner.__dict__.get("__init_subclass__")
+
+    def init_subclass(cls, **kwargs):
+        if inherited is not None:
+            inherited.__func__(cls, **kwargs)
+        else:
+            super(BaseScanner, cls).__init_subclass__(**kwargs)
+        _wrap_scanner_class(cls)
+
+    BaseScanner.__init_subclass__ = classmethod(init_subclass)
+    todo = list(BaseScanner.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        _wrap_scanner_class(cls)
+        todo.extend(cls.__subclasses__())
 
 
 def _install() -> None:
@@ -164,14 +413,39 @@ def _install() -> None:
 
 
 _install()
+if SUITE == "main":
+    _install_main()
+
+
+class _TestTimeout(BaseException):  # not swallowed by an `except Exception` in the code under test
+    pass
+
+
+def _alarm(signum, frame):
+    raise _TestTimeout(f"test ran longer than {TEST_TIMEOUT_S} s (unseen harvest limit)")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     _current["nodeid"] = item.nodeid
+    _current["patches"] = _test_patches(item) if SUITE == "main" else None
     yield
     _current["nodeid"] = None
     _current["phase"] = None
+    _current["patches"] = None
+
+
+def _test_patches(item) -> bool:
+    """Does the test patch code (its verdicts may be a stub's)?  A heuristic, see the docstring."""
+    fn = getattr(item, "function", None)
+    if fn is None:
+        return False
+    if getattr(fn, "patchings", None) or "mocker" in getattr(item, "fixturenames", ()):
+        return True
+    try:
+        return bool(_PATCH_RE.search(inspect.getsource(fn)))
+    except (OSError, TypeError):
+        return False
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -183,7 +457,18 @@ def pytest_runtest_setup(item):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     _current["phase"] = "call"
-    yield
+    if SUITE != "main":
+        yield
+        return
+    import signal
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(TEST_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -194,4 +479,16 @@ def pytest_runtest_teardown(item, nextitem):
 
 def pytest_runtest_logreport(report):
     if report.when == "call" or report.outcome != "passed":
-        _append("outcomes.jsonl", {"nodeid": report.nodeid, "when": report.when, "outcome": report.outcome})
+        rec = {"nodeid": report.nodeid, "when": report.when, "outcome": report.outcome}
+        if SUITE == "main":
+            rec["duration"] = round(report.duration, 3)
+            rec["t"] = round(_now(), 1)
+        if SUITE == "main" and report.outcome != "passed":
+            rec["longrepr"] = str(report.longrepr)[-400:]  # why: a missing dependency, a skip reason
+        _append("outcomes.jsonl", rec)
+
+
+def pytest_collectreport(report):
+    if SUITE == "main" and report.failed:  # a test module that does not import (a missing optional dependency ...)
+        _append("outcomes.jsonl", {"nodeid": report.nodeid, "when": "collect", "outcome": "error",
+                                   "longrepr": str(report.longrepr)[-600:]})
