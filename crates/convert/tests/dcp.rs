@@ -7,7 +7,6 @@
 //! `AIRLOCK_CONVERT_PARITY_DIR`, the outputs and a `pairs.json` are kept
 //! for `scripts/convert_parity.py` to compare with real torch again.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use airlock_convert::{
@@ -16,10 +15,12 @@ use airlock_convert::{
 use airlock_formats::{FileSource, safetensors};
 use airlock_policy::Verdict;
 use airlock_scan::{Options, scan_path};
-use airlock_tensors::rebuild::key_segment;
 use airlock_tensors::write::StorageBytes;
-use airlock_tensors::{Node, Rebuilt, TensorInfo};
 use serde_json::{Value as J, json};
+
+#[path = "../../tensors/tests/common/canon.rs"]
+mod canon;
+use canon::Canon;
 use sha2::{Digest, Sha256};
 
 fn fixtures() -> PathBuf {
@@ -39,121 +40,6 @@ fn out_dir(name: &str) -> (PathBuf, bool) {
             std::env::temp_dir().join(format!("airlock-{name}-{}", std::process::id())),
             false,
         ),
-    }
-}
-
-/// A strided view's bytes in C order.
-fn gather(storage: &[u8], t: &TensorInfo) -> Vec<u8> {
-    let el = t.dtype.size() as usize;
-    let mut out = Vec::new();
-    if t.numel() == 0 {
-        return out;
-    }
-    let nd = t.shape.len();
-    let mut idx = vec![0u64; nd];
-    loop {
-        let off: u64 = t.offset + idx.iter().zip(&t.stride).map(|(i, s)| i * s).sum::<u64>();
-        out.extend_from_slice(&storage[off as usize * el..off as usize * el + el]);
-        let mut d = nd;
-        loop {
-            if d == 0 {
-                return out;
-            }
-            d -= 1;
-            idx[d] += 1;
-            if idx[d] < t.shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-}
-
-fn bits(f: f64) -> J {
-    json!(format!("{:016x}", f.to_bits()))
-}
-
-fn join(path: &str, seg: &str) -> String {
-    if path.is_empty() {
-        seg.to_string()
-    } else {
-        format!("{path}.{seg}")
-    }
-}
-
-/// The rebuilt tree in gen_rebuild_expected.py's canonical form.
-struct Canon<'r> {
-    r: &'r Rebuilt,
-    data: Vec<Vec<u8>>,
-    groups: HashMap<usize, usize>,
-    tensors: Vec<J>,
-    leaves: Vec<J>,
-}
-
-impl Canon<'_> {
-    fn value(&mut self, n: &Node, path: &str, record: bool) -> J {
-        let v = match n {
-            Node::None => J::Null,
-            Node::Bool(b) => json!(b),
-            Node::Int(i) => json!({ "int": i.to_string() }),
-            Node::Float(f) => json!({ "float": bits(*f) }),
-            Node::Str(s) => json!({ "str": s }),
-            Node::Tensor(i) => return self.tensor(*i, path),
-            Node::List(items) | Node::Tuple(items) => {
-                let kind = if matches!(n, Node::List(_)) {
-                    "list"
-                } else {
-                    "tuple"
-                };
-                let items: Vec<J> = items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| self.value(x, &join(path, &i.to_string()), record))
-                    .collect();
-                return json!({ kind: items });
-            }
-            Node::Dict(items) | Node::OrderedDict(items) => {
-                let kind = if matches!(n, Node::Dict(_)) {
-                    "dict"
-                } else {
-                    "odict"
-                };
-                let items: Vec<J> = items
-                    .iter()
-                    .map(|(k, v)| {
-                        let key = self.value(k, path, false);
-                        json!([key, self.value(v, &join(path, &key_segment(k)), record)])
-                    })
-                    .collect();
-                return json!({ kind: items });
-            }
-            other => panic!("{path}: {other:?} is not in these fixtures"),
-        };
-        if record {
-            self.leaves.push(json!([path, v]));
-        }
-        v
-    }
-
-    fn tensor(&mut self, i: usize, path: &str) -> J {
-        let t = &self.r.tensors[i];
-        let bytes = gather(&self.data[t.storage], t);
-        let n = self.groups.len();
-        let group = *self.groups.entry(t.storage).or_insert(n);
-        let record = json!({
-            "dtype": t.dtype.torch_name(),
-            "shape": t.shape,
-            "stride": t.stride,
-            "offset": t.offset,
-            "sha256": hex::encode(Sha256::digest(&bytes)),
-            "storage": group,
-            "requires_grad": t.requires_grad,
-            "parameter": t.parameter,
-        });
-        let mut flat = record.clone();
-        flat["path"] = json!(path);
-        self.tensors.push(flat);
-        json!({ "tensor": record })
     }
 }
 
@@ -177,7 +63,7 @@ fn the_rebuild_is_what_the_real_loader_returns() {
         assert_eq!(want["rebuildable"], true, "{name}");
         let loaded = dcp::load(&fixtures().join(name), &Options::default(), limits)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let data = loaded
+        let data: Vec<Vec<u8>> = loaded
             .rebuilt
             .storages
             .iter()
@@ -188,13 +74,7 @@ fn the_rebuild_is_what_the_real_loader_returns() {
                 buf
             })
             .collect();
-        let mut c = Canon {
-            r: &loaded.rebuilt,
-            data,
-            groups: HashMap::new(),
-            tensors: Vec::new(),
-            leaves: Vec::new(),
-        };
+        let mut c = Canon::new(&loaded.rebuilt, &data);
         let tree = c.value(&loaded.rebuilt.root, "", true);
         assert_eq!(tree, want["tree"], "{name}: tree");
         assert_eq!(
