@@ -296,14 +296,20 @@ def npy_object(payload_pickle):
 
 
 def tar_bytes(members):
+    """A tar of `(name, data)` regular members; `(name, tarfile.LNKTYPE or
+    SYMTYPE, target)` adds a link."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in members:
+        for name, *rest in members:
             info = tarfile.TarInfo(name)
-            info.size = len(data)
             info.mtime = 0
             info.mode = 0o644
-            tar.addfile(info, io.BytesIO(data))
+            if len(rest) == 2:
+                info.type, info.linkname = rest
+                tar.addfile(info)
+                continue
+            info.size = len(rest[0])
+            tar.addfile(info, io.BytesIO(rest[0]))
     return buf.getvalue()
 
 
@@ -1559,6 +1565,62 @@ def _(t):
                       dict(name=f"{p}/.data/extern_modules", data=b"os\n"),
                       dict(name=f"{p}/.data/version", data=b"6\n"),
                       dict(name=f"{p}/byteorder", data=b"little")])
+
+
+@fixture("nemo-hardlink", "nemo.restore-weights", FAMILY,
+         "a .nemo whose model_weights.ckpt is a hard link to a member whose name is then rebound (a symbolic link, then a benign file written through it): extraction leaves the payload in model_weights.ckpt, readers taking the last member of each name see only the benign one",
+         filename="nemo-hardlink.nemo")
+def _(t):
+    benign = torch_zip(pickle.dumps({}, protocol=2))
+    return tar_bytes([("./model_config.yaml", b"target: nemo.collections.asr.models.EncDecCTCModel\n"),
+                      ("./payload.bin", torch_zip(side_effect_then(t, {}))),
+                      ("./model_weights.ckpt", tarfile.LNKTYPE, "./payload.bin"),
+                      ("./payload.bin", tarfile.SYMTYPE, "safe.bin"),
+                      ("./payload.bin", benign)])
+
+
+@fixture("tar-then-zip", "pandas.read_pickle", FAMILY,
+         "an empty tar archive (its end-of-archive blocks) followed by a ZIP: tar readers see nothing, zipfile finds the ZIP from its end and pandas.read_pickle unpickles its member",
+         filename="tar-then-zip.pkl.zip")
+def _(t):
+    return tar_bytes([]) + build_zip([dict(name="frame.pkl", data=proto(2) + system_call(t) + STOP)])
+
+
+@fixture("joblib-structured-object", JL, "generic (structured dtypes hold objects through their fields)",
+         "joblib dump of a structured array whose one field has object dtype: joblib.load unpickles the array data, a nested pickle",
+         filename="joblib-structured-object.joblib")
+def _(t):
+    inner = call(global_("numpy", "dtype"), ustr("O8"), NEWFALSE, NEWTRUE)
+    fields = EMPTY_DICT + ustr("x") + MARK + inner + binint(0) + TUPLE + SETITEM
+    dtype = (call(global_("numpy", "dtype"), ustr("V8"), NEWFALSE, NEWTRUE)
+             + MARK + binint(3) + ustr("|") + NONE + MARK + ustr("x") + TUPLE + fields
+             + binint(8) + binint(1) + binint(27) + TUPLE + BUILD)
+    state = (EMPTY_DICT + MARK
+             + ustr("subclass") + global_("numpy", "ndarray")
+             + ustr("shape") + MARK + binint(1) + TUPLE
+             + ustr("order") + ustr("C")
+             + ustr("dtype") + dtype
+             + ustr("allow_mmap") + NEWFALSE + SETITEMS)
+    wrapper = global_("joblib.numpy_pickle", "NumpyArrayWrapper") + EMPTY_TUPLE + NEWOBJ + state + BUILD
+    return proto(2) + wrapper + side_effect_then(t, ["x"]) + STOP
+
+
+@fixture("torch-staged-storage", "torch.load-staged", "generic (a second-stage payload hidden in tensor bytes)",
+         "a torch checkpoint whose uint8 tensor's bytes are a pickle program: torch.load(weights_only=True) returns the tensor, the second stage unpickles its bytes",
+         filename="torch-staged-storage.pt")
+def _(t):
+    payload = proto(2) + system_call(t) + STOP
+    n = len(payload)
+    # BINUNICODE: torch's weights-only unpickler refuses SHORT_BINUNICODE.
+    pid = (MARK + binunicode("storage") + global_("torch", "ByteStorage") + binunicode("0")
+           + binunicode("cpu") + binint(n) + TUPLE)
+    data_pkl = (proto(2) + global_("torch._utils", "_rebuild_tensor_v2") + MARK
+                + pid + b"Q" + binint(0) + MARK + binint(n) + TUPLE + MARK + binint(1) + TUPLE
+                + NEWFALSE + call(global_("collections", "OrderedDict")) + TUPLE + REDUCE + STOP)
+    return build_zip([dict(name="archive/data.pkl", data=data_pkl),
+                      dict(name="archive/data/0", data=payload),
+                      dict(name="archive/byteorder", data=b"little"),
+                      dict(name="archive/version", data=b"3\n")])
 
 
 # ---------------------------------------------------------------------------

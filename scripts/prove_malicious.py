@@ -61,6 +61,11 @@ LOADERS = {
     "torch.export.load-run": "import torch\nep = torch.export.load(path)\nargs, kwargs = ep.example_inputs\n"
                              "result = ep.module()(*args, **kwargs)\n",
     "pandas.read_pickle": "import pandas\nresult = pandas.read_pickle(path)\n",
+    # A second stage: the checkpoint loads as data, then something unpickles
+    # a tensor's bytes (torch.load alone never runs the payload).
+    "torch.load-staged": (
+        "import pickle, torch\nt = torch.load(path, weights_only=True)\n"
+        "result = pickle.loads(t.numpy().tobytes())\n"),
     "sb3.load_from_zip_file": (
         "from stable_baselines3.common.save_util import load_from_zip_file\n"
         "result = load_from_zip_file(path, device='cpu')\n"),

@@ -210,10 +210,14 @@ impl Archive {
     }
 }
 
-/// The regular members `TarListing::get` (tarfile's `getmember`) returns
-/// for their own names: the last member named as the name with its
-/// trailing `/` dropped. Found with one map of names to their last member
-/// rather than one search of the listing per member.
+/// The members `TarListing::get` (tarfile's `getmember`) returns for their
+/// own names: the last member named as the name with its trailing `/`
+/// dropped. Found with one map of names to their last member rather than
+/// one search of the listing per member. A link stands for the member it
+/// resolves to, under its own name: `extractfile` reads that one, and
+/// extraction gives the link's path the same bytes (a hard link is made to
+/// the member extracted before it, a symbolic one points at the path's
+/// final content).
 fn tar_members(t: &TarListing) -> Vec<(String, usize)> {
     let mut last: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
     for (i, m) in t.members.iter().enumerate() {
@@ -224,9 +228,12 @@ fn tar_members(t: &TarListing) -> Vec<(String, usize)> {
         .enumerate()
         .filter(|(i, m)| {
             let end = m.name.iter().rposition(|&b| b != b'/').map_or(0, |p| p + 1);
-            m.is_regular() && last.get(&m.name[..end]) == Some(i)
+            (m.is_regular() || m.is_link()) && last.get(&m.name[..end]) == Some(i)
         })
-        .map(|(i, m)| (m.name_lossy(), i))
+        .filter_map(|(i, m)| {
+            let target = if m.is_link() { t.resolve(i)? } else { i };
+            Some((m.name_lossy(), target))
+        })
         .collect()
 }
 

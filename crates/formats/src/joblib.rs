@@ -546,7 +546,8 @@ pub fn pickled_dtype(g: &Graph<'_>, v: Value, depth: usize) -> Result<PickledDty
         .and_then(|e| g.int(e))
         .filter(|&e| e >= 0)
         .map(|e| e as u64);
-    let flags = field(7).and_then(|f| g.int(f)).unwrap_or(0);
+    // Without a state, numpy set the flags from the type string itself.
+    let flags = state.map(|_| field(7).and_then(|f| g.int(f)).unwrap_or(0));
     let base = typestr_size(kind, n)
         .ok_or_else(|| format!("a dtype {typestr:?} Airlock does not know"))?;
     let itemsize = match kind {
@@ -557,6 +558,7 @@ pub fn pickled_dtype(g: &Graph<'_>, v: Value, depth: usize) -> Result<PickledDty
     let object = kind == "O" || members_object;
     // NPY_ITEM_HASOBJECT: numpy trusts the pickled flags; a disagreement
     // with the fields means Airlock cannot tell how joblib reads the array.
+    let flags = flags.unwrap_or(if object { 1 } else { 0 });
     if (flags & 1 != 0) != object && (kind == "V" || kind == "O") {
         return Err(format!(
             "a dtype whose flags ({flags}) disagree with its fields about holding objects"

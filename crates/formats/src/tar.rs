@@ -167,6 +167,29 @@ impl TarListing {
     }
 }
 
+impl TarListing {
+    /// `TarFile.extractfile` of a member: the member whose bytes it reads,
+    /// following links (through `_find_link_target`, link after link) to a
+    /// member read as a file. `None` for a dangling link, a cycle (Python
+    /// raises `RecursionError`) or a member that is no file.
+    pub fn resolve(&self, mut index: usize) -> Option<usize> {
+        for _ in 0..MAX_LINK_HOPS {
+            let m = &self.members[index];
+            if m.reads_as_file() {
+                return Some(index);
+            }
+            if !m.is_link() {
+                return None;
+            }
+            index = self.link_target(index)?;
+        }
+        None
+    }
+}
+
+/// Links followed from one member before giving up on a cycle.
+const MAX_LINK_HOPS: usize = 64;
+
 /// Why an archive cannot be listed the way `tarfile` lists it: exceptions
 /// other than `ReadError` (torch does not fall back on them) and features
 /// this reader does not reproduce.
@@ -846,6 +869,24 @@ mod tests {
         t.extend(s);
         let l = list(&MemSource::new(&t), 100).unwrap();
         assert_eq!(l.link_target(1), Some(0));
+        assert_eq!(l.resolve(1), Some(0));
+    }
+
+    #[test]
+    fn link_chains_resolve_and_cycles_do_not() {
+        let link = |name: &[u8], target: &[u8], kind_: u8| {
+            let mut s = block(name, b"00000000000\0", kind_);
+            s[157..157 + target.len()].copy_from_slice(target);
+            checksum(&mut s, |sum| format!("{sum:06o}\0 ").into_bytes());
+            s
+        };
+        let mut t = file(b"real", b"data");
+        t.extend(link(b"hard", b"real", kind::LNK));
+        t.extend(link(b"sym", b"hard", kind::SYM));
+        t.extend(link(b"loop", b"loop", kind::SYM));
+        let l = list(&MemSource::new(&t), 100).unwrap();
+        assert_eq!(l.resolve(2), Some(0));
+        assert_eq!(l.resolve(3), None);
     }
 
     #[test]

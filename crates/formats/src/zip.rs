@@ -732,6 +732,45 @@ impl TorchZip {
     }
 }
 
+impl TorchZip {
+    /// The first `n` bytes of a record, at most (fewer when the record is
+    /// shorter or its compressed stream ends early): for a look at the start
+    /// of a record that may be large, without reading or inflating all of
+    /// it. Stored and deflated records only; `None` for the others.
+    pub fn prefix(&self, src: &dyn Source, index: usize, n: usize) -> Option<Vec<u8>> {
+        let e = &self.entries[index];
+        let want = usize::try_from(e.uncomp_size).map_or(n, |u| u.min(n));
+        if e.is_directory() || e.comp_size == 0 || want == 0 {
+            return None;
+        }
+        if e.flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION | FLAG_PATCH) != 0 {
+            return None;
+        }
+        let start = self.local_header(src, index).ok()?.data_offset;
+        match e.method {
+            0 => src.read_vec(start, want.min(e.comp_size as usize)).ok(),
+            8 => {
+                // Deflate seldom expands data by more than a few percent; a
+                // stream that needs more input for `want` bytes gives fewer.
+                let input = (e.comp_size as usize).min(want.saturating_mul(2) + 4096);
+                let comp = src.read_vec(start, input).ok()?;
+                let mut out = vec![0u8; want];
+                let mut inflator = miniz_oxide::inflate::core::DecompressorOxide::new();
+                let (_, _, written) = miniz_oxide::inflate::core::decompress(
+                    &mut inflator,
+                    &comp,
+                    &mut out,
+                    0,
+                    miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+                );
+                out.truncate(written);
+                Some(out)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// miniz's deflate path of `mz_zip_reader_extract_to_mem`: `e`'s
 /// compressed bytes at `start` inflated into a buffer of the declared size.
 fn inflate_record(e: &CentralEntry, src: &dyn Source, start: u64) -> Result<Extracted, ZipError> {

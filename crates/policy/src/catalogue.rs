@@ -161,6 +161,11 @@ impl Generated {
                 .or_default()
                 .push(alias.clone());
         }
+        // One order whatever the hash seed: which alias a hit is graded
+        // like shows in the finding.
+        for others in g.others.values_mut() {
+            others.sort();
+        }
         Ok(g)
     }
 

@@ -889,6 +889,28 @@ rules! {
     /// ## What to do
     /// Do not load the checkpoint.
     DcpExternalPath = ("AL0044", "dcp-external-path", High, Dangerous);
+
+    /// A pickle program in bytes the loader treats as data.
+    ///
+    /// ## What it detects
+    /// A tensor's storage record, or an archive member torch never opens,
+    /// whose bytes are a pickle program: it imports a global and completes,
+    /// or calls something before it breaks off. The program's own findings
+    /// follow, under the same member.
+    ///
+    /// ## Why it matters
+    /// `torch.load` copies storage bytes into a tensor and never unpickles
+    /// them, so loading the file does not run the program. But no producer
+    /// writes one there: it is a staged payload, run by whatever unpickles
+    /// those bytes later (a second loader, a custom `persistent_load`, code
+    /// the attacker controls), and hidden from tools that only read
+    /// `data.pkl`.
+    ///
+    /// ## What to do
+    /// Treat the file as crafted and do not use it; get the model from its
+    /// source. Converting it would copy the program's bytes into the new
+    /// file as tensor values.
+    StagedPickle = ("AL0045", "staged-pickle", Medium, Suspicious);
 }
 
 #[cfg(test)]

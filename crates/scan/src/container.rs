@@ -708,6 +708,18 @@ fn limit_message(opts: &Options, what: &str) -> String {
 /// A ZIP archive after other data: torch reads the file as a pickle stream,
 /// ZIP tools (Python's zipfile adjusts the offsets) see the archive.
 fn appended_zip(src: &dyn Source, opts: &Options, out: &mut Outcome) -> io::Result<()> {
+    zip_after(src, 0, "torch reads the file as a pickle stream", opts, out)
+}
+
+/// A ZIP archive starting at or after byte `from`, behind data that its
+/// primary reader reads as `primary` says.
+fn zip_after(
+    src: &dyn Source,
+    from: u64,
+    primary: &str,
+    opts: &Options,
+    out: &mut Outcome,
+) -> io::Result<()> {
     let len = src.len();
     let tail_start = len.saturating_sub(65_557);
     let tail = src.read_upto(tail_start, (len - tail_start) as usize)?;
@@ -726,6 +738,9 @@ fn appended_zip(src: &dyn Source, opts: &Options, out: &mut Outcome) -> io::Resu
     else {
         return Ok(());
     };
+    if delta < from {
+        return Ok(());
+    }
     let sub = SubSource::new(src, delta, len - delta);
     let Ok(zip) = TorchZip::open(&sub) else {
         return Ok(());
@@ -734,7 +749,7 @@ fn appended_zip(src: &dyn Source, opts: &Options, out: &mut Outcome) -> io::Resu
         Finding::new(
             Rule::ZipPrependedData,
             format!(
-                "a ZIP archive of {} entries starts at byte {delta}: torch reads the file as a pickle stream, ZIP tools see the archive",
+                "a ZIP archive of {} entries starts at byte {delta}: {primary}, ZIP tools see the archive",
                 zip.entries.len()
             ),
         )
@@ -756,9 +771,15 @@ fn appended_zip(src: &dyn Source, opts: &Options, out: &mut Outcome) -> io::Resu
     Ok(())
 }
 
-/// A tar archive torch does not take for a checkpoint.
-pub(crate) fn scan_tar(src: &dyn Source, out: &mut Outcome) {
-    let what = match tar::list(src, MAX_TAR_MEMBERS) {
+/// A tar archive torch does not take for a checkpoint; a ZIP archive after
+/// its end, which ZIP tools see instead.
+pub(crate) fn scan_tar(src: &dyn Source, opts: &Options, out: &mut Outcome) {
+    let listing = tar::list(src, MAX_TAR_MEMBERS);
+    if let Ok(l) = &listing {
+        let primary = "tarfile reads the tar archive before it";
+        let _ = zip_after(src, l.end, primary, opts, out);
+    }
+    let what = match listing {
         Err(e) => format!("a tar archive Airlock cannot list as Python's tarfile does: {e}"),
         Ok(l) => match &l.read_error {
             Some(e) => format!(

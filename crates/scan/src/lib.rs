@@ -26,6 +26,7 @@ mod pickles;
 mod pt2;
 pub mod pt2_program;
 pub mod report;
+mod staged;
 pub mod torchscript;
 mod torchzip;
 pub mod walk;
@@ -274,7 +275,7 @@ pub(crate) fn scan_source_at(
                 container::check_pickle_reading(src, opts, &mut out)
             }
             Format::Tar => {
-                container::scan_tar(src, &mut out);
+                container::scan_tar(src, opts, &mut out);
                 archive_members(src, Container::Tar, opts, depth, &mut out);
                 container::check_pickle_reading(src, opts, &mut out)
             }

@@ -15,6 +15,8 @@ use airlock_formats::zip::{Extracted, TorchZip, ZipError};
 use airlock_formats::{Format, Source, zip_anomalies};
 use airlock_policy::review::Loader;
 use airlock_policy::weights_only::{Persistent, dtype_size, storage_dtype};
+
+use crate::staged::{self, Look};
 use airlock_policy::{Finding, Rule};
 
 use crate::outcome::{Outcome, anomaly_finding};
@@ -372,6 +374,7 @@ impl ZipScan<'_> {
             if let Some(f) = storage_size_mismatch(s, self.ck.entries[i].uncomp_size) {
                 out.findings.push(f.member(Some(&self.name(i))));
             }
+            self.staged(i, "the storage's bytes", out);
             if self.opts.record_pickles {
                 if let Ok(bytes) = self.ck.storage_bytes(self.src, i) {
                     out.storages.push(StorageRead {
@@ -388,7 +391,11 @@ impl ZipScan<'_> {
     fn unread_pickles(&mut self, out: &mut Outcome) {
         let read: HashSet<usize> = self.reads.iter().copied().collect();
         for index in 0..self.ck.entries.len() {
-            if read.contains(&index) || !holds_pickle(self.ck.zip(), self.src, index) {
+            if read.contains(&index) {
+                continue;
+            }
+            if !holds_pickle(self.ck.zip(), self.src, index) {
+                self.staged(index, "a member torch never reads", out);
                 continue;
             }
             let name = self.name(index);
@@ -414,6 +421,28 @@ impl ZipScan<'_> {
                     role(&name, Loader::Plain, None),
                 ));
             }
+        }
+    }
+}
+
+impl ZipScan<'_> {
+    /// A pickle program staged in a record torch copies as bytes or never
+    /// opens (crate::staged).
+    fn staged(&self, index: usize, what: &str, out: &mut Outcome) {
+        let zip = self.ck.zip();
+        let name = self.name(index);
+        let size = self.ck.entries[index].uncomp_size;
+        let read = |n| zip.prefix(self.src, index, n);
+        let look = staged::look_in(
+            size,
+            self.opts.max_pickle_bytes,
+            read,
+            &name,
+            what,
+            self.opts,
+        );
+        if let Look::Found(findings) = look {
+            out.findings.extend(findings);
         }
     }
 }
