@@ -16,7 +16,10 @@ made for:
 and checks that every tensor of the output is bit-identical (dtype, shape,
 bytes) to the tensor of the input at the same path, where a path is the
 dotted key of nested dicts, lists and tuples (`model.layers.0.weight`), and
-full `nn.Module` pickles are compared through `state_dict()`. For `pt`
+full `nn.Module` pickles are compared through `state_dict()`; in
+safetensors outputs, the public data attributes of those modules must be
+under `__attributes__.<path>.` (tensors as tensors, other values as JSON
+metadata). For `pt`
 outputs the plain values (numbers, strings, ...) at each path must be equal
 too, foreign objects having been replaced by plain data. Pairs marked
 "loader": "numpy" come from NumPy files instead: the input is read with
@@ -58,6 +61,59 @@ def flatten(obj, prefix, out, torch):
             flatten(v, f"{prefix}.{i}" if prefix else str(i), out, torch)
         return
     out[prefix] = obj
+
+
+def is_data(v, torch, depth=0):
+    if depth > 50:
+        return False
+    if isinstance(v, torch.Tensor):
+        return type(v) in (torch.Tensor, torch.nn.Parameter)
+    if v is None or type(v) in (bool, int, float, str):
+        return True
+    if type(v) in (list, tuple):
+        return all(is_data(x, torch, depth + 1) for x in v)
+    if type(v) is dict:
+        return all(type(k) in (str, int) and is_data(x, torch, depth + 1) for k, x in v.items())
+    return False
+
+
+def module_attributes(obj, prefix, out, torch):
+    """Where the input holds a pickled module (replaced by its state dict),
+    its public data attributes, flattened under `__attributes__.<path>.`,
+    as convert keeps them in safetensors outputs."""
+    import collections
+
+    if isinstance(obj, torch.nn.Module):
+        base = "__attributes__" + (f".{prefix}" if prefix else "")
+        for name, v in vars(obj).items():
+            if not name.startswith("_") and name != "training" and is_data(v, torch):
+                flatten(v, f"{base}.{name}", out, torch)
+    elif isinstance(obj, (dict, collections.OrderedDict)):
+        for k, v in obj.items():
+            module_attributes(v, f"{prefix}.{k}" if prefix else str(k), out, torch)
+    elif isinstance(obj, (list, tuple)) and not isinstance(obj, torch.Size):
+        for i, v in enumerate(obj):
+            module_attributes(v, f"{prefix}.{i}" if prefix else str(i), out, torch)
+
+
+def attribute_problems(src_obj, output, out, torch):
+    """Safetensors outputs: each module attribute, a tensor among the
+    tensors, any other value as JSON in the metadata."""
+    from safetensors import safe_open
+
+    want = {}
+    module_attributes(src_obj, "", want, torch)
+    with safe_open(output, "pt") as f:
+        meta = f.metadata() or {}
+    problems = []
+    for path, v in want.items():
+        if isinstance(v, torch.Tensor):
+            why = same_tensor(v, out[path], torch) if path in out else "missing"
+        else:
+            why = None if path in meta and json.loads(meta[path]) == v else f"{meta.get(path)!r} != {v!r}"
+        if why:
+            problems.append(f"{path}: {why}")
+    return problems, len(want)
 
 
 def metadata_of(obj):
@@ -161,13 +217,17 @@ def main():
             failures += check_numpy(p)
             continue
         src = {}
-        flatten(load_input(p, torch), "", src, torch)
+        src_obj = load_input(p, torch)
+        flatten(src_obj, "", src, torch)
         # A root that is a single tensor is stored under the name "tensor".
         if p["to"] == "safetensors" and "" in src:
             src["tensor"] = src.pop("")
         problems = []
+        attributes = 0
         if p["to"] == "safetensors":
             out = load_file(p["output"])
+            found, attributes = attribute_problems(src_obj, p["output"], out, torch)
+            problems += found
         else:
             got = {}
             loaded = torch.load(p["output"], weights_only=True, map_location="cpu")
@@ -191,7 +251,8 @@ def main():
                     problems.append(f"{path}: {out[path]!r} != {t!r}")
         tensors = sum(isinstance(v, torch.Tensor) for v in src.values())
         status = "ok" if not problems else "MISMATCH"
-        print(f"{status:8} {p['to']:11} {p['input']} ({tensors} tensors)")
+        kept = f", {attributes} module attribute values" if attributes else ""
+        print(f"{status:8} {p['to']:11} {p['input']} ({tensors} tensors{kept})")
         for pr in problems[:10]:
             print(f"         {pr}")
         failures += bool(problems)

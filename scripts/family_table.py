@@ -38,6 +38,7 @@ FILES = [
     ("Stable-Baselines3", "family/sb3/ppo_cartpole.zip", "`PPO.save`"),
     ("TorchServe", "family/torchserve/tiny.mar", "`torch-model-archiver` `.mar`"),
     ("torch.package", "family/torch-package/tinynet.pt", "`PackageExporter`, model class interned"),
+    ("Ultralytics", "family/ultralytics/yolo-tiny.pt", "`YOLO(...).save`: the whole DetectionModel pickled"),
     ("torch.distributed.checkpoint", "dcp/training", "`dcp.save` folder: model, Adam state, values; two writer threads"),
     ("torch.distributed.checkpoint", "dcp/sharded", "`dcp.save` folder of two ranks: sharded and replicated DTensors"),
     ("torch.export", "pt2/buffers_constants.pt2", "`torch.export.save`: buffers, a tensor constant, tied and transposed weights"),

@@ -41,6 +41,11 @@ What it writes (all tiny, CPU, fixed seeds):
                              manifest's createdOn is fixed.
   torch-package/tinynet.pt   `torch.package.PackageExporter` of a model whose
                              class's module is interned (packaged as source).
+  ultralytics/yolo-tiny.pt   `ultralytics.YOLO(config).save(...)` of a
+                             two-class detector built from a tiny model
+                             configuration (no download): the whole
+                             DetectionModel pickled, with its names, yaml,
+                             stride and args; its `date` is ZIP_TIME.
   nemo/asr_tiny.nemo         the layout NeMo's SaveRestoreConnector writes
                              (an uncompressed tar of ./model_config.yaml
                              and ./model_weights.ckpt), made here with
@@ -257,6 +262,57 @@ def torch_package(out_dir):
             sys.modules.pop("tinynet", None)
 
 
+# A YOLOv8-style detector two classes wide, small enough to commit: the
+# ultralytics model configuration format, with a width that rounds every
+# layer down to 8 channels and one detection level.
+YOLO_TINY = """\
+nc: 2
+scales:
+  n: [0.33, 0.0625, 64]
+backbone:
+  - [-1, 1, Conv, [64, 3, 2]]
+  - [-1, 1, Conv, [128, 3, 2]]
+  - [-1, 1, C2f, [128, True]]
+  - [-1, 1, SPPF, [128, 5]]
+head:
+  - [[3], 1, Detect, [nc]]
+"""
+
+
+def ultralytics_model(out_dir):
+    """`YOLO(config).save(...)`: the whole DetectionModel pickled in half
+    precision, with names, yaml, stride and args on it; its `date` is the
+    frozen clock's."""
+    import datetime
+
+    folder = os.path.join(out_dir, "ultralytics")
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="airlock-yolo-") as tmp:
+        config = os.path.join(tmp, "yolo-tiny.yaml")
+        with open(config, "w") as f:
+            f.write(YOLO_TINY)
+        import torch
+        from ultralytics import YOLO
+
+        torch.manual_seed(0)
+        model = YOLO(config)
+        model.model.names = {0: "cat", 1: "dog"}
+        model.model.args["model"] = "yolo-tiny.yaml"
+        model.model.yaml["yaml_file"] = "yolo-tiny.yaml"
+        real = datetime.datetime
+
+        class Frozen(real):
+            @classmethod
+            def now(cls, tz=None):
+                return real.fromisoformat(ZIP_TIME.replace("Z", "+00:00"))
+
+        datetime.datetime = Frozen
+        try:
+            model.save(os.path.join(folder, "yolo-tiny.pt"))
+        finally:
+            datetime.datetime = real
+
+
 def write_all(out_dir):
     os.makedirs(out_dir, exist_ok=True)
     warnings.simplefilter("ignore")
@@ -269,6 +325,7 @@ def write_all(out_dir):
         torchserve_archive(out_dir)
         nemo_archive(out_dir)
         torch_package(out_dir)
+        ultralytics_model(out_dir)
     for dirpath, _, files in os.walk(out_dir):
         for f in files:
             os.chmod(os.path.join(dirpath, f), 0o644)

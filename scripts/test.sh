@@ -91,7 +91,8 @@ step "convert: every output bit-identical to what real torch.load gives"
 AIRLOCK_CONVERT_PARITY_DIR="$tmp/convert" cargo test -p airlock-convert --test parity --locked
 AIRLOCK_CONVERT_PARITY_DIR="$tmp/convert" cargo test -p airlock-convert --test dcp --locked
 "$venv/bin/python" scripts/convert_parity.py "$tmp/convert/pairs.json" \
-  "$tmp/convert/sharded/pairs.json" "$tmp/convert/numpy/pairs.json" "$tmp/convert/dcp/pairs.json"
+  "$tmp/convert/sharded/pairs.json" "$tmp/convert/numpy/pairs.json" "$tmp/convert/dcp/pairs.json" \
+  "$tmp/convert/family/pairs.json"
 
 step "Python package: wheel, clean-venv install, pytest against real torch"
 "$venv/bin/python" -m pip wheel --quiet --no-deps -w "$tmp/wheels" ./python

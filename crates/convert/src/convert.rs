@@ -104,6 +104,7 @@ pub fn convert_file(
     // A `pt` output keeps state dicts' `_metadata`, as torch.save wrote it.
     let mut limits = opts.limits.scanned_with(&opts.scan);
     limits.rebuild.attributes = opts.to == Target::Pt;
+    limits.rebuild.module_attributes = opts.to == Target::Safetensors;
     let loaded =
         load(&src as &dyn Source, format, &stem, &limits).map_err(|e| e.with_report(&report))?;
     let rebuilt = &loaded.rebuilt;

@@ -584,6 +584,7 @@ pub fn convert(
         .map_err(ConvertError::Write)?;
     let mut limits = opts.limits.scanned_with(&opts.scan);
     limits.rebuild.attributes = opts.to == Target::Pt;
+    limits.rebuild.module_attributes = opts.to == Target::Safetensors;
     let loaded = load(dir, &opts.scan, &limits)?;
     let inputs: Vec<&Path> = loaded.inputs.iter().map(PathBuf::as_path).collect();
     let w = write_rebuilt(&loaded.rebuilt, &loaded.storages, output, &inputs, opts)?;

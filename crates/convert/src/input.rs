@@ -577,8 +577,7 @@ fn load_npy<'s>(
         }],
         tensors: vec![tensor],
         transformations: Vec::new(),
-        foreign: Default::default(),
-        objects: Default::default(),
+        ..Default::default()
     };
     Ok(Loaded {
         rebuilt,

@@ -214,6 +214,64 @@ fn sharded_checkpoints_convert_with_their_index() {
     }
 }
 
+/// An Ultralytics checkpoint (`scripts/gen_family_fixtures.py`): the
+/// pickled DetectionModel becomes its state dict under `model.`, and its
+/// data attributes (class names, model configuration, strides, training
+/// arguments) are kept under `__attributes__.model.`, apart from it.
+#[test]
+fn ultralytics_models_keep_their_attributes() {
+    let input = fixtures().join("../family/ultralytics/yolo-tiny.pt");
+    let (out, keep) = parity_dir("family");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let output = out.join("yolo-tiny.safetensors");
+    let c = convert_file(&input, &output, &ConvertOptions::default()).unwrap();
+    let what: Vec<&str> = c.transformations.iter().map(|t| t.what.as_str()).collect();
+    assert!(
+        what.iter().any(|w| w.contains("data attributes (")
+            && w.contains("names")
+            && w.contains("stride")),
+        "{what:?}"
+    );
+    let header = safetensors::read_header(&FileSource::open(&output).unwrap()).unwrap();
+    let meta = |k: &str| {
+        header
+            .metadata
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        meta("__attributes__.model.names.0").as_deref(),
+        Some("\"cat\"")
+    );
+    assert_eq!(
+        meta("__attributes__.model.names.1").as_deref(),
+        Some("\"dog\"")
+    );
+    assert_eq!(meta("__attributes__.model.yaml.nc").as_deref(), Some("2"));
+    assert_eq!(
+        meta("__attributes__.model.args.task").as_deref(),
+        Some("\"detect\"")
+    );
+    let names: Vec<&str> = header.tensors.iter().map(|t| t.name.as_str()).collect();
+    assert!(names.contains(&"__attributes__.model.stride"), "{names:?}");
+    assert!(names.contains(&"model.model.0.conv.weight"), "{names:?}");
+    // Nothing of the attributes lands among the state dict's names.
+    assert!(
+        names
+            .iter()
+            .filter(|n| n.starts_with("model."))
+            .all(|n| n.starts_with("model.model.")),
+        "{names:?}"
+    );
+    let pairs = json!([{"input": input.display().to_string(), "output": output.display().to_string(), "to": "safetensors"}]);
+    std::fs::write(out.join("pairs.json"), pairs.to_string()).unwrap();
+    if !keep {
+        std::fs::remove_dir_all(&out).ok();
+    }
+}
+
 /// NumPy arrays written by real NumPy (`tests/fixtures/numpy`,
 /// `tests/fixtures/pyzip/savez*.npz`) convert when they are numeric and
 /// little-endian; the rest is refused with the reason.

@@ -393,4 +393,8 @@ pub struct Rebuilt {
     /// their names: what `torch.load` returns differs in type (the guard
     /// says so).
     pub objects: std::collections::BTreeSet<String>,
+    /// Pickled `nn.Module`s replaced by their state dicts, by tree path,
+    /// with the attributes of each that rebuilt as data (with
+    /// [`RebuildOptions::module_attributes`](crate::rebuild::RebuildOptions)).
+    pub module_attributes: Vec<(String, Vec<(String, Node)>)>,
 }

@@ -169,6 +169,11 @@ pub struct RebuildOptions {
     /// instead of dropping it, for a loader that makes Python objects
     /// (`airlock.load`) and the `pt` writer; safetensors has no place for it.
     pub attributes: bool,
+    /// Keep the data attributes of a pickled `nn.Module` replaced by its
+    /// state dict (an Ultralytics model's `names`, `yaml`, `stride`,
+    /// `args`) in [`Rebuilt::module_attributes`], for the safetensors
+    /// writer, which stores them apart from the state dict.
+    pub module_attributes: bool,
 }
 
 impl Default for RebuildOptions {
@@ -180,6 +185,7 @@ impl Default for RebuildOptions {
             torch_objects: false,
             references: false,
             attributes: false,
+            module_attributes: false,
         }
     }
 }
@@ -392,6 +398,11 @@ fn compact(mut out: Rebuilt) -> Rebuilt {
     let mut map = vec![None; old.len()];
     let mut kept = Vec::new();
     visit(&mut out.root, &old, &mut map, &mut kept);
+    for (_, attrs) in &mut out.module_attributes {
+        for (_, node) in attrs {
+            visit(node, &old, &mut map, &mut kept);
+        }
+    }
     let mut old_storages: Vec<Option<StorageInfo>> = std::mem::take(&mut out.storages)
         .into_iter()
         .map(Some)

@@ -136,6 +136,7 @@ fn cases() -> Vec<Case> {
                 transformations: vec![],
                 foreign: Default::default(),
                 objects: Default::default(),
+                module_attributes: Vec::new(),
             },
             bytes: MemStorages::new(bytes),
             safetensors: st,
@@ -163,6 +164,7 @@ fn cases() -> Vec<Case> {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         },
         bytes: MemStorages::new(vec![pattern(5, Dtype::F32, 4)]),
         safetensors: None,
@@ -196,6 +198,7 @@ fn cases() -> Vec<Case> {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         },
         bytes: MemStorages::new(vec![
             pattern(1, Dtype::F64, 1),
@@ -231,6 +234,7 @@ fn cases() -> Vec<Case> {
         transformations: vec![],
         foreign: Default::default(),
         objects: Default::default(),
+        module_attributes: Vec::new(),
     };
     let views_bytes =
         MemStorages::new(vec![pattern(4, Dtype::F32, 20), pattern(5, Dtype::I16, 24)]);
@@ -329,6 +333,7 @@ fn cases() -> Vec<Case> {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         },
         bytes: MemStorages::new(vec![
             pattern(6, Dtype::F32, 6),
@@ -369,6 +374,7 @@ fn cases() -> Vec<Case> {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         },
         bytes: MemStorages::new(vec![
             pattern(10, Dtype::U8, 16),
@@ -402,6 +408,7 @@ fn cases() -> Vec<Case> {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         },
         bytes: MemStorages::new(vec![pattern(14, Dtype::F32, 2), vec![], vec![]]),
         safetensors: default_st(),
@@ -422,6 +429,7 @@ fn cases() -> Vec<Case> {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         },
         bytes: MemStorages::new(vec![pattern(15, Dtype::F16, 5)]),
         safetensors: default_st(),
@@ -458,6 +466,7 @@ fn cases() -> Vec<Case> {
                 transformations: vec![],
                 foreign: Default::default(),
                 objects: Default::default(),
+                module_attributes: Vec::new(),
             },
             bytes: MemStorages::new(sizes.map(|n| pattern(n as u8, Dtype::U8, n)).collect()),
             safetensors: (zip64 == Zip64::Auto).then(SafetensorsOptions::default),
@@ -493,6 +502,7 @@ fn cases() -> Vec<Case> {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         },
         bytes: MemStorages::new(vec![pattern(16, Dtype::U8, (n / 2) as u64)]),
         safetensors: default_st(),
@@ -959,6 +969,7 @@ fn zip64_for_real_past_4_gib() {
         transformations: vec![],
         foreign: Default::default(),
         objects: Default::default(),
+        module_attributes: Vec::new(),
     };
     let src = Sparse { sizes };
     let (dir, temporary) = output_dir("zip64");

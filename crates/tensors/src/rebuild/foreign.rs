@@ -1033,15 +1033,52 @@ pub(super) fn module(
     w.quiet += 1;
     let mut entries = Vec::new();
     let r = module_state(w, op, "", &mut entries, what);
+    let kept = match r {
+        Ok(()) if top && w.opts.module_attributes => module_attributes(w, op, what),
+        _ => Vec::new(),
+    };
     w.quiet -= 1;
     r?;
     if top {
+        let attrs = if kept.is_empty() {
+            "its other attributes were dropped".to_string()
+        } else {
+            let names: Vec<&str> = kept.iter().map(|(n, _)| n.as_str()).collect();
+            format!(
+                "its data attributes ({}) kept apart, the others dropped",
+                names.join(", ")
+            )
+        };
         w.transformed(format!(
-            "{what} (an nn.Module) replaced by the OrderedDict its state_dict() returns ({} entries); its other attributes were dropped",
+            "{what} (an nn.Module) replaced by the OrderedDict its state_dict() returns ({} entries); {attrs}",
             entries.len()
         ));
+        if !kept.is_empty() {
+            let path = w.path.join(".");
+            w.out.module_attributes.push((path, kept));
+        }
     }
     Ok(Some(Node::OrderedDict(entries)))
+}
+
+/// The public attributes of a module's instance dict that rebuild as data
+/// (what its class set in `__init__`: names, configs, strides); the rest
+/// (torch's bookkeeping, whose names start with `_`, `training`, and
+/// anything not data) is left out.
+fn module_attributes(w: &mut Walker<'_, '_>, op: &Opaque, what: &str) -> Vec<(String, Node)> {
+    let Ok(attrs) = w.instance_dict(op, what) else {
+        return Vec::new();
+    };
+    let mut kept = Vec::new();
+    for (name, v) in attrs {
+        if name.starts_with('_') || name == "training" {
+            continue;
+        }
+        if let Ok(node) = w.child(name, v) {
+            kept.push((name.to_string(), node));
+        }
+    }
+    kept
 }
 
 fn is_module(w: &Walker<'_, '_>, op: &Opaque) -> bool {

@@ -442,6 +442,7 @@ mod tests {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         }
     }
 

@@ -375,6 +375,7 @@ mod tests {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         };
         let src = MemStorages::new(vec![vec![1; 8], vec![2; 8]]);
         let mut out = Vec::new();
@@ -436,6 +437,7 @@ mod tests {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         };
         let src = MemStorages::new(vec![vec![0; 8], vec![0; 6]]);
         let mut out = Vec::new();
@@ -463,6 +465,7 @@ mod tests {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         };
         let src = MemStorages::new(vec![vec![0; 8]]);
         let mut out = Vec::new();
@@ -490,6 +493,7 @@ mod tests {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         };
         let src = MemStorages::new(vec![vec![0; 15]]);
         let e = write_pt(&r, &src, &mut Vec::new(), "a").unwrap_err();

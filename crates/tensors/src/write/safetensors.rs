@@ -32,6 +32,14 @@
 //! with [`MetadataOverflow::Drop`], the values that do not fit are left out
 //! and recorded as transformations.
 //!
+//! **Module attributes.** A pickled `nn.Module` is rebuilt as its state
+//! dict; the attributes of it that are data (an Ultralytics model's
+//! `names`, `yaml`, `stride`, `args`; [`Rebuilt::module_attributes`]) are
+//! written under `__attributes__.<module path>.<attribute>` (`<module path>`
+//! empty for a root module), tensors as tensors and the rest as metadata,
+//! so that selecting the state dict by its prefix (`model.`) never picks
+//! them up.
+//!
 //! **Tensors.** Dtypes without a safetensors name that `safetensors.torch`
 //! loads back are refused, naming the tensor: complex128, complex32, and
 //! float8_e8m0fnu (the library writes `F8_E8M0`, but its torch loader has
@@ -55,6 +63,11 @@ use serde_json::{Value, json};
 use super::gather::{Buffers, View, check_view, copy_view};
 use super::{MAX_DEPTH, StorageBytes, WriteError, py_type};
 use crate::model::{Node, Rebuilt, Transformation};
+
+/// Where the data attributes of modules replaced by their state dicts go:
+/// `__attributes__.<module path>.<attribute>`, apart from the state dict's
+/// names.
+pub const MODULE_ATTRIBUTES: &str = "__attributes__";
 
 /// Largest header the safetensors library reads.
 pub use airlock_formats::safetensors::MAX_HEADER;
@@ -213,6 +226,20 @@ pub fn plan(
             });
             flatten(other, &options.root_name, 0, &mut flat)?
         }
+    }
+
+    for (path, attrs) in &rebuilt.module_attributes {
+        let dict = Node::Dict(
+            attrs
+                .iter()
+                .map(|(k, v)| (Node::Str(k.clone()), v.clone()))
+                .collect(),
+        );
+        let name = match path.as_str() {
+            "" => MODULE_ATTRIBUTES.to_string(),
+            path => format!("{MODULE_ATTRIBUTES}.{path}"),
+        };
+        flatten(&dict, &name, 1, &mut flat)?;
     }
 
     // Tensors: dtype, view, sharing.
@@ -773,6 +800,7 @@ mod tests {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         };
         let src = MemStorages::new(vec![vec![1, 2, 3, 4, 5, 6, 7, 8]]);
         let (p, out) = write_all(&r, &src, &SafetensorsOptions::default());
@@ -822,6 +850,7 @@ mod tests {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         };
         assert!(matches!(
             plan(&r, &SafetensorsOptions::default()),
@@ -854,6 +883,7 @@ mod tests {
                 transformations: vec![],
                 foreign: Default::default(),
                 objects: Default::default(),
+                module_attributes: Vec::new(),
             };
             let e = plan(&r, &SafetensorsOptions::default()).unwrap_err();
             assert_eq!(
@@ -940,6 +970,7 @@ mod tests {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         };
         let (p, _) = write_all(
             &r,
@@ -981,6 +1012,7 @@ mod tests {
             transformations: vec![],
             foreign: Default::default(),
             objects: Default::default(),
+            module_attributes: Vec::new(),
         };
         let src = MemStorages::new(
             dtypes
