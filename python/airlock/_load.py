@@ -38,7 +38,10 @@ def load(path: "str | os.PathLike[str]", *, map_location: Any = "cpu", mmap: boo
     Tensors are real ``torch.Tensor`` objects (``nn.Parameter`` where the
     file had one) sharing storages as in the file; without torch installed,
     NumPy arrays (dtypes NumPy lacks, such as bfloat16, then need torch).
-    A ``.npy`` file gives its NumPy array, as ``np.load`` does.
+    A ``.npy`` file gives its NumPy array, as ``np.load`` does. A
+    distributed checkpoint folder (``torch.distributed.checkpoint``) gives
+    what ``dcp_to_torch_save`` then ``torch.load`` would return, its sharded
+    tensors assembled in memory; every file of it is scanned first.
     The tensors only torch can hold (quantized, sparse and meta-device
     tensors, conjugate and negative views) and bare storages are made by
     torch's own rebuild functions, the ones ``torch.load(weights_only=True)``

@@ -460,7 +460,7 @@ fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
     // A state dict's _metadata, which load_state_dict reads.
     opts.limits.rebuild.attributes = true;
     let plan = py
-        .allow_threads(|| plan_load(&path, &opts))
+        .allow_threads(|| plan_any(&path, &opts))
         .map_err(convert_error)?;
     // What Python refuses to make (a cycle only tuples close, a dict key
     // or set member that is a list) is a file Airlock cannot load.
@@ -492,7 +492,7 @@ fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
     }
     let transformations = serde_json::to_string(&plan.rebuilt.transformations)
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let report = report_json(std::slice::from_ref(&plan.report));
+    let report = report_json(&plan.reports);
     // Classes of pickled nn.Modules the plan holds as their state dicts
     // (what torch.load returns differs: the guard says so).
     let objects: Vec<&str> = plan.rebuilt.objects.iter().map(String::as_str).collect();
@@ -519,6 +519,32 @@ fn load_plan(py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
     )?
     .into_any()
     .unbind())
+}
+
+/// What [`load_plan`] makes objects from: a file's plan, or a distributed
+/// checkpoint folder's (every file's scan, storages in memory).
+struct AnyPlan {
+    reports: Vec<FileReport>,
+    rebuilt: airlock_tensors::Rebuilt,
+    storages: Vec<Bytes>,
+}
+
+fn plan_any(path: &std::path::Path, opts: &ConvertOptions) -> Result<AnyPlan, ConvertError> {
+    if path.is_dir() && airlock_convert::dcp::checkpoint_metadata(path, &opts.scan.limits).is_some()
+    {
+        let (loaded, bytes) = airlock_convert::dcp::plan_load(path, opts)?;
+        return Ok(AnyPlan {
+            reports: loaded.reports,
+            rebuilt: loaded.rebuilt,
+            storages: bytes.into_iter().map(Bytes::Owned).collect(),
+        });
+    }
+    let plan = plan_load(path, opts)?;
+    Ok(AnyPlan {
+        reports: vec![plan.report],
+        rebuilt: plan.rebuilt,
+        storages: plan.storages,
+    })
 }
 
 /// Run the `airlock` command line with `argv` (program name first);

@@ -659,6 +659,36 @@ def test_convert_a_distributed_checkpoint(tmp_path):
     assert not (tmp_path / "x.safetensors").exists()
 
 
+@pytest.mark.parametrize("name", ["training", "sharded", "per-item"])
+def test_load_a_distributed_checkpoint(tmp_path, name):
+    """airlock.load of a DCP folder returns what dcp_to_torch_save then
+    torch.load return: the same tree, the same values, sharded tensors
+    assembled; a folder with a payload is refused."""
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+    folder = os.path.join(ROOT, "tests", "fixtures", "dcp", name)
+    reference = tmp_path / "reference.pt"
+    dcp_to_torch_save(folder, reference)
+    want = torch.load(reference, weights_only=False)
+    got = airlock.load(folder)
+    assert _same(got, want)
+
+
+def _same(a, b):
+    if isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(b, dict):
+        return isinstance(a, dict) and list(a) == list(b) and all(_same(a[k], b[k]) for k in b)
+    if isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    return type(a) is type(b) and a == b
+
+
+@pytest.mark.parametrize("name", ["malicious-bytes", "malicious-metadata"])
+def test_load_refuses_a_distributed_checkpoint_with_a_payload(name):
+    with pytest.raises(airlock.UnsafeModelError):
+        airlock.load(os.path.join(ROOT, "tests", "fixtures", "dcp", name))
+
+
 def test_guard_install_and_uninstall():
     original = torch.load
     airlock.guard.install()

@@ -600,6 +600,28 @@ pub fn convert(
     })
 }
 
+/// A distributed checkpoint read for a loader that makes objects
+/// (`airlock.load`): the tree and every storage's bytes in memory, the
+/// chunks of sharded tensors assembled (`dcp_to_torch_save` holds the whole
+/// state dict in memory too).
+pub fn plan_load(
+    dir: &Path,
+    opts: &ConvertOptions,
+) -> Result<(DcpLoaded, Vec<Vec<u8>>), ConvertError> {
+    let limits = opts.limits.scanned_with(&opts.scan);
+    let loaded = load(dir, &opts.scan, &limits)?;
+    let mut bytes = Vec::with_capacity(loaded.rebuilt.storages.len());
+    for (i, s) in loaded.rebuilt.storages.iter().enumerate() {
+        let len = usize::try_from(s.numel.saturating_mul(s.dtype.size()))
+            .map_err(|_| ConvertError::Unsupported(format!("storage {}: too large", s.key)))?;
+        let mut buf = vec![0u8; len];
+        airlock_tensors::write::StorageBytes::read(&loaded.storages, i, 0, &mut buf)
+            .map_err(|e| ConvertError::io(dir, e))?;
+        bytes.push(buf);
+    }
+    Ok((loaded, bytes))
+}
+
 /// The output file name for a distributed checkpoint folder named `name`.
 pub fn output_name(name: &str, to: Target) -> String {
     format!("{name}.{}", to.extension())
