@@ -12,19 +12,32 @@
 #
 #   UNSEEN_CACHE=~/.cache/airlock/unseen-main scripts/eval_unseen.sh --suite main [--skip-scan | --skip-harvest]
 #
+# Fourth set, another project's: the tests of the peer scanner picklescan (PyPI
+# sdist picklescan==1.0.5 for tests/test_scanner.py, its repository's tests/data
+# and tests/data2 at the commit of tag v1.0.5 for the files it scans; both
+# pinned), summary eval/UNSEEN-peers.md:
+#
+#   UNSEEN_CACHE=~/.cache/airlock/unseen-peers scripts/eval_unseen.sh --suite peers [--peer-repo GIT_CLONE]
+#
 # Environment:
 #   AIRLOCK   the airlock binary to measure (default: target/release/airlock,
 #             built with `cargo build --release -p airlock-cli` if missing)
 #   UNSEEN_CACHE  cache folder (default ~/.cache/airlock/unseen, with --suite
-#             main ~/.cache/airlock/unseen-main): sdist, venv, payloads,
+#             main ~/.cache/airlock/unseen-main, --suite peers
+#             ~/.cache/airlock/unseen-peers): sdist, venv, payloads,
 #             labels.json, results.json.  Nothing is written to the repository
-#             but eval/UNSEEN.md (--suite main: eval/UNSEEN-main.md).
+#             but eval/UNSEEN.md (--suite main: eval/UNSEEN-main.md, --suite
+#             peers: eval/UNSEEN-peers.md).
 #
 # Network: the first run downloads the sdist (pip download) and, if needed,
 # installs modelaudit==0.2.54, pytest and torch into CACHE/venv.  When
 # ~/.cache/airlock/peers/modelaudit (scripts/eval/peers.py) already has
 # modelaudit 0.2.54, CACHE/venv reuses it through a .pth file (read-only) and
 # only pytest is installed (--suite main: and dill, which some of its tests use).
+# --suite peers: picklescan==1.0.5 (or ~/.cache/airlock/peers/picklescan's, read
+# through a .pth file), torch from the project's venv (scripts/lib/venv.sh, a .pth
+# file too), pytest and py7zr (its 7z tests) installed; without --peer-repo the
+# repository's tarball of the pinned commit is downloaded once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=picklescan
@@ -34,11 +47,11 @@ for a in "$@"; do
   case $a in --suite=*) suite=${a#--suite=} ;; esac
   prev=$a
 done
-if [ "$suite" = main ]; then
-  cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-main}
-else
-  cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen}
-fi
+case $suite in
+  main) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-main} ;;
+  peers) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-peers} ;;
+  *) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen} ;;
+esac
 mkdir -p "$cache"
 
 airlock=${AIRLOCK:-target/release/airlock}
@@ -47,15 +60,35 @@ if [ ! -x "$airlock" ]; then
   airlock=target/release/airlock
 fi
 
+# has_dist PYTHON DIST VERSION: is DIST==VERSION installed there?
+has_dist() {
+  [ -x "$1" ] && "$1" -c "import importlib.metadata as m, sys; sys.exit(m.version('$2') != '$3')" 2>/dev/null
+}
+# link_site PYTHON NAME: $venv reads PYTHON's site-packages (read-only) through NAME.pth
+link_site() {
+  local site vsite
+  site=$("$1" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  vsite=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  echo "$site" > "$vsite/$2.pth"
+}
+
 venv=$cache/venv
-if [ ! -x "$venv/bin/python" ]; then
+if [ "$suite" = peers ] && [ ! -x "$venv/bin/python" ]; then
+  python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
+  peers=$HOME/.cache/airlock/peers/picklescan
+  if has_dist "$peers/bin/python" picklescan 1.0.5; then
+    link_site "$peers/bin/python" peers-picklescan
+  else
+    "$venv/bin/python" -m pip install -q "picklescan==1.0.5"
+  fi
+  source scripts/lib/venv.sh
+  link_site "$(airlock_venv)/bin/python" airlock-venv  # torch: the allowlist, the oracles
+  "$venv/bin/python" -m pip install -q "pytest==9.2.0" "py7zr==1.1.3"
+elif [ ! -x "$venv/bin/python" ]; then
   python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
   peers=$HOME/.cache/airlock/peers/modelaudit
-  if [ -x "$peers/bin/python" ] && "$peers/bin/python" -c \
-      "import importlib.metadata as m, sys; sys.exit(m.version('modelaudit') != '0.2.54')" 2>/dev/null; then
-    site=$("$peers/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    vsite=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    echo "$site" > "$vsite/peers-modelaudit.pth"
+  if has_dist "$peers/bin/python" modelaudit 0.2.54; then
+    link_site "$peers/bin/python" peers-modelaudit
   else
     "$venv/bin/python" -m pip install -q "modelaudit==0.2.54" torch numpy
   fi

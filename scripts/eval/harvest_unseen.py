@@ -103,6 +103,35 @@ paths relative to the sdist root).  What changes:
   allowlist too, so an object array that ModelAudit calls CRITICAL is
   malicious here even if it only rebuilds data.
 
+Peers suite (``--suite peers``; cache ``~/.cache/airlock/unseen-peers``,
+summary ``eval/UNSEEN-peers.md``).  Another project's tests: those of the
+peer scanner ``picklescan`` (mmaitre314), the only one of the peers whose PyPI
+sdist ships tests (``modelscan`` 0.8.8 and ``fickling`` 0.1.12 ship none).
+Its sdist (``picklescan==1.0.5``, pinned by SHA-256) has
+``tests/test_scanner.py`` but not the model files it scans, which its
+repository keeps under ``tests/data`` and ``tests/data2`` (written once by its
+``tests/init_data_files.py``, then committed): they are taken from the
+repository at ``PEER_COMMIT`` (the commit of tag ``v1.0.5``) and checked
+against ``PEER_DATA_DIGEST``, a digest of every file's path and SHA-256, so
+any carrier of that commit will do: ``--peer-repo`` a git clone holding it,
+or a GitHub tarball of it (a ``.tar.gz`` file given to ``--peer-repo``, or
+downloaded into ``CACHE/sdist`` when none is given).  What changes from the
+main suite:
+
+* step 2 runs ``test_scanner.py`` (with its ``data`` folders) inside ``airlock
+  run``, one pytest process, ``unseen_pytest_plugin.py`` as a plugin
+  (``UNSEEN_SUITE=peers``): it records every file picklescan's scan
+  functions get (``scan_bytes``, which ``scan_file_path``,
+  ``scan_directory_path``, ``scan_url`` and ``scan_huggingface_model`` call
+  once per file, or a format scan called directly), outermost call only, with
+  picklescan's verdict: a dangerous global -> malicious; else a scan error
+  or nothing scanned -> unknown; else a suspicious global -> suspicious; else
+  clean.  A scan with ``strict=True`` (suspicious graded dangerous) counts
+  for no label.  Then the carriers, as in the main suite.
+* steps 3 to 5 as in the main suite (deep oracles, labels per file with the
+  same two extra rules); payloads are named after the file the test scanned
+  (``data2.GHSA-....pkl``), or the test when the bytes came from memory.
+
 ``--skip-scan`` stops after the labels (``labels.json``, and ``results.json``
 without Airlock's verdicts): no Airlock verdict is computed or shown, no
 summary is written.  ``--skip-harvest`` later reuses the harvest and the cached
@@ -110,13 +139,14 @@ oracle results and only scans (e.g. with another ``AIRLOCK`` binary).
 
 Usage:
     python3 scripts/eval/harvest_unseen.py --airlock PATH --python VENV_PYTHON
-        [--suite picklescan|main] [--cache DIR] [--jobs N] [--tests FILE...]
+        [--suite picklescan|main|peers] [--peer-repo GIT_DIR|TARBALL] [--cache DIR] [--jobs N] [--tests FILE...]
         [--skip-harvest] [--skip-scan] [--md eval/UNSEEN.md]
 
 ``--python`` must have ``modelaudit_picklescan`` 0.1.12 (what the sdist
 ships), pytest and, for the allowlist, torch; for the main suite also
 ``modelaudit`` 0.2.54 and the optional dependencies its tests use (torch,
-numpy, joblib, scikit-learn, dill).  Stdlib only, Python 3.11.
+numpy, joblib, scikit-learn, dill); for the peers suite ``picklescan``
+1.0.5, ``py7zr`` (its 7z tests), pytest and torch.  Stdlib only, Python 3.11.
 """
 
 from __future__ import annotations
@@ -140,6 +170,24 @@ SDIST_SHA256 = "87ffdef31b0a0f9f0bf65c1fbc920c3217300a8924a87d9b95715dd7ed70a5dc
 PICKLESCAN_VERSION = "0.1.12"
 TESTS_IN_SDIST = f"modelaudit-{SDIST_VERSION}/packages/modelaudit-picklescan/tests/"
 MAIN_TESTS_IN_SDIST = f"modelaudit-{SDIST_VERSION}/tests/"
+# Peers suite: mmaitre314's picklescan.  The sdist ships tests/test_scanner.py, not the
+# files it scans: those are tests/data and tests/data2 of the repository at the commit
+# of tag v1.0.5, checked by PEER_DATA_DIGEST (SHA-256 of the sorted lines
+# "path<TAB>sha256-of-content<LF>" of the files of PEER_DATA_DIRS), whatever carried them.
+PEER_SDIST_NAME = "picklescan"
+PEER_SDIST_VERSION = "1.0.5"
+PEER_SDIST_SHA256 = "1e220fc0e7eb2021eeb59ee71ce22d6a889ffb9f4d86d6f8272b8defe83ab9dd"
+PEER_TESTS_IN_SDIST = f"picklescan-{PEER_SDIST_VERSION}/tests/"
+PEER_TESTS = ["tests/test_scanner.py"]
+PEER_REPO = "mmaitre314/picklescan"
+PEER_COMMIT = "f15d54da3dec9aa28a87ede82f87882bb80f1023"
+PEER_DATA_DIRS = ("tests/data/", "tests/data2/")
+PEER_DATA_FILES = 109
+PEER_DATA_DIGEST = "22343327d479c496c2fb4ed1b7e76cdfc35e9d8fc790a0c2b53ecc8f40a49d2e"
+PEER_PYTEST_WALL_S = 900
+# cache folder and summary of each suite
+SUITE_PATHS = {"picklescan": ("unseen", "eval/UNSEEN.md"), "main": ("unseen-main", "eval/UNSEEN-main.md"),
+               "peers": ("unseen-peers", "eval/UNSEEN-peers.md")}
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 PYTEST_WALL_S = 5400
@@ -357,21 +405,67 @@ def sha256_file(path: Path) -> str:
 # --------------------------------------------------------------------------- 1. sdist
 
 
-def fetch_sdist(cache: Path, python: str) -> Path:
+def fetch_sdist(cache: Path, python: str, name: str = SDIST_NAME, version: str = SDIST_VERSION,
+                sha256: str = SDIST_SHA256) -> Path:
     sdist_dir = cache / "sdist"
     sdist_dir.mkdir(parents=True, exist_ok=True)
-    tar = sdist_dir / f"{SDIST_NAME}-{SDIST_VERSION}.tar.gz"
-    if not (tar.exists() and sha256_file(tar) == SDIST_SHA256):
-        log(f"pip download {SDIST_NAME}=={SDIST_VERSION} (sdist)")
+    tar = sdist_dir / f"{name}-{version}.tar.gz"
+    if not (tar.exists() and sha256_file(tar) == sha256):
+        log(f"pip download {name}=={version} (sdist)")
         subprocess.run(
-            [python, "-m", "pip", "download", f"{SDIST_NAME}=={SDIST_VERSION}", "--no-binary", ":all:",
+            [python, "-m", "pip", "download", f"{name}=={version}", "--no-binary", ":all:",
              "--no-deps", "-d", str(sdist_dir)],
             check=True, timeout=900, stdin=subprocess.DEVNULL,
         )
     got = sha256_file(tar)
-    if got != SDIST_SHA256:
-        raise SystemExit(f"{tar}: SHA-256 {got}, expected {SDIST_SHA256}")
+    if got != sha256:
+        raise SystemExit(f"{tar}: SHA-256 {got}, expected {sha256}")
     return tar
+
+
+def peer_repo_tar(cache: Path, repo_src: str | None) -> Path:
+    """A tar of PEER_REPO at PEER_COMMIT: `git archive` of a clone, a GitHub tarball given, or one downloaded."""
+    sdist_dir = cache / "sdist"
+    sdist_dir.mkdir(parents=True, exist_ok=True)
+    if repo_src and Path(repo_src).expanduser().is_dir():
+        out = sdist_dir / f"{PEER_SDIST_NAME}-{PEER_COMMIT[:12]}-git.tar"
+        subprocess.run(["git", "-C", str(Path(repo_src).expanduser()), "archive", "--format=tar", "-o", str(out),
+                        PEER_COMMIT, *PEER_DATA_DIRS], check=True, timeout=300, stdin=subprocess.DEVNULL)
+        return out
+    if repo_src:
+        return Path(repo_src).expanduser()
+    out = sdist_dir / f"{PEER_SDIST_NAME}-{PEER_COMMIT[:12]}.tar.gz"
+    if not out.exists():
+        import urllib.request
+
+        url = f"https://codeload.github.com/{PEER_REPO}/tar.gz/{PEER_COMMIT}"
+        log(f"downloading {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=300) as resp:
+                data = resp.read()
+        except OSError as exc:
+            raise SystemExit(f"{url}: {exc}; pass --peer-repo, a git clone of github.com/{PEER_REPO} "
+                             f"holding commit {PEER_COMMIT} (or a tarball of it)") from exc
+        out.write_bytes(data)
+    return out
+
+
+def extract_peer_data(tar_path: Path, dest: Path) -> None:
+    """The files of PEER_DATA_DIRS (GitHub's top folder stripped) under dest; checked by PEER_DATA_DIGEST."""
+    lines = []
+    with tarfile.open(tar_path, "r:*") as tf:
+        for m in tf.getmembers():
+            rel = m.name if m.name.startswith("tests/") else m.name.partition("/")[2]
+            if not m.isfile() or not rel.startswith(PEER_DATA_DIRS) or ".." in Path(rel).parts:
+                continue
+            data = tf.extractfile(m).read()
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dest / rel).write_bytes(data)
+            lines.append(f"{rel}\t{hashlib.sha256(data).hexdigest()}\n")
+    digest = hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
+    if digest != PEER_DATA_DIGEST or len(lines) != PEER_DATA_FILES:
+        raise SystemExit(f"{tar_path}: {len(lines)} test data files, digest {digest}; expected "
+                         f"{PEER_DATA_FILES} files, {PEER_DATA_DIGEST} ({PEER_REPO} at {PEER_COMMIT})")
 
 
 def _extract_folder(tar_path: Path, prefix: str, dest_dir: Path) -> None:
@@ -392,7 +486,19 @@ def _extract_folder(tar_path: Path, prefix: str, dest_dir: Path) -> None:
             dest.write_bytes(src.read())
 
 
-def extract_tests(tar_path: Path, work: Path, suite: str = "picklescan") -> Path:
+def write_pytest_ini(root: Path, markers: tuple[str, ...] = ()) -> None:
+    """rootdir here (no ini file of a parent folder), with the tests' markers"""
+    (root / "pytest.ini").write_text("[pytest]\nmarkers =\n" + "".join(f"    {m}: test marker\n" for m in markers))
+
+
+def extract_tests(tar_path: Path, work: Path, suite: str = "picklescan", peer_data: Path | None = None) -> Path:
+    if suite == "peers":  # work/root/tests: the sdist's test module, the repository's data folders
+        root = work / "root"
+        _extract_folder(tar_path, PEER_TESTS_IN_SDIST, root / "tests")
+        assert peer_data is not None
+        extract_peer_data(peer_data, root)
+        write_pytest_ini(root)
+        return root / "tests"
     if suite == "main":
         # work/root/tests: their conftest and `tests.helpers` stay; the sdist's
         # modelaudit/ source is left out, so the installed 0.2.54 is what runs.
@@ -400,11 +506,8 @@ def extract_tests(tar_path: Path, work: Path, suite: str = "picklescan") -> Path
         root = work / "root"
         _extract_folder(tar_path, MAIN_TESTS_IN_SDIST, root / "tests")
         _extract_folder(tar_path, TESTS_IN_SDIST, root / "packages/modelaudit-picklescan/tests")
-        # rootdir here (no ini file of a parent folder), their pyproject's markers
-        (root / "pytest.ini").write_text("[pytest]\nmarkers =\n" + "".join(
-            f"    {m}: ModelAudit marker\n" for m in ("slow", "integration", "performance", "unit", "asyncio",
-                                                    "tensorflow", "pytorch", "onnx", "h5py", "msgpack", "xgboost",
-                                                    "safetensors", "joblib", "dill", "regression")))
+        write_pytest_ini(root, ("slow", "integration", "performance", "unit", "asyncio", "tensorflow", "pytorch",
+                                "onnx", "h5py", "msgpack", "xgboost", "safetensors", "joblib", "dill", "regression"))
         return root / "tests"
     tests = work / "tests"
     _extract_folder(tar_path, TESTS_IN_SDIST, tests)
@@ -502,9 +605,11 @@ def report_shards(work: Path, rcs: list[int]) -> None:
         raise SystemExit(f"no scans recorded; see {work}/pytest-*.log")
 
 
-def run_main_tests(airlock: str, python: str, work: Path, tests: list[str] | None, jobs: int) -> None:
-    """The main suite: every process gets all files and keeps its share of the test ids
-    (the conftest's own deterministic sharding), so the 1 MB test files are split too."""
+def run_file_tests(airlock: str, python: str, work: Path, tests: list[str] | None, jobs: int,
+                   suite: str = "main") -> None:
+    """The main and peers suites.  Main: every process gets all files and keeps its share of
+    the test ids (the conftest's own deterministic sharding), so the 1 MB test files are split
+    too.  Peers: one process (one test module of a few seconds)."""
     out_root = work / "out"
     if out_root.exists():
         shutil.rmtree(out_root)
@@ -512,29 +617,30 @@ def run_main_tests(airlock: str, python: str, work: Path, tests: list[str] | Non
     home = work / "home"
     home.mkdir(exist_ok=True)
     root = work / "root"
-    files = tests or MAIN_TESTS
+    main_suite = suite == "main"
+    files = tests or (MAIN_TESTS if main_suite else PEER_TESTS)
     missing = [f for f in files if not (root / f).exists()]
     if missing:
         raise SystemExit(f"not in the sdist's tests: {', '.join(missing)}")
-    n = max(1, jobs)
-    log(f"running {len(files)} of ModelAudit's main test files under pytest inside `airlock run`, "
+    n = max(1, jobs) if main_suite else 1
+    log(f"running {len(files)} test file(s) of the {suite} suite under pytest inside `airlock run`, "
         f"{n} process(es)")
-    deselect = [a for node in MAIN_DESELECT for a in ("--deselect", node)]
+    extra = [a for node in MAIN_DESELECT for a in ("--deselect", node)] if main_suite else []
     import concurrent.futures
 
     def one(k: int) -> int:
         out = out_root / f"shard-{k}"
         out.mkdir()
+        shard = ["--modelaudit-shard-count", str(n), "--modelaudit-shard-index", str(k)] if main_suite else []
         return sandboxed(
             airlock, python, rw=work, cwd=root, ro=[str(HERE)],
-            env={"UNSEEN_OUT": str(out), "UNSEEN_SUITE": "main", "UNSEEN_TEST_TIMEOUT": str(MAIN_TEST_TIMEOUT_S),
+            env={"UNSEEN_OUT": str(out), "UNSEEN_SUITE": suite, "UNSEEN_TEST_TIMEOUT": str(MAIN_TEST_TIMEOUT_S),
                  "PYTHONPATH": str(HERE), "HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1",
                  "MODELAUDIT_TELEMETRY_DISABLED": "1", "PROMPTFOO_DISABLE_TELEMETRY": "1",
                  "NO_COLOR": "1", "TQDM_DISABLE": "1"},
-            wall=MAIN_PYTEST_WALL_S,
+            wall=MAIN_PYTEST_WALL_S if main_suite else PEER_PYTEST_WALL_S,
             argv=["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "unseen_pytest_plugin", "-o", "addopts=",
-                  "--color=no", "--continue-on-collection-errors", "-rfE",
-                  "--modelaudit-shard-count", str(n), "--modelaudit-shard-index", str(k)] + deselect + files,
+                  "--color=no", "--continue-on-collection-errors", "-rfE"] + shard + extra + files,
             log_path=work / f"pytest-{k}.log",
         )
 
@@ -582,6 +688,16 @@ def _lines(pattern: str, work: Path) -> list[dict]:
 SUFFIX_RE = re.compile(r"(\.[A-Za-z0-9_]{1,10}){1,2}")
 
 
+def peer_name(rec: dict) -> str:
+    """Peers suite: a file of the tests' folders is named after it (``data2.GHSA-4675-36f9-wf6r``),
+    "" for bytes from memory (a test's own pickle, a mocked download)."""
+    source = Path(rec.get("source") or "")
+    if not source.is_absolute() or source.parent.name not in ("data", "data2"):
+        return ""
+    stem = source.name.removesuffix(rec.get("suffix") or "").removesuffix(source.suffix)
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", f"{source.parent.name}.{stem}")[:150]
+
+
 def collect(work: Path, payload_dir: Path, suite: str = "picklescan") -> dict[str, dict]:
     outcomes: dict[str, str] = {}
     for rec in _lines("shard-*/outcomes.jsonl", work):
@@ -591,30 +707,36 @@ def collect(work: Path, payload_dir: Path, suite: str = "picklescan") -> dict[st
                 outcomes[rec["nodeid"]] = rec["outcome"]
     by_sha: dict[str, dict] = {}
     per_test_count: collections.Counter[str] = collections.Counter()
-    carriers = json.loads((work / "carriers.json").read_text()) if suite == "main" else {}
-    for rec in _lines("shard-*/scans.jsonl", work):
+    file_suite = suite != "picklescan"  # main, peers: whole files, only those carrying a pickle
+    carriers = json.loads((work / "carriers.json").read_text()) if file_suite else {}
+    recs = _lines("shard-*/scans.jsonl", work)
+    if suite == "peers":  # a file of the tests' folders names its payload, whichever test read it first
+        recs.sort(key=lambda rec: not peer_name(rec))
+    for rec in recs:
         sha = rec.get("sha256")
         if not sha:
             continue
-        if suite == "main":  # only files that carry a pickle are payloads
+        if file_suite:  # only files that carry a pickle are payloads
             rec["carrier"] = (carriers.get(sha) or {}).get("carrier") or ""
             if not rec["carrier"]:
                 continue
         rec["test_outcome"] = outcomes.get(rec["nodeid"] or "", "unknown")
         entry = by_sha.get(sha)
         if entry is None:
-            nodeid = rec["nodeid"] or "outside-a-test"
-            per_test_count[nodeid] += 1
-            n = per_test_count[nodeid]
-            base = safe_name(nodeid, with_file=suite == "main") + (f"__{n}" if n > 1 else "")
+            base = peer_name(rec) if suite == "peers" else ""
+            if not base:  # named after the test: <test>, <test>__2 ...
+                nodeid = rec["nodeid"] or "outside-a-test"
+                per_test_count[nodeid] += 1
+                n = per_test_count[nodeid]
+                base = safe_name(nodeid, with_file=suite == "main") + (f"__{n}" if n > 1 else "")
             entry = by_sha[sha] = {"sha256": sha, "base": base, "suffix": rec.get("suffix") or ".pkl",
                                    "raw": rec["_raw"],
                                    "size": rec["size"], "scans": []}
-            if suite == "main":
+            if file_suite:
                 entry["carrier"] = rec.get("carrier") or ""
         entry["scans"].append({k: rec.get(k) for k in (
             "nodeid", "phase", "kind", "source", "options_default", "verdict", "status", "findings",
-            "exception", "test_outcome") + (("test_patches", "carrier", "options_changing") if suite == "main" else ())})
+            "exception", "test_outcome") + (("test_patches", "carrier", "options_changing") if file_suite else ())})
     # unique file names
     if payload_dir.exists():
         shutil.rmtree(payload_dir)
@@ -626,7 +748,7 @@ def collect(work: Path, payload_dir: Path, suite: str = "picklescan") -> dict[st
         if name in used:
             name = f"{name}__{sha[:8]}"
         used.add(name)
-        pattern = SUFFIX_RE if suite == "main" else re.compile(r"\.[A-Za-z0-9_]{1,10}")
+        pattern = SUFFIX_RE if file_suite else re.compile(r"\.[A-Za-z0-9_]{1,10}")
         suffix = entry["suffix"] if pattern.fullmatch(entry["suffix"] or "") else ".bin"
         fname = name + suffix
         shutil.copyfile(Path(entry["raw"]) / f"{sha}.bin", payload_dir / fname)
@@ -641,13 +763,16 @@ def unstored_scans(work: Path) -> dict:
     carriers = json.loads((work / "carriers.json").read_text())
     by_suffix: collections.Counter[str] = collections.Counter()
     files: set[str] = set()
+    malicious: set[str] = set()  # what the tests' scanner called malicious, by file name
     for rec in _lines("shard-*/scans.jsonl", work):
         sha = rec.get("sha256")
         if sha and not (carriers.get(sha) or {}).get("carrier"):
             files.add(sha)
             by_suffix[rec.get("suffix") or "?"] += 1
+            if rec.get("verdict") == "malicious":
+                malicious.add(Path(str(rec.get("source"))).name)
     return {"scans": sum(by_suffix.values()), "distinct_files": len(files),
-            "by_suffix": dict(by_suffix.most_common(12))}
+            "by_suffix": dict(by_suffix.most_common(12)), "malicious": sorted(malicious)}
 
 
 def harvest_problems(work: Path) -> dict:
@@ -863,7 +988,7 @@ def summarise(rows: dict[str, dict], meta: dict, md_path: Path | None) -> dict:
         r = rows[n]
         print(f"  MISS {r['airlock']['verdict']:<10} {n}  calls={','.join(r['non_allowlisted_globals'][:4])}")
     if md_path is not None:
-        L = md_head(meta) if meta.get("suite") == "main" else []
+        L = md_head(meta) if meta.get("suite") in ("main", "peers") else []
         if not L:
             L.append("# Airlock on malicious pickles this repository has never seen\n")
             L.append("Generated by `scripts/eval_unseen.sh` (`scripts/eval/harvest_unseen.py`); do not edit by hand.\n")
@@ -910,7 +1035,7 @@ def summarise(rows: dict[str, dict], meta: dict, md_path: Path | None) -> dict:
             L.append(f"| {title} | {sum(c.values())} | " + " | ".join(str(c[v]) for v in VERDICTS) + " |")
         L.append("")
         L.append(f"{meta['n_scans']} scans recorded, {len(rows)} distinct payloads (by SHA-256).\n")
-        if meta.get("suite") == "main":
+        if meta.get("suite") in ("main", "peers"):
             L += md_by_carrier(rows)
         L.append("## Airlock `safe` on a pickle naming a global outside the weights_only allowlist (any label)\n")
         if safe_non_allow:
@@ -1004,8 +1129,7 @@ def label_counts(rows: dict[str, dict]) -> dict:
             "by_carrier": {k: dict(v) for k, v in by_carrier.items()}}
 
 
-def md_head(meta: dict) -> list[str]:
-    """Main suite: title, source, rerun, environment, tests, labels of eval/UNSEEN-main.md."""
+def md_intro_main(meta: dict) -> list[str]:
     L = ["# Airlock on pickle-bearing model files this repository has never seen: ModelAudit's main tests\n",
          "Generated by `scripts/eval_unseen.sh --suite main` (`scripts/eval/harvest_unseen.py`); "
          "do not edit by hand.\n", "## Source\n",
@@ -1023,13 +1147,49 @@ def md_head(meta: dict) -> list[str]:
         rerun += " --tests " + " ".join(meta["tests"])
     L.append(f"```sh\n{rerun}   # AIRLOCK=path/to/airlock to pick the binary\n"
              f"{rerun} --skip-harvest   # scan the harvested payloads again (another AIRLOCK)\n```\n")
+    return L
+
+
+def md_intro_peers(meta: dict) -> list[str]:
+    L = ["# Airlock on malicious model files this repository has never seen: the tests of the peer scanner "
+         "picklescan\n",
+         "Generated by `scripts/eval_unseen.sh --suite peers` (`scripts/eval/harvest_unseen.py`); "
+         "do not edit by hand.\n", "## Source\n",
+         f"The tests of another scanner, mmaitre314's `picklescan` (not ModelAudit's): `tests/test_scanner.py` of "
+         f"its PyPI sdist `{PEER_SDIST_NAME}=={PEER_SDIST_VERSION}` (SHA-256 `{PEER_SDIST_SHA256}`), run on the "
+         f"model files its repository keeps beside it, `tests/data` and `tests/data2` (github.com/{PEER_REPO} at "
+         f"commit `{PEER_COMMIT}`, tag v{PEER_SDIST_VERSION}: {PEER_DATA_FILES} files, SHA-256 of their sorted "
+         f"`path<TAB>sha256` lines `{PEER_DATA_DIGEST}`); picklescan {meta.get('peer_version')}. Every file "
+         "those tests pass to picklescan's scan functions (`scan_bytes`, which `scan_file_path`, "
+         "`scan_directory_path`, `scan_url` and `scan_huggingface_model` call per file, or a format scan such as "
+         "`scan_pickle_bytes`, `scan_zip_bytes`, `scan_numpy`, `scan_pytorch` called directly) was recorded, "
+         "outermost scan only, while the tests ran under pytest inside `airlock run`; the files that carry a "
+         "pickle (raw pickles, legacy torch files, torch zips and plain zips, object-dtype `.npy` / `.npz`) are "
+         "the payloads, kept in the cache folder only, never in this repository. The sdists of the other peers "
+         "with one, `modelscan==0.8.8` and `fickling==0.1.12`, ship no tests.\n",
+         "## Rerun\n"]
+    rerun = "UNSEEN_CACHE=~/.cache/airlock/unseen-peers scripts/eval_unseen.sh --suite peers"
+    L.append(f"```sh\n{rerun}   # AIRLOCK=path/to/airlock to pick the binary\n"
+             f"{rerun} --peer-repo DIR   # DIR: a git clone of github.com/{PEER_REPO} holding the commit, "
+             "when its tarball cannot be downloaded\n"
+             f"{rerun} --skip-harvest   # scan the harvested payloads again (another AIRLOCK)\n```\n")
+    return L
+
+
+def md_head(meta: dict) -> list[str]:
+    """Main and peers suites: title, source, rerun, environment, tests, labels of eval/UNSEEN-main.md
+    (eval/UNSEEN-peers.md)."""
+    peers = meta.get("suite") == "peers"
+    L = md_intro_peers(meta) if peers else md_intro_main(meta)
     L.append(f"Airlock measured: `{meta['airlock_version']}`. Environment of the run: Python "
              f"{meta['python_version']}, {meta['allowlist_source']}; pytest: {meta['pytest_summary']}.\n")
     if meta.get("note"):
         L.append(f"Note: {meta['note']}\n")
     nps = meta["not_pickle_bearing"]
     L.append(f"Files scanned by the tests that carry no pickle (not payloads): {nps['distinct_files']} distinct "
-             f"({nps['scans']} scans).\n")
+             f"({nps['scans']} scans)" + (f"; of them the tests' scanner called malicious: "
+                                          + ", ".join(f"`{n}`" for n in nps["malicious"]) if peers and nps.get(
+                                              "malicious") else "") + ".\n")
     L.append("Tests whose scans were recorded (outcome of each test that ran):\n")
     L.append("| test file | passed | failed | skipped |\n|---|---:|---:|---:|")
     for f, c in meta["tests_run"].items():
@@ -1056,25 +1216,46 @@ def md_head(meta: dict) -> list[str]:
         L.append("Other failed tests (their scans are not used for labels; reasons in results.json): "
                  + ", ".join(f"`{f}` {c}" for f, c in sorted(per_file.items())) + ".\n")
     L.append("## Labels (none from Airlock)\n")
-    L.append("* **malicious**: a ModelAudit test that passed scanned this file and ModelAudit reported a CRITICAL "
-             "issue, and CPython's unpickler (a `find_class` that records and returns inert stubs, nothing imported "
-             "or run), run on every pickle the file carries, shows at least one global outside the "
-             "`torch.load(weights_only=True)` allowlist.\n"
-             "* **benign**: every ModelAudit scan of this file in a passing test had no issue above INFO and a "
-             "complete outcome.\n"
-             "* Scans made by a test that patches code (`mock.patch`, `monkeypatch.setattr`, `Mock(` in its source) "
-             "count for neither: their verdict may be a stub's; nor do scans whose config may turn the verdict "
-             "(a scanner selection, custom blacklist patterns, skipped archive entries, a `check_*` detector "
-             "switched off). "
-             "numpy's and joblib's own reconstruction globals "
-             "are outside the torch allowlist too, so an object array ModelAudit calls CRITICAL is malicious here.\n"
-             "* **other**: the rest (WARNING, inconclusive or failed scans, failed tests); not scored.\n"
-             "* **executes** (second, ModelAudit-independent view): `pickle.Unpickler.load` of every pickle the "
-             "file carries (a torch zip's `data.pkl`, each stream of a legacy torch file, a joblib file's body; "
-             "not `torch.load` / `joblib.load`) in a throw-away process inside `airlock run` (process creation "
-             "refused by an audit hook) called a Python function or raised a side-effect audit event after "
-             "resolving a non-allowlisted global.\n")
+    L.append(md_labels_peers() if peers else md_labels_main())
     return L
+
+
+EXECUTES_RULE = (
+    "* **executes** (second, {who}-independent view): `pickle.Unpickler.load` of every pickle the "
+    "file carries (a torch zip's `data.pkl`, each stream of a legacy torch file, a joblib file's body; "
+    "not `torch.load` / `joblib.load`) in a throw-away process inside `airlock run` (process creation "
+    "refused by an audit hook) called a Python function or raised a side-effect audit event after "
+    "resolving a non-allowlisted global.\n")
+PATCH_RULE = "Scans made by a test that patches code (`mock.patch`, `monkeypatch.setattr`, `Mock(` in its source) "
+
+
+def md_labels_peers() -> str:
+    return ("* **malicious**: a picklescan test that passed scanned this file and picklescan reported a dangerous "
+            "global, and CPython's unpickler (a `find_class` that records and returns inert stubs, nothing imported "
+            "or run), run on every pickle the file carries, shows at least one global outside the "
+            "`torch.load(weights_only=True)` allowlist.\n"
+            "* **benign**: every picklescan scan of this file in a passing test found neither a dangerous nor a "
+            "suspicious global, and no scan error. picklescan's innocuous list is not the torch allowlist (numpy's "
+            "object-array globals are on it): Airlock `suspicious` on a benign file is no false alarm.\n"
+            "* " + PATCH_RULE + "count for neither (none here); nor do scans with `strict=True` (suspicious "
+            "globals graded dangerous).\n"
+            "* **other**: the rest (suspicious globals only, scan errors, failed tests); not scored.\n"
+            + EXECUTES_RULE.format(who="picklescan"))
+
+
+def md_labels_main() -> str:
+    return ("* **malicious**: a ModelAudit test that passed scanned this file and ModelAudit reported a CRITICAL "
+            "issue, and CPython's unpickler (a `find_class` that records and returns inert stubs, nothing imported "
+            "or run), run on every pickle the file carries, shows at least one global outside the "
+            "`torch.load(weights_only=True)` allowlist.\n"
+            "* **benign**: every ModelAudit scan of this file in a passing test had no issue above INFO and a "
+            "complete outcome.\n"
+            "* " + PATCH_RULE + "count for neither: their verdict may be a stub's; nor do scans whose config may "
+            "turn the verdict (a scanner selection, custom blacklist patterns, skipped archive entries, a `check_*` "
+            "detector switched off). numpy's and joblib's own reconstruction globals are outside the torch "
+            "allowlist too, so an object array ModelAudit calls CRITICAL is malicious here.\n"
+            "* **other**: the rest (WARNING, inconclusive or failed scans, failed tests); not scored.\n"
+            + EXECUTES_RULE.format(who="ModelAudit"))
 
 
 def md_by_carrier(rows: dict[str, dict]) -> list[str]:
@@ -1093,11 +1274,16 @@ def md_by_carrier(rows: dict[str, dict]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--airlock", required=True)
-    ap.add_argument("--python", required=True, help="venv python with modelaudit_picklescan, pytest, torch")
-    ap.add_argument("--suite", choices=("picklescan", "main"), default="picklescan",
-                    help="which of the sdist's tests: packages/modelaudit-picklescan/tests (default) or tests/")
+    ap.add_argument("--python", required=True, help="venv python with modelaudit_picklescan, pytest, torch "
+                    "(peers suite: picklescan, py7zr, pytest, torch)")
+    ap.add_argument("--suite", choices=tuple(SUITE_PATHS), default="picklescan",
+                    help="which tests: ModelAudit's packages/modelaudit-picklescan/tests (default) or tests/, "
+                    "or the peer scanner picklescan's")
+    ap.add_argument("--peer-repo", default=None,
+                    help=f"peers suite: a git clone of {PEER_REPO} holding {PEER_COMMIT[:12]}, or a tarball of "
+                    "that commit (default: download the tarball)")
     ap.add_argument("--cache", default=None,
-                    help="default ~/.cache/airlock/unseen (main suite: ~/.cache/airlock/unseen-main)")
+                    help="default ~/.cache/airlock/unseen (main suite: unseen-main, peers suite: unseen-peers)")
     ap.add_argument("--tests", nargs="*", help="test files to run (default: the whole tests folder; "
                     "main suite: MAIN_TESTS, paths like tests/scanners/test_pickle_scanner.py)")
     ap.add_argument("--jobs", type=int, default=2, help="pytest processes run side by side (default 2)")
@@ -1109,10 +1295,12 @@ def main() -> None:
                     "main suite eval/UNSEEN-main.md)")
     args = ap.parse_args()
     main_suite = args.suite == "main"
+    file_suite = args.suite != "picklescan"  # main, peers: whole model files, deep oracles, strict labels
+    cache_name, md_name = SUITE_PATHS[args.suite]
     if args.cache is None:
-        args.cache = str(Path.home() / (".cache/airlock/unseen-main" if main_suite else ".cache/airlock/unseen"))
+        args.cache = str(Path.home() / ".cache/airlock" / cache_name)
     if args.md is None:
-        args.md = str(REPO / ("eval/UNSEEN-main.md" if main_suite else "eval/UNSEEN.md"))
+        args.md = str(REPO / md_name)
     airlock = str(Path(args.airlock).resolve())
     python = args.python  # keep the venv path: resolving the symlink would leave the venv
     cache = Path(args.cache).expanduser().resolve()
@@ -1120,28 +1308,27 @@ def main() -> None:
     payload_dir = cache / "payloads"
     work.mkdir(parents=True, exist_ok=True)
 
-    probe = subprocess.run(
-        [python, "-c", "import sys, importlib.metadata as m; print(m.version('modelaudit-picklescan'), "
-                       "m.version('pytest'), sys.version.split()[0])"
-                       + ("; print(m.version('modelaudit'))" if main_suite else "")],
-        capture_output=True, text=True, timeout=120)
-    if probe.returncode != 0:
-        raise SystemExit(f"{python}: needs modelaudit-picklescan and pytest"
-                         + (" and modelaudit" if main_suite else "") + f"\n{probe.stderr}")
-    ps_version, pytest_version, py_version = probe.stdout.split()[:3]
-    if ps_version != PICKLESCAN_VERSION:
-        log(f"warning: modelaudit-picklescan {ps_version} installed, the sdist's tests are for {PICKLESCAN_VERSION}")
-    if main_suite and probe.stdout.split()[3:] != [SDIST_VERSION]:
-        log(f"warning: modelaudit {probe.stdout.split()[3:]} installed, the sdist's tests are for {SDIST_VERSION}")
+    # the distributions under test: (name, version the tests are for)
+    wanted = {"picklescan": [("modelaudit-picklescan", PICKLESCAN_VERSION)],
+              "main": [("modelaudit-picklescan", PICKLESCAN_VERSION), ("modelaudit", SDIST_VERSION)],
+              "peers": [("picklescan", PEER_SDIST_VERSION)]}[args.suite]
+    versions = probe_versions(python, [d for d, _v in wanted])
+    for dist, version in wanted:
+        if versions[dist] != version:
+            log(f"warning: {dist} {versions[dist]} installed, the tests are for {version}")
 
     if not args.skip_harvest:
-        tar = fetch_sdist(cache, python)
-        extract_tests(tar, work, args.suite)
-        if main_suite:
-            run_main_tests(airlock, python, work, args.tests, args.jobs)
+        if args.suite == "peers":
+            tar = fetch_sdist(cache, python, PEER_SDIST_NAME, PEER_SDIST_VERSION, PEER_SDIST_SHA256)
+            extract_tests(tar, work, args.suite, peer_data=peer_repo_tar(cache, args.peer_repo))
+        else:
+            tar = fetch_sdist(cache, python)
+            extract_tests(tar, work, args.suite)
+        if file_suite:
+            run_file_tests(airlock, python, work, args.tests, args.jobs, args.suite)
         else:
             run_tests(airlock, python, work, args.tests, args.jobs)
-    elif main_suite and not (work / "carriers.json").exists():
+    elif file_suite and not (work / "carriers.json").exists():
         classify_carriers(airlock, python, work)
     items = collect(work, payload_dir, args.suite)
     n_scans = sum(len(e["scans"]) for e in items.values())
@@ -1149,18 +1336,18 @@ def main() -> None:
 
     allow_source = write_allowlist(python, work / "allow.json")
     allow = set(json.loads((work / "allow.json").read_text()))
-    oracle = run_oracles(airlock, python, work, payload_dir, items, deep=main_suite,
-                         jobs=args.jobs if main_suite else 1)
+    oracle = run_oracles(airlock, python, work, payload_dir, items, deep=file_suite,
+                         jobs=args.jobs if file_suite else 1)
 
     rows = {}
     if not args.skip_scan:
         log(f"airlock scan on {len(items)} payloads, one process each")
     for i, (name, entry) in enumerate(sorted(items.items())):
-        row = label(entry, oracle.get(name, {}), allow, strict=main_suite)
+        row = label(entry, oracle.get(name, {}), allow, strict=file_suite)
         row["file"] = entry["file"]
         row["sha256"] = entry["sha256"]
         row["size"] = entry["size"]
-        if main_suite:
+        if file_suite:
             row["carrier"] = entry.get("carrier") or ""
         if not args.skip_scan:
             row["airlock"] = scan_one(airlock, payload_dir / entry["file"])
@@ -1169,22 +1356,27 @@ def main() -> None:
             log(f"  {i}/{len(items)}")
 
     label_keys = ("label", "sha256", "modelaudit_verdicts", "non_allowlisted_globals", "executes", "tests")
-    label_keys += ("carrier",) if main_suite else ()
+    label_keys += ("carrier",) if file_suite else ()
     labels = {r["file"]: {k: r[k] for k in label_keys} for r in rows.values()}
     (cache / "labels.json").write_text(json.dumps(labels, indent=1, sort_keys=True))
     per_file = test_outcomes(work)
-    meta = {"picklescan_version": ps_version, "pytest_version": pytest_version, "python_version": py_version,
+    meta = {"picklescan_version": versions.get("modelaudit-picklescan"), "pytest_version": versions["pytest"],
+            "python_version": versions["python"],
             "allowlist_source": allow_source, "pytest_summary": pytest_summary(work) or "n/a",
             "n_scans": n_scans, "note": args.note,
             "tests": args.tests or [], "label": "heldout",
             "tests_run": {f: dict(c) for f, c in sorted(per_file.items())}}
+    if file_suite:
+        meta.update({"suite": args.suite, "label": args.suite, "not_pickle_bearing": unstored_scans(work),
+                     "harvest_problems": harvest_problems(work), "deselected": MAIN_DESELECT if main_suite else {}})
     if main_suite:
-        meta.update({"suite": "main", "label": "main", "modelaudit_version": probe.stdout.split()[3],
-                     "not_pickle_bearing": unstored_scans(work), "harvest_problems": harvest_problems(work),
-                     "deselected": MAIN_DESELECT})
+        meta["modelaudit_version"] = versions["modelaudit"]
+    if args.suite == "peers":
+        meta.update({"peer_version": versions["picklescan"], "peer_commit": PEER_COMMIT,
+                     "peer_data_digest": PEER_DATA_DIGEST})
     if args.skip_scan:
         summary = label_counts(rows)
-        if main_suite:
+        if file_suite:
             report_problems(meta)
         (cache / "results.json").write_text(json.dumps({"meta": meta, "labels_summary": summary, "payloads": rows},
                                                        indent=1, sort_keys=True))
@@ -1196,6 +1388,16 @@ def main() -> None:
     (cache / "results.json").write_text(json.dumps({"meta": meta, "summary": summary, "payloads": rows},
                                                    indent=1, sort_keys=True))
     log(f"wrote {cache / 'labels.json'} and {cache / 'results.json'}")
+
+
+def probe_versions(python: str, dists: list[str]) -> dict[str, str]:
+    """Installed versions of dists and pytest in --python, and its Python version ("python")."""
+    code = ("import sys, json, importlib.metadata as m; names = sys.argv[1:]; "
+            "print(json.dumps({**{n: m.version(n) for n in names}, 'python': sys.version.split()[0]}))")
+    probe = subprocess.run([python, "-c", code, *dists, "pytest"], capture_output=True, text=True, timeout=120)
+    if probe.returncode != 0:
+        raise SystemExit(f"{python}: needs {', '.join(dists)} and pytest\n{probe.stderr}")
+    return json.loads(probe.stdout)
 
 
 def report_problems(meta: dict) -> None:

@@ -224,7 +224,28 @@ def _compression(data: bytes) -> str | None:
     return None
 
 
+def _raw_member(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """A member's bytes read as torch's reader reads them (central directory offset and
+    sizes, local header skipped whatever name it gives, flag bits and CRC-32 ignored):
+    stored or deflated only; None when even that fails."""
+    off = info.header_offset
+    if data[off:off + 4] != b"PK\x03\x04":
+        return None
+    start = off + 30 + int.from_bytes(data[off + 26:off + 28], "little") + int.from_bytes(data[off + 28:off + 30], "little")
+    body = data[start:start + info.compress_size]
+    if info.compress_type == zipfile.ZIP_STORED:
+        return body[:MAX_MEMBER]
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        try:
+            return zlib.decompressobj(-15).decompress(body, MAX_MEMBER)
+        except zlib.error:
+            return None
+    return None
+
+
 def _zip_members(data: bytes) -> list[tuple[str, bytes]]:
+    """Every member's bytes; a member Python's zipfile refuses (a flag bit for encryption,
+    a bad CRC-32, a local name that differs from the central one) is read raw (_raw_member)."""
     out = []
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -234,8 +255,10 @@ def _zip_members(data: bytes) -> list[tuple[str, bytes]]:
                 try:
                     with zf.open(info) as fh:
                         out.append((info.filename, fh.read(MAX_MEMBER)))
-                except Exception:  # noqa: BLE001 -- encrypted, bad CRC, unsupported method
-                    continue
+                except Exception:  # noqa: BLE001 -- encrypted, bad CRC, local name mismatch, unsupported method
+                    body = _raw_member(data, info)
+                    if body is not None:
+                        out.append((info.filename, body))
     except Exception:  # noqa: BLE001
         return []
     return out

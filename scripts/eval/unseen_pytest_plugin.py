@@ -44,6 +44,23 @@ test that patches code (``unittest.mock.patch`` as a decorator, or
 ``monkeypatch.setattr`` / ``patch(`` / ``Mock(`` in the test function's
 source) carry ``test_patches: true``: the verdict may come from a stubbed
 scanner (harvest_unseen.py does not use it for labels).
+
+Peers suite (``UNSEEN_SUITE=peers``; loaded with ``-p unseen_pytest_plugin``
+next to the tests of mmaitre314's ``picklescan``).  The wrapped entry points
+are the module functions of ``picklescan.scanner`` that get a file's bytes
+(``scan_bytes``, what ``scan_file_path``, ``scan_directory_path``,
+``scan_url`` and ``scan_huggingface_model`` call once per file, and the
+format scans ``scan_pickle_bytes``, ``scan_zip_bytes``, ``scan_7z_bytes``,
+``scan_numpy``, ``scan_pytorch``), replaced on the module before the test
+module imports them, so every alias and every internal call goes through the
+wrapper; the same re-entrancy guard keeps the outermost scan, i.e. one record
+a file.  The bytes recorded are those from the stream's position at the call
+(the position is put back).  picklescan's verdict for a ``ScanResult``:
+a dangerous global (``issues_count`` or ``infected_files``) -> ``malicious``;
+else ``scan_err`` or nothing scanned -> ``unknown``; else a suspicious global
+-> ``suspicious``; else ``clean``.  ``strict=True`` (suspicious globals
+graded dangerous) is recorded as an outcome-changing option.  Timeouts,
+``test_patches`` and the reasons of failed tests as in the main suite.
 """
 
 from __future__ import annotations
@@ -171,6 +188,13 @@ def _record(kind: str, payload: bytes | None, source, options, suffix: str, resu
         "options": None if options is None else repr(options)[:2000],
         "options_default": _is_default(options),
     }
+    if SUITE != "picklescan":
+        rec["test_patches"] = _current["patches"]
+    _finish(rec, payload, result, exc, _report_summary)
+
+
+def _finish(rec: dict, payload: bytes | None, result, exc, summary) -> None:
+    """Store the payload, add the scan's outcome (``summary(result)`` or the exception), append the record."""
     if payload is None:
         rec["skipped"] = "unreadable"
     elif len(payload) > MAX_PAYLOAD:
@@ -179,12 +203,10 @@ def _record(kind: str, payload: bytes | None, source, options, suffix: str, resu
     else:
         rec["sha256"] = _store(payload)
         rec["size"] = len(payload)
-    if SUITE == "main":
-        rec["test_patches"] = _current["patches"]
     if exc is not None:
         rec["exception"] = repr(exc)[:300]
     elif result is not None:
-        rec.update(_report_summary(result))
+        rec.update(summary(result))
     _append("scans.jsonl", rec)
 
 
@@ -302,11 +324,15 @@ def _config_summary(config) -> tuple[list[str] | str, list[str] | None]:
         return "?", None
 
 
+def _file_record(kind: str, source, keys, changing) -> dict:
+    return {"nodeid": _current["nodeid"], "phase": _current["phase"], "kind": kind,
+            "source": str(source)[:300], "options": keys, "options_changing": changing,
+            "options_default": changing == [], "test_patches": _current["patches"]}
+
+
 def _record_file(kind: str, path, result=None, exc=None, config=None) -> None:
     keys, changing = _config_summary(config)
-    rec: dict = {"nodeid": _current["nodeid"], "phase": _current["phase"], "kind": kind,
-                 "source": str(path)[:300], "options": keys, "options_changing": changing,
-                 "options_default": changing == [], "test_patches": _current["patches"]}
+    rec = _file_record(kind, path, keys, changing)
     try:
         size, payload = _read_regular(path, MAX_PAYLOAD)
     except Exception:  # missing, unreadable, not a path (a mock)
@@ -412,7 +438,103 @@ def _install() -> None:
                 raise RuntimeError(f"{mod.__name__}.{kind} is missing")
 
 
-_install()
+# --------------------------------------------------------------------------- peers suite
+
+_PEER_SCANS = ("scan_bytes", "scan_pickle_bytes", "scan_zip_bytes", "scan_7z_bytes", "scan_numpy", "scan_pytorch")
+
+
+def _peer_summary(result) -> dict:
+    """picklescan's verdict on a ScanResult (see the module docstring)."""
+    out: dict = {}
+    try:
+        level = {id(g): str(getattr(g.safety, "value", g.safety)).lower() for g in result.globals}
+        if result.issues_count or result.infected_files:
+            verdict = "malicious"
+        elif result.scan_err or not result.scanned_files:
+            verdict = "unknown"
+        elif result.suspicious_count or "suspicious" in level.values():
+            verdict = "suspicious"
+        else:
+            verdict = "clean"
+        out["verdict"] = verdict
+        out["status"] = "failed" if result.scan_err else "complete"
+        order = {"dangerous": 0, "suspicious": 1, "innocuous": 2}
+        out["findings"] = [
+            {"severity": level[id(g)], "rule": None, "module": str(g.module), "name": str(g.name),
+             "message": f"{level[id(g)]} global {g.module} {g.name}"}
+            for g in sorted(result.globals, key=lambda g: order.get(level[id(g)], 3))[:40]]
+    except Exception as exc:  # never break the test
+        out["summary_error"] = repr(exc)[:300]
+    return out
+
+
+def _peek(data) -> bytes | None:
+    """The bytes of a stream from its position on; the position is put back."""
+    try:
+        pos = data.tell()
+        payload = data.read(MAX_PAYLOAD + 1)
+        data.seek(pos)
+        return bytes(payload)
+    except Exception:
+        return None
+
+
+def _peer_suffix(file_id, file_ext) -> str:
+    if file_ext and 1 < len(str(file_ext)) <= 12:
+        return str(file_ext)
+    name = str(file_id)
+    if "://" not in name:  # a zip member is "archive.zip:member.pkl"
+        name = name.rsplit(":", 1)[-1]
+    return _file_suffix(Path(name))
+
+
+def _record_peer(kind: str, payload: bytes | None, file_id, file_ext, strict: bool, result=None, exc=None) -> None:
+    changing = ["strict"] if strict else []
+    rec = _file_record(kind, file_id, changing, changing)
+    rec["suffix"] = _peer_suffix(file_id, file_ext)
+    _finish(rec, payload, result, exc, _peer_summary)
+
+
+def _wrap_peer_scan(original, kind: str):
+    """Wrap ``scan_*(data, file_id, ...)`` of picklescan.scanner: record the outermost call."""
+    params = list(inspect.signature(original).parameters)
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        depth = getattr(_local, "depth", 0)
+        if depth:
+            return original(*args, **kwargs)
+        bound = dict(zip(params, args), **kwargs)
+        payload = _peek(bound.get("data"))
+        call = (kind, payload, bound.get("file_id"), bound.get("file_ext"), bool(bound.get("strict")))
+        _local.depth = depth + 1
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as exc:
+            _local.depth = depth
+            _record_peer(*call, exc=exc)
+            raise
+        _local.depth = depth
+        _record_peer(*call, result=result)
+        return result
+
+    wrapper.__unseen_wrapped__ = True
+    return wrapper
+
+
+def _install_peers() -> None:
+    import picklescan.scanner as scanner
+
+    for kind in _PEER_SCANS:
+        fn = getattr(scanner, kind)  # loudly: a missing entry point would record nothing
+        if not getattr(fn, "__unseen_wrapped__", False):
+            setattr(scanner, kind, _wrap_peer_scan(fn, kind))
+
+
+if SUITE == "peers":
+    _install_peers()
+else:
+    _install()
 if SUITE == "main":
     _install_main()
 
@@ -428,7 +550,7 @@ def _alarm(signum, frame):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     _current["nodeid"] = item.nodeid
-    _current["patches"] = _test_patches(item) if SUITE == "main" else None
+    _current["patches"] = _test_patches(item) if SUITE != "picklescan" else None
     yield
     _current["nodeid"] = None
     _current["phase"] = None
@@ -457,7 +579,7 @@ def pytest_runtest_setup(item):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     _current["phase"] = "call"
-    if SUITE != "main":
+    if SUITE == "picklescan":
         yield
         return
     import signal
@@ -480,15 +602,15 @@ def pytest_runtest_teardown(item, nextitem):
 def pytest_runtest_logreport(report):
     if report.when == "call" or report.outcome != "passed":
         rec = {"nodeid": report.nodeid, "when": report.when, "outcome": report.outcome}
-        if SUITE == "main":
+        if SUITE != "picklescan":
             rec["duration"] = round(report.duration, 3)
             rec["t"] = round(_now(), 1)
-        if SUITE == "main" and report.outcome != "passed":
+        if SUITE != "picklescan" and report.outcome != "passed":
             rec["longrepr"] = str(report.longrepr)[-400:]  # why: a missing dependency, a skip reason
         _append("outcomes.jsonl", rec)
 
 
 def pytest_collectreport(report):
-    if SUITE == "main" and report.failed:  # a test module that does not import (a missing optional dependency ...)
+    if SUITE != "picklescan" and report.failed:  # a test module that does not import (a missing optional dependency ...)
         _append("outcomes.jsonl", {"nodeid": report.nodeid, "when": "collect", "outcome": "error",
                                    "longrepr": str(report.longrepr)[-600:]})
