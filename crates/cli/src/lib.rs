@@ -6,6 +6,7 @@
 
 mod convert;
 mod hash;
+mod merge_rules;
 mod output;
 mod provenance;
 mod run;
@@ -141,6 +142,24 @@ enum Command {
         126 the command could not be executed; 127 it was not found."
     )]
     Run(run::RunArgs),
+    /// A merge bot's path-based rules (`.github/merge_rules.yaml`): lint
+    /// them, or check which rule lets a pull request merge.
+    #[command(
+        name = "merge-rules",
+        long_about = "A merge bot's path-based review rules (`.github/merge_rules.yaml`, the format of \
+        PyTorch's merge bot): rules in file order, the first whose patterns cover every changed file, \
+        with an approval from one of its approvers (each reviewer's last review that is not a comment) \
+        and its mandatory checks green (matched by substring, flaky failures tolerated up to ten unless \
+        ignore_flaky_failures is false), lets the pull request merge. `lint` finds mistakes in the rules; \
+        `check` applies them to a pull request given as JSON. Patterns are whole-path globs by \
+        default; --compat pytorch reads them as the bot does (path prefixes, `?` a regex quantifier). \
+        Where the bot fails open, this fails closed: approvers that resolve to nobody are a \
+        configuration error, and a rule with an empty approved_by passes only with \
+        --allow-no-approval.",
+        after_help = "Exit status: lint: 0 no finding, 1 findings, 2 the file cannot be used or read. \
+        check: 0 mergeable, 1 not mergeable, 2 the rules or the pull request could not be read."
+    )]
+    MergeRules(merge_rules::MergeRulesArgs),
 }
 
 #[derive(clap::Args)]
@@ -253,6 +272,7 @@ where
         Command::Sign(args) => provenance::sign(args),
         Command::Verify(args) => provenance::verify(args),
         Command::Run(args) => run::run(args),
+        Command::MergeRules(args) => merge_rules::run(args),
     }
 }
 

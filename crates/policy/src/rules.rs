@@ -911,6 +911,103 @@ rules! {
     /// source. Converting it would copy the program's bytes into the new
     /// file as tensor values.
     StagedPickle = ("AL0045", "staged-pickle", Medium, Suspicious);
+
+    /// A merge rules file the merge bot cannot use.
+    ///
+    /// ## What it detects
+    /// A `merge_rules.yaml` that is not a list of rules, a rule with an
+    /// unknown or missing key, or patterns the bot's translation refuses
+    /// (`{ } ( ) [ ] \`) or turns into an invalid regular expression.
+    ///
+    /// ## Why it matters
+    /// PyTorch's policy: merges go only through a bot that validates
+    /// reviews against path-based rules. The bot refuses every merge on such
+    /// a file, or crashes on the pattern, and people then merge around it.
+    ///
+    /// ## What to do
+    /// Fix the file as the message says; `airlock merge-rules lint` again.
+    MergeRulesInvalid = ("CI0050", "merge-rules-invalid", High, Error);
+
+    /// A merge rule that covers every path.
+    ///
+    /// ## What it detects
+    /// A rule whose patterns match every changed file (`'*'` as the bot
+    /// reads it, `**`).
+    ///
+    /// ## Why it matters
+    /// An approval from anyone in its approver set merges any change,
+    /// including workflows, release scripts and the rules file itself. Bad:
+    /// `patterns: ['*']` with a large team. Good: catch-alls only for a
+    /// small set of core maintainers, after every specific rule.
+    ///
+    /// ## What to do
+    /// Keep catch-alls for the few people who may approve anything, and
+    /// give `.github/**` and release tooling rules of their own.
+    MergeRuleCatchAll = ("CI0051", "merge-rule-catch-all", Medium, Suspicious);
+
+    /// A merge rule that needs no approval.
+    ///
+    /// ## What it detects
+    /// `approved_by: []`.
+    ///
+    /// ## Why it matters
+    /// The bot then merges a pull request the rule covers once its checks
+    /// pass, reviewed by nobody: the policy's review requirement is gone
+    /// for those paths. Bad: `approved_by: []`. Good: at least one login
+    /// or team.
+    ///
+    /// ## What to do
+    /// Name the approvers. `airlock merge-rules check` refuses such a rule
+    /// unless `--allow-no-approval` is given.
+    MergeRuleNoApproval = ("CI0052", "merge-rule-no-approval", High, Dangerous);
+
+    /// Merge rule approvers that resolve to nobody.
+    ///
+    /// ## What it detects
+    /// A rule whose `approved_by` names only `org/team` entries that have
+    /// no members (misspelt, deleted, or invisible to the bot's token),
+    /// given the teams' members.
+    ///
+    /// ## Why it matters
+    /// The bot skips the approver check when the set is empty and accepts
+    /// an approval from anyone: the rule fails open.
+    ///
+    /// ## What to do
+    /// Fix the team slug, or give the bot's token `read:org`.
+    /// `airlock merge-rules check` treats the rule as a configuration error.
+    MergeRuleUnresolvedApprovers = ("CI0053", "merge-rule-unresolved-approvers", High, Dangerous);
+
+    /// A merge rule that can never decide.
+    ///
+    /// ## What it detects
+    /// A rule after another that covers its paths, with the same approvers
+    /// or more, no more mandatory checks and no stricter flaky tolerance.
+    ///
+    /// ## Why it matters
+    /// Rules are tried in file order and the first that passes wins: the
+    /// later rule's stricter intent (its checks, its narrower approvers) is
+    /// never what decides.
+    ///
+    /// ## What to do
+    /// Move the specific rule before the general one, or remove it.
+    MergeRuleShadowed = ("CI0054", "merge-rule-shadowed", Low, Note);
+
+    /// A merge rule pattern whose meaning depends on the reader.
+    ///
+    /// ## What it detects
+    /// A pattern that matches more as PyTorch's merge bot reads it (anchored
+    /// at the start only; `?` a regex quantifier) than as a whole-path glob,
+    /// shown with a path only the bot accepts.
+    ///
+    /// ## Why it matters
+    /// `benchmarks/sparse` also covers `benchmarks/sparse_extra/`, and
+    /// `third_party/onnx` covers `third_party/onnx-tensorrt`: files the
+    /// rule's approvers were not meant to own.
+    ///
+    /// ## What to do
+    /// End directory patterns with `/**` and file patterns with their full
+    /// name; avoid `?`.
+    MergeRuleModeDependent = ("CI0055", "merge-rule-mode-dependent", Low, Note);
 }
 
 #[cfg(test)]

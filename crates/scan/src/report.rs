@@ -193,7 +193,13 @@ fn is_format_char(c: char) -> bool {
 
 /// The SARIF 2.1.0 log.
 pub fn to_sarif(reports: &[FileReport]) -> Json {
-    let rules: Vec<Json> = Rule::ALL
+    // The model-file rules; the other subsystems' rules are in their logs.
+    let model_rules: Vec<Rule> = Rule::ALL
+        .iter()
+        .copied()
+        .filter(|r| r.id().starts_with("AL"))
+        .collect();
+    let rules: Vec<Json> = model_rules
         .iter()
         .map(|r| {
             json!({
@@ -214,7 +220,7 @@ pub fn to_sarif(reports: &[FileReport]) -> Json {
     let mut results = Vec::new();
     for r in reports {
         for f in &r.findings {
-            let index = Rule::ALL.iter().position(|x| *x == f.rule).unwrap_or(0);
+            let index = model_rules.iter().position(|x| *x == f.rule).unwrap_or(0);
             let mut message = f.message.clone();
             if let Some(m) = &f.location.member {
                 message = format!("{m}: {message}");

@@ -1,0 +1,227 @@
+//! `airlock merge-rules`: a merge bot's path-based rules
+//! (`.github/merge_rules.yaml`), linted, or applied to a pull request.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use airlock_ci::merge_rules::lint::{LintOptions, lint};
+use airlock_ci::merge_rules::{
+    EvalOptions, Evaluation, MergeRule, Mode, PullRequest, evaluate, parse,
+};
+use airlock_policy::{Finding, Rule, Verdict};
+use clap::{Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::output::{self, EXIT_ERROR};
+
+#[derive(clap::Args)]
+pub(crate) struct MergeRulesArgs {
+    #[command(subcommand)]
+    command: MergeRulesCommand,
+}
+
+#[derive(Subcommand)]
+enum MergeRulesCommand {
+    /// Find mistakes in a rules file: catch-alls, rules that need no
+    /// approval or whose approvers resolve to nobody, rules that never
+    /// decide, patterns the bot reads differently from a glob.
+    Lint(LintArgs),
+    /// Say which rule lets a pull request merge, or the closest rule and
+    /// what it is missing.
+    Check(CheckArgs),
+}
+
+/// How patterns are read.
+#[derive(Clone, Copy, ValueEnum)]
+enum Compat {
+    /// PyTorch's merge bot (`trymerge.py`): patterns match path prefixes,
+    /// `?` is a regex quantifier.
+    Pytorch,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct LintArgs {
+    /// The rules file.
+    #[arg(default_value = ".github/merge_rules.yaml")]
+    rules: PathBuf,
+    /// Read patterns as this merge bot does (default: whole-path globs).
+    #[arg(long, value_enum)]
+    compat: Option<Compat>,
+    /// A JSON object of team members (`{"org/team": ["login", ...]}`):
+    /// teams missing from it or empty are reported as resolving to nobody.
+    #[arg(long)]
+    teams: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The pull request as JSON (`-` for standard input): changed_files,
+    /// reviews, checks and teams (see `docs/GUIDE.md`).
+    #[arg(long)]
+    pr: PathBuf,
+    /// The rules file.
+    #[arg(long, default_value = ".github/merge_rules.yaml")]
+    rules: PathBuf,
+    /// Read patterns as this merge bot does (default: whole-path globs).
+    #[arg(long, value_enum)]
+    compat: Option<Compat>,
+    /// Let a rule with an empty `approved_by` pass without any approval,
+    /// as the bot does (refused by default).
+    #[arg(long)]
+    allow_no_approval: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+pub(crate) fn run(args: MergeRulesArgs) -> u8 {
+    match args.command {
+        MergeRulesCommand::Lint(a) => run_lint(a),
+        MergeRulesCommand::Check(a) => run_check(a),
+    }
+}
+
+fn mode(c: Option<Compat>) -> Mode {
+    match c {
+        Some(Compat::Pytorch) => Mode::Pytorch,
+        None => Mode::Strict,
+    }
+}
+
+fn read_rules(path: &Path) -> Result<Vec<MergeRule>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("standard input: {e}"))?
+    } else {
+        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+    };
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn fail(msg: &str) -> u8 {
+    eprintln!("airlock: {msg}");
+    EXIT_ERROR
+}
+
+fn run_lint(a: LintArgs) -> u8 {
+    let findings = match read_rules(&a.rules) {
+        Ok(rules) => {
+            let teams: Option<BTreeMap<String, Vec<String>>> = match &a.teams {
+                Some(p) => match read_json(p) {
+                    Ok(t) => Some(t),
+                    Err(e) => return fail(&e),
+                },
+                None => None,
+            };
+            let opts = LintOptions {
+                mode: mode(a.compat),
+                teams,
+            };
+            lint(&rules, &opts)
+        }
+        Err(e) => vec![Finding::new(Rule::MergeRulesInvalid, e)],
+    };
+    let path = a.rules.display().to_string();
+    let text = match a.format {
+        Format::Json => json_findings(&path, &findings),
+        Format::Text => text_findings(&path, &findings),
+    };
+    if let Err(f) = output::emit(&text) {
+        return f.exit();
+    }
+    match Verdict::from_findings(&findings) {
+        Verdict::Safe => 0,
+        Verdict::Suspicious | Verdict::Dangerous => 1,
+        Verdict::Error => EXIT_ERROR,
+    }
+}
+
+fn text_findings(path: &str, findings: &[Finding]) -> String {
+    let mut s = String::new();
+    for f in findings {
+        let at = f
+            .location
+            .member
+            .as_deref()
+            .map(|m| format!("{m}: "))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "{path}: {} {} {}: {at}{}\n",
+            f.severity.name(),
+            f.rule.id(),
+            f.rule.name(),
+            f.message
+        ));
+    }
+    s.push_str(&format!(
+        "{} finding(s); verdict {}\n",
+        findings.len(),
+        Verdict::from_findings(findings)
+    ));
+    s
+}
+
+fn json_findings(path: &str, findings: &[Finding]) -> String {
+    let items: Vec<_> = findings
+        .iter()
+        .map(|f| {
+            json!({"rule": f.rule.id(), "name": f.rule.name(), "severity": f.severity.name(),
+                   "where": f.location.member, "message": f.message})
+        })
+        .collect();
+    let v = json!({"file": path, "verdict": Verdict::from_findings(findings).to_string(), "findings": items});
+    format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
+}
+
+fn run_check(a: CheckArgs) -> u8 {
+    let rules = match read_rules(&a.rules) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let pr: PullRequest = match read_json(&a.pr) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let opts = EvalOptions {
+        mode: mode(a.compat),
+        allow_no_approval: a.allow_no_approval,
+    };
+    let e = match evaluate(&rules, &pr, opts) {
+        Ok(e) => e,
+        Err(err) => return fail(&format!("{}: {err}", a.rules.display())),
+    };
+    let text = match a.format {
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&e).unwrap_or_default()),
+        Format::Text => check_text(&e),
+    };
+    if let Err(f) = output::emit(&text) {
+        return f.exit();
+    }
+    if e.merged_by.is_some() { 0 } else { 1 }
+}
+
+fn check_text(e: &Evaluation) -> String {
+    match (&e.merged_by, &e.closest) {
+        (Some(rule), _) => format!("mergeable: rule {rule:?} passes\n"),
+        (None, Some(c)) => format!(
+            "not mergeable: no rule passes; closest: rule {:?} (line {}): {}\n",
+            c.rule,
+            c.line,
+            c.missing.as_deref().unwrap_or("")
+        ),
+        (None, None) => "not mergeable: no rules\n".to_string(),
+    }
+}
