@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use airlock_ci::github::{GitHub, parse_target};
 use airlock_ci::merge_rules::lint::{LintOptions, lint};
 use airlock_ci::merge_rules::{
     EvalOptions, Evaluation, MergeRule, Mode, PullRequest, evaluate, parse,
@@ -63,11 +64,21 @@ struct LintArgs {
 }
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["pr", "github"])))]
 struct CheckArgs {
     /// The pull request as JSON (`-` for standard input): changed_files,
     /// reviews, checks and teams (see `docs/GUIDE.md`).
     #[arg(long)]
-    pr: PathBuf,
+    pr: Option<PathBuf>,
+    /// Fetch the pull request `owner/repo#N` from GitHub's REST API,
+    /// read-only, with the token in GH_TOKEN or GITHUB_TOKEN (team members
+    /// need `read:org`; teams it cannot read resolve to nobody).
+    #[arg(long, value_name = "OWNER/REPO#N")]
+    github: Option<String>,
+    /// The API base URL for --github (GitHub Enterprise Server:
+    /// `https://HOST/api/v3`).
+    #[arg(long, default_value = "https://api.github.com", value_name = "URL")]
+    github_api: String,
     /// The rules file.
     #[arg(long, default_value = ".github/merge_rules.yaml")]
     rules: PathBuf,
@@ -191,7 +202,12 @@ fn run_check(a: CheckArgs) -> u8 {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
-    let pr: PullRequest = match read_json(&a.pr) {
+    let pr = match (&a.pr, &a.github) {
+        (Some(path), _) => read_json::<PullRequest>(path),
+        (None, Some(target)) => fetch(target, &a.github_api, &rules),
+        (None, None) => Err("give --pr or --github".into()),
+    };
+    let pr = match pr {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
@@ -211,6 +227,21 @@ fn run_check(a: CheckArgs) -> u8 {
         return f.exit();
     }
     if e.merged_by.is_some() { 0 } else { 1 }
+}
+
+/// The pull request `owner/repo#N` from GitHub, with the members of every
+/// team the rules name.
+fn fetch(target: &str, api: &str, rules: &[MergeRule]) -> Result<PullRequest, String> {
+    let (repo, number) = parse_target(target).map_err(|e| e.to_string())?;
+    let mut teams: Vec<String> = rules
+        .iter()
+        .flat_map(|r| r.approved_by.iter().filter(|a| a.contains('/')).cloned())
+        .collect();
+    teams.sort();
+    teams.dedup();
+    GitHub::new(api, GitHub::token_from_env())
+        .pull_request(&repo, number, &teams)
+        .map_err(|e| e.to_string())
 }
 
 fn check_text(e: &Evaluation) -> String {
