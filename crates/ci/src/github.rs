@@ -84,7 +84,8 @@ impl GitHub {
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
     }
 
-    fn get(&self, path: &str) -> Result<Value, GitHubError> {
+    /// `GET {api}{path}` as JSON.
+    pub fn get(&self, path: &str) -> Result<Value, GitHubError> {
         let url = format!("{}{path}", self.api);
         let mut req = self
             .agent
@@ -112,7 +113,7 @@ impl GitHub {
 
     /// Every item of a paged list (`key` names the array inside an object
     /// answer, as for check runs).
-    fn pages(&self, path: &str, key: Option<&str>) -> Result<Vec<Value>, GitHubError> {
+    pub fn pages(&self, path: &str, key: Option<&str>) -> Result<Vec<Value>, GitHubError> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let mut out = Vec::new();
         for page in 1..=MAX_PAGES {

@@ -4,3 +4,4 @@
 #![forbid(unsafe_code)]
 pub mod github;
 pub mod merge_rules;
+pub mod online;

@@ -1,61 +1,14 @@
-//! The GitHub client against a test double: a local HTTP server (loopback
-//! only, a bounded number of requests) replaying response bodies shaped as
-//! GitHub's REST API documents them (pulls, pull files and reviews, check
-//! runs, workflow runs, combined status, team members).
+//! The GitHub client against a test double (`common::replay`) replaying
+//! pulls, pull files and reviews, check runs, workflow runs, combined
+//! status and team members as GitHub's REST API documents them.
+
+mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use airlock_ci::github::GitHub;
 use airlock_ci::merge_rules::{EvalOptions, Mode, evaluate, parse};
 use serde_json::json;
-
-/// The requests a test double saw: path and query, Authorization header.
-type Seen = Arc<Mutex<Vec<(String, String)>>>;
-
-/// Serve `routes` (path and query → JSON body; anything else 404) for at
-/// most `max` requests; returns the base URL and the requests seen, with
-/// their Authorization header.
-fn replay(routes: HashMap<String, serde_json::Value>, max: usize) -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(max) {
-            let Ok(mut stream) = stream else { continue };
-            stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).ok();
-            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            let mut auth = String::new();
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-                if let Some(v) = h.strip_prefix("Authorization: ") {
-                    auth = v.trim().to_string();
-                }
-            }
-            log.lock().unwrap().push((path.clone(), auth));
-            let (status, body) = match routes.get(&path) {
-                Some(b) => ("200 OK", b.to_string()),
-                None => ("404 Not Found", json!({"message": "Not Found"}).to_string()),
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    (base, seen)
-}
 
 fn routes() -> HashMap<String, serde_json::Value> {
     let r = "/repos/pytorch/pytorch";
@@ -123,7 +76,7 @@ fn rules() -> Vec<airlock_ci::merge_rules::MergeRule> {
 
 #[test]
 fn a_pull_request_as_the_bot_sees_it() {
-    let (base, seen) = replay(routes(), 20);
+    let (base, seen) = common::replay(routes(), 20);
     let gh = GitHub::new(&base, Some("ghp_test".into()));
     let teams = vec![
         "pytorch/metamates".to_string(),
@@ -179,7 +132,7 @@ fn a_pull_request_as_the_bot_sees_it() {
 
 #[test]
 fn errors_name_the_request() {
-    let (base, _) = replay(HashMap::new(), 5);
+    let (base, _) = common::replay(HashMap::new(), 5);
     let gh = GitHub::new(&base, None);
     let err = gh
         .pull_request("pytorch/pytorch", 1, &[])

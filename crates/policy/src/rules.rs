@@ -1008,6 +1008,107 @@ rules! {
     /// End directory patterns with `/**` and file patterns with their full
     /// name; avoid `?`.
     MergeRuleModeDependent = ("CI0055", "merge-rule-mode-dependent", Low, Note);
+
+    /// Workflow runs of outside contributors start without approval.
+    ///
+    /// ## What it detects
+    /// A repository whose fork pull request approval policy is not "all
+    /// external contributors" (read online).
+    ///
+    /// ## Why it matters
+    /// PyTorch's policy: workflow runs of outside contributors need
+    /// approval. Otherwise anyone who has contributed once (or has an old
+    /// GitHub account) runs code on the repository's runners with every
+    /// pull request.
+    ///
+    /// ## What to do
+    /// Settings, Actions, General: "Require approval for all external
+    /// contributors".
+    ForkApprovalLenient = ("CI0060", "fork-approval-lenient", Medium, Suspicious);
+
+    /// The default branch takes merges without a review.
+    ///
+    /// ## What it detects
+    /// No branch protection rule and no ruleset on the default branch
+    /// requiring a pull request with at least one approving review (read
+    /// online).
+    ///
+    /// ## Why it matters
+    /// PyTorch's policy: merges go only through reviewed pull requests (its
+    /// merge bot). Without the requirement, anyone with push access merges
+    /// anything, and a stolen token pushes straight to the branch releases
+    /// are cut from.
+    ///
+    /// ## What to do
+    /// Add a ruleset or branch protection requiring pull requests with an
+    /// approval (and, with a merge bot, restrict who may merge).
+    DefaultBranchUnprotected = ("CI0061", "default-branch-unprotected", High, Suspicious);
+
+    /// A release environment any branch can deploy from.
+    ///
+    /// ## What it detects
+    /// An environment named like a release one (`release`, `publish`,
+    /// `pypi`, `deploy`, `prod`, `upload`) whose deployment branch policy
+    /// allows every branch (read online).
+    ///
+    /// ## Why it matters
+    /// PyTorch's policy: uploads only from deployment environments
+    /// restricted to protected branches. An unrestricted environment hands
+    /// its secrets to a job on any branch someone with push access creates.
+    ///
+    /// ## What to do
+    /// Settings, Environments: deployment branches "Protected branches
+    /// only", and required reviewers.
+    EnvironmentUnrestricted = ("CI0062", "environment-unrestricted", High, Dangerous);
+
+    /// A publishing credential stored as a repository secret.
+    ///
+    /// ## What it detects
+    /// A repository-level Actions secret named like a registry, container
+    /// registry or cloud storage credential (`PYPI_TOKEN`, `NPM_TOKEN`,
+    /// `DOCKERHUB_PASSWORD`, `AWS_SECRET_ACCESS_KEY`, ...; read online).
+    ///
+    /// ## Why it matters
+    /// PyTorch's policy: publishing credentials are never repository
+    /// secrets. Every workflow of the repository, on every branch, can
+    /// read those.
+    ///
+    /// ## What to do
+    /// Use trusted publishing (OIDC) where the registry has it; otherwise
+    /// move the secret into a release environment restricted to protected
+    /// branches.
+    PublishSecretInRepository = ("CI0063", "publish-secret-in-repository", High, Suspicious);
+
+    /// A self-hosted runner that is not ephemeral.
+    ///
+    /// ## What it detects
+    /// A runner registered to the repository that serves more than one job
+    /// (read online).
+    ///
+    /// ## Why it matters
+    /// PyTorch's policy: no repository secrets on non-ephemeral runners,
+    /// release builds only on ephemeral ones. A job can leave a process or
+    /// a poisoned cache behind for the next job, and read what it leaves.
+    ///
+    /// ## What to do
+    /// Register runners with `--ephemeral` (or autoscale them, one job
+    /// each).
+    PersistentSelfHostedRunner = ("CI0064", "persistent-self-hosted-runner", Medium, Suspicious);
+
+    /// A repository setting that could not be read.
+    ///
+    /// ## What it detects
+    /// An online check the token could not make (most settings need an
+    /// administrator's token).
+    ///
+    /// ## Why it matters
+    /// An unchecked setting is not a safe one: the report says what was not
+    /// covered.
+    ///
+    /// ## What to do
+    /// Run the audit with a token that may read the repository's
+    /// administration settings, or check those settings by hand.
+    OnlineFactUnavailable = ("CI0065", "online-fact-unavailable", Low, Note);
 }
 
 #[cfg(test)]
