@@ -155,8 +155,6 @@ fn strict_regex(p: &str) -> String {
 /// also matches longer names (`x.py` covers `x.pyi`), which this leaves
 /// out as noise.
 pub fn compat_only_witness(pattern: &str) -> Option<String> {
-    let strict = Patterns::new(&[pattern.to_string()], Mode::Strict).ok()?;
-    let compat = Patterns::new(&[pattern.to_string()], Mode::Pytorch).ok()?;
     let literal = pattern.replace("**", "x").replace('*', "x");
     let last = pattern.rsplit('/').next().unwrap_or(pattern);
     let candidates = if pattern.contains(['?', '^', '$', '|']) {
@@ -171,6 +169,8 @@ pub fn compat_only_witness(pattern: &str) -> Option<String> {
     } else {
         return None;
     };
+    let strict = Patterns::new(&[pattern.to_string()], Mode::Strict).ok()?;
+    let compat = Patterns::new(&[pattern.to_string()], Mode::Pytorch).ok()?;
     candidates
         .into_iter()
         .find(|c| compat.matches(c) && !strict.matches(c))

@@ -23,17 +23,28 @@ pub struct LintOptions {
 /// Every finding for `rules`, in file order.
 pub fn lint(rules: &[MergeRule], opts: &LintOptions) -> Vec<Finding> {
     let mut out = Vec::new();
+    // Each rule's patterns compiled once: whether they cover every path.
+    let compiled: Vec<Option<bool>> = rules
+        .iter()
+        .map(|r| {
+            Patterns::new(&r.patterns, opts.mode)
+                .ok()
+                .map(|p| covers_every_path(&p))
+        })
+        .collect();
     for (i, r) in rules.iter().enumerate() {
         let at = |f: Finding| f.member(Some(&format!("line {}: rule {:?}", r.line, r.name)));
-        let patterns = match Patterns::new(&r.patterns, opts.mode) {
-            Ok(p) => p,
-            Err(e) => {
-                out.push(at(Finding::new(Rule::MergeRulesInvalid, e.to_string())));
+        let every = match compiled[i] {
+            Some(every) => every,
+            None => {
+                let e = Patterns::new(&r.patterns, opts.mode).err();
+                let msg = e.map(|e| e.to_string()).unwrap_or_default();
+                out.push(at(Finding::new(Rule::MergeRulesInvalid, msg)));
                 continue;
             }
         };
-        if let Some(f) = catch_all(r, &patterns) {
-            out.push(at(f));
+        if every {
+            out.push(at(catch_all(r)));
         }
         if r.approved_by.is_empty() {
             out.push(at(Finding::new(
@@ -43,7 +54,11 @@ pub fn lint(rules: &[MergeRule], opts: &LintOptions) -> Vec<Finding> {
         } else if let Some(f) = unresolved(r, opts) {
             out.push(at(f));
         }
-        if let Some(earlier) = rules[..i].iter().find(|e| shadows(e, r, opts.mode)) {
+        let earlier = rules[..i]
+            .iter()
+            .zip(&compiled)
+            .find(|(e, every)| shadows(e, **every == Some(true), r));
+        if let Some((earlier, _)) = earlier {
             out.push(at(Finding::new(
                 Rule::MergeRuleShadowed,
                 format!(
@@ -67,22 +82,25 @@ pub fn lint(rules: &[MergeRule], opts: &LintOptions) -> Vec<Finding> {
     out
 }
 
-/// A rule that covers every path.
-fn catch_all(r: &MergeRule, patterns: &Patterns) -> Option<Finding> {
+/// Whether patterns cover every path (probed with paths of every shape).
+fn covers_every_path(patterns: &Patterns) -> bool {
     let probes = ["a", "x/y/z.py", ".github/workflows/release.yml", "setup.py"];
-    probes.iter().all(|p| patterns.matches(p)).then(|| {
-        Finding::new(
-            Rule::MergeRuleCatchAll,
-            format!(
-                "its patterns match every path: anyone among its approvers ({}) can merge any change, workflows and release scripts included",
-                if r.approved_by.is_empty() {
-                    "nobody needed".to_string()
-                } else {
-                    r.approved_by.join(", ")
-                }
-            ),
-        )
-    })
+    probes.iter().all(|p| patterns.matches(p))
+}
+
+/// The finding for a rule that covers every path.
+fn catch_all(r: &MergeRule) -> Finding {
+    let who = if r.approved_by.is_empty() {
+        "nobody needed".to_string()
+    } else {
+        r.approved_by.join(", ")
+    };
+    Finding::new(
+        Rule::MergeRuleCatchAll,
+        format!(
+            "its patterns match every path: anyone among its approvers ({who}) can merge any change, workflows and release scripts included"
+        ),
+    )
 }
 
 /// Approvers that resolve to nobody, when the teams are known.
@@ -110,11 +128,7 @@ fn unresolved(r: &MergeRule, opts: &LintOptions) -> Option<Finding> {
 /// Whether `earlier` passes whenever `later` would: it covers `later`'s
 /// patterns (the same strings, or every path), with at least its approvers
 /// and at most its checks.
-fn shadows(earlier: &MergeRule, later: &MergeRule, mode: Mode) -> bool {
-    let every = Patterns::new(&earlier.patterns, mode)
-        .ok()
-        .and_then(|p| catch_all(earlier, &p))
-        .is_some();
+fn shadows(earlier: &MergeRule, every: bool, later: &MergeRule) -> bool {
     let covers = every || later.patterns.iter().all(|p| earlier.patterns.contains(p));
     let approvers = later
         .approved_by
