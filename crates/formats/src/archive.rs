@@ -91,6 +91,21 @@ impl Archive {
         Some(Archive { listing, members })
     }
 
+    /// A tar archive from its listing (made once, shared with the other
+    /// checks of the file).
+    pub fn from_tar(listing: TarListing) -> Archive {
+        let members = tar_members(&listing);
+        Archive {
+            listing: Listing::Tar(listing),
+            members,
+        }
+    }
+
+    /// Whether it is a ZIP archive.
+    pub fn is_zip(&self) -> bool {
+        matches!(self.listing, Listing::Zip(_))
+    }
+
     /// How many entries the archive lists, directories and links included.
     pub fn len(&self) -> usize {
         match &self.listing {

@@ -50,14 +50,29 @@ pub(crate) fn scan_members(
     depth: usize,
     out: &mut Outcome,
 ) -> (Option<Archive>, Members) {
+    match Archive::open(src, container) {
+        Some(archive) => {
+            let members = scan_archive(src, &archive, opts, depth, out);
+            (Some(archive), members)
+        }
+        None => (None, Members::default()),
+    }
+}
+
+/// Scan every regular member of an opened archive.
+pub(crate) fn scan_archive(
+    src: &dyn Source,
+    archive: &Archive,
+    opts: &Options,
+    depth: usize,
+    out: &mut Outcome,
+) -> Members {
     let mut members = Members::default();
-    let Some(archive) = Archive::open(src, container) else {
-        return (None, members);
-    };
+    let zip = archive.is_zip();
     let mut inflated = 0u64;
     for (name, index) in archive.members().iter().take(MAX_MEMBERS).cloned() {
         members.names.push(name.clone());
-        if container == Container::Zip && name.ends_with(".npy") {
+        if zip && name.ends_with(".npy") {
             // np.load's view of the archive scans these (numpy::scan_npz).
             members.models += 1;
             continue;
@@ -93,7 +108,7 @@ pub(crate) fn scan_members(
         fold(report, &name, out);
     }
     too_many(archive.len(), out);
-    (Some(archive), members)
+    members
 }
 
 /// A member's findings and reads, located under its name.

@@ -773,9 +773,13 @@ fn zip_after(
 
 /// A tar archive torch does not take for a checkpoint; a ZIP archive after
 /// its end, which ZIP tools see instead.
-pub(crate) fn scan_tar(src: &dyn Source, opts: &Options, out: &mut Outcome) {
-    let listing = tar::list(src, MAX_TAR_MEMBERS);
-    if let Ok(l) = &listing {
+pub(crate) fn scan_tar(
+    src: &dyn Source,
+    listing: &Result<tar::TarListing, tar::TarError>,
+    opts: &Options,
+    out: &mut Outcome,
+) {
+    if let Ok(l) = listing {
         let primary = "tarfile reads the tar archive before it";
         let _ = zip_after(src, l.end, primary, opts, out);
     }

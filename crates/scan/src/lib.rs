@@ -275,8 +275,15 @@ pub(crate) fn scan_source_at(
                 container::check_pickle_reading(src, opts, &mut out)
             }
             Format::Tar => {
-                container::scan_tar(src, opts, &mut out);
-                archive_members(src, Container::Tar, opts, depth, &mut out);
+                // Listed once, as tarfile lists it, for every check.
+                let listing =
+                    airlock_formats::tar::list(src, airlock_formats::sniff::MAX_TAR_MEMBERS);
+                container::scan_tar(src, &listing, opts, &mut out);
+                if let Ok(l) = listing {
+                    let archive = airlock_formats::archive::Archive::from_tar(l);
+                    let members = archive::scan_archive(src, &archive, opts, depth, &mut out);
+                    reviewed_archive(src, &archive, &members, opts, depth, &mut out);
+                }
                 container::check_pickle_reading(src, opts, &mut out)
             }
             Format::Compressed => compressed::scan_compressed(src, display, opts, depth, &mut out),
@@ -345,10 +352,23 @@ fn archive_members(
     out: &mut outcome::Outcome,
 ) {
     let (opened, members) = archive::scan_members(src, container, opts, depth, out);
-    archive::known_archive(&members, out);
-    if let Some(a) = opened {
-        families::review(src, &a, opts, depth, out);
+    match opened {
+        Some(a) => reviewed_archive(src, &a, &members, opts, depth, out),
+        None => archive::known_archive(&members, out),
     }
+}
+
+/// What the loaders of an archive's family run besides its members.
+fn reviewed_archive(
+    src: &dyn Source,
+    archive: &airlock_formats::archive::Archive,
+    members: &archive::Members,
+    opts: &Options,
+    depth: usize,
+    out: &mut outcome::Outcome,
+) {
+    archive::known_archive(members, out);
+    families::review(src, archive, opts, depth, out);
 }
 
 fn dedupe(findings: &mut Vec<Finding>) {
