@@ -1,0 +1,131 @@
+//! `airlock ci`: a repository's GitHub Actions workflows audited against
+//! PyTorch's CI/CD security principles.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use airlock_ci::report::{self, Color};
+use airlock_ci::{Config, Counts};
+use airlock_scan::report::Summary;
+use clap::ValueEnum;
+
+use crate::output::{self, EXIT_ERROR};
+use crate::scan::ColorChoice;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum CiFormat {
+    /// Each finding with its source line and a caret.
+    Text,
+    /// The JSON report, schema 1.
+    Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+    /// GitHub workflow commands: annotations on the pull request.
+    Github,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct CiArgs {
+    /// A repository checkout (its .github/workflows), a workflows folder,
+    /// or one workflow file.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    format: CiFormat,
+    /// The configuration file (default: .github/airlock.toml of the
+    /// repository, when it exists).
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Write the report to a file instead of standard output (an existing
+    /// file is replaced only with --force).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Replace the --output file if it exists.
+    #[arg(long, requires = "output")]
+    force: bool,
+    /// Also show the notes that say why each job counts as a release job
+    /// (CI0002).
+    #[arg(short, long)]
+    verbose: bool,
+    /// When to use colours in the text format.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
+}
+
+pub(crate) fn ci(args: CiArgs) -> u8 {
+    if let Some(path) = &args.output
+        && let Err(f) = output::check_new(path, &[&args.path], args.force)
+    {
+        return f.exit();
+    }
+    let targets = match airlock_ci::discover(&args.path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("airlock: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    if targets.workflows.is_empty() {
+        eprintln!(
+            "airlock: no workflow files found in {} (looked for .github/workflows/*.yml|yaml)",
+            args.path.display()
+        );
+        return EXIT_ERROR;
+    }
+    let config = match &args.config {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| format!("{}: {e}", p.display()))
+            .and_then(|t| Config::parse(&t).map_err(|e| format!("{}: {e}", p.display()))),
+        None => airlock_ci::default_config(&targets),
+    };
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("airlock: configuration: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let reports = airlock_ci::audit(&targets, &config);
+    let color = match args.color {
+        ColorChoice::Always => Color::Always,
+        ColorChoice::Never => Color::Never,
+        ColorChoice::Auto
+            if args.output.is_none()
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none() =>
+        {
+            Color::Always
+        }
+        ColorChoice::Auto => Color::Never,
+    };
+    let mut text = match args.format {
+        CiFormat::Text => report::to_text(&reports, args.verbose, color),
+        CiFormat::Json => {
+            serde_json::to_string_pretty(&report::to_json(&reports, args.verbose)).expect("JSON")
+        }
+        CiFormat::Sarif => {
+            serde_json::to_string_pretty(&report::to_sarif(&reports, args.verbose)).expect("JSON")
+        }
+        CiFormat::Github => report::to_github(&reports, args.verbose),
+    };
+    if !text.ends_with('\n') && !text.is_empty() {
+        text.push('\n');
+    }
+    let written = match &args.output {
+        Some(path) => output::write_file(path, &[&args.path], text.as_bytes(), args.force),
+        None => output::emit(&text),
+    };
+    if let Err(f) = written {
+        return f.exit();
+    }
+    let c = Counts::of(&reports);
+    Summary {
+        files: c.files,
+        safe: c.safe,
+        suspicious: c.suspicious,
+        dangerous: c.dangerous,
+        error: c.error,
+    }
+    .exit_code() as u8
+}
