@@ -4,6 +4,7 @@
 //! command, returning the exit status. The `airlock` binary calls it, and
 //! so does the Python package's `airlock` command.
 
+mod ci;
 mod convert;
 mod hash;
 mod merge_rules;
@@ -78,6 +79,33 @@ enum Command {
         command line is wrong."
     )]
     Inspect(convert::InspectArgs),
+    /// Audit a repository's GitHub Actions workflows against PyTorch's
+    /// CI/CD security principles (release jobs, runners, caches, secrets).
+    #[command(
+        long_about = "Audit a repository's GitHub Actions CI/CD and release pipelines against \
+        PyTorch's CI/CD security principles: release and upload jobs only on ephemeral runners, \
+        cold-start release builds without caches, no pull request code or artifacts next to \
+        secrets, uploads only from deployment environments, no publishing credentials in \
+        repository secrets where trusted publishing exists, no binaries on release pages, images \
+        pinned by digest, no secrets or pull requests on persistent self-hosted runners. Reads \
+        PATH/.github/workflows/*.yml|yaml (or the workflows folder or file given) and the local \
+        composite actions and reusable workflows they use; every finding names the file, line \
+        and column. Generic workflow audits (template injection, permissions, unpinned actions) \
+        are left to zizmor, which runs alongside.",
+        after_help = "Configuration (.github/airlock.toml, or --config FILE):\n\
+        \x20 [runners]\n\
+        \x20 ephemeral = [\"linux.ephemeral.*\"]   # labels of one-job runners (* = any characters)\n\
+        \x20 github-hosted = [\"ubuntu-24.04-16core\"]   # larger GitHub-hosted runners\n\
+        \x20 [environments]\n\
+        \x20 release = [\"pypi\"]   # deployment environments restricted to protected branches\n\
+        \x20 [publishing]\n\
+        \x20 trusted-publishing = [\"pypi\", \"crates.io\", \"npm\"]   # registries with OIDC\n\n\
+        Suppress a finding with a comment `# airlock: ignore[CI0004]` on its line or the line \
+        above. `airlock rules CI0004` explains a rule.\n\n\
+        Exit status, as for scan: 0 no finding (notes aside); 1 some finding; 2 otherwise some \
+        file could not be parsed, or nothing to audit, or the command line is wrong."
+    )]
+    Ci(ci::CiArgs),
     /// Show the detection rules and their documentation.
     Rules(RulesArgs),
     /// Checksums of files and model folders: sha256sum-compatible lists
@@ -267,6 +295,7 @@ where
         Command::Scan(args) => scan::scan(args),
         Command::Convert(args) => convert::convert(args),
         Command::Inspect(args) => convert::inspect(args),
+        Command::Ci(args) => ci::ci(args),
         Command::Rules(args) => rules(args),
         Command::Hash(args) => hash::run(args),
         Command::Sign(args) => provenance::sign(args),

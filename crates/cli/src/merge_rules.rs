@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 use airlock_ci::github::{GitHub, parse_target};
 use airlock_ci::merge_rules::lint::{LintOptions, lint};
 use airlock_ci::merge_rules::{
-    EvalOptions, Evaluation, MergeRule, Mode, PullRequest, evaluate, parse,
+    EvalOptions, Evaluation, MergeRule, Mode, PullRequest, RulesError, evaluate, parse,
 };
+use airlock_ci::{CiReport, report};
 use airlock_policy::{Finding, Rule, Verdict};
 use clap::{Subcommand, ValueEnum};
-use serde_json::json;
 
+use crate::ci::{CiFormat, color_for, exit_code, render};
 use crate::output::{self, EXIT_ERROR};
+use crate::scan::ColorChoice;
 
 #[derive(clap::Args)]
 pub(crate) struct MergeRulesArgs {
@@ -59,8 +61,11 @@ struct LintArgs {
     #[arg(long)]
     teams: Option<PathBuf>,
     /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    #[arg(short, long, value_enum, default_value = "text")]
+    format: CiFormat,
+    /// When to use colours in the text format.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
 }
 
 #[derive(clap::Args)]
@@ -128,7 +133,11 @@ fn fail(msg: &str) -> u8 {
 }
 
 fn run_lint(a: LintArgs) -> u8 {
-    let findings = match read_rules(&a.rules) {
+    let source = match std::fs::read_to_string(&a.rules) {
+        Ok(t) => t,
+        Err(e) => return fail(&format!("{}: {e}", a.rules.display())),
+    };
+    let mut findings = match parse(&source) {
         Ok(rules) => {
             let teams: Option<BTreeMap<String, Vec<String>>> = match &a.teams {
                 Some(p) => match read_json(p) {
@@ -143,58 +152,32 @@ fn run_lint(a: LintArgs) -> u8 {
             };
             lint(&rules, &opts)
         }
-        Err(e) => vec![Finding::new(Rule::MergeRulesInvalid, e)],
+        Err(e) => {
+            let line = match &e {
+                RulesError::Shape { line, .. } => u32::try_from(*line).unwrap_or(1),
+                _ => 1,
+            };
+            vec![Finding::new(Rule::MergeRulesInvalid, e.to_string()).at(line, 1)]
+        }
     };
-    let path = a.rules.display().to_string();
-    let text = match a.format {
-        Format::Json => json_findings(&path, &findings),
-        Format::Text => text_findings(&path, &findings),
+    let ignores = report::suppressions(&source);
+    let before = findings.len();
+    findings.retain(|f| !report::suppressed(&ignores, f));
+    let r = CiReport {
+        path: a.rules.display().to_string(),
+        kind: "merge-rules",
+        verdict: Verdict::from_findings(&findings),
+        suppressed: before - findings.len(),
+        findings,
+        source,
     };
+    let reports = [r];
+    // Rule-file findings are all shown: none is a mere note here.
+    let text = render(&reports, a.format, true, color_for(a.color, false));
     if let Err(f) = output::emit(&text) {
         return f.exit();
     }
-    match Verdict::from_findings(&findings) {
-        Verdict::Safe => 0,
-        Verdict::Suspicious | Verdict::Dangerous => 1,
-        Verdict::Error => EXIT_ERROR,
-    }
-}
-
-fn text_findings(path: &str, findings: &[Finding]) -> String {
-    let mut s = String::new();
-    for f in findings {
-        let at = f
-            .location
-            .member
-            .as_deref()
-            .map(|m| format!("{m}: "))
-            .unwrap_or_default();
-        s.push_str(&format!(
-            "{path}: {} {} {}: {at}{}\n",
-            f.severity.name(),
-            f.rule.id(),
-            f.rule.name(),
-            f.message
-        ));
-    }
-    s.push_str(&format!(
-        "{} finding(s); verdict {}\n",
-        findings.len(),
-        Verdict::from_findings(findings)
-    ));
-    s
-}
-
-fn json_findings(path: &str, findings: &[Finding]) -> String {
-    let items: Vec<_> = findings
-        .iter()
-        .map(|f| {
-            json!({"rule": f.rule.id(), "name": f.rule.name(), "severity": f.severity.name(),
-                   "where": f.location.member, "message": f.message})
-        })
-        .collect();
-    let v = json!({"file": path, "verdict": Verdict::from_findings(findings).to_string(), "findings": items});
-    format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
+    exit_code(&reports)
 }
 
 fn run_check(a: CheckArgs) -> u8 {

@@ -57,7 +57,7 @@ fn lint_reports_catch_alls_and_exits_1() {
         String::from_utf8_lossy(&o.stderr)
     );
     let v: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
-    let ids: Vec<&str> = v["findings"]
+    let ids: Vec<&str> = v["files"][0]["findings"]
         .as_array()
         .unwrap()
         .iter()

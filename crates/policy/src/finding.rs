@@ -11,6 +11,10 @@ pub struct Location {
     pub member: Option<String>,
     /// Byte offset within the member, or within the file.
     pub offset: Option<u64>,
+    /// Line in a text file (a workflow), 1-based.
+    pub line: Option<u32>,
+    /// Column in that line, 1-based, in characters.
+    pub column: Option<u32>,
 }
 
 impl Location {
@@ -82,6 +86,13 @@ impl Finding {
     /// Set the offset.
     pub fn offset(mut self, o: Option<u64>) -> Finding {
         self.location.offset = o;
+        self
+    }
+
+    /// Set the line and column (1-based) in a text file.
+    pub fn at(mut self, line: u32, column: u32) -> Finding {
+        self.location.line = Some(line);
+        self.location.column = Some(column);
         self
     }
 }

@@ -33,6 +33,28 @@ impl Severity {
     }
 }
 
+impl Severity {
+    /// The SARIF `level` of a finding of this severity.
+    pub fn sarif_level(self) -> &'static str {
+        match self {
+            Severity::Critical | Severity::High => "error",
+            Severity::Medium => "warning",
+            Severity::Low | Severity::Info => "note",
+        }
+    }
+
+    /// The `security-severity` score code-scanning services sort by.
+    pub fn security_severity(self) -> &'static str {
+        match self {
+            Severity::Critical => "9.5",
+            Severity::High => "8.0",
+            Severity::Medium => "5.5",
+            Severity::Low => "3.0",
+            Severity::Info => "1.0",
+        }
+    }
+}
+
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -116,6 +138,35 @@ impl Rule {
             .take_while(|l| !l.is_empty() && !l.starts_with('#'))
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    /// Whether the rule is about CI/CD pipelines (`airlock ci`), not model
+    /// files.
+    pub fn is_ci(self) -> bool {
+        self.id().starts_with("CI")
+    }
+
+    /// The rule as a SARIF 2.1.0 `reportingDescriptor`, with its whole
+    /// documentation as help.
+    pub fn sarif_descriptor(self) -> serde_json::Value {
+        let area = if self.is_ci() {
+            "ci-cd"
+        } else {
+            "machine-learning"
+        };
+        serde_json::json!({
+            "id": self.id(),
+            "name": self.name(),
+            "shortDescription": {"text": self.summary()},
+            "fullDescription": {"text": self.summary()},
+            "help": {"text": self.doc(), "markdown": self.doc()},
+            "defaultConfiguration": {"level": self.severity().sarif_level()},
+            "properties": {
+                "tags": ["security", area, "supply-chain"],
+                "security-severity": self.severity().security_severity(),
+                "precision": "high",
+            },
+        })
     }
 
     /// Find a rule by id or name.
@@ -912,6 +963,425 @@ rules! {
     /// file as tensor values.
     StagedPickle = ("AL0045", "staged-pickle", Medium, Suspicious);
 
+    /// A workflow or action file could not be read, is not valid YAML, or
+    /// is not a workflow GitHub Actions accepts.
+    ///
+    /// ## What it detects
+    /// A file `airlock ci` audits (a workflow under `.github/workflows/`, a
+    /// local composite action or reusable workflow a workflow uses) that
+    /// cannot be read, whose YAML is malformed, or that the GitHub Actions
+    /// workflow model rejects (a missing `on:` or `jobs:`, a job without
+    /// `runs-on`, a step with both `uses` and `run`, ...). The message gives
+    /// the parser's reason and position.
+    ///
+    /// ## Why it matters
+    /// A file that cannot be read cannot be audited: nothing is known about
+    /// its jobs, so it is never reported as clean. GitHub also refuses to run
+    /// a workflow it cannot parse.
+    ///
+    /// ## What to do
+    /// Fix the file (GitHub shows the same error on the workflow's page), or,
+    /// for a local action the workflow names, make the path point at a
+    /// directory with an `action.yml`.
+    CiParseError = ("CI0001", "ci-parse-error", High, Error);
+
+    /// A job is in release context: it publishes, feeds a job that
+    /// publishes, or its workflow runs on tags, releases or nightly
+    /// schedules (a note, shown with `--verbose`).
+    ///
+    /// ## What it detects
+    /// The building block of the release rules. A job is in release context
+    /// when one of these holds, and the finding says which:
+    ///
+    /// - it **publishes**: a step uses `pypa/gh-action-pypi-publish`, a
+    ///   release action (`softprops/action-gh-release`,
+    ///   `ncipollo/release-action`, `svenstaro/upload-release-action`,
+    ///   `actions/upload-release-asset`, `actions/create-release`),
+    ///   `docker/build-push-action` or `docker/bake-action` with `push` not
+    ///   `false`, `google-github-actions/upload-cloud-storage`, or runs
+    ///   `twine upload`, `uv publish`, `poetry publish`, `hatch publish`,
+    ///   `pdm publish`, `flit publish`, `cargo publish`, `npm|yarn|pnpm
+    ///   publish`, `gem push`, `dotnet nuget push`, `anaconda upload`,
+    ///   `docker|podman push`, `docker buildx build|bake ... --push`,
+    ///   `aws s3 cp|sync|mv` to `s3://`, `gsutil cp|rsync|mv` to `gs://`,
+    ///   `gcloud storage cp|rsync|mv` to `gs://`, `az storage blob
+    ///   upload|upload-batch|sync`, `gh release create|upload` (`--dry-run`
+    ///   runs are not publishing), or is a `run:` step given a publishing
+    ///   credential from a secret (see CI0007: its script uploads with it);
+    ///   steps of local composite actions count;
+    /// - it **feeds a publishing job**: a job that publishes `needs` it,
+    ///   directly or through other jobs (its outputs and artifacts are what
+    ///   gets published);
+    /// - its workflow runs on **tag pushes** (`push` with `tags` or
+    ///   `tags-ignore`), on **`release`** events, or on a **`schedule`** and
+    ///   its name or file name contains `nightly` or `release`;
+    /// - its `if:` tests for a tag ref (`refs/tags/`, `github.ref_type ==
+    ///   'tag'`);
+    /// - its `environment:` is one the configuration names as a release
+    ///   environment;
+    /// - for a local reusable workflow: the job that calls it is in release
+    ///   context.
+    ///
+    /// ## Why it matters
+    /// PyTorch's policy asks more of release pipelines than of CI: builds and
+    /// uploads only on ephemeral runners, cold-start builds without caches,
+    /// uploads only from deployment environments restricted to protected
+    /// branches, no publishing credentials in repository secrets. The other
+    /// `CI` rules apply these to the jobs this rule finds.
+    ///
+    /// ## What to do
+    /// Nothing: the note explains why other findings treat the job as a
+    /// release job. If a job is counted wrongly, say so in an issue.
+    ReleaseContext = ("CI0002", "release-context", Info, Note);
+
+    /// A release or upload job runs on a self-hosted runner that is not
+    /// declared ephemeral.
+    ///
+    /// ## What it detects
+    /// A job in release context (see CI0002) whose `runs-on` names a runner
+    /// that is not GitHub-hosted (`ubuntu-*`, `windows-*`, `macos-*`, or a
+    /// label the configuration lists under `runners.github-hosted`) and
+    /// carries no label the configuration declares ephemeral
+    /// (`runners.ephemeral`). `self-hosted`, custom labels and runner groups
+    /// count as persistent until declared. Labels taken from `matrix` values
+    /// are expanded; labels computed from other expressions are not judged.
+    ///
+    /// Policy: *"Builds and uploads only on ephemeral runners."*
+    ///
+    /// Bad:
+    /// ```yaml
+    /// on: {push: {tags: ["v*"]}}
+    /// jobs:
+    ///   publish:
+    ///     runs-on: [self-hosted, linux]
+    ///     steps:
+    ///       - run: twine upload dist/*
+    /// ```
+    /// Good: `runs-on: ubuntu-latest`, or a label of runners created for one
+    /// job and destroyed after it, declared in `.github/airlock.toml`:
+    /// ```toml
+    /// [runners]
+    /// ephemeral = ["linux.ephemeral.*"]
+    /// ```
+    ///
+    /// ## Why it matters
+    /// A persistent runner keeps state between jobs: whoever ran a job on it
+    /// before (a pull request from a fork, a compromised dependency's build
+    /// script) can leave a process, a modified toolchain or a poisoned cache
+    /// behind that tampers with the release build or steals its upload
+    /// credentials.
+    ///
+    /// ## What to do
+    /// Run release builds and uploads on GitHub-hosted runners or on
+    /// ephemeral self-hosted runners (`--ephemeral` registration, one job per
+    /// runner, e.g. Actions Runner Controller), and declare their labels as
+    /// ephemeral in the configuration.
+    ReleaseOnPersistentRunner = ("CI0003", "release-on-persistent-runner", High, Dangerous);
+
+    /// A release job restores a cache, uses a compiler cache, or takes
+    /// artifacts from other workflow runs.
+    ///
+    /// ## What it detects
+    /// In a job in release context (see CI0002): `actions/cache` and
+    /// `actions/cache/restore`, the `cache:` input of `actions/setup-*`
+    /// actions (and `actions/setup-go`, which caches unless `cache: false`;
+    /// `astral-sh/setup-uv` with `enable-cache`), `Swatinem/rust-cache`,
+    /// compiler caches (`mozilla-actions/sccache-action`,
+    /// `hendrikmuhs/ccache-action`, the environment variables
+    /// `SCCACHE_GHA_ENABLED`, `SCCACHE_BUCKET`, `RUSTC_WRAPPER`,
+    /// `CMAKE_*_COMPILER_LAUNCHER`, in `env:` or exported by a `run:`
+    /// script), docker `cache-from` (`docker/build-push-action` input or
+    /// `docker build --cache-from`), and artifacts of other runs
+    /// (`actions/download-artifact` with `run-id`,
+    /// `dawidd6/action-download-artifact`, `gh run download`).
+    ///
+    /// Policy: *"Cold-start builds with no caches; artifacts built with
+    /// distributed caches are never published."*
+    ///
+    /// Bad:
+    /// ```yaml
+    /// on: {release: {types: [published]}}
+    /// jobs:
+    ///   wheels:
+    ///     runs-on: ubuntu-latest
+    ///     steps:
+    ///       - uses: actions/setup-python@v5
+    ///         with: {python-version: "3.12", cache: pip}
+    ///       - run: python -m build && twine upload dist/*
+    /// ```
+    /// Good: the same job without `cache: pip`.
+    ///
+    /// ## Why it matters
+    /// Caches are shared between workflow runs, and pull requests can write
+    /// them (GitHub cache scopes, sccache buckets): a poisoned object file or
+    /// package in the cache ends up in the released binary without any
+    /// change to the source being reviewed.
+    ///
+    /// ## What to do
+    /// Build releases from scratch: remove the cache from release jobs (keep
+    /// it in CI jobs), and rebuild rather than download artifacts of other
+    /// runs.
+    ReleaseCache = ("CI0004", "release-cache", High, Dangerous);
+
+    /// A `workflow_run` or `pull_request_target` job takes code or
+    /// artifacts from a pull request and holds secrets or a write token.
+    ///
+    /// ## What it detects
+    /// In a workflow triggered by `workflow_run` or `pull_request_target`, a
+    /// job that downloads artifacts (`actions/download-artifact`,
+    /// `dawidd6/action-download-artifact`, `gh run download`) or checks out
+    /// the pull request's code (`actions/checkout` with a `ref` or
+    /// `repository` from `github.event.pull_request.head`, `github.head_ref`,
+    /// `github.event.workflow_run.head_*` or `refs/pull/`; `gh pr
+    /// checkout`; `git fetch` of `pull/`), and that holds secrets (any
+    /// `secrets.*` but `GITHUB_TOKEN`, `secrets: inherit`) or a token that
+    /// can write (`write` permissions, or no `permissions:` at all, where the
+    /// repository's default decides).
+    ///
+    /// Policy: *"Artifacts built with distributed caches (sccache) are never
+    /// executed where secrets live."*
+    ///
+    /// Bad:
+    /// ```yaml
+    /// on: {workflow_run: {workflows: [CI], types: [completed]}}
+    /// jobs:
+    ///   report:
+    ///     runs-on: ubuntu-latest
+    ///     steps:
+    ///       - uses: actions/download-artifact@v4
+    ///         with: {run-id: "${{ github.event.workflow_run.id }}"}
+    ///       - run: ./bench --upload
+    ///         env: {TOKEN: "${{ secrets.BENCH_TOKEN }}"}
+    /// ```
+    /// Good: `permissions: {}` (or read-only), no secrets in that job, and
+    /// the artifact treated as data (parsed, never executed); the privileged
+    /// step in another job that receives only validated values.
+    ///
+    /// ## Why it matters
+    /// These triggers run with the base repository's secrets and a token that
+    /// can write, but the artifacts and the checked-out code come from the
+    /// pull request (or from a CI run of it): whoever opened the pull request
+    /// controls what runs next to the secrets.
+    ///
+    /// ## What to do
+    /// Split the work: the job that touches the pull request's code or
+    /// artifacts gets no secrets and a read-only token; anything privileged
+    /// happens in a separate job that only consumes checked, plain data.
+    UntrustedArtifactWithSecrets = ("CI0005", "untrusted-artifact-with-secrets", Critical, Dangerous);
+
+    /// A job that publishes has no deployment environment (or not a release
+    /// environment).
+    ///
+    /// ## What it detects
+    /// A job with a publishing step (see CI0002) and no `environment:`, or,
+    /// when the configuration lists release environments
+    /// (`environments.release`), an environment not among them.
+    ///
+    /// Policy: *"Uploads only from deployment environments restricted to
+    /// protected branches."*
+    ///
+    /// Bad:
+    /// ```yaml
+    /// jobs:
+    ///   publish:
+    ///     runs-on: ubuntu-latest
+    ///     permissions: {id-token: write}
+    ///     steps:
+    ///       - uses: pypa/gh-action-pypi-publish@release/v1
+    /// ```
+    /// Good: the same job with `environment: pypi`, an environment whose
+    /// deployment branches are limited to protected branches (and, better,
+    /// with required reviewers).
+    ///
+    /// ## Why it matters
+    /// An environment is where GitHub enforces who may deploy: which branches
+    /// and tags, which reviewers must approve, how long to wait. Without one,
+    /// any workflow run that reaches the job (a pushed branch, a modified
+    /// workflow) can publish, and trusted publishers cannot be bound to it.
+    ///
+    /// ## What to do
+    /// Add `environment: <name>` to the job, restrict that environment's
+    /// deployment branches to protected branches or tags in the repository
+    /// settings, keep its secrets in the environment, and bind trusted
+    /// publishing (PyPI, crates.io, npm) to it.
+    UploadWithoutEnvironment = ("CI0006", "upload-without-environment", Medium, Suspicious);
+
+    /// Publishing credentials come from secrets where trusted publishing
+    /// exists, or outside a deployment environment.
+    ///
+    /// ## What it detects
+    /// A secret (not `GITHUB_TOKEN`) given as a publishing credential:
+    /// `TWINE_PASSWORD`, `CARGO_REGISTRY_TOKEN`, `NPM_TOKEN`,
+    /// `NODE_AUTH_TOKEN`, `UV_PUBLISH_TOKEN`, `POETRY_PYPI_TOKEN_*`,
+    /// `HATCH_INDEX_AUTH`, `PDM_PUBLISH_PASSWORD`, `GEM_HOST_API_KEY`,
+    /// `ANACONDA_API_TOKEN`, `AWS_SECRET_ACCESS_KEY`, `AZURE_STORAGE_KEY`
+    /// and the like in `env:`; the `password` of
+    /// `pypa/gh-action-pypi-publish` and `docker/login-action`;
+    /// `aws-secret-access-key` of `aws-actions/configure-aws-credentials`,
+    /// `credentials_json` of `google-github-actions/auth`, `creds` of
+    /// `azure/login`; `--token`, `-p`/`--password` and `-t` arguments of
+    /// publish and login commands in `run:` scripts. It is reported for
+    /// registries with trusted publishing (OIDC: PyPI, crates.io, npm,
+    /// RubyGems, NuGet, AWS, Google Cloud, Azure, configurable) wherever it
+    /// is, and for the others (Docker registries, anaconda.org) when the
+    /// job has no `environment:`.
+    ///
+    /// Policy: *"Publishing credentials never in repository secrets."*
+    ///
+    /// Bad:
+    /// ```yaml
+    ///       - run: cargo publish
+    ///         env:
+    ///           CARGO_REGISTRY_TOKEN: ${{ secrets.CRATES_TOKEN }}
+    /// ```
+    /// Good:
+    /// ```yaml
+    ///     environment: crates-io
+    ///     permissions: {id-token: write}
+    ///     steps:
+    ///       - uses: rust-lang/crates-io-auth-action@v1
+    ///         id: auth
+    ///       - run: cargo publish
+    ///         env:
+    ///           CARGO_REGISTRY_TOKEN: ${{ steps.auth.outputs.token }}
+    /// ```
+    ///
+    /// ## Why it matters
+    /// A long-lived token in repository secrets is readable by every workflow
+    /// of the repository and every branch that can change one; once leaked it
+    /// publishes anything until someone notices and revokes it. Trusted
+    /// publishing mints a short-lived token bound to one workflow and
+    /// environment.
+    ///
+    /// ## What to do
+    /// Use trusted publishing where the registry offers it; otherwise keep the
+    /// credential as an environment secret of a protected deployment
+    /// environment, never a repository secret.
+    PublishCredentialSecret = ("CI0007", "publish-credential-secret", High, Dangerous);
+
+    /// Binaries are attached to a GitHub release.
+    ///
+    /// ## What it detects
+    /// `softprops/action-gh-release` with `files`, `ncipollo/release-action`
+    /// with `artifacts`, `svenstaro/upload-release-action`,
+    /// `actions/upload-release-asset`, `xresloader/upload-to-github-release`,
+    /// and `gh release create` or `gh release upload` given files.
+    ///
+    /// Policy: *"No binaries on GitHub release pages."*
+    ///
+    /// Bad:
+    /// ```yaml
+    ///       - uses: softprops/action-gh-release@v2
+    ///         with:
+    ///           files: dist/*.whl
+    /// ```
+    /// Good: the release page with notes only (`gh release create "$TAG"
+    /// --notes-file CHANGELOG.md`), the binaries published to the package
+    /// index, where they are signed, attested and immutable.
+    ///
+    /// ## Why it matters
+    /// Release assets can be replaced at any time by anyone with write access
+    /// or a leaked token, carry no provenance by default, and users download
+    /// them outside their package manager's integrity checks.
+    ///
+    /// ## What to do
+    /// Publish binaries through the package registries (PyPI, conda
+    /// channels, container registries) with trusted publishing and
+    /// attestations; link to them from the release notes.
+    BinaryOnReleasePage = ("CI0008", "binary-on-release-page", Medium, Suspicious);
+
+    /// A container image is referenced by a tag, not by a digest.
+    ///
+    /// ## What it detects
+    /// `container:`, `services.*.image` and `uses: docker://` without an
+    /// `@sha256:` digest, and images of `docker run`, `docker pull` and
+    /// `docker create` (also `podman`) in `run:` scripts without one. Images
+    /// named by expressions or shell variables are not judged.
+    ///
+    /// Policy: *"Docker images use immutable tags."*
+    ///
+    /// Bad: `container: pytorch/manylinux2_28-builder:cuda12.6`
+    ///
+    /// Good: `container:
+    /// pytorch/manylinux2_28-builder:cuda12.6@sha256:4f1c...` (the tag stays
+    /// for people, the digest decides).
+    ///
+    /// ## Why it matters
+    /// A tag is a pointer that whoever can push to the repository can move:
+    /// the job then runs (with its secrets and token) a different image than
+    /// the one reviewed, and builds stop being reproducible.
+    ///
+    /// ## What to do
+    /// Pin every image by digest (Dependabot and Renovate update pinned
+    /// digests), or use a registry whose tags are immutable and say so in an
+    /// inline suppression.
+    MutableImage = ("CI0009", "mutable-image", Medium, Suspicious);
+
+    /// A job with secrets runs on a self-hosted runner that is not declared
+    /// ephemeral.
+    ///
+    /// ## What it detects
+    /// A job that references a secret other than `GITHUB_TOKEN` (in `env:`,
+    /// `with:`, `run:`, `container` credentials, or `secrets:` passed to a
+    /// reusable workflow) and whose `runs-on` is a persistent runner (see
+    /// CI0003 for how runners are judged).
+    ///
+    /// Policy: *"No repository secrets on non-ephemeral runners."*
+    ///
+    /// Bad:
+    /// ```yaml
+    ///   upload-stats:
+    ///     runs-on: linux.2xlarge
+    ///     steps:
+    ///       - run: ./upload.sh
+    ///         env: {TOKEN: "${{ secrets.STATS_TOKEN }}"}
+    /// ```
+    /// Good: the same job on `ubuntu-latest` or an ephemeral label.
+    ///
+    /// ## Why it matters
+    /// Whatever ran on the runner before, a pull request's build among
+    /// them, may have left a process behind that reads the next job's
+    /// environment and memory: the secret leaks to it.
+    ///
+    /// ## What to do
+    /// Move jobs that need secrets to GitHub-hosted or ephemeral runners, and
+    /// declare the ephemeral labels in the configuration.
+    SecretOnPersistentRunner = ("CI0010", "secret-on-persistent-runner", High, Dangerous);
+
+    /// A workflow that pull requests or comments trigger runs on a
+    /// self-hosted runner that is not declared ephemeral.
+    ///
+    /// ## What it detects
+    /// A job of a workflow triggered by `pull_request`,
+    /// `pull_request_target`, `pull_request_review`,
+    /// `pull_request_review_comment` or `issue_comment` (also through a
+    /// local reusable workflow called from one) whose `runs-on` is a
+    /// persistent runner (see CI0003).
+    ///
+    /// Policy: *"Workflow runs of outside contributors need approval"* and
+    /// *"no secrets on non-ephemeral runners"*: a persistent runner must
+    /// never run code from a pull request.
+    ///
+    /// Bad:
+    /// ```yaml
+    /// on: pull_request
+    /// jobs:
+    ///   test:
+    ///     runs-on: self-hosted
+    /// ```
+    /// Good: `runs-on: ubuntu-latest`, or ephemeral self-hosted runners
+    /// declared in the configuration.
+    ///
+    /// ## Why it matters
+    /// A pull request controls the code its CI runs: on a persistent runner
+    /// that code can install a backdoor that survives the job and waits for
+    /// the next one, a release build or a job with secrets.
+    ///
+    /// ## What to do
+    /// Use ephemeral runners for pull requests, require approval for workflow
+    /// runs of outside contributors, and never share runners between pull
+    /// request CI and release or privileged jobs.
+    UntrustedTriggerOnPersistentRunner = ("CI0011", "untrusted-trigger-on-persistent-runner", High, Dangerous);
     /// A merge rules file the merge bot cannot use.
     ///
     /// ## What it detects

@@ -42,6 +42,7 @@ impl Outcome {
                 let at = airlock_policy::Location {
                     member: refusal.member.clone(),
                     offset: refusal.offset,
+                    ..Default::default()
                 }
                 .suffix();
                 if refusal.kind == RefusalKind::LoadFails {

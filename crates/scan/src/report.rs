@@ -111,21 +111,7 @@ pub fn to_json(reports: &[FileReport]) -> Json {
 }
 
 fn sarif_level(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical | Severity::High => "error",
-        Severity::Medium => "warning",
-        Severity::Low | Severity::Info => "note",
-    }
-}
-
-fn security_severity(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical => "9.5",
-        Severity::High => "8.0",
-        Severity::Medium => "5.5",
-        Severity::Low => "3.0",
-        Severity::Info => "1.0",
-    }
+    s.sarif_level()
 }
 
 /// A SARIF artifact URI: the path's bytes (exact, even when they are not
@@ -193,34 +179,13 @@ fn is_format_char(c: char) -> bool {
 
 /// The SARIF 2.1.0 log.
 pub fn to_sarif(reports: &[FileReport]) -> Json {
-    // The model-file rules; the other subsystems' rules are in their logs.
-    let model_rules: Vec<Rule> = Rule::ALL
-        .iter()
-        .copied()
-        .filter(|r| r.id().starts_with("AL"))
-        .collect();
-    let rules: Vec<Json> = model_rules
-        .iter()
-        .map(|r| {
-            json!({
-                "id": r.id(),
-                "name": r.name(),
-                "shortDescription": {"text": r.summary()},
-                "fullDescription": {"text": r.summary()},
-                "help": {"text": r.doc(), "markdown": r.doc()},
-                "defaultConfiguration": {"level": sarif_level(r.severity())},
-                "properties": {
-                    "tags": ["security", "machine-learning", "supply-chain"],
-                    "security-severity": security_severity(r.severity()),
-                    "precision": "high",
-                },
-            })
-        })
-        .collect();
+    // Model-file rules only: the CI rules are `airlock ci`'s.
+    let scan_rules: Vec<Rule> = Rule::ALL.iter().copied().filter(|r| !r.is_ci()).collect();
+    let rules: Vec<Json> = scan_rules.iter().map(|r| r.sarif_descriptor()).collect();
     let mut results = Vec::new();
     for r in reports {
         for f in &r.findings {
-            let index = model_rules.iter().position(|x| *x == f.rule).unwrap_or(0);
+            let index = scan_rules.iter().position(|x| *x == f.rule).unwrap_or(0);
             let mut message = f.message.clone();
             if let Some(m) = &f.location.member {
                 message = format!("{m}: {message}");

@@ -33,7 +33,11 @@ pub fn lint(rules: &[MergeRule], opts: &LintOptions) -> Vec<Finding> {
         })
         .collect();
     for (i, r) in rules.iter().enumerate() {
-        let at = |f: Finding| f.member(Some(&format!("line {}: rule {:?}", r.line, r.name)));
+        let line = u32::try_from(r.line).unwrap_or(u32::MAX);
+        let at = |f: Finding| {
+            let message = format!("rule {:?}: {}", r.name, f.message);
+            Finding { message, ..f }.at(line, 1)
+        };
         let every = match compiled[i] {
             Some(every) => every,
             None => {

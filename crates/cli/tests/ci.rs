@@ -1,0 +1,225 @@
+//! `airlock ci` end to end: a bad and a good workflow per rule
+//! (`tests/fixtures/ci/rules/`), a small repository with a local composite
+//! action and reusable workflows (`tests/fixtures/ci/repo/`), and real
+//! workflows of well-known projects (`tests/fixtures/ci/real/`), in every
+//! output format.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value as Json;
+
+fn repo() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+const RULES: &str = "tests/fixtures/ci/rules";
+const CONFIG: &str = "tests/fixtures/ci/rules/airlock.toml";
+
+fn airlock(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(args)
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run airlock")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// `rule line:col message` of every finding, notes included.
+fn findings(path: &str) -> (Vec<String>, Option<i32>) {
+    let o = airlock(&["ci", "-v", "-f", "json", "--config", CONFIG, path]);
+    let report: Json = serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| {
+        panic!("{path}: {e}: {}", String::from_utf8_lossy(&o.stderr));
+    });
+    let mut out = Vec::new();
+    for file in report["files"].as_array().unwrap() {
+        for f in file["findings"].as_array().unwrap() {
+            out.push(format!(
+                "{} {}:{}:{} {}",
+                f["rule"].as_str().unwrap(),
+                file["path"].as_str().unwrap(),
+                f["location"]["line"],
+                f["location"]["column"],
+                f["message"].as_str().unwrap()
+            ));
+        }
+    }
+    (out, o.status.code())
+}
+
+fn fixtures() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repo().join(RULES))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yml"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_ci_rule_has_a_bad_and_a_good_fixture() {
+    let names = fixtures();
+    // Workflow rules only: the merge-rule (CI0050..) and online (CI0060..)
+    // rules have their own inputs (crates/ci/tests).
+    let workflow_rule = |r: &&airlock_policy::Rule| r.is_ci() && r.id() < "CI0050";
+    for rule in airlock_policy::Rule::ALL.iter().filter(workflow_rule) {
+        if *rule == airlock_policy::Rule::ReleaseContext {
+            continue; // a note, shown by every release fixture
+        }
+        let id = rule.id();
+        assert!(
+            names.iter().any(|n| n.starts_with(&format!("{id}-bad"))),
+            "{id}: no bad fixture"
+        );
+        assert!(
+            names.iter().any(|n| n == &format!("{id}-good.yml")),
+            "{id}: no good fixture"
+        );
+    }
+}
+
+#[test]
+fn bad_fixtures_find_their_rule_and_good_ones_do_not() {
+    let mut all = String::new();
+    for name in fixtures() {
+        let path = format!("{RULES}/{name}");
+        let (found, code) = findings(&path);
+        let rule = &name[..6];
+        let hits = found.iter().filter(|f| f.starts_with(rule)).count();
+        if name.contains("-bad") {
+            assert!(hits > 0, "{name}: no {rule} finding: {found:#?}");
+            let want = if rule == "CI0001" { 2 } else { 1 };
+            assert_eq!(code, Some(want), "{name}");
+        } else if name.contains("-good") {
+            assert_eq!(hits, 0, "{name}: {found:#?}");
+            let notes_only = found.iter().all(|f| f.starts_with("CI0002"));
+            assert!(notes_only, "{name}: {found:#?}");
+            assert_eq!(code, Some(0), "{name}");
+        }
+        all.push_str(&format!("## {name} (exit {})\n", code.unwrap_or(-1)));
+        for f in found {
+            all.push_str(&f);
+            all.push('\n');
+        }
+        all.push('\n');
+    }
+    insta::assert_snapshot!("ci_rule_fixtures", all);
+}
+
+#[test]
+fn inline_suppressions() {
+    let (found, code) = findings(&format!("{RULES}/suppressed.yml"));
+    assert!(found.iter().all(|f| f.starts_with("CI0002")), "{found:#?}");
+    assert_eq!(code, Some(0));
+    let o = airlock(&[
+        "ci",
+        "-f",
+        "json",
+        "--config",
+        CONFIG,
+        &format!("{RULES}/suppressed.yml"),
+    ]);
+    let report: Json = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["summary"]["suppressed"], 2);
+    // Without the comments, both come back.
+    let text = std::fs::read_to_string(repo().join(RULES).join("suppressed.yml")).unwrap();
+    let dir = std::env::temp_dir().join(format!("airlock-ci-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bare = dir.join("bare.yml");
+    std::fs::write(&bare, text.replace("airlock: ignore", "note")).unwrap();
+    let (found, code) = findings(bare.to_str().unwrap());
+    assert!(found.iter().any(|f| f.starts_with("CI0009")), "{found:#?}");
+    assert!(found.iter().any(|f| f.starts_with("CI0004")), "{found:#?}");
+    assert_eq!(code, Some(1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn local_actions_and_reusable_workflows() {
+    let (found, code) = findings("tests/fixtures/ci/repo");
+    // Dangerous findings decide the status before the missing action's
+    // error, as for scan.
+    assert_eq!(code, Some(1));
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("CI0001") && f.contains("missing"))
+    );
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("CI0004") && f.contains("action.yml"))
+    );
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("CI0011") && f.contains("_build.yml"))
+    );
+    insta::assert_snapshot!("ci_repo", found.join("\n"));
+}
+
+#[test]
+fn real_workflows_text() {
+    for project in ["pytorch", "black"] {
+        let path = format!("tests/fixtures/ci/real/{project}");
+        let o = airlock(&["ci", path.as_str()]);
+        assert_eq!(o.status.code(), Some(1), "{project}");
+        insta::assert_snapshot!(format!("ci_real_{project}"), stdout(&o));
+    }
+}
+
+#[test]
+fn sarif_and_github_formats() {
+    let path = format!("{RULES}/CI0007-bad.yml");
+    let o = airlock(&["ci", "-f", "sarif", "--config", CONFIG, &path]);
+    let sarif: Json = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(
+        rules
+            .iter()
+            .all(|r| r["id"].as_str().unwrap().starts_with("CI"))
+    );
+    for r in run["results"].as_array().unwrap() {
+        let i = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[i]["id"], r["ruleId"]);
+        let region = &r["locations"][0]["physicalLocation"]["region"];
+        assert!(region["startLine"].as_u64().unwrap() > 1);
+        assert!(region["startColumn"].as_u64().unwrap() > 1);
+    }
+    insta::assert_json_snapshot!("ci_sarif_results", run["results"]);
+    let o = airlock(&["ci", "-f", "github", "--config", CONFIG, &path]);
+    assert_eq!(o.status.code(), Some(1));
+    insta::assert_snapshot!("ci_github", stdout(&o));
+}
+
+#[test]
+fn errors_and_exit_statuses() {
+    // Nothing to audit.
+    let o = airlock(&["ci", "crates/ci/src"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no workflow files"));
+    // A configuration with an unknown key.
+    let dir = std::env::temp_dir().join(format!("airlock-ci-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("bad.toml");
+    std::fs::write(&cfg, "[runner]\nephemeral = []\n").unwrap();
+    let o = airlock(&["ci", "--config", cfg.to_str().unwrap(), RULES]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("configuration"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    // The declared ephemeral label decides.
+    let (found, _) = findings(&format!("{RULES}/CI0003-good.yml"));
+    assert!(found.iter().all(|f| !f.starts_with("CI0003")));
+    let o = airlock(&["ci", "-f", "json", &format!("{RULES}/CI0003-good.yml")]);
+    assert!(
+        stdout(&o).contains("CI0003"),
+        "without the configuration the label is persistent"
+    );
+}
