@@ -223,3 +223,75 @@ fn errors_and_exit_statuses() {
         "without the configuration the label is persistent"
     );
 }
+
+#[path = "../../ci/tests/common/mod.rs"]
+mod github_double;
+
+/// `--online`: the repository's settings from a test double of GitHub's
+/// REST API (loopback only), as one more report; the token is read from
+/// the environment.
+#[test]
+fn online_settings_are_one_more_report() {
+    let r = "/repos/acme/model";
+    let routes = std::collections::HashMap::from([
+        (r.to_string(), serde_json::json!({"default_branch": "main"})),
+        (
+            format!("{r}/actions/permissions/fork-pr-contributor-approval"),
+            serde_json::json!({"approval_policy": "all_external_contributors"}),
+        ),
+        (
+            format!("{r}/rules/branches/main"),
+            serde_json::json!([{"type": "pull_request", "parameters": {"required_approving_review_count": 1}}]),
+        ),
+        (
+            format!("{r}/environments"),
+            serde_json::json!({"environments": [{"name": "release", "deployment_branch_policy": null}]}),
+        ),
+        (
+            format!("{r}/actions/secrets?per_page=100&page=1"),
+            serde_json::json!({"secrets": []}),
+        ),
+        (
+            format!("{r}/actions/runners?per_page=100&page=1"),
+            serde_json::json!({"runners": []}),
+        ),
+    ]);
+    let (base, seen) = github_double::replay(routes, 20);
+    let good = format!("{RULES}/CI0003-good.yml");
+    let o = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args([
+            "ci", &good, "--config", CONFIG, "--format", "json", "--online",
+        ])
+        .args(["--repo", "acme/model", "--github-api", &base])
+        .current_dir(repo())
+        .env("GH_TOKEN", "ghp_double")
+        .env_remove("GITHUB_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let settings = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "settings")
+        .expect("a settings report");
+    let rules: Vec<&str> = settings["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["CI0062"]);
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .all(|(_, auth)| auth == "Bearer ghp_double")
+    );
+}
