@@ -165,7 +165,7 @@ fn local_actions_and_reusable_workflows() {
 
 #[test]
 fn real_workflows_text() {
-    for project in ["pytorch", "black"] {
+    for project in ["pytorch", "black", "pytorch-ao"] {
         let path = format!("tests/fixtures/ci/real/{project}");
         let o = airlock(&["ci", path.as_str()]);
         assert_eq!(o.status.code(), Some(1), "{project}");
