@@ -1261,7 +1261,64 @@ fn check_job(a: &Audit<'_>, v: &JobView<'_>, t: &Triggers, hits: &mut Vec<Hit>) 
             ),
         );
     }
+    // CI0012
+    if let Some((what, at)) = merges(a, v)
+        && !v.secrets.is_empty()
+        && (env.is_none() || matches!(v.runner, Runner::Persistent(_)))
+    {
+        let names: BTreeSet<&str> = v.secrets.iter().map(|(n, _, _)| n.as_str()).collect();
+        let names = names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let place = match (&v.runner, &env) {
+            (Runner::Persistent(labels), None) => {
+                format!("outside an environment, on {labels}, a runner not declared ephemeral")
+            }
+            (Runner::Persistent(labels), Some(_)) => {
+                format!("on {labels}, a runner not declared ephemeral")
+            }
+            _ => "outside a deployment environment".to_string(),
+        };
+        push(
+            at.0,
+            at.1,
+            Rule::MergeCredential,
+            format!("{job} {what} with secrets {names} {place}"),
+        );
+    }
     let _ = src;
+}
+
+/// Whether a job merges pull requests or pushes commits: what it does and
+/// where (document, position).
+fn merges(a: &Audit<'_>, v: &JobView<'_>) -> Option<(String, (usize, (u32, u32)))> {
+    for s in &v.steps {
+        let Some(run) = s.node.get("run") else {
+            continue;
+        };
+        for c in run_commands(s) {
+            let w: Vec<&str> = c.words.iter().map(String::as_str).collect();
+            let tags_only = |rest: &[&str]| {
+                rest.iter()
+                    .any(|x| *x == "--tags" || x.starts_with("refs/tags/"))
+            };
+            let (what, needle) = match w.as_slice() {
+                ["gh", "pr", "merge", ..] => ("merges pull requests (`gh pr merge`)", "merge"),
+                ["git", "push", rest @ ..] if !tags_only(rest) => {
+                    ("pushes commits (`git push`)", "push")
+                }
+                [py, script, ..] if py.starts_with("python") && script.ends_with("trymerge.py") => {
+                    ("merges pull requests (`trymerge.py`)", "trymerge.py")
+                }
+                _ => continue,
+            };
+            let at = locate(&a.docs[s.doc].source, run, c.line, needle);
+            return Some((what.to_string(), (s.doc, at)));
+        }
+    }
+    None
 }
 
 /// Caches a job uses: what, document, position.

@@ -1382,6 +1382,43 @@ rules! {
     /// runs of outside contributors, and never share runners between pull
     /// request CI and release or privileged jobs.
     UntrustedTriggerOnPersistentRunner = ("CI0011", "untrusted-trigger-on-persistent-runner", High, Dangerous);
+
+    /// A job that merges or pushes to branches with a custom token, outside
+    /// a deployment environment or on a persistent runner.
+    ///
+    /// ## What it detects
+    /// A job that merges pull requests (`gh pr merge`, PyTorch's
+    /// `trymerge.py`) or pushes commits (`git push` other than of tags
+    /// only) and is given a secret other than `GITHUB_TOKEN`, when the job
+    /// has no `environment:` or runs on a self-hosted runner not declared
+    /// ephemeral.
+    ///
+    /// Policy: *"merges go only through a bot ... running on ephemeral
+    /// runners in a dedicated deployment environment"*.
+    ///
+    /// Bad:
+    /// ```yaml
+    /// jobs:
+    ///   merge:
+    ///     runs-on: linux.large
+    ///     steps:
+    ///       - run: gh pr merge "$PR" --squash
+    ///         env: {GH_TOKEN: "${{ secrets.MERGEBOT_TOKEN }}"}
+    /// ```
+    /// Good: the same job with `environment: mergebot` (restricted to the
+    /// default branch, the token stored there) on `ubuntu-latest` or an
+    /// ephemeral runner.
+    ///
+    /// ## Why it matters
+    /// A token that can merge or push to protected branches is the key to
+    /// everything the repository releases. In a repository secret any
+    /// workflow can read it; on a persistent runner the job before can
+    /// steal it.
+    ///
+    /// ## What to do
+    /// Move the token into a deployment environment restricted to the
+    /// default branch, and run the job on GitHub-hosted or ephemeral runners.
+    MergeCredential = ("CI0012", "merge-credential", High, Dangerous);
     /// A merge rules file the merge bot cannot use.
     ///
     /// ## What it detects
