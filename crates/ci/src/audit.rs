@@ -1293,7 +1293,10 @@ fn check_job(a: &Audit<'_>, v: &JobView<'_>, t: &Triggers, hits: &mut Vec<Hit>) 
 
 /// Whether a job merges pull requests or pushes commits: what it does and
 /// where (document, position).
-fn merges(a: &Audit<'_>, v: &JobView<'_>) -> Option<(String, (usize, (u32, u32)))> {
+/// A place in the audited files: document, (line, column).
+type Place = (usize, (u32, u32));
+
+fn merges(a: &Audit<'_>, v: &JobView<'_>) -> Option<(String, Place)> {
     for s in &v.steps {
         let Some(run) = s.node.get("run") else {
             continue;
