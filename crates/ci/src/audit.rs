@@ -1291,11 +1291,11 @@ fn check_job(a: &Audit<'_>, v: &JobView<'_>, t: &Triggers, hits: &mut Vec<Hit>) 
     let _ = src;
 }
 
-/// Whether a job merges pull requests or pushes commits: what it does and
-/// where (document, position).
 /// A place in the audited files: document, (line, column).
 type Place = (usize, (u32, u32));
 
+/// Whether a job merges pull requests or pushes commits: what it does and
+/// where (document, position).
 fn merges(a: &Audit<'_>, v: &JobView<'_>) -> Option<(String, Place)> {
     for s in &v.steps {
         let Some(run) = s.node.get("run") else {
