@@ -9,7 +9,7 @@
 # PATH: a repository checkout (its .github/workflows) or a workflows folder;
 # for the figure the issue names, a checkout of pytorch/pytorch.
 # Environment: AIRLOCK (default target/release/airlock, built if missing),
-# RUNS (default 5), ZIZMOR_VENV (default ~/.cache/airlock/peers/zizmor).
+# RUNS (default 5), SCALE (default 5), ZIZMOR_VENV (default ~/.cache/airlock/peers/zizmor).
 # Network: the first run installs zizmor==1.32.0 from PyPI into ZIZMOR_VENV.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,20 @@ if [ ! -x "$zvenv/bin/zizmor" ]; then
   python3 -m venv "$zvenv"
   "$zvenv/bin/python" -m pip install --quiet "zizmor==1.32.0"
 fi
-[ $# -gt 0 ] || set -- tests/fixtures/ci/real/*
+# Without paths: the real workflows of tests/fixtures/ci/real, each project
+# alone and, for scale, SCALE (default 5) copies of all of them in one folder.
+if [ $# -eq 0 ]; then
+  scaled=$(mktemp -d)
+  trap 'rm -rf "$scaled"' EXIT
+  mkdir -p "$scaled/.github/workflows"
+  for i in $(seq "${SCALE:-5}"); do
+    for f in tests/fixtures/ci/real/*/.github/workflows/*.yml; do
+      project=$(basename "$(dirname "$(dirname "$(dirname "$f")")")")
+      cp "$f" "$scaled/.github/workflows/$i-$project-$(basename "$f")"
+    done
+  done
+  set -- tests/fixtures/ci/real/* "$scaled"
+fi
 python3 - "$airlock" "$zvenv/bin/zizmor" "$runs" "$@" <<'PY'
 import collections, json, os, subprocess, sys, time
 
