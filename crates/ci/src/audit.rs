@@ -152,7 +152,19 @@ pub(crate) fn run(targets: &Targets, config: &Config) -> Vec<CiReport> {
     }
     a.load_locals();
     a.check();
-    a.reports()
+    let built: BTreeSet<String> = a
+        .docs
+        .iter()
+        .filter(|d| d.kind == FileKind::Workflow)
+        .filter_map(|d| d.root.as_ref())
+        .flat_map(crate::dockerfile::built_by)
+        .collect();
+    let root = targets.root.clone();
+    let mut reports = a.reports();
+    if let Some(root) = root {
+        reports.extend(crate::dockerfile::reports(&root, &built));
+    }
+    reports
 }
 
 impl Audit<'_> {

@@ -18,6 +18,7 @@
 
 mod audit;
 pub mod config;
+pub mod dockerfile;
 pub mod github;
 pub mod merge_rules;
 pub mod online;

@@ -160,6 +160,13 @@ fn local_actions_and_reusable_workflows() {
             .iter()
             .any(|f| f.starts_with("CI0011") && f.contains("_build.yml"))
     );
+    // The Dockerfile a workflow builds: its base image, not its stages.
+    let dockerfile: Vec<&String> = found
+        .iter()
+        .filter(|f| f.contains("Dockerfile.ci"))
+        .collect();
+    assert_eq!(dockerfile.len(), 1, "{dockerfile:?}");
+    assert!(dockerfile[0].starts_with("CI0009") && dockerfile[0].contains("python:3.11-slim"));
     insta::assert_snapshot!("ci_repo", found.join("\n"));
 }
 

@@ -1295,8 +1295,11 @@ rules! {
     /// ## What it detects
     /// `container:`, `services.*.image` and `uses: docker://` without an
     /// `@sha256:` digest, and images of `docker run`, `docker pull` and
-    /// `docker create` (also `podman`) in `run:` scripts without one. Images
-    /// named by expressions or shell variables are not judged.
+    /// `docker create` (also `podman`) in `run:` scripts without one, and
+    /// `FROM` images (not earlier stages, not `scratch`) of the Dockerfiles
+    /// the workflows build (`docker/build-push-action`, `docker build`).
+    /// Images named by expressions, shell variables or build arguments are
+    /// not judged.
     ///
     /// Policy: *"Docker images use immutable tags."*
     ///
