@@ -4,6 +4,8 @@
 //! commands (`::error file=...,line=...,col=...::`) for annotations on pull
 //! requests. Also inline suppressions.
 
+pub use airlock_policy::text::Color;
+use airlock_policy::text::paint;
 use std::fmt::Write as _;
 
 use airlock_policy::{Finding, Rule, Severity};
@@ -104,16 +106,7 @@ pub fn to_json(reports: &[CiReport], verbose: bool) -> Json {
 fn uri(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for c in path.chars() {
-        match c {
-            ' ' | '%' | '#' | '?' => out.push_str(&format!("%{:02X}", c as u32)),
-            c if c.is_control() => {
-                let mut buf = [0u8; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    out.push_str(&format!("%{b:02X}"));
-                }
-            }
-            c => out.push(c),
-        }
+        airlock_policy::text::push_uri_char(&mut out, c);
     }
     out
 }
@@ -194,22 +187,6 @@ pub fn to_github(reports: &[CiReport], verbose: bool) -> String {
         }
     }
     out
-}
-
-/// Colours for the text report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Color {
-    /// Plain text.
-    Never,
-    /// ANSI colours.
-    Always,
-}
-
-fn paint(color: Color, code: &str, text: &str) -> String {
-    match color {
-        Color::Never => text.to_string(),
-        Color::Always => format!("\x1b[{code}m{text}\x1b[0m"),
-    }
 }
 
 fn level_word(s: Severity) -> (&'static str, &'static str) {

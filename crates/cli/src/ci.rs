@@ -1,7 +1,6 @@
 //! `airlock ci`: a repository's GitHub Actions workflows audited against
 //! PyTorch's CI/CD security principles.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use airlock_ci::github::GitHub;
@@ -10,7 +9,7 @@ use airlock_ci::{CiReport, Config, Counts};
 use airlock_scan::report::Summary;
 use clap::ValueEnum;
 
-use crate::output::{self, EXIT_ERROR};
+use crate::output::{self, EXIT_ERROR, color_for};
 use crate::scan::ColorChoice;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -23,22 +22,6 @@ pub(crate) enum CiFormat {
     Sarif,
     /// GitHub workflow commands: annotations on the pull request.
     Github,
-}
-
-/// Colours for the text format.
-pub(crate) fn color_for(choice: ColorChoice, to_file: bool) -> Color {
-    match choice {
-        ColorChoice::Always => Color::Always,
-        ColorChoice::Never => Color::Never,
-        ColorChoice::Auto
-            if !to_file
-                && std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none() =>
-        {
-            Color::Always
-        }
-        ColorChoice::Auto => Color::Never,
-    }
 }
 
 /// Reports in `format`, ending with a newline.

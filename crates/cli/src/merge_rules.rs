@@ -13,8 +13,8 @@ use airlock_ci::{CiReport, report};
 use airlock_policy::{Finding, Rule, Verdict};
 use clap::{Subcommand, ValueEnum};
 
-use crate::ci::{CiFormat, color_for, exit_code, render};
-use crate::output::{self, EXIT_ERROR};
+use crate::ci::{CiFormat, exit_code, render};
+use crate::output::{self, EXIT_ERROR, color_for};
 use crate::scan::ColorChoice;
 
 #[derive(clap::Args)]

@@ -198,3 +198,25 @@ pub(crate) fn with_progress<R>(
     bar.finish_and_clear();
     result
 }
+
+/// Colours for a text report: `--color`, and with `auto` only on a
+/// terminal (not into a file) and without `NO_COLOR`.
+pub(crate) fn color_for(
+    choice: crate::scan::ColorChoice,
+    to_file: bool,
+) -> airlock_policy::text::Color {
+    use airlock_policy::text::Color;
+    use std::io::IsTerminal;
+    match choice {
+        crate::scan::ColorChoice::Always => Color::Always,
+        crate::scan::ColorChoice::Never => Color::Never,
+        crate::scan::ColorChoice::Auto
+            if !to_file
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none() =>
+        {
+            Color::Always
+        }
+        crate::scan::ColorChoice::Auto => Color::Never,
+    }
+}

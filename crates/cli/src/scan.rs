@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use airlock_scan::report::{self, Color, Summary};
+use airlock_scan::report::{self, Summary};
 use airlock_scan::walk::not_a_model_file;
 use airlock_scan::{FileReport, Options, collect_targets, scan_path};
 use clap::ValueEnum;
@@ -179,18 +179,7 @@ fn progress(wanted: bool, files: usize) -> Option<indicatif::ProgressBar> {
 
 /// The report in the format asked for, ending with a newline.
 fn render(args: &ScanArgs, reports: &[FileReport], skipped: usize) -> String {
-    let color = match args.color {
-        ColorChoice::Always => Color::Always,
-        ColorChoice::Never => Color::Never,
-        ColorChoice::Auto
-            if args.output.is_none()
-                && std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none() =>
-        {
-            Color::Always
-        }
-        ColorChoice::Auto => Color::Never,
-    };
+    let color = output::color_for(args.color, args.output.is_some());
     let mut text = match args.format {
         OutputFormat::Text => {
             let mut t = report::to_text(reports, args.verbose, color);

@@ -755,20 +755,27 @@ impl TorchZip {
                 let input = (e.comp_size as usize).min(want.saturating_mul(2) + 4096);
                 let comp = src.read_vec(start, input).ok()?;
                 let mut out = vec![0u8; want];
-                let mut inflator = miniz_oxide::inflate::core::DecompressorOxide::new();
-                let (_, _, written) = miniz_oxide::inflate::core::decompress(
-                    &mut inflator,
-                    &comp,
-                    &mut out,
-                    0,
-                    miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
-                );
+                let (_, written) = inflate_into(&comp, &mut out);
                 out.truncate(written);
                 Some(out)
             }
             _ => None,
         }
     }
+}
+
+/// Raw deflate `comp` inflated into `out` as miniz does (stopping when
+/// `out` is full): the status and the bytes written.
+fn inflate_into(comp: &[u8], out: &mut [u8]) -> (miniz_oxide::inflate::TINFLStatus, usize) {
+    let mut inflator = miniz_oxide::inflate::core::DecompressorOxide::new();
+    let (status, _, written) = miniz_oxide::inflate::core::decompress(
+        &mut inflator,
+        comp,
+        out,
+        0,
+        miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
+    );
+    (status, written)
 }
 
 /// miniz's deflate path of `mz_zip_reader_extract_to_mem`: `e`'s
@@ -788,14 +795,7 @@ fn inflate_record(e: &CentralEntry, src: &dyn Source, start: u64) -> Result<Extr
     }
     let comp = src.read_vec(start, e.comp_size as usize)?;
     let mut out = vec![0u8; e.uncomp_size as usize];
-    let mut inflator = miniz_oxide::inflate::core::DecompressorOxide::new();
-    let (status, _, written) = miniz_oxide::inflate::core::decompress(
-        &mut inflator,
-        &comp,
-        &mut out,
-        0,
-        miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
-    );
+    let (status, written) = inflate_into(&comp, &mut out);
     // A stream that inflates to more than the directory declares fills
     // the buffer and stops: torch reads the declared bytes and never
     // the rest (checked with torch 2.x on such records, for `data.pkl`

@@ -17,6 +17,7 @@ pub mod rules;
 #[allow(missing_docs)]
 #[rustfmt::skip]
 pub mod torch_tables;
+pub mod text;
 pub mod weights_only;
 
 pub use finding::{Finding, Location, Verdict};

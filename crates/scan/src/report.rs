@@ -5,6 +5,8 @@
 //! - SARIF 2.1.0 for code-scanning services, with every rule's help text;
 //! - text for people: one line per file, details on request.
 
+pub use airlock_policy::text::Color;
+use airlock_policy::text::paint;
 use std::fmt::Write as _;
 
 use airlock_policy::{Finding, Rule, Severity, Verdict};
@@ -110,10 +112,6 @@ pub fn to_json(reports: &[FileReport]) -> Json {
     })
 }
 
-fn sarif_level(s: Severity) -> &'static str {
-    s.sarif_level()
-}
-
 /// A SARIF artifact URI: the path's bytes (exact, even when they are not
 /// UTF-8), percent-encoded where a URI needs it.
 fn uri(r: &FileReport) -> String {
@@ -123,16 +121,7 @@ fn uri(r: &FileReport) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            match c {
-                ' ' | '%' | '#' | '?' => out.push_str(&format!("%{:02X}", c as u32)),
-                c if c.is_control() => {
-                    let mut buf = [0u8; 4];
-                    for b in c.encode_utf8(&mut buf).bytes() {
-                        out.push_str(&format!("%{b:02X}"));
-                    }
-                }
-                c => out.push(c),
-            }
+            airlock_policy::text::push_uri_char(&mut out, c);
         }
         for b in chunk.invalid() {
             debug_assert!(raw);
@@ -203,7 +192,7 @@ pub fn to_sarif(reports: &[FileReport]) -> Json {
             results.push(json!({
                 "ruleId": f.rule.id(),
                 "ruleIndex": index,
-                "level": sarif_level(f.severity),
+                "level": f.severity.sarif_level(),
                 "message": {"text": message},
                 "locations": [{"physicalLocation": physical}],
                 "properties": {
@@ -230,22 +219,6 @@ pub fn to_sarif(reports: &[FileReport]) -> Json {
             "columnKind": "unicodeCodePoints",
         }],
     })
-}
-
-/// Colours for the text report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Color {
-    /// Plain text.
-    Never,
-    /// ANSI colours.
-    Always,
-}
-
-fn paint(color: Color, code: &str, text: &str) -> String {
-    match color {
-        Color::Never => text.to_string(),
-        Color::Always => format!("\x1b[{code}m{text}\x1b[0m"),
-    }
 }
 
 fn verdict_code(v: Verdict) -> &'static str {

@@ -81,10 +81,7 @@ impl Patterns {
                     detail: format!("{p:?} starts with `?`, which the bot's regex cannot take"),
                 });
             }
-            parts.push(match mode {
-                Mode::Pytorch => pytorch_regex(p),
-                Mode::Strict => strict_regex(p),
-            });
+            parts.push(translate(p, mode));
         }
         let source = match mode {
             Mode::Pytorch => format!("^({})", parts.join("|")),
@@ -109,38 +106,26 @@ impl Patterns {
     }
 }
 
-/// `patterns_to_regex` for one pattern.
-fn pytorch_regex(p: &str) -> String {
+/// One pattern's regex: `**` any characters, `*` any but `/`; the rest as
+/// the mode reads it (the bot: `.` and `+` escaped, everything else copied
+/// as it is; strict: `?` one character but `/`, everything else literal).
+fn translate(p: &str, mode: Mode) -> String {
     let mut out = String::new();
     let mut chars = p.chars().peekable();
     while let Some(c) = chars.next() {
-        match c {
-            '*' if chars.peek() == Some(&'*') => {
+        match (c, mode) {
+            ('*', _) if chars.peek() == Some(&'*') => {
                 chars.next();
                 out.push_str(".*");
             }
-            '*' => out.push_str("[^/]*"),
-            '.' => out.push_str("\\."),
-            '+' => out.push_str("\\+"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A whole-path glob for one pattern.
-fn strict_regex(p: &str) -> String {
-    let mut out = String::new();
-    let mut chars = p.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' if chars.peek() == Some(&'*') => {
-                chars.next();
-                out.push_str(".*");
+            ('*', _) => out.push_str("[^/]*"),
+            ('.' | '+', Mode::Pytorch) => {
+                out.push('\\');
+                out.push(c);
             }
-            '*' => out.push_str("[^/]*"),
-            '?' => out.push_str("[^/]"),
-            c => out.push_str(&regex::escape(&c.to_string())),
+            (c, Mode::Pytorch) => out.push(c),
+            ('?', Mode::Strict) => out.push_str("[^/]"),
+            (c, Mode::Strict) => out.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
         }
     }
     out
