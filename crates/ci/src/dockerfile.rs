@@ -16,7 +16,7 @@ use crate::{CiReport, MAX_FILE_BYTES, shell, yaml};
 
 /// The Dockerfiles a workflow (its located tree) builds, as repository
 /// paths.
-pub(crate) fn built_by(root: &yaml::Node) -> Vec<String> {
+pub fn built_by(root: &yaml::Node) -> Vec<String> {
     let mut out = Vec::new();
     let Some(jobs) = root.get("jobs") else {
         return out;
@@ -102,7 +102,9 @@ pub(crate) fn reports(root: &Path, paths: &BTreeSet<String>) -> Vec<CiReport> {
     let mut out = Vec::new();
     for p in paths {
         let fs = root.join(p);
-        let Ok(meta) = std::fs::metadata(&fs) else {
+        // A regular file of the repository: not a link (it could lead out of
+        // the checkout), not a device or pipe, bounded.
+        let Ok(meta) = std::fs::symlink_metadata(&fs) else {
             continue;
         };
         if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
@@ -189,6 +191,23 @@ mod tests {
             .collect();
         assert_eq!(got, [(2, "python:3.11-slim"), (8, "ubuntu:24.04")]);
         assert_eq!(f[0].location.column, Some(29));
+    }
+
+    #[test]
+    fn only_regular_files_of_the_repository_are_read() {
+        let dir = std::env::temp_dir().join(format!("airlock-dockerfile-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::fs::write(dir.join("a/Dockerfile"), "FROM ubuntu:24.04\n").unwrap();
+        std::os::unix::fs::symlink(dir.join("a/Dockerfile"), dir.join("Dockerfile.link")).unwrap();
+        let paths: BTreeSet<String> = ["a/Dockerfile", "Dockerfile.link", "missing/Dockerfile"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let got = reports(&dir, &paths);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].path.ends_with("a/Dockerfile"));
+        assert_eq!(got[0].findings.len(), 1);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
