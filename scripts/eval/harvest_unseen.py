@@ -568,13 +568,19 @@ def shard_tests(tests_dir: Path, tests: list[str] | None, jobs: int) -> list[lis
     return [sorted(sh) for sh in shards if sh]
 
 
-def run_tests(airlock: str, python: str, work: Path, tests: list[str] | None, jobs: int) -> None:
+def fresh_run_dirs(work: Path) -> tuple[Path, Path]:
+    """An empty WORK/out for the recorded scans, and WORK/home for the tests' HOME."""
     out_root = work / "out"
     if out_root.exists():
         shutil.rmtree(out_root)
     out_root.mkdir()
     home = work / "home"
     home.mkdir(exist_ok=True)
+    return out_root, home
+
+
+def run_tests(airlock: str, python: str, work: Path, tests: list[str] | None, jobs: int) -> None:
+    out_root, home = fresh_run_dirs(work)
     shards = shard_tests(work / "tests", tests, jobs)
     log(f"running ModelAudit's picklescan tests under pytest inside `airlock run`, {len(shards)} "
         "process(es) (tens of minutes)")
@@ -610,12 +616,7 @@ def run_file_tests(airlock: str, python: str, work: Path, tests: list[str] | Non
     """The main and peers suites.  Main: every process gets all files and keeps its share of
     the test ids (the conftest's own deterministic sharding), so the 1 MB test files are split
     too.  Peers: one process (one test module of a few seconds)."""
-    out_root = work / "out"
-    if out_root.exists():
-        shutil.rmtree(out_root)
-    out_root.mkdir()
-    home = work / "home"
-    home.mkdir(exist_ok=True)
+    out_root, home = fresh_run_dirs(work)
     root = work / "root"
     main_suite = suite == "main"
     files = tests or (MAIN_TESTS if main_suite else PEER_TESTS)

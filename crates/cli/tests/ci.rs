@@ -4,26 +4,16 @@
 //! workflows of well-known projects (`tests/fixtures/ci/real/`), in every
 //! output format.
 
-use std::path::Path;
+mod common;
+
 use std::process::{Command, Output};
 
 use serde_json::Value as Json;
 
-fn repo() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
+use common::{airlock, repo};
 
 const RULES: &str = "tests/fixtures/ci/rules";
 const CONFIG: &str = "tests/fixtures/ci/rules/airlock.toml";
-
-fn airlock(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_airlock"))
-        .args(args)
-        .current_dir(repo())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run airlock")
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()

@@ -3,25 +3,15 @@
 //! what is data is converted, what is no model format and not code is
 //! copied, and the summary says which.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value as Json;
 
+use common::{airlock, repo};
+
 const TRAINER: &str = "tests/fixtures/family/hf-trainer/checkpoint-1";
-
-fn repo() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-fn airlock<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_airlock"))
-        .args(args)
-        .current_dir(repo())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run airlock")
-}
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("airlock-folders-{}-{name}", std::process::id()));

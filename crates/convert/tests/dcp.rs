@@ -7,6 +7,8 @@
 //! `AIRLOCK_CONVERT_PARITY_DIR`, the outputs and a `pairs.json` are kept
 //! for `scripts/convert_parity.py` to compare with real torch again.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use airlock_convert::{
@@ -32,16 +34,6 @@ fn expected() -> J {
 }
 
 const BENIGN: &[&str] = &["model", "training", "per-item", "sharded"];
-
-fn out_dir(name: &str) -> (PathBuf, bool) {
-    match std::env::var_os("AIRLOCK_CONVERT_PARITY_DIR") {
-        Some(d) => (PathBuf::from(d).join(name), true),
-        None => (
-            std::env::temp_dir().join(format!("airlock-{name}-{}", std::process::id())),
-            false,
-        ),
-    }
-}
 
 #[test]
 fn the_rebuild_is_what_the_real_loader_returns() {
@@ -93,7 +85,7 @@ fn the_rebuild_is_what_the_real_loader_returns() {
 #[test]
 fn outputs_are_safe_and_hold_the_same_tensors() {
     let expected = expected();
-    let (dir, keep) = out_dir("dcp");
+    let (dir, keep) = common::parity_dir("dcp");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut pairs = Vec::new();
@@ -164,7 +156,7 @@ fn check_safetensors(path: &Path, tensors: &J) {
 
 #[test]
 fn malicious_checkpoints_are_refused_and_nothing_is_written() {
-    let (dir, _) = out_dir("dcp-refused");
+    let (dir, _) = common::parity_dir("dcp-refused");
     std::fs::create_dir_all(&dir).unwrap();
     for name in ["malicious-metadata", "malicious-bytes"] {
         let output = dir.join(format!("{name}.safetensors"));
@@ -180,7 +172,7 @@ fn malicious_checkpoints_are_refused_and_nothing_is_written() {
 
 #[test]
 fn a_folder_of_checkpoints_converts_each_into_one_file() {
-    let (dir, _) = out_dir("dcp-folder");
+    let (dir, _) = common::parity_dir("dcp-folder");
     let _ = std::fs::remove_dir_all(&dir);
     let outcome = convert_folder(&fixtures(), &dir, &ConvertOptions::default()).unwrap();
     let mut converted: Vec<&str> = outcome

@@ -6,6 +6,8 @@
 //! `scripts/convert_parity.py` to compare every tensor with what real
 //! `torch.load` gives (`scripts/test.sh` runs both).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use airlock_convert::{ConvertOptions, Target, convert_file, shards};
@@ -149,16 +151,6 @@ fn an_input_is_never_overwritten() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-fn parity_dir(name: &str) -> (PathBuf, bool) {
-    match std::env::var_os("AIRLOCK_CONVERT_PARITY_DIR") {
-        Some(d) => (PathBuf::from(d).join(name), true),
-        None => (
-            std::env::temp_dir().join(format!("airlock-{name}-{}", std::process::id())),
-            false,
-        ),
-    }
-}
-
 /// A Hugging Face sharded checkpoint (`scripts/gen_sharded_fixtures.py`)
 /// becomes `model-0000X-of-0000Y.safetensors` files and a
 /// `model.safetensors.index.json` naming, for every tensor, the shard that
@@ -166,7 +158,7 @@ fn parity_dir(name: &str) -> (PathBuf, bool) {
 #[test]
 fn sharded_checkpoints_convert_with_their_index() {
     let input = fixtures().join("../sharded");
-    let (out, keep) = parity_dir("sharded");
+    let (out, keep) = common::parity_dir("sharded");
     let _ = std::fs::remove_dir_all(&out);
     let outcome =
         airlock_convert::convert_folder(&input, &out, &ConvertOptions::default()).unwrap();
@@ -221,7 +213,7 @@ fn sharded_checkpoints_convert_with_their_index() {
 #[test]
 fn ultralytics_models_keep_their_attributes() {
     let input = fixtures().join("../family/ultralytics/yolo-tiny.pt");
-    let (out, keep) = parity_dir("family");
+    let (out, keep) = common::parity_dir("family");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).unwrap();
     let output = out.join("yolo-tiny.safetensors");
@@ -277,7 +269,7 @@ fn ultralytics_models_keep_their_attributes() {
 /// little-endian; the rest is refused with the reason.
 #[test]
 fn numpy_arrays_convert() {
-    let (out, keep) = parity_dir("numpy");
+    let (out, keep) = common::parity_dir("numpy");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).unwrap();
     let numpy = fixtures().join("../numpy");
