@@ -1,0 +1,639 @@
+//! The rules: workflows and the local actions and reusable workflows they
+//! use, read into jobs and steps, each judged by the CI rules.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use airlock_policy::{Finding, Rule, Severity, Verdict};
+use github_actions_models::action::{Runs, StepBody};
+use github_actions_models::common::expr::LoE;
+use github_actions_models::common::{
+    BasePermission, DockerUses, Env, EnvValue, If, Permission, Permissions, Uses,
+};
+use github_actions_models::workflow::event::{OptionalBody, TagFilters};
+use github_actions_models::workflow::job::{
+    Container, NormalJob, ReusableWorkflowCallJob, Step as WfStep,
+};
+use github_actions_models::workflow::{Job, Workflow};
+
+use crate::config::Config;
+use crate::shell::{self, Command};
+use crate::yaml::Node;
+use crate::{CiReport, Doc, FileKind, Parsed, Targets, local_path, read_doc};
+
+mod caches;
+mod checks;
+mod images;
+mod publish;
+mod triggers;
+mod util;
+
+use caches::*;
+use checks::*;
+use images::*;
+use publish::*;
+use triggers::*;
+use util::*;
+
+/// How deep local actions may use local actions.
+const MAX_NESTING: usize = 8;
+
+/// A finding before it is filed under its document.
+struct Hit {
+    doc: usize,
+    finding: Finding,
+}
+
+/// What the triggers of a workflow (or of its callers, for a reusable
+/// workflow) say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Triggers {
+    /// Release reasons from the triggers.
+    release: BTreeSet<String>,
+    /// Untrusted pull request or comment triggers.
+    untrusted: BTreeSet<String>,
+    /// `workflow_run` / `pull_request_target`.
+    privileged_untrusted: BTreeSet<String>,
+}
+
+impl Triggers {
+    fn merge(&mut self, o: &Triggers) -> bool {
+        let before = (
+            self.release.len(),
+            self.untrusted.len(),
+            self.privileged_untrusted.len(),
+        );
+        self.release.extend(o.release.iter().cloned());
+        self.untrusted.extend(o.untrusted.iter().cloned());
+        self.privileged_untrusted
+            .extend(o.privileged_untrusted.iter().cloned());
+        before
+            != (
+                self.release.len(),
+                self.untrusted.len(),
+                self.privileged_untrusted.len(),
+            )
+    }
+}
+
+/// A step of a job, written in a workflow or a local composite action.
+struct Step<'a> {
+    doc: usize,
+    node: &'a Node,
+    uses: Option<&'a Uses>,
+    with: Option<&'a Env>,
+    run: Option<&'a str>,
+    env: Option<&'a Env>,
+}
+
+impl Step<'_> {
+    /// `owner/repo[/path]` of a repository action, lower-case.
+    fn action(&self) -> Option<String> {
+        match self.uses? {
+            Uses::Repository(r) => {
+                let base = r.raw().rsplit_once('@').map_or(r.raw(), |(b, _)| b);
+                Some(base.to_ascii_lowercase())
+            }
+            _ => None,
+        }
+    }
+
+    fn input(&self, key: &str) -> Option<String> {
+        self.with?.get(key).map(EnvValue::to_string)
+    }
+
+    fn uses_node(&self) -> &Node {
+        self.node
+            .get("uses")
+            .or_else(|| self.node.get("run"))
+            .unwrap_or(self.node)
+    }
+
+    fn input_node(&self, key: &str) -> &Node {
+        self.node
+            .get("with")
+            .and_then(|w| w.get(key))
+            .unwrap_or_else(|| self.uses_node())
+    }
+}
+
+/// A job with everything the rules ask about it.
+struct JobView<'a> {
+    wf: usize,
+    id: &'a str,
+    key: &'a Node,
+    node: &'a Node,
+    job: &'a NormalJob,
+    steps: Vec<Step<'a>>,
+    runner: Runner,
+    publishes: Vec<(String, usize, &'a Node)>,
+    secrets: Vec<(String, usize, &'a Node)>,
+    release: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Runner {
+    /// GitHub-hosted or declared ephemeral.
+    Ephemeral,
+    /// Not judged (computed by an expression).
+    Unknown,
+    /// A persistent self-hosted runner: the labels that say so.
+    Persistent(String),
+}
+
+struct Audit<'c> {
+    config: &'c Config,
+    docs: Vec<Doc>,
+    hits: Vec<Hit>,
+    /// Local paths already read: repository-relative path → doc.
+    by_rel: HashMap<String, usize>,
+    root: Option<std::path::PathBuf>,
+}
+
+pub(crate) fn run(targets: &Targets, config: &Config) -> Vec<CiReport> {
+    let mut a = Audit {
+        config,
+        docs: Vec::new(),
+        hits: Vec::new(),
+        by_rel: HashMap::new(),
+        root: targets.root.clone(),
+    };
+    for (fs, shown) in &targets.workflows {
+        let rel = targets.root.as_ref().and_then(|r| {
+            fs.strip_prefix(r)
+                .ok()
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+        });
+        a.add(fs, shown.clone(), rel, FileKind::Workflow);
+    }
+    a.load_locals();
+    a.check();
+    let built: BTreeSet<String> = a
+        .docs
+        .iter()
+        .filter(|d| d.kind == FileKind::Workflow)
+        .filter_map(|d| d.root.as_ref())
+        .flat_map(crate::dockerfile::built_by)
+        .collect();
+    let root = targets.root.clone();
+    let mut reports = a.reports();
+    if let Some(root) = root {
+        reports.extend(crate::dockerfile::reports(&root, &built));
+    }
+    reports
+}
+
+impl Audit<'_> {
+    fn add(&mut self, fs: &Path, shown: String, rel: Option<String>, kind: FileKind) -> usize {
+        let (doc, problem) = read_doc(fs, shown, kind);
+        let i = self.docs.len();
+        self.docs.push(doc);
+        if let Some(rel) = rel {
+            self.by_rel.insert(rel, i);
+        }
+        if let Some(f) = problem {
+            self.hits.push(Hit { doc: i, finding: f });
+        }
+        i
+    }
+
+    /// Read every local action and reusable workflow the documents use,
+    /// transitively.
+    fn load_locals(&mut self) {
+        let Some(root) = self.root.clone() else {
+            return;
+        };
+        let mut next = 0;
+        while next < self.docs.len() {
+            let mut wanted: Vec<(String, FileKind, usize, u32, u32)> = Vec::new();
+            if let Some(node) = &self.docs[next].root {
+                let mut scalars = Vec::new();
+                collect_uses(node, &mut scalars);
+                for n in scalars {
+                    let Some(s) = n.as_str() else { continue };
+                    let Some(rel) = local_path(s) else { continue };
+                    let rel = rel.to_string_lossy().replace('\\', "/");
+                    let kind = if rel.ends_with(".yml") || rel.ends_with(".yaml") {
+                        FileKind::Workflow
+                    } else {
+                        FileKind::Action
+                    };
+                    wanted.push((rel, kind, next, n.start.line, n.start.column));
+                }
+            }
+            for (rel, kind, from, line, col) in wanted {
+                let file = match kind {
+                    FileKind::Workflow => rel.clone(),
+                    FileKind::Action => {
+                        let yml = format!("{}/action.yml", rel.trim_end_matches('/'));
+                        let yaml = format!("{}/action.yaml", rel.trim_end_matches('/'));
+                        if root.join(&yaml).is_file() && !root.join(&yml).is_file() {
+                            yaml
+                        } else {
+                            yml
+                        }
+                    }
+                };
+                if self.by_rel.contains_key(&file) {
+                    continue;
+                }
+                let fs = root.join(&file);
+                if !fs.is_file() {
+                    let msg = format!(
+                        "`./{rel}` names no local action or workflow file (looked for {file})"
+                    );
+                    self.hits.push(Hit {
+                        doc: from,
+                        finding: Finding::new(Rule::CiParseError, msg).at(line, col),
+                    });
+                    // Reported once per path.
+                    self.by_rel.insert(file, usize::MAX);
+                    continue;
+                }
+                let shown = crate::display(&fs);
+                self.add(&fs, shown, Some(file), kind);
+            }
+            next += 1;
+        }
+    }
+
+    fn doc_of_local(&self, uses: &str) -> Option<usize> {
+        let rel = local_path(uses)?;
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        let rel = rel.trim_end_matches('/');
+        [
+            rel.to_string(),
+            format!("{rel}/action.yml"),
+            format!("{rel}/action.yaml"),
+        ]
+        .iter()
+        .find_map(|k| self.by_rel.get(k).copied())
+        .filter(|&i| i != usize::MAX)
+    }
+
+    fn workflows(&self) -> Vec<usize> {
+        (0..self.docs.len())
+            .filter(|&i| matches!(self.docs[i].parsed, Parsed::Workflow(_)))
+            .collect()
+    }
+
+    fn workflow(&self, i: usize) -> &Workflow {
+        match &self.docs[i].parsed {
+            Parsed::Workflow(w) => w,
+            _ => unreachable!("a workflow document"),
+        }
+    }
+
+    fn check(&mut self) {
+        let wfs = self.workflows();
+        let triggers = self.triggers(&wfs);
+        let called = self.called_release(&wfs, &triggers);
+        let mut all_jobs: Vec<JobView<'_>> = Vec::new();
+        for &i in &wfs {
+            all_jobs.extend(self.job_views(i, &triggers[&i], &called));
+        }
+        let mut hits = Vec::new();
+        for v in &all_jobs {
+            check_job(self, v, &triggers[&v.wf], &mut hits);
+        }
+        for &i in &wfs {
+            check_workflow_env(self, i, &mut hits);
+        }
+        self.hits.extend(hits);
+    }
+
+    /// Each workflow's own triggers, and what its callers pass down along
+    /// local reusable workflow calls (until nothing changes, bounded by the
+    /// depth GitHub allows).
+    fn triggers(&self, wfs: &[usize]) -> HashMap<usize, Triggers> {
+        let mut triggers: HashMap<usize, Triggers> = wfs
+            .iter()
+            .map(|&i| (i, own_triggers(&self.docs[i], self.workflow(i))))
+            .collect();
+        for _ in 0..MAX_NESTING {
+            let mut changed = false;
+            for &i in wfs {
+                let t = triggers[&i].clone();
+                for (callee, _, _) in self.local_calls(i) {
+                    if callee != i
+                        && let Some(ct) = triggers.get_mut(&callee)
+                    {
+                        changed |= ct.merge(&t);
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        triggers
+    }
+
+    /// The jobs of workflow `i` that call a local reusable workflow: the
+    /// callee's document, the job id and the job.
+    fn local_calls(&self, i: usize) -> Vec<(usize, &str, &ReusableWorkflowCallJob)> {
+        let mut out = Vec::new();
+        for (id, job) in &self.workflow(i).jobs {
+            if let Job::ReusableWorkflowCallJob(call) = job
+                && let Uses::Local(l) = &call.uses
+                && let Some(callee) = self.doc_of_local(l.raw())
+            {
+                out.push((callee, id.as_str(), call.as_ref()));
+            }
+        }
+        out
+    }
+
+    /// Release reasons handed to reusable workflows by callers in release
+    /// context, transitively: callee → reasons.
+    fn called_release(
+        &self,
+        wfs: &[usize],
+        triggers: &HashMap<usize, Triggers>,
+    ) -> HashMap<usize, BTreeSet<String>> {
+        let mut called: HashMap<usize, BTreeSet<String>> = HashMap::new();
+        for _ in 0..MAX_NESTING {
+            let mut changed = false;
+            for &i in wfs {
+                let caller_release = !triggers[&i].release.is_empty()
+                    || called.get(&i).is_some_and(|r| !r.is_empty());
+                for (callee, id, call) in self.local_calls(i) {
+                    let tags = matches!(&call.r#if, Some(If::Expr(e)) if tests_tag(e));
+                    if caller_release || tags {
+                        let r = format!(
+                            "called by job `{id}` of {}, a release job",
+                            self.docs[i].path
+                        );
+                        changed |= called.entry(callee).or_default().insert(r);
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        called
+    }
+
+    /// The normal jobs of workflow `i`, each with the reasons it runs in
+    /// release context.
+    fn job_views(
+        &self,
+        i: usize,
+        t: &Triggers,
+        called: &HashMap<usize, BTreeSet<String>>,
+    ) -> Vec<JobView<'_>> {
+        let w = self.workflow(i);
+        let root = self.docs[i].root.as_ref().expect("parsed");
+        let Some(jobs_node) = root.get("jobs") else {
+            return Vec::new();
+        };
+        let mut views = Vec::new();
+        for (id, job) in &w.jobs {
+            if let (Some((key, node)), Job::NormalJob(job)) = (jobs_node.entry(id), job) {
+                views.push(self.view(i, id, key, node, job));
+            }
+        }
+        let publishing: BTreeSet<&str> = views
+            .iter()
+            .filter(|v| !v.publishes.is_empty())
+            .map(|v| v.id)
+            .collect();
+        let feeds = feeders(w, &publishing);
+        let reasons: Vec<Vec<String>> = views
+            .iter()
+            .map(|v| self.release_reasons(v, feeds.get(v.id).copied(), t, called.get(&i)))
+            .collect();
+        for (v, r) in views.iter_mut().zip(reasons) {
+            v.release = r;
+        }
+        views
+    }
+
+    /// Why a job runs in release context (nothing when it does not).
+    fn release_reasons(
+        &self,
+        v: &JobView<'_>,
+        feeds: Option<&str>,
+        t: &Triggers,
+        called: Option<&BTreeSet<String>>,
+    ) -> Vec<String> {
+        let mut r = Vec::new();
+        if let Some((what, _, _)) = v.publishes.first() {
+            r.push(format!("it publishes ({what})"));
+        }
+        if let Some(k) = feeds {
+            r.push(format!("it feeds job `{k}`, which publishes"));
+        }
+        r.extend(t.release.iter().cloned());
+        if let Some(If::Expr(e)) = &v.job.r#if
+            && tests_tag(e)
+        {
+            r.push("its `if:` runs it for tags".into());
+        }
+        if let Some(env) = env_name(v.job)
+            && self.config.is_release_environment(&env)
+        {
+            r.push(format!("its environment `{env}` is a release environment"));
+        }
+        r.extend(called.into_iter().flatten().cloned());
+        r
+    }
+
+    fn view<'a>(
+        &'a self,
+        wf: usize,
+        id: &'a str,
+        key: &'a Node,
+        node: &'a Node,
+        job: &'a NormalJob,
+    ) -> JobView<'a> {
+        let mut steps = Vec::new();
+        if let Some(steps_node) = node.get("steps") {
+            for (i, s) in job.steps.iter().enumerate() {
+                let Some(sn) = steps_node.idx(i) else {
+                    continue;
+                };
+                let step = match s {
+                    WfStep::Uses(u) => Step {
+                        doc: wf,
+                        node: sn,
+                        uses: Some(&u.uses),
+                        with: literal(&u.with),
+                        run: None,
+                        env: literal(&u.shared.env),
+                    },
+                    WfStep::Run(r) => Step {
+                        doc: wf,
+                        node: sn,
+                        uses: None,
+                        with: None,
+                        run: Some(&r.run),
+                        env: literal(&r.shared.env),
+                    },
+                    _ => continue,
+                };
+                self.expand(step, &mut steps, 0);
+            }
+        }
+        let runner = self.runner(wf, node);
+        let mut publishes = Vec::new();
+        for (k, s) in steps.iter().enumerate() {
+            if let Some((what, n)) = publish_of(s) {
+                publishes.push((what, k, n));
+            }
+        }
+        let mut secrets = Vec::new();
+        secret_refs(node, &mut secrets);
+        let secrets = secrets.into_iter().map(|(name, n)| (name, wf, n)).collect();
+        JobView {
+            wf,
+            id,
+            key,
+            node,
+            job,
+            steps,
+            runner,
+            publishes,
+            secrets,
+            release: Vec::new(),
+        }
+    }
+
+    /// A step, and for a local composite action the action's steps after it.
+    fn expand<'a>(&'a self, step: Step<'a>, out: &mut Vec<Step<'a>>, depth: usize) {
+        let local = match step.uses {
+            Some(Uses::Local(l)) if depth < MAX_NESTING => self.doc_of_local(l.raw()),
+            _ => None,
+        };
+        out.push(step);
+        let Some(d) = local else { return };
+        let Parsed::Action(action) = &self.docs[d].parsed else {
+            return;
+        };
+        let Runs::Composite(c) = &action.runs else {
+            return;
+        };
+        let Some(steps_node) = self.docs[d]
+            .root
+            .as_ref()
+            .and_then(|r| r.get("runs"))
+            .and_then(|r| r.get("steps"))
+        else {
+            return;
+        };
+        for (i, s) in c.steps.iter().enumerate() {
+            let Some(sn) = steps_node.idx(i) else {
+                continue;
+            };
+            let (uses, with, run) = match &s.body {
+                StepBody::Uses { uses, with } => (Some(uses), literal(with), None),
+                StepBody::Run { run, .. } => (None, None, Some(run.as_str())),
+            };
+            let st = Step {
+                doc: d,
+                node: sn,
+                uses,
+                with,
+                run,
+                env: literal(&s.env),
+            };
+            self.expand(st, out, depth + 1);
+        }
+    }
+
+    /// How the job's runner is judged.
+    fn runner(&self, wf: usize, job: &Node) -> Runner {
+        let Some(ro) = job.get("runs-on") else {
+            return Runner::Unknown;
+        };
+        let mut labels: Vec<String> = Vec::new();
+        match &ro.value {
+            crate::yaml::Value::Map(_) => {
+                if let Some(g) = ro.get("group").and_then(Node::as_str) {
+                    labels.push(format!("group:{g}"));
+                }
+                if let Some(l) = ro.get("labels") {
+                    scalars_of(l, &mut labels);
+                }
+            }
+            _ => scalars_of(ro, &mut labels),
+        }
+        let _ = wf;
+        let matrix = job.get("strategy").and_then(|s| s.get("matrix"));
+        let candidates = expand_matrix(&labels, matrix);
+        let mut verdict = Runner::Ephemeral;
+        for set in candidates {
+            let r = self.judge(&set);
+            match (&verdict, &r) {
+                (Runner::Persistent(_), _) => {}
+                (_, Runner::Persistent(_)) => verdict = r,
+                (Runner::Ephemeral, Runner::Unknown) => verdict = r,
+                _ => {}
+            }
+        }
+        verdict
+    }
+
+    fn judge(&self, labels: &[String]) -> Runner {
+        let literal: Vec<String> = labels
+            .iter()
+            .map(|l| strip_exprs(l))
+            .filter(|l| !l.is_empty())
+            .collect();
+        if literal.iter().any(|l| self.config.is_ephemeral(l)) {
+            return Runner::Ephemeral;
+        }
+        let shown = || {
+            labels
+                .iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if literal.iter().any(|l| l == "self-hosted") {
+            return Runner::Persistent(shown());
+        }
+        if literal.is_empty() {
+            return Runner::Unknown;
+        }
+        if literal.iter().any(|l| self.config.is_github_hosted(l)) {
+            return Runner::Ephemeral;
+        }
+        Runner::Persistent(shown())
+    }
+
+    fn reports(self) -> Vec<CiReport> {
+        let mut per: BTreeMap<usize, Vec<Finding>> = BTreeMap::new();
+        for h in self.hits {
+            per.entry(h.doc).or_default().push(h.finding);
+        }
+        let mut out = Vec::new();
+        for (i, doc) in self.docs.into_iter().enumerate() {
+            let mut findings = per.remove(&i).unwrap_or_default();
+            findings.sort_by(|a, b| {
+                (a.location.line, a.location.column, a.rule).cmp(&(
+                    b.location.line,
+                    b.location.column,
+                    b.rule,
+                ))
+            });
+            findings.dedup_by(|a, b| {
+                a.rule == b.rule && a.location == b.location && a.message == b.message
+            });
+            let before = findings.len();
+            let ignores = crate::report::suppressions(&doc.source);
+            findings.retain(|f| !crate::report::suppressed(&ignores, f));
+            let suppressed = before - findings.len();
+            out.push(CiReport {
+                path: doc.path,
+                kind: doc.kind.name(),
+                verdict: Verdict::from_findings(&findings),
+                findings,
+                suppressed,
+                source: doc.source,
+            });
+        }
+        out
+    }
+}
