@@ -1,10 +1,11 @@
 //! Fuzz the located YAML reader `airlock ci` reads workflows with, the
-//! Dockerfiles a workflow builds, and the Dockerfile `FROM` reader: any
-//! text gives a tree or a syntax error, and findings with positions inside
-//! the text, never a panic.
+//! Dockerfiles a workflow or script builds, the compose files scripts run
+//! and the compose and Dockerfile readers: any text gives a tree or a
+//! syntax error, repository paths that stay inside the checkout, and
+//! findings with positions inside the text, never a panic.
 #![no_main]
 
-use airlock_ci::{dockerfile, yaml};
+use airlock_ci::{compose, dockerfile, yaml};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,7 +17,20 @@ fuzz_target!(|data: &[u8]| {
             assert!(!path.contains(".."));
         }
     }
+    for path in dockerfile::built_by_script(text)
+        .into_iter()
+        .chain(compose::used_by(text))
+    {
+        assert!(!path.split('/').any(|p| p == ".."));
+    }
     let lines = text.lines().count() as u32;
+    let (findings, built) = compose::audit(text, "ci");
+    for path in built {
+        assert!(!path.split('/').any(|p| p == ".."));
+    }
+    for f in findings {
+        assert!(f.location.line.is_some_and(|l| l >= 1 && l <= lines.max(1) + 1));
+    }
     for f in dockerfile::unpinned(text) {
         assert!(f.location.line.is_some_and(|l| l >= 1 && l <= lines));
     }

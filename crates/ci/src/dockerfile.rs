@@ -36,6 +36,16 @@ pub fn built_by(root: &yaml::Node) -> Vec<String> {
     out
 }
 
+/// The Dockerfiles the commands of a script build, as repository paths.
+pub fn built_by_script(script: &str) -> Vec<String> {
+    let mut out: Vec<String> = shell::commands(script)
+        .iter()
+        .filter_map(by_command)
+        .collect();
+    out.retain(|p| repository_path(p));
+    out
+}
+
 fn by_action(step: &yaml::Node) -> Option<String> {
     let uses = step.get("uses")?.as_str()?;
     if !uses
@@ -89,7 +99,7 @@ fn in_context(context: &str) -> String {
 }
 
 /// A relative path inside the repository, with nothing left to expand.
-fn repository_path(p: &str) -> bool {
+pub(crate) fn repository_path(p: &str) -> bool {
     !p.contains('$')
         && !p.contains("://")
         && Path::new(p)

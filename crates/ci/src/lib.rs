@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+pub mod compose;
 pub mod config;
 pub mod dockerfile;
 pub mod github;
@@ -43,6 +44,8 @@ pub enum FileKind {
     Workflow,
     /// A local action (`action.yml`).
     Action,
+    /// A shell script of the repository a `run:` step calls.
+    Script,
 }
 
 impl FileKind {
@@ -51,6 +54,7 @@ impl FileKind {
         match self {
             FileKind::Workflow => "workflow",
             FileKind::Action => "action",
+            FileKind::Script => "script",
         }
     }
 }
@@ -60,8 +64,9 @@ impl FileKind {
 pub struct CiReport {
     /// The path as shown (relative to the working directory when given so).
     pub path: String,
-    /// What the file is: `workflow`, `action` ([`FileKind::name`]),
-    /// `merge-rules`, or `settings` (a repository's, read online).
+    /// What the file is: `workflow`, `action`, `script` ([`FileKind::name`]),
+    /// `dockerfile`, `compose`, `merge-rules`, or `settings` (a
+    /// repository's, read online).
     pub kind: &'static str,
     /// The verdict the findings add up to.
     pub verdict: Verdict,
@@ -87,6 +92,8 @@ pub(crate) struct Doc {
 pub(crate) enum Parsed {
     Workflow(Box<Workflow>),
     Action(Box<Action>),
+    /// A shell script: its located tree is `{run: <text>}`.
+    Script,
     Failed,
 }
 
@@ -226,6 +233,7 @@ pub(crate) fn read_doc(fs: &Path, path: String, kind: FileKind) -> (Doc, Option<
         }
     }
     let parsed = std::panic::catch_unwind(|| match kind {
+        FileKind::Script => Ok(Parsed::Script),
         FileKind::Workflow => {
             yaml_serde::from_str::<Workflow>(&doc.source).map(|w| Parsed::Workflow(Box::new(w)))
         }
@@ -244,7 +252,7 @@ pub(crate) fn read_doc(fs: &Path, path: String, kind: FileKind) -> (Doc, Option<
                 .map_or((1, 1), |l| (l.line() as u32, l.column() as u32));
             let what = match kind {
                 FileKind::Workflow => "not a valid GitHub Actions workflow",
-                FileKind::Action => "not a valid GitHub Actions action",
+                FileKind::Action | FileKind::Script => "not a valid GitHub Actions action",
             };
             (doc, fail(format!("{what}: {e}"), line.max(1), col.max(1)))
         }

@@ -157,6 +157,42 @@ fn local_actions_and_reusable_workflows() {
         .collect();
     assert_eq!(dockerfile.len(), 1, "{dockerfile:?}");
     assert!(dockerfile[0].starts_with("CI0009") && dockerfile[0].contains("python:3.11-slim"));
+    // Scripts a `run:` step calls are read as part of the step: from the
+    // job's working directory, `source`d and executed ones alike, and what
+    // they publish, cache or pull is located in the script.
+    let has = |rule: &str, file: &str, text: &str| {
+        found
+            .iter()
+            .any(|f| f.starts_with(rule) && f.contains(file) && f.contains(text))
+    };
+    assert!(
+        has("CI0002", "nightly.yml", "`aws s3 cp` in "),
+        "{found:#?}"
+    );
+    assert!(has("CI0006", "nightly.yml", "publishes"), "{found:#?}");
+    assert!(
+        has("CI0004", "ci/env.sh:2:1", "RUSTC_WRAPPER=sccache"),
+        "{found:#?}"
+    );
+    assert!(
+        has("CI0009", "ci/publish-wheels.sh:2:13", "ubuntu:24.04"),
+        "{found:#?}"
+    );
+    // Compose files: tags pulled are findings, digests and built services
+    // are not; the Dockerfiles services build are read.
+    assert!(
+        has("CI0009", "ci/compose.yml:3:12", "postgres:16"),
+        "{found:#?}"
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.contains("redis") || f.contains("web:dev"))
+    );
+    assert!(
+        has("CI0009", "ci/web/Dockerfile:1:6", "node:22-slim"),
+        "{found:#?}"
+    );
     insta::assert_snapshot!("ci_repo", found.join("\n"));
 }
 

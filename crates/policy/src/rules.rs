@@ -1295,9 +1295,12 @@ rules! {
     /// ## What it detects
     /// `container:`, `services.*.image` and `uses: docker://` without an
     /// `@sha256:` digest, and images of `docker run`, `docker pull` and
-    /// `docker create` (also `podman`) in `run:` scripts without one, and
-    /// `FROM` images (not earlier stages, not `scratch`) of the Dockerfiles
-    /// the workflows build (`docker/build-push-action`, `docker build`).
+    /// `docker create` (also `podman`) in `run:` scripts, and in the
+    /// repository's shell scripts they call, without one; service images of
+    /// the compose files `docker compose` runs (services that `build:` their
+    /// image excepted); and `FROM` images (not earlier stages, not
+    /// `scratch`) of the Dockerfiles the workflows, scripts and compose
+    /// services build (`docker/build-push-action`, `docker build`).
     /// Images named by expressions, shell variables or build arguments are
     /// not judged.
     ///

@@ -139,7 +139,6 @@ pub(super) fn docker_image(c: &Command) -> Option<(String, String)> {
     None
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

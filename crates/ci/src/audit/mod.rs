@@ -25,6 +25,7 @@ mod caches;
 mod checks;
 mod images;
 mod publish;
+mod scripts;
 mod triggers;
 mod util;
 
@@ -34,6 +35,9 @@ use images::*;
 use publish::*;
 use triggers::*;
 use util::*;
+
+/// A `run:` step: the job node (workflows), the step node, the script.
+type RunStep<'n> = (Option<&'n Node>, &'n Node, &'n str);
 
 /// How deep local actions may use local actions.
 const MAX_NESTING: usize = 8;
@@ -168,16 +172,13 @@ pub(crate) fn run(targets: &Targets, config: &Config) -> Vec<CiReport> {
     }
     a.load_locals();
     a.check();
-    let built: BTreeSet<String> = a
-        .docs
-        .iter()
-        .filter(|d| d.kind == FileKind::Workflow)
-        .filter_map(|d| d.root.as_ref())
-        .flat_map(crate::dockerfile::built_by)
-        .collect();
+    let (mut built, composed) = a.containers();
     let root = targets.root.clone();
     let mut reports = a.reports();
     if let Some(root) = root {
+        let (compose_reports, compose_built) = crate::compose::reports(&root, &composed);
+        reports.extend(compose_reports);
+        built.extend(compose_built);
         reports.extend(crate::dockerfile::reports(&root, &built));
     }
     reports
@@ -223,7 +224,7 @@ impl Audit<'_> {
             }
             for (rel, kind, from, line, col) in wanted {
                 let file = match kind {
-                    FileKind::Workflow => rel.clone(),
+                    FileKind::Workflow | FileKind::Script => rel.clone(),
                     FileKind::Action => {
                         let yml = format!("{}/action.yml", rel.trim_end_matches('/'));
                         let yaml = format!("{}/action.yaml", rel.trim_end_matches('/'));
@@ -253,8 +254,117 @@ impl Audit<'_> {
                 let shown = crate::display(&fs);
                 self.add(&fs, shown, Some(file), kind);
             }
+            self.load_scripts(&root, next);
             next += 1;
         }
+    }
+
+    /// Read the shell scripts that the `run:` steps of document `d` (or
+    /// the script `d`) call.
+    fn load_scripts(&mut self, root: &Path, d: usize) {
+        let mut wanted = Vec::new();
+        for (job, step, run) in self.run_steps(d) {
+            wanted.extend(self.script_calls(d, job, step, run));
+        }
+        for rel in wanted.into_iter().flat_map(|(c, _)| c) {
+            if self.by_rel.contains_key(&rel) {
+                continue;
+            }
+            let Some(source) =
+                scripts::read(root, &rel).filter(|s| scripts::is_shell_script(&rel, s))
+            else {
+                self.by_rel.insert(rel, usize::MAX);
+                continue;
+            };
+            let i = self.docs.len();
+            self.docs.push(Doc {
+                path: crate::display(&root.join(&rel)),
+                kind: FileKind::Script,
+                root: Some(scripts::synthetic_root(&source)),
+                source,
+                parsed: Parsed::Script,
+            });
+            self.by_rel.insert(rel, i);
+        }
+    }
+
+    /// The `run:` steps of a document: (job node for workflows, step node,
+    /// script text). A script document is one step.
+    fn run_steps(&self, d: usize) -> Vec<RunStep<'_>> {
+        let doc = &self.docs[d];
+        let Some(root) = &doc.root else {
+            return Vec::new();
+        };
+        fn push<'n>(out: &mut Vec<RunStep<'n>>, job: Option<&'n Node>, steps: Option<&'n Node>) {
+            for st in steps.map(Node::items).unwrap_or_default() {
+                if let Some(run) = st.get("run").and_then(Node::as_str) {
+                    out.push((job, st, run));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        match doc.kind {
+            FileKind::Workflow => {
+                for (_, job) in root.get("jobs").map(Node::entries).unwrap_or_default() {
+                    push(&mut out, Some(job), job.get("steps"));
+                }
+            }
+            FileKind::Action => push(
+                &mut out,
+                None,
+                root.get("runs").and_then(|r| r.get("steps")),
+            ),
+            FileKind::Script => out.push((None, root, doc.source.as_str())),
+        }
+        out
+    }
+
+    /// The scripts a `run:` step of document `d` calls: for each call, the
+    /// candidate repository paths (a script's calls resolved from its own
+    /// folder, then from the repository root), and the 0-based line.
+    fn script_calls(
+        &self,
+        d: usize,
+        job: Option<&Node>,
+        step: &Node,
+        run: &str,
+    ) -> Vec<(Vec<String>, usize)> {
+        let doc = &self.docs[d];
+        if doc.kind != FileKind::Script {
+            let root = doc.root.as_ref().expect("a parsed document");
+            let Some(wd) = scripts::working_directory(root, job, step) else {
+                return Vec::new();
+            };
+            return scripts::called(run, &[&wd]);
+        }
+        let rel = self
+            .by_rel
+            .iter()
+            .find_map(|(k, &v)| (v == d).then_some(k.as_str()))
+            .unwrap_or("");
+        let dir = rel.rsplit_once('/').map_or("", |(dir, _)| dir);
+        scripts::called(run, &[dir, ""])
+    }
+
+    /// The Dockerfiles the documents build and the compose files they run
+    /// (repository paths).
+    fn containers(&self) -> (BTreeSet<String>, BTreeSet<String>) {
+        let mut built = BTreeSet::new();
+        let mut composed = BTreeSet::new();
+        for (d, doc) in self.docs.iter().enumerate() {
+            if doc.kind == FileKind::Workflow
+                && let Some(root) = &doc.root
+            {
+                built.extend(crate::dockerfile::built_by(root));
+            }
+            for (_, _, run) in self.run_steps(d) {
+                if doc.kind != FileKind::Workflow {
+                    built.extend(crate::dockerfile::built_by_script(run));
+                }
+                composed.extend(crate::compose::used_by(run));
+            }
+        }
+        (built, composed)
     }
 
     fn doc_of_local(&self, uses: &str) -> Option<usize> {
@@ -473,13 +583,17 @@ impl Audit<'_> {
                     },
                     _ => continue,
                 };
-                self.expand(step, &mut steps, 0);
+                self.expand(step, Some(node), &mut steps, 0);
             }
         }
         let runner = self.runner(wf, node);
         let mut publishes = Vec::new();
         for (k, s) in steps.iter().enumerate() {
             if let Some((what, n)) = publish_of(s) {
+                let what = match self.docs[s.doc].kind {
+                    FileKind::Script => format!("{what} in {}", self.docs[s.doc].path),
+                    _ => what,
+                };
                 publishes.push((what, k, n));
             }
         }
@@ -500,13 +614,36 @@ impl Audit<'_> {
         }
     }
 
-    /// A step, and for a local composite action the action's steps after it.
-    fn expand<'a>(&'a self, step: Step<'a>, out: &mut Vec<Step<'a>>, depth: usize) {
+    /// A step, and after it the steps it brings: a local composite
+    /// action's, or the scripts a `run:` calls (each read as one step).
+    fn expand<'a>(
+        &'a self,
+        step: Step<'a>,
+        job: Option<&'a Node>,
+        out: &mut Vec<Step<'a>>,
+        depth: usize,
+    ) {
         let local = match step.uses {
             Some(Uses::Local(l)) if depth < MAX_NESTING => self.doc_of_local(l.raw()),
             _ => None,
         };
+        let called = match step.run {
+            Some(run) if depth < MAX_NESTING => self.script_docs(step.doc, job, step.node, run),
+            _ => Vec::new(),
+        };
         out.push(step);
+        for d in called {
+            let root = self.docs[d].root.as_ref().expect("a script's tree");
+            let st = Step {
+                doc: d,
+                node: root,
+                uses: None,
+                with: None,
+                run: Some(self.docs[d].source.as_str()),
+                env: None,
+            };
+            self.expand(st, None, out, depth + 1);
+        }
         let Some(d) = local else { return };
         let Parsed::Action(action) = &self.docs[d].parsed else {
             return;
@@ -538,8 +675,22 @@ impl Audit<'_> {
                 run,
                 env: literal(&s.env),
             };
-            self.expand(st, out, depth + 1);
+            self.expand(st, None, out, depth + 1);
         }
+    }
+
+    /// The script documents a `run:` step calls (read by
+    /// [`Audit::load_scripts`]), first candidate path that was read.
+    fn script_docs(&self, d: usize, job: Option<&Node>, step: &Node, run: &str) -> Vec<usize> {
+        self.script_calls(d, job, step, run)
+            .into_iter()
+            .filter_map(|(candidates, _)| {
+                candidates
+                    .iter()
+                    .find_map(|c| self.by_rel.get(c).copied().filter(|&i| i != usize::MAX))
+            })
+            .filter(|&i| i != d)
+            .collect()
     }
 
     /// How the job's runner is judged.
