@@ -4,9 +4,11 @@
 //! - Workflow runs of outside contributors need approval: the fork pull
 //!   request approval policy (`actions/permissions/fork-pr-contributor-approval`).
 //! - Merges only through reviews: branch protection or rulesets requiring a
-//!   pull request with an approval on the default branch.
+//!   pull request with an approval on the default branch and on release
+//!   branches (`release*`, the first [`MAX_RELEASE_BRANCHES`]).
 //! - Uploads only from environments restricted to protected branches: each
-//!   environment's deployment branch policy.
+//!   release environment's deployment branch policy, and its required
+//!   reviewers.
 //! - Publishing credentials never in repository secrets: repository-level
 //!   secrets named like one.
 //! - No repository secrets on non-ephemeral runners: registered self-hosted
@@ -45,8 +47,17 @@ const PUBLISH_SECRET: [&str; 16] = [
 /// Environments whose names say they publish.
 const RELEASE_ENVIRONMENT: [&str; 6] = ["release", "publish", "pypi", "deploy", "prod", "upload"];
 
-/// Every finding about `repo`'s settings.
-pub fn audit(gh: &GitHub, repo: &str) -> Result<Vec<Finding>, GitHubError> {
+/// Release branches checked, at most.
+pub const MAX_RELEASE_BRANCHES: usize = 20;
+
+/// Every finding about `repo`'s settings. `release_environments` are the
+/// environments the configuration names as release ones (besides those
+/// named like one).
+pub fn audit(
+    gh: &GitHub,
+    repo: &str,
+    release_environments: &[String],
+) -> Result<Vec<Finding>, GitHubError> {
     let info = gh.get(&format!("/repos/{repo}"))?;
     let default = info["default_branch"]
         .as_str()
@@ -62,8 +73,12 @@ pub fn audit(gh: &GitHub, repo: &str) -> Result<Vec<Finding>, GitHubError> {
             branch_reviews(gh, repo, &default),
         ),
         (
-            "the environments' deployment branches",
-            environments(gh, repo),
+            "the release branches' protection",
+            release_branches(gh, repo, &default),
+        ),
+        (
+            "the environments' deployment branches and reviewers",
+            environments(gh, repo, release_environments),
         ),
         ("the repository secrets", secrets(gh, repo)),
         ("the self-hosted runners", runners(gh, repo)),
@@ -133,6 +148,32 @@ fn branch_reviews(gh: &GitHub, repo: &str, branch: &str) -> Result<Vec<Finding>,
     })
 }
 
+/// Branches named like release branches (`release/2.5`, `release-1.0`,
+/// `releases/x`), besides the default one: each must take merges only
+/// through reviews, as the default branch.
+fn release_branches(gh: &GitHub, repo: &str, default: &str) -> Result<Vec<Finding>, GitHubError> {
+    let items = gh.pages(&format!("/repos/{repo}/branches"), None)?;
+    let names: Vec<&str> = items
+        .iter()
+        .filter_map(|b| b["name"].as_str())
+        .filter(|n| *n != default && n.to_ascii_lowercase().starts_with("release"))
+        .collect();
+    let mut out = Vec::new();
+    for name in names.iter().take(MAX_RELEASE_BRANCHES) {
+        out.extend(branch_reviews(gh, repo, name)?);
+    }
+    if names.len() > MAX_RELEASE_BRANCHES {
+        out.push(Finding::new(
+            Rule::OnlineFactUnavailable,
+            format!(
+                "{} release branches: the first {MAX_RELEASE_BRANCHES} were checked (in GitHub's order), the rest were not",
+                names.len()
+            ),
+        ));
+    }
+    Ok(out)
+}
+
 fn reviews_required(p: &Value) -> bool {
     p["required_pull_request_reviews"]["required_approving_review_count"]
         .as_u64()
@@ -140,13 +181,14 @@ fn reviews_required(p: &Value) -> bool {
         > 0
 }
 
-fn environments(gh: &GitHub, repo: &str) -> Result<Vec<Finding>, GitHubError> {
+fn environments(gh: &GitHub, repo: &str, release: &[String]) -> Result<Vec<Finding>, GitHubError> {
     let v = gh.get(&format!("/repos/{repo}/environments"))?;
     let mut out = Vec::new();
     for env in v["environments"].as_array().into_iter().flatten() {
         let name = env["name"].as_str().unwrap_or("");
         let lower = name.to_ascii_lowercase();
-        if !RELEASE_ENVIRONMENT.iter().any(|r| lower.contains(r)) {
+        let named = RELEASE_ENVIRONMENT.iter().any(|r| lower.contains(r));
+        if !named && !release.iter().any(|r| r.eq_ignore_ascii_case(name)) {
             continue;
         }
         let policy = &env["deployment_branch_policy"];
@@ -160,8 +202,28 @@ fn environments(gh: &GitHub, repo: &str) -> Result<Vec<Finding>, GitHubError> {
                 ),
             ));
         }
+        if !has_reviewers(env) {
+            out.push(Finding::new(
+                Rule::ReleaseEnvironmentWithoutReviewers,
+                format!(
+                    "environment {name:?} deploys without a required reviewer: whoever can push to an allowed branch releases alone"
+                ),
+            ));
+        }
     }
     Ok(out)
+}
+
+/// Whether an environment's protection rules require a reviewer.
+fn has_reviewers(env: &Value) -> bool {
+    env["protection_rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|r| {
+            r["type"] == "required_reviewers"
+                && r["reviewers"].as_array().is_some_and(|a| !a.is_empty())
+        })
 }
 
 fn secrets(gh: &GitHub, repo: &str) -> Result<Vec<Finding>, GitHubError> {

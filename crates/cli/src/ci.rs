@@ -48,14 +48,19 @@ pub(crate) fn render(
 }
 
 /// The repository's settings, read online, as one report.
-fn online_report(repo: Option<&str>, api: &str) -> Result<CiReport, String> {
+fn online_report(
+    repo: Option<&str>,
+    api: &str,
+    release_environments: &[String],
+) -> Result<CiReport, String> {
     let from_env = std::env::var("GITHUB_REPOSITORY").ok();
     let repo = repo
         .map(str::to_string)
         .or(from_env)
         .ok_or("name the repository with --repo OWNER/REPO (or set GITHUB_REPOSITORY)")?;
     let gh = GitHub::new(api, GitHub::token_from_env());
-    let findings = airlock_ci::online::audit(&gh, &repo).map_err(|e| e.to_string())?;
+    let findings =
+        airlock_ci::online::audit(&gh, &repo, release_environments).map_err(|e| e.to_string())?;
     Ok(CiReport {
         path: format!("{repo} (repository settings)"),
         kind: "settings",
@@ -144,7 +149,8 @@ pub(crate) fn ci(args: CiArgs) -> u8 {
     };
     let mut reports = airlock_ci::audit(&targets, &config);
     if args.online {
-        match online_report(args.repo.as_deref(), &args.github_api) {
+        let release = &config.environments.release;
+        match online_report(args.repo.as_deref(), &args.github_api, release) {
             Ok(r) => reports.push(r),
             Err(e) => {
                 eprintln!("airlock: --online: {e}");

@@ -277,6 +277,10 @@ fn online_settings_are_one_more_report() {
             serde_json::json!([{"type": "pull_request", "parameters": {"required_approving_review_count": 1}}]),
         ),
         (
+            format!("{r}/branches?per_page=100&page=1"),
+            serde_json::json!([{"name": "main"}]),
+        ),
+        (
             format!("{r}/environments"),
             serde_json::json!({"environments": [{"name": "release", "deployment_branch_policy": null}]}),
         ),
@@ -320,7 +324,7 @@ fn online_settings_are_one_more_report() {
         .iter()
         .map(|f| f["rule"].as_str().unwrap())
         .collect();
-    assert_eq!(rules, ["CI0062"]);
+    assert_eq!(rules, ["CI0062", "CI0066"]);
     assert!(
         seen.lock()
             .unwrap()

@@ -1539,12 +1539,14 @@ rules! {
     /// contributors".
     ForkApprovalLenient = ("CI0060", "fork-approval-lenient", Medium, Suspicious);
 
-    /// The default branch takes merges without a review.
+    /// The default branch, or a release branch, takes merges without a
+    /// review.
     ///
     /// ## What it detects
-    /// No branch protection rule and no ruleset on the default branch
-    /// requiring a pull request with at least one approving review (read
-    /// online).
+    /// No branch protection rule and no ruleset on the default branch, or
+    /// on a branch named like a release branch (`release/2.5`,
+    /// `release-1.0`; the first 20), requiring a pull request with at least
+    /// one approving review (read online).
     ///
     /// ## Why it matters
     /// PyTorch's policy: merges go only through reviewed pull requests (its
@@ -1622,6 +1624,29 @@ rules! {
     /// Run the audit with a token that may read the repository's
     /// administration settings, or check those settings by hand.
     OnlineFactUnavailable = ("CI0065", "online-fact-unavailable", Low, Note);
+
+    /// A release environment that deploys without a required reviewer.
+    ///
+    /// ## What it detects
+    /// An environment named like a release one, or listed as one in
+    /// `.github/airlock.toml`, whose protection rules require no reviewer
+    /// (read online).
+    ///
+    /// ## Why it matters
+    /// PyTorch's policy: uploads only from deployment environments. An
+    /// environment is a gate only if someone has to open it: without a
+    /// required reviewer, whoever can push to an allowed branch (or steal a
+    /// token that can) publishes with the environment's secrets alone.
+    ///
+    /// ## What to do
+    /// Settings, Environments: add required reviewers (the release
+    /// managers), and prevent self-review.
+    ReleaseEnvironmentWithoutReviewers = (
+        "CI0066",
+        "release-environment-without-reviewers",
+        Medium,
+        Suspicious
+    );
 }
 
 #[cfg(test)]
