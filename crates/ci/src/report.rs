@@ -73,6 +73,7 @@ fn finding_json(f: &Finding) -> Json {
         "rule": f.rule.id(),
         "name": f.rule.name(),
         "severity": f.severity.name(),
+        "precision": f.rule.precision(),
         "message": f.message,
         "location": {"line": f.location.line, "column": f.location.column},
     })

@@ -140,6 +140,23 @@ impl Rule {
             .join(" ")
     }
 
+    /// How often a finding of this rule is right (SARIF's `precision`:
+    /// `very-high`, `high`, `medium`). Model-file rules read the file as its
+    /// consumer does: `high` or better. CI rules that judge a runner by its
+    /// labels, or code by the commands it runs, say `medium`: a label or a
+    /// script can mean something the workflow does not show.
+    pub fn precision(self) -> &'static str {
+        match self.id() {
+            "AL0005" | "AL0007" | "CI0001" | "CI0009" | "CI0050" | "CI0060" | "CI0064" => {
+                "very-high"
+            }
+            // Runners judged by labels, pull request code by the commands
+            // that fetch it, secrets by their names.
+            "CI0003" | "CI0005" | "CI0010" | "CI0011" | "CI0012" | "CI0063" => "medium",
+            _ => "high",
+        }
+    }
+
     /// Whether the rule is about CI/CD pipelines (`airlock ci`), not model
     /// files.
     pub fn is_ci(self) -> bool {
@@ -164,7 +181,7 @@ impl Rule {
             "properties": {
                 "tags": ["security", area, "supply-chain"],
                 "security-severity": self.severity().security_severity(),
-                "precision": "high",
+                "precision": self.precision(),
             },
         })
     }
@@ -1652,6 +1669,19 @@ rules! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn precision_is_sarifs_and_in_the_descriptor() {
+        for r in Rule::ALL {
+            assert!(["very-high", "high", "medium"].contains(&r.precision()));
+            assert_eq!(
+                r.sarif_descriptor()["properties"]["precision"],
+                r.precision()
+            );
+        }
+        assert_eq!(Rule::MutableImage.precision(), "very-high");
+        assert_eq!(Rule::ReleaseOnPersistentRunner.precision(), "medium");
+    }
 
     #[test]
     fn ids_and_names_are_unique_and_documented() {
