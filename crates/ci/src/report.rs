@@ -8,7 +8,7 @@ pub use airlock_policy::text::Color;
 use airlock_policy::text::paint;
 use std::fmt::Write as _;
 
-use airlock_policy::{Finding, Rule, Severity};
+use airlock_policy::{Finding, Rule, Severity, sarif};
 use serde_json::{Value as Json, json};
 
 use crate::{CiReport, Counts};
@@ -119,37 +119,15 @@ pub fn to_sarif(reports: &[CiReport], verbose: bool) -> Json {
     let mut results = Vec::new();
     for r in reports {
         for f in r.findings.iter().filter(|f| shown(f, verbose)) {
-            let index = rules.iter().position(|x| *x == f.rule).unwrap_or(0);
-            results.push(json!({
-                "ruleId": f.rule.id(),
-                "ruleIndex": index,
-                "level": f.severity.sarif_level(),
-                "message": {"text": f.message},
-                "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": uri(&r.path)},
-                    "region": {
-                        "startLine": f.location.line.unwrap_or(1),
-                        "startColumn": f.location.column.unwrap_or(1),
-                    },
-                }}],
-                "properties": {"severity": f.severity.name()},
-            }));
+            let region = json!({
+                "startLine": f.location.line.unwrap_or(1),
+                "startColumn": f.location.column.unwrap_or(1),
+            });
+            let (message, at) = (f.message.clone(), uri(&r.path));
+            results.push(sarif::result(&rules, f, message, &at, region, json!({})));
         }
     }
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "airlock",
-                "version": VERSION,
-                "informationUri": "https://github.com/airlock-ml/airlock",
-                "rules": rules.iter().map(|r| r.sarif_descriptor()).collect::<Vec<_>>(),
-            }},
-            "results": results,
-            "columnKind": "unicodeCodePoints",
-        }],
-    })
+    sarif::log(VERSION, &rules, results)
 }
 
 fn escape_data(s: &str) -> String {

@@ -9,7 +9,7 @@ pub use airlock_policy::text::Color;
 use airlock_policy::text::paint;
 use std::fmt::Write as _;
 
-use airlock_policy::{Finding, Rule, Severity, Verdict};
+use airlock_policy::{Finding, Rule, Severity, Verdict, sarif};
 use serde_json::{Value as Json, json};
 
 use crate::FileReport;
@@ -169,12 +169,10 @@ fn is_format_char(c: char) -> bool {
 /// The SARIF 2.1.0 log.
 pub fn to_sarif(reports: &[FileReport]) -> Json {
     // Model-file rules only: the CI rules are `airlock ci`'s.
-    let scan_rules: Vec<Rule> = Rule::ALL.iter().copied().filter(|r| !r.is_ci()).collect();
-    let rules: Vec<Json> = scan_rules.iter().map(|r| r.sarif_descriptor()).collect();
+    let rules: Vec<Rule> = Rule::ALL.iter().copied().filter(|r| !r.is_ci()).collect();
     let mut results = Vec::new();
     for r in reports {
         for f in &r.findings {
-            let index = scan_rules.iter().position(|x| *x == f.rule).unwrap_or(0);
             let mut message = f.message.clone();
             if let Some(m) = &f.location.member {
                 message = format!("{m}: {message}");
@@ -182,43 +180,27 @@ pub fn to_sarif(reports: &[FileReport]) -> Json {
             // Code-scanning services want a line-based region; model files
             // are binary, so the alert sits at the file's start and the byte
             // offset is in the message and the properties.
-            let physical = json!({
-                "artifactLocation": {"uri": uri(r)},
-                "region": {"startLine": 1},
-            });
             if let Some(o) = f.location.offset {
                 message = format!("{message} (byte {o})");
             }
-            results.push(json!({
-                "ruleId": f.rule.id(),
-                "ruleIndex": index,
-                "level": f.severity.sarif_level(),
-                "message": {"text": message},
-                "locations": [{"physicalLocation": physical}],
-                "properties": {
-                    "severity": f.severity.name(),
-                    "verdict": r.verdict.name(),
-                    "format": r.format.name(),
-                    "member": f.location.member,
-                    "offset": f.location.offset,
-                },
-            }));
+            let properties = json!({
+                "verdict": r.verdict.name(),
+                "format": r.format.name(),
+                "member": f.location.member,
+                "offset": f.location.offset,
+            });
+            let region = json!({"startLine": 1});
+            results.push(sarif::result(
+                &rules,
+                f,
+                message,
+                &uri(r),
+                region,
+                properties,
+            ));
         }
     }
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "airlock",
-                "version": VERSION,
-                "informationUri": "https://github.com/airlock-ml/airlock",
-                "rules": rules,
-            }},
-            "results": results,
-            "columnKind": "unicodeCodePoints",
-        }],
-    })
+    sarif::log(VERSION, &rules, results)
 }
 
 fn verdict_code(v: Verdict) -> &'static str {
