@@ -84,13 +84,8 @@ pub(crate) struct CiArgs {
     /// repository, when it exists).
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Write the report to a file instead of standard output (an existing
-    /// file is replaced only with --force).
-    #[arg(short, long, value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// Replace the --output file if it exists.
-    #[arg(long, requires = "output")]
-    force: bool,
+    #[command(flatten)]
+    report: output::ReportFile,
     /// Also show the notes that say why each job counts as a release job
     /// (CI0002).
     #[arg(short, long)]
@@ -115,9 +110,7 @@ pub(crate) struct CiArgs {
 }
 
 pub(crate) fn ci(args: CiArgs) -> u8 {
-    if let Some(path) = &args.output
-        && let Err(f) = output::check_new(path, &[&args.path], args.force)
-    {
+    if let Err(f) = args.report.check(&[&args.path]) {
         return f.exit();
     }
     let targets = match airlock_ci::discover(&args.path) {
@@ -158,13 +151,9 @@ pub(crate) fn ci(args: CiArgs) -> u8 {
             }
         }
     }
-    let color = color_for(args.color, args.output.is_some());
+    let color = color_for(args.color, args.report.to_file());
     let text = render(&reports, args.format, args.verbose, color);
-    let written = match &args.output {
-        Some(path) => output::write_file(path, &[&args.path], text.as_bytes(), args.force),
-        None => output::emit(&text),
-    };
-    if let Err(f) = written {
+    if let Err(f) = args.report.write(&[&args.path], &text) {
         return f.exit();
     }
     exit_code(&reports)

@@ -12,7 +12,7 @@
 //!   anonymous ones) before the command ends.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use airlock_tensors::write::{AtomicFile, Existing, check_output, remove_pending};
 
@@ -218,5 +218,41 @@ pub(crate) fn color_for(
             Color::Always
         }
         crate::scan::ColorChoice::Auto => Color::Never,
+    }
+}
+
+/// `--output FILE` and `--force`, for the commands that write a report.
+#[derive(clap::Args, Debug, Default)]
+pub(crate) struct ReportFile {
+    /// Write the report to a file instead of standard output (an existing
+    /// file is replaced only with --force).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace the --output file if it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+}
+
+impl ReportFile {
+    /// Refuse, before any work, an output file that would replace one of
+    /// `inputs` or an existing file without --force.
+    pub fn check<P: AsRef<Path>>(&self, inputs: &[P]) -> Result<(), Failed> {
+        match &self.output {
+            Some(path) => check_new(path, inputs, self.force),
+            None => Ok(()),
+        }
+    }
+
+    /// Write `text` to the output file, or to standard output.
+    pub fn write<P: AsRef<Path>>(&self, inputs: &[P], text: &str) -> Result<(), Failed> {
+        match &self.output {
+            Some(path) => write_file(path, inputs, text.as_bytes(), self.force),
+            None => emit(text),
+        }
+    }
+
+    /// Whether the report goes to a file.
+    pub fn to_file(&self) -> bool {
+        self.output.is_some()
     }
 }

@@ -36,13 +36,8 @@ pub(crate) struct ScanArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value = "text")]
     format: OutputFormat,
-    /// Write the report to a file instead of standard output (an existing
-    /// file is replaced only with --force).
-    #[arg(short, long, value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// Replace the --output file if it exists.
-    #[arg(long, requires = "output")]
-    force: bool,
+    #[command(flatten)]
+    report: output::ReportFile,
     /// Show every finding (text format).
     #[arg(short, long)]
     verbose: bool,
@@ -73,18 +68,12 @@ pub(crate) fn scan(args: ScanArgs) -> u8 {
             .num_threads(clamp_jobs(n))
             .build_global();
     }
-    if let Some(path) = &args.output {
-        if let Err(f) = output::check_new(path, &args.paths, args.force) {
-            return f.exit();
-        }
+    if let Err(f) = args.report.check(&args.paths) {
+        return f.exit();
     }
     let (reports, skipped) = scan_all(&args);
     let text = render(&args, &reports, skipped);
-    let written = match &args.output {
-        Some(path) => output::write_file(path, &args.paths, text.as_bytes(), args.force),
-        None => output::emit(&text),
-    };
-    if let Err(f) = written {
+    if let Err(f) = args.report.write(&args.paths, &text) {
         return f.exit();
     }
     let code = Summary::of(&reports).exit_code();
@@ -179,7 +168,7 @@ fn progress(wanted: bool, files: usize) -> Option<indicatif::ProgressBar> {
 
 /// The report in the format asked for, ending with a newline.
 fn render(args: &ScanArgs, reports: &[FileReport], skipped: usize) -> String {
-    let color = output::color_for(args.color, args.output.is_some());
+    let color = output::color_for(args.color, args.report.to_file());
     let mut text = match args.format {
         OutputFormat::Text => {
             let mut t = report::to_text(reports, args.verbose, color);
