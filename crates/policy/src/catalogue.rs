@@ -490,6 +490,23 @@ mod tests {
     }
 
     #[test]
+    fn security_tooling_is_tampering() {
+        // fickling's ScannerDeactivation family: a scanner's own functions.
+        assert_eq!(
+            sev("fickling.hook", "remove_hook", false),
+            Some(Severity::High)
+        );
+        assert_eq!(
+            sev("modelaudit_picklescan", "scan_bytes", false),
+            Some(Severity::High)
+        );
+        assert_eq!(sev("picklescan", "some_func", true), Some(Severity::High));
+        assert_eq!(sev("airlock", "guard", false), Some(Severity::High));
+        // A prefix, not a substring: other packages are not caught.
+        assert_eq!(sev("ficklingx", "f", false), None);
+    }
+
+    #[test]
     fn reexports_through_dotted_names() {
         assert_eq!(
             sev("posixpath", "os.system", true),
