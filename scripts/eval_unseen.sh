@@ -19,15 +19,23 @@
 #
 #   UNSEEN_CACHE=~/.cache/airlock/unseen-peers scripts/eval_unseen.sh --suite peers [--peer-repo GIT_CLONE]
 #
+# Fifth set, another peer's: the tests of Trail of Bits' fickling (test/ of its
+# repository at the commit of tag v0.1.12, pinned; its sdist ships no tests), run
+# against fickling==0.1.12 from PyPI, summary eval/UNSEEN-fickling.md:
+#
+#   UNSEEN_CACHE=~/.cache/airlock/unseen-fickling scripts/eval_unseen.sh --suite fickling [--peer-repo GIT_CLONE]
+#
 # Environment:
 #   AIRLOCK   the airlock binary to measure (default: target/release/airlock,
 #             built with `cargo build --release -p airlock-cli` if missing)
 #   UNSEEN_CACHE  cache folder (default ~/.cache/airlock/unseen, with --suite
 #             main ~/.cache/airlock/unseen-main, --suite peers
-#             ~/.cache/airlock/unseen-peers): sdist, venv, payloads,
+#             ~/.cache/airlock/unseen-peers, --suite fickling
+#             ~/.cache/airlock/unseen-fickling): sdist, venv, payloads,
 #             labels.json, results.json.  Nothing is written to the repository
 #             but eval/UNSEEN.md (--suite main: eval/UNSEEN-main.md, --suite
-#             peers: eval/UNSEEN-peers.md).
+#             peers: eval/UNSEEN-peers.md, --suite fickling:
+#             eval/UNSEEN-fickling.md).
 #
 # Network: the first run downloads the sdist (pip download) and, if needed,
 # installs modelaudit==0.2.54, pytest and torch into CACHE/venv.  When
@@ -38,6 +46,10 @@
 # through a .pth file), torch from the project's venv (scripts/lib/venv.sh, a .pth
 # file too), pytest and py7zr (its 7z tests) installed; without --peer-repo the
 # repository's tarball of the pinned commit is downloaded once.
+# --suite fickling: fickling==0.1.12 (or ~/.cache/airlock/peers/fickling's, through a
+# .pth file), torch, torchvision and numpy from the project's venv (a .pth file),
+# pytest and py7zr (its polyglot tests) installed; the tests come from --peer-repo
+# (a git clone, or a tarball) or the repository's tarball of the pinned commit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=picklescan
@@ -50,6 +62,7 @@ done
 case $suite in
   main) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-main} ;;
   peers) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-peers} ;;
+  fickling) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-fickling} ;;
   *) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen} ;;
 esac
 mkdir -p "$cache"
@@ -83,6 +96,17 @@ if [ "$suite" = peers ] && [ ! -x "$venv/bin/python" ]; then
   fi
   source scripts/lib/venv.sh
   link_site "$(airlock_venv)/bin/python" airlock-venv  # torch: the allowlist, the oracles
+  "$venv/bin/python" -m pip install -q "pytest==9.2.0" "py7zr==1.1.3"
+elif [ "$suite" = fickling ] && [ ! -x "$venv/bin/python" ]; then
+  python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
+  peers=$HOME/.cache/airlock/peers/fickling
+  if has_dist "$peers/bin/python" fickling 0.1.12; then
+    link_site "$peers/bin/python" peers-fickling
+  else
+    "$venv/bin/python" -m pip install -q "fickling==0.1.12"
+  fi
+  source scripts/lib/venv.sh
+  link_site "$(airlock_venv)/bin/python" airlock-venv  # torch, torchvision, numpy: its tests; the allowlist
   "$venv/bin/python" -m pip install -q "pytest==9.2.0" "py7zr==1.1.3"
 elif [ ! -x "$venv/bin/python" ]; then
   python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"

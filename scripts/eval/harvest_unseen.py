@@ -132,6 +132,32 @@ main suite:
   same two extra rules); payloads are named after the file the test scanned
   (``data2.GHSA-....pkl``), or the test when the bytes came from memory.
 
+Fickling suite (``--suite fickling``; cache ``~/.cache/airlock/unseen-fickling``,
+summary ``eval/UNSEEN-fickling.md``).  The tests of Trail of Bits' ``fickling``,
+whose sdist ships none: ``test/`` of its repository at ``FICKLING_COMMIT`` (tag
+``v0.1.12``, the release on PyPI), checked against ``FICKLING_TESTS_DIGEST``
+(as the peers suite's data), taken from ``--peer-repo`` (a git clone or a
+tarball) or a GitHub tarball downloaded into ``CACHE/sdist``; they run against
+the installed ``fickling==0.1.12`` from PyPI.  What changes from the peers suite:
+
+* step 2 runs the 12 test modules of ``FICKLING_TESTS`` (``test_bypasses.py``:
+  the published bypasses of fickling and picklescan, one payload each, and
+  every module of fickling's denylists; ``test_hook.py`` /
+  ``test_unpickler.py``: ``pickle`` hooked; ``test_pytorch.py``: payloads
+  injected into a torch zip ...) in one pytest process, the plugin with
+  ``UNSEEN_SUITE=fickling``: it records fickling's verdicts where a test asks
+  for one (``check_safety``, ``fickling.load`` / ``loads``, ``is_likely_safe``,
+  ``scan_file``, ``scan_zip_archive``, the ML-allowlist unpickler) and the
+  pickles a test's own code parses, builds from opcodes or injects into (with
+  fickling's own file scan of those bytes as the verdict); see
+  ``unseen_pytest_plugin.py``.  fickling's worst severity
+  ``LIKELY_OVERTLY_MALICIOUS`` / ``OVERTLY_MALICIOUS`` is its malicious verdict,
+  ``POSSIBLY_UNSAFE`` to ``LIKELY_UNSAFE`` suspicious, ``LIKELY_SAFE`` clean.
+  A non-default ``analyzer`` or a widened ML allowlist (``also_allow``) is an
+  outcome-changing option.
+* steps 3 to 5 as in the main suite; payloads are named
+  ``<test file>.<test name>``.
+
 ``--skip-scan`` stops after the labels (``labels.json``, and ``results.json``
 without Airlock's verdicts): no Airlock verdict is computed or shown, no
 summary is written.  ``--skip-harvest`` later reuses the harvest and the cached
@@ -139,14 +165,16 @@ oracle results and only scans (e.g. with another ``AIRLOCK`` binary).
 
 Usage:
     python3 scripts/eval/harvest_unseen.py --airlock PATH --python VENV_PYTHON
-        [--suite picklescan|main|peers] [--peer-repo GIT_DIR|TARBALL] [--cache DIR] [--jobs N] [--tests FILE...]
-        [--skip-harvest] [--skip-scan] [--md eval/UNSEEN.md]
+        [--suite picklescan|main|peers|fickling] [--peer-repo GIT_DIR|TARBALL] [--cache DIR] [--jobs N]
+        [--tests FILE...] [--skip-harvest] [--skip-scan] [--md eval/UNSEEN.md]
 
 ``--python`` must have ``modelaudit_picklescan`` 0.1.12 (what the sdist
 ships), pytest and, for the allowlist, torch; for the main suite also
 ``modelaudit`` 0.2.54 and the optional dependencies its tests use (torch,
 numpy, joblib, scikit-learn, dill); for the peers suite ``picklescan``
-1.0.5, ``py7zr`` (its 7z tests), pytest and torch.  Stdlib only, Python 3.11.
+1.0.5, ``py7zr`` (its 7z tests), pytest and torch; for the fickling suite
+``fickling`` 0.1.12, torch, torchvision, numpy, ``py7zr`` and pytest.  Stdlib
+only, Python 3.11.
 """
 
 from __future__ import annotations
@@ -185,9 +213,29 @@ PEER_DATA_DIRS = ("tests/data/", "tests/data2/")
 PEER_DATA_FILES = 109
 PEER_DATA_DIGEST = "22343327d479c496c2fb4ed1b7e76cdfc35e9d8fc790a0c2b53ecc8f40a49d2e"
 PEER_PYTEST_WALL_S = 900
+# Fickling suite: Trail of Bits' fickling.  Its sdist ships no tests: test/ of its repository at
+# the commit of tag v0.1.12 (the release on PyPI, whose wheel holds the same fickling/ source),
+# checked by FICKLING_TESTS_DIGEST (as PEER_DATA_DIGEST, over every file of test/ but the
+# TorchScript fixture), whatever carried it.  The fixture (> 4 MiB) is checked by its git blob id
+# when the copy has it; without it, the 4 tests that read it fail (and record nothing).
+FICKLING_VERSION = "0.1.12"
+FICKLING_REPO = "trailofbits/fickling"
+FICKLING_COMMIT = "c3c695cdcce451c04dfe892802675161614287a2"
+FICKLING_TEST_DIRS = ("test/",)
+FICKLING_TEST_FILES = 14
+FICKLING_TESTS_DIGEST = "097f9d61e126afd893d8a520d6785f8cdc10f05af684f50ad826412340592e17"
+FICKLING_FIXTURE = "test/fixtures/squeezenet1_0_torchscript_v1_4.pt"
+FICKLING_FIXTURE_BLOB = "7a5eb6ee995a2b2484e2d388aea45024d4fc4ff2"
+FICKLING_TESTS = [f"test/test_{name}.py" for name in (
+    "analysis", "bypasses", "crashes", "expansion_attack_analysis", "hook", "loads_api", "pickle", "polyglot",
+    "pytorch", "scan_api", "scanner_deactivation_analysis", "unpickler")]
 # cache folder and summary of each suite
 SUITE_PATHS = {"picklescan": ("unseen", "eval/UNSEEN.md"), "main": ("unseen-main", "eval/UNSEEN-main.md"),
-               "peers": ("unseen-peers", "eval/UNSEEN-peers.md")}
+               "peers": ("unseen-peers", "eval/UNSEEN-peers.md"),
+               "fickling": ("unseen-fickling", "eval/UNSEEN-fickling.md")}
+# the repository a peer suite takes files from: (repository, commit, folders, files a clone may lack)
+PEER_REPOS = {"peers": (PEER_REPO, PEER_COMMIT, PEER_DATA_DIRS, ()),
+              "fickling": (FICKLING_REPO, FICKLING_COMMIT, FICKLING_TEST_DIRS, (FICKLING_FIXTURE,))}
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 PYTEST_WALL_S = 5400
@@ -423,49 +471,84 @@ def fetch_sdist(cache: Path, python: str, name: str = SDIST_NAME, version: str =
     return tar
 
 
-def peer_repo_tar(cache: Path, repo_src: str | None) -> Path:
-    """A tar of PEER_REPO at PEER_COMMIT: `git archive` of a clone, a GitHub tarball given, or one downloaded."""
+def peer_repo_tar(cache: Path, repo_src: str | None, suite: str = "peers") -> Path:
+    """A tar of the suite's repository at its commit (PEER_REPOS): `git archive` of a clone (without
+    the files a clone may lack, when it lacks them), a GitHub tarball given, or one downloaded."""
+    repo, commit, dirs, optional = PEER_REPOS[suite]
+    name = repo.split("/")[1]
     sdist_dir = cache / "sdist"
     sdist_dir.mkdir(parents=True, exist_ok=True)
     if repo_src and Path(repo_src).expanduser().is_dir():
-        out = sdist_dir / f"{PEER_SDIST_NAME}-{PEER_COMMIT[:12]}-git.tar"
-        subprocess.run(["git", "-C", str(Path(repo_src).expanduser()), "archive", "--format=tar", "-o", str(out),
-                        PEER_COMMIT, *PEER_DATA_DIRS], check=True, timeout=300, stdin=subprocess.DEVNULL)
+        out = sdist_dir / f"{name}-{commit[:12]}-git.tar"
+        archive = ["git", "-C", str(Path(repo_src).expanduser()), "archive", "--format=tar", "-o", str(out),
+                   commit, *dirs]
+        if subprocess.run(archive, timeout=300, stdin=subprocess.DEVNULL).returncode != 0 and optional:
+            log(f"{repo_src}: retrying without {', '.join(optional)}")
+            subprocess.run(archive + [f":(exclude){f}" for f in optional], check=True, timeout=300,
+                           stdin=subprocess.DEVNULL)
         return out
     if repo_src:
         return Path(repo_src).expanduser()
-    out = sdist_dir / f"{PEER_SDIST_NAME}-{PEER_COMMIT[:12]}.tar.gz"
+    out = sdist_dir / f"{name}-{commit[:12]}.tar.gz"
     if not out.exists():
         import urllib.request
 
-        url = f"https://codeload.github.com/{PEER_REPO}/tar.gz/{PEER_COMMIT}"
+        url = f"https://codeload.github.com/{repo}/tar.gz/{commit}"
         log(f"downloading {url}")
         try:
             with urllib.request.urlopen(url, timeout=300) as resp:
                 data = resp.read()
         except OSError as exc:
-            raise SystemExit(f"{url}: {exc}; pass --peer-repo, a git clone of github.com/{PEER_REPO} "
-                             f"holding commit {PEER_COMMIT} (or a tarball of it)") from exc
+            raise SystemExit(f"{url}: {exc}; pass --peer-repo, a git clone of github.com/{repo} "
+                             f"holding commit {commit} (or a tarball of it)") from exc
         out.write_bytes(data)
     return out
 
 
-def extract_peer_data(tar_path: Path, dest: Path) -> None:
-    """The files of PEER_DATA_DIRS (GitHub's top folder stripped) under dest; checked by PEER_DATA_DIGEST."""
-    lines = []
+def _repo_files(tar_path: Path, dirs: tuple[str, ...], dest: Path) -> dict[str, bytes]:
+    """The files of dirs in a repository tar (GitHub's top folder stripped), written under dest."""
+    files = {}
     with tarfile.open(tar_path, "r:*") as tf:
         for m in tf.getmembers():
-            rel = m.name if m.name.startswith("tests/") else m.name.partition("/")[2]
-            if not m.isfile() or not rel.startswith(PEER_DATA_DIRS) or ".." in Path(rel).parts:
+            rel = m.name if m.name.startswith(dirs) else m.name.partition("/")[2]
+            if not m.isfile() or not rel.startswith(dirs) or ".." in Path(rel).parts:
                 continue
-            data = tf.extractfile(m).read()
+            files[rel] = tf.extractfile(m).read()
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            (dest / rel).write_bytes(data)
-            lines.append(f"{rel}\t{hashlib.sha256(data).hexdigest()}\n")
-    digest = hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
-    if digest != PEER_DATA_DIGEST or len(lines) != PEER_DATA_FILES:
-        raise SystemExit(f"{tar_path}: {len(lines)} test data files, digest {digest}; expected "
+            (dest / rel).write_bytes(files[rel])
+    return files
+
+
+def _files_digest(files: dict[str, bytes]) -> str:
+    """SHA-256 of the sorted lines "path<TAB>sha256-of-content<LF>"."""
+    lines = sorted(f"{rel}\t{hashlib.sha256(data).hexdigest()}\n" for rel, data in files.items())
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def extract_peer_data(tar_path: Path, dest: Path) -> None:
+    """The files of PEER_DATA_DIRS under dest; checked by PEER_DATA_DIGEST."""
+    files = _repo_files(tar_path, PEER_DATA_DIRS, dest)
+    digest = _files_digest(files)
+    if digest != PEER_DATA_DIGEST or len(files) != PEER_DATA_FILES:
+        raise SystemExit(f"{tar_path}: {len(files)} test data files, digest {digest}; expected "
                          f"{PEER_DATA_FILES} files, {PEER_DATA_DIGEST} ({PEER_REPO} at {PEER_COMMIT})")
+
+
+def extract_fickling_tests(tar_path: Path, dest: Path) -> None:
+    """fickling's test/ under dest, checked by FICKLING_TESTS_DIGEST and (when there) the fixture's
+    git blob id."""
+    files = _repo_files(tar_path, FICKLING_TEST_DIRS, dest)
+    fixture = files.pop(FICKLING_FIXTURE, None)
+    digest = _files_digest(files)
+    if digest != FICKLING_TESTS_DIGEST or len(files) != FICKLING_TEST_FILES:
+        raise SystemExit(f"{tar_path}: {len(files)} test files, digest {digest}; expected {FICKLING_TEST_FILES} "
+                         f"files, {FICKLING_TESTS_DIGEST} ({FICKLING_REPO} at {FICKLING_COMMIT})")
+    if fixture is None:
+        log(f"{tar_path} has no {FICKLING_FIXTURE}: the tests that read it will fail")
+        return
+    blob = hashlib.sha1(b"blob %d\0" % len(fixture) + fixture).hexdigest()
+    if blob != FICKLING_FIXTURE_BLOB:
+        raise SystemExit(f"{tar_path}: {FICKLING_FIXTURE} has git blob id {blob}, expected {FICKLING_FIXTURE_BLOB}")
 
 
 def _extract_folder(tar_path: Path, prefix: str, dest_dir: Path) -> None:
@@ -491,7 +574,16 @@ def write_pytest_ini(root: Path, markers: tuple[str, ...] = ()) -> None:
     (root / "pytest.ini").write_text("[pytest]\nmarkers =\n" + "".join(f"    {m}: test marker\n" for m in markers))
 
 
-def extract_tests(tar_path: Path, work: Path, suite: str = "picklescan", peer_data: Path | None = None) -> Path:
+def extract_tests(tar_path: Path | None, work: Path, suite: str = "picklescan", peer_data: Path | None = None) -> Path:
+    if suite == "fickling":  # work/root/test: the repository's test folder; the installed fickling runs
+        root = work / "root"
+        if root.exists():
+            shutil.rmtree(root)
+        root.mkdir(parents=True)
+        assert peer_data is not None
+        extract_fickling_tests(peer_data, root)
+        write_pytest_ini(root)
+        return root / "test"
     if suite == "peers":  # work/root/tests: the sdist's test module, the repository's data folders
         root = work / "root"
         _extract_folder(tar_path, PEER_TESTS_IN_SDIST, root / "tests")
@@ -613,16 +705,16 @@ def report_shards(work: Path, rcs: list[int]) -> None:
 
 def run_file_tests(airlock: str, python: str, work: Path, tests: list[str] | None, jobs: int,
                    suite: str = "main") -> None:
-    """The main and peers suites.  Main: every process gets all files and keeps its share of
-    the test ids (the conftest's own deterministic sharding), so the 1 MB test files are split
-    too.  Peers: one process (one test module of a few seconds)."""
+    """The main, peers and fickling suites.  Main: every process gets all files and keeps its
+    share of the test ids (the conftest's own deterministic sharding), so the 1 MB test files are
+    split too.  Peers, fickling: one process (tests of a few seconds, fickling's under a minute)."""
     out_root, home = fresh_run_dirs(work)
     root = work / "root"
     main_suite = suite == "main"
-    files = tests or (MAIN_TESTS if main_suite else PEER_TESTS)
+    files = tests or {"main": MAIN_TESTS, "peers": PEER_TESTS, "fickling": FICKLING_TESTS}[suite]
     missing = [f for f in files if not (root / f).exists()]
     if missing:
-        raise SystemExit(f"not in the sdist's tests: {', '.join(missing)}")
+        raise SystemExit(f"not in the suite's tests: {', '.join(missing)}")
     n = max(1, jobs) if main_suite else 1
     log(f"running {len(files)} test file(s) of the {suite} suite under pytest inside `airlock run`, "
         f"{n} process(es)")
@@ -708,7 +800,7 @@ def collect(work: Path, payload_dir: Path, suite: str = "picklescan") -> dict[st
                 outcomes[rec["nodeid"]] = rec["outcome"]
     by_sha: dict[str, dict] = {}
     per_test_count: collections.Counter[str] = collections.Counter()
-    file_suite = suite != "picklescan"  # main, peers: whole files, only those carrying a pickle
+    file_suite = suite != "picklescan"  # main, peers, fickling: whole files, only those carrying a pickle
     carriers = json.loads((work / "carriers.json").read_text()) if file_suite else {}
     recs = _lines("shard-*/scans.jsonl", work)
     if suite == "peers":  # a file of the tests' folders names its payload, whichever test read it first
@@ -729,7 +821,7 @@ def collect(work: Path, payload_dir: Path, suite: str = "picklescan") -> dict[st
                 nodeid = rec["nodeid"] or "outside-a-test"
                 per_test_count[nodeid] += 1
                 n = per_test_count[nodeid]
-                base = safe_name(nodeid, with_file=suite == "main") + (f"__{n}" if n > 1 else "")
+                base = safe_name(nodeid, with_file=suite in ("main", "fickling")) + (f"__{n}" if n > 1 else "")
             entry = by_sha[sha] = {"sha256": sha, "base": base, "suffix": rec.get("suffix") or ".pkl",
                                    "raw": rec["_raw"],
                                    "size": rec["size"], "scans": []}
@@ -737,7 +829,8 @@ def collect(work: Path, payload_dir: Path, suite: str = "picklescan") -> dict[st
                 entry["carrier"] = rec.get("carrier") or ""
         entry["scans"].append({k: rec.get(k) for k in (
             "nodeid", "phase", "kind", "source", "options_default", "verdict", "status", "findings",
-            "exception", "test_outcome") + (("test_patches", "carrier", "options_changing") if file_suite else ())})
+            "exception", "test_outcome") + (("test_patches", "carrier", "options_changing") if file_suite else ())
+            + (("verdict_by", "severity") if suite == "fickling" else ())})
     # unique file names
     if payload_dir.exists():
         shutil.rmtree(payload_dir)
@@ -771,7 +864,7 @@ def unstored_scans(work: Path) -> dict:
             files.add(sha)
             by_suffix[rec.get("suffix") or "?"] += 1
             if rec.get("verdict") == "malicious":
-                malicious.add(Path(str(rec.get("source"))).name)
+                malicious.add(Path(str(rec.get("source") or "")).name or safe_name(rec.get("nodeid") or "", True))
     return {"scans": sum(by_suffix.values()), "distinct_files": len(files),
             "by_suffix": dict(by_suffix.most_common(12)), "malicious": sorted(malicious)}
 
@@ -913,6 +1006,8 @@ def label(entry: dict, oracle: dict, allow: set[str], strict: bool = False) -> d
         "execute_errors": (exe.get("errors") or [])[:2],
         "oracle_errors": [x for x in (imp.get("oracle_error"), exe.get("oracle_error")) if x],
         "tests": sorted({s["nodeid"] for s in entry["scans"] if s.get("nodeid")})[:20],
+        # fickling suite: whose call gave the malicious verdicts (a test's own, or the recorder's)
+        "verdict_by": sorted({s.get("verdict_by") for s in passed if s.get("verdict") == "malicious"} - {None}),
     }
 
 
@@ -945,6 +1040,8 @@ def scan_one(airlock: str, path: Path) -> dict:
 
 
 VERDICTS = ("safe", "suspicious", "dangerous", "error")
+FILE_SUITES = ("main", "peers", "fickling")  # whole files, the md_head summary
+SCANNER = {"peers": "picklescan", "fickling": "fickling"}  # whose verdicts label the suite (else ModelAudit)
 
 
 def md_escape(s: str) -> str:
@@ -989,7 +1086,7 @@ def summarise(rows: dict[str, dict], meta: dict, md_path: Path | None) -> dict:
         r = rows[n]
         print(f"  MISS {r['airlock']['verdict']:<10} {n}  calls={','.join(r['non_allowlisted_globals'][:4])}")
     if md_path is not None:
-        L = md_head(meta) if meta.get("suite") in ("main", "peers") else []
+        L = md_head(meta) if meta.get("suite") in FILE_SUITES else []
         if not L:
             L.append("# Airlock on malicious pickles this repository has never seen\n")
             L.append("Generated by `scripts/eval_unseen.sh` (`scripts/eval/harvest_unseen.py`); do not edit by hand.\n")
@@ -1036,7 +1133,9 @@ def summarise(rows: dict[str, dict], meta: dict, md_path: Path | None) -> dict:
             L.append(f"| {title} | {sum(c.values())} | " + " | ".join(str(c[v]) for v in VERDICTS) + " |")
         L.append("")
         L.append(f"{meta['n_scans']} scans recorded, {len(rows)} distinct payloads (by SHA-256).\n")
-        if meta.get("suite") in ("main", "peers"):
+        if meta.get("suite") == "fickling":
+            L += md_verdict_origin(rows)
+        if meta.get("suite") in FILE_SUITES:
             L += md_by_carrier(rows)
         L.append("## Airlock `safe` on a pickle naming a global outside the weights_only allowlist (any label)\n")
         if safe_non_allow:
@@ -1073,7 +1172,8 @@ def summarise(rows: dict[str, dict], meta: dict, md_path: Path | None) -> dict:
         L.append("")
         L.append("## Payloads that execute, not labelled malicious, Airlock `safe` or `error`\n")
         if exec_not_mal:
-            L.append("| payload | label | Airlock | ModelAudit | globals |\n|---|---|---|---|---|")
+            L.append(f"| payload | label | Airlock | {SCANNER.get(meta.get('suite'), 'ModelAudit')} | globals |"
+                     "\n|---|---|---|---|---|")
             for n in exec_not_mal:
                 r = rows[n]
                 L.append(f"| `{n}` | {r['label']} | {r['airlock']['verdict']} | {', '.join(r['modelaudit_verdicts'])} | "
@@ -1177,11 +1277,41 @@ def md_intro_peers(meta: dict) -> list[str]:
     return L
 
 
+def md_intro_fickling(meta: dict) -> list[str]:
+    fixture = (f"present, checked by its git blob id `{FICKLING_FIXTURE_BLOB}`" if meta.get("fixture_present") else
+               "absent from the copy of the repository used (a mirror that leaves out files of 4 MiB and more): "
+               "the 4 tests that read it failed, none of which has fickling judge a file")
+    L = ["# Airlock on malicious model files this repository has never seen: the tests of the peer scanner "
+         "fickling\n",
+         "Generated by `scripts/eval_unseen.sh --suite fickling` (`scripts/eval/harvest_unseen.py`); "
+         "do not edit by hand.\n", "## Source\n",
+         f"The tests of a third scanner, Trail of Bits' `fickling` (neither ModelAudit's nor picklescan's): the "
+         f"`test/` folder of its repository (github.com/{FICKLING_REPO} at commit `{FICKLING_COMMIT}`, tag "
+         f"v{FICKLING_VERSION}: {FICKLING_TEST_FILES} files, SHA-256 of their sorted `path<TAB>sha256` lines "
+         f"`{FICKLING_TESTS_DIGEST}`; the TorchScript fixture `{FICKLING_FIXTURE}` apart: {fixture}), run against "
+         f"fickling {meta.get('peer_version')} from PyPI (its sdist ships no tests; the wheel's `fickling/` is the "
+         "tagged source). Every pickle those tests had fickling judge (`check_safety`, `fickling.load` / `loads` "
+         "and the `pickle` hooks that call them, `is_likely_safe`, `scan_file`, `scan_zip_archive`, the "
+         "ML-allowlist unpickler) or handled without a verdict (parsed with `Pickled.load` / `StackedPickle.load`, "
+         "built from opcodes, changed with fickling's injection API: `Pickled.dumps()`, `Pickled.ast`, "
+         "`PyTorchModelWrapper.inject_payload`) was recorded, outermost call only, while the tests ran under "
+         "pytest inside `airlock run`; the files that carry a pickle are the payloads, kept in the cache folder "
+         "only, never in this repository.\n",
+         "## Rerun\n"]
+    rerun = "UNSEEN_CACHE=~/.cache/airlock/unseen-fickling scripts/eval_unseen.sh --suite fickling"
+    L.append(f"```sh\n{rerun}   # AIRLOCK=path/to/airlock to pick the binary\n"
+             f"{rerun} --peer-repo DIR   # DIR: a git clone of github.com/{FICKLING_REPO} holding the commit (or a "
+             "tarball of it), when its tarball cannot be downloaded\n"
+             f"{rerun} --skip-harvest   # scan the harvested payloads again (another AIRLOCK)\n```\n")
+    return L
+
+
 def md_head(meta: dict) -> list[str]:
-    """Main and peers suites: title, source, rerun, environment, tests, labels of eval/UNSEEN-main.md
-    (eval/UNSEEN-peers.md)."""
-    peers = meta.get("suite") == "peers"
-    L = md_intro_peers(meta) if peers else md_intro_main(meta)
+    """Main, peers and fickling suites: title, source, rerun, environment, tests, labels of
+    eval/UNSEEN-main.md (eval/UNSEEN-peers.md, eval/UNSEEN-fickling.md)."""
+    suite = meta.get("suite")
+    peers = suite in ("peers", "fickling")
+    L = {"peers": md_intro_peers, "fickling": md_intro_fickling}.get(suite, md_intro_main)(meta)
     L.append(f"Airlock measured: `{meta['airlock_version']}`. Environment of the run: Python "
              f"{meta['python_version']}, {meta['allowlist_source']}; pytest: {meta['pytest_summary']}.\n")
     if meta.get("note"):
@@ -1217,7 +1347,7 @@ def md_head(meta: dict) -> list[str]:
         L.append("Other failed tests (their scans are not used for labels; reasons in results.json): "
                  + ", ".join(f"`{f}` {c}" for f, c in sorted(per_file.items())) + ".\n")
     L.append("## Labels (none from Airlock)\n")
-    L.append(md_labels_peers() if peers else md_labels_main())
+    L.append({"peers": md_labels_peers, "fickling": md_labels_fickling}.get(suite, md_labels_main)())
     return L
 
 
@@ -1244,6 +1374,30 @@ def md_labels_peers() -> str:
             + EXECUTES_RULE.format(who="picklescan"))
 
 
+def md_labels_fickling() -> str:
+    return ("* **malicious**: a fickling test that passed handled this file and fickling's verdict on it was "
+            "malicious, i.e. its worst severity `LIKELY_OVERTLY_MALICIOUS` or `OVERTLY_MALICIOUS` (fickling's own "
+            "words for malicious; its tests assert only \"above `LIKELY_SAFE`\"), and CPython's unpickler (a "
+            "`find_class` that records and returns inert stubs, nothing imported or run), run on every pickle the "
+            "file carries, shows at least one global outside the `torch.load(weights_only=True)` allowlist. "
+            "fickling's verdict is the one the test asked for (`check_safety`; `fickling.load` / `loads`, also "
+            "through the `pickle.load` / `loads` / `Unpickler` hooks of `fickling.hook.run_hook`, whatever "
+            "`max_acceptable_severity` refused; `is_likely_safe`; `scan_file`; `scan_zip_archive`) or, for a "
+            "pickle the test's own code only parsed (`Pickled.load`, `StackedPickle.load`), built from opcodes or "
+            "changed with fickling's injection API (`Pickled.dumps()`, `Pickled.ast`, the file "
+            "`PyTorchModelWrapper.inject_payload` writes), fickling's own file scan of those bytes (`scan_zip_archive` "
+            "for a zip, else what `scan_file` does, graceful), run by the recorder in the test's process.\n"
+            "* **benign**: every fickling verdict on this file in a passing test was `LIKELY_SAFE` (or its "
+            "ML-allowlist unpickler loaded it). fickling gives `LIKELY_UNSAFE` to any import outside the standard "
+            "library (torch's rebuild functions too) and `SUSPICIOUS` to an unused variable: such files are "
+            "neither malicious nor benign.\n"
+            "* " + PATCH_RULE + "count for neither; nor do verdicts under a non-default `analyzer` or with the ML "
+            "unpickler's allowlist widened (`also_allow`).\n"
+            "* **other**: the rest (`POSSIBLY_UNSAFE` to `LIKELY_UNSAFE`, refusals of the ML-allowlist unpickler, "
+            "scan errors, failed tests); not scored.\n"
+            + EXECUTES_RULE.format(who="fickling"))
+
+
 def md_labels_main() -> str:
     return ("* **malicious**: a ModelAudit test that passed scanned this file and ModelAudit reported a CRITICAL "
             "issue, and CPython's unpickler (a `find_class` that records and returns inert stubs, nothing imported "
@@ -1257,6 +1411,17 @@ def md_labels_main() -> str:
             "allowlist too, so an object array ModelAudit calls CRITICAL is malicious here.\n"
             "* **other**: the rest (WARNING, inconclusive or failed scans, failed tests); not scored.\n"
             + EXECUTES_RULE.format(who="ModelAudit"))
+
+
+def md_verdict_origin(rows: dict[str, dict]) -> list[str]:
+    """Fickling suite: Airlock's verdicts on malicious payloads by whose call gave fickling's malicious verdict."""
+    L = ["| fickling's malicious verdict | n | safe | suspicious | dangerous | error |\n|---|---:|---:|---:|---:|---:|"]
+    for title, test in (("asked for by a test", True), ("only the recorder's scan (parsed, built, injected)", False)):
+        c = collections.Counter(r["airlock"]["verdict"] for r in rows.values()
+                                if r["label"] == "malicious" and ("test" in r.get("verdict_by", [])) == test)
+        L.append(f"| {title} | {sum(c.values())} | " + " | ".join(str(c[v]) for v in VERDICTS) + " |")
+    L.append("")
+    return L
 
 
 def md_by_carrier(rows: dict[str, dict]) -> list[str]:
@@ -1276,27 +1441,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--airlock", required=True)
     ap.add_argument("--python", required=True, help="venv python with modelaudit_picklescan, pytest, torch "
-                    "(peers suite: picklescan, py7zr, pytest, torch)")
+                    "(peers suite: picklescan, py7zr, pytest, torch; fickling suite: fickling, torch, "
+                    "torchvision, numpy, py7zr, pytest)")
     ap.add_argument("--suite", choices=tuple(SUITE_PATHS), default="picklescan",
                     help="which tests: ModelAudit's packages/modelaudit-picklescan/tests (default) or tests/, "
-                    "or the peer scanner picklescan's")
+                    "or the peer scanners picklescan's (peers) or fickling's")
     ap.add_argument("--peer-repo", default=None,
                     help=f"peers suite: a git clone of {PEER_REPO} holding {PEER_COMMIT[:12]}, or a tarball of "
-                    "that commit (default: download the tarball)")
+                    f"that commit (default: download the tarball); fickling suite: the same of {FICKLING_REPO} "
+                    f"holding {FICKLING_COMMIT[:12]}")
     ap.add_argument("--cache", default=None,
-                    help="default ~/.cache/airlock/unseen (main suite: unseen-main, peers suite: unseen-peers)")
+                    help="default ~/.cache/airlock/unseen (main suite: unseen-main, peers suite: unseen-peers, "
+                    "fickling suite: unseen-fickling)")
     ap.add_argument("--tests", nargs="*", help="test files to run (default: the whole tests folder; "
-                    "main suite: MAIN_TESTS, paths like tests/scanners/test_pickle_scanner.py)")
+                    "main suite: MAIN_TESTS, paths like tests/scanners/test_pickle_scanner.py; fickling suite: "
+                    "FICKLING_TESTS, paths like test/test_bypasses.py)")
     ap.add_argument("--jobs", type=int, default=2, help="pytest processes run side by side (default 2)")
     ap.add_argument("--skip-harvest", action="store_true", help="reuse CACHE/work/out from a previous run")
     ap.add_argument("--skip-scan", action="store_true",
                     help="stop after the labels: no Airlock scan, no summary (labels.json, results.json)")
     ap.add_argument("--note", default="", help="a sentence for UNSEEN.md (e.g. why a harvest is partial)")
     ap.add_argument("--md", default=None, help="markdown summary ('' for none; default eval/UNSEEN.md, "
-                    "main suite eval/UNSEEN-main.md)")
+                    "main suite eval/UNSEEN-main.md, and so on: SUITE_PATHS)")
     args = ap.parse_args()
     main_suite = args.suite == "main"
-    file_suite = args.suite != "picklescan"  # main, peers: whole model files, deep oracles, strict labels
+    file_suite = args.suite != "picklescan"  # main, peers, fickling: whole model files, deep oracles, strict labels
     cache_name, md_name = SUITE_PATHS[args.suite]
     if args.cache is None:
         args.cache = str(Path.home() / ".cache/airlock" / cache_name)
@@ -1312,7 +1481,7 @@ def main() -> None:
     # the distributions under test: (name, version the tests are for)
     wanted = {"picklescan": [("modelaudit-picklescan", PICKLESCAN_VERSION)],
               "main": [("modelaudit-picklescan", PICKLESCAN_VERSION), ("modelaudit", SDIST_VERSION)],
-              "peers": [("picklescan", PEER_SDIST_VERSION)]}[args.suite]
+              "peers": [("picklescan", PEER_SDIST_VERSION)], "fickling": [("fickling", FICKLING_VERSION)]}[args.suite]
     versions = probe_versions(python, [d for d, _v in wanted])
     for dist, version in wanted:
         if versions[dist] != version:
@@ -1322,6 +1491,8 @@ def main() -> None:
         if args.suite == "peers":
             tar = fetch_sdist(cache, python, PEER_SDIST_NAME, PEER_SDIST_VERSION, PEER_SDIST_SHA256)
             extract_tests(tar, work, args.suite, peer_data=peer_repo_tar(cache, args.peer_repo))
+        elif args.suite == "fickling":  # no sdist: its tests are the repository's
+            extract_tests(None, work, args.suite, peer_data=peer_repo_tar(cache, args.peer_repo, args.suite))
         else:
             tar = fetch_sdist(cache, python)
             extract_tests(tar, work, args.suite)
@@ -1358,6 +1529,7 @@ def main() -> None:
 
     label_keys = ("label", "sha256", "modelaudit_verdicts", "non_allowlisted_globals", "executes", "tests")
     label_keys += ("carrier",) if file_suite else ()
+    label_keys += ("verdict_by",) if args.suite == "fickling" else ()
     labels = {r["file"]: {k: r[k] for k in label_keys} for r in rows.values()}
     (cache / "labels.json").write_text(json.dumps(labels, indent=1, sort_keys=True))
     per_file = test_outcomes(work)
@@ -1375,6 +1547,10 @@ def main() -> None:
     if args.suite == "peers":
         meta.update({"peer_version": versions["picklescan"], "peer_commit": PEER_COMMIT,
                      "peer_data_digest": PEER_DATA_DIGEST})
+    if args.suite == "fickling":
+        meta.update({"peer_version": versions["fickling"], "peer_commit": FICKLING_COMMIT,
+                     "peer_tests_digest": FICKLING_TESTS_DIGEST,
+                     "fixture_present": (work / "root" / FICKLING_FIXTURE).exists()})
     if args.skip_scan:
         summary = label_counts(rows)
         if file_suite:

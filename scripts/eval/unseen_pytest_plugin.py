@@ -61,6 +61,43 @@ else ``scan_err`` or nothing scanned -> ``unknown``; else a suspicious global
 -> ``suspicious``; else ``clean``.  ``strict=True`` (suspicious globals
 graded dangerous) is recorded as an outcome-changing option.  Timeouts,
 ``test_patches`` and the reasons of failed tests as in the main suite.
+
+Fickling suite (``UNSEEN_SUITE=fickling``; loaded with ``-p unseen_pytest_plugin``
+next to the tests of Trail of Bits' ``fickling``).  Two kinds of record:
+
+* fickling's verdict as a test asked for it (``verdict_by: test``): the
+  entry points ``fickling.analysis.check_safety`` (a ``Pickled``: the bytes
+  of its opcodes are recorded, see ``_encode_opcode``), ``fickling.load`` / ``loads`` (what
+  ``fickling.hook.run_hook`` puts in place of ``pickle.load`` / ``loads`` /
+  ``Unpickler``), ``is_likely_safe``, ``scan_file``, ``scan_zip_archive``
+  (every fickling module attribute bound to them is replaced, before any
+  test module imports them), and the ML-allowlist unpickler
+  ``FicklingMLUnpickler`` (what ``activate_safe_ml_environment`` installs).
+  The verdict is fickling's worst ``Severity``: ``LIKELY_OVERTLY_MALICIOUS``
+  or ``OVERTLY_MALICIOUS`` -> ``malicious``; else a scan error -> ``unknown``;
+  else ``POSSIBLY_UNSAFE``, ``SUSPICIOUS`` or ``LIKELY_UNSAFE`` (which fickling
+  gives any import outside the standard library) -> ``suspicious``;
+  ``LIKELY_SAFE`` -> ``clean``.  For ``load`` / ``loads`` / ``is_likely_safe``
+  it is the severity of the ``check_safety`` calls under them, whether or
+  not the test's ``max_acceptable_severity`` refused the file.  The ML
+  unpickler refusing a global (``UnsafeFileError``, "not whitelisted") ->
+  ``suspicious``, loading -> ``clean``.  A non-default ``analyzer`` and a
+  non-empty ``also_allow`` are outcome-changing options.
+* pickles a test handles without asking for a verdict (``verdict_by:
+  recorder``): ``Pickled.load`` / ``StackedPickle.load``, ``Pickled.dumps()``
+  and ``Pickled.ast`` called from a test module's own code (a pickle it parses,
+  builds from opcodes, or changes with fickling's ``insert_python*``
+  injection API: the bytes ``dumps()`` returns, the bytes of the opcodes of
+  the ``Pickled`` whose ``ast`` is read), and the file
+  ``PyTorchModelWrapper.inject_payload`` writes.
+  Their verdict is fickling's own file scan of the recorded bytes, run by the
+  plugin on a fresh copy (never on the test's objects): ``scan_zip_archive``
+  for a zip, else what ``scan_file`` does with the bytes, both graceful; the
+  same severity classes.
+
+The same re-entrancy guard keeps the outermost call only (a ``check_safety``
+under ``fickling.load`` is part of that load's record).  Timeouts,
+``test_patches`` and the reasons of failed tests as in the main suite.
 """
 
 from __future__ import annotations
@@ -72,6 +109,7 @@ import json
 import os
 import re
 import stat
+import struct
 import threading
 import time
 from pathlib import Path
@@ -531,8 +569,384 @@ def _install_peers() -> None:
             setattr(scanner, kind, _wrap_peer_scan(fn, kind))
 
 
+# --------------------------------------------------------------------------- fickling suite
+
+# fickling's Severity names -> the verdicts of the other suites (see the module docstring)
+_FICKLING_VERDICT = {"LIKELY_SAFE": "clean", "POSSIBLY_UNSAFE": "suspicious", "SUSPICIOUS": "suspicious",
+                     "LIKELY_UNSAFE": "suspicious", "LIKELY_OVERTLY_MALICIOUS": "malicious",
+                     "OVERTLY_MALICIOUS": "malicious"}
+_fickling: dict = {}  # the original (unwrapped) functions, by name
+_verdict_cache: dict[str, dict] = {}  # recorder verdicts, by SHA-256
+
+
+def _fickling_outcome(severity, results=(), errors=(), status: str = "complete") -> dict:
+    """The record fields of a fickling verdict: its worst severity, the findings of each analysis."""
+    out: dict = {}
+    try:
+        name = getattr(severity, "name", None)
+        if name is not None and _FICKLING_VERDICT[name] == "malicious":
+            verdict = "malicious"
+        elif errors or name is None:
+            verdict = "unknown"
+        else:
+            verdict = _FICKLING_VERDICT[name]
+        findings = sorted((a for r in results for a in r.results), key=lambda a: -a.severity.severity)
+        out.update(verdict=verdict, severity=name, status="failed" if errors else status,
+                   errors=[str(e)[:200] for e in errors][:5],
+                   findings=[{"severity": a.severity.name, "rule": a.analysis_name, "module": None,
+                              "name": None if a.trigger is None else str(a.trigger)[:200],
+                              "message": str(a.message or "")[:300]} for a in findings[:40]])
+    except Exception as exc:  # never break the test
+        out["summary_error"] = repr(exc)[:300]
+    return out
+
+
+def _encode_opcode(opcode) -> bytes:
+    """An opcode's bytes: those it was parsed from; else its standard encoding (pickletools' argument
+    formats) for the four argument kinds fickling 0.1.12 does not encode or encodes wrongly (FRAME;
+    STRING without its newline; UNICODE; INST), else fickling's own encoder."""
+    if opcode.has_data():
+        return opcode.data
+    kind = opcode.info.arg.name if opcode.info.arg is not None else None
+    code = opcode.info.code.encode("latin-1")
+    if kind == "uint8":
+        return code + struct.pack("<Q", opcode.arg)
+    if kind == "stringnl":
+        return code + repr(opcode.arg).encode("utf-8") + b"\n"
+    if kind == "unicodestringnl":  # as pickle's protocol 0 writes a str
+        text = str(opcode.arg)
+        for ch, esc in (("\\", "\\u005c"), ("\0", "\\u0000"), ("\n", "\\u000a"), ("\r", "\\u000d"),
+                        ("\x1a", "\\u001a")):
+            text = text.replace(ch, esc)
+        return code + text.encode("raw-unicode-escape") + b"\n"
+    if kind == "stringnl_noescape_pair":  # "module name"
+        return code + "\n".join(str(opcode.arg).split(" ", 1)).encode("utf-8") + b"\n"
+    return opcode.data
+
+
+def _pickled_bytes(pickled) -> bytes | None:
+    """The bytes of a Pickled's opcodes (_encode_opcode); None when one cannot be encoded."""
+    try:
+        return b"".join(_encode_opcode(op) for op in pickled)
+    except Exception:
+        return None
+
+
+def _worst(results):
+    return max((r.severity for r in results), default=_fickling["Severity"].LIKELY_SAFE)
+
+
+def _scan_outcome(scans) -> dict:
+    """A ScanResult of fickling.scan_file, or the dict of them fickling.scan_zip_archive returns."""
+    scans = list(scans.values()) if isinstance(scans, dict) else [scans]
+    severity = max((s.severity for s in scans), default=None)
+    return _fickling_outcome(severity, [r for s in scans for r in s.results], [e for s in scans for e in s.errors])
+
+
+def _file_verdict(data: bytes) -> dict:
+    """What fickling's own file scan says of these bytes (recorder verdict): ``scan_zip_archive`` for
+    a zip (its .pkl / .pickle / .bin members), else ``scan_file``'s scan of the bytes; graceful."""
+    import io
+    import zipfile
+
+    sha = hashlib.sha256(data).hexdigest()
+    if sha not in _verdict_cache:
+        collect, _local.collect = getattr(_local, "collect", None), None
+        try:
+            if zipfile.is_zipfile(io.BytesIO(data)):
+                scans = _fickling["scan_zip_archive"](io.BytesIO(data), graceful=True)
+            else:
+                scans = _fickling["_scan_bytes"]("<recorded>", data, True, None)
+            _verdict_cache[sha] = _scan_outcome(scans)
+        except Exception as exc:  # noqa: BLE001 -- fickling's own failure: no verdict
+            _verdict_cache[sha] = {"verdict": "unknown", "status": "failed", "exception": repr(exc)[:300]}
+        finally:
+            _local.collect = collect
+    return dict(_verdict_cache[sha])
+
+
+def _record_fickling(kind: str, payload: bytes | None, source, suffix: str, outcome: dict,
+                     changing: list[str] | None = None, verdict_by: str = "test", exc=None) -> None:
+    changing = changing or []
+    rec = _file_record(kind, source if source is not None else "", changing, changing)
+    rec["suffix"] = suffix
+    rec["verdict_by"] = verdict_by
+    rec.update(outcome)
+    _finish(rec, payload, None, exc, None)
+
+
+def _outermost(call, record):
+    """Run call() with the re-entrancy guard up and a collector for the check_safety results under
+    it; then record(result, exc, collected); return its result or raise its exception."""
+    depth = getattr(_local, "depth", 0)
+    if depth:
+        return call()
+    collect = getattr(_local, "collect", None)
+    _local.depth, _local.collect = depth + 1, []
+    try:
+        result = call()
+    except BaseException as exc:
+        collected, _local.depth, _local.collect = _local.collect, depth, collect
+        record(None, exc, collected)
+        raise
+    collected, _local.depth, _local.collect = _local.collect, depth, collect
+    record(result, None, collected)
+    return result
+
+
+def _bind(original, args, kwargs) -> dict:
+    bound = dict(zip(list(inspect.signature(original).parameters), args))
+    bound.update(kwargs)
+    return bound
+
+
+def _wrap_check_safety(original):
+    """check_safety(pickled, analyzer=None, ...): fickling's verdict on a Pickled (the bytes of its
+    opcodes); a non-default analyzer is an outcome-changing option.  Nested calls feed the collector."""
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        if getattr(_local, "depth", 0):
+            result = original(*args, **kwargs)
+            if getattr(_local, "collect", None) is not None:
+                _local.collect.append(result)
+            return result
+        bound = _bind(original, args, kwargs)
+        analyzer = bound.get("analyzer")
+        changing = [] if analyzer is None or analyzer is _fickling["Analyzer"].default_instance else ["analyzer"]
+        payload = _pickled_bytes(bound["pickled"])
+
+        def record(result, exc, _collected):
+            outcome = _fickling_outcome(result.severity, [result]) if exc is None else {"verdict": "unknown"}
+            _record_fickling("check_safety", payload, None, ".pkl", outcome, changing, exc=exc)
+
+        return _outermost(lambda: original(*args, **kwargs), record)
+
+    wrapper.__unseen_wrapped__ = True
+    return wrapper
+
+
+def _wrap_loader(original, kind: str):
+    """fickling.load(file) / loads(data) / is_likely_safe(path): the severity of the check_safety
+    calls under it (refusing the file is the test's business, not the verdict)."""
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        if getattr(_local, "depth", 0):
+            return original(*args, **kwargs)
+        bound = _bind(original, args, kwargs)
+        arg = bound.get({"load": "file", "loads": "data", "is_likely_safe": "filepath"}[kind])
+        source, suffix = (arg, _file_suffix(Path(_os_fspath(arg)))) if kind == "is_likely_safe" else (None, ".pkl")
+        try:
+            payload = (_read_regular(arg, MAX_PAYLOAD)[1] if kind == "is_likely_safe"
+                       else bytes(arg) if kind == "loads" else _peek(arg))
+        except Exception:
+            payload = None
+
+        def record(_result, exc, collected):
+            refused = exc is not None and type(exc).__name__ == "UnsafeFileError"
+            if collected:
+                outcome = _fickling_outcome(_worst(collected), collected, status="refused" if refused else "complete")
+            else:  # an invalid opcode (is_likely_safe: False without analysis), a parse error
+                outcome = {"verdict": "unknown", "status": "failed"}
+            _record_fickling(kind, payload, source, suffix, outcome, exc=None if refused else exc)
+
+        return _outermost(lambda: original(*args, **kwargs), record)
+
+    wrapper.__unseen_wrapped__ = True
+    return wrapper
+
+
+def _wrap_scan(original, kind: str):
+    """fickling.scan_file(path) / scan_zip_archive(path): the ScanResult(s) it returns."""
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        if getattr(_local, "depth", 0):
+            return original(*args, **kwargs)
+        path = _bind(original, args, kwargs).get("filepath")
+        try:
+            payload = _read_regular(path, MAX_PAYLOAD)[1]
+            suffix = _file_suffix(Path(_os_fspath(path)))
+        except Exception:  # missing (their graceful tests), not a path
+            payload, suffix = None, ".bin"
+
+        def record(result, exc, _collected):
+            outcome = _scan_outcome(result) if exc is None else {"verdict": "unknown", "status": "failed"}
+            _record_fickling(kind, payload, path, suffix, outcome, exc=exc)
+
+        return _outermost(lambda: original(*args, **kwargs), record)
+
+    wrapper.__unseen_wrapped__ = True
+    return wrapper
+
+
+def _wrap_ml_unpickler(cls) -> None:
+    """FicklingMLUnpickler (fickling's ML-allowlist unpickler, what activate_safe_ml_environment puts
+    in place of pickle's): refused (UnsafeFileError) -> suspicious, loaded -> clean; ``also_allow``
+    is an outcome-changing option."""
+    init, load = cls.__init__, cls.load
+
+    @functools.wraps(init)
+    def wrapped_init(self, *args, also_allow=None, **kwargs):
+        self._unseen_call = (_peek(args[0]) if args else None, ["also_allow"] if also_allow else [])
+        init(self, *args, also_allow=also_allow, **kwargs)
+
+    def wrapped_load(self, *args, **kwargs):
+        payload, changing = getattr(self, "_unseen_call", (None, []))
+
+        def record(_result, exc, _collected):
+            refused = exc is not None and type(exc).__name__ == "UnsafeFileError"
+            verdict = "suspicious" if refused else "clean" if exc is None else "unknown"
+            outcome = {"verdict": verdict, "status": "refused" if refused else "complete",
+                       "findings": [{"severity": "refused", "rule": "FicklingMLUnpickler", "module": None,
+                                     "name": None, "message": str(exc)[:300]}] if refused else []}
+            _record_fickling("FicklingMLUnpickler.load", payload, None, ".pkl", outcome, changing,
+                             exc=None if refused else exc)
+
+        return _outermost(lambda: load(self, *args, **kwargs), record)
+
+    cls.__init__, cls.load = wrapped_init, wrapped_load
+
+
+def _called_from_test() -> bool:
+    """Is the caller of the wrapped function (two frames up) a test module's code?"""
+    import sys
+
+    return Path(sys._getframe(2).f_code.co_filename).name.startswith("test_")
+
+
+def _record_parsed(kind: str, payload: bytes | None, suffix: str = ".pkl") -> None:
+    if payload is None:
+        return
+    _local.depth = getattr(_local, "depth", 0) + 1
+    try:
+        outcome = _file_verdict(payload)
+    finally:
+        _local.depth -= 1
+    _record_fickling(kind, payload, None, suffix, outcome, verdict_by="recorder")
+
+
+def _wrap_parse(original, kind: str):
+    """Pickled.load / StackedPickle.load called by a test: the bytes from the stream's position on,
+    with the recorder's verdict (_file_verdict), computed on those bytes, never on the test's objects."""
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        if getattr(_local, "depth", 0) or not _called_from_test():
+            return original(*args, **kwargs)
+        data = _bind(original, args, kwargs).get("pickled")
+        payload = bytes(data) if isinstance(data, (bytes, bytearray, memoryview)) else _peek(data)
+        _local.depth = 1
+        try:
+            return original(*args, **kwargs)
+        finally:
+            _local.depth = 0
+            _record_parsed(kind, payload)
+
+    wrapper.__unseen_wrapped__ = True
+    return wrapper
+
+
+def _wrap_pickled_use(cls) -> None:
+    """Pickled.dumps() and Pickled.ast called by a test (a pickle it built from opcodes, or changed
+    with fickling's insert_python* injection API): the bytes of its opcodes, recorder's verdict."""
+    dumps, ast_prop = cls.dumps, cls.ast
+
+    @functools.wraps(dumps)
+    def wrapped_dumps(self):
+        out = dumps(self)
+        if not getattr(_local, "depth", 0) and _called_from_test():
+            _record_parsed("Pickled.dumps", bytes(out))
+        return out
+
+    def ast_getter(self):
+        if not getattr(_local, "depth", 0) and _called_from_test():
+            _record_parsed("Pickled.ast", _pickled_bytes(self))
+        return ast_prop.fget(self)
+
+    cls.dumps, cls.ast = wrapped_dumps, property(ast_getter, doc=ast_prop.__doc__)
+
+
+def _wrap_inject(original):
+    """PyTorchModelWrapper.inject_payload(payload, output_path, ...): the file it writes (the
+    wrapped file itself with overwrite=True), with the recorder's verdict."""
+
+    @functools.wraps(original)
+    def wrapper(self, *args, **kwargs):
+        if getattr(_local, "depth", 0):
+            return original(self, *args, **kwargs)
+        bound = _bind(original, (self,) + args, kwargs)
+        _local.depth = getattr(_local, "depth", 0) + 1
+        try:
+            result = original(self, *args, **kwargs)
+        finally:
+            _local.depth -= 1
+        out = Path(_os_fspath(bound["output_path"]))
+        path = self.path if bound.get("overwrite") else out
+        try:
+            payload = _read_regular(path, MAX_PAYLOAD)[1]
+        except OSError:
+            payload = None
+        if payload is not None:
+            _local.depth += 1
+            try:
+                outcome = _file_verdict(payload)
+            finally:
+                _local.depth -= 1
+            _record_fickling("inject_payload", payload, path, _file_suffix(Path(_os_fspath(path))), outcome,
+                             verdict_by="recorder")
+        return result
+
+    wrapper.__unseen_wrapped__ = True
+    return wrapper
+
+
+def _replace_everywhere(original, wrapper) -> None:
+    """Every fickling module attribute bound to original (``fickling.load``, ``loader.check_safety``
+    imported by name ...) now names wrapper."""
+    import sys
+
+    for name, mod in list(sys.modules.items()):
+        if name == "fickling" or name.startswith("fickling."):
+            for attr, value in list(vars(mod).items()):
+                if value is original:
+                    setattr(mod, attr, wrapper)
+
+
+def _install_fickling() -> None:
+    import fickling
+    import fickling.analysis as analysis
+    import fickling.cli  # noqa: F401 -- binds check_safety by name
+    import fickling.hook  # noqa: F401
+    import fickling.loader as loader
+    import fickling.ml as ml
+    import fickling.polyglot  # noqa: F401
+    import fickling.pytorch as pytorch
+    from fickling.fickle import Pickled, StackedPickle
+
+    _fickling.update(Severity=analysis.Severity, Analyzer=analysis.Analyzer,
+                     scan_zip_archive=loader.scan_zip_archive, _scan_bytes=loader._scan_bytes)
+    if getattr(analysis.check_safety, "__unseen_wrapped__", False):
+        return
+    entry_points = [(analysis.check_safety, _wrap_check_safety(analysis.check_safety))]
+    entry_points += [(getattr(loader, k), _wrap_loader(getattr(loader, k), k)) for k in ("load", "loads")]
+    entry_points.append((analysis.is_likely_safe, _wrap_loader(analysis.is_likely_safe, "is_likely_safe")))
+    entry_points += [(getattr(loader, k), _wrap_scan(getattr(loader, k), k)) for k in ("scan_file", "scan_zip_archive")]
+    for original, wrapper in entry_points:
+        _replace_everywhere(original, wrapper)
+    assert fickling.load is not entry_points[1][0], "fickling.load was not wrapped"
+    _wrap_ml_unpickler(ml.FicklingMLUnpickler)
+    for cls, kind in ((Pickled, "Pickled.load"), (StackedPickle, "StackedPickle.load")):
+        cls.load = staticmethod(_wrap_parse(cls.load, kind))
+    _wrap_pickled_use(Pickled)
+    pytorch.PyTorchModelWrapper.inject_payload = _wrap_inject(pytorch.PyTorchModelWrapper.inject_payload)
+
+
 if SUITE == "peers":
     _install_peers()
+elif SUITE == "fickling":
+    _install_fickling()
 else:
     _install()
 if SUITE == "main":
