@@ -8,6 +8,7 @@ mod ci;
 mod convert;
 mod hash;
 mod merge_rules;
+mod net;
 mod output;
 mod provenance;
 mod run;
@@ -188,6 +189,9 @@ enum Command {
         check: 0 mergeable, 1 not mergeable, 2 the rules or the pull request could not be read."
     )]
     MergeRules(merge_rules::MergeRulesArgs),
+    /// ML services on the network: this host's listeners, who can reach
+    /// them, and whether they run what they are sent.
+    Net(net::NetArgs),
 }
 
 #[derive(clap::Args)]
@@ -302,6 +306,7 @@ where
         Command::Verify(args) => provenance::verify(args),
         Command::Run(args) => run::run(args),
         Command::MergeRules(args) => merge_rules::run(args),
+        Command::Net(args) => net::run(args),
     }
 }
 

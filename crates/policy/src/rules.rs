@@ -163,11 +163,23 @@ impl Rule {
         self.id().starts_with("CI")
     }
 
+    /// Whether the rule is about network services (`airlock net`).
+    pub fn is_net(self) -> bool {
+        self.id().starts_with("NT")
+    }
+
+    /// Whether the rule is about model files (`airlock scan`).
+    pub fn is_model(self) -> bool {
+        self.id().starts_with("AL")
+    }
+
     /// The rule as a SARIF 2.1.0 `reportingDescriptor`, with its whole
     /// documentation as help.
     pub fn sarif_descriptor(self) -> serde_json::Value {
         let area = if self.is_ci() {
             "ci-cd"
+        } else if self.is_net() {
+            "network"
         } else {
             "machine-learning"
         };
@@ -1664,6 +1676,85 @@ rules! {
         Medium,
         Suspicious
     );
+
+    /// A service that runs what it is sent, reachable beyond this host's
+    /// loopback, without authentication.
+    ///
+    /// ## What it detects
+    /// A listening socket (`airlock net listeners`) bound to the wildcard
+    /// or a non-loopback address whose process is a service that executes
+    /// what peers send: a TCPStore (torchrun / c10d rendezvous), the
+    /// `torch.distributed.rpc` agent, Ray's GCS, dashboard (jobs API) or
+    /// client server, a Jupyter server that takes requests without a token,
+    /// TorchServe's management API, a Dask scheduler or worker, Triton with
+    /// explicit model control. Identified by the process (command line,
+    /// environment) and, over loopback, by a read-only protocol exchange
+    /// (TCPStore `VALIDATE`/`PING`, an HTTP `GET`).
+    ///
+    /// ## Why it matters
+    /// PyTorch's policy: c10d, RPC and TCPStore have no authorization or
+    /// encryption; they accept connections from anywhere and run the
+    /// workload sent, so anyone who reaches them runs code as the training
+    /// user. The same holds for Ray's jobs API (ShadowRay,
+    /// CVE-2023-48022), TorchServe's management API (ShellTorch,
+    /// CVE-2023-43654) and an open Jupyter server.
+    ///
+    /// ## What to do
+    /// Keep the service off reachable interfaces: a network namespace
+    /// (`airlock run --net loopback` for single-node jobs), a firewall that
+    /// admits only the job's peers, a private network; for Jupyter, a
+    /// token or password; bind management APIs to `127.0.0.1`.
+    CodeExecutionExposed = ("NT0001", "code-execution-exposed", Critical, Dangerous);
+
+    /// An ML service reachable beyond this host's loopback.
+    ///
+    /// ## What it detects
+    /// A listening socket bound to the wildcard or a non-loopback address
+    /// whose process is an ML service that does not run what it is sent
+    /// but answers anyone who reaches it: TensorBoard, MLflow, an
+    /// OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp, Ollama),
+    /// Gradio, Streamlit, TorchServe's inference and metrics APIs, Triton,
+    /// a Jupyter server with a token, Gloo/NCCL listeners of a distributed
+    /// job.
+    ///
+    /// ## Why it matters
+    /// These services have no authentication of their own (or one that is
+    /// often switched off): whoever reaches them reads experiments and
+    /// artifacts, uses the model, or disturbs a training job.
+    ///
+    /// ## What to do
+    /// Bind the service to `127.0.0.1` or a private interface and put an
+    /// authenticating proxy in front of it, or firewall its port to the
+    /// hosts that need it.
+    ServiceExposed = ("NT0002", "service-exposed", Medium, Suspicious);
+
+    /// A listener reachable beyond loopback that Airlock did not identify.
+    ///
+    /// ## What it detects
+    /// A listening socket bound to the wildcard or a non-loopback address
+    /// that is none of the services Airlock knows, or whose process could
+    /// not be read (another user's, without root).
+    ///
+    /// ## Why it matters
+    /// Unknown is not safe: the report lists it so a person can decide.
+    ///
+    /// ## What to do
+    /// Check what the process is; run as root to see every process.
+    ListenerExposed = ("NT0003", "listener-exposed", Low, Note);
+
+    /// An ML service reachable from this host only.
+    ///
+    /// ## What it detects
+    /// A known ML service bound to loopback (`127.0.0.0/8`, `::1`).
+    ///
+    /// ## Why it matters
+    /// Other hosts cannot reach it; other users and processes of this host
+    /// can, and a service that runs what it is sent runs it for them too.
+    ///
+    /// ## What to do
+    /// Nothing for the network; on a shared host, isolate the job in its own
+    /// network namespace.
+    ServiceLocal = ("NT0004", "service-local", Info, Note);
 }
 
 #[cfg(test)]

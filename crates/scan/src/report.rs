@@ -168,8 +168,9 @@ fn is_format_char(c: char) -> bool {
 
 /// The SARIF 2.1.0 log.
 pub fn to_sarif(reports: &[FileReport]) -> Json {
-    // Model-file rules only: the CI rules are `airlock ci`'s.
-    let rules: Vec<Rule> = Rule::ALL.iter().copied().filter(|r| !r.is_ci()).collect();
+    // Model-file rules only: the CI rules are `airlock ci`'s, the network
+    // rules `airlock net`'s.
+    let rules: Vec<Rule> = Rule::ALL.iter().copied().filter(|r| r.is_model()).collect();
     let mut results = Vec::new();
     for r in reports {
         for f in &r.findings {

@@ -1,0 +1,108 @@
+//! `airlock net`: the ML services of this host and who can reach them.
+
+use std::path::PathBuf;
+
+use airlock_net::{Options, report};
+use clap::{Subcommand, ValueEnum};
+
+use crate::output::{self, EXIT_ERROR, color_for};
+use crate::scan::ColorChoice;
+
+#[derive(clap::Args)]
+pub(crate) struct NetArgs {
+    #[command(subcommand)]
+    command: NetCommand,
+}
+
+#[derive(Subcommand)]
+enum NetCommand {
+    /// Every listening socket of this host, the process and ML service
+    /// behind it, who can reach it, and whether they can run code.
+    #[command(
+        long_about = "Every listening TCP socket and bound UDP socket of this host (/proc/net/tcp, tcp6, \
+        udp, udp6) with its process (pid, user, command line; every process as root, your own \
+        otherwise), the bound address's class (loopback, private, public, wildcard and the interfaces \
+        a wildcard answers on), and the ML service behind it: TCPStore, torch.distributed peers, Ray, \
+        Jupyter, TensorBoard, MLflow, TorchServe, Triton, OpenAI-compatible servers, Gradio, \
+        Streamlit, Dask. Services are identified by their process and confirmed over loopback by a \
+        read-only exchange (TCPStore VALIDATE and PING, one HTTP GET); --no-exchange skips it.",
+        after_help = "Verdicts: code-execution-exposed (reachable beyond loopback, and runs what it is \
+        sent without authentication: NT0001), exposed (an ML service NT0002; an unidentified listener \
+        NT0003, a note), local (loopback only).\n\n\
+        Exit status, as for scan: 0 nothing exposed that matters; 1 an ML service is exposed; 2 the \
+        sockets could not be read or the command line is wrong."
+    )]
+    Listeners(ListenersArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum NetFormat {
+    /// A block per listener.
+    Text,
+    /// The JSON report, schema 1.
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
+#[derive(clap::Args)]
+struct ListenersArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    format: NetFormat,
+    /// Show every socket, loopback-only ones without a known service too.
+    #[arg(long)]
+    all: bool,
+    /// Do not confirm services by an exchange over loopback.
+    #[arg(long)]
+    no_exchange: bool,
+    /// Read the socket tables and processes under this folder instead of
+    /// /proc (another mount of a host's proc filesystem).
+    #[arg(long, value_name = "DIR", default_value = "/proc", hide = true)]
+    proc: PathBuf,
+    #[command(flatten)]
+    report: output::ReportFile,
+    /// Colour the text report.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
+}
+
+pub(crate) fn run(args: NetArgs) -> u8 {
+    match args.command {
+        NetCommand::Listeners(a) => listeners(a),
+    }
+}
+
+fn listeners(args: ListenersArgs) -> u8 {
+    let inputs: [&PathBuf; 0] = [];
+    if let Err(f) = args.report.check(&inputs) {
+        return f.exit();
+    }
+    let opts = Options {
+        proc: args.proc.clone(),
+        fingerprint: !args.no_exchange,
+    };
+    let survey = match airlock_net::survey(&opts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("airlock: net listeners: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let color = color_for(args.color, args.report.to_file());
+    let mut text = match args.format {
+        NetFormat::Text => report::to_text(&survey, args.all, color),
+        NetFormat::Json => {
+            serde_json::to_string_pretty(&report::to_json(&survey, args.all)).expect("JSON")
+        }
+        NetFormat::Sarif => serde_json::to_string_pretty(&report::to_sarif(&survey)).expect("JSON"),
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if let Err(f) = args.report.write(&inputs, &text) {
+        return f.exit();
+    }
+    let (dangerous, suspicious) = report::counts(&survey);
+    u8::from(dangerous + suspicious > 0)
+}

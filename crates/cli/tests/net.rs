@@ -1,0 +1,170 @@
+//! `airlock net listeners` against real services started by the test: a
+//! torch.distributed TCPStore (torch from AIRLOCK_VENV) is found, tied to
+//! its process, confirmed by the VALIDATE/PING exchange over loopback, and
+//! judged by the interfaces its wildcard bind answers on. Loopback only;
+//! every wait bounded.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::airlock;
+
+/// The venv with torch (AIRLOCK_VENV). Without it the test is skipped,
+/// unless AIRLOCK_NET_REQUIRED is set (the full suite sets it).
+fn torch_python() -> Option<PathBuf> {
+    let required = std::env::var_os("AIRLOCK_NET_REQUIRED").is_some();
+    let py = std::env::var_os("AIRLOCK_VENV").map(|v| PathBuf::from(v).join("bin/python"));
+    let ok = py.as_ref().is_some_and(|py| {
+        Command::new(py)
+            .args(["-c", "import torch.distributed"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    assert!(
+        ok || !required,
+        "AIRLOCK_NET_REQUIRED: AIRLOCK_VENV names no venv with torch"
+    );
+    if !ok {
+        eprintln!("skipping: AIRLOCK_VENV names no venv with torch");
+    }
+    ok.then(|| py.unwrap())
+}
+
+/// A child killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real TCPStore master on a free port, in its own Python process: the
+/// child and the port.
+fn tcpstore(py: &PathBuf) -> (Killed, u16) {
+    let script = "import sys, time\n\
+        from torch.distributed import TCPStore\n\
+        s = TCPStore('127.0.0.1', 0, world_size=1, is_master=True, wait_for_workers=False)\n\
+        s.set('rank0', 'ready')\n\
+        print(s.port, flush=True)\n\
+        time.sleep(120)\n";
+    let mut child = Command::new(py)
+        .args(["-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let child = Killed(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(out).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the TCPStore started within 60 s");
+    (child, line.trim().parse().expect("a port"))
+}
+
+fn listeners_json(extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["net", "listeners", "--format", "json", "--all"];
+    args.extend_from_slice(extra);
+    let o = airlock(&args);
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn a_real_tcpstore_is_found_confirmed_and_judged() {
+    let Some(py) = torch_python() else { return };
+    let (child, port) = tcpstore(&py);
+    let pid = child.0.id();
+    let started = Instant::now();
+    let v = listeners_json(&[]);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let mine: Vec<&serde_json::Value> = v["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["port"] == port && l["proto"] == "tcp")
+        .collect();
+    assert!(!mine.is_empty(), "port {port} not listed: {v:#}");
+    for l in &mine {
+        // torch binds the store to the wildcard whatever host it is given.
+        assert_eq!(l["bound"], "wildcard", "{l:#}");
+        assert_eq!(l["process"]["pid"], pid, "{l:#}");
+        assert_eq!(l["service"]["kind"], "tcp-store", "{l:#}");
+        assert!(
+            l["evidence"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["confirmed"] == true && e["detail"].as_str().unwrap().contains("nonce")),
+            "{l:#}"
+        );
+        // Reachable beyond loopback exactly when the host has another
+        // interface: then anyone there drives the store.
+        let beyond = l["interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["class"] != "loopback");
+        let (exposure, rule) = if beyond {
+            ("code-execution-exposed", "NT0001")
+        } else {
+            ("local", "NT0004")
+        };
+        assert_eq!(l["exposure"], exposure, "{l:#}");
+        assert_eq!(l["findings"][0]["rule"], rule, "{l:#}");
+    }
+    // Without the exchange the process still says nothing: a bare script
+    // that made a store is a Python listener, not identified.
+    let v = listeners_json(&["--no-exchange"]);
+    let l = v["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["port"] == port)
+        .unwrap();
+    assert!(l["service"].is_null(), "{l:#}");
+    assert!(l["evidence"].as_array().unwrap().is_empty());
+    drop(child);
+}
+
+#[test]
+fn sarif_and_text() {
+    let Some(py) = torch_python() else { return };
+    let (child, port) = tcpstore(&py);
+    let o = airlock(&["net", "listeners", "--format", "sarif"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rules = v["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(
+        rules
+            .iter()
+            .all(|r| r["id"].as_str().unwrap().starts_with("NT"))
+    );
+    let uri = format!("/{port}");
+    assert!(v["runs"][0]["results"].as_array().unwrap().iter().any(|r| {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with(&uri)
+    }));
+    let o = airlock(&["net", "listeners", "--color", "never"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains(&format!(":{port}")), "{text}");
+    assert!(text.contains("TCPStore"), "{text}");
+    assert!(text.contains("listening socket(s)"));
+    drop(child);
+}

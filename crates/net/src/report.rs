@@ -1,0 +1,163 @@
+//! The survey as text, JSON (schema 1) and SARIF 2.1.0.
+
+use airlock_policy::text::{Color, paint};
+use airlock_policy::{Rule, Verdict, sarif};
+use serde_json::{Value as Json, json};
+
+use crate::listeners::{Exposure, Listener, Survey};
+
+/// The crate's version, in reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Whether a listener is shown: anything reachable beyond loopback or
+/// identified; every socket with `all`.
+fn shown(l: &Listener, all: bool) -> bool {
+    all || l.exposure != Exposure::Local || l.service.is_some()
+}
+
+/// Text: one block per listener shown, then a summary.
+pub fn to_text(s: &Survey, all: bool, color: Color) -> String {
+    let mut out = String::new();
+    for l in s.listeners.iter().filter(|l| shown(l, all)) {
+        let (word, code) = match l.exposure {
+            Exposure::CodeExecutionExposed => ("code-execution-exposed", "1;31"),
+            Exposure::Exposed => ("exposed", "33"),
+            Exposure::Local => ("local", "32"),
+        };
+        out.push_str(&format!("{} {}", paint(color, code, word), l.endpoint()));
+        out.push_str(&format!("  ({}", l.bound.name()));
+        if !l.interfaces.is_empty() {
+            let on: Vec<String> = l
+                .interfaces
+                .iter()
+                .map(|i| format!("{} {} {}", i.name, i.ip, i.class.name()))
+                .collect();
+            out.push_str(&format!(": {}", on.join(", ")));
+        }
+        out.push_str(")\n");
+        match &l.process {
+            Some(p) => out.push_str(&format!(
+                "  process {} ({}): {}\n",
+                p.pid,
+                p.user.clone().unwrap_or_else(|| format!("uid {}", l.uid)),
+                clip(&p.command())
+            )),
+            None => out.push_str(&format!("  process: not readable (uid {})\n", l.uid)),
+        }
+        for f in &l.findings {
+            out.push_str(&format!(
+                "  {} {}: {}\n",
+                f.rule.id(),
+                f.rule.name(),
+                body(&f.message)
+            ));
+        }
+        for e in &l.evidence {
+            out.push_str(&format!("  exchange: {}\n", e.detail));
+        }
+    }
+    out.push_str(&summary(s));
+    out
+}
+
+/// The message without its leading endpoint (shown in the heading).
+fn body(m: &str) -> &str {
+    m.split_once(": ").map_or(m, |(_, b)| b)
+}
+
+fn clip(s: &str) -> String {
+    let one: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if one.chars().count() > 160 {
+        one.chars().take(157).collect::<String>() + "..."
+    } else {
+        one
+    }
+}
+
+fn summary(s: &Survey) -> String {
+    let n = |e: Exposure| s.listeners.iter().filter(|l| l.exposure == e).count();
+    let mut line = format!(
+        "{} listening socket(s): {} code-execution-exposed, {} exposed, {} local",
+        s.listeners.len(),
+        n(Exposure::CodeExecutionExposed),
+        n(Exposure::Exposed),
+        n(Exposure::Local)
+    );
+    if s.unreadable_processes > 0 {
+        line.push_str(&format!(
+            "; {} process(es) of other users not readable (run as root to see every process)",
+            s.unreadable_processes
+        ));
+    }
+    line + "\n"
+}
+
+/// The JSON report.
+pub fn to_json(s: &Survey, all: bool) -> Json {
+    let listeners: Vec<Json> = s
+        .listeners
+        .iter()
+        .filter(|l| shown(l, all))
+        .map(|l| {
+            let mut v = serde_json::to_value(l).expect("serialisable");
+            v["verdict"] = json!(l.verdict.name());
+            v["findings"] = l
+                .findings
+                .iter()
+                .map(|f| {
+                    json!({
+                        "rule": f.rule.id(),
+                        "name": f.rule.name(),
+                        "severity": f.severity.name(),
+                        "message": f.message,
+                    })
+                })
+                .collect();
+            v
+        })
+        .collect();
+    json!({
+        "schema": 1,
+        "tool": {"name": "airlock", "version": VERSION},
+        "interfaces": s.interfaces,
+        "listeners": listeners,
+        "unreadable_processes": s.unreadable_processes,
+        "summary": {
+            "listeners": s.listeners.len(),
+            "code_execution_exposed": s.listeners.iter().filter(|l| l.exposure == Exposure::CodeExecutionExposed).count(),
+            "exposed": s.listeners.iter().filter(|l| l.exposure == Exposure::Exposed).count(),
+            "local": s.listeners.iter().filter(|l| l.exposure == Exposure::Local).count(),
+        },
+    })
+}
+
+/// SARIF: a result per finding, located at `listener/PROTO/ADDR/PORT`.
+pub fn to_sarif(s: &Survey) -> Json {
+    let rules: Vec<Rule> = Rule::ALL.iter().copied().filter(|r| r.is_net()).collect();
+    let mut results = Vec::new();
+    for l in &s.listeners {
+        let uri = format!("listener/{}/{}/{}", l.proto.name(), l.ip, l.port).replace(':', "%3A");
+        for f in &l.findings {
+            let props =
+                json!({"exposure": l.exposure.name(), "pid": l.process.as_ref().map(|p| p.pid)});
+            results.push(sarif::result(
+                &rules,
+                f,
+                f.message.clone(),
+                &uri,
+                json!({"startLine": 1}),
+                props,
+            ));
+        }
+    }
+    sarif::log(VERSION, &rules, results)
+}
+
+/// Counts for the exit status: (dangerous, suspicious).
+pub fn counts(s: &Survey) -> (usize, usize) {
+    let n = |v: Verdict| s.listeners.iter().filter(|l| l.verdict == v).count();
+    (n(Verdict::Dangerous), n(Verdict::Suspicious))
+}
