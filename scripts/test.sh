@@ -117,7 +117,7 @@ cargo build -q -p airlock-cli --locked
 step "model signatures: airlock and model_signing verify each other's, and refuse tampering"
 "$venv/bin/python" scripts/signing_interop.py target/debug/airlock
 
-step "airlock net: a real TCPStore found, confirmed over loopback and judged"
+step "airlock net: a real TCPStore found, confirmed over loopback and judged; probed, and its write access proved"
 AIRLOCK_NET_REQUIRED=1 AIRLOCK_VENV="$venv" cargo test -p airlock-cli --test net --locked
 
 step "sandbox: escape attempts, limits, real torch and every malicious payload inside (as root, then as uid 65534)"

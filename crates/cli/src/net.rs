@@ -33,6 +33,53 @@ enum NetCommand {
         sockets could not be read or the command line is wrong."
     )]
     Listeners(ListenersArgs),
+    /// Probe the hosts you name for exposed ML services, over the network.
+    #[command(
+        long_about = "Probe hosts (ADDR, ADDR:PORT, [V6]:PORT, HOST[:PORT]) or CIDR blocks of at most 256 \
+        addresses, only what you name, for the services of `net listeners`: the same fingerprints over \
+        the network, each connection bounded in time, with bounded concurrency and a rate limit. \
+        Read-only by default: TCPStore VALIDATE, PING and GETNUMKEYS; one HTTP GET of a read-only \
+        endpoint (Jupyter /api/kernels without a token, Ray /api/version, TorchServe /models, MLflow \
+        experiment search, /v1/models). --prove shows unauthenticated write access where the protocol \
+        allows it harmlessly: a TCPStore SET of a marker key, then DELETE_KEY of it. It never submits \
+        jobs or code.",
+        after_help = "Ports without --ports: 29500, 29400 (TCPStore), 6379, 8265, 10001 (Ray), 8888 \
+        (Jupyter), 6006 (TensorBoard), 5000 (MLflow), 8080-8082 (TorchServe), 8000, 30000, 11434 \
+        (OpenAI-compatible servers), 7860 (Gradio), 8501 (Streamlit), 8786, 8787 (Dask).\n\n\
+        Exit status: 0 nothing exposed; 1 a service answered without authentication; 2 a target \
+        could not be read or the command line is wrong."
+    )]
+    Probe(ProbeArgs),
+}
+
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// Hosts, HOST:PORT, or CIDR blocks (at most 256 addresses in all).
+    #[arg(required = true, value_name = "TARGET")]
+    targets: Vec<String>,
+    /// Ports for targets that name none (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "PORT,...")]
+    ports: Vec<u16>,
+    /// Prove write access to a TCPStore: SET a marker key, then delete it.
+    #[arg(long)]
+    prove: bool,
+    /// Connections at once.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
+    concurrency: u16,
+    /// Connections started per second, at most.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    rate: u32,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    format: NetFormat,
+    /// Show closed ports too.
+    #[arg(long)]
+    all: bool,
+    #[command(flatten)]
+    report: output::ReportFile,
+    /// Colour the text report.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -70,7 +117,51 @@ struct ListenersArgs {
 pub(crate) fn run(args: NetArgs) -> u8 {
     match args.command {
         NetCommand::Listeners(a) => listeners(a),
+        NetCommand::Probe(a) => probe(a),
     }
+}
+
+fn probe(args: ProbeArgs) -> u8 {
+    use airlock_net::probe::{self, DEFAULT_PORTS, ProbeOptions};
+    let inputs: [&PathBuf; 0] = [];
+    if let Err(f) = args.report.check(&inputs) {
+        return f.exit();
+    }
+    let ports: Vec<u16> = if args.ports.is_empty() {
+        DEFAULT_PORTS.iter().map(|(p, _)| *p).collect()
+    } else {
+        args.ports.clone()
+    };
+    let endpoints = match probe::expand(&args.targets, &ports) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("airlock: net probe: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let opts = ProbeOptions {
+        concurrency: usize::from(args.concurrency),
+        rate: args.rate,
+        prove: args.prove,
+    };
+    let results = probe::probe(&endpoints, &opts);
+    let color = color_for(args.color, args.report.to_file());
+    let mut text = match args.format {
+        NetFormat::Text => report::probe_text(&results, args.all, color),
+        NetFormat::Json => {
+            serde_json::to_string_pretty(&report::probe_json(&results, args.all)).expect("JSON")
+        }
+        NetFormat::Sarif => {
+            serde_json::to_string_pretty(&report::probe_sarif(&results)).expect("JSON")
+        }
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if let Err(f) = args.report.write(&inputs, &text) {
+        return f.exit();
+    }
+    u8::from(results.iter().any(|e| !e.findings.is_empty()))
 }
 
 fn listeners(args: ListenersArgs) -> u8 {

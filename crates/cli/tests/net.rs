@@ -168,3 +168,69 @@ fn sarif_and_text() {
     assert!(text.contains("listening socket(s)"));
     drop(child);
 }
+
+fn probe_json(args: &[&str]) -> (serde_json::Value, Option<i32>) {
+    let mut all = vec!["net", "probe", "--format", "json"];
+    all.extend_from_slice(args);
+    let o = airlock(&all);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+    (v, o.status.code())
+}
+
+fn details(e: &serde_json::Value) -> Vec<String> {
+    e["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["detail"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `net probe`: a real TCPStore answers VALIDATE, PING and GETNUMKEYS over
+/// the network (loopback here); `--prove` writes a marker key and deletes
+/// it, leaving the store as it was.
+#[test]
+fn probe_a_real_tcpstore_and_prove_write_access() {
+    let Some(py) = torch_python() else { return };
+    let (child, port) = tcpstore(&py);
+    let target = format!("127.0.0.1:{port}");
+    let keys = |v: &serde_json::Value| -> String {
+        details(&v["endpoints"][0])
+            .into_iter()
+            .find(|d| d.contains("GETNUMKEYS"))
+            .expect("a key count")
+    };
+    let (before, code) = probe_json(&[&target]);
+    assert_eq!(code, Some(1), "{before:#}");
+    let e = &before["endpoints"][0];
+    assert_eq!(e["service"], "tcp-store", "{e:#}");
+    assert_eq!(e["findings"][0]["rule"], "NT0001");
+    assert!(!details(e).iter().any(|d| d.contains("SET")), "read-only by default");
+    let (proved, _) = probe_json(&[&target, "--prove"]);
+    assert!(
+        details(&proved["endpoints"][0])
+            .iter()
+            .any(|d| d.contains("SET then DELETE_KEY") && d.contains("written and deleted")),
+        "{proved:#}"
+    );
+    let (after, _) = probe_json(&[&target]);
+    assert_eq!(keys(&before), keys(&after), "the marker key is gone");
+    drop(child);
+}
+
+#[test]
+fn probe_targets_are_bounded_and_closed_ports_quiet() {
+    let o = airlock(&["net", "probe", "127.0.0.0/23"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("more than 256"));
+    // A port nothing listens on: closed, no finding, exit 0.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let started = Instant::now();
+    let (v, code) = probe_json(&[&format!("127.0.0.1:{port}"), "--all"]);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["endpoints"][0]["open"], false);
+    assert_eq!(v["summary"]["open"], 0);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -15,6 +15,7 @@
 pub mod addr;
 pub mod fingerprint;
 pub mod listeners;
+pub mod probe;
 pub mod proc_net;
 pub mod process;
 pub mod report;

@@ -161,3 +161,86 @@ pub fn counts(s: &Survey) -> (usize, usize) {
     let n = |v: Verdict| s.listeners.iter().filter(|l| l.verdict == v).count();
     (n(Verdict::Dangerous), n(Verdict::Suspicious))
 }
+
+/// Probe results as text: open endpoints (every one with `all`), then a
+/// summary.
+pub fn probe_text(r: &[crate::probe::Endpoint], all: bool, color: Color) -> String {
+    let mut out = String::new();
+    for e in r.iter().filter(|e| all || e.open) {
+        let (word, code) = match (e.open, e.verdict) {
+            (false, _) => ("closed", "2"),
+            (true, Verdict::Dangerous) => ("code-execution-exposed", "1;31"),
+            (true, Verdict::Suspicious) => ("exposed", "33"),
+            _ => ("open", "0"),
+        };
+        out.push_str(&format!("{} tcp {}", paint(color, code, word), e.addr));
+        if let Some(k) = e.service {
+            out.push_str(&format!("  {}", k.describe()));
+        }
+        out.push('\n');
+        for f in &e.findings {
+            out.push_str(&format!("  {} {}\n", f.rule.id(), f.rule.name()));
+        }
+        for v in &e.evidence {
+            out.push_str(&format!("  exchange: {}\n", v.detail));
+        }
+    }
+    let open = r.iter().filter(|e| e.open).count();
+    let n = |v: Verdict| r.iter().filter(|e| e.verdict == v).count();
+    out.push_str(&format!(
+        "{} endpoint(s) probed: {open} open, {} code-execution-exposed, {} exposed\n",
+        r.len(),
+        n(Verdict::Dangerous),
+        n(Verdict::Suspicious)
+    ));
+    out
+}
+
+/// Probe results as JSON (schema 1).
+pub fn probe_json(r: &[crate::probe::Endpoint], all: bool) -> Json {
+    let endpoints: Vec<Json> = r
+        .iter()
+        .filter(|e| all || e.open)
+        .map(|e| {
+            let mut v = serde_json::to_value(e).expect("serialisable");
+            v["verdict"] = json!(e.verdict.name());
+            v["findings"] = e
+                .findings
+                .iter()
+                .map(|f| json!({"rule": f.rule.id(), "name": f.rule.name(), "severity": f.severity.name(), "message": f.message}))
+                .collect();
+            v
+        })
+        .collect();
+    json!({
+        "schema": 1,
+        "tool": {"name": "airlock", "version": VERSION},
+        "endpoints": endpoints,
+        "summary": {
+            "probed": r.len(),
+            "open": r.iter().filter(|e| e.open).count(),
+            "code_execution_exposed": r.iter().filter(|e| e.verdict == Verdict::Dangerous).count(),
+            "exposed": r.iter().filter(|e| e.verdict == Verdict::Suspicious).count(),
+        },
+    })
+}
+
+/// Probe results as SARIF: a result per finding, at `endpoint/ADDR/PORT`.
+pub fn probe_sarif(r: &[crate::probe::Endpoint]) -> Json {
+    let rules: Vec<Rule> = Rule::ALL.iter().copied().filter(|r| r.is_net()).collect();
+    let mut results = Vec::new();
+    for e in r {
+        let uri = format!("endpoint/{}/{}", e.addr.ip(), e.addr.port()).replace(':', "%3A");
+        for f in &e.findings {
+            results.push(sarif::result(
+                &rules,
+                f,
+                f.message.clone(),
+                &uri,
+                json!({"startLine": 1}),
+                json!({}),
+            ));
+        }
+    }
+    sarif::log(VERSION, &rules, results)
+}
