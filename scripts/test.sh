@@ -117,8 +117,8 @@ cargo build -q -p airlock-cli --locked
 step "model signatures: airlock and model_signing verify each other's, and refuse tampering"
 "$venv/bin/python" scripts/signing_interop.py target/debug/airlock
 
-step "airlock net: a real TCPStore found, confirmed over loopback and judged; probed, and its write access proved"
-AIRLOCK_NET_REQUIRED=1 AIRLOCK_VENV="$venv" cargo test -p airlock-cli --test net --locked
+step "airlock net: a real TCPStore found, confirmed over loopback and judged; probed, its write access proved; a real torchrun job inside run --net loopback, unreachable from outside"
+AIRLOCK_NET_REQUIRED=1 AIRLOCK_SANDBOX_REQUIRED=1 AIRLOCK_VENV="$venv" cargo test -p airlock-cli --test net --locked
 
 step "sandbox: escape attempts, limits, real torch and every malicious payload inside (as root, then as uid 65534)"
 AIRLOCK_SANDBOX_REQUIRED=1 AIRLOCK_VENV="$venv" cargo test -p airlock-cli --test sandbox --locked

@@ -39,8 +39,11 @@ pub(crate) struct RunArgs {
     /// Largest file the command may write (bytes, or with K, M, G).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     file_size: Option<u64>,
-    /// Network: only `none` (an empty network namespace) exists.
-    #[arg(long, value_name = "MODE", default_value = "none", value_parser = ["none"])]
+    /// Network: `none` (a network namespace with no interface up) or
+    /// `loopback` (its own loopback interface up: the command's processes
+    /// reach each other, as a `torchrun --standalone` job needs, and
+    /// nothing outside reaches them or is reached).
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = ["none", "loopback"])]
     net: String,
     /// Working directory inside (default: the current one; only what was
     /// shared is in it).
@@ -101,8 +104,12 @@ pub(crate) fn run(args: RunArgs) -> u8 {
         open_files: None,
         cwd: args.cwd,
         allow_degraded: args.allow_degraded,
+        net: if args.net == "loopback" {
+            airlock_sandbox::Network::Loopback
+        } else {
+            airlock_sandbox::Network::None
+        },
     };
-    let _ = args.net;
     match sandboxed(&config) {
         Err(airlock_sandbox::SandboxError::NotStarted { code, message }) => {
             eprintln!("airlock run: {message}");

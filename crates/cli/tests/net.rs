@@ -205,7 +205,10 @@ fn probe_a_real_tcpstore_and_prove_write_access() {
     let e = &before["endpoints"][0];
     assert_eq!(e["service"], "tcp-store", "{e:#}");
     assert_eq!(e["findings"][0]["rule"], "NT0001");
-    assert!(!details(e).iter().any(|d| d.contains("SET")), "read-only by default");
+    assert!(
+        !details(e).iter().any(|d| d.contains("SET")),
+        "read-only by default"
+    );
     let (proved, _) = probe_json(&[&target, "--prove"]);
     assert!(
         details(&proved["endpoints"][0])
@@ -233,4 +236,105 @@ fn probe_targets_are_bounded_and_closed_ports_quiet() {
     assert_eq!(v["endpoints"][0]["open"], false);
     assert_eq!(v["summary"]["open"], 0);
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Whether `airlock run` works here (AIRLOCK_SANDBOX_REQUIRED makes its
+/// absence a failure).
+fn sandbox_available() -> bool {
+    let o = airlock(&["run", "--", "/bin/true"]);
+    let required = std::env::var_os("AIRLOCK_SANDBOX_REQUIRED").is_some();
+    assert!(
+        o.status.success() || !required,
+        "the sandbox does not run here: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.status.success()
+}
+
+/// `airlock run --net loopback`: a real two-process `torchrun --standalone`
+/// job (gloo, all_reduce) runs inside, and its TCPStore, bound to the
+/// wildcard of the sandbox's own network namespace, refuses a connection
+/// from outside while the job holds it.
+#[test]
+fn torchrun_inside_net_loopback_is_unreachable_from_outside() {
+    let Some(py) = torch_python() else { return };
+    if !sandbox_available() {
+        eprintln!("skipping: the sandbox does not run here");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("airlock-net-loopback-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let job = dir.join("job.py");
+    std::fs::write(
+        &job,
+        "import os, sys, time\n\
+         import torch, torch.distributed as dist\n\
+         dist.init_process_group('gloo')\n\
+         r = dist.get_rank()\n\
+         t = torch.tensor([r + 1.0])\n\
+         dist.all_reduce(t)\n\
+         if r == 0:\n\
+         \x20   out = sys.argv[1]\n\
+         \x20   open(os.path.join(out, 'port.tmp'), 'w').write(os.environ['MASTER_PORT'])\n\
+         \x20   os.rename(os.path.join(out, 'port.tmp'), os.path.join(out, 'port'))\n\
+         \x20   for _ in range(600):\n\
+         \x20       if os.path.exists(os.path.join(out, 'tried')):\n\
+         \x20           break\n\
+         \x20       time.sleep(0.05)\n\
+         \x20   print('sum', t.item(), flush=True)\n\
+         dist.barrier()\n\
+         dist.destroy_process_group()\n",
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap().to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args([
+            "run",
+            "--net",
+            "loopback",
+            "--rw",
+            &d,
+            "--wall-time",
+            "300",
+            "--",
+        ])
+        .arg(&py)
+        .args([
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+        ])
+        .arg(&job)
+        .arg(&d)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let port_file = dir.join("port");
+    while !port_file.exists() && started.elapsed() < Duration::from_secs(240) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let port: u16 = std::fs::read_to_string(&port_file)
+        .expect("the job wrote its master port")
+        .trim()
+        .parse()
+        .unwrap();
+    // The job is inside its rendezvous now; from here, nothing answers.
+    for host in ["127.0.0.1", "::1"] {
+        let addr = std::net::SocketAddr::new(host.parse().unwrap(), port);
+        let r = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2));
+        assert!(r.is_err(), "{addr} reached from outside the sandbox");
+    }
+    std::fs::write(dir.join("tried"), "").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("sum 3.0"),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

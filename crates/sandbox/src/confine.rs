@@ -192,9 +192,9 @@ pub fn limits(config: &SandboxConfig, nproc: Option<u64>) -> Result<(), SetupErr
 
 /// Landlock rules matching the mounts: read (and execute) everywhere the
 /// root shows, write only in `/tmp`, `/dev/shm`, the devices and the
-/// `--rw` paths; no TCP; abstract UNIX sockets and signals scoped to the
+/// `--rw` paths; no TCP (unless `tcp`: `--net loopback`); abstract UNIX sockets and signals scoped to the
 /// sandbox. Returns what the kernel could not enforce.
-pub fn landlock(plan: &Plan, features: &Features) -> Result<Option<String>, SetupError> {
+pub fn landlock(plan: &Plan, features: &Features, tcp: bool) -> Result<Option<String>, SetupError> {
     if features.landlock_abi <= 0 {
         return Ok(Some("Landlock".into()));
     }
@@ -206,11 +206,17 @@ pub fn landlock(plan: &Plan, features: &Features) -> Result<Option<String>, Setu
         .map(|d| PathBuf::from("/dev").join(d))
         .collect();
     let e = SetupError::Landlock;
-    let status = Ruleset::default()
+    // With `tcp` (`--net loopback`), TCP is not handled here: the network
+    // namespace, holding only the sandbox's loopback, is the boundary.
+    let ruleset = Ruleset::default()
         .handle_access(AccessFs::from_all(abi))
-        .map_err(e)?
-        .handle_access(AccessNet::from_all(abi))
-        .map_err(e)?
+        .map_err(e)?;
+    let ruleset = if tcp {
+        ruleset
+    } else {
+        ruleset.handle_access(AccessNet::from_all(abi)).map_err(e)?
+    };
+    let status = ruleset
         .scope(Scope::from_all(abi))
         .map_err(e)?
         .create()

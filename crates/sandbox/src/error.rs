@@ -138,6 +138,15 @@ pub enum SetupError {
     /// `sethostname` failed.
     #[error("sethostname: {0}")]
     Hostname(#[source] Errno),
+    /// The loopback interface of `--net loopback` could not be brought up.
+    #[error("cannot bring up the sandbox's loopback interface ({step}): {source}")]
+    Loopback {
+        /// The step that failed.
+        step: &'static str,
+        /// Why.
+        #[source]
+        source: Errno,
+    },
     /// The mounts could not be made private.
     #[error("cannot make mounts private: {0}")]
     PrivateMounts(#[source] Errno),

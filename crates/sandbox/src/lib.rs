@@ -5,7 +5,9 @@
 //! 1. **Namespaces** ([`namespaces`]): a new user namespace (the command is
 //!    root inside, the invoking user outside, never more), and new mount,
 //!    PID, network, IPC and UTS namespaces. The network namespace holds only
-//!    a loopback interface that is down: no network at all.
+//!    a loopback interface: down by default (no network at all), up with
+//!    [`Network::Loopback`] ([`netns`]), so that the processes of a
+//!    single-node job reach each other and nothing outside reaches them.
 //! 2. **A minimal root** ([`rootfs`]): a fresh tmpfs holding read-only binds
 //!    of the system directories (`/usr`, `/bin`, `/lib*`, a few files of
 //!    `/etc`), of the command's Python installation and of the `--ro` paths,
@@ -16,8 +18,9 @@
 //!    `/etc/shadow`, no sockets of the host.
 //! 3. **Landlock** ([`confine`]): the same paths as rules of the kernel's
 //!    own access control (read-only, read-write), and no TCP bind or
-//!    connect (ABI 4+); abstract UNIX sockets and signals scoped to the
-//!    sandbox (ABI 6+).
+//!    connect (ABI 4+; with [`Network::Loopback`] TCP is left to the
+//!    network namespace, which holds nothing but the sandbox's loopback);
+//!    abstract UNIX sockets and signals scoped to the sandbox (ABI 6+).
 //! 4. **seccomp** ([`seccomp`]): a deny-by-default system call filter.
 //! 5. **Limits**: `no_new_privs`, rlimits (address space, CPU time, file
 //!    size, open files, processes), a wall-clock timeout enforced by the
@@ -31,6 +34,7 @@
 pub mod confine;
 mod error;
 pub mod namespaces;
+pub mod netns;
 pub mod rootfs;
 pub mod seccomp;
 
@@ -73,6 +77,20 @@ pub struct SandboxConfig {
     pub cwd: Option<PathBuf>,
     /// Run even when a kernel feature is missing (saying which).
     pub allow_degraded: bool,
+    /// The network inside.
+    pub net: Network,
+}
+
+/// The network a sandbox has: its own network namespace either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    /// No interface up: no network at all.
+    #[default]
+    None,
+    /// Its own loopback interface up (`127.0.0.1`, `::1`): the sandbox's
+    /// processes reach each other (a `torchrun --standalone` job, gloo);
+    /// nothing outside reaches them, and they reach nothing outside.
+    Loopback,
 }
 
 /// Why the sandbox could not run the command.

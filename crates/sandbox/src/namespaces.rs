@@ -331,9 +331,13 @@ fn confine_self(sandbox: &Sandbox, ids: (u32, u32), report: &OwnedFd) -> Result<
     }
     hide_the_callers_process()?;
     nix::unistd::sethostname("airlock").map_err(SetupError::Hostname)?;
+    if config.net == crate::Network::Loopback {
+        crate::netns::loopback_up()?;
+    }
     rootfs::build(plan)?;
     confine::limits(config, nproc)?;
-    let landlock = confine::landlock(plan, features)?;
+    let tcp = config.net == crate::Network::Loopback;
+    let landlock = confine::landlock(plan, features, tcp)?;
     let seccomp = confine::seccomp(features)?;
     for missing in [landlock, seccomp].into_iter().flatten() {
         if !config.allow_degraded {

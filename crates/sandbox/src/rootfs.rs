@@ -474,7 +474,12 @@ fn populate_etc(etc: &Path) -> Result<(), SetupError> {
             "root:x:0:0:root:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
         ),
         ("group", "root:x:0:\nnogroup:x:65534:\n"),
-        ("hosts", "127.0.0.1 localhost\n::1 localhost\n"),
+        // The sandbox's host name is its own loopback (a `torchrun
+        // --standalone` job rendezvous at the host name).
+        (
+            "hosts",
+            "127.0.0.1 localhost airlock\n::1 localhost airlock\n",
+        ),
         ("hostname", "airlock\n"),
     ] {
         create(&etc.join(name), text)?;
