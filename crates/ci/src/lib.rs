@@ -232,15 +232,7 @@ pub(crate) fn read_doc(fs: &Path, path: String, kind: FileKind) -> (Doc, Option<
             return (doc, fail(msg, e.line, e.column));
         }
     }
-    let parsed = std::panic::catch_unwind(|| match kind {
-        FileKind::Script => Ok(Parsed::Script),
-        FileKind::Workflow => {
-            yaml_serde::from_str::<Workflow>(&doc.source).map(|w| Parsed::Workflow(Box::new(w)))
-        }
-        FileKind::Action => {
-            yaml_serde::from_str::<Action>(&doc.source).map(|a| Parsed::Action(Box::new(a)))
-        }
-    });
+    let parsed = std::panic::catch_unwind(|| typed(&doc.source, kind));
     match parsed {
         Ok(Ok(p)) => {
             doc.parsed = p;
@@ -261,6 +253,65 @@ pub(crate) fn read_doc(fs: &Path, path: String, kind: FileKind) -> (Doc, Option<
             fail("the workflow model failed on this file".into(), 1, 1),
         ),
     }
+}
+
+/// The typed model of a workflow or action. GitHub reads a scalar as a
+/// string where its schema wants one (`concurrency: {group: 1}` is the
+/// group "1"); the model wants a YAML string there, so a file it refuses is
+/// read once more with those scalars as strings (concurrency groups, at the
+/// top and in jobs), and the first error is kept if that fails too.
+fn typed(source: &str, kind: FileKind) -> Result<Parsed, yaml_serde::Error> {
+    let first = match kind {
+        FileKind::Script => return Ok(Parsed::Script),
+        FileKind::Workflow => {
+            yaml_serde::from_str::<Workflow>(source).map(|w| Parsed::Workflow(Box::new(w)))
+        }
+        FileKind::Action => {
+            yaml_serde::from_str::<Action>(source).map(|a| Parsed::Action(Box::new(a)))
+        }
+    };
+    let Err(e) = first else { return first };
+    let Ok(mut v) = yaml_serde::from_str::<yaml_serde::Value>(source) else {
+        return Err(e);
+    };
+    if kind != FileKind::Workflow || !string_groups(&mut v) {
+        return Err(e);
+    }
+    yaml_serde::from_value::<Workflow>(v)
+        .map(|w| Parsed::Workflow(Box::new(w)))
+        .map_err(|_| e)
+}
+
+/// Concurrency groups written as numbers or booleans, made strings:
+/// whether any was.
+fn string_groups(v: &mut yaml_serde::Value) -> bool {
+    use yaml_serde::Value;
+    fn fix(c: Option<&mut Value>) -> bool {
+        let group = match c {
+            Some(Value::Mapping(m)) => m.get_mut("group"),
+            Some(other) => Some(other),
+            None => None,
+        };
+        match group {
+            Some(g @ (Value::Number(_) | Value::Bool(_))) => {
+                let s = match &*g {
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => unreachable!("matched above"),
+                };
+                *g = Value::String(s);
+                true
+            }
+            _ => false,
+        }
+    }
+    let mut changed = fix(v.get_mut("concurrency"));
+    if let Some(Value::Mapping(jobs)) = v.get_mut("jobs") {
+        for job in jobs.values_mut() {
+            changed |= fix(job.get_mut("concurrency"));
+        }
+    }
+    changed
 }
 
 /// A repository-relative path of a local `uses: ./x`, refused when it
@@ -321,5 +372,19 @@ impl Counts {
             c.suppressed += r.suppressed;
         }
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_numeric_concurrency_group_is_a_string_as_github_reads_it() {
+        let src = "on: push\nconcurrency:\n  group: 1\n  cancel-in-progress: true\njobs:\n  a:\n    runs-on: ubuntu-latest\n    concurrency: 2\n    steps:\n      - run: make\n";
+        assert!(matches!(typed(src, FileKind::Workflow), Ok(Parsed::Workflow(_))));
+        // Other errors stay errors.
+        let bad = "on: push\nconcurrency:\n  group: 1\njobs: 3\n";
+        assert!(typed(bad, FileKind::Workflow).is_err());
     }
 }

@@ -206,57 +206,91 @@ impl Audit<'_> {
         };
         let mut next = 0;
         while next < self.docs.len() {
-            let mut wanted: Vec<(String, FileKind, usize, u32, u32)> = Vec::new();
-            if let Some(node) = &self.docs[next].root {
-                let mut scalars = Vec::new();
-                collect_uses(node, &mut scalars);
-                for n in scalars {
-                    let Some(s) = n.as_str() else { continue };
-                    let Some(rel) = local_path(s) else { continue };
-                    let rel = rel.to_string_lossy().replace('\\', "/");
-                    let kind = if rel.ends_with(".yml") || rel.ends_with(".yaml") {
-                        FileKind::Workflow
-                    } else {
-                        FileKind::Action
-                    };
-                    wanted.push((rel, kind, next, n.start.line, n.start.column));
-                }
-            }
-            for (rel, kind, from, line, col) in wanted {
-                let file = match kind {
-                    FileKind::Workflow | FileKind::Script => rel.clone(),
-                    FileKind::Action => {
-                        let yml = format!("{}/action.yml", rel.trim_end_matches('/'));
-                        let yaml = format!("{}/action.yaml", rel.trim_end_matches('/'));
-                        if root.join(&yaml).is_file() && !root.join(&yml).is_file() {
-                            yaml
-                        } else {
-                            yml
-                        }
-                    }
-                };
-                if self.by_rel.contains_key(&file) {
-                    continue;
-                }
-                let fs = root.join(&file);
-                if !fs.is_file() {
-                    let msg = format!(
-                        "`./{rel}` names no local action or workflow file (looked for {file})"
-                    );
-                    self.hits.push(Hit {
-                        doc: from,
-                        finding: Finding::new(Rule::CiParseError, msg).at(line, col),
-                    });
-                    // Reported once per path.
-                    self.by_rel.insert(file, usize::MAX);
-                    continue;
-                }
-                let shown = crate::display(&fs);
-                self.add(&fs, shown, Some(file), kind);
+            for (rel, kind, line, col) in self.wanted_locals(next) {
+                self.load_local(&root, &rel, kind, (next, line, col));
             }
             self.load_scripts(&root, next);
             next += 1;
         }
+    }
+
+    /// The local actions and reusable workflows document `d` uses:
+    /// repository path, kind, where the `uses:` is.
+    fn wanted_locals(&self, d: usize) -> Vec<(String, FileKind, u32, u32)> {
+        let Some(node) = &self.docs[d].root else {
+            return Vec::new();
+        };
+        let mut scalars = Vec::new();
+        collect_uses(node, &mut scalars);
+        let mut out = Vec::new();
+        for n in scalars {
+            let Some(rel) = n.as_str().and_then(local_path) else {
+                continue;
+            };
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            let kind = if rel.ends_with(".yml") || rel.ends_with(".yaml") {
+                FileKind::Workflow
+            } else {
+                FileKind::Action
+            };
+            out.push((rel, kind, n.start.line, n.start.column));
+        }
+        out
+    }
+
+    /// Read one local action or reusable workflow, named by `./rel` in
+    /// document `from.0`: from the repository root, or, when the job checks
+    /// the repository out into a folder (`actions/checkout` with `path:`),
+    /// from that folder, as GitHub resolves `./` in the workspace.
+    fn load_local(&mut self, root: &Path, rel: &str, kind: FileKind, from: (usize, u32, u32)) {
+        let file_of = |rel: &str| match kind {
+            FileKind::Workflow | FileKind::Script => rel.to_string(),
+            FileKind::Action => {
+                let yml = format!("{}/action.yml", rel.trim_end_matches('/'));
+                let yaml = format!("{}/action.yaml", rel.trim_end_matches('/'));
+                if root.join(&yaml).is_file() && !root.join(&yml).is_file() {
+                    yaml
+                } else {
+                    yml
+                }
+            }
+        };
+        let file = file_of(rel);
+        if self.by_rel.contains_key(&file) {
+            return;
+        }
+        let checkouts = self.docs[from.0]
+            .root
+            .as_ref()
+            .map(checkout_dirs)
+            .unwrap_or_default();
+        let found = std::iter::once(file.clone())
+            .chain(checkouts.iter().filter_map(|dir| {
+                rel.strip_prefix(dir.as_str())
+                    .and_then(|r| r.strip_prefix('/'))
+                    .map(file_of)
+            }))
+            .find(|f| root.join(f).is_file());
+        let Some(real) = found else {
+            let msg =
+                format!("`./{rel}` names no local action or workflow file (looked for {file})");
+            self.hits.push(Hit {
+                doc: from.0,
+                finding: Finding::new(Rule::CiParseError, msg).at(from.1, from.2),
+            });
+            // Reported once per path.
+            self.by_rel.insert(file, usize::MAX);
+            return;
+        };
+        let i = match self.by_rel.get(&real) {
+            Some(&i) => i,
+            None => {
+                let fs = root.join(&real);
+                let shown = crate::display(&fs);
+                self.add(&fs, shown, Some(real.clone()), kind)
+            }
+        };
+        self.by_rel.insert(file, i);
     }
 
     /// Read the shell scripts that the `run:` steps of document `d` (or

@@ -225,3 +225,42 @@ mod tests {
         assert!(secrets_in("${{ inputs.secrets_file }}").is_empty());
     }
 }
+
+/// The folders checkout steps under `node` check a repository out into
+/// (`with: path:` of `actions/checkout` and of actions named like it, such
+/// as its forks and wrappers: `malfet/checkout`,
+/// `pytorch/pytorch/.github/actions/checkout-pytorch`; literal paths only),
+/// longest first.
+pub(super) fn checkout_dirs(node: &Node) -> Vec<String> {
+    let mut out = Vec::new();
+    walk_checkouts(node, &mut out);
+    out.sort_by_key(|d: &String| std::cmp::Reverse(d.len()));
+    out.dedup();
+    out
+}
+
+fn walk_checkouts(node: &Node, out: &mut Vec<String>) {
+    let is_checkout = node.get("uses").and_then(Node::as_str).is_some_and(|u| {
+        let name = u.split('@').next().unwrap_or(u).to_ascii_lowercase();
+        name.rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains("checkout"))
+    });
+    if is_checkout
+        && let Some(p) = node
+            .get("with")
+            .and_then(|w| w.get("path"))
+            .and_then(Node::as_str)
+    {
+        let p = p.trim().trim_start_matches("./").trim_end_matches('/');
+        if !p.is_empty() && !p.contains("${{") && !p.split('/').any(|c| c == "..") {
+            out.push(p.to_string());
+        }
+    }
+    for (_, v) in node.entries() {
+        walk_checkouts(v, out);
+    }
+    for v in node.items() {
+        walk_checkouts(v, out);
+    }
+}
