@@ -209,23 +209,6 @@ pub(super) fn locate(source: &str, node: &Node, skip_lines: usize, needle: &str)
         .unwrap_or((node.start.line, node.start.column))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_names() {
-        assert_eq!(secrets_in("${{ secrets.PYPI_TOKEN }}"), ["PYPI_TOKEN"]);
-        assert_eq!(
-            secrets_in("a ${{secrets['X-Y']}} b ${{ secrets.GITHUB_TOKEN }}"),
-            ["X-Y"]
-        );
-        assert_eq!(secrets_in("${{ toJSON(secrets) }}"), ["*"]);
-        assert!(secrets_in("secrets.NOT_AN_EXPRESSION").is_empty());
-        assert!(secrets_in("${{ inputs.secrets_file }}").is_empty());
-    }
-}
-
 /// The folders checkout steps under `node` check a repository out into
 /// (`with: path:` of `actions/checkout` and of actions named like it, such
 /// as its forks and wrappers: `malfet/checkout`,
@@ -262,5 +245,22 @@ fn walk_checkouts(node: &Node, out: &mut Vec<String>) {
     }
     for v in node.items() {
         walk_checkouts(v, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names() {
+        assert_eq!(secrets_in("${{ secrets.PYPI_TOKEN }}"), ["PYPI_TOKEN"]);
+        assert_eq!(
+            secrets_in("a ${{secrets['X-Y']}} b ${{ secrets.GITHUB_TOKEN }}"),
+            ["X-Y"]
+        );
+        assert_eq!(secrets_in("${{ toJSON(secrets) }}"), ["*"]);
+        assert!(secrets_in("secrets.NOT_AN_EXPRESSION").is_empty());
+        assert!(secrets_in("${{ inputs.secrets_file }}").is_empty());
     }
 }
