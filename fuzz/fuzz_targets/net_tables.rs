@@ -1,6 +1,8 @@
 //! Fuzz the socket-table reader of `airlock net` (`/proc/net/tcp` and its
-//! kin) and the service identification from a process's command line: any
-//! text gives sockets or a line-numbered error, never a panic.
+//! kin), the service identification from a process's command line, and the
+//! launch-file lint (scripts, manifests, compose files): any text gives
+//! sockets or a line-numbered error, findings on lines of the text, never a
+//! panic.
 #![no_main]
 
 use airlock_net::proc_net::{Proto, parse};
@@ -34,5 +36,11 @@ fuzz_target!(|data: &[u8]| {
     };
     for port in [0, 29500, 8081, 8888, u16::MAX] {
         let _ = identify(Some(&p), port);
+    }
+    for name in ["train.sh", "compose.yaml", "job.py"] {
+        let (findings, _) = airlock_net::lint::lint_text(name, &text);
+        for f in findings {
+            assert!(f.location.line.is_some_and(|l| l >= 1 && l as usize <= lines.max(1)));
+        }
     }
 });

@@ -382,7 +382,10 @@ mod tests {
     #[test]
     fn a_numeric_concurrency_group_is_a_string_as_github_reads_it() {
         let src = "on: push\nconcurrency:\n  group: 1\n  cancel-in-progress: true\njobs:\n  a:\n    runs-on: ubuntu-latest\n    concurrency: 2\n    steps:\n      - run: make\n";
-        assert!(matches!(typed(src, FileKind::Workflow), Ok(Parsed::Workflow(_))));
+        assert!(matches!(
+            typed(src, FileKind::Workflow),
+            Ok(Parsed::Workflow(_))
+        ));
         // Other errors stay errors.
         let bad = "on: push\nconcurrency:\n  group: 1\njobs: 3\n";
         assert!(typed(bad, FileKind::Workflow).is_err());

@@ -50,6 +50,35 @@ enum NetCommand {
         could not be read or the command line is wrong."
     )]
     Probe(ProbeArgs),
+    /// Find launch configurations that expose a job's store or an ML
+    /// service: scripts, env files, Dockerfiles, Python, Kubernetes and
+    /// compose files.
+    #[command(
+        long_about = "Read the files that launch distributed jobs and ML services under PATH (shell and \
+        SLURM scripts, .env files, Dockerfiles, Makefiles, Python sources, Kubernetes manifests, compose \
+        files) and report what exposes them: torchrun / torch.distributed.run with --rdzv-endpoint or \
+        --master-addr on 0.0.0.0 or a public address, MASTER_ADDR set to one, init_process_group with \
+        tcp://0.0.0.0 (NT0010); torch.distributed.rpc started (NT0011); pods on the host's network \
+        (NT0012); Services of type LoadBalancer/NodePort and compose ports on every interface for a \
+        store's or ML service's port (NT0013); distributed jobs without a NetworkPolicy (NT0014). \
+        Nothing is run.",
+        after_help = "Exit status, as for scan: 0 no finding; 1 findings; 2 PATH could not be read."
+    )]
+    Lint(LintArgs),
+}
+
+#[derive(clap::Args)]
+struct LintArgs {
+    /// A file or folder.
+    path: PathBuf,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    format: NetFormat,
+    #[command(flatten)]
+    report: output::ReportFile,
+    /// Colour the text report.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
 }
 
 #[derive(clap::Args)]
@@ -118,7 +147,40 @@ pub(crate) fn run(args: NetArgs) -> u8 {
     match args.command {
         NetCommand::Listeners(a) => listeners(a),
         NetCommand::Probe(a) => probe(a),
+        NetCommand::Lint(a) => lint(a),
     }
+}
+
+fn lint(args: LintArgs) -> u8 {
+    if let Err(f) = args.report.check(&[&args.path]) {
+        return f.exit();
+    }
+    let files = match airlock_net::lint::lint(&args.path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("airlock: net lint: {}: {e}", args.path.display());
+            return EXIT_ERROR;
+        }
+    };
+    let color = color_for(args.color, args.report.to_file());
+    let mut text = match args.format {
+        NetFormat::Text => report::lint_text(&files, color),
+        NetFormat::Json => serde_json::to_string_pretty(&report::lint_json(&files)).expect("JSON"),
+        NetFormat::Sarif => {
+            serde_json::to_string_pretty(&report::lint_sarif(&files)).expect("JSON")
+        }
+    };
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if let Err(f) = args.report.write(&[&args.path], &text) {
+        return f.exit();
+    }
+    u8::from(files.iter().any(|f| {
+        f.findings
+            .iter()
+            .any(|x| x.rule.impact() >= airlock_policy::Impact::Suspicious)
+    }))
 }
 
 fn probe(args: ProbeArgs) -> u8 {

@@ -338,3 +338,69 @@ fn torchrun_inside_net_loopback_is_unreachable_from_outside() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `net lint`: each rule on the launch files that break it, none on their
+/// fixed versions.
+#[test]
+fn lint_launch_configurations() {
+    let o = airlock(&[
+        "net",
+        "lint",
+        "tests/fixtures/net/lint/bad",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut found: Vec<String> = Vec::new();
+    for f in v["files"].as_array().unwrap() {
+        let path = f["path"]
+            .as_str()
+            .unwrap()
+            .rsplit("lint/bad/")
+            .next()
+            .unwrap()
+            .to_string();
+        for x in f["findings"].as_array().unwrap() {
+            found.push(format!(
+                "{} {}:{}",
+                x["rule"].as_str().unwrap(),
+                path,
+                x["line"]
+            ));
+        }
+    }
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "NT0010 .env:2",
+            "NT0010 slurm/train.sbatch:8",
+            "NT0011 rpc_trainer.py:8",
+            "NT0012 k8s/pytorchjob.yaml:13",
+            "NT0013 compose.yaml:6",
+            "NT0013 compose.yaml:7",
+            "NT0013 k8s/ray-dashboard.yaml:11",
+            "NT0013 k8s/ray-dashboard.yaml:14",
+            "NT0014 k8s/pytorchjob.yaml:1",
+        ]
+    );
+    let o = airlock(&["net", "lint", "tests/fixtures/net/lint/good"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = airlock(&[
+        "net",
+        "lint",
+        "tests/fixtures/net/lint/bad",
+        "--format",
+        "sarif",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["runs"][0]["results"].as_array().unwrap().len(), 9);
+    let o = airlock(&["net", "lint", "tests/fixtures/net/lint/missing"]);
+    assert_eq!(o.status.code(), Some(2));
+}

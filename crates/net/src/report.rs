@@ -244,3 +244,74 @@ pub fn probe_sarif(r: &[crate::probe::Endpoint]) -> Json {
     }
     sarif::log(VERSION, &rules, results)
 }
+
+/// `net lint` as text: `path:line: RULE name: message`, then a summary.
+pub fn lint_text(files: &[crate::lint::FileLint], color: Color) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    for f in files {
+        for x in &f.findings {
+            n += 1;
+            let code = if x.rule.impact() >= airlock_policy::Impact::Suspicious {
+                "33"
+            } else {
+                "2"
+            };
+            out.push_str(&format!(
+                "{}:{}: {} {}: {}\n",
+                f.path,
+                x.location.line.unwrap_or(1),
+                paint(color, code, x.rule.id()),
+                x.rule.name(),
+                x.message
+            ));
+        }
+    }
+    out.push_str(&format!("{n} finding(s) in {} file(s)\n", files.len()));
+    out
+}
+
+/// `net lint` as JSON (schema 1).
+pub fn lint_json(files: &[crate::lint::FileLint]) -> Json {
+    let files: Vec<Json> = files
+        .iter()
+        .map(|f| {
+            json!({
+                "path": f.path,
+                "verdict": f.verdict.name(),
+                "findings": f.findings.iter().map(|x| json!({
+                    "rule": x.rule.id(),
+                    "name": x.rule.name(),
+                    "severity": x.severity.name(),
+                    "message": x.message,
+                    "line": x.location.line,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({"schema": 1, "tool": {"name": "airlock", "version": VERSION}, "files": files})
+}
+
+/// `net lint` as SARIF, each finding at its file and line.
+pub fn lint_sarif(files: &[crate::lint::FileLint]) -> Json {
+    let rules: Vec<Rule> = Rule::ALL.iter().copied().filter(|r| r.is_net()).collect();
+    let mut results = Vec::new();
+    for f in files {
+        let mut uri = String::new();
+        for c in f.path.strip_prefix("./").unwrap_or(&f.path).chars() {
+            airlock_policy::text::push_uri_char(&mut uri, c);
+        }
+        for x in &f.findings {
+            let region = json!({"startLine": x.location.line.unwrap_or(1)});
+            results.push(sarif::result(
+                &rules,
+                x,
+                x.message.clone(),
+                &uri,
+                region,
+                json!({}),
+            ));
+        }
+    }
+    sarif::log(VERSION, &rules, results)
+}

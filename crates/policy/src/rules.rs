@@ -1755,6 +1755,94 @@ rules! {
     /// Nothing for the network; on a shared host, isolate the job in its own
     /// network namespace.
     ServiceLocal = ("NT0004", "service-local", Info, Note);
+
+    /// A launch configuration that puts a distributed job's store on a
+    /// wildcard or public address.
+    ///
+    /// ## What it detects
+    /// In shell and SLURM scripts, env files, Dockerfiles, manifests and
+    /// Python sources (`airlock net lint`): torchrun /
+    /// `torch.distributed.run` / `torch.distributed.launch` with
+    /// `--rdzv-endpoint` or `--master-addr` on `0.0.0.0`, `::` or a public
+    /// address; `MASTER_ADDR` set to one; `init_process_group` with
+    /// `init_method="tcp://0.0.0.0:..."`.
+    ///
+    /// ## Why it matters
+    /// PyTorch's policy: the distributed primitives have no authorization or
+    /// encryption and are for internal networks only. A store addressed on
+    /// a public or wildcard address is one anyone on those networks can
+    /// reach, and a rank that reaches it runs in the job.
+    ///
+    /// ## What to do
+    /// Use the private address of the master node (or the job's service
+    /// name), firewall the store and Gloo/NCCL ports to the job's hosts,
+    /// and run single-node jobs in `airlock run --net loopback`.
+    ExposedRendezvous = ("NT0010", "exposed-rendezvous", High, Suspicious);
+
+    /// `torch.distributed.rpc` is started.
+    ///
+    /// ## What it detects
+    /// A call of `init_rpc` (`torch.distributed.rpc`) in Python sources.
+    ///
+    /// ## Why it matters
+    /// The RPC agent unpickles the calls peers send and runs them
+    /// (CVE-2024-5480; CVE-2024-7804 and CVE-2024-48063 were disputed as
+    /// intended behaviour): any process that reaches it runs code as the
+    /// training user.
+    ///
+    /// ## What to do
+    /// Use RPC only between trusted peers on a closed network (a private
+    /// network with a firewall, a network namespace).
+    RpcAgent = ("NT0011", "rpc-agent", Medium, Suspicious);
+
+    /// Pods of a job on the host's network.
+    ///
+    /// ## What it detects
+    /// A Kubernetes manifest with `hostNetwork: true`.
+    ///
+    /// ## Why it matters
+    /// With the host's network, the job's store, Gloo/NCCL and RPC ports
+    /// listen on the node's own interfaces: NetworkPolicies no longer apply
+    /// and everything that reaches the node reaches them.
+    ///
+    /// ## What to do
+    /// Use the pod network (with a NetworkPolicy), or firewall the nodes to
+    /// the job's peers.
+    HostNetworkPod = ("NT0012", "host-network-pod", High, Suspicious);
+
+    /// A store's or ML service's port published beyond the cluster or host.
+    ///
+    /// ## What it detects
+    /// A Kubernetes Service of type `LoadBalancer` or `NodePort`, or a
+    /// compose `ports:` entry without a loopback or private host address,
+    /// for 29500, 29400 (TCPStore), 6379, 8265, 10001 (Ray), 8888
+    /// (Jupyter), 8080-8082 (TorchServe), 5000 (MLflow), 6006
+    /// (TensorBoard), 8786 (Dask), 11434 (Ollama).
+    ///
+    /// ## Why it matters
+    /// These services run what they are sent or answer anyone (ShadowRay,
+    /// ShellTorch, open Jupyter servers): published, they are reachable from
+    /// every network that reaches the node.
+    ///
+    /// ## What to do
+    /// Keep them `ClusterIP` behind an authenticating ingress, or publish on
+    /// `127.0.0.1:`.
+    MlPortPublished = ("NT0013", "ml-port-published", High, Suspicious);
+
+    /// Distributed jobs with no NetworkPolicy.
+    ///
+    /// ## What it detects
+    /// Manifests of distributed jobs or ML clusters (PyTorchJob, MPIJob,
+    /// RayCluster, RayJob, ...) in a tree that declares no NetworkPolicy.
+    ///
+    /// ## Why it matters
+    /// Without one, every pod of the cluster reaches the job's store and
+    /// workers, which run what they are sent.
+    ///
+    /// ## What to do
+    /// Add a NetworkPolicy that admits ingress to the job's pods only from
+    /// the job's own pods.
+    NoNetworkPolicy = ("NT0014", "no-network-policy", Medium, Suspicious);
 }
 
 #[cfg(test)]
