@@ -117,8 +117,16 @@ cargo build -q -p airlock-cli --locked
 step "model signatures: airlock and model_signing verify each other's, and refuse tampering"
 "$venv/bin/python" scripts/signing_interop.py target/debug/airlock
 
-step "airlock net: a real TCPStore found, confirmed over loopback and judged; probed, its write access proved; a real torchrun job inside run --net loopback, unreachable from outside"
-AIRLOCK_NET_REQUIRED=1 AIRLOCK_SANDBOX_REQUIRED=1 AIRLOCK_VENV="$venv" cargo test -p airlock-cli --test net --locked
+step "airlock net: a real TCPStore found, confirmed over loopback and judged; probed, its write access proved; a real torchrun job inside run --net loopback, unreachable from outside; the firewall ruleset in namespaces"
+# The firewall's test loads its ruleset with nft into network namespaces
+# it makes: as root, nftables is installed when missing (Debian's package).
+net_env=(AIRLOCK_NET_REQUIRED=1 AIRLOCK_SANDBOX_REQUIRED=1 AIRLOCK_VENV="$venv")
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  command -v nft >/dev/null || apt-get install -y -q nftables >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q nftables >/dev/null 2>&1; } || true
+  command -v nft >/dev/null && net_env+=(AIRLOCK_FIREWALL_REQUIRED=1)
+fi
+env "${net_env[@]}" cargo test -p airlock-cli --test net --locked
 
 step "sandbox: escape attempts, limits, real torch and every malicious payload inside (as root, then as uid 65534)"
 AIRLOCK_SANDBOX_REQUIRED=1 AIRLOCK_VENV="$venv" cargo test -p airlock-cli --test sandbox --locked

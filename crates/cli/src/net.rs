@@ -65,6 +65,42 @@ enum NetCommand {
         after_help = "Exit status, as for scan: 0 no finding; 1 findings; 2 PATH could not be read."
     )]
     Lint(LintArgs),
+    /// Print an nftables ruleset that admits the job's store, Gloo, NCCL
+    /// and RPC ports only from its peers.
+    #[command(
+        long_about = "Print an nftables ruleset (table inet airlock) that admits the store and rendezvous \
+        ports (--ports, default 29500,29400) and the kernel's ephemeral port range, where Gloo, NCCL's \
+        bootstrap and RPC listen (--data-ports, default read from \
+        /proc/sys/net/ipv4/ip_local_port_range), only from the peers given; other sources are dropped \
+        on those ports. Replies to this host's own connections, loopback and every other port keep the \
+        host's policy. Loading it again replaces it.",
+        after_help = "Load: airlock net firewall --peers 10.0.0.2,10.0.0.3 | sudo nft -f -\n\
+        Remove: sudo nft delete table inet airlock"
+    )]
+    Firewall(FirewallArgs),
+}
+
+#[derive(clap::Args)]
+struct FirewallArgs {
+    /// The job's hosts: addresses or address blocks (comma-separated).
+    #[arg(
+        long,
+        required = true,
+        value_delimiter = ',',
+        value_name = "ADDR[/LEN],..."
+    )]
+    peers: Vec<String>,
+    /// Store and rendezvous ports (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "PORT,...")]
+    ports: Vec<u16>,
+    /// The port range of Gloo, NCCL and RPC listeners (LOW-HIGH).
+    #[arg(long, value_name = "LOW-HIGH", conflicts_with = "no_data_ports")]
+    data_ports: Option<String>,
+    /// Leave the ephemeral ports alone (store ports only).
+    #[arg(long)]
+    no_data_ports: bool,
+    #[command(flatten)]
+    report: output::ReportFile,
 }
 
 #[derive(clap::Args)]
@@ -148,6 +184,51 @@ pub(crate) fn run(args: NetArgs) -> u8 {
         NetCommand::Listeners(a) => listeners(a),
         NetCommand::Probe(a) => probe(a),
         NetCommand::Lint(a) => lint(a),
+        NetCommand::Firewall(a) => firewall(a),
+    }
+}
+
+fn firewall(args: FirewallArgs) -> u8 {
+    use airlock_net::firewall::{DEFAULT_PORTS, ephemeral_range, parse_peer, ruleset};
+    let fail = |e: String| {
+        eprintln!("airlock: net firewall: {e}");
+        EXIT_ERROR
+    };
+    let peers = match args
+        .peers
+        .iter()
+        .map(|p| parse_peer(p))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let data = if args.no_data_ports {
+        None
+    } else if let Some(r) = &args.data_ports {
+        let range = r
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)))
+            .filter(|(a, b)| a <= b);
+        match range {
+            Some(r) => Some(r),
+            None => return fail(format!("--data-ports {r:?}: give LOW-HIGH")),
+        }
+    } else {
+        Some(ephemeral_range())
+    };
+    let ports = if args.ports.is_empty() {
+        DEFAULT_PORTS.to_vec()
+    } else {
+        args.ports.clone()
+    };
+    let inputs: [&PathBuf; 0] = [];
+    if let Err(f) = args.report.check(&inputs) {
+        return f.exit();
+    }
+    match args.report.write(&inputs, &ruleset(&peers, &ports, data)) {
+        Ok(()) => 0,
+        Err(f) => f.exit(),
     }
 }
 

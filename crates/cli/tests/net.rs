@@ -404,3 +404,132 @@ fn lint_launch_configurations() {
     let o = airlock(&["net", "lint", "tests/fixtures/net/lint/missing"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Network namespaces made for one test, deleted when dropped.
+struct Namespaces(Vec<String>);
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+fn ip(args: &[&str]) {
+    let o = Command::new("ip").args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Root, `ip` and `nft` here (AIRLOCK_FIREWALL_REQUIRED makes their absence
+/// a failure).
+fn firewall_tools() -> bool {
+    let ok = |c: &str, a: &str| {
+        Command::new(c)
+            .arg(a)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let have = root && ok("ip", "-V") && ok("nft", "--version");
+    assert!(
+        have || std::env::var_os("AIRLOCK_FIREWALL_REQUIRED").is_none(),
+        "AIRLOCK_FIREWALL_REQUIRED: needs root, ip and nft"
+    );
+    have
+}
+
+/// `net firewall`: its ruleset, loaded by nft into a server namespace the
+/// test makes, admits the listed peer's connection to the store port and
+/// drops another namespace's; without it both connect.
+#[test]
+fn the_firewall_admits_a_listed_peer_and_drops_another() {
+    if !firewall_tools() {
+        eprintln!("skipping: needs root, ip and nft");
+        return;
+    }
+    let tag = std::process::id() % 100_000;
+    let (s, p, o) = (
+        format!("alS{tag}"),
+        format!("alP{tag}"),
+        format!("alO{tag}"),
+    );
+    let _ns = Namespaces(vec![s.clone(), p.clone(), o.clone()]);
+    for n in [&s, &p, &o] {
+        ip(&["netns", "add", n]);
+        ip(&["-n", n, "link", "set", "lo", "up"]);
+    }
+    // Two links from the server: one to the peer, one to the other host.
+    for (peer, net, a, b) in [(&p, "10.77.1", "sp", "ps"), (&o, "10.77.2", "so", "os")] {
+        let (va, vb) = (format!("{a}{tag}"), format!("{b}{tag}"));
+        ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb]);
+        ip(&["link", "set", &va, "netns", &s]);
+        ip(&["link", "set", &vb, "netns", peer]);
+        ip(&["-n", &s, "addr", "add", &format!("{net}.1/24"), "dev", &va]);
+        ip(&[
+            "-n",
+            peer,
+            "addr",
+            "add",
+            &format!("{net}.2/24"),
+            "dev",
+            &vb,
+        ]);
+        ip(&["-n", &s, "link", "set", &va, "up"]);
+        ip(&["-n", peer, "link", "set", &vb, "up"]);
+    }
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &s, "python3", "-c"])
+        .arg("import socket, time\ns = socket.socket()\ns.bind(('0.0.0.0', 29500))\ns.listen(8)\nprint('ready', flush=True)\nwhile True:\n    c, _ = s.accept()\n    c.close()\n")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let listener = Killed(child);
+    let mut line = String::new();
+    BufReader::new(out).read_line(&mut line).unwrap();
+    assert!(line.starts_with("ready"), "the listener started: {line:?}");
+    let connects = |from: &str, addr: &str| -> bool {
+        let code = format!(
+            "import socket, sys\ntry:\n    socket.create_connection(('{addr}', 29500), timeout=2)\nexcept OSError:\n    sys.exit(1)\n"
+        );
+        Command::new("ip")
+            .args(["netns", "exec", from, "python3", "-c", &code])
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(
+        connects(&p, "10.77.1.1") && connects(&o, "10.77.2.1"),
+        "both connect without the ruleset"
+    );
+    let rules = airlock(&[
+        "net",
+        "firewall",
+        "--peers",
+        "10.77.1.2",
+        "--ports",
+        "29500",
+    ]);
+    assert!(rules.status.success());
+    let mut nft = Command::new("ip")
+        .args(["netns", "exec", &s, "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    nft.stdin.take().unwrap().write_all(&rules.stdout).unwrap();
+    assert!(nft.wait().unwrap().success(), "nft loads the ruleset");
+    let started = Instant::now();
+    assert!(connects(&p, "10.77.1.1"), "the listed peer is admitted");
+    assert!(!connects(&o, "10.77.2.1"), "another host is dropped");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(listener);
+}

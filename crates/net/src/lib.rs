@@ -14,6 +14,7 @@
 
 pub mod addr;
 pub mod fingerprint;
+pub mod firewall;
 pub mod lint;
 pub mod listeners;
 pub mod probe;
