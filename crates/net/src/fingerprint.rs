@@ -86,9 +86,19 @@ pub fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     Ok(s)
 }
 
-/// `VALIDATE` then `PING`: whether a TCPStore answers at `addr`.
+/// Time a listener of this host gets to answer over loopback (a store
+/// answers in microseconds; a listener that does not speak the protocol
+/// should not hold a survey up).
+pub const LOOPBACK_IO_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// `VALIDATE` then `PING` over loopback: whether a TCPStore of this host
+/// answers at `addr`.
 pub fn tcpstore(addr: SocketAddr) -> Evidence {
-    match connect(addr) {
+    let conn = connect(addr).and_then(|s| {
+        s.set_read_timeout(Some(LOOPBACK_IO_TIMEOUT))?;
+        Ok(s)
+    });
+    match conn {
         Ok(mut s) => store_exchange(&mut s, addr, false, None).remove(0),
         Err(e) => Evidence {
             confirmed: false,

@@ -112,6 +112,8 @@ pub struct Survey {
     pub interfaces: Vec<Interface>,
     /// Processes whose descriptors could not be read (another user's).
     pub unreadable_processes: usize,
+    /// Sockets left without an exchange (over [`MAX_EXCHANGES`]).
+    pub exchanges_skipped: usize,
 }
 
 /// Why a survey could not be made.
@@ -131,17 +133,9 @@ pub fn survey(opts: &Options) -> Result<Survey, SurveyError> {
     let interfaces = addr::interfaces().map_err(SurveyError::Interfaces)?;
     let inodes: HashSet<u64> = sockets.iter().map(|s| s.inode).collect();
     let (owners, unreadable_processes) = process::owners(&opts.proc, &inodes);
-    let mut listeners: Vec<Listener> = sockets
-        .iter()
-        .map(|s| {
-            judge(
-                s,
-                owners.get(&s.inode).cloned(),
-                &interfaces,
-                opts.fingerprint,
-            )
-        })
-        .collect();
+    let plan = exchange_plan(&sockets, &owners, opts.fingerprint);
+    let exchanges_skipped = plan.skipped;
+    let mut listeners = judge_all(&sockets, &owners, &interfaces, &plan.probe);
     listeners.sort_by(|a, b| {
         (b.exposure, a.proto, a.port, a.ip).cmp(&(a.exposure, b.proto, b.port, b.ip))
     });
@@ -149,7 +143,85 @@ pub fn survey(opts: &Options) -> Result<Survey, SurveyError> {
         listeners,
         interfaces,
         unreadable_processes,
+        exchanges_skipped,
     })
+}
+
+/// Most loopback exchanges one survey makes (each can wait for a timeout).
+pub const MAX_EXCHANGES: usize = 64;
+
+/// Threads judging sockets at once (the exchanges wait on the network).
+const THREADS: usize = 16;
+
+/// Which sockets get an exchange: TCP sockets of identified services
+/// first, then those of Python processes nothing identified (a TCPStore a
+/// script made), at most [`MAX_EXCHANGES`].
+struct ExchangePlan {
+    probe: Vec<bool>,
+    skipped: usize,
+}
+
+fn exchange_plan(
+    sockets: &[Socket],
+    owners: &std::collections::HashMap<u64, Process>,
+    enabled: bool,
+) -> ExchangePlan {
+    let mut probe = vec![false; sockets.len()];
+    if !enabled {
+        return ExchangePlan { probe, skipped: 0 };
+    }
+    let rank = |s: &Socket| -> Option<u8> {
+        if s.proto != Proto::Tcp || fingerprint::loopback_for(s.ip).is_none() {
+            return None;
+        }
+        let p = owners.get(&s.inode);
+        if service::identify(p, s.port).is_some() {
+            return Some(0);
+        }
+        p.filter(|p| p.comm.starts_with("python") || p.command().contains("python"))
+            .map(|_| 1)
+    };
+    let mut wanted: Vec<(u8, usize)> = sockets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| rank(s).map(|r| (r, i)))
+        .collect();
+    wanted.sort();
+    let skipped = wanted.len().saturating_sub(MAX_EXCHANGES);
+    for (_, i) in wanted.into_iter().take(MAX_EXCHANGES) {
+        probe[i] = true;
+    }
+    ExchangePlan { probe, skipped }
+}
+
+/// [`judge`] every socket, on up to [`THREADS`] threads taking the next
+/// socket as they finish one (the exchanges, which may wait, spread over
+/// all of them).
+fn judge_all(
+    sockets: &[Socket],
+    owners: &std::collections::HashMap<u64, Process>,
+    ifaces: &[Interface],
+    probe: &[bool],
+) -> Vec<Listener> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<(usize, Listener)>> = Mutex::new(Vec::with_capacity(sockets.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS.min(sockets.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(s) = sockets.get(i) else { break };
+                    let l = judge(s, owners.get(&s.inode).cloned(), ifaces, probe[i]);
+                    done.lock().expect("lock").push((i, l));
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().expect("lock");
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, l)| l).collect()
 }
 
 /// Identify, confirm and judge one socket.

@@ -86,6 +86,13 @@ fn summary(s: &Survey) -> String {
         n(Exposure::Exposed),
         n(Exposure::Local)
     );
+    if s.exchanges_skipped > 0 {
+        line.push_str(&format!(
+            "; {} socket(s) not confirmed by an exchange (at most {} per survey)",
+            s.exchanges_skipped,
+            crate::listeners::MAX_EXCHANGES
+        ));
+    }
     if s.unreadable_processes > 0 {
         line.push_str(&format!(
             "; {} process(es) of other users not readable (run as root to see every process)",
@@ -125,6 +132,7 @@ pub fn to_json(s: &Survey, all: bool) -> Json {
         "interfaces": s.interfaces,
         "listeners": listeners,
         "unreadable_processes": s.unreadable_processes,
+        "exchanges_skipped": s.exchanges_skipped,
         "summary": {
             "listeners": s.listeners.len(),
             "code_execution_exposed": s.listeners.iter().filter(|l| l.exposure == Exposure::CodeExecutionExposed).count(),
