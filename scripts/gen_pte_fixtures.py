@@ -5,7 +5,14 @@ by editing their flatbuffer bytes.
 
 Usage: gen_pte_fixtures.py OUT_DIR
        gen_pte_fixtures.py --check DIR   (exit 1 unless DIR holds exactly what
-                                         this script writes, byte for byte)
+                                         this script writes, byte for byte;
+                                         runtime_flips.json is --flips')
+       gen_pte_fixtures.py --flips DIR   (DIR/runtime_flips.json: every byte of
+                                         the flatbuffers of mlp.pte,
+                                         xnnpack_inline.pte and methods.pte
+                                         flipped (xor 0xff), each loaded by
+                                         the runtime in a child process; some
+                                         three minutes, so not part of --check)
 
 Run it with the ExecuTorch venv's python (scripts/lib/executorch_venv.sh:
 executorch pinned by scripts/requirements-executorch.lock, torch from the
@@ -279,6 +286,63 @@ def variants(files):
     return out
 
 
+# ------------------------------------------------------------------ byte flips
+
+
+FLIPPED = ("mlp.pte", "xnnpack_inline.pte", "methods.pte")
+
+
+def runtime_loads(data):
+    """What `_load_program_from_buffer` (InternalConsistency) does with DATA,
+    in a child process (the bindings abort the process on some programs):
+    1 loaded, 0 refused, -1 the process died, -2 refused for want of memory
+    (a planned buffer the bindings cannot allocate: a limit of theirs, not a
+    verdict on the format)."""
+    from executorch.extension.pybindings import portable_lib as pl
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        try:
+            pl._load_program_from_buffer(data, program_verification=pl.Verification.InternalConsistency)
+            code = b"1"
+        except Exception as e:
+            code = b"-2" if "bad_alloc" in str(e) else b"0"
+        os.write(w, code)
+        os._exit(0)
+    os.close(w)
+    got = os.read(r, 8)
+    os.close(r)
+    os.waitpid(pid, 0)
+    return int(got) if got else -1
+
+
+def write_flips(out_dir):
+    import logging
+
+    from executorch.exir._serialize._program import _get_extended_header
+
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    out = {}
+    for name in FLIPPED:
+        with open(os.path.join(out_dir, name), "rb") as f:
+            data = f.read()
+        res = []
+        for i in range(_get_extended_header(data).program_size):
+            b = bytearray(data)
+            b[i] ^= 0xFF
+            res.append(runtime_loads(bytes(b)))
+        out[name] = res
+    with open(os.path.join(out_dir, "runtime_flips.json"), "w") as f:
+        json.dump(out, f, separators=(",", ":"))
+        f.write("\n")
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -315,6 +379,13 @@ def write_all(out_dir):
 
 def main():
     # The runtime logs to stderr from C++; the fixtures are what is compared.
+    if len(sys.argv) == 3 and sys.argv[1] == "--flips":
+        write_flips(sys.argv[2])
+        print(f"wrote {sys.argv[2]}/runtime_flips.json")
+        return
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        fx.fixed_hash_seed(0)
+        sys.exit(fx.check_dir(write_all, sys.argv[2], ignore=("runtime_flips.json",)))
     fx.generator_main(write_all, __doc__)
 
 
