@@ -64,6 +64,8 @@ exact bytes it changes; manifest.json has the same keys plus "edit" and
                       (overload "out"): an operator that reads a file
   unknown_backend.pte xnnpack.pte with the delegate's backend id
                       XnnpackBackend renamed EvilGpuBackend
+  aoti_backend.pte    xnnpack.pte with the backend id renamed CudaBackend,
+                      whose runtime loads a shared library (AOTInductor)
   truncated.pte       mlp.pte cut in the middle of its flatbuffer
   segment_cut.pte     mlp.pte without the last bytes of its constant segment
   segment_oob.pte     xnnpack.pte with the delegate's segment size past the
@@ -265,6 +267,10 @@ def variants(files):
     out.append(("unknown_backend.pte", "xnnpack.pte with the backend id XnnpackBackend renamed "
                 "EvilGpuBackend: a backend ExecuTorch does not ship", "suspicious",
                 f"xnnpack.pte: the backend id at byte {at}", d))
+    d, at = rename_string(xnn, b"XnnpackBackend", b"CudaBackend", "AOTInductor backend id")
+    out.append(("aoti_backend.pte", "xnnpack.pte with the backend id XnnpackBackend renamed "
+                "CudaBackend: a backend whose runtime loads a shared library from the program's "
+                "data", "dangerous", f"xnnpack.pte: the backend id at byte {at}", d))
     eh = _get_extended_header(mlp)
     cut = eh.program_size // 2
     out.append(("truncated.pte", "mlp.pte cut in the middle of its flatbuffer", "error",

@@ -22,12 +22,12 @@
 //!    segments;
 //! 2. requires the file identifier `ET12` at bytes 4..8 (another `ET..`
 //!    is a program of an incompatible version: refused);
-//! 3. verifies the flatbuffer (`Verification::InternalConsistency`, the
-//!    default of the Python bindings: flatbuffers' verifier over the whole
-//!    schema, then `validate_program`), or with `Verification::Minimal`
-//!    (the default of `Program::load` and `Module`) only that the root
-//!    offset is inside the buffer, after which the runtime follows offsets
-//!    unchecked;
+//! 3. verifies the flatbuffer: with `Verification::InternalConsistency`
+//!    (the default of the Python bindings' `_load_for_executorch`),
+//!    flatbuffers' verifier over the whole schema, then `validate_program`;
+//!    with `Verification::Minimal` (the default of `Program::load` and
+//!    `Module::load`), only that the root offset is inside the buffer,
+//!    after which the runtime follows offsets unchecked;
 //! 4. loads the constant segment (`constant_segment.segment_index`, placed
 //!    at `segment_base_offset + offset`), and, per method, each delegate's
 //!    blob (`BackendDelegateDataReference`: `INLINE`, an entry of
@@ -51,7 +51,7 @@
 //! the code `flatc` generates for a schema, and that generated code reads
 //! fields through `unsafe` accessors, which this crate forbids
 //! (`#![forbid(unsafe_code)]`); its verifier alone does not know the
-//! schema. The schema's 34 tables are few enough to describe as data and
+//! schema. The schema's 36 tables are few enough to describe as data and
 //! walk with checked reads, and the walk reproduces the C++ verifier the
 //! runtime runs, not the Rust crate's (which differs in details such as
 //! unions of unknown types).
@@ -297,10 +297,22 @@ pub struct Pte {
     pub problems: Vec<String>,
     /// Problems found beyond [`MAX_PROBLEMS`], counted only.
     pub problems_omitted: usize,
+    /// Scalar elements checked so far ([`MAX_STEPS`]).
+    steps: u64,
 }
 
 /// Most problems listed; more are counted.
 pub const MAX_PROBLEMS: usize = 100;
+
+/// Most elements of scalar vectors (tensor sizes, tensor list items,
+/// inputs, planned buffer sizes) checked in one program: the verifier bounds
+/// the tables a reader visits, not how often a shared vector is reached
+/// through them. Over it, the program is not proven (a problem).
+pub const MAX_STEPS: u64 = 16 << 20;
+
+/// Bytes of a string read (the runtime's operator names fit in 100; a
+/// longer string is cut, and shown with `...`).
+pub const MAX_STRING: usize = 128;
 
 impl Pte {
     /// Read a program from `src`; the flatbuffer (at most `max_program`
@@ -361,11 +373,28 @@ impl Pte {
             named_data: Vec::new(),
             problems: Vec::new(),
             problems_omitted: 0,
+            steps: 0,
         };
         let fb = Fb { buf: &flat };
         pte.read_program(fb, root);
         pte.check_segments(len);
         Ok(pte)
+    }
+
+    /// Spend `n` steps of [`MAX_STEPS`]; false (reported once) when the
+    /// budget is spent.
+    fn spend(&mut self, n: usize) -> bool {
+        let over = self.steps > MAX_STEPS;
+        self.steps = self.steps.saturating_add(n as u64);
+        if self.steps > MAX_STEPS {
+            if !over {
+                self.problem(format!(
+                    "the program reaches more than {MAX_STEPS} vector elements through shared tables: not checked whole (an analysis limit)"
+                ));
+            }
+            return false;
+        }
+        true
     }
 
     fn problem(&mut self, p: String) {
@@ -443,7 +472,7 @@ impl Pte {
         }
         // MethodMeta::memory_planned_buffer_size: each planned buffer's size
         // (the first entry is reserved) must not be negative.
-        if let Some((at, n)) = plan.vector(8) {
+        if let Some((at, n)) = plan.vector(8).filter(|(_, n)| self.spend(*n)) {
             if let Some(size) = (1..n)
                 .map(|i| i64::from_le_bytes(fb.bytes(at + 8 * i)))
                 .find(|s| *s < 0)
@@ -547,24 +576,39 @@ impl Pte {
 
     /// What `validate_program` checks of a method's values.
     fn validate_values(&mut self, fb: Fb<'_>, plan: &Table<'_>, values: &[Table<'_>], shown: &str) {
-        let inputs: Vec<i64> = plan
-            .vector(3)
-            .map(|(at, n)| (0..n).map(|i| fb.i32(at + 4 * i) as i64).collect())
-            .unwrap_or_default();
+        let inputs = plan.vector(3);
         let mut bad = 0usize;
         let mut first = None;
         for (vi, v) in values.iter().enumerate() {
             let kind = v.u8(0).unwrap_or(0);
             let val = v.table_at(1);
+            let sizes = val.filter(|_| kind == 5).and_then(|t| t.vector(2));
+            let items = val.filter(|_| kind == 10).and_then(|t| t.vector(0));
+            let work = 1 + sizes.map_or(0, |v| v.1) + items.map_or(0, |v| v.1);
+            if !self.spend(work) {
+                return;
+            }
             let why = match kind {
                 5 => match val {
                     None => Some("a tensor value without its tensor".to_string()),
-                    Some(t) => validate_tensor(fb, &t).err().filter(|_| {
+                    Some(t) => match validate_tensor(fb, &t) {
+                        Ok(()) => None,
                         // Dynamic inputs are exempt.
-                        !(inputs.contains(&(vi as i64)) && t.i8(8).unwrap_or(0) != 0)
-                    }),
+                        Err(_)
+                            if t.i8(8).unwrap_or(0) != 0 && {
+                                let n = inputs.map_or(0, |v| v.1);
+                                self.spend(n)
+                                    && inputs.is_some_and(|(at, n)| {
+                                        (0..n).any(|i| fb.i32(at + 4 * i) as i64 == vi as i64)
+                                    })
+                            } =>
+                        {
+                            None
+                        }
+                        Err(e) => Some(e),
+                    },
                 },
-                10 => match val.and_then(|t| t.vector(0)) {
+                10 => match items {
                     None => Some("a tensor list without its items".to_string()),
                     Some((at, n)) => (0..n).find_map(|i| {
                         let e = fb.i32(at + 4 * i);
@@ -908,9 +952,20 @@ impl<'a> Table<'a> {
     fn c_string(&self, slot: usize) -> Option<(String, usize)> {
         let p = self.target(slot)?;
         let n = self.fb.u32(p) as usize;
-        let bytes = self.fb.buf.get(p + 4..p + 4 + n).unwrap_or_default();
-        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-        Some((String::from_utf8_lossy(&bytes[..end]).into_owned(), p))
+        let bytes = self
+            .fb
+            .buf
+            .get(p + 4..p + 4 + n.min(MAX_STRING))
+            .unwrap_or_default();
+        let (end, cut) = match bytes.iter().position(|&b| b == 0) {
+            Some(end) => (end, false),
+            None => (bytes.len(), n > MAX_STRING),
+        };
+        let mut s = String::from_utf8_lossy(&bytes[..end]).into_owned();
+        if cut {
+            s.push_str("...");
+        }
+        Some((s, p))
     }
 }
 

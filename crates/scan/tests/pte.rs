@@ -7,8 +7,9 @@
 //!   backends;
 //! - the byte-edited variants (`variants/`) get the verdict their manifest
 //!   expects: an operator of another namespace or a backend ExecuTorch does
-//!   not ship `suspicious`, a file operator `dangerous`, a cut or an
-//!   out-of-range segment `error`.
+//!   not ship `suspicious`, a file operator or an AOTInductor backend
+//!   (which loads a shared library) `dangerous`, a cut or an out-of-range
+//!   segment `error`.
 
 use std::path::{Path, PathBuf};
 
@@ -80,7 +81,7 @@ fn programs_executorch_wrote_are_safe() {
 fn variants_get_their_expected_verdicts() {
     let dir = fixtures().join("variants");
     let entries = manifest(&dir.join("manifest.json"));
-    assert_eq!(entries.len(), 6);
+    assert_eq!(entries.len(), 7);
     for e in entries {
         let file = e["file"].as_str().unwrap();
         let r = scan_path(&dir.join(file), file, &Options::default());
@@ -102,6 +103,7 @@ fn variants_get_their_expected_verdicts() {
             "evil_namespace.pte" => assert!(main.message.contains("evil::relu.out")),
             "from_file.pte" => assert!(main.message.contains("aten::from_file.out")),
             "unknown_backend.pte" => assert!(main.message.contains("\"EvilGpuBackend\"")),
+            "aoti_backend.pte" => assert!(main.message.contains("CudaBackend (CUDA, AOTInductor)")),
             "truncated.pte" | "segment_cut.pte" => assert!(main.message.contains("truncated")),
             "segment_oob.pte" => assert!(main.message.contains("past the end of the file")),
             other => panic!("a variant this test does not know: {other}"),
