@@ -45,6 +45,9 @@ FILES = [
     ("torch.export", "pt2/dynamic.pt2", "`torch.export.save`, dynamic batch size: symbolic sizes and a guard"),
     ("torch.export", "pt2/subclass.pt2", "`torch.export.save`, a tensor-subclass parameter (pickled)"),
     ("torch.export", "pt2/legacy.pt2", "the zipfile layout of torch 2.2 to 2.5"),
+    ("ExecuTorch", "pte/mlp.pte", "`to_executorch()`: portable kernels, weights in the constant segment"),
+    ("ExecuTorch", "pte/xnnpack.pte", "`to_executorch()`, lowered to the XNNPACK delegate"),
+    ("ExecuTorch", "pte/methods.pte", "`to_executorch()`, two methods, a mutable buffer"),
 ]
 
 

@@ -4,7 +4,8 @@
 # cargo-fuzz, and a venv with torch, numpy, safetensors, omegaconf, pytest and
 # model-signing, every package pinned by scripts/requirements.lock, under
 # ~/.cache/airlock (kept between runs) for the parity tests against the real
-# producers and loaders.
+# producers and loaders, and beside it a venv with ExecuTorch
+# (scripts/requirements-executorch.lock, scripts/lib/executorch_venv.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/venv.sh
@@ -55,6 +56,15 @@ step "committed fixtures are what the generators write with the pinned venv"
 "$venv/bin/python" scripts/gen_eval_corpus.py --check eval/corpus
 "$venv/bin/python" scripts/gen_signing_fixtures.py --check tests/fixtures/signing
 "$venv/bin/python" scripts/gen_pt2_fixtures.py --check tests/fixtures/pt2
+# ExecuTorch in a venv of its own (executorch's pins would disturb the
+# project's venv): some 25 MB of wheels, installed once and kept.
+if [ "${AIRLOCK_SKIP_EXECUTORCH:-}" = 1 ]; then
+  echo "AIRLOCK_SKIP_EXECUTORCH=1: the ExecuTorch fixtures are not regenerated (their Rust tests still run)"
+else
+  source scripts/lib/executorch_venv.sh
+  etvenv=$(airlock_executorch_venv)
+  "$etvenv/bin/python" scripts/gen_pte_fixtures.py --check tests/fixtures/pte
+fi
 # The torch.export attack variants still run their payloads in torch.export.load.
 "$venv/bin/python" scripts/prove_malicious.py tests/fixtures/pt2/malicious --jobs 2 --out "$tmp/pt2-proof.json"
 

@@ -206,6 +206,7 @@ pub fn not_converted(format: Format) -> Option<String> {
         Format::Safetensors => "the file is already safetensors".into(),
         Format::TorchPackage => "a torch.package archive is a program: its pickles are objects of the Python modules it packages, which only running them rebuilds; Airlock does not convert torch.package archives".into(),
         Format::DcpMetadata | Format::DcpShard => "part of a distributed checkpoint (torch.distributed.checkpoint): convert its folder, which becomes one file".into(),
+        Format::ExecuTorch => "an ExecuTorch program (.pte) is a compiled graph whose weights are tensors of its methods, often inside a backend's blob: Airlock scans it but does not convert it".into(),
         other => format!(
             "{} files are not model checkpoints Airlock converts",
             other.name()

@@ -40,6 +40,7 @@ pub mod dtype;
 pub mod joblib;
 pub mod npy;
 pub mod pt2;
+pub mod pte;
 pub mod pyliteral;
 pub mod pyzip;
 pub mod safetensors;

@@ -58,6 +58,10 @@ pub enum Format {
     /// A distributed checkpoint's shard (`.distcp`): `torch.save` ZIPs one
     /// after another (see [`crate::dcp`]).
     DcpShard,
+    /// An ExecuTorch program (`.pte`): a flatbuffer with the file
+    /// identifier `ET12` at bytes 4..8, read by the ExecuTorch runtime (see
+    /// [`crate::pte`]).
+    ExecuTorch,
     /// Anything else.
     Unknown,
 }
@@ -85,6 +89,7 @@ impl Format {
             Format::TorchPackage => "torch-package",
             Format::DcpMetadata => "dcp-metadata",
             Format::DcpShard => "dcp-shard",
+            Format::ExecuTorch => "executorch",
             Format::Unknown => "unknown",
         }
     }
@@ -161,6 +166,12 @@ pub fn sniff(src: &dyn Source) -> std::io::Result<Format> {
     }
     if crate::compress::sniff_compression(&head).is_some() {
         return Ok(Format::Compressed);
+    }
+    // The runtime decides by the flatbuffer's file identifier alone. Before
+    // the pickle test: a program's root offset and identifier may read as
+    // a pickle's first opcodes, and the scan reads the file as a pickle too.
+    if crate::pte::has_identifier(&head) {
+        return Ok(Format::ExecuTorch);
     }
     Ok(pickle_format(src)?.unwrap_or(Format::Unknown))
 }
@@ -243,6 +254,8 @@ mod tests {
         st.extend_from_slice(b"{}");
         assert_eq!(fmt(&st), Format::Safetensors);
         assert_eq!(fmt(b"PK\x03\x04garbage"), Format::TorchZip);
+        assert_eq!(fmt(b"\x1c\0\0\0ET12eh00"), Format::ExecuTorch);
+        assert_ne!(fmt(b"\x1c\0\0\0ETxx"), Format::ExecuTorch);
     }
 
     #[test]

@@ -992,6 +992,99 @@ rules! {
     /// file as tensor values.
     StagedPickle = ("AL0045", "staged-pickle", Medium, Suspicious);
 
+    /// An ExecuTorch program (`.pte`): the methods, operators and
+    /// delegates the runtime runs.
+    ///
+    /// ## What it detects
+    /// A `.pte` file (a flatbuffer with the file identifier `ET12`), read
+    /// as the ExecuTorch runtime reads it. The finding lists each method's
+    /// operators (all from the kernel libraries ExecuTorch ships: ATen and
+    /// its edge dialect, `dim_order_ops`, `executorch_prim`, `et_copy`,
+    /// `quantized_decomposed`, the LLM custom operators `llama` and
+    /// `preprocess`, the Cadence and Cortex-M kernels) and each delegate
+    /// with its backend (XNNPACK, Core ML, QNN, Vulkan, MPS, ...) and where
+    /// its blob is.
+    ///
+    /// ## Why it matters
+    /// A `.pte` holds no Python and no pickle: the runtime runs the kernels
+    /// and backends linked into the application, which look operators up
+    /// by name and hand each delegate's blob to its backend. A program
+    /// whose operators and backends are all ExecuTorch's own names nothing
+    /// outside them: this finding only informs. Operators of other
+    /// libraries, backends ExecuTorch does not ship and operators that
+    /// reach files are reported by their own rules (AL0047, AL0048).
+    ///
+    /// ## What to do
+    /// Nothing. A delegate's blob is read by its backend's own parser: keep
+    /// the runtime and its backends up to date.
+    ExecuTorchProgram = ("AL0046", "executorch-program", Info, Note);
+
+    /// An ExecuTorch program that needs kernels or a backend ExecuTorch does
+    /// not ship.
+    ///
+    /// ## What it detects
+    /// In a `.pte` file: an operator whose namespace none of ExecuTorch's
+    /// kernel libraries registers (`my_ops::custom`), or a delegate whose
+    /// backend id is none of the backends ExecuTorch ships.
+    ///
+    /// ## Why it matters
+    /// The runtime runs such a program only in an application that links a
+    /// kernel library or a backend registering that name: native code that
+    /// came with the model, not with ExecuTorch, and that this file does not
+    /// show. What the operator or backend does is unknown.
+    ///
+    /// ## What to do
+    /// Run the program only with kernel libraries and backends you built
+    /// from sources you trust; ask the model's author which library
+    /// provides the operator or backend.
+    ExecuTorchCustomCode = ("AL0047", "executorch-custom-code", Medium, Suspicious);
+
+    /// An ExecuTorch program that reaches files or loads native code.
+    ///
+    /// ## What it detects
+    /// In a `.pte` file: an operator that takes a file name
+    /// (`aten::from_file`, `aten::save`, ...: the operators of torch's
+    /// schemas whose string argument names a file), or a delegate of a
+    /// backend that loads a shared library from the program's data
+    /// (`CudaBackend`, `MetalBackend`: AOTInductor code the runtime writes
+    /// to a temporary file and opens with `dlopen`).
+    ///
+    /// ## Why it matters
+    /// ExecuTorch's exporter never writes a file operator into a program,
+    /// and no kernel library it ships registers one: a program calling one
+    /// reads or maps files of the device it runs on wherever the
+    /// application links a kernel for it. A delegate of an AOTInductor
+    /// backend is native code: loading the method runs it.
+    ///
+    /// ## What to do
+    /// Do not run the program. An AOTInductor program from a source you
+    /// trust can be run where native code from that source may run.
+    ExecuTorchCapability = ("AL0048", "executorch-capability", Critical, Dangerous);
+
+    /// An ExecuTorch program the runtime refuses, or does not read the way
+    /// Airlock can follow.
+    ///
+    /// ## What it detects
+    /// A `.pte` file shorter than the runtime's first read, with an
+    /// extended header (`eh00`) it refuses or that gives a larger file
+    /// (truncated), another schema version's identifier, a flatbuffer that
+    /// flatbuffers' verifier refuses (an offset, a vector or a string past
+    /// the end, misaligned, unterminated, nested too deep), values that
+    /// `validate_program` refuses, or a segment, a delegate's blob, an
+    /// operator or delegate index out of range.
+    ///
+    /// ## Why it matters
+    /// The runtime fails on such a program, or, with the `Minimal`
+    /// verification that `Program::load` uses by default, follows its
+    /// offsets unchecked: a crafted program then makes the runtime read
+    /// outside its buffer. Nothing was proven about what it runs.
+    ///
+    /// ## What to do
+    /// Copy the file again, or export it again with
+    /// `executorch.exir`'s `to_executorch()`. If it came from elsewhere,
+    /// treat it as crafted.
+    ExecuTorchLayout = ("AL0049", "executorch-layout", High, Error);
+
     /// A workflow or action file could not be read, is not valid YAML, or
     /// is not a workflow GitHub Actions accepts.
     ///

@@ -25,6 +25,7 @@ mod outcome;
 mod pickles;
 mod pt2;
 pub mod pt2_program;
+pub mod pte;
 pub mod report;
 mod staged;
 pub mod torchscript;
@@ -289,6 +290,11 @@ pub(crate) fn scan_source_at(
             Format::Compressed => compressed::scan_compressed(src, display, opts, depth, &mut out),
             Format::DcpMetadata => dcp::scan_metadata(src, opts, &mut out),
             Format::DcpShard => dcp::scan_shard_alone(src, opts, &mut out),
+            Format::ExecuTorch => {
+                pte::scan_pte(src, opts, true, &mut out);
+                // torch.load and pickle.load read any non-ZIP file as a pickle.
+                container::check_pickle_reading(src, opts, &mut out)
+            }
             // Recognised from an archive's members, never sniffed.
             Format::Nemo
             | Format::TorchServe
@@ -304,6 +310,15 @@ pub(crate) fn scan_source_at(
                 Rule::ReadError,
                 format!("reading failed: {e}"),
             ));
+        }
+        // The ExecuTorch runtime decides by bytes 4..8 alone: a file of
+        // another format with its identifier there is read as a program too.
+        if format != Format::ExecuTorch
+            && src
+                .read_upto(0, 8)
+                .is_ok_and(|h| airlock_formats::pte::has_identifier(&h))
+        {
+            pte::scan_pte(src, opts, false, &mut out);
         }
     }
     finish(src, display, format, out)

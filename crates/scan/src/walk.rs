@@ -157,6 +157,8 @@ const MODEL_EXTENSIONS: &[&str] = &[
     "model",
     "mar",
     "nemo",
+    "pte",
+    "ptd",
     "tar",
     "zip",
     "gz",
