@@ -533,3 +533,103 @@ fn the_firewall_admits_a_listed_peer_and_drops_another() {
     assert!(started.elapsed() < Duration::from_secs(10));
     drop(listener);
 }
+
+/// The Jupyter venv (AIRLOCK_JUPYTER_VENV, made by scripts/lib/jupyter_venv.sh);
+/// its absence fails the test under AIRLOCK_NET_REQUIRED.
+fn jupyter() -> Option<PathBuf> {
+    let bin =
+        std::env::var_os("AIRLOCK_JUPYTER_VENV").map(|v| PathBuf::from(v).join("bin/jupyter"));
+    let ok = bin.as_ref().is_some_and(|b| b.is_file());
+    assert!(
+        ok || std::env::var_os("AIRLOCK_NET_REQUIRED").is_none(),
+        "AIRLOCK_NET_REQUIRED: AIRLOCK_JUPYTER_VENV names no venv with jupyter_server"
+    );
+    if !ok {
+        eprintln!("skipping: AIRLOCK_JUPYTER_VENV names no venv with jupyter_server");
+    }
+    ok.then(|| bin.unwrap())
+}
+
+/// A real Jupyter server on a free loopback port, with `token` (empty: no
+/// token), answering within 60 s.
+fn jupyter_server(bin: &PathBuf, token: &str, root: &std::path::Path) -> (Killed, u16) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = Command::new(bin)
+        .args([
+            "server",
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+        ])
+        .arg(format!("--ServerApp.port={port}"))
+        .arg(format!("--IdentityProvider.token={token}"))
+        .arg(format!("--ServerApp.root_dir={}", root.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = Killed(child);
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the Jupyter server started"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (child, port)
+}
+
+/// A real Jupyter server without a token runs anyone's code (NT0001 when
+/// probed); with a token it asks for it (NT0002); `listeners` ties each to
+/// its process and reads the same over loopback.
+#[test]
+fn a_real_jupyter_server_with_and_without_a_token() {
+    let Some(bin) = jupyter() else { return };
+    let root = std::env::temp_dir().join(format!("airlock-jupyter-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let (open, open_port) = jupyter_server(&bin, "", &root);
+    let (closed, closed_port) = jupyter_server(&bin, "airlock-test-token", &root);
+    let (v, code) = probe_json(&[
+        &format!("127.0.0.1:{open_port}"),
+        &format!("127.0.0.1:{closed_port}"),
+    ]);
+    assert_eq!(code, Some(1), "{v:#}");
+    let by_port = |p: u16| {
+        v["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["addr"] == format!("127.0.0.1:{p}"))
+            .unwrap()
+            .clone()
+    };
+    let (o, c) = (by_port(open_port), by_port(closed_port));
+    assert_eq!(o["service"], "jupyter", "{o:#}");
+    assert_eq!(o["findings"][0]["rule"], "NT0001", "{o:#}");
+    assert!(
+        details(&o)
+            .iter()
+            .any(|d| d.contains("/api/kernels: HTTP 200"))
+    );
+    assert_eq!(c["service"], "jupyter", "{c:#}");
+    assert_eq!(c["findings"][0]["rule"], "NT0002", "{c:#}");
+    assert!(details(&c).iter().any(|d| d.contains("HTTP 403")));
+    let l = listeners_json(&[]);
+    for (port, open) in [(open_port, true), (closed_port, false)] {
+        let x = l["listeners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["port"] == port)
+            .unwrap();
+        assert_eq!(x["service"]["kind"], "jupyter", "{x:#}");
+        assert_eq!(x["exposure"], "local", "bound to loopback: {x:#}");
+        assert_eq!(x["evidence"][0]["open"], open, "{x:#}");
+    }
+    drop((open, closed));
+    std::fs::remove_dir_all(&root).ok();
+}
