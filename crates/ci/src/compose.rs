@@ -15,9 +15,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use airlock_policy::{Finding, Rule, Verdict};
+use airlock_policy::{Finding, Rule};
 
-use crate::{CiReport, MAX_FILE_BYTES, shell, yaml};
+use crate::{CiReport, shell, yaml};
 
 /// The names Compose reads when no file is given, in its order.
 const DEFAULT_NAMES: &[&str] = &[
@@ -89,36 +89,21 @@ pub(crate) fn reports(root: &Path, paths: &BTreeSet<String>) -> (Vec<CiReport>, 
     let mut built = BTreeSet::new();
     let defaults_taken = DEFAULT_NAMES
         .iter()
-        .find(|n| paths.contains(**n) && is_regular(&root.join(n)));
+        .find(|n| paths.contains(**n) && crate::is_checkout_file(&root.join(n)));
     for p in paths {
         if DEFAULT_NAMES.contains(&p.as_str()) && defaults_taken != Some(&p.as_str()) {
             continue;
         }
-        let fs = root.join(p);
-        if !is_regular(&fs) {
-            continue;
-        }
-        let Ok(source) = std::fs::read_to_string(&fs) else {
+        let Some(source) = crate::read_checkout_file(root, p) else {
             continue;
         };
         let dir = p.rsplit_once('/').map_or("", |(d, _)| d);
         let (findings, dockerfiles) = audit(&source, dir);
         built.extend(dockerfiles);
-        reports.push(CiReport {
-            path: fs.display().to_string(),
-            kind: "compose",
-            verdict: Verdict::from_findings(&findings),
-            findings,
-            suppressed: 0,
-            source,
-        });
+        let shown = root.join(p).display().to_string();
+        reports.push(CiReport::of_file(shown, "compose", findings, source));
     }
     (reports, built)
-}
-
-/// A regular file (not a link, device or pipe), within the size bound.
-fn is_regular(p: &Path) -> bool {
-    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file() && m.len() <= MAX_FILE_BYTES)
 }
 
 /// CI0009 for each service image pulled by tag; the Dockerfiles services
@@ -182,21 +167,7 @@ fn dockerfile_of(build: &yaml::Node, dir: &str) -> Option<String> {
     if context.contains("://") || build.get("dockerfile_inline").is_some() {
         return None;
     }
-    let mut parts: Vec<&str> = Vec::new();
-    for p in dir
-        .split('/')
-        .chain(context.split('/'))
-        .chain(file.split('/'))
-    {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            p => parts.push(p),
-        }
-    }
-    let path = parts.join("/");
+    let path = crate::join_repo_path([dir, context, file])?;
     crate::dockerfile::repository_path(&path).then_some(path)
 }
 

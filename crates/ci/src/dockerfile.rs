@@ -10,9 +10,9 @@
 use std::collections::BTreeSet;
 use std::path::{Component, Path};
 
-use airlock_policy::{Finding, Rule, Verdict};
+use airlock_policy::{Finding, Rule};
 
-use crate::{CiReport, MAX_FILE_BYTES, shell, yaml};
+use crate::{CiReport, shell, yaml};
 
 /// The Dockerfiles a workflow (its located tree) builds, as repository
 /// paths.
@@ -111,27 +111,12 @@ pub(crate) fn repository_path(p: &str) -> bool {
 pub(crate) fn reports(root: &Path, paths: &BTreeSet<String>) -> Vec<CiReport> {
     let mut out = Vec::new();
     for p in paths {
-        let fs = root.join(p);
-        // A regular file of the repository: not a link (it could lead out of
-        // the checkout), not a device or pipe, bounded.
-        let Ok(meta) = std::fs::symlink_metadata(&fs) else {
-            continue;
-        };
-        if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
-            continue;
-        }
-        let Ok(source) = std::fs::read_to_string(&fs) else {
+        let Some(source) = crate::read_checkout_file(root, p) else {
             continue;
         };
         let findings = unpinned(&source);
-        out.push(CiReport {
-            path: fs.display().to_string(),
-            kind: "dockerfile",
-            verdict: Verdict::from_findings(&findings),
-            findings,
-            suppressed: 0,
-            source,
-        });
+        let shown = root.join(p).display().to_string();
+        out.push(CiReport::of_file(shown, "dockerfile", findings, source));
     }
     out
 }

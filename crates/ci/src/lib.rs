@@ -314,6 +314,61 @@ fn string_groups(v: &mut yaml_serde::Value) -> bool {
     changed
 }
 
+/// Whether `p` is a regular file of the checkout within the size bound
+/// (not a link, which could lead out of the checkout, not a device or a
+/// pipe).
+pub(crate) fn is_checkout_file(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file() && m.len() <= MAX_FILE_BYTES)
+}
+
+/// The text of the checkout file `root/rel` ([`is_checkout_file`], UTF-8),
+/// or `None`.
+pub(crate) fn read_checkout_file(root: &Path, rel: &str) -> Option<String> {
+    let fs = root.join(rel);
+    if !is_checkout_file(&fs) {
+        return None;
+    }
+    std::fs::read_to_string(&fs).ok()
+}
+
+/// The repository path of `parts` joined (`a/b`, `../c`), normalised
+/// (`""` for the root); `None` when it leaves the repository.
+pub(crate) fn join_repo_path<'a>(parts: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    for part in parts {
+        for p in part.split('/') {
+            match p {
+                "" | "." => {}
+                ".." => {
+                    out.pop()?;
+                }
+                p => out.push(p),
+            }
+        }
+    }
+    Some(out.join("/"))
+}
+
+impl CiReport {
+    /// The report of a file read beside the workflows (a Dockerfile, a
+    /// compose file), with no inline suppressions.
+    pub(crate) fn of_file(
+        path: String,
+        kind: &'static str,
+        findings: Vec<Finding>,
+        source: String,
+    ) -> Self {
+        CiReport {
+            path,
+            kind,
+            verdict: Verdict::from_findings(&findings),
+            findings,
+            suppressed: 0,
+            source,
+        }
+    }
+}
+
 /// A repository-relative path of a local `uses: ./x`, refused when it
 /// leaves the repository.
 pub(crate) fn local_path(uses: &str) -> Option<PathBuf> {

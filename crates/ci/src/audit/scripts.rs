@@ -15,7 +15,6 @@
 
 use std::path::Path;
 
-use crate::MAX_FILE_BYTES;
 use crate::yaml::{Pos, Value};
 
 use super::*;
@@ -110,17 +109,7 @@ fn repository_path(p: &str) -> bool {
 /// `rel` joined to `dir`, normalised (`""` for the root); `None` when it
 /// leaves the repository.
 pub(super) fn join(dir: &str, rel: &str) -> Option<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for p in dir.split('/').chain(rel.split('/')) {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            p => parts.push(p),
-        }
-    }
-    Some(parts.join("/"))
+    crate::join_repo_path([dir, rel])
 }
 
 /// The working directory of a step (repository path, `""` for the root),
@@ -163,12 +152,7 @@ pub(super) fn is_shell_script(path: &str, source: &str) -> bool {
 /// Read a script of the repository: a regular file (not a link, device or
 /// pipe), bounded, UTF-8. `None` when it is not one.
 pub(super) fn read(root: &Path, rel: &str) -> Option<String> {
-    let fs = root.join(rel);
-    let meta = std::fs::symlink_metadata(&fs).ok()?;
-    if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
-        return None;
-    }
-    std::fs::read_to_string(&fs).ok()
+    crate::read_checkout_file(root, rel)
 }
 
 /// The located tree a script document gets: `{run: <the whole text>}`, so
