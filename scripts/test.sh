@@ -127,7 +127,7 @@ cargo build -q -p airlock-cli --locked
 step "model signatures: airlock and model_signing verify each other's, and refuse tampering"
 "$venv/bin/python" scripts/signing_interop.py target/debug/airlock
 
-step "airlock net: a real TCPStore found, confirmed over loopback and judged; probed, its write access proved; a real torchrun job inside run --net loopback, unreachable from outside; the firewall ruleset in namespaces; a real Jupyter server with and without a token"
+step "airlock net: a real TCPStore found, confirmed over loopback and judged; probed, its write access proved; a real torchrun job classified in a namespace, and inside run --net loopback unreachable from outside; the firewall ruleset in namespaces; a real Jupyter server with and without a token"
 # The firewall's test loads its ruleset with nft into network namespaces
 # it makes: as root, nftables is installed when missing (Debian's package).
 # A real Jupyter server in a venv of its own (scripts/lib/jupyter_venv.sh).

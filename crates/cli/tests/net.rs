@@ -633,3 +633,117 @@ fn a_real_jupyter_server_with_and_without_a_token() {
     drop((open, closed));
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// A real two-process `torchrun` job (gloo) in a network namespace the test
+/// makes, surveyed from inside it: its TCPStore (the agent's, bound to the
+/// wildcard) and the workers' Gloo listeners are found, tied to the job's
+/// processes and classified; with loopback alone in the namespace, they are
+/// local.
+#[test]
+fn a_real_torchrun_job_is_detected_and_classified() {
+    let Some(py) = torch_python() else { return };
+    if !firewall_tools() {
+        eprintln!("skipping: needs root and ip to make a network namespace");
+        return;
+    }
+    let ns = format!("alT{}", std::process::id() % 100_000);
+    let _ns = Namespaces(vec![ns.clone()]);
+    ip(&["netns", "add", &ns]);
+    ip(&["-n", &ns, "link", "set", "lo", "up"]);
+    let dir = std::env::temp_dir().join(format!("airlock-net-torchrun-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let job = dir.join("job.py");
+    std::fs::write(
+        &job,
+        "import os, sys, time\n\
+         import torch, torch.distributed as dist\n\
+         dist.init_process_group('gloo')\n\
+         t = torch.ones(1)\n\
+         dist.all_reduce(t)\n\
+         out = sys.argv[1]\n\
+         if dist.get_rank() == 0:\n\
+         \x20   open(os.path.join(out, 'port.tmp'), 'w').write(os.environ['MASTER_PORT'])\n\
+         \x20   os.rename(os.path.join(out, 'port.tmp'), os.path.join(out, 'port'))\n\
+         for _ in range(1200):\n\
+         \x20   if os.path.exists(os.path.join(out, 'done')):\n\
+         \x20       break\n\
+         \x20   time.sleep(0.05)\n\
+         dist.destroy_process_group()\n",
+    )
+    .unwrap();
+    let child = Killed(
+        Command::new("ip")
+            .args(["netns", "exec", &ns])
+            .arg(&py)
+            .args([
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc-per-node",
+                "2",
+            ])
+            .arg(&job)
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while !dir.join("port").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "the job started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let port: u16 = std::fs::read_to_string(dir.join("port"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let o = Command::new("ip")
+        .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_airlock")])
+        .args(["net", "listeners", "--format", "json", "--all"])
+        .output()
+        .unwrap();
+    std::fs::write(dir.join("done"), "").unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let listeners = v["listeners"].as_array().unwrap();
+    let store: Vec<&serde_json::Value> = listeners
+        .iter()
+        .filter(|l| l["port"] == port && l["proto"] == "tcp")
+        .collect();
+    assert!(!store.is_empty(), "the store on {port}: {v:#}");
+    for l in &store {
+        assert_eq!(l["bound"], "wildcard", "{l:#}");
+        assert_eq!(l["service"]["kind"], "tcp-store", "{l:#}");
+        assert_eq!(
+            l["exposure"], "local",
+            "loopback alone in the namespace: {l:#}"
+        );
+        assert!(
+            l["process"]["cmdline"]
+                .to_string()
+                .contains("torch.distributed.run"),
+            "{l:#}"
+        );
+    }
+    let peers: Vec<&serde_json::Value> = listeners
+        .iter()
+        .filter(|l| l["service"]["kind"] == "distributed-peer")
+        .collect();
+    assert!(!peers.is_empty(), "the workers' Gloo listeners: {v:#}");
+    for l in &peers {
+        assert!(
+            l["process"]["cmdline"].to_string().contains("job.py"),
+            "{l:#}"
+        );
+    }
+    // Everything listening in the namespace is the job's.
+    for l in listeners.iter().filter(|l| l["proto"] == "tcp") {
+        assert!(!l["service"].is_null(), "an unidentified listener: {l:#}");
+    }
+    drop(child);
+    std::fs::remove_dir_all(&dir).ok();
+}
