@@ -25,17 +25,27 @@
 #
 #   UNSEEN_CACHE=~/.cache/airlock/unseen-fickling scripts/eval_unseen.sh --suite fickling [--peer-repo GIT_CLONE]
 #
+# Sixth set, another peer's: the tests of Protect AI's modelscan (tests/ of its
+# repository at commit 8b8ed4bf78a8, pinned; its wheel ships no tests), run against
+# modelscan==0.8.8 from PyPI (wheel pinned by SHA-256; its modelscan/ is that
+# commit's), summary eval/UNSEEN-modelscan.md.  TensorFlow / Keras are not
+# installed: their tests are left out (the tests' modules import through stubs):
+#
+#   UNSEEN_CACHE=~/.cache/airlock/unseen-modelscan scripts/eval_unseen.sh --suite modelscan [--peer-repo GIT_CLONE]
+#
 # Environment:
 #   AIRLOCK   the airlock binary to measure (default: target/release/airlock,
 #             built with `cargo build --release -p airlock-cli` if missing)
 #   UNSEEN_CACHE  cache folder (default ~/.cache/airlock/unseen, with --suite
 #             main ~/.cache/airlock/unseen-main, --suite peers
 #             ~/.cache/airlock/unseen-peers, --suite fickling
-#             ~/.cache/airlock/unseen-fickling): sdist, venv, payloads,
+#             ~/.cache/airlock/unseen-fickling, --suite modelscan
+#             ~/.cache/airlock/unseen-modelscan): sdist, venv, payloads,
 #             labels.json, results.json.  Nothing is written to the repository
 #             but eval/UNSEEN.md (--suite main: eval/UNSEEN-main.md, --suite
 #             peers: eval/UNSEEN-peers.md, --suite fickling:
-#             eval/UNSEEN-fickling.md).
+#             eval/UNSEEN-fickling.md, --suite modelscan:
+#             eval/UNSEEN-modelscan.md).
 #
 # Network: the first run downloads the sdist (pip download) and, if needed,
 # installs modelaudit==0.2.54, pytest and torch into CACHE/venv.  When
@@ -50,6 +60,10 @@
 # .pth file), torch, torchvision and numpy from the project's venv (a .pth file),
 # pytest and py7zr (its polyglot tests) installed; the tests come from --peer-repo
 # (a git clone, or a tarball) or the repository's tarball of the pinned commit.
+# --suite modelscan: modelscan==0.8.8 (or ~/.cache/airlock/peers/modelscan's, through
+# a .pth file read first; else its wheel, --require-hashes, and click, rich, tomlkit,
+# numpy 1.26.4: its numpy scanner fails on numpy 2), torch, requests, aiohttp from the project's venv (a .pth file), pytest and dill
+# (its tests write dill files) installed; tests as for fickling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=picklescan
@@ -63,6 +77,7 @@ case $suite in
   main) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-main} ;;
   peers) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-peers} ;;
   fickling) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-fickling} ;;
+  modelscan) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-modelscan} ;;
   *) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen} ;;
 esac
 mkdir -p "$cache"
@@ -108,6 +123,22 @@ elif [ "$suite" = fickling ] && [ ! -x "$venv/bin/python" ]; then
   source scripts/lib/venv.sh
   link_site "$(airlock_venv)/bin/python" airlock-venv  # torch, torchvision, numpy: its tests; the allowlist
   "$venv/bin/python" -m pip install -q "pytest==9.2.0" "py7zr==1.1.3"
+elif [ "$suite" = modelscan ] && [ ! -x "$venv/bin/python" ]; then
+  python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
+  source scripts/lib/venv.sh
+  link_site "$(airlock_venv)/bin/python" airlock-venv  # torch, numpy, requests, aiohttp: its tests; the allowlist
+  peers=$HOME/.cache/airlock/peers/modelscan
+  if has_dist "$peers/bin/python" modelscan 0.8.8; then
+    # read before airlock-venv.pth: its numpy 1.26.4 first (modelscan 0.8.8's numpy scanner calls
+    # numpy.lib.format._check_version, gone in numpy 2; torch runs on 1.26 too)
+    link_site "$peers/bin/python" 0-peers-modelscan
+  else
+    req=$cache/modelscan-requirements.txt
+    echo "modelscan==0.8.8 --hash=sha256:a1997df2368628daa1b3f394f5660a338b1debc623dec67b38f665ba04ad967e" > "$req"
+    "$venv/bin/python" -m pip install -q --no-deps --require-hashes -r "$req"
+    "$venv/bin/python" -m pip install -q "click==8.5.1" "rich==14.3.4" "tomlkit==0.13.3" "numpy==1.26.4"
+  fi
+  "$venv/bin/python" -m pip install -q "pytest==9.2.0" "dill==0.4.1"
 elif [ ! -x "$venv/bin/python" ]; then
   python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
   peers=$HOME/.cache/airlock/peers/modelaudit

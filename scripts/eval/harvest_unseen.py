@@ -229,13 +229,28 @@ FICKLING_FIXTURE_BLOB = "7a5eb6ee995a2b2484e2d388aea45024d4fc4ff2"
 FICKLING_TESTS = [f"test/test_{name}.py" for name in (
     "analysis", "bypasses", "crashes", "expansion_attack_analysis", "hook", "loads_api", "pickle", "polyglot",
     "pytorch", "scan_api", "scanner_deactivation_analysis", "unpickler")]
+# Modelscan suite: Protect AI's modelscan.  Its wheel ships no tests: tests/ of its repository at
+# MODELSCAN_COMMIT (the newest commit of the copy used, two dependency bumps after tag v0.8.6; its
+# modelscan/ is byte for byte the modelscan/ of the 0.8.8 wheel on PyPI but for _version.py),
+# checked by MODELSCAN_TESTS_DIGEST (as PEER_DATA_DIGEST, over every file of tests/), run against
+# modelscan 0.8.8 (the wheel's SHA-256 is MODELSCAN_WHEEL_SHA256, checked by pip, see eval_unseen.sh).
+MODELSCAN_VERSION = "0.8.8"
+MODELSCAN_WHEEL_SHA256 = "a1997df2368628daa1b3f394f5660a338b1debc623dec67b38f665ba04ad967e"
+MODELSCAN_REPO = "protectai/modelscan"
+MODELSCAN_COMMIT = "8b8ed4bf78a863fcf3b664888dc7ff6ae22f5230"
+MODELSCAN_TEST_DIRS = ("tests/",)
+MODELSCAN_TEST_FILES = 4
+MODELSCAN_TESTS_DIGEST = "0c94b39acc693026a277cb00909dbcefded9611f0ddf4bc905d016e31db02f1b"
+MODELSCAN_TESTS = ["tests/test_modelscan.py"]
 # cache folder and summary of each suite
 SUITE_PATHS = {"picklescan": ("unseen", "eval/UNSEEN.md"), "main": ("unseen-main", "eval/UNSEEN-main.md"),
                "peers": ("unseen-peers", "eval/UNSEEN-peers.md"),
-               "fickling": ("unseen-fickling", "eval/UNSEEN-fickling.md")}
+               "fickling": ("unseen-fickling", "eval/UNSEEN-fickling.md"),
+               "modelscan": ("unseen-modelscan", "eval/UNSEEN-modelscan.md")}
 # the repository a peer suite takes files from: (repository, commit, folders, files a clone may lack)
 PEER_REPOS = {"peers": (PEER_REPO, PEER_COMMIT, PEER_DATA_DIRS, ()),
-              "fickling": (FICKLING_REPO, FICKLING_COMMIT, FICKLING_TEST_DIRS, (FICKLING_FIXTURE,))}
+              "fickling": (FICKLING_REPO, FICKLING_COMMIT, FICKLING_TEST_DIRS, (FICKLING_FIXTURE,)),
+              "modelscan": (MODELSCAN_REPO, MODELSCAN_COMMIT, MODELSCAN_TEST_DIRS, ())}
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 PYTEST_WALL_S = 5400
@@ -551,6 +566,15 @@ def extract_fickling_tests(tar_path: Path, dest: Path) -> None:
         raise SystemExit(f"{tar_path}: {FICKLING_FIXTURE} has git blob id {blob}, expected {FICKLING_FIXTURE_BLOB}")
 
 
+def extract_modelscan_tests(tar_path: Path, dest: Path) -> None:
+    """modelscan's tests/ under dest, checked by MODELSCAN_TESTS_DIGEST."""
+    files = _repo_files(tar_path, MODELSCAN_TEST_DIRS, dest)
+    digest = _files_digest(files)
+    if digest != MODELSCAN_TESTS_DIGEST or len(files) != MODELSCAN_TEST_FILES:
+        raise SystemExit(f"{tar_path}: {len(files)} test files, digest {digest}; expected {MODELSCAN_TEST_FILES} "
+                         f"files, {MODELSCAN_TESTS_DIGEST} ({MODELSCAN_REPO} at {MODELSCAN_COMMIT})")
+
+
 def _extract_folder(tar_path: Path, prefix: str, dest_dir: Path) -> None:
     if dest_dir.exists():
         shutil.rmtree(dest_dir)
@@ -575,12 +599,16 @@ def write_pytest_ini(root: Path, markers: tuple[str, ...] = ()) -> None:
 
 
 def extract_tests(tar_path: Path | None, work: Path, suite: str = "picklescan", peer_data: Path | None = None) -> Path:
-    if suite == "fickling":  # work/root/test: the repository's test folder; the installed fickling runs
+    if suite in ("fickling", "modelscan"):  # work/root/test(s): the repository's; the installed package runs
         root = work / "root"
         if root.exists():
             shutil.rmtree(root)
         root.mkdir(parents=True)
         assert peer_data is not None
+        if suite == "modelscan":
+            extract_modelscan_tests(peer_data, root)
+            write_pytest_ini(root)
+            return root / "tests"
         extract_fickling_tests(peer_data, root)
         write_pytest_ini(root)
         return root / "test"
@@ -711,7 +739,8 @@ def run_file_tests(airlock: str, python: str, work: Path, tests: list[str] | Non
     out_root, home = fresh_run_dirs(work)
     root = work / "root"
     main_suite = suite == "main"
-    files = tests or {"main": MAIN_TESTS, "peers": PEER_TESTS, "fickling": FICKLING_TESTS}[suite]
+    files = tests or {"main": MAIN_TESTS, "peers": PEER_TESTS, "fickling": FICKLING_TESTS,
+                      "modelscan": MODELSCAN_TESTS}[suite]
     missing = [f for f in files if not (root / f).exists()]
     if missing:
         raise SystemExit(f"not in the suite's tests: {', '.join(missing)}")
@@ -791,6 +820,18 @@ def peer_name(rec: dict) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]+", "_", f"{source.parent.name}.{stem}")[:150]
 
 
+def modelscan_name(rec: dict) -> str:
+    """Modelscan suite: <test>.<file name> (its tests write files named for their payload:
+    ``scan_pickle_operators.malicious1_v0``), or "" when the source has no name."""
+    source = Path(str(rec.get("source") or "").rsplit(":", 1)[0] if "://" not in str(rec.get("source") or "")
+                  else "")
+    stem = source.name.removesuffix(rec.get("suffix") or "").removesuffix(source.suffix)
+    if not stem or not rec.get("nodeid"):
+        return ""
+    test = safe_name(rec["nodeid"]).removeprefix("test_")
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", f"{test}.{stem}")[:150]
+
+
 def collect(work: Path, payload_dir: Path, suite: str = "picklescan") -> dict[str, dict]:
     outcomes: dict[str, str] = {}
     for rec in _lines("shard-*/outcomes.jsonl", work):
@@ -816,7 +857,7 @@ def collect(work: Path, payload_dir: Path, suite: str = "picklescan") -> dict[st
         rec["test_outcome"] = outcomes.get(rec["nodeid"] or "", "unknown")
         entry = by_sha.get(sha)
         if entry is None:
-            base = peer_name(rec) if suite == "peers" else ""
+            base = peer_name(rec) if suite == "peers" else modelscan_name(rec) if suite == "modelscan" else ""
             if not base:  # named after the test: <test>, <test>__2 ...
                 nodeid = rec["nodeid"] or "outside-a-test"
                 per_test_count[nodeid] += 1
@@ -830,7 +871,8 @@ def collect(work: Path, payload_dir: Path, suite: str = "picklescan") -> dict[st
         entry["scans"].append({k: rec.get(k) for k in (
             "nodeid", "phase", "kind", "source", "options_default", "verdict", "status", "findings",
             "exception", "test_outcome") + (("test_patches", "carrier", "options_changing") if file_suite else ())
-            + (("verdict_by", "severity") if suite == "fickling" else ())})
+            + (("verdict_by", "severity") if suite == "fickling" else ())
+            + (("severity", "errors", "skips") if suite == "modelscan" else ())})
     # unique file names
     if payload_dir.exists():
         shutil.rmtree(payload_dir)
@@ -1040,8 +1082,8 @@ def scan_one(airlock: str, path: Path) -> dict:
 
 
 VERDICTS = ("safe", "suspicious", "dangerous", "error")
-FILE_SUITES = ("main", "peers", "fickling")  # whole files, the md_head summary
-SCANNER = {"peers": "picklescan", "fickling": "fickling"}  # whose verdicts label the suite (else ModelAudit)
+FILE_SUITES = ("main", "peers", "fickling", "modelscan")  # whole files, the md_head summary
+SCANNER = {"peers": "picklescan", "fickling": "fickling", "modelscan": "modelscan"}  # whose verdicts label the suite (else ModelAudit)
 
 
 def md_escape(s: str) -> str:
@@ -1306,12 +1348,40 @@ def md_intro_fickling(meta: dict) -> list[str]:
     return L
 
 
+def md_intro_modelscan(meta: dict) -> list[str]:
+    L = ["# Airlock on malicious model files this repository has never seen: the tests of the peer scanner "
+         "modelscan\n",
+         "Generated by `scripts/eval_unseen.sh --suite modelscan` (`scripts/eval/harvest_unseen.py`); "
+         "do not edit by hand.\n", "## Source\n",
+         f"The tests of a fourth scanner, Protect AI's `modelscan` (neither ModelAudit's, picklescan's nor "
+         f"fickling's): the `tests/` folder of its repository (github.com/{MODELSCAN_REPO} at commit "
+         f"`{MODELSCAN_COMMIT}`, two dependency bumps after tag v0.8.6: {MODELSCAN_TEST_FILES} files, SHA-256 of "
+         f"their sorted `path<TAB>sha256` lines `{MODELSCAN_TESTS_DIGEST}`), run against modelscan "
+         f"{meta.get('peer_version')} from PyPI (wheel SHA-256 `{MODELSCAN_WHEEL_SHA256}`; it ships no tests, "
+         "and its `modelscan/` is that commit's byte for byte but for `_version.py`). TensorFlow and tf_keras are "
+         "not installed here (the tests' modules import them at the top; inert stubs let them import): the "
+         "Keras (`.h5`, `.keras`, `.pb`) and SavedModel tests fail in their fixtures and record nothing, so this set "
+         "is the pickle, dill, zip, numpy and PyTorch files. Every file those tests had modelscan scan "
+         "(`ModelScan.scan` of a file or a folder, also through its `cli`; `scan_pickle_bytes`, `scan_numpy`, "
+         "`scan_pytorch` called by a test) was recorded, outermost call only, while the tests ran under pytest "
+         "inside `airlock run`; the files that carry a pickle are the payloads, kept in the cache folder only, "
+         "never in this repository.\n",
+         "## Rerun\n"]
+    rerun = "UNSEEN_CACHE=~/.cache/airlock/unseen-modelscan scripts/eval_unseen.sh --suite modelscan"
+    L.append(f"```sh\n{rerun}   # AIRLOCK=path/to/airlock to pick the binary\n"
+             f"{rerun} --peer-repo DIR   # DIR: a git clone of github.com/{MODELSCAN_REPO} holding the commit (or a "
+             "tarball of it), when its tarball cannot be downloaded\n"
+             f"{rerun} --skip-harvest   # scan the harvested payloads again (another AIRLOCK)\n```\n")
+    return L
+
+
 def md_head(meta: dict) -> list[str]:
     """Main, peers and fickling suites: title, source, rerun, environment, tests, labels of
     eval/UNSEEN-main.md (eval/UNSEEN-peers.md, eval/UNSEEN-fickling.md)."""
     suite = meta.get("suite")
-    peers = suite in ("peers", "fickling")
-    L = {"peers": md_intro_peers, "fickling": md_intro_fickling}.get(suite, md_intro_main)(meta)
+    peers = suite in ("peers", "fickling", "modelscan")
+    L = {"peers": md_intro_peers, "fickling": md_intro_fickling,
+         "modelscan": md_intro_modelscan}.get(suite, md_intro_main)(meta)
     L.append(f"Airlock measured: `{meta['airlock_version']}`. Environment of the run: Python "
              f"{meta['python_version']}, {meta['allowlist_source']}; pytest: {meta['pytest_summary']}.\n")
     if meta.get("note"):
@@ -1347,7 +1417,8 @@ def md_head(meta: dict) -> list[str]:
         L.append("Other failed tests (their scans are not used for labels; reasons in results.json): "
                  + ", ".join(f"`{f}` {c}" for f, c in sorted(per_file.items())) + ".\n")
     L.append("## Labels (none from Airlock)\n")
-    L.append({"peers": md_labels_peers, "fickling": md_labels_fickling}.get(suite, md_labels_main)())
+    L.append({"peers": md_labels_peers, "fickling": md_labels_fickling,
+              "modelscan": md_labels_modelscan}.get(suite, md_labels_main)())
     return L
 
 
@@ -1396,6 +1467,21 @@ def md_labels_fickling() -> str:
             "* **other**: the rest (`POSSIBLY_UNSAFE` to `LIKELY_UNSAFE`, refusals of the ML-allowlist unpickler, "
             "scan errors, failed tests); not scored.\n"
             + EXECUTES_RULE.format(who="fickling"))
+
+
+def md_labels_modelscan() -> str:
+    return ("* **malicious**: a modelscan test that passed scanned this file and modelscan reported an issue of "
+            "severity `CRITICAL` or `HIGH` on it (or on a member of its zip), i.e. a global of its unsafe-globals "
+            "list (`MEDIUM` and `LOW` are empty for pickles), and CPython's unpickler (a `find_class` that records "
+            "and returns inert stubs, nothing imported or run), run on every pickle the file carries, shows at "
+            "least one global outside the `torch.load(weights_only=True)` allowlist. A folder scan "
+            "(`test_scan_directory_path`) gives each file the issues whose source is that file or one of its "
+            "members.\n"
+            "* **benign**: every modelscan scan of this file in a passing test reported no issue and no error, "
+            "and modelscan did scan it (a file it skips, as unsupported, is no benign file).\n"
+            "* " + PATCH_RULE + "count for neither; nor do scans with settings other than `DEFAULT_SETTINGS`.\n"
+            "* **other**: the rest (scan errors, files modelscan skipped, failed tests); not scored.\n"
+            + EXECUTES_RULE.format(who="modelscan"))
 
 
 def md_labels_main() -> str:
@@ -1449,7 +1535,8 @@ def main() -> None:
     ap.add_argument("--peer-repo", default=None,
                     help=f"peers suite: a git clone of {PEER_REPO} holding {PEER_COMMIT[:12]}, or a tarball of "
                     f"that commit (default: download the tarball); fickling suite: the same of {FICKLING_REPO} "
-                    f"holding {FICKLING_COMMIT[:12]}")
+                    f"holding {FICKLING_COMMIT[:12]}; modelscan suite: of {MODELSCAN_REPO} holding "
+                    f"{MODELSCAN_COMMIT[:12]}")
     ap.add_argument("--cache", default=None,
                     help="default ~/.cache/airlock/unseen (main suite: unseen-main, peers suite: unseen-peers, "
                     "fickling suite: unseen-fickling)")
@@ -1481,7 +1568,8 @@ def main() -> None:
     # the distributions under test: (name, version the tests are for)
     wanted = {"picklescan": [("modelaudit-picklescan", PICKLESCAN_VERSION)],
               "main": [("modelaudit-picklescan", PICKLESCAN_VERSION), ("modelaudit", SDIST_VERSION)],
-              "peers": [("picklescan", PEER_SDIST_VERSION)], "fickling": [("fickling", FICKLING_VERSION)]}[args.suite]
+              "peers": [("picklescan", PEER_SDIST_VERSION)], "fickling": [("fickling", FICKLING_VERSION)],
+              "modelscan": [("modelscan", MODELSCAN_VERSION)]}[args.suite]
     versions = probe_versions(python, [d for d, _v in wanted])
     for dist, version in wanted:
         if versions[dist] != version:
@@ -1491,7 +1579,7 @@ def main() -> None:
         if args.suite == "peers":
             tar = fetch_sdist(cache, python, PEER_SDIST_NAME, PEER_SDIST_VERSION, PEER_SDIST_SHA256)
             extract_tests(tar, work, args.suite, peer_data=peer_repo_tar(cache, args.peer_repo))
-        elif args.suite == "fickling":  # no sdist: its tests are the repository's
+        elif args.suite in ("fickling", "modelscan"):  # no sdist: its tests are the repository's
             extract_tests(None, work, args.suite, peer_data=peer_repo_tar(cache, args.peer_repo, args.suite))
         else:
             tar = fetch_sdist(cache, python)
@@ -1551,6 +1639,9 @@ def main() -> None:
         meta.update({"peer_version": versions["fickling"], "peer_commit": FICKLING_COMMIT,
                      "peer_tests_digest": FICKLING_TESTS_DIGEST,
                      "fixture_present": (work / "root" / FICKLING_FIXTURE).exists()})
+    if args.suite == "modelscan":
+        meta.update({"peer_version": versions["modelscan"], "peer_commit": MODELSCAN_COMMIT,
+                     "peer_tests_digest": MODELSCAN_TESTS_DIGEST})
     if args.skip_scan:
         summary = label_counts(rows)
         if file_suite:

@@ -98,6 +98,21 @@ next to the tests of Trail of Bits' ``fickling``).  Two kinds of record:
 The same re-entrancy guard keeps the outermost call only (a ``check_safety``
 under ``fickling.load`` is part of that load's record).  Timeouts,
 ``test_patches`` and the reasons of failed tests as in the main suite.
+Modelscan suite (``UNSEEN_SUITE=modelscan``; loaded with ``-p unseen_pytest_plugin``
+next to the tests of Protect AI's ``modelscan``).  ``tensorflow`` and ``tf_keras``
+are not installed: inert stub modules let the tests' modules import (a call into
+them raises ``ModuleNotFoundError``, so the TensorFlow / Keras fixtures fail and
+their tests record nothing).  The wrapped entry points: ``ModelScan.scan`` (the
+outermost call; a directory is split into its files, each file gets the issues,
+errors and skips whose source is the file or one of its zip members) and
+``modelscan.tools.picklescanner.scan_pickle_bytes`` / ``scan_numpy`` /
+``scan_pytorch`` called by a test itself (the bytes of the model's stream).
+modelscan's verdict: an issue of severity ``CRITICAL`` or ``HIGH`` ->
+``malicious`` (its pickle denylist has no ``MEDIUM`` or ``LOW`` entry); else an
+error, or the file neither scanned nor with an issue (skipped, unsupported) ->
+``unknown``; else ``clean``.  Settings other than ``DEFAULT_SETTINGS`` are
+recorded as an outcome-changing option.
+
 """
 
 from __future__ import annotations
@@ -943,10 +958,226 @@ def _install_fickling() -> None:
     pytorch.PyTorchModelWrapper.inject_payload = _wrap_inject(pytorch.PyTorchModelWrapper.inject_payload)
 
 
+# --------------------------------------------------------------------------- modelscan suite
+
+_MS_SEVERITY_ORDER = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3}
+
+
+class _TFStub:
+    """Stands for tensorflow / tf_keras, which are not installed: attribute access and the two calls the
+    tests make at import time (``tf.function(...)`` as a decorator, ``tf.TensorSpec(...)``) work, a base
+    class is ``object``; any other call raises, so the fixtures that build TensorFlow models fail."""
+
+    _IMPORT_TIME = ("tensorflow.function", "tensorflow.TensorSpec", "tensorflow.float32")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return _TFStub(f"{self._name}.{attr}")
+
+    def __mro_entries__(self, bases):
+        return (object,)
+
+    def __call__(self, *args, **kwargs):
+        if self._name in self._IMPORT_TIME or self._name.endswith("()"):
+            return _TFStub(self._name + "()")
+        raise ModuleNotFoundError(f"{self._name}: tensorflow is not installed (unseen harvest stub)")
+
+
+def _stub_tensorflow() -> None:
+    import importlib.util
+    import sys
+    import types
+
+    for name in ("tensorflow", "tf_keras"):
+        if name in sys.modules or importlib.util.find_spec(name) is not None:
+            continue
+        mod = types.ModuleType(name)
+        stub = _TFStub(name)
+        mod.__getattr__ = stub.__getattr__  # PEP 562
+        mod.__unseen_stub__ = True
+        sys.modules[name] = mod
+
+
+def _ms_source_of(obj) -> str:
+    for attr in ("source", "path"):
+        v = getattr(obj, attr, None)
+        if v is not None:
+            return str(v)
+    model = getattr(obj, "model", None)
+    if model is not None:
+        try:
+            return str(model.get_source())
+        except Exception:
+            return ""
+    return ""
+
+
+def _ms_belongs(source: str, path: str) -> bool:
+    return source == path or source.startswith(path + ":")
+
+
+def _ms_outcome(issues, errors, skipped, scanned, path: str | None) -> dict:
+    """modelscan's verdict on one file (path None: everything given is about it)."""
+    out: dict = {}
+    try:
+        mine = [i for i in issues if path is None or _ms_belongs(_ms_source_of(i.details), path)]
+        errs = [e for e in errors if path is None or _ms_belongs(_ms_source_of(e), path)]
+        skips = [k for k in skipped if path is None or _ms_belongs(_ms_source_of(k), path)]
+        seen = path is None or any(_ms_belongs(str(x), path) for x in scanned)
+        sev = sorted({i.severity.name for i in mine}, key=lambda n: _MS_SEVERITY_ORDER.get(n, 9))
+        if "CRITICAL" in sev or "HIGH" in sev:
+            verdict = "malicious"
+        elif errs or mine or not seen:
+            verdict = "unknown"
+        else:
+            verdict = "clean"
+        out["verdict"] = verdict
+        out["severity"] = sev[0] if sev else None
+        out["status"] = "failed" if errs else ("skipped" if not seen and not mine else "complete")
+        findings = []
+        for i in sorted(mine, key=lambda i: _MS_SEVERITY_ORDER.get(i.severity.name, 9))[:40]:
+            d = i.details
+            findings.append({"severity": i.severity.name.lower(), "rule": getattr(i.code, "value", str(i.code)),
+                             "module": str(getattr(d, "module", "")), "name": str(getattr(d, "operator", "")),
+                             "message": f"{i.severity.name} {getattr(d, 'module', '')}.{getattr(d, 'operator', '')}"
+                                        f" in {_ms_source_of(d)}"[:300]})
+        out["findings"] = findings
+        out["errors"] = [str(getattr(e, "message", e))[:200] for e in errs][:5]
+        out["skips"] = [f"{getattr(k, 'category', '')}: {getattr(k, 'message', '')}"[:200] for k in skips][:5]
+    except Exception as exc:  # never break the test
+        out["summary_error"] = repr(exc)[:300]
+    return out
+
+
+def _ms_record(kind: str, source, payload: bytes | None, size, outcome: dict | None, exc, changing: list) -> None:
+    rec = _file_record(kind, source, changing, changing)
+    try:
+        rec["suffix"] = _peer_suffix(source, None)
+    except Exception:
+        rec["suffix"] = ".bin"
+    rec["size"] = size if size is not None else (len(payload) if payload is not None else None)
+    if payload is None:
+        rec["skipped"] = f"larger than {MAX_PAYLOAD} bytes" if size else "unreadable"
+    else:
+        rec["sha256"] = _store(payload)
+    if exc is not None:
+        rec["exception"] = repr(exc)[:300]
+    elif outcome is not None:
+        rec.update(outcome)
+    _append("scans.jsonl", rec)
+
+
+def _ms_files(path) -> list[Path]:
+    p = Path(".").resolve() if str(path) == "." else Path(path).absolute()
+    if p.is_dir():
+        return sorted(f for f in p.rglob("*") if f.is_file())
+    return [p]
+
+
+def _wrap_modelscan_scan(original):
+    @functools.wraps(original)
+    def wrapper(self, *args, **kwargs):
+        depth = getattr(_local, "depth", 0)
+        if depth:
+            return original(self, *args, **kwargs)
+        path = args[0] if args else kwargs.get("path")
+        try:
+            from modelscan.settings import DEFAULT_SETTINGS
+
+            changing = [] if self._settings == DEFAULT_SETTINGS else ["settings"]
+        except Exception:
+            changing = ["settings?"]
+        files = _ms_files(path)
+        before = {}
+        for f in files:  # the bytes as scanned (read before the scan)
+            try:
+                before[str(f)] = _read_regular(f, MAX_PAYLOAD)
+            except Exception:
+                before[str(f)] = (None, None)
+        _local.depth = depth + 1
+        try:
+            result = original(self, *args, **kwargs)
+        except BaseException as exc:
+            _local.depth = depth
+            for f in files:
+                size, payload = before[str(f)]
+                if size is not None:
+                    _ms_record("ModelScan.scan", f, payload, size, None, exc, changing)
+            raise
+        _local.depth = depth
+        issues = list(getattr(self.issues, "all_issues", []))
+        errors, skipped, scanned = list(self.errors), list(self.skipped), list(self.scanned)
+        for f in files:
+            size, payload = before[str(f)]
+            if size is None:
+                continue
+            _ms_record("ModelScan.scan", f, payload, size, _ms_outcome(issues, errors, skipped, scanned, str(f)),
+                       None, changing)
+        return result
+
+    wrapper.__unseen_wrapped__ = True
+    return wrapper
+
+
+def _wrap_modelscan_tool(original, kind: str):
+    """``scan_pickle_bytes`` / ``scan_numpy`` / ``scan_pytorch(model, settings, ...)`` called by a test."""
+
+    @functools.wraps(original)
+    def wrapper(model, settings, *args, **kwargs):
+        depth = getattr(_local, "depth", 0)
+        if depth:
+            return original(model, settings, *args, **kwargs)
+        try:
+            from modelscan.settings import DEFAULT_SETTINGS
+
+            changing = [] if settings == DEFAULT_SETTINGS else ["settings"]
+        except Exception:
+            changing = ["settings?"]
+        try:
+            payload = _peek(model.get_stream())
+            source = model.get_source()
+        except Exception:
+            payload, source = None, None
+        _local.depth = depth + 1
+        try:
+            result = original(model, settings, *args, **kwargs)
+        except BaseException as exc:
+            _local.depth = depth
+            _ms_record(kind, source, payload, None, None, exc, changing)
+            raise
+        _local.depth = depth
+        _ms_record(kind, source, payload, None,
+                   _ms_outcome(list(result.issues or []), list(result.errors or []), list(result.skipped or []),
+                               [source], None), None, changing)
+        return result
+
+    wrapper.__unseen_wrapped__ = True
+    return wrapper
+
+
+def _install_modelscan() -> None:
+    _stub_tensorflow()
+    import modelscan.modelscan as msmod
+    import modelscan.tools.picklescanner as ps
+
+    for kind in ("scan_pickle_bytes", "scan_numpy", "scan_pytorch"):
+        fn = getattr(ps, kind)  # loudly: a missing entry point would record nothing
+        if not getattr(fn, "__unseen_wrapped__", False):
+            setattr(ps, kind, _wrap_modelscan_tool(fn, kind))
+    if not getattr(msmod.ModelScan.scan, "__unseen_wrapped__", False):
+        msmod.ModelScan.scan = _wrap_modelscan_scan(msmod.ModelScan.scan)
+
+
 if SUITE == "peers":
     _install_peers()
 elif SUITE == "fickling":
     _install_fickling()
+elif SUITE == "modelscan":
+    _install_modelscan()
 else:
     _install()
 if SUITE == "main":
