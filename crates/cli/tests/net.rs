@@ -251,6 +251,67 @@ fn sandbox_available() -> bool {
     o.status.success()
 }
 
+/// A two-process gloo `torchrun --standalone` job, written to `dir/job.py`:
+/// every rank joins an `all_reduce`, rank 0 writes the master port to
+/// `dir/port` and prints the sum, and every rank waits (60 s at most) for
+/// `dir/release` before it leaves. The launch arguments after the Python
+/// interpreter.
+fn torchrun_job(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
+    std::fs::create_dir_all(dir).unwrap();
+    let job = dir.join("job.py");
+    std::fs::write(
+        &job,
+        "import os, sys, time\n\
+         import torch, torch.distributed as dist\n\
+         dist.init_process_group('gloo')\n\
+         r = dist.get_rank()\n\
+         t = torch.tensor([r + 1.0])\n\
+         dist.all_reduce(t)\n\
+         out = sys.argv[1]\n\
+         if r == 0:\n\
+         \x20   open(os.path.join(out, 'port.tmp'), 'w').write(os.environ['MASTER_PORT'])\n\
+         \x20   os.rename(os.path.join(out, 'port.tmp'), os.path.join(out, 'port'))\n\
+         for _ in range(1200):\n\
+         \x20   if os.path.exists(os.path.join(out, 'release')):\n\
+         \x20       break\n\
+         \x20   time.sleep(0.05)\n\
+         if r == 0:\n\
+         \x20   print('sum', t.item(), flush=True)\n\
+         dist.destroy_process_group()\n",
+    )
+    .unwrap();
+    let mut args: Vec<std::ffi::OsString> = [
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.push(job.into());
+    args.push(dir.into());
+    args
+}
+
+/// The master port the job in `dir` wrote, waiting for it (240 s at most).
+fn job_port(dir: &std::path::Path) -> u16 {
+    let started = Instant::now();
+    while !dir.join("port").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "the job started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::read_to_string(dir.join("port"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// `airlock run --net loopback`: a real two-process `torchrun --standalone`
 /// job (gloo, all_reduce) runs inside, and its TCPStore, bound to the
 /// wildcard of the sandbox's own network namespace, refuses a connection
@@ -263,29 +324,7 @@ fn torchrun_inside_net_loopback_is_unreachable_from_outside() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("airlock-net-loopback-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let job = dir.join("job.py");
-    std::fs::write(
-        &job,
-        "import os, sys, time\n\
-         import torch, torch.distributed as dist\n\
-         dist.init_process_group('gloo')\n\
-         r = dist.get_rank()\n\
-         t = torch.tensor([r + 1.0])\n\
-         dist.all_reduce(t)\n\
-         if r == 0:\n\
-         \x20   out = sys.argv[1]\n\
-         \x20   open(os.path.join(out, 'port.tmp'), 'w').write(os.environ['MASTER_PORT'])\n\
-         \x20   os.rename(os.path.join(out, 'port.tmp'), os.path.join(out, 'port'))\n\
-         \x20   for _ in range(600):\n\
-         \x20       if os.path.exists(os.path.join(out, 'tried')):\n\
-         \x20           break\n\
-         \x20       time.sleep(0.05)\n\
-         \x20   print('sum', t.item(), flush=True)\n\
-         dist.barrier()\n\
-         dist.destroy_process_group()\n",
-    )
-    .unwrap();
+    let job = torchrun_job(&dir);
     let d = dir.to_str().unwrap().to_string();
     let child = Command::new(env!("CARGO_BIN_EXE_airlock"))
         .args([
@@ -299,36 +338,19 @@ fn torchrun_inside_net_loopback_is_unreachable_from_outside() {
             "--",
         ])
         .arg(&py)
-        .args([
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-        ])
-        .arg(&job)
-        .arg(&d)
+        .args(&job)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    let port_file = dir.join("port");
-    while !port_file.exists() && started.elapsed() < Duration::from_secs(240) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let port: u16 = std::fs::read_to_string(&port_file)
-        .expect("the job wrote its master port")
-        .trim()
-        .parse()
-        .unwrap();
+    let port = job_port(&dir);
     // The job is inside its rendezvous now; from here, nothing answers.
     for host in ["127.0.0.1", "::1"] {
         let addr = std::net::SocketAddr::new(host.parse().unwrap(), port);
         let r = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2));
         assert!(r.is_err(), "{addr} reached from outside the sandbox");
     }
-    std::fs::write(dir.join("tried"), "").unwrap();
+    std::fs::write(dir.join("release"), "").unwrap();
     let o = child.wait_with_output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -651,63 +673,23 @@ fn a_real_torchrun_job_is_detected_and_classified() {
     ip(&["netns", "add", &ns]);
     ip(&["-n", &ns, "link", "set", "lo", "up"]);
     let dir = std::env::temp_dir().join(format!("airlock-net-torchrun-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let job = dir.join("job.py");
-    std::fs::write(
-        &job,
-        "import os, sys, time\n\
-         import torch, torch.distributed as dist\n\
-         dist.init_process_group('gloo')\n\
-         t = torch.ones(1)\n\
-         dist.all_reduce(t)\n\
-         out = sys.argv[1]\n\
-         if dist.get_rank() == 0:\n\
-         \x20   open(os.path.join(out, 'port.tmp'), 'w').write(os.environ['MASTER_PORT'])\n\
-         \x20   os.rename(os.path.join(out, 'port.tmp'), os.path.join(out, 'port'))\n\
-         for _ in range(1200):\n\
-         \x20   if os.path.exists(os.path.join(out, 'done')):\n\
-         \x20       break\n\
-         \x20   time.sleep(0.05)\n\
-         dist.destroy_process_group()\n",
-    )
-    .unwrap();
     let child = Killed(
         Command::new("ip")
             .args(["netns", "exec", &ns])
             .arg(&py)
-            .args([
-                "-m",
-                "torch.distributed.run",
-                "--standalone",
-                "--nproc-per-node",
-                "2",
-            ])
-            .arg(&job)
-            .arg(&dir)
+            .args(torchrun_job(&dir))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    let started = Instant::now();
-    while !dir.join("port").exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(240),
-            "the job started"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let port: u16 = std::fs::read_to_string(dir.join("port"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let port = job_port(&dir);
     let o = Command::new("ip")
         .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_airlock")])
         .args(["net", "listeners", "--format", "json", "--all"])
         .output()
         .unwrap();
-    std::fs::write(dir.join("done"), "").unwrap();
+    std::fs::write(dir.join("release"), "").unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let listeners = v["listeners"].as_array().unwrap();
     let store: Vec<&serde_json::Value> = listeners
