@@ -7,6 +7,7 @@
 mod ci;
 mod convert;
 mod hash;
+mod input;
 mod merge_rules;
 mod net;
 mod output;
@@ -192,6 +193,9 @@ enum Command {
     /// ML services on the network: this host's listeners, who can reach
     /// them, and whether they run what they are sent.
     Net(net::NetArgs),
+    /// Untrusted inputs: check prompts, documents and tool results before
+    /// a model sees them.
+    Input(input::InputArgs),
 }
 
 #[derive(clap::Args)]
@@ -307,6 +311,7 @@ where
         Command::Run(args) => run::run(args),
         Command::MergeRules(args) => merge_rules::run(args),
         Command::Net(args) => net::run(args),
+        Command::Input(args) => input::run(args),
     }
 }
 

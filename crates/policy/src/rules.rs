@@ -147,12 +147,13 @@ impl Rule {
     /// script can mean something the workflow does not show.
     pub fn precision(self) -> &'static str {
         match self.id() {
-            "AL0005" | "AL0007" | "CI0001" | "CI0009" | "CI0050" | "CI0060" | "CI0064" => {
-                "very-high"
-            }
+            "AL0005" | "AL0007" | "CI0001" | "CI0009" | "CI0050" | "CI0060" | "CI0064"
+            | "IN0001" | "IN0011" | "IN0012" | "IN0017" => "very-high",
             // Runners judged by labels, pull request code by the commands
             // that fetch it, secrets by their names.
             "CI0003" | "CI0005" | "CI0010" | "CI0011" | "CI0012" | "CI0063" => "medium",
+            // Input heuristics judge intent from wording.
+            "IN0015" | "IN0019" | "IN0030" | "IN0031" | "IN0032" => "medium",
             _ => "high",
         }
     }
@@ -168,6 +169,11 @@ impl Rule {
         self.id().starts_with("NT")
     }
 
+    /// Whether the rule is about untrusted model inputs (`airlock input`).
+    pub fn is_input(self) -> bool {
+        self.id().starts_with("IN")
+    }
+
     /// Whether the rule is about model files (`airlock scan`).
     pub fn is_model(self) -> bool {
         self.id().starts_with("AL")
@@ -180,6 +186,8 @@ impl Rule {
             "ci-cd"
         } else if self.is_net() {
             "network"
+        } else if self.is_input() {
+            "input"
         } else {
             "machine-learning"
         };
@@ -1936,6 +1944,274 @@ rules! {
     /// Add a NetworkPolicy that admits ingress to the job's pods only from
     /// the job's own pods.
     NoNetworkPolicy = ("NT0014", "no-network-policy", Medium, Suspicious);
+
+    /// An input over the configured size: bytes, characters or tokens.
+    ///
+    /// ## What it detects
+    /// A prompt, message, tool result or document longer than the route's
+    /// `max-bytes`, `max-chars` or `max-tokens` (tokens counted with the
+    /// model's own `tokenizer.json` when the profile names one).
+    ///
+    /// ## Why it matters
+    /// Oversized inputs push the system prompt out of the context window,
+    /// hide instructions in bulk, and cost time and money; validation starts
+    /// with a bound on size.
+    ///
+    /// ## What to do
+    /// Refuse or truncate the input at its source; raise the limit in the
+    /// profile only for routes that need long inputs.
+    InputTooLarge = ("IN0001", "input-too-large", Medium, Suspicious);
+
+    /// Characters outside the scripts the route allows.
+    ///
+    /// ## What it detects
+    /// Characters whose Unicode script is not in the profile's `scripts`
+    /// list (`Common` and `Inherited` cover punctuation, digits, emoji and
+    /// combining marks); only checked when the profile sets the list.
+    ///
+    /// ## Why it matters
+    /// A field that should hold, say, English and German has no use for
+    /// Cyrillic or Cherokee: strict character rules are the first line of
+    /// input validation, and they stop homoglyph and smuggling tricks whole.
+    ///
+    /// ## What to do
+    /// Refuse the input, or add the script to the profile if users need it.
+    DisallowedScript = ("IN0002", "disallowed-script", Medium, Suspicious);
+
+    /// Invisible, format or control characters outside their legitimate use.
+    ///
+    /// ## What it detects
+    /// Zero-width spaces and joiners, word joiners, soft hyphens, the BOM
+    /// inside text, invisible operators, interlinear annotation marks, and
+    /// C0/C1 control characters other than tab, line feed and carriage
+    /// return. A zero-width joiner inside an emoji sequence or an Indic or
+    /// Arabic word, a zero-width non-joiner in Persian or Indic text, and
+    /// left-to-right and right-to-left marks in text that has right-to-left
+    /// script are legitimate and not reported.
+    ///
+    /// ## Why it matters
+    /// The model reads what a reviewer cannot see: invisible characters
+    /// split words past keyword filters and carry hidden payloads.
+    ///
+    /// ## What to do
+    /// Remove them (the default action). Line breaks and tabs are kept,
+    /// whatever script the text is in.
+    InvisibleCharacter = ("IN0010", "invisible-character", Medium, Suspicious);
+
+    /// Text hidden in Unicode tag characters (U+E0000 to U+E007F).
+    ///
+    /// ## What it detects
+    /// Tag characters outside an emoji subdivision flag (the black flag
+    /// followed by a region code and CANCEL TAG). Each tag character mirrors
+    /// an ASCII character and renders as nothing; the finding shows the
+    /// hidden text.
+    ///
+    /// ## Why it matters
+    /// Tag smuggling ("ASCII smuggling") hands the model instructions no
+    /// person sees; several commercial assistants followed them.
+    ///
+    /// ## What to do
+    /// Block the input: no legitimate text needs hidden ASCII.
+    TagSmuggling = ("IN0011", "tag-smuggling", Critical, Dangerous);
+
+    /// Bidirectional control characters that reorder what is shown.
+    ///
+    /// ## What it detects
+    /// The embeddings, overrides and isolates U+202A to U+202E and U+2066
+    /// to U+2069 (the Trojan Source characters), and unbalanced ones.
+    ///
+    /// ## Why it matters
+    /// Text displayed to a reviewer in one order reaches the model, a tool
+    /// or a compiler in another (CVE-2021-42574).
+    ///
+    /// ## What to do
+    /// Remove them (the default action); right-to-left text displays
+    /// correctly without them.
+    BidiControl = ("IN0012", "bidi-control", High, Dangerous);
+
+    /// Data hidden in Unicode variation selectors.
+    ///
+    /// ## What it detects
+    /// Two or more variation selectors in a row, or one after a character
+    /// that has no variants (an emoji or a CJK ideograph takes one). Runs
+    /// are decoded the way the published smuggling scheme encodes bytes
+    /// (U+FE00 to U+FE0F as 0 to 15, U+E0100 to U+E01EF as 16 to 255) and
+    /// the hidden text is shown.
+    ///
+    /// ## Why it matters
+    /// "Emoji smuggling" appends any number of invisible selectors to one
+    /// emoji: a whole hidden prompt that survives copy and paste.
+    ///
+    /// ## What to do
+    /// Block the input.
+    VariationSelectorSmuggling = ("IN0013", "variation-selector-smuggling", High, Dangerous);
+
+    /// Private-use, unassigned or noncharacter code points.
+    ///
+    /// ## What it detects
+    /// Code points in the private use areas, code points Unicode has not
+    /// assigned, and noncharacters (U+FFFE, U+FFFF and their kin).
+    ///
+    /// ## Why it matters
+    /// They have no agreed meaning: tokenizers split them into rare tokens
+    /// that behave unpredictably, and they carry covert data.
+    ///
+    /// ## What to do
+    /// Remove them (the default action), or allow them for a route that
+    /// carries icon fonts.
+    UnassignedCharacter = ("IN0014", "unassigned-character", Low, Suspicious);
+
+    /// Words mixing scripts, and look-alike domains.
+    ///
+    /// ## What it detects
+    /// Words whose letters come from scripts no writing system combines
+    /// (Latin with Cyrillic or Greek, for example: `pаypal` with a
+    /// Cyrillic `а`), following UTS #39's mixed-script detection, and
+    /// punycode domain labels (`xn--`) that decode to such words.
+    ///
+    /// ## Why it matters
+    /// Homoglyphs slip banned words past filters and make links look like
+    /// trusted hosts.
+    ///
+    /// ## What to do
+    /// Review the input; `airlock input check --sanitized` shows the
+    /// confusable skeleton a filter should compare.
+    MixedScript = ("IN0015", "mixed-script", Medium, Suspicious);
+
+    /// Active HTML: scripts, styles, frames and event handlers.
+    ///
+    /// ## What it detects
+    /// `<script>`, `<style>`, `<iframe>`, `<object>`, `<embed>`, `<form>`,
+    /// `<meta>`, `<base>` and `<link>` elements, `on*=` event-handler
+    /// attributes and `javascript:`, `vbscript:` and `data:text/html` URLs.
+    /// Sanitising rewrites the element through the ammonia HTML sanitiser
+    /// (html5ever's parser), which keeps harmless markup and text.
+    ///
+    /// ## Why it matters
+    /// A prompt, document or tool result echoed into a web page runs its
+    /// scripts in the viewer's browser (stored XSS through the model).
+    ///
+    /// ## What to do
+    /// Sanitise (the default action), and escape model output for display.
+    ActiveHtml = ("IN0016", "active-html", High, Dangerous);
+
+    /// Terminal escape sequences.
+    ///
+    /// ## What it detects
+    /// ESC-introduced sequences (CSI colours and cursor moves, OSC window
+    /// titles, hyperlinks and clipboard writes, DCS) and the single-byte C1
+    /// introducers.
+    ///
+    /// ## Why it matters
+    /// Text shown in a terminal (logs, CLIs, agents) can rewrite what was
+    /// printed, hide lines, forge hyperlinks or write the clipboard.
+    ///
+    /// ## What to do
+    /// Remove them (the default action).
+    TerminalEscape = ("IN0017", "terminal-escape", High, Dangerous);
+
+    /// Markdown images and links to hosts outside the allowlist.
+    ///
+    /// ## What it detects
+    /// Markdown images (inline, reference-style and HTML `<img>`) whose URL
+    /// points to a host not in the profile's `allowed-hosts`, and links to
+    /// such hosts that carry a query string, as a Markdown renderer reads
+    /// them (pulldown-cmark).
+    ///
+    /// ## Why it matters
+    /// An injected instruction asks the model to render an image whose URL
+    /// holds the conversation's secrets: the client fetches it and the data
+    /// is gone, no click needed.
+    ///
+    /// ## What to do
+    /// Sanitise (the default action: the image becomes its alt text), and
+    /// list the hosts your interface may load from.
+    MarkdownExfiltration = ("IN0018", "markdown-exfiltration", High, Dangerous);
+
+    /// Code in a field that must not hold code: shell, SQL, templates.
+    ///
+    /// ## What it detects
+    /// Shell command chains and downloads piped to a shell, command
+    /// substitution, SQL injection idioms (`' OR 1=1`, `UNION SELECT`,
+    /// stacked `DROP`), template syntax (Jinja `{{ }}` and `{% %}`,
+    /// `${...}`), and Python's `eval`/`exec`/`__import__`/`os.system`, in
+    /// fields whose profile sets `code = "forbid"`.
+    ///
+    /// ## Why it matters
+    /// A model that fills a tool's arguments or a template from user input
+    /// passes the code along: command, SQL and template injection through
+    /// the model.
+    ///
+    /// ## What to do
+    /// Block the input for such fields; keep code-free fields code-free.
+    CodeFragment = ("IN0019", "code-fragment", Medium, Suspicious);
+
+    /// An encoded payload that decodes to an attack.
+    ///
+    /// ## What it detects
+    /// Base64, hex, URL-encoded, ROT13 and leetspeak text whose decoded form
+    /// trips another input check (an instruction override, hidden
+    /// characters, active HTML). The finding shows the decoded text and the
+    /// checks it tripped.
+    ///
+    /// ## Why it matters
+    /// Models decode these forms readily, and keyword filters do not: the
+    /// oldest way past a filter.
+    ///
+    /// ## What to do
+    /// Block the input.
+    EncodedPayload = ("IN0020", "encoded-payload", High, Dangerous);
+
+    /// An instruction to ignore or replace the model's instructions.
+    ///
+    /// ## What it detects
+    /// Phrases that override the system prompt or earlier instructions
+    /// ("ignore all previous instructions", "you are now DAN", "developer
+    /// mode enabled", "new instructions:") in English and fifteen other
+    /// languages, read after NFKC normalisation, case folding, removal of
+    /// invisible characters and mapping of homoglyphs.
+    ///
+    /// ## Why it matters
+    /// Direct and indirect prompt injection: text from a user, a web page
+    /// or a tool result takes over the model's task.
+    ///
+    /// ## What to do
+    /// Block the input (the default action); for documents and tool
+    /// results, quote them as data and keep the model's tools minimal.
+    InstructionOverride = ("IN0030", "instruction-override", High, Dangerous);
+
+    /// Chat-template special tokens or fake role turns in an input.
+    ///
+    /// ## What it detects
+    /// The role and turn delimiters of common chat templates (ChatML
+    /// `<|im_start|>`, Llama 2 `[INST]`/`<<SYS>>`, Llama 3 header ids and
+    /// `<|eot_id|>`, Gemma `<start_of_turn>`, Mistral, Phi, gpt-oss) and
+    /// tokens a profile adds from a tokenizer's configuration, and text
+    /// laid out as a dialogue with system or assistant turns.
+    ///
+    /// ## Why it matters
+    /// An input that closes the user turn and opens a system turn speaks
+    /// to the model with the system's authority.
+    ///
+    /// ## What to do
+    /// Block the input, and make the serving stack encode user text so it
+    /// cannot produce special tokens.
+    RoleSpoofing = ("IN0031", "role-spoofing", High, Dangerous);
+
+    /// An attempt to make the model reveal its instructions.
+    ///
+    /// ## What it detects
+    /// Requests to print, repeat or translate the system prompt, the
+    /// "words above" or the initial instructions, in English and other
+    /// languages.
+    ///
+    /// ## Why it matters
+    /// System prompts hold business logic, tool descriptions and sometimes
+    /// secrets; extracting them is the first step of a targeted injection.
+    ///
+    /// ## What to do
+    /// Block or review the input; keep secrets out of system prompts.
+    PromptExtraction = ("IN0032", "prompt-extraction", Medium, Suspicious);
 }
 
 #[cfg(test)]
