@@ -13,7 +13,8 @@ their loaders read them, and executes nothing from them:
 - :func:`convert` writes safetensors or a checkpoint that
   ``torch.load(weights_only=True)`` loads;
 - :func:`inspect` shows what a file holds;
-- :func:`guard` makes ``torch.load`` scan first.
+- :func:`guard` makes ``torch.load`` scan first;
+- :mod:`airlock.inputs` checks untrusted text before a model sees it.
 
 The heavy lifting is Rust (``airlock._native``); every call releases the GIL.
 """
@@ -25,7 +26,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence, Union
 
-from . import _native
+from . import _native, inputs
 from ._guard import guard
 from ._load import load
 
@@ -40,6 +41,7 @@ __all__ = [
     "__version__",
     "convert",
     "guard",
+    "inputs",
     "inspect",
     "load",
     "scan",

@@ -63,3 +63,4 @@ class _Guard:
     def active(self) -> bool: ...
 
 guard: _Guard
+from . import inputs as inputs

@@ -562,6 +562,53 @@ fn cli_main(py: Python<'_>, argv: Vec<String>, launcher: Vec<std::ffi::OsString>
     py.allow_threads(|| airlock_cli::run_embedded(argv, launcher))
 }
 
+/// Input checks with one profile, ready for many inputs.
+#[pyclass(frozen, module = "airlock._native")]
+struct InputChecker {
+    profile: airlock_inputs::Profile,
+}
+
+#[pymethods]
+#[allow(unsafe_code)]
+impl InputChecker {
+    /// A checker with `profile` of the configuration file `config_path`,
+    /// of the TOML text `config_text`, or of the defaults.
+    #[new]
+    #[pyo3(signature = (config_path=None, config_text=None, profile="default"))]
+    fn new(
+        config_path: Option<PathBuf>,
+        config_text: Option<&str>,
+        profile: &str,
+    ) -> PyResult<Self> {
+        let config = match (config_path, config_text) {
+            (Some(p), _) => airlock_inputs::Config::load(&p),
+            (None, Some(t)) => airlock_inputs::Config::parse(t, "configuration", None),
+            (None, None) => Ok(airlock_inputs::Config::default()),
+        }
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let profile = config
+            .profile(profile)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?
+            .clone();
+        Ok(InputChecker { profile })
+    }
+
+    /// Check `text`; returns the JSON of the input (`airlock input check
+    /// --format json`'s `inputs[0]`).
+    fn check(&self, py: Python<'_>, text: String) -> String {
+        py.allow_threads(|| {
+            let outcome = airlock_inputs::check(&text, &self.profile);
+            let c = airlock_inputs::report::Checked {
+                name: "input".into(),
+                file: None,
+                text,
+                outcome,
+            };
+            airlock_inputs::report::input_json(&c).to_string()
+        })
+    }
+}
+
 #[pymodule]
 #[allow(unsafe_code)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -570,6 +617,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TensorSlot>()?;
     m.add_class::<TorchValue>()?;
     m.add_class::<StorageSlot>()?;
+    m.add_class::<InputChecker>()?;
     m.add_class::<TorchCallSlot>()?;
     m.add_function(wrap_pyfunction!(scan_paths, m)?)?;
     m.add_function(wrap_pyfunction!(scan_data, m)?)?;

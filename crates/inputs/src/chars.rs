@@ -15,13 +15,20 @@ use unicode_general_category::{GeneralCategory, get_general_category};
 
 use crate::hit::Hit;
 
-/// Unicode's Default_Ignorable_Code_Point property (DerivedCoreProperties,
-/// stable since Unicode 5.2 but for 1BCA0..1BCA3 and 180F): characters
-/// renderers show as nothing.
-const DEFAULT_IGNORABLE: &[(char, char)] = &[
+/// Characters renderers show as nothing: Unicode's
+/// Default_Ignorable_Code_Point property (DerivedCoreProperties, Unicode
+/// 16) merged with the format characters (general category Cf) outside it
+/// (the Arabic number signs, the Egyptian hieroglyph format controls, the
+/// interlinear annotation marks). Sorted, for a binary search.
+const INVISIBLE: &[(char, char)] = &[
     ('\u{AD}', '\u{AD}'),
     ('\u{34F}', '\u{34F}'),
+    ('\u{600}', '\u{605}'),
     ('\u{61C}', '\u{61C}'),
+    ('\u{6DD}', '\u{6DD}'),
+    ('\u{70F}', '\u{70F}'),
+    ('\u{890}', '\u{891}'),
+    ('\u{8E2}', '\u{8E2}'),
     ('\u{115F}', '\u{1160}'),
     ('\u{17B4}', '\u{17B5}'),
     ('\u{180B}', '\u{180F}'),
@@ -32,19 +39,21 @@ const DEFAULT_IGNORABLE: &[(char, char)] = &[
     ('\u{FE00}', '\u{FE0F}'),
     ('\u{FEFF}', '\u{FEFF}'),
     ('\u{FFA0}', '\u{FFA0}'),
-    ('\u{FFF0}', '\u{FFF8}'),
+    ('\u{FFF0}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
     ('\u{1BCA0}', '\u{1BCA3}'),
     ('\u{1D173}', '\u{1D17A}'),
     ('\u{E0000}', '\u{E0FFF}'),
 ];
 
-/// Whether `c` renders as nothing (Default_Ignorable_Code_Point, or a
-/// format character).
+/// Whether `c` renders as nothing (see [`INVISIBLE`]).
 pub fn is_invisible(c: char) -> bool {
-    if c.is_ascii() {
+    if (c as u32) < 0xAD {
         return false;
     }
-    DEFAULT_IGNORABLE
+    INVISIBLE
         .binary_search_by(|&(lo, hi)| {
             if hi < c {
                 std::cmp::Ordering::Less
@@ -55,7 +64,6 @@ pub fn is_invisible(c: char) -> bool {
             }
         })
         .is_ok()
-        || get_general_category(c) == GeneralCategory::Format
 }
 
 fn is_variation_selector(c: char) -> bool {
@@ -102,6 +110,22 @@ fn is_private_or_noncharacter(c: char) -> bool {
     let u = c as u32;
     matches!(c, '\u{E000}'..='\u{F8FF}' | '\u{F0000}'..='\u{10FFFF}' | '\u{FDD0}'..='\u{FDEF}')
         || (u & 0xFFFE) == 0xFFFE
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    /// The table covers every format character Unicode defines.
+    #[test]
+    fn every_format_character_is_invisible() {
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            if get_general_category(c) == GeneralCategory::Format {
+                assert!(is_invisible(c), "U+{:04X}", c as u32);
+            }
+        }
+        assert!(INVISIBLE.windows(2).all(|w| w[0].1 < w[1].0));
+    }
 }
 
 /// The characters of the input with their byte offsets, and the text.

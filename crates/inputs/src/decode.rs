@@ -65,6 +65,13 @@ pub fn check(
         if name == "leetspeak" && !has_leet(&folded.text) {
             continue;
         }
+        // ROT13 turns ASCII letters only: text that is mostly something
+        // else has no ROT13 sentence to find.
+        if name == "ROT13"
+            && folded.text.bytes().filter(u8::is_ascii_alphabetic).count() * 2 < folded.text.len()
+        {
+            continue;
+        }
         let mut f = folded.clone();
         // The maps change ASCII bytes into ASCII bytes only: offsets hold.
         f.text = String::from_utf8(f.text.bytes().map(map).collect()).expect("ASCII-only map");

@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 use crate::chars::is_invisible;
 
@@ -66,17 +66,36 @@ impl Folded {
     /// have ASCII letters too (`Іgnore`), so Cyrillic or Greek words stay
     /// themselves.
     fn fold_char(&mut self, c: char, o: usize, end: usize, latin_word: bool) {
+        // Caseless scripts that NFKC leaves alone: CJK ideographs, kana,
+        // Hangul syllables.
+        if matches!(c, '\u{3040}'..='\u{30FF}' | '\u{4E00}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}')
+        {
+            return self.push(c, o, end);
+        }
+        if is_nfkc_quick(std::iter::once(c)) == IsNormalized::Yes {
+            for l in c.to_lowercase() {
+                self.fold_letter(l, o, end, latin_word);
+            }
+            return;
+        }
         for n in std::iter::once(c).nfkc() {
             for l in n.to_lowercase() {
-                match ascii_skeleton(l).filter(|_| latin_word) {
-                    Some(a) => {
-                        for b in a.chars() {
-                            self.push(b, o, end)
-                        }
-                    }
-                    None => self.push(l, o, end),
+                self.fold_letter(l, o, end, latin_word);
+            }
+        }
+    }
+
+    fn fold_letter(&mut self, l: char, o: usize, end: usize, latin_word: bool) {
+        if l.is_ascii() || !latin_word {
+            return self.push(l, o, end);
+        }
+        match ascii_skeleton(l) {
+            Some(a) => {
+                for b in a.chars() {
+                    self.push(b, o, end)
                 }
             }
+            None => self.push(l, o, end),
         }
     }
 

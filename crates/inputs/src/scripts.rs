@@ -87,10 +87,27 @@ pub fn mixed(text: &str) -> Vec<Hit> {
     if text.is_ascii() {
         return hits;
     }
+    // Only tokens with an ASCII letter and a non-ASCII character can hide
+    // a homoglyph among Latin letters.
+    for token in text.split(|c: char| c.is_whitespace() || c.is_ascii_punctuation()) {
+        if token.is_ascii() || !token.bytes().any(|b| b.is_ascii_alphabetic()) {
+            continue;
+        }
+        let base = token.as_ptr() as usize - text.as_ptr() as usize;
+        words(token, base, &mut hits);
+        if hits.len() >= 64 {
+            break;
+        }
+    }
+    hits
+}
+
+/// The mixed words of `token`, which starts at byte `base` of the text.
+fn words(token: &str, base: usize, hits: &mut Vec<Hit>) {
     let mut start = None;
-    for (o, c) in text
+    for (o, c) in token
         .char_indices()
-        .chain(std::iter::once((text.len(), ' ')))
+        .chain(std::iter::once((token.len(), ' ')))
     {
         let word_char = c.is_alphanumeric()
             || unicode_general_category::get_general_category(c)
@@ -100,12 +117,12 @@ pub fn mixed(text: &str) -> Vec<Hit> {
             (None, true) => start = Some(o),
             (Some(a), false) => {
                 start = None;
-                let w = &text[a..o];
+                let w = &token[a..o];
                 if !w.is_ascii() && !w.is_single_script() && latin_mix(w) {
                     hits.push(
                         Hit::new(
                             Rule::MixedScript,
-                            a..o,
+                            base + a..base + o,
                             format!(
                                 "a word mixing scripts: {} reads as {}",
                                 quote(w),
@@ -119,11 +136,7 @@ pub fn mixed(text: &str) -> Vec<Hit> {
             }
             _ => {}
         }
-        if hits.len() >= 64 {
-            break;
-        }
     }
-    hits
 }
 
 /// Whether a mixed word has Latin letters and letters confusable with
