@@ -50,6 +50,54 @@ enum InputCommand {
         on); 2 an input could not be read, or the command line or configuration is wrong."
     )]
     Check(CheckArgs),
+    /// An OpenAI-compatible proxy that checks what a request carries from
+    /// outside before the model server sees it.
+    #[command(
+        long_about = "An OpenAI-compatible HTTP proxy in front of a model server (vLLM, llama.cpp, Ollama, \
+        TGI, a hosted API). Chat completions, Responses API, completions and embeddings requests are read; \
+        every user message, tool result and document text is checked with its role's profile ([proxy.roles] \
+        in --config; by default user, tool and function texts with the default profile). A blocked request \
+        is answered with an OpenAI-style error (HTTP 400, code input_blocked, the findings under `airlock`); \
+        sanitised texts are put back; then the request goes upstream and the answer streams back untouched \
+        (server-sent events too). --check-output also checks non-streaming answers (the output profile: \
+        Markdown exfiltration links, active HTML, terminal escapes). Every request is logged as a JSON line.",
+        after_help = "Configuration (--config FILE): the profiles of `input check`, and\n\
+        \x20 [proxy.roles]\n\
+        \x20 user = \"default\"\n\
+        \x20 tool = \"documents\"        # tool results and retrieved documents\n\
+        \x20 system = \"off\"            # the application's own texts (the default)\n\
+        \x20 [proxy]\n\
+        \x20 output = \"answers\"        # the profile for --check-output\n\n\
+        The proxy runs until interrupted (SIGINT or SIGTERM). Exit status: 0 stopped; 2 the address \
+        could not be bound or the configuration is wrong."
+    )]
+    Proxy(ProxyArgs),
+}
+
+#[derive(clap::Args)]
+struct ProxyArgs {
+    /// The model server's base URL (http:// or https://).
+    #[arg(long, value_name = "URL")]
+    upstream: String,
+    /// The address to listen on (port 0: any free port, printed).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8787")]
+    listen: std::net::SocketAddr,
+    /// The configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Check non-streaming answers too.
+    #[arg(long)]
+    check_output: bool,
+    /// Refuse request bodies larger than this (bytes).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_body: usize,
+    /// Give up on the model server after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    timeout: u64,
+    /// Append the decisions (JSON lines) to this file instead of
+    /// standard error.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -102,6 +150,50 @@ enum InputFormat {
 pub(crate) fn run(args: InputArgs) -> u8 {
     match args.command {
         InputCommand::Check(a) => check(a),
+        InputCommand::Proxy(a) => proxy(a),
+    }
+}
+
+fn proxy(args: ProxyArgs) -> u8 {
+    use airlock_inputs::proxy::{ProxyOptions, Upstream, run};
+    let fail = |e: String| {
+        eprintln!("airlock: input proxy: {e}");
+        EXIT_ERROR
+    };
+    let upstream = match Upstream::parse(&args.upstream) {
+        Ok(u) => u,
+        Err(e) => return fail(e),
+    };
+    let config = match &args.config {
+        Some(p) => match Config::load(p) {
+            Ok(c) => c,
+            Err(e) => return fail(e.to_string()),
+        },
+        None => Config::default(),
+    };
+    let log: Box<dyn std::io::Write + Send> = match &args.log {
+        Some(p) => match std::fs::OpenOptions::new().create(true).append(true).open(p) {
+            Ok(f) => Box::new(f),
+            Err(e) => return fail(format!("cannot open the log {}: {e}", p.display())),
+        },
+        None => Box::new(std::io::stderr()),
+    };
+    let opts = ProxyOptions {
+        listen: args.listen,
+        upstream,
+        roles: config.proxy_roles(),
+        output: args.check_output.then(|| config.output_profile()),
+        max_body: args.max_body,
+        timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+        log,
+    };
+    let target = args.upstream.clone();
+    let ready = move |addr: std::net::SocketAddr| {
+        eprintln!("airlock input proxy: listening on http://{addr}, forwarding to {target}");
+    };
+    match run(opts, ready) {
+        Ok(()) => 0,
+        Err(e) => fail(format!("{}: {e}", args.listen)),
     }
 }
 

@@ -111,6 +111,15 @@ struct RawProfile {
 struct RawConfig {
     #[serde(default)]
     profiles: BTreeMap<String, RawProfile>,
+    proxy: Option<RawProxy>,
+}
+
+/// `[proxy]`: which profile checks each role's texts, and the answers'.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProxy {
+    roles: Option<BTreeMap<String, String>>,
+    output: Option<String>,
 }
 
 /// A profile, ready to check inputs with.
@@ -210,13 +219,22 @@ impl Profile {
 #[derive(Debug, Clone)]
 pub struct Config {
     profiles: BTreeMap<String, Profile>,
+    /// The proxy's profile per role (`[proxy.roles]`): by default the
+    /// texts of users and tools are checked with `default`.
+    roles: BTreeMap<String, String>,
+    /// The proxy's profile for the model's answers (`[proxy] output`).
+    output: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Config {
         let mut profiles = BTreeMap::new();
         profiles.insert("default".to_string(), Profile::default());
-        Config { profiles }
+        let roles = ["user", "tool", "function"]
+            .into_iter()
+            .map(|r| (r.to_string(), "default".to_string()))
+            .collect();
+        Config { profiles, roles, output: None }
     }
 }
 
@@ -244,7 +262,44 @@ impl Config {
             let p = build(name, merged, origin, base)?;
             config.profiles.insert(name.clone(), p);
         }
+        if let Some(proxy) = raw.proxy {
+            if let Some(roles) = proxy.roles {
+                config.roles = roles.into_iter().filter(|(_, p)| p != "off").collect();
+            }
+            config.output = proxy.output;
+        }
+        for name in config.roles.values().chain(&config.output) {
+            if !config.profiles.contains_key(name) {
+                return Err(ConfigError::Invalid {
+                    origin: origin.into(),
+                    profile: name.clone(),
+                    message: "named in [proxy] but not defined".into(),
+                });
+            }
+        }
         Ok(config)
+    }
+
+    /// The proxy's profile for each role it checks.
+    pub fn proxy_roles(&self) -> BTreeMap<String, Profile> {
+        self.roles
+            .iter()
+            .map(|(r, p)| (r.clone(), self.profiles[p].clone()))
+            .collect()
+    }
+
+    /// The proxy's profile for the model's answers: `[proxy] output`, or
+    /// the default profile without the wording heuristics (an answer may
+    /// quote an attack) and without limits.
+    pub fn output_profile(&self) -> Profile {
+        if let Some(p) = &self.output {
+            return self.profiles[p].clone();
+        }
+        let mut p = Profile { name: "output".into(), max_bytes: None, ..Profile::default() };
+        for r in [Rule::InstructionOverride, Rule::RoleSpoofing, Rule::PromptExtraction, Rule::EncodedPayload, Rule::MixedScript] {
+            p.actions.insert(r, None);
+        }
+        p
     }
 
     /// The profile called `name`.
@@ -467,5 +522,10 @@ mod tests {
             e("[profiles.a]\ntokenizer = \"/nonexistent/tokenizer.json\"").contains("cannot load")
         );
         assert!(Config::default().profile("x").is_err());
+        assert!(e("[proxy.roles]\nuser = \"strict\"").contains("named in [proxy] but not defined"));
+        let c = Config::parse("[profiles.docs]\ncode = \"forbid\"\n[proxy.roles]\nuser = \"default\"\ntool = \"docs\"\nsystem = \"off\"", "t", None).unwrap();
+        let roles = c.proxy_roles();
+        assert_eq!(roles.keys().collect::<Vec<_>>(), ["tool", "user"]);
+        assert_eq!(roles["tool"].code, CodePolicy::Forbid);
     }
 }

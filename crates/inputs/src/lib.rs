@@ -17,6 +17,9 @@
 //!   delimiter spoofing with chat-template special tokens, system-prompt
 //!   extraction, in sixteen languages, read through [`fold`]).
 //!
+//! [`proxy`] is `airlock input proxy`: the same checks in front of an
+//! OpenAI-compatible model server.
+//!
 //! Every finding has a rule (IN00xx, shared with the other subsystems'
 //! reports and docs), a score, a byte span and the profile's action:
 //! block, sanitise or report ([`config`]). Nothing here runs a model or
@@ -34,6 +37,7 @@ pub mod fold;
 pub mod heuristics;
 pub mod hit;
 pub mod markup;
+pub mod proxy;
 pub mod report;
 pub mod scripts;
 

@@ -1,0 +1,26 @@
+//! `airlock input proxy`: an OpenAI-compatible HTTP proxy that checks every
+//! text a request carries from outside the application (user messages,
+//! tool results, retrieved documents) before the model server sees it.
+//!
+//! - Chat completions, the Responses API, legacy completions and embeddings
+//!   are read ([`messages`]); each text is checked with the profile of its
+//!   role (`[proxy.roles]` in the configuration: by default `user` and
+//!   `tool` with `default`; system, developer and assistant texts are the
+//!   application's own and pass).
+//! - A blocked text answers the request with an OpenAI-style error (HTTP
+//!   400, `code: "input_blocked"`, the findings under `airlock`); sanitised
+//!   texts are put back in place; the request is then forwarded.
+//! - Responses stream through untouched (server-sent events included);
+//!   with `--check-output`, a non-streaming response's texts are checked
+//!   with the `output` profile (Markdown exfiltration links, active HTML,
+//!   terminal escapes) and sanitised or refused (HTTP 502).
+//! - Every request is logged as a JSON line with its decision.
+//!
+//! Built on hyper and tokio; upstreams over HTTPS through rustls with the
+//! Mozilla root certificates. Request bodies are read up to a bound, every
+//! upstream exchange has a timeout.
+
+pub mod messages;
+mod server;
+
+pub use server::{ProxyOptions, Upstream, run};
