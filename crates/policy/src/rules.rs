@@ -351,8 +351,9 @@ rules! {
     /// The analysis hit one of its resource limits.
     ///
     /// ## What it detects
-    /// More opcodes, stack entries, memo entries, objects or memory than the
-    /// configured limits, or a record larger than the size limit.
+    /// More pickles in one stream, opcodes, stack entries, memo entries,
+    /// objects or memory than the configured limits, or a record larger than
+    /// the size limit.
     ///
     /// ## Why it matters
     /// Limits keep a hostile file from exhausting memory or time. The part
@@ -376,8 +377,9 @@ rules! {
     /// that stop at the first.
     ///
     /// ## What to do
-    /// The extra pickles are analysed like the first; if they are not
-    /// expected, do not load the file.
+    /// The extra pickles are analysed like the first, up to the limit of
+    /// pickles in one stream (past it, AL0008); if they are not expected,
+    /// do not load the file.
     HiddenPickle = ("AL0009", "hidden-pickle", Medium, Suspicious);
 
     /// Bytes after the data the loader reads.
