@@ -33,6 +33,14 @@
 #
 #   UNSEEN_CACHE=~/.cache/airlock/unseen-modelscan scripts/eval_unseen.sh --suite modelscan [--peer-repo GIT_CLONE]
 #
+# Seventh set, another peer's: the tests of Lab700x's AIsbom (tests/ of its repository at
+# the commit of tag v1.3.2, pinned; its wheel ships no tests), run against aisbom-cli==1.3.2
+# from PyPI (wheel pinned by SHA-256; its aisbom/ is that tag's byte for byte), summary
+# eval/UNSEEN-aisbom.md.  Its Keras, ONNX, GGUF, remote and telemetry tests scan no pickle
+# and are not run:
+#
+#   UNSEEN_CACHE=~/.cache/airlock/unseen-aisbom scripts/eval_unseen.sh --suite aisbom [--peer-repo GIT_CLONE]
+#
 # Environment:
 #   AIRLOCK   the airlock binary to measure (default: target/release/airlock,
 #             built with `cargo build --release -p airlock-cli` if missing)
@@ -40,12 +48,13 @@
 #             main ~/.cache/airlock/unseen-main, --suite peers
 #             ~/.cache/airlock/unseen-peers, --suite fickling
 #             ~/.cache/airlock/unseen-fickling, --suite modelscan
-#             ~/.cache/airlock/unseen-modelscan): sdist, venv, payloads,
+#             ~/.cache/airlock/unseen-modelscan, --suite aisbom
+#             ~/.cache/airlock/unseen-aisbom): sdist, venv, payloads,
 #             labels.json, results.json.  Nothing is written to the repository
 #             but eval/UNSEEN.md (--suite main: eval/UNSEEN-main.md, --suite
 #             peers: eval/UNSEEN-peers.md, --suite fickling:
 #             eval/UNSEEN-fickling.md, --suite modelscan:
-#             eval/UNSEEN-modelscan.md).
+#             eval/UNSEEN-modelscan.md, --suite aisbom: eval/UNSEEN-aisbom.md).
 #
 # Network: the first run downloads the sdist (pip download) and, if needed,
 # installs modelaudit==0.2.54, pytest and torch into CACHE/venv.  When
@@ -64,6 +73,11 @@
 # a .pth file read first; else its wheel, --require-hashes, and click, rich, tomlkit,
 # numpy 1.26.4: its numpy scanner fails on numpy 2), torch, requests, aiohttp from the project's venv (a .pth file), pytest and dill
 # (its tests write dill files) installed; tests as for fickling.
+# --suite aisbom: aisbom-cli==1.3.2 (its wheel, --require-hashes, no dependencies), then its
+# dependencies at the versions of the tag's poetry.lock (typer 0.27.1 and click 8.4.2 in the
+# suite's venv, read before the project's newer ones), torch, numpy, joblib, requests from the
+# project's venv (a .pth file), pytest, dill and py7zr (its tests write dill and 7z files);
+# tests as for fickling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=picklescan
@@ -78,6 +92,7 @@ case $suite in
   peers) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-peers} ;;
   fickling) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-fickling} ;;
   modelscan) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-modelscan} ;;
+  aisbom) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-aisbom} ;;
   *) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen} ;;
 esac
 mkdir -p "$cache"
@@ -139,6 +154,17 @@ elif [ "$suite" = modelscan ] && [ ! -x "$venv/bin/python" ]; then
     "$venv/bin/python" -m pip install -q "click==8.5.1" "rich==14.3.4" "tomlkit==0.13.3" "numpy==1.26.4"
   fi
   "$venv/bin/python" -m pip install -q "pytest==9.2.0" "dill==0.4.1"
+elif [ "$suite" = aisbom ] && [ ! -x "$venv/bin/python" ]; then
+  python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
+  source scripts/lib/venv.sh
+  link_site "$(airlock_venv)/bin/python" airlock-venv  # torch, numpy, joblib, requests: its tests; the allowlist
+  req=$cache/aisbom-requirements.txt
+  echo "aisbom-cli==1.3.2 --hash=sha256:386ba4b51f12e94afc7948ab2a8fc98f130418b7c56ffcd129357584c4b8cc44" > "$req"
+  "$venv/bin/python" -m pip install -q --no-deps --require-hashes -r "$req"
+  # its dependencies as the tag's poetry.lock pins them (typer < 0.28 and click < 8.5 here, first on sys.path)
+  "$venv/bin/python" -m pip install -q "typer==0.27.1" "click==8.4.2" "rich==15.0.0" "shellingham==1.5.4" \
+    "cyclonedx-python-lib==11.11.1" "spdx-tools==0.8.5" "pip-requirements-parser==32.0.1" "packaging==26.3" \
+    "pytest==9.2.0" "dill==0.3.9" "py7zr==1.1.3"
 elif [ ! -x "$venv/bin/python" ]; then
   python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
   peers=$HOME/.cache/airlock/peers/modelaudit

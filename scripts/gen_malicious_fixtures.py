@@ -1623,6 +1623,33 @@ def _(t):
                       dict(name="archive/version", data=b"3\n")])
 
 
+def npy_file(header, body):
+    """A version 1.0 `.npy` file: magic, version, header length, `header` padded with spaces
+    to a 64-byte boundary and ended by a newline (as numpy writes it), then `body`."""
+    text = header.encode("latin-1")
+    pad = (-(10 + len(text) + 1)) % 64
+    text = text + b" " * pad + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text + body
+
+
+@fixture("npy-staged-array-data", "numpy.load-staged", "generic (a second-stage payload hidden in array bytes)",
+         "a .npy of uint8 whose data is a pickle program: numpy.load(allow_pickle=False) returns the array, "
+         "the second stage unpickles its bytes",
+         filename="npy-staged-array-data.npy")
+def _(t):
+    payload = proto(2) + system_call(t) + STOP
+    return npy_file(f"{{'descr': '|u1', 'fortran_order': False, 'shape': ({len(payload)},), }}", payload)
+
+
+@fixture("npy-staged-refused-header", "npy.read-body",
+         "https://github.com/Lab700xOrg/aisbom (tests/test_pickle_variants.py, an object .npy header cut short)",
+         "a .npy whose header lacks its closing brace, then a pickle program: numpy.load refuses the header, "
+         "a reader that skips the declared header length and unpickles the rest (as a lenient scanner does) runs it",
+         filename="npy-staged-refused-header.npy")
+def _(t):
+    return npy_file("{'descr': '|O', 'fortran_order': False, 'shape': (1,)", proto(2) + system_call(t) + STOP)
+
+
 # ---------------------------------------------------------------------------
 
 

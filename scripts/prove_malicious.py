@@ -16,6 +16,8 @@ whether the payload created its marker file (`airlock-marker-<technique>`):
   torch.export.load-run  ep = torch.export.load(path), then ep.module() called
                          on ep.example_inputs
   pandas.read_pickle     pandas.read_pickle(path) (.zip, .tar.gz: the member)
+  numpy.load-staged      a = numpy.load(path), then pickle.loads(a.tobytes())
+  npy.read-body          the bytes after a .npy's declared header, unpickled
   sb3.load_from_zip_file stable_baselines3's load_from_zip_file(path)
   nemo.restore-weights   untar, torch.load(model_weights.ckpt), as NeMo's restore does
   torch.package          PackageImporter(path).load_pickle("model", "model.pkl")
@@ -61,6 +63,16 @@ LOADERS = {
     "torch.export.load-run": "import torch\nep = torch.export.load(path)\nargs, kwargs = ep.example_inputs\n"
                              "result = ep.module()(*args, **kwargs)\n",
     "pandas.read_pickle": "import pandas\nresult = pandas.read_pickle(path)\n",
+    # A second stage: np.load returns the array as numbers, then something
+    # unpickles its bytes (np.load alone never runs the payload).
+    "numpy.load-staged": (
+        "import numpy, pickle\na = numpy.load(path, allow_pickle=False)\n"
+        "result = pickle.loads(a.tobytes())\n"),
+    # A .npy whose header numpy refuses: a reader that skips the declared
+    # header length and unpickles the rest (np.load raises before it).
+    "npy.read-body": (
+        "import pickle, struct\nwith open(path, 'rb') as fh:\n    fh.read(8)\n"
+        "    fh.read(struct.unpack('<H', fh.read(2))[0])\n    result = pickle.load(fh)\n"),
     # A second stage: the checkpoint loads as data, then something unpickles
     # a tensor's bytes (torch.load alone never runs the payload).
     "torch.load-staged": (

@@ -158,6 +158,17 @@ the installed ``fickling==0.1.12`` from PyPI.  What changes from the peers suite
 * steps 3 to 5 as in the main suite; payloads are named
   ``<test file>.<test name>``.
 
+Modelscan suite (``--suite modelscan``) and AIsbom suite (``--suite aisbom``; cache
+``~/.cache/airlock/unseen-aisbom``, summary ``eval/UNSEEN-aisbom.md``): as the fickling
+suite, with ``tests/`` of their repositories at ``MODELSCAN_COMMIT`` / ``AISBOM_COMMIT``
+(checked by ``MODELSCAN_TESTS_DIGEST`` / ``AISBOM_TESTS_DIGEST``) run against
+``modelscan==0.8.8`` / ``aisbom-cli==1.3.2`` from PyPI, the plugin with
+``UNSEEN_SUITE=modelscan`` / ``aisbom`` (see ``unseen_pytest_plugin.py`` for the entry
+points recorded and how each verdict maps to malicious, clean or unknown).  AIsbom's
+test files that scan no pickle (Keras, ONNX, GGUF, remote, telemetry) are not run
+(``AISBOM_TESTS``); its strict mode is an outcome-changing option.  Payloads are named
+after the bypass-corpus case (``corpus.<case>.<file>``) or ``<test file>.<test>``.
+
 ``--skip-scan`` stops after the labels (``labels.json``, and ``results.json``
 without Airlock's verdicts): no Airlock verdict is computed or shown, no
 summary is written.  ``--skip-harvest`` later reuses the harvest and the cached
@@ -165,7 +176,8 @@ oracle results and only scans (e.g. with another ``AIRLOCK`` binary).
 
 Usage:
     python3 scripts/eval/harvest_unseen.py --airlock PATH --python VENV_PYTHON
-        [--suite picklescan|main|peers|fickling] [--peer-repo GIT_DIR|TARBALL] [--cache DIR] [--jobs N]
+        [--suite picklescan|main|peers|fickling|modelscan|aisbom] [--peer-repo GIT_DIR|TARBALL]
+        [--cache DIR] [--jobs N]
         [--tests FILE...] [--skip-harvest] [--skip-scan] [--md eval/UNSEEN.md]
 
 ``--python`` must have ``modelaudit_picklescan`` 0.1.12 (what the sdist
@@ -173,8 +185,9 @@ ships), pytest and, for the allowlist, torch; for the main suite also
 ``modelaudit`` 0.2.54 and the optional dependencies its tests use (torch,
 numpy, joblib, scikit-learn, dill); for the peers suite ``picklescan``
 1.0.5, ``py7zr`` (its 7z tests), pytest and torch; for the fickling suite
-``fickling`` 0.1.12, torch, torchvision, numpy, ``py7zr`` and pytest.  Stdlib
-only, Python 3.11.
+``fickling`` 0.1.12, torch, torchvision, numpy, ``py7zr`` and pytest; for the
+aisbom suite ``aisbom-cli`` 1.3.2 and its dependencies, torch, numpy, joblib, dill,
+``py7zr`` and pytest.  Stdlib only, Python 3.11.
 """
 
 from __future__ import annotations
@@ -242,15 +255,34 @@ MODELSCAN_TEST_DIRS = ("tests/",)
 MODELSCAN_TEST_FILES = 4
 MODELSCAN_TESTS_DIGEST = "0c94b39acc693026a277cb00909dbcefded9611f0ddf4bc905d016e31db02f1b"
 MODELSCAN_TESTS = ["tests/test_modelscan.py"]
+# AIsbom suite: Lab700x's AIsbom (PyPI aisbom-cli).  Its wheel ships no tests: tests/ of its repository
+# at AISBOM_COMMIT (tag v1.3.2, whose aisbom/ is the 1.3.2 wheel's byte for byte), checked by
+# AISBOM_TESTS_DIGEST (as PEER_DATA_DIGEST, over every file of tests/), run against aisbom-cli 1.3.2
+# (the wheel's SHA-256 is AISBOM_WHEEL_SHA256, checked by pip, see eval_unseen.sh).  AISBOM_TESTS: the
+# test files that write or scan pickles (its Keras, ONNX, GGUF, remote, telemetry, version-check and
+# GitHub-action tests scan none).
+AISBOM_VERSION = "1.3.2"
+AISBOM_WHEEL_SHA256 = "386ba4b51f12e94afc7948ab2a8fc98f130418b7c56ffcd129357584c4b8cc44"
+AISBOM_REPO = "Lab700xOrg/aisbom"
+AISBOM_COMMIT = "8222f1c1a6792aec6f547fe9ab1d55e0f82858fe"
+AISBOM_TEST_DIRS = ("tests/",)
+AISBOM_TEST_FILES = 30
+AISBOM_TESTS_DIGEST = "f6bff792566c09b0aaae2dbbb0e0cfc58b8fab56ebb6f8e430274d4ad7e272b7"
+AISBOM_TESTS = [f"tests/test_{name}.py" for name in (
+    "bypass_corpus", "cli_integration", "content_discovery", "coverage_fix", "diff", "gadgets", "linter",
+    "local_targets", "loop_state", "mock_generator", "nullifai", "pickle_variants", "properties", "pth_fix",
+    "safety", "scanner", "scanner_cli", "spdx")]
 # cache folder and summary of each suite
 SUITE_PATHS = {"picklescan": ("unseen", "eval/UNSEEN.md"), "main": ("unseen-main", "eval/UNSEEN-main.md"),
                "peers": ("unseen-peers", "eval/UNSEEN-peers.md"),
                "fickling": ("unseen-fickling", "eval/UNSEEN-fickling.md"),
-               "modelscan": ("unseen-modelscan", "eval/UNSEEN-modelscan.md")}
+               "modelscan": ("unseen-modelscan", "eval/UNSEEN-modelscan.md"),
+               "aisbom": ("unseen-aisbom", "eval/UNSEEN-aisbom.md")}
 # the repository a peer suite takes files from: (repository, commit, folders, files a clone may lack)
 PEER_REPOS = {"peers": (PEER_REPO, PEER_COMMIT, PEER_DATA_DIRS, ()),
               "fickling": (FICKLING_REPO, FICKLING_COMMIT, FICKLING_TEST_DIRS, (FICKLING_FIXTURE,)),
-              "modelscan": (MODELSCAN_REPO, MODELSCAN_COMMIT, MODELSCAN_TEST_DIRS, ())}
+              "modelscan": (MODELSCAN_REPO, MODELSCAN_COMMIT, MODELSCAN_TEST_DIRS, ()),
+              "aisbom": (AISBOM_REPO, AISBOM_COMMIT, AISBOM_TEST_DIRS, ())}
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 PYTEST_WALL_S = 5400
@@ -575,6 +607,15 @@ def extract_modelscan_tests(tar_path: Path, dest: Path) -> None:
                          f"files, {MODELSCAN_TESTS_DIGEST} ({MODELSCAN_REPO} at {MODELSCAN_COMMIT})")
 
 
+def extract_aisbom_tests(tar_path: Path, dest: Path) -> None:
+    """AIsbom's tests/ under dest, checked by AISBOM_TESTS_DIGEST."""
+    files = _repo_files(tar_path, AISBOM_TEST_DIRS, dest)
+    digest = _files_digest(files)
+    if digest != AISBOM_TESTS_DIGEST or len(files) != AISBOM_TEST_FILES:
+        raise SystemExit(f"{tar_path}: {len(files)} test files, digest {digest}; expected {AISBOM_TEST_FILES} "
+                         f"files, {AISBOM_TESTS_DIGEST} ({AISBOM_REPO} at {AISBOM_COMMIT})")
+
+
 def _extract_folder(tar_path: Path, prefix: str, dest_dir: Path) -> None:
     if dest_dir.exists():
         shutil.rmtree(dest_dir)
@@ -599,14 +640,14 @@ def write_pytest_ini(root: Path, markers: tuple[str, ...] = ()) -> None:
 
 
 def extract_tests(tar_path: Path | None, work: Path, suite: str = "picklescan", peer_data: Path | None = None) -> Path:
-    if suite in ("fickling", "modelscan"):  # work/root/test(s): the repository's; the installed package runs
+    if suite in ("fickling", "modelscan", "aisbom"):  # work/root/test(s): the repository's; the installed package runs
         root = work / "root"
         if root.exists():
             shutil.rmtree(root)
         root.mkdir(parents=True)
         assert peer_data is not None
-        if suite == "modelscan":
-            extract_modelscan_tests(peer_data, root)
+        if suite in ("modelscan", "aisbom"):
+            (extract_modelscan_tests if suite == "modelscan" else extract_aisbom_tests)(peer_data, root)
             write_pytest_ini(root)
             return root / "tests"
         extract_fickling_tests(peer_data, root)
@@ -740,7 +781,7 @@ def run_file_tests(airlock: str, python: str, work: Path, tests: list[str] | Non
     root = work / "root"
     main_suite = suite == "main"
     files = tests or {"main": MAIN_TESTS, "peers": PEER_TESTS, "fickling": FICKLING_TESTS,
-                      "modelscan": MODELSCAN_TESTS}[suite]
+                      "modelscan": MODELSCAN_TESTS, "aisbom": AISBOM_TESTS}[suite]
     missing = [f for f in files if not (root / f).exists()]
     if missing:
         raise SystemExit(f"not in the suite's tests: {', '.join(missing)}")
@@ -759,7 +800,7 @@ def run_file_tests(airlock: str, python: str, work: Path, tests: list[str] | Non
             env={"UNSEEN_OUT": str(out), "UNSEEN_SUITE": suite, "UNSEEN_TEST_TIMEOUT": str(MAIN_TEST_TIMEOUT_S),
                  "PYTHONPATH": str(HERE), "HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1",
                  "MODELAUDIT_TELEMETRY_DISABLED": "1", "PROMPTFOO_DISABLE_TELEMETRY": "1",
-                 "NO_COLOR": "1", "TQDM_DISABLE": "1"},
+                 "NO_COLOR": "1", "TQDM_DISABLE": "1", "AISBOM_NO_TELEMETRY": "1"},
             wall=MAIN_PYTEST_WALL_S if main_suite else PEER_PYTEST_WALL_S,
             argv=["-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "unseen_pytest_plugin", "-o", "addopts=",
                   "--color=no", "--continue-on-collection-errors", "-rfE"] + shard + extra + files,
@@ -832,6 +873,19 @@ def modelscan_name(rec: dict) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]+", "_", f"{test}.{stem}")[:150]
 
 
+def aisbom_name(rec: dict) -> str:
+    """AIsbom suite: a case of its bypass corpus is named after the case (``corpus.checkmarx-bdb-gadget``);
+    another file <test file>.<test>.<file name>; "" for bytes (the test's name then)."""
+    source = str(rec.get("source") or "")
+    if not source.startswith("/") or not rec.get("nodeid"):
+        return ""
+    path = Path(source)
+    stem = path.name.removesuffix(rec.get("suffix") or "").removesuffix(path.suffix)
+    if path.parent.parent.name == "artifacts" and path.parent.parent.parent.name == "corpus":
+        return re.sub(r"[^A-Za-z0-9_.\-]+", "_", f"corpus.{path.parent.name}.{stem}")[:150]
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", f"{safe_name(rec['nodeid'], with_file=True)}.{stem}")[:150]
+
+
 def collect(work: Path, payload_dir: Path, suite: str = "picklescan") -> dict[str, dict]:
     outcomes: dict[str, str] = {}
     for rec in _lines("shard-*/outcomes.jsonl", work):
@@ -857,12 +911,13 @@ def collect(work: Path, payload_dir: Path, suite: str = "picklescan") -> dict[st
         rec["test_outcome"] = outcomes.get(rec["nodeid"] or "", "unknown")
         entry = by_sha.get(sha)
         if entry is None:
-            base = peer_name(rec) if suite == "peers" else modelscan_name(rec) if suite == "modelscan" else ""
+            base = {"peers": peer_name, "modelscan": modelscan_name, "aisbom": aisbom_name}.get(
+                suite, lambda _rec: "")(rec)
             if not base:  # named after the test: <test>, <test>__2 ...
                 nodeid = rec["nodeid"] or "outside-a-test"
                 per_test_count[nodeid] += 1
                 n = per_test_count[nodeid]
-                base = safe_name(nodeid, with_file=suite in ("main", "fickling")) + (f"__{n}" if n > 1 else "")
+                base = safe_name(nodeid, with_file=suite in ("main", "fickling", "aisbom")) + (f"__{n}" if n > 1 else "")
             entry = by_sha[sha] = {"sha256": sha, "base": base, "suffix": rec.get("suffix") or ".pkl",
                                    "raw": rec["_raw"],
                                    "size": rec["size"], "scans": []}
@@ -872,7 +927,7 @@ def collect(work: Path, payload_dir: Path, suite: str = "picklescan") -> dict[st
             "nodeid", "phase", "kind", "source", "options_default", "verdict", "status", "findings",
             "exception", "test_outcome") + (("test_patches", "carrier", "options_changing") if file_suite else ())
             + (("verdict_by", "severity") if suite == "fickling" else ())
-            + (("severity", "errors", "skips") if suite == "modelscan" else ())})
+            + (("severity", "errors", "skips") if suite in ("modelscan", "aisbom") else ())})
     # unique file names
     if payload_dir.exists():
         shutil.rmtree(payload_dir)
@@ -1082,8 +1137,9 @@ def scan_one(airlock: str, path: Path) -> dict:
 
 
 VERDICTS = ("safe", "suspicious", "dangerous", "error")
-FILE_SUITES = ("main", "peers", "fickling", "modelscan")  # whole files, the md_head summary
-SCANNER = {"peers": "picklescan", "fickling": "fickling", "modelscan": "modelscan"}  # whose verdicts label the suite (else ModelAudit)
+FILE_SUITES = ("main", "peers", "fickling", "modelscan", "aisbom")  # whole files, the md_head summary
+SCANNER = {"peers": "picklescan", "fickling": "fickling", "modelscan": "modelscan",
+           "aisbom": "AIsbom"}  # whose verdicts label the suite (else ModelAudit)
 
 
 def md_escape(s: str) -> str:
@@ -1375,13 +1431,41 @@ def md_intro_modelscan(meta: dict) -> list[str]:
     return L
 
 
+def md_intro_aisbom(meta: dict) -> list[str]:
+    L = ["# Airlock on malicious model files this repository has never seen: the tests of the peer scanner "
+         "AIsbom\n",
+         "Generated by `scripts/eval_unseen.sh --suite aisbom` (`scripts/eval/harvest_unseen.py`); "
+         "do not edit by hand.\n", "## Source\n",
+         f"The tests of a fifth scanner, Lab700x's AIsbom (PyPI `aisbom-cli`; neither ModelAudit's, picklescan's, "
+         f"fickling's nor modelscan's): the `tests/` folder of its repository (github.com/{AISBOM_REPO} at commit "
+         f"`{AISBOM_COMMIT}`, tag v{AISBOM_VERSION}: {AISBOM_TEST_FILES} files, SHA-256 of their sorted "
+         f"`path<TAB>sha256` lines `{AISBOM_TESTS_DIGEST}`), run against aisbom-cli {meta.get('peer_version')} "
+         f"from PyPI (wheel SHA-256 `{AISBOM_WHEEL_SHA256}`; it ships no tests, and its `aisbom/` is that tag's "
+         "byte for byte). The test files that write or scan pickles were run (" + str(len(AISBOM_TESTS))
+         + " of them: its bypass corpus of published scanner evasions, its gadget tests, nullifAI broken streams, "
+         "pickle variants (joblib, dill, NumPy), the scanner and its command line); its Keras, ONNX, GGUF, remote, "
+         "telemetry and GitHub-action tests scan no pickle and were not. Every pickle those tests had AIsbom judge "
+         "(`aisbom.safety.scan_pickle_stream` called by a test; the file inspectors `DeepScanner._inspect_pytorch` "
+         "and `_inspect_pickle_variant`, which `DeepScanner.scan`, the `scan` command and the bypass scorecard "
+         "call per file) was recorded, outermost call only, while the tests ran under pytest inside "
+         "`airlock run`; the files that carry a pickle are the payloads, kept in the cache folder only, never in "
+         "this repository.\n",
+         "## Rerun\n"]
+    rerun = "UNSEEN_CACHE=~/.cache/airlock/unseen-aisbom scripts/eval_unseen.sh --suite aisbom"
+    L.append(f"```sh\n{rerun}   # AIRLOCK=path/to/airlock to pick the binary\n"
+             f"{rerun} --peer-repo DIR   # DIR: a git clone of github.com/{AISBOM_REPO} holding the commit (or a "
+             "tarball of it), when its tarball cannot be downloaded\n"
+             f"{rerun} --skip-harvest   # scan the harvested payloads again (another AIRLOCK)\n```\n")
+    return L
+
+
 def md_head(meta: dict) -> list[str]:
     """Main, peers and fickling suites: title, source, rerun, environment, tests, labels of
     eval/UNSEEN-main.md (eval/UNSEEN-peers.md, eval/UNSEEN-fickling.md)."""
     suite = meta.get("suite")
-    peers = suite in ("peers", "fickling", "modelscan")
+    peers = suite in ("peers", "fickling", "modelscan", "aisbom")
     L = {"peers": md_intro_peers, "fickling": md_intro_fickling,
-         "modelscan": md_intro_modelscan}.get(suite, md_intro_main)(meta)
+         "modelscan": md_intro_modelscan, "aisbom": md_intro_aisbom}.get(suite, md_intro_main)(meta)
     L.append(f"Airlock measured: `{meta['airlock_version']}`. Environment of the run: Python "
              f"{meta['python_version']}, {meta['allowlist_source']}; pytest: {meta['pytest_summary']}.\n")
     if meta.get("note"):
@@ -1418,7 +1502,7 @@ def md_head(meta: dict) -> list[str]:
                  + ", ".join(f"`{f}` {c}" for f, c in sorted(per_file.items())) + ".\n")
     L.append("## Labels (none from Airlock)\n")
     L.append({"peers": md_labels_peers, "fickling": md_labels_fickling,
-              "modelscan": md_labels_modelscan}.get(suite, md_labels_main)())
+              "modelscan": md_labels_modelscan, "aisbom": md_labels_aisbom}.get(suite, md_labels_main)())
     return L
 
 
@@ -1484,6 +1568,22 @@ def md_labels_modelscan() -> str:
             + EXECUTES_RULE.format(who="modelscan"))
 
 
+def md_labels_aisbom() -> str:
+    return ("* **malicious**: an AIsbom test that passed had AIsbom judge this file (or these bytes) and AIsbom "
+            "found a threat, in its default (blocklist) mode: a global of its dangerous list or of a dangerous "
+            "module family, or an `attrgetter` / `methodcaller` whose argument names a sink (`scan_pickle_stream` "
+            "non-empty; a file's `risk_level` `CRITICAL (RCE Detected: ...)`), and CPython's unpickler (a "
+            "`find_class` that records and returns inert stubs, nothing imported or run), run on every pickle the "
+            "file carries, shows at least one global outside the `torch.load(weights_only=True)` allowlist.\n"
+            "* **benign**: every AIsbom verdict on this file in a passing test found no threat and a complete scan "
+            "(`MEDIUM (Pickle Present)`, its grade for any pickle without a threat, or `LOW`).\n"
+            "* " + PATCH_RULE + "count for neither; nor do scans in strict mode (`strict_mode=True`: anything "
+            "outside its allowlist is a threat).\n"
+            "* **other**: the rest (incomplete scans, unreadable members, a 7z container or an unparsable binary "
+            "graded `CRITICAL` without a threat, failed tests); not scored.\n"
+            + EXECUTES_RULE.format(who="AIsbom"))
+
+
 def md_labels_main() -> str:
     return ("* **malicious**: a ModelAudit test that passed scanned this file and ModelAudit reported a CRITICAL "
             "issue, and CPython's unpickler (a `find_class` that records and returns inert stubs, nothing imported "
@@ -1536,7 +1636,7 @@ def main() -> None:
                     help=f"peers suite: a git clone of {PEER_REPO} holding {PEER_COMMIT[:12]}, or a tarball of "
                     f"that commit (default: download the tarball); fickling suite: the same of {FICKLING_REPO} "
                     f"holding {FICKLING_COMMIT[:12]}; modelscan suite: of {MODELSCAN_REPO} holding "
-                    f"{MODELSCAN_COMMIT[:12]}")
+                    f"{MODELSCAN_COMMIT[:12]}; aisbom suite: of {AISBOM_REPO} holding {AISBOM_COMMIT[:12]}")
     ap.add_argument("--cache", default=None,
                     help="default ~/.cache/airlock/unseen (main suite: unseen-main, peers suite: unseen-peers, "
                     "fickling suite: unseen-fickling)")
@@ -1569,7 +1669,7 @@ def main() -> None:
     wanted = {"picklescan": [("modelaudit-picklescan", PICKLESCAN_VERSION)],
               "main": [("modelaudit-picklescan", PICKLESCAN_VERSION), ("modelaudit", SDIST_VERSION)],
               "peers": [("picklescan", PEER_SDIST_VERSION)], "fickling": [("fickling", FICKLING_VERSION)],
-              "modelscan": [("modelscan", MODELSCAN_VERSION)]}[args.suite]
+              "modelscan": [("modelscan", MODELSCAN_VERSION)], "aisbom": [("aisbom-cli", AISBOM_VERSION)]}[args.suite]
     versions = probe_versions(python, [d for d, _v in wanted])
     for dist, version in wanted:
         if versions[dist] != version:
@@ -1579,7 +1679,7 @@ def main() -> None:
         if args.suite == "peers":
             tar = fetch_sdist(cache, python, PEER_SDIST_NAME, PEER_SDIST_VERSION, PEER_SDIST_SHA256)
             extract_tests(tar, work, args.suite, peer_data=peer_repo_tar(cache, args.peer_repo))
-        elif args.suite in ("fickling", "modelscan"):  # no sdist: its tests are the repository's
+        elif args.suite in ("fickling", "modelscan", "aisbom"):  # no sdist: its tests are the repository's
             extract_tests(None, work, args.suite, peer_data=peer_repo_tar(cache, args.peer_repo, args.suite))
         else:
             tar = fetch_sdist(cache, python)
@@ -1642,6 +1742,9 @@ def main() -> None:
     if args.suite == "modelscan":
         meta.update({"peer_version": versions["modelscan"], "peer_commit": MODELSCAN_COMMIT,
                      "peer_tests_digest": MODELSCAN_TESTS_DIGEST})
+    if args.suite == "aisbom":
+        meta.update({"peer_version": versions["aisbom-cli"], "peer_commit": AISBOM_COMMIT,
+                     "peer_tests_digest": AISBOM_TESTS_DIGEST})
     if args.skip_scan:
         summary = label_counts(rows)
         if file_suite:

@@ -113,6 +113,28 @@ error, or the file neither scanned nor with an issue (skipped, unsupported) ->
 ``unknown``; else ``clean``.  Settings other than ``DEFAULT_SETTINGS`` are
 recorded as an outcome-changing option.
 
+AIsbom suite (``UNSEEN_SUITE=aisbom``; loaded with ``-p unseen_pytest_plugin`` next to
+the tests of Lab700x's ``aisbom``).  The wrapped entry points: the pickle
+disassembler ``aisbom.safety.scan_pickle_stream`` (which every inspector calls;
+replaced on every ``aisbom`` module bound to it, before any test module imports
+it) called by a test itself (the bytes it is given), and the file inspectors of
+``DeepScanner`` that read pickles (``_inspect_pytorch``: ``.pt`` / ``.pth`` /
+``.bin`` ..., ZIP or raw; ``_inspect_pickle_variant``: ``.pkl``, joblib, dill,
+``.npy`` / ``.npz``, and files recognised as pickles by content), which
+``DeepScanner.scan``, the ``scan`` command and the bypass corpus's scorecard call
+once per file (the bytes of the file, or of the stream from its position).  The
+same re-entrancy guard keeps the outermost call.  AIsbom's verdict: for
+``scan_pickle_stream``, a threat (a global of its dangerous list or module
+families, or a dual-use ``attrgetter`` / ``methodcaller`` whose argument names a
+sink) -> ``malicious``; ``PICKLE_SCAN_INCOMPLETE`` alone -> ``unknown``; no threat
+-> ``clean``.  For an inspector, its ``risk_level``: ``CRITICAL (RCE Detected:
+...)`` -> ``malicious``; another ``CRITICAL`` (a 7z container, an unparsable
+binary), ``MEDIUM (Pickle Scan Incomplete)``, an unreadable or unscanned member,
+an error or ``UNKNOWN`` -> ``unknown``; ``MEDIUM (Pickle Present)`` (a pickle with
+no threat: its clean grade for any pickle) or ``LOW`` -> ``clean``.  Strict mode
+(``strict_mode=True``: anything outside its allowlist is a threat) is recorded
+as an outcome-changing option.
+
 """
 
 from __future__ import annotations
@@ -1172,12 +1194,166 @@ def _install_modelscan() -> None:
         msmod.ModelScan.scan = _wrap_modelscan_scan(msmod.ModelScan.scan)
 
 
+# --------------------------------------------------------------------------- aisbom suite
+
+
+def _ab_stream_outcome(threats) -> dict:
+    """AIsbom's verdict on what ``scan_pickle_stream`` returned."""
+    out: dict = {}
+    try:
+        threats = [str(t) for t in threats or []]
+        real = [t for t in threats if t != "PICKLE_SCAN_INCOMPLETE"]
+        incomplete = len(real) != len(threats)
+        out["verdict"] = "malicious" if real else "unknown" if incomplete else "clean"
+        out["status"] = "incomplete" if incomplete else "complete"
+        out["findings"] = [{"severity": "critical", "rule": "threat", "module": None, "name": None,
+                            "message": t[:300]} for t in real[:40]]
+    except Exception as exc:  # never break the test
+        out["summary_error"] = repr(exc)[:300]
+    return out
+
+
+def _ab_meta_outcome(meta) -> dict:
+    """AIsbom's verdict on what an inspector returned (its artifact's ``risk_level``)."""
+    out: dict = {}
+    try:
+        risk = str(meta.get("risk_level") or "UNKNOWN")
+        details = meta.get("details") or {}
+        if risk.startswith("CRITICAL (RCE Detected"):
+            verdict = "malicious"
+        elif meta.get("error") or risk.startswith("CRITICAL") or risk == "UNKNOWN" or (
+                risk.startswith("MEDIUM") and risk != "MEDIUM (Pickle Present)"):
+            verdict = "unknown"
+        elif risk in ("MEDIUM (Pickle Present)", "LOW"):
+            verdict = "clean"
+        else:
+            verdict = "unknown"
+        out["verdict"] = verdict
+        out["severity"] = risk[:200]
+        out["status"] = "failed" if meta.get("error") else "complete"
+        out["findings"] = [{"severity": "critical" if verdict == "malicious" else "info", "rule": "risk_level",
+                            "module": None, "name": None, "message": risk[:300]}]
+        out["errors"] = [str(meta.get("error"))[:200]] if meta.get("error") else []
+        out["skips"] = [str(details.get("container_format"))] if details.get("container_format") else []
+    except Exception as exc:  # never break the test
+        out["summary_error"] = repr(exc)[:300]
+    return out
+
+
+def _ab_record(kind: str, source, payload: bytes | None, size, outcome: dict | None, exc, changing: list) -> None:
+    rec = _file_record(kind, source if source is not None else "<bytes>", changing, changing)
+    try:
+        rec["suffix"] = _peer_suffix(source, None) if source is not None else ".pkl"
+    except Exception:
+        rec["suffix"] = ".bin"
+    rec["size"] = size if size is not None else (len(payload) if payload is not None else None)
+    if payload is None:
+        rec["skipped"] = f"larger than {MAX_PAYLOAD} bytes" if size else "unreadable"
+    else:
+        rec["sha256"] = _store(payload)
+    if exc is not None:
+        rec["exception"] = repr(exc)[:300]
+    elif outcome is not None:
+        rec.update(outcome)
+    _append("scans.jsonl", rec)
+
+
+def _wrap_aisbom_stream(original):
+    """``scan_pickle_stream(data, strict_mode=False)`` called by a test (not under an inspector)."""
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        depth = getattr(_local, "depth", 0)
+        if depth:
+            return original(*args, **kwargs)
+        try:
+            bound = _bind(original, args, kwargs)
+            data = bound.get("data")
+            payload = bytes(data) if data is not None else None
+            changing = ["strict_mode"] if bound.get("strict_mode") else []
+        except Exception:
+            payload, changing = None, ["arguments?"]
+        _local.depth = depth + 1
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as exc:
+            _local.depth = depth
+            _ab_record("scan_pickle_stream", None, payload, None, None, exc, changing)
+            raise
+        _local.depth = depth
+        _ab_record("scan_pickle_stream", None, payload, None, _ab_stream_outcome(result), None, changing)
+        return result
+
+    wrapper.__unseen_wrapped__ = True
+    return wrapper
+
+
+def _wrap_aisbom_inspector(original, kind: str):
+    """``DeepScanner._inspect_pytorch`` / ``_inspect_pickle_variant(source, name=None, is_remote=False)``."""
+
+    @functools.wraps(original)
+    def wrapper(self, source, *args, **kwargs):
+        depth = getattr(_local, "depth", 0)
+        if depth:
+            return original(self, source, *args, **kwargs)
+        changing = ["strict_mode"] if getattr(self, "strict_mode", False) else []
+        size = payload = None
+        label = source
+        try:
+            if isinstance(source, (str, Path)):
+                size, payload = _read_regular(Path(source), MAX_PAYLOAD)
+                label = Path(source).absolute()
+            else:  # a stream (remote targets, a test's own file object): from its position on
+                payload = _peek(source)
+                label = args[0] if args else kwargs.get("name") or getattr(source, "name", None)
+        except Exception:
+            size, payload = None, None
+        _local.depth = depth + 1
+        try:
+            result = original(self, source, *args, **kwargs)
+        except BaseException as exc:
+            _local.depth = depth
+            if payload is not None or size is not None:
+                _ab_record(kind, label, payload, size, None, exc, changing)
+            raise
+        _local.depth = depth
+        if payload is not None or size is not None:
+            _ab_record(kind, label, payload, size, _ab_meta_outcome(result), None, changing)
+        return result
+
+    wrapper.__unseen_wrapped__ = True
+    return wrapper
+
+
+def _install_aisbom() -> None:
+    import sys
+
+    import aisbom.corpus  # noqa: F401  (imports scanner and safety: every module bound to the disassembler)
+    import aisbom.safety as safety
+    import aisbom.scanner as scanner
+
+    original = safety.scan_pickle_stream  # loudly: a missing entry point would record nothing
+    if not getattr(original, "__unseen_wrapped__", False):
+        wrapper = _wrap_aisbom_stream(original)
+        for name, mod in list(sys.modules.items()):
+            if name == "aisbom" or name.startswith("aisbom."):
+                for attr, value in list(vars(mod).items()):
+                    if value is original:
+                        setattr(mod, attr, wrapper)
+    for kind in ("_inspect_pytorch", "_inspect_pickle_variant"):
+        fn = getattr(scanner.DeepScanner, kind)
+        if not getattr(fn, "__unseen_wrapped__", False):
+            setattr(scanner.DeepScanner, kind, _wrap_aisbom_inspector(fn, kind))
+
+
 if SUITE == "peers":
     _install_peers()
 elif SUITE == "fickling":
     _install_fickling()
 elif SUITE == "modelscan":
     _install_modelscan()
+elif SUITE == "aisbom":
+    _install_aisbom()
 else:
     _install()
 if SUITE == "main":

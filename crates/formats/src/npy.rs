@@ -257,6 +257,16 @@ pub fn read_npy_header(src: &dyn Source) -> Result<NpyHeader, NpyError> {
     })
 }
 
+/// Where `read_array` would start reading the array's data: after the
+/// magic string, the version, the length field and the header it declares,
+/// whether or not numpy accepts that header. `None` when the file ends
+/// before that point or the preamble is not one numpy reads.
+pub fn npy_data_offset(src: &dyn Source) -> Option<u64> {
+    let pre = read_preamble(src).ok()?;
+    let offset = pre.header_offset + u64::from(pre.header_len);
+    (offset <= src.len()).then_some(offset)
+}
+
 fn io_error(e: std::io::Error) -> NpyError {
     NpyError::Io(e.to_string())
 }

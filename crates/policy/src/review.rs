@@ -196,8 +196,14 @@ pub fn review(analysis: &Analysis<'_>, ctx: Context<'_>) -> Vec<Finding> {
     for (index, pickle) in analysis.pickles.iter().enumerate() {
         let extra = index >= 1 && ctx.single_pickle;
         // Bytes after the first pickle: a hidden pickle if they do anything
-        // or form a whole pickle, plain trailing data otherwise.
-        let acts = pickle.error().is_none() || pickle.events.len() > 1;
+        // or form a whole pickle, plain trailing data otherwise. Where the
+        // analysis stopped at a limit it is never trailing data: what lies
+        // beyond was not read, and a limit is never silent.
+        let stopped = matches!(
+            pickle.error().map(|e| &e.kind),
+            Some(ErrorKind::LimitExceeded { .. })
+        );
+        let acts = pickle.error().is_none() || pickle.events.len() > 1 || stopped;
         if extra && index == 1 {
             r.after_first(analysis, pickle.start, acts);
         }

@@ -359,8 +359,9 @@ rules! {
     /// The analysis hit one of its resource limits.
     ///
     /// ## What it detects
-    /// More opcodes, stack entries, memo entries, objects or memory than the
-    /// configured limits, or a record larger than the size limit.
+    /// More pickles in one stream, opcodes, stack entries, memo entries,
+    /// objects or memory than the configured limits, or a record larger than
+    /// the size limit.
     ///
     /// ## Why it matters
     /// Limits keep a hostile file from exhausting memory or time. The part
@@ -384,8 +385,9 @@ rules! {
     /// that stop at the first.
     ///
     /// ## What to do
-    /// The extra pickles are analysed like the first; if they are not
-    /// expected, do not load the file.
+    /// The extra pickles are analysed like the first, up to the limit of
+    /// pickles in one stream (past it, AL0008); if they are not expected,
+    /// do not load the file.
     HiddenPickle = ("AL0009", "hidden-pickle", Medium, Suspicious);
 
     /// Bytes after the data the loader reads.
@@ -981,18 +983,21 @@ rules! {
     /// A pickle program in bytes the loader treats as data.
     ///
     /// ## What it detects
-    /// A tensor's storage record, or an archive member torch never opens,
-    /// whose bytes are a pickle program: it imports a global and completes,
-    /// or calls something before it breaks off. The program's own findings
-    /// follow, under the same member.
+    /// A tensor's storage record, an archive member torch never opens, the
+    /// data of a numeric NumPy array, or the bytes behind a `.npy` header
+    /// that `np.load` refuses, whose bytes are a pickle program: it imports
+    /// a global and completes, or calls something before it breaks off. The
+    /// program's own findings follow, under the same member.
     ///
     /// ## Why it matters
     /// `torch.load` copies storage bytes into a tensor and never unpickles
-    /// them, so loading the file does not run the program. But no producer
-    /// writes one there: it is a staged payload, run by whatever unpickles
-    /// those bytes later (a second loader, a custom `persistent_load`, code
-    /// the attacker controls), and hidden from tools that only read
-    /// `data.pkl`.
+    /// them, and `np.load` reads a numeric array's bytes as numbers (and
+    /// nothing behind a header it cannot parse), so loading the file does
+    /// not run the program. But no producer writes one there: it is a
+    /// staged payload, run by whatever unpickles those bytes later (a
+    /// second loader, a custom `persistent_load`, a scanner or reader more
+    /// lenient than numpy, code the attacker controls), and hidden from
+    /// tools that only read `data.pkl` or trust the header's dtype.
     ///
     /// ## What to do
     /// Treat the file as crafted and do not use it; get the model from its

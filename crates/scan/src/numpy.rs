@@ -1,12 +1,14 @@
 //! NumPy files: `.npy` arrays and `.npz` archives, read as `numpy.load`
 //! reads them. A numeric or structured array is data; an object array's
 //! body is a pickle that `np.load(..., allow_pickle=True)` runs, so it is
-//! never `safe`, and `dangerous` when the pickle is. `.npz` archives are
+//! never `safe`, and `dangerous` when the pickle is. A pickle program in
+//! bytes `np.load` reads as numbers, or behind a header it refuses, is a
+//! staged payload (crate::staged). `.npz` archives are
 //! opened with the semantics of Python's `zipfile` (which NumPy uses), and
 //! so is every ZIP file, because `np.load` takes any ZIP for an `.npz`.
 
 use airlock_formats::compress::DecompressLimits;
-use airlock_formats::npy::{NPY_MAGIC, NpyPayload, read_npy_header};
+use airlock_formats::npy::{NPY_MAGIC, NpyPayload, npy_data_offset, read_npy_header};
 use airlock_formats::pyzip::PyZip;
 use airlock_formats::{MemSource, Source, SubSource};
 use airlock_policy::review::Loader;
@@ -15,6 +17,7 @@ use airlock_policy::{Finding, Rule};
 use crate::Options;
 use crate::outcome::{Outcome, anomaly_finding};
 use crate::pickles::{Role, engine_config, review_analysis, trailing};
+use crate::staged::{self, Look, Place};
 
 /// Archives up to this many uncompressed bytes have every member read to
 /// check CRCs, as `np.load` would on access; larger ones are checked by
@@ -28,6 +31,10 @@ pub(crate) fn scan_npy(src: &dyn Source, member: Option<&str>, opts: &Options, o
         Err(e) => {
             out.findings
                 .push(Finding::new(Rule::NpyLayout, e.to_string()).member(member));
+            if let Some(offset) = npy_data_offset(src) {
+                let what = "the data behind an array header np.load refuses";
+                staged_in_data(src, offset, member, what, opts, out);
+            }
             return;
         }
     };
@@ -48,6 +55,7 @@ pub(crate) fn scan_npy(src: &dyn Source, member: Option<&str>, opts: &Options, o
             .findings
             .push(Finding::new(Rule::NpyLayout, e.to_string()).member(member)),
         Ok(NpyPayload::Raw { offset, len, .. }) => {
+            staged_in_data(src, offset, member, "the array's data", opts, out);
             if let Some(f) = trailing(
                 member,
                 (offset + len) as usize,
@@ -112,6 +120,28 @@ pub(crate) fn scan_npy(src: &dyn Source, member: Option<&str>, opts: &Options, o
                 }
             }
         }
+    }
+}
+
+/// A pickle program staged in the bytes from `offset` to the end, which
+/// `np.load` reads as numbers or not at all (crate::staged).
+fn staged_in_data(
+    src: &dyn Source,
+    offset: u64,
+    member: Option<&str>,
+    what: &str,
+    opts: &Options,
+    out: &mut Outcome,
+) {
+    let size = src.len().saturating_sub(offset);
+    let read = |n: usize| src.read_upto(offset, n).ok();
+    let place = Place {
+        member,
+        what,
+        loader: "np.load",
+    };
+    if let Look::Found(findings) = staged::look_in(size, opts.max_pickle_bytes, read, place, opts) {
+        out.findings.extend(findings);
     }
 }
 

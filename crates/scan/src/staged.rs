@@ -1,7 +1,9 @@
 //! Pickle programs hidden in bytes the loader treats as data: a storage
-//! record torch copies into a tensor, an archive member torch never opens.
+//! record torch copies into a tensor, an archive member torch never opens,
+//! the data of a numeric NumPy array, the bytes behind a `.npy` header that
+//! `np.load` refuses.
 //!
-//! torch.load never unpickles these bytes, so nothing in them runs when the
+//! The loader never unpickles these bytes, so nothing in them runs when the
 //! file is loaded. But a pickle program there is a staged payload: any code
 //! that later unpickles the tensor's bytes or the stray member (a second
 //! loader, a custom `persistent_load`, the attacker's own trigger) runs it,
@@ -36,6 +38,16 @@ pub(crate) const MAX_STAGED: u64 = 16 << 20;
 /// Reads of one record at most (each larger than the last).
 const MAX_ROUNDS: usize = 4;
 
+/// Where the bytes looked at are, for the findings: the member holding them
+/// (none for a file read whole), what they are to their loader, and the
+/// loader that never unpickles them.
+#[derive(Clone, Copy)]
+pub(crate) struct Place<'a> {
+    pub member: Option<&'a str>,
+    pub what: &'a str,
+    pub loader: &'a str,
+}
+
 /// What looking at the start of a record showed.
 pub(crate) enum Look {
     /// No hidden program.
@@ -46,12 +58,12 @@ pub(crate) enum Look {
     Found(Vec<Finding>),
 }
 
-/// Look for a hidden program in `data`, the first bytes of `member` (all of
-/// it when `whole`). `what` says what the bytes are to their loader.
-pub(crate) fn look(data: &[u8], whole: bool, member: &str, what: &str, opts: &Options) -> Look {
+/// Look for a hidden program in `data`, the first bytes of the record at
+/// `place` (all of it when `whole`).
+pub(crate) fn look(data: &[u8], whole: bool, place: Place<'_>, opts: &Options) -> Look {
     let analysis = engine_config(opts, Loader::Plain, None).analyze(data);
     if let Some(globals) = program_globals(&analysis) {
-        return Look::Found(findings(data, &analysis, member, what, &globals, opts));
+        return Look::Found(findings(data, &analysis, place, &globals, opts));
     }
     match analysis.error().map(|e| (e.offset, &e.kind)) {
         Some((at, ErrorKind::Decode(kind))) if !whole => match kind {
@@ -75,8 +87,7 @@ pub(crate) fn look_in(
     size: u64,
     limit: u64,
     read: impl Fn(usize) -> Option<Vec<u8>>,
-    member: &str,
-    what: &str,
+    place: Place<'_>,
     opts: &Options,
 ) -> Look {
     let cap = usize::try_from(size.min(limit).min(MAX_STAGED)).unwrap_or(0);
@@ -86,7 +97,7 @@ pub(crate) fn look_in(
             return Look::Nothing;
         };
         let whole = data.len() as u64 >= size || data.len() >= cap;
-        match look(&data, whole, member, what, opts) {
+        match look(&data, whole, place, opts) {
             Look::ReadMore(want) if want.min(cap) > data.len() => n = want.min(cap),
             Look::ReadMore(_) => return Look::Nothing,
             found => return found,
@@ -141,8 +152,7 @@ fn dotted_name(s: &str) -> bool {
 fn findings(
     data: &[u8],
     analysis: &Analysis<'_>,
-    member: &str,
-    what: &str,
+    place: Place<'_>,
     globals: &[String],
     opts: &Options,
 ) -> Vec<Finding> {
@@ -162,14 +172,15 @@ fn findings(
         Finding::new(
             Rule::StagedPickle,
             format!(
-                "{what} holds a pickle program importing {shown}{more}: torch.load never unpickles it, anything that does runs it"
+                "{} holds a pickle program importing {shown}{more}: {} never unpickles it, anything that does runs it",
+                place.what, place.loader
             ),
         )
-        .member(Some(member)),
+        .member(place.member),
     ];
     let role = Role {
         single_pickle: false,
-        ..Role::whole(Some(member), Loader::Plain)
+        ..Role::whole(place.member, Loader::Plain)
     };
     let reviewed = review_analysis(data, analysis, opts, role);
     out.extend(
@@ -185,14 +196,14 @@ fn findings(
 mod tests {
     use super::*;
 
+    const STORAGE: Place<'static> = Place {
+        member: Some("archive/data/0"),
+        what: "storage bytes",
+        loader: "torch.load",
+    };
+
     fn found(data: &[u8]) -> Option<Vec<Finding>> {
-        match look(
-            data,
-            true,
-            "archive/data/0",
-            "storage bytes",
-            &Options::default(),
-        ) {
+        match look(data, true, STORAGE, &Options::default()) {
             Look::Found(f) => Some(f),
             _ => None,
         }
@@ -203,6 +214,7 @@ mod tests {
         let f = found(b"cposix\nsystem\n(S'echo hidden'\ntR.").unwrap();
         assert_eq!(f[0].rule, Rule::StagedPickle);
         assert!(f[0].message.contains("posix.system"), "{}", f[0].message);
+        assert!(f[0].message.contains("torch.load never unpickles it"));
         assert!(f.iter().any(|f| f.rule == Rule::DangerousGlobal));
     }
 
@@ -236,10 +248,10 @@ mod tests {
         data.extend(b"'\ncposix\nsystem\n(S'echo hidden'\ntR.");
         let read = |n: usize| Some(data[..n.min(data.len())].to_vec());
         let opts = Options::default();
-        let look = look_in(data.len() as u64, u64::MAX, read, "m", "bytes", &opts);
+        let look = look_in(data.len() as u64, u64::MAX, read, STORAGE, &opts);
         assert!(matches!(look, Look::Found(_)));
         // Past the bound, it is not looked for.
-        let look = look_in(data.len() as u64, 8192, read, "m", "bytes", &opts);
+        let look = look_in(data.len() as u64, 8192, read, STORAGE, &opts);
         assert!(matches!(look, Look::Nothing));
     }
 
@@ -247,7 +259,7 @@ mod tests {
     fn a_program_cut_at_the_probe_asks_for_more() {
         let mut data = b"(".to_vec();
         data.extend(std::iter::repeat_n(b"N"[0], PROBE - 1));
-        let look = look(&data, false, "m", "storage bytes", &Options::default());
+        let look = look(&data, false, STORAGE, &Options::default());
         assert!(matches!(look, Look::ReadMore(n) if n > PROBE));
     }
 }

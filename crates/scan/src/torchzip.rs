@@ -433,14 +433,12 @@ impl ZipScan<'_> {
         let name = self.name(index);
         let size = self.ck.entries[index].uncomp_size;
         let read = |n| zip.prefix(self.src, index, n);
-        let look = staged::look_in(
-            size,
-            self.opts.max_pickle_bytes,
-            read,
-            &name,
+        let place = staged::Place {
+            member: Some(&name),
             what,
-            self.opts,
-        );
+            loader: "torch.load",
+        };
+        let look = staged::look_in(size, self.opts.max_pickle_bytes, read, place, self.opts);
         if let Look::Found(findings) = look {
             out.findings.extend(findings);
         }

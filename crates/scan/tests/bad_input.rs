@@ -209,3 +209,24 @@ fn decompression_bombs_are_errors() {
         );
     }
 }
+
+#[test]
+fn a_pickle_after_the_stream_limit_is_never_silent() {
+    // A plain pickle, then more one-opcode pickles than the engine reads, then
+    // a payload: the analysis stops, and says so (loaders that read in a loop
+    // would reach the payload).
+    for n in [63usize, 64, 200, 5000] {
+        let mut data = b"\x80\x02}q\x00.".to_vec();
+        for _ in 0..n {
+            data.extend(b"N.");
+        }
+        data.extend(b"cposix\nsystem\n(S'echo hidden'\ntR.");
+        let (v, rules) = verdict(&data);
+        assert_ne!(v, Verdict::Safe, "{n}");
+        assert!(rules.contains(&Rule::HiddenPickle), "{n}: {rules:?}");
+        assert!(
+            v == Verdict::Dangerous || rules.contains(&Rule::AnalysisLimit),
+            "{n}: {v} {rules:?}"
+        );
+    }
+}
