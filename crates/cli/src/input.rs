@@ -172,7 +172,11 @@ fn proxy(args: ProxyArgs) -> u8 {
         None => Config::default(),
     };
     let log: Box<dyn std::io::Write + Send> = match &args.log {
-        Some(p) => match std::fs::OpenOptions::new().create(true).append(true).open(p) {
+        Some(p) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
             Ok(f) => Box::new(f),
             Err(e) => return fail(format!("cannot open the log {}: {e}", p.display())),
         },

@@ -234,7 +234,11 @@ impl Default for Config {
             .into_iter()
             .map(|r| (r.to_string(), "default".to_string()))
             .collect();
-        Config { profiles, roles, output: None }
+        Config {
+            profiles,
+            roles,
+            output: None,
+        }
     }
 }
 
@@ -295,8 +299,18 @@ impl Config {
         if let Some(p) = &self.output {
             return self.profiles[p].clone();
         }
-        let mut p = Profile { name: "output".into(), max_bytes: None, ..Profile::default() };
-        for r in [Rule::InstructionOverride, Rule::RoleSpoofing, Rule::PromptExtraction, Rule::EncodedPayload, Rule::MixedScript] {
+        let mut p = Profile {
+            name: "output".into(),
+            max_bytes: None,
+            ..Profile::default()
+        };
+        for r in [
+            Rule::InstructionOverride,
+            Rule::RoleSpoofing,
+            Rule::PromptExtraction,
+            Rule::EncodedPayload,
+            Rule::MixedScript,
+        ] {
             p.actions.insert(r, None);
         }
         p

@@ -212,7 +212,7 @@ static PATTERNS: &[Pattern] = &[
         O,
         0.85,
         "an instruction to ignore earlier instructions (Korean)",
-        r"(?:이전|위의|앞의|모든|기존)?\s?(?:지시|지침|명령|규칙|지시사항)(?:을|를|은|는)?\s?(?:모두\s)?(?:무시|잊어)",
+        r"(?:지시|지침|명령|규칙|지시사항)(?:을|를|은|는)?\s?(?:모두\s)?(?:무시|잊어)",
     ),
     p(
         O,
@@ -224,7 +224,7 @@ static PATTERNS: &[Pattern] = &[
         O,
         0.85,
         "an instruction to ignore earlier instructions (Hindi)",
-        r"(?:पिछले|सभी|पहले के|ऊपर के)?\s?(?:निर्देशों|निर्देश|नियमों)\s?(?:को)?\s?(?:अनदेखा|नज़रअंदाज़|नजरअंदाज|भूल)",
+        r"(?:निर्देशों|निर्देश|नियमों)\s?(?:को)?\s?(?:अनदेखा|नज़रअंदाज़|नजरअंदाज|भूल)",
     ),
     p(
         O,
@@ -308,6 +308,27 @@ static PATTERNS: &[Pattern] = &[
     ),
 ];
 
+/// A literal prefilter: the prefixes every match of some pattern starts
+/// with (regex-syntax's literal extraction). A text that has none of them
+/// matches no pattern, and most texts have none: one Aho-Corasick pass
+/// instead of the set's overlapping search. `None` when some pattern has
+/// no finite set of prefixes (then every text is searched).
+static PREFIXES: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let mut lits: Vec<Vec<u8>> = Vec::new();
+    for p in PATTERNS {
+        let hir = regex_syntax::Parser::new().parse(p.re).ok()?;
+        let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+        for l in seq.literals()? {
+            if l.as_bytes().is_empty() {
+                return None;
+            }
+            lits.push(l.as_bytes().to_vec());
+        }
+    }
+    AhoCorasick::new(lits).ok()
+});
+
 static SET: LazyLock<RegexSet> =
     LazyLock::new(|| RegexSet::new(PATTERNS.iter().map(|p| p.re)).expect("patterns compile"));
 static ONE: LazyLock<Vec<Regex>> = LazyLock::new(|| {
@@ -386,6 +407,9 @@ pub fn check(f: &Folded, extra: &[String]) -> Vec<Hit> {
 }
 
 fn phrases(f: &Folded, hits: &mut Vec<Hit>) {
+    if PREFIXES.as_ref().is_some_and(|ac| !ac.is_match(&f.text)) {
+        return;
+    }
     for i in SET.matches(&f.text).iter() {
         let p = &PATTERNS[i];
         for m in ONE[i].find_iter(&f.text).take(16) {
@@ -476,6 +500,11 @@ mod tests {
             .chain(dialogue(t))
             .map(|h| (h.rule, h.score))
             .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    #[test]
+    fn the_prefilter_covers_every_pattern() {
+        assert!(PREFIXES.is_some(), "some pattern has no finite prefix set");
     }
 
     #[test]

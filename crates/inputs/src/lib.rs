@@ -37,6 +37,7 @@ pub mod fold;
 pub mod heuristics;
 pub mod hit;
 pub mod markup;
+#[cfg(feature = "proxy")]
 pub mod proxy;
 pub mod report;
 pub mod scripts;

@@ -61,7 +61,11 @@ pub fn parts(api: Api, body: &Value) -> Vec<Part> {
 
 fn push(out: &mut Vec<Part>, pointer: String, role: &str, v: &Value) {
     if let Some(s) = v.as_str() {
-        out.push(Part { pointer, role: role.to_string(), text: s.to_string() });
+        out.push(Part {
+            pointer,
+            role: role.to_string(),
+            text: s.to_string(),
+        });
     }
 }
 
@@ -79,10 +83,17 @@ fn strings_at(body: &Value, pointer: &str, role: &str, out: &mut Vec<Part>) {
 }
 
 fn chat(body: &Value, out: &mut Vec<Part>) {
-    let Some(messages) = body.get("messages").and_then(Value::as_array) else { return };
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return;
+    };
     for (i, m) in messages.iter().enumerate() {
         let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
-        content(m.get("content"), &format!("/messages/{i}/content"), role, out);
+        content(
+            m.get("content"),
+            &format!("/messages/{i}/content"),
+            role,
+            out,
+        );
     }
 }
 
@@ -104,16 +115,26 @@ fn content(c: Option<&Value>, pointer: &str, role: &str, out: &mut Vec<Part>) {
 }
 
 fn responses(body: &Value, out: &mut Vec<Part>) {
-    push(out, "/instructions".into(), "system", body.get("instructions").unwrap_or(&Value::Null));
+    push(
+        out,
+        "/instructions".into(),
+        "system",
+        body.get("instructions").unwrap_or(&Value::Null),
+    );
     match body.get("input") {
         Some(Value::String(_)) => push(out, "/input".into(), "user", &body["input"]),
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 let at = format!("/input/{i}");
                 match item.get("type").and_then(Value::as_str) {
-                    Some("function_call_output" | "custom_tool_call_output" | "mcp_call_output") => {
-                        push(out, format!("{at}/output"), "tool", item.get("output").unwrap_or(&Value::Null))
-                    }
+                    Some(
+                        "function_call_output" | "custom_tool_call_output" | "mcp_call_output",
+                    ) => push(
+                        out,
+                        format!("{at}/output"),
+                        "tool",
+                        item.get("output").unwrap_or(&Value::Null),
+                    ),
                     _ => {
                         let role = item.get("role").and_then(Value::as_str).unwrap_or("user");
                         content(item.get("content"), &format!("{at}/content"), role, out)
@@ -139,14 +160,41 @@ pub fn response_parts(api: Api, body: &Value) -> Vec<Part> {
     let mut out = Vec::new();
     match api {
         Api::Chat | Api::Completions => {
-            for (i, c) in body.get("choices").and_then(Value::as_array).into_iter().flatten().enumerate() {
-                push(&mut out, format!("/choices/{i}/message/content"), "assistant", c.pointer("/message/content").unwrap_or(&Value::Null));
-                push(&mut out, format!("/choices/{i}/text"), "assistant", c.get("text").unwrap_or(&Value::Null));
+            for (i, c) in body
+                .get("choices")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                push(
+                    &mut out,
+                    format!("/choices/{i}/message/content"),
+                    "assistant",
+                    c.pointer("/message/content").unwrap_or(&Value::Null),
+                );
+                push(
+                    &mut out,
+                    format!("/choices/{i}/text"),
+                    "assistant",
+                    c.get("text").unwrap_or(&Value::Null),
+                );
             }
         }
         Api::Responses => {
-            for (i, o) in body.get("output").and_then(Value::as_array).into_iter().flatten().enumerate() {
-                content(o.get("content"), &format!("/output/{i}/content"), "assistant", &mut out);
+            for (i, o) in body
+                .get("output")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                content(
+                    o.get("content"),
+                    &format!("/output/{i}/content"),
+                    "assistant",
+                    &mut out,
+                );
             }
         }
         Api::Embeddings => {}
@@ -167,18 +215,34 @@ mod tests {
             {"role": "tool", "tool_call_id": "1", "content": "result"}
         ]});
         let p = parts(Api::of_path("/v1/chat/completions").unwrap(), &body);
-        let got: Vec<(&str, &str, &str)> = p.iter().map(|p| (p.pointer.as_str(), p.role.as_str(), p.text.as_str())).collect();
-        assert_eq!(got, [("/messages/0/content", "system", "be nice"), ("/messages/1/content/0/text", "user", "hi"), ("/messages/2/content", "tool", "result")]);
+        let got: Vec<(&str, &str, &str)> = p
+            .iter()
+            .map(|p| (p.pointer.as_str(), p.role.as_str(), p.text.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/messages/0/content", "system", "be nice"),
+                ("/messages/1/content/0/text", "user", "hi"),
+                ("/messages/2/content", "tool", "result")
+            ]
+        );
         let body = json!({"instructions": "sys", "input": [
             {"role": "user", "content": [{"type": "input_text", "text": "q"}]},
             {"type": "function_call_output", "call_id": "c", "output": "tool says"}
         ]});
         let p = parts(Api::Responses, &body);
-        assert_eq!(p.iter().map(|p| p.role.as_str()).collect::<Vec<_>>(), ["system", "user", "tool"]);
+        assert_eq!(
+            p.iter().map(|p| p.role.as_str()).collect::<Vec<_>>(),
+            ["system", "user", "tool"]
+        );
         let mut b = body.clone();
         replace(&mut b, "/input/1/output", "clean");
         assert_eq!(b["input"][1]["output"], "clean");
-        assert_eq!(parts(Api::Completions, &json!({"prompt": ["a", "b"]})).len(), 2);
+        assert_eq!(
+            parts(Api::Completions, &json!({"prompt": ["a", "b"]})).len(),
+            2
+        );
         assert_eq!(Api::of_path("/v1/models"), None);
     }
 }

@@ -24,7 +24,8 @@ use crate::hit::Action;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 type Body = BoxBody<Bytes, Error>;
-type HttpClient = Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Body>;
+type HttpClient =
+    Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Body>;
 
 /// Where requests go: a base URL (`http://127.0.0.1:8000`, or with a path
 /// prefix the request's path is appended to).
@@ -43,7 +44,9 @@ impl Upstream {
         if scheme != "http" && scheme != "https" {
             return Err(format!("upstream {url:?}: use an http:// or https:// URL"));
         }
-        let authority = uri.authority().ok_or_else(|| format!("upstream {url:?} has no host"))?;
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("upstream {url:?} has no host"))?;
         Ok(Upstream {
             scheme: scheme.into(),
             authority: authority.to_string(),
@@ -93,7 +96,9 @@ struct State {
 /// Serve until interrupted (SIGINT or SIGTERM); `ready` is told the bound
 /// address first.
 pub fn run(opts: ProxyOptions, ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(opts.listen).await?;
         ready(listener.local_addr()?);
@@ -138,18 +143,29 @@ fn state(opts: ProxyOptions) -> State {
 }
 
 fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into()).map_err(|e: Infallible| match e {}).boxed()
+    Full::new(b.into())
+        .map_err(|e: Infallible| match e {})
+        .boxed()
 }
 
 fn json_response(status: StatusCode, v: &Value) -> Response<Body> {
     let mut r = Response::new(full(v.to_string()));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
 /// An OpenAI-style error.
-fn error(status: StatusCode, code: &str, message: String, param: Option<&str>, findings: Value) -> Response<Body> {
+fn error(
+    status: StatusCode,
+    code: &str,
+    message: String,
+    param: Option<&str>,
+    findings: Value,
+) -> Response<Body> {
     json_response(
         status,
         &json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code, "airlock": {"findings": findings}}}),
@@ -158,12 +174,26 @@ fn error(status: StatusCode, code: &str, message: String, param: Option<&str>, f
 
 async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
-    let path = req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string());
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/".to_string(), |p| p.to_string());
     let method = req.method().clone();
-    let api = (method == Method::POST).then(|| Api::of_path(&path)).flatten();
+    let api = (method == Method::POST)
+        .then(|| Api::of_path(&path))
+        .flatten();
     let mut entry = json!({"method": method.as_str(), "path": path});
     let response = match api {
-        None => forward(&state, req.map(|b| b.map_err(Error::from).boxed()), &path, None, &mut entry).await,
+        None => {
+            forward(
+                &state,
+                req.map(|b| b.map_err(Error::from).boxed()),
+                &path,
+                None,
+                &mut entry,
+            )
+            .await
+        }
         Some(api) => checked(&state, req, api, &path, &mut entry).await,
     };
     entry["status"] = response.status().as_u16().into();
@@ -173,7 +203,9 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
 }
 
 fn log(state: &State, mut entry: Value) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     entry["time"] = ((now * 1000.0).round() / 1000.0).into();
     if let Ok(mut w) = state.log.lock() {
         let _ = writeln!(w, "{entry}");
@@ -183,17 +215,31 @@ fn log(state: &State, mut entry: Value) {
 
 /// A request whose body carries inputs: read, check, then forward or
 /// refuse.
-async fn checked(state: &State, req: Request<Incoming>, api: Api, path: &str, entry: &mut Value) -> Response<Body> {
+async fn checked(
+    state: &State,
+    req: Request<Incoming>,
+    api: Api,
+    path: &str,
+    entry: &mut Value,
+) -> Response<Body> {
     let (head, body) = req.into_parts();
     let bytes = match Limited::new(body, state.max_body).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             entry["decision"] = "refused".into();
-            let too_big = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            let too_big = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
             let (status, msg) = if too_big {
-                (StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {} bytes", state.max_body))
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is larger than {} bytes", state.max_body),
+                )
             } else {
-                (StatusCode::BAD_REQUEST, format!("the request body could not be read: {e}"))
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("the request body could not be read: {e}"),
+                )
             };
             return error(status, "request_too_large", msg, None, json!([]));
         }
@@ -202,7 +248,13 @@ async fn checked(state: &State, req: Request<Incoming>, api: Api, path: &str, en
         Ok(v) => v,
         Err(e) => {
             entry["decision"] = "refused".into();
-            return error(StatusCode::BAD_REQUEST, "invalid_json", format!("the request body is not JSON: {e}"), None, json!([]));
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the request body is not JSON: {e}"),
+                None,
+                json!([]),
+            );
         }
     };
     let check = check_parts(&state.roles, &messages::parts(api, &body));
@@ -211,7 +263,13 @@ async fn checked(state: &State, req: Request<Incoming>, api: Api, path: &str, en
     if let Some((pointer, why)) = &check.blocked {
         entry["decision"] = "blocked".into();
         let msg = format!("Airlock blocked the request: {pointer}: {why}");
-        return error(StatusCode::BAD_REQUEST, "input_blocked", msg, Some(pointer), check.findings);
+        return error(
+            StatusCode::BAD_REQUEST,
+            "input_blocked",
+            msg,
+            Some(pointer),
+            check.findings,
+        );
     }
     let out = if check.rewrites.is_empty() {
         entry["decision"] = "forwarded".into();
@@ -224,8 +282,18 @@ async fn checked(state: &State, req: Request<Incoming>, api: Api, path: &str, en
         Bytes::from(body.to_string())
     };
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let output = (!stream).then_some(state.output.as_ref()).flatten().map(|p| (api, p));
-    forward(state, Request::from_parts(head, full(out)), path, output, entry).await
+    let output = (!stream)
+        .then_some(state.output.as_ref())
+        .flatten()
+        .map(|p| (api, p));
+    forward(
+        state,
+        Request::from_parts(head, full(out)),
+        path,
+        output,
+        entry,
+    )
+    .await
 }
 
 /// What the checks of a request's texts decided.
@@ -238,9 +306,16 @@ struct PartsCheck {
 
 fn check_parts(roles: &BTreeMap<String, Profile>, parts: &[Part]) -> PartsCheck {
     let started = Instant::now();
-    let mut c = PartsCheck { findings: json!([]), blocked: None, rewrites: Vec::new(), micros: 0 };
+    let mut c = PartsCheck {
+        findings: json!([]),
+        blocked: None,
+        rewrites: Vec::new(),
+        micros: 0,
+    };
     for p in parts {
-        let Some(profile) = roles.get(&p.role) else { continue };
+        let Some(profile) = roles.get(&p.role) else {
+            continue;
+        };
         let o = crate::check(&p.text, profile);
         for h in &o.hits {
             c.findings.as_array_mut().expect("array").push(json!({
@@ -248,7 +323,10 @@ fn check_parts(roles: &BTreeMap<String, Profile>, parts: &[Part]) -> PartsCheck 
                 "score": (h.score * 1000.0).round() / 1000.0, "action": h.action.name(), "message": h.message,
             }));
             if h.action == Action::Block && c.blocked.is_none() {
-                c.blocked = Some((p.pointer.clone(), format!("{} {}: {}", h.rule.id(), h.rule.name(), h.message)));
+                c.blocked = Some((
+                    p.pointer.clone(),
+                    format!("{} {}: {}", h.rule.id(), h.rule.name(), h.message),
+                ));
             }
         }
         if o.valid && o.sanitized != p.text {
@@ -260,7 +338,16 @@ fn check_parts(roles: &BTreeMap<String, Profile>, parts: &[Part]) -> PartsCheck 
 }
 
 /// Headers that belong to one connection, not to the request.
-const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 
 fn clean_headers(h: &mut HeaderMap) {
     for name in HOP_BY_HOP {
@@ -270,13 +357,27 @@ fn clean_headers(h: &mut HeaderMap) {
 
 /// Send `req` upstream and return its answer, streamed; with `output`, a
 /// JSON answer is read and its texts checked first.
-async fn forward(state: &State, mut req: Request<Body>, path: &str, output: Option<(Api, &Profile)>, entry: &mut Value) -> Response<Body> {
+async fn forward(
+    state: &State,
+    mut req: Request<Body>,
+    path: &str,
+    output: Option<(Api, &Profile)>,
+    entry: &mut Value,
+) -> Response<Body> {
     if entry.get("decision").is_none() {
         entry["decision"] = "passed".into();
     }
     let uri = match state.upstream.uri(path) {
         Ok(u) => u,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_path", format!("cannot forward {path}: {e}"), None, json!([])),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_path",
+                format!("cannot forward {path}: {e}"),
+                None,
+                json!([]),
+            );
+        }
     };
     *req.uri_mut() = uri;
     clean_headers(req.headers_mut());
@@ -285,8 +386,27 @@ async fn forward(state: &State, mut req: Request<Body>, path: &str, output: Opti
     let sent = tokio::time::timeout(state.timeout, state.client.request(req)).await;
     let resp = match sent {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => return error(StatusCode::BAD_GATEWAY, "upstream_unreachable", format!("the model server could not be reached: {e}"), None, json!([])),
-        Err(_) => return error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", format!("the model server did not answer within {} s", state.timeout.as_secs()), None, json!([])),
+        Ok(Err(e)) => {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unreachable",
+                format!("the model server could not be reached: {e}"),
+                None,
+                json!([]),
+            );
+        }
+        Err(_) => {
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                format!(
+                    "the model server did not answer within {} s",
+                    state.timeout.as_secs()
+                ),
+                None,
+                json!([]),
+            );
+        }
     };
     let (mut head, body) = resp.into_parts();
     clean_headers(&mut head.headers);
@@ -300,11 +420,29 @@ async fn forward(state: &State, mut req: Request<Body>, path: &str, output: Opti
 }
 
 /// A model's non-streaming answer, checked with the output profile.
-async fn checked_output(state: &State, head: hyper::http::response::Parts, body: Incoming, api: Api, profile: &Profile, entry: &mut Value) -> Response<Body> {
-    let bytes = match tokio::time::timeout(state.timeout, Limited::new(body, state.max_body).collect()).await {
-        Ok(Ok(b)) => b.to_bytes(),
-        _ => return error(StatusCode::BAD_GATEWAY, "upstream_unreadable", "the model server's answer could not be read whole".into(), None, json!([])),
-    };
+async fn checked_output(
+    state: &State,
+    head: hyper::http::response::Parts,
+    body: Incoming,
+    api: Api,
+    profile: &Profile,
+    entry: &mut Value,
+) -> Response<Body> {
+    let bytes =
+        match tokio::time::timeout(state.timeout, Limited::new(body, state.max_body).collect())
+            .await
+        {
+            Ok(Ok(b)) => b.to_bytes(),
+            _ => {
+                return error(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_unreadable",
+                    "the model server's answer could not be read whole".into(),
+                    None,
+                    json!([]),
+                );
+            }
+        };
     let Ok(mut body) = serde_json::from_slice::<Value>(&bytes) else {
         return Response::from_parts(head, full(bytes));
     };
@@ -314,7 +452,13 @@ async fn checked_output(state: &State, head: hyper::http::response::Parts, body:
     entry["output_findings"] = check.findings.clone();
     if let Some((pointer, why)) = check.blocked {
         entry["decision"] = "output-blocked".into();
-        return error(StatusCode::BAD_GATEWAY, "output_blocked", format!("Airlock blocked the model's answer: {pointer}: {why}"), Some(&pointer), check.findings);
+        return error(
+            StatusCode::BAD_GATEWAY,
+            "output_blocked",
+            format!("Airlock blocked the model's answer: {pointer}: {why}"),
+            Some(&pointer),
+            check.findings,
+        );
     }
     if check.rewrites.is_empty() {
         return Response::from_parts(head, full(bytes));
