@@ -6,9 +6,32 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Address space each run may use: the bound is 256 MB resident per file;
-/// virtual memory adds the binary, thread stacks and reserved buffers.
-const CEILING: u64 = 768 << 20;
+/// Address space each run may use besides the program's own image: the
+/// bound is 256 MB resident per file; virtual memory adds thread stacks
+/// and reserved buffers.
+const BUDGET: u64 = 752 << 20;
+
+/// The ceiling: [`BUDGET`] plus the memory the binary's loadable segments
+/// take (a debug build's image is three times a release build's, and is
+/// not the analysis's to pay for).
+fn ceiling() -> u64 {
+    BUDGET + image_size(Path::new(env!("CARGO_BIN_EXE_airlock")))
+}
+
+/// The sum of the `PT_LOAD` segments' sizes in memory of a 64-bit
+/// little-endian ELF file.
+fn image_size(path: &Path) -> u64 {
+    let b = std::fs::read(path).expect("read the airlock binary");
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
+    assert_eq!(&b[..5], b"\x7fELF\x02", "a 64-bit ELF binary");
+    let (phoff, phentsize, phnum) = (u64_at(0x20) as usize, u16_at(0x36), u16_at(0x38));
+    (0..phnum)
+        .map(|i| phoff + i * phentsize)
+        .filter(|&h| u32::from_le_bytes(b[h..h + 4].try_into().expect("4 bytes")) == 1)
+        .map(|h| u64_at(h + 0x28))
+        .sum()
+}
 
 /// Seconds each run may take.
 const TIME_LIMIT: &str = "60";
@@ -41,7 +64,7 @@ fn airlock(case: &str, args: &[&str]) -> Run {
     let dir = generate(case);
     let file = dir.join(case);
     let o = Command::new("prlimit")
-        .arg(format!("--as={CEILING}"))
+        .arg(format!("--as={}", ceiling()))
         .args(["timeout", TIME_LIMIT])
         .arg(env!("CARGO_BIN_EXE_airlock"))
         .args(args)
