@@ -201,49 +201,60 @@ fn step(s: &Scan, i: usize, hits: &mut Vec<Hit>) -> usize {
             j
         }
         c if c.is_control() => {
-            let j = s.run(i, |c| {
+            let control = |c: char| {
                 c.is_control()
                     && !matches!(
                         c,
                         '\t' | '\n' | '\r' | '\u{1B}' | '\u{9B}' | '\u{9D}' | '\u{90}'
                     )
-            });
-            hits.push(Hit::new(
+            };
+            run_hit(
+                s,
+                i,
+                control,
                 Rule::InvisibleCharacter,
-                s.span(i, j),
-                format!(
-                    "{} control character{} {}",
-                    j - i,
-                    plural(j - i),
-                    names(s, i, j)
-                ),
-            ));
-            j
+                "control character",
+                hits,
+            )
         }
         c if c.is_ascii() => i + 1,
         c if is_invisible(c) => invisible(s, i, hits),
-        c if is_private_or_noncharacter(c)
-            || get_general_category(c) == GeneralCategory::Unassigned =>
-        {
-            let j = s.run(i, |c| {
-                !c.is_ascii()
-                    && (is_private_or_noncharacter(c)
-                        || get_general_category(c) == GeneralCategory::Unassigned)
-            });
-            hits.push(Hit::new(
-                Rule::UnassignedCharacter,
-                s.span(i, j),
-                format!(
-                    "{} private-use, unassigned or noncharacter code point{} {}",
-                    j - i,
-                    plural(j - i),
-                    names(s, i, j)
-                ),
-            ));
-            j
-        }
+        c if is_unassigned(c) => run_hit(
+            s,
+            i,
+            is_unassigned,
+            Rule::UnassignedCharacter,
+            "private-use, unassigned or noncharacter code point",
+            hits,
+        ),
         _ => i + 1,
     }
+}
+
+/// A finding of `rule` over the run of characters from `i` that satisfy
+/// `f`: "N {what}s (U+...)"; the index after the run.
+fn run_hit(
+    s: &Scan,
+    i: usize,
+    f: impl Fn(char) -> bool,
+    rule: Rule,
+    what: &str,
+    hits: &mut Vec<Hit>,
+) -> usize {
+    let j = s.run(i, f);
+    let n = j - i;
+    hits.push(Hit::new(
+        rule,
+        s.span(i, j),
+        format!("{n} {what}{} {}", plural(n), names(s, i, j)),
+    ));
+    j
+}
+
+/// Private-use, unassigned and noncharacter code points.
+fn is_unassigned(c: char) -> bool {
+    !c.is_ascii()
+        && (is_private_or_noncharacter(c) || get_general_category(c) == GeneralCategory::Unassigned)
 }
 
 fn plural(n: usize) -> &'static str {
@@ -307,7 +318,15 @@ fn legitimate_invisible(s: &Scan, i: usize) -> bool {
     let (p, n) = (s.prev(i), s.next(i));
     let both = |f: fn(char) -> bool| p.is_some_and(f) && n.is_some_and(f);
     match s.chars[i].1 {
-        '\u{200D}' => both(is_emoji_part) || both(joins),
+        // Between emoji or letters of a joining script, or after a virama
+        // or another mark of one (a half form, a Malayalam chillu).
+        '\u{200D}' => {
+            both(is_emoji_part)
+                || both(joins)
+                || p.is_some_and(|c| {
+                    joins(c) && get_general_category(c) == GeneralCategory::NonspacingMark
+                })
+        }
         '\u{200C}' => p.is_some_and(joins),
         '\u{200E}' | '\u{200F}' | '\u{061C}' => s.has_rtl,
         '\u{200B}' => p.is_some_and(breaks_without_spaces) || n.is_some_and(breaks_without_spaces),
@@ -504,8 +523,9 @@ mod tests {
             "Grüße aus Köln — «ça va?»",
             "شكرا لك على المساعدة",
             "\u{200F}שלום עולם",
-            "می\u{200C}خواهم", // Persian: ZWNJ inside a word
-            "क्\u{200D}ष",      // Devanagari: ZWJ
+            "می\u{200C}خواهم",  // Persian: ZWNJ inside a word
+            "क्\u{200D}ष",       // Devanagari: ZWJ
+            "അതില്\u{200D} ഉണ്ട്", // Malayalam: a chillu at the end of a word
             "👨\u{200D}👩\u{200D}👧 family, ❤\u{FE0F} heart, 1\u{FE0F}\u{20E3}",
             "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F} Scotland",
             "葛\u{E0100}城市",

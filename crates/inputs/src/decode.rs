@@ -24,7 +24,7 @@ static HEX: LazyLock<Regex> = LazyLock::new(|| {
         .expect("hex compiles")
 });
 static URL_ENCODED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"[^\s%]*(?:%[0-9A-Fa-f]{2}[^\s%]{0,8}){3,}").expect("percent compiles")
+    Regex::new(r"[^\s%]*(?:%[0-9A-Fa-f]{2}[^\s%]{0,64}){3,}").expect("percent compiles")
 });
 
 /// The findings of decoded payloads in `text` at `depth`; `nested` checks

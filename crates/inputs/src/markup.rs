@@ -199,7 +199,7 @@ fn link_hit(
                 ),
             )
             .severity(Severity::Medium)
-            .score(0.6)
+            .score(0.4)
             .replace_with(label.to_string()),
         );
     }

@@ -2119,9 +2119,10 @@ rules! {
     ///
     /// ## What it detects
     /// Markdown images (inline, reference-style and HTML `<img>`) whose URL
-    /// points to a host not in the profile's `allowed-hosts`, and links to
-    /// such hosts that carry a query string, as a Markdown renderer reads
-    /// them (pulldown-cmark).
+    /// points to a host not in the profile's `allowed-hosts`, as a Markdown
+    /// renderer reads them (pulldown-cmark). Links to such hosts that carry
+    /// a query string are reported too, below the default threshold: a
+    /// link needs a click, an image loads by itself.
     ///
     /// ## Why it matters
     /// An injected instruction asks the model to render an image whose URL
