@@ -85,7 +85,7 @@ pub fn check(
             {
                 continue;
             }
-            let decoded = transformed(&f, &h);
+            let decoded = f.text_of(h.span.clone()).to_string();
             hits.push(payload_hit(
                 name,
                 h.span.clone(),
@@ -95,13 +95,6 @@ pub fn check(
         }
     }
     hits
-}
-
-fn transformed(f: &Folded, h: &Hit) -> String {
-    // The hit's message quotes the decoded words.
-    h.message
-        .rsplit_once(": ")
-        .map_or_else(|| f.text.clone(), |(_, q)| q.trim_matches('"').to_string())
 }
 
 /// The hits a profile acts on: not turned off, not report-only, not under
