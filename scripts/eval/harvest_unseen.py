@@ -572,13 +572,18 @@ def _files_digest(files: dict[str, bytes]) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
+def _check_files(tar_path: Path, files: dict, what: str, digest: str, count: int, repo: str, commit: str) -> None:
+    """Stop unless `files` are the pinned ones: `count` files whose digest is `digest`."""
+    got = _files_digest(files)
+    if got != digest or len(files) != count:
+        raise SystemExit(f"{tar_path}: {len(files)} {what}, digest {got}; expected {count} "
+                         f"files, {digest} ({repo} at {commit})")
+
+
 def extract_peer_data(tar_path: Path, dest: Path) -> None:
     """The files of PEER_DATA_DIRS under dest; checked by PEER_DATA_DIGEST."""
     files = _repo_files(tar_path, PEER_DATA_DIRS, dest)
-    digest = _files_digest(files)
-    if digest != PEER_DATA_DIGEST or len(files) != PEER_DATA_FILES:
-        raise SystemExit(f"{tar_path}: {len(files)} test data files, digest {digest}; expected "
-                         f"{PEER_DATA_FILES} files, {PEER_DATA_DIGEST} ({PEER_REPO} at {PEER_COMMIT})")
+    _check_files(tar_path, files, "test data files", PEER_DATA_DIGEST, PEER_DATA_FILES, PEER_REPO, PEER_COMMIT)
 
 
 def extract_fickling_tests(tar_path: Path, dest: Path) -> None:
@@ -586,10 +591,7 @@ def extract_fickling_tests(tar_path: Path, dest: Path) -> None:
     git blob id."""
     files = _repo_files(tar_path, FICKLING_TEST_DIRS, dest)
     fixture = files.pop(FICKLING_FIXTURE, None)
-    digest = _files_digest(files)
-    if digest != FICKLING_TESTS_DIGEST or len(files) != FICKLING_TEST_FILES:
-        raise SystemExit(f"{tar_path}: {len(files)} test files, digest {digest}; expected {FICKLING_TEST_FILES} "
-                         f"files, {FICKLING_TESTS_DIGEST} ({FICKLING_REPO} at {FICKLING_COMMIT})")
+    _check_files(tar_path, files, "test files", FICKLING_TESTS_DIGEST, FICKLING_TEST_FILES, FICKLING_REPO, FICKLING_COMMIT)
     if fixture is None:
         log(f"{tar_path} has no {FICKLING_FIXTURE}: the tests that read it will fail")
         return
@@ -601,19 +603,13 @@ def extract_fickling_tests(tar_path: Path, dest: Path) -> None:
 def extract_modelscan_tests(tar_path: Path, dest: Path) -> None:
     """modelscan's tests/ under dest, checked by MODELSCAN_TESTS_DIGEST."""
     files = _repo_files(tar_path, MODELSCAN_TEST_DIRS, dest)
-    digest = _files_digest(files)
-    if digest != MODELSCAN_TESTS_DIGEST or len(files) != MODELSCAN_TEST_FILES:
-        raise SystemExit(f"{tar_path}: {len(files)} test files, digest {digest}; expected {MODELSCAN_TEST_FILES} "
-                         f"files, {MODELSCAN_TESTS_DIGEST} ({MODELSCAN_REPO} at {MODELSCAN_COMMIT})")
+    _check_files(tar_path, files, "test files", MODELSCAN_TESTS_DIGEST, MODELSCAN_TEST_FILES, MODELSCAN_REPO, MODELSCAN_COMMIT)
 
 
 def extract_aisbom_tests(tar_path: Path, dest: Path) -> None:
     """AIsbom's tests/ under dest, checked by AISBOM_TESTS_DIGEST."""
     files = _repo_files(tar_path, AISBOM_TEST_DIRS, dest)
-    digest = _files_digest(files)
-    if digest != AISBOM_TESTS_DIGEST or len(files) != AISBOM_TEST_FILES:
-        raise SystemExit(f"{tar_path}: {len(files)} test files, digest {digest}; expected {AISBOM_TEST_FILES} "
-                         f"files, {AISBOM_TESTS_DIGEST} ({AISBOM_REPO} at {AISBOM_COMMIT})")
+    _check_files(tar_path, files, "test files", AISBOM_TESTS_DIGEST, AISBOM_TEST_FILES, AISBOM_REPO, AISBOM_COMMIT)
 
 
 def _extract_folder(tar_path: Path, prefix: str, dest_dir: Path) -> None:
