@@ -3,6 +3,7 @@
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
+use airlock_formats::source::open_regular;
 use airlock_inputs::report::{self, Checked};
 use airlock_inputs::{Config, Profile};
 use clap::{Subcommand, ValueEnum};
@@ -357,12 +358,12 @@ fn read_text(path: &Path) -> Result<String, String> {
             .take(MAX_FILE + 1)
             .read_to_end(&mut bytes)
     } else {
-        std::fs::File::open(path).and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut bytes))
+        open_regular(path).and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut bytes))
     };
     read.map_err(|e| format!("cannot read {shown}: {e}"))?;
     if bytes.len() as u64 > MAX_FILE {
         return Err(format!(
-            "{shown} is larger than {} MiB; check it in parts (--jsonl) or raise nothing: inputs that large are not prompts",
+            "{shown} is larger than {} MiB, the limit for one input: split it (--jsonl checks one record at a time)",
             MAX_FILE >> 20
         ));
     }
@@ -382,7 +383,7 @@ fn utf8(bytes: Vec<u8>, shown: &str) -> Result<String, String> {
 /// string in it.
 fn jsonl(path: &Path, fields: &[String], out: &mut Vec<Pending>) -> Result<(), String> {
     let shown = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let file = open_regular(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
     let mut reader = std::io::BufReader::new(file.take(MAX_FILE * 16));
     let mut line = Vec::new();
     for n in 1u32.. {

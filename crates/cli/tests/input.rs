@@ -239,6 +239,13 @@ fn profiles_and_mistakes() {
         err(&["input", "check", "--file", bin.to_str().unwrap()])
             .contains("not UTF-8 text (invalid byte at offset 3)")
     );
+    assert!(
+        err(&["input", "check", "--file", dir.to_str().unwrap()])
+            .contains("not a regular file (a directory)")
+    );
+    assert!(
+        err(&["input", "check", "--jsonl", "/dev/zero"]).contains("not a regular file (a device)")
+    );
     let jl = dir.join("bad.jsonl");
     std::fs::write(&jl, "{\"a\": 1}\n{oops\n").unwrap();
     assert!(err(&["input", "check", "--jsonl", jl.to_str().unwrap()]).contains("line 2: not JSON"));

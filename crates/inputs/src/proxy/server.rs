@@ -15,7 +15,7 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use serde_json::{Value, json};
 
 use super::messages::{self, Api, Part};
@@ -93,6 +93,12 @@ struct State {
     client: HttpClient,
 }
 
+/// Connections served at once; more wait in the listen queue.
+const MAX_CONNECTIONS: usize = 1024;
+
+/// How long a client may take to send a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serve until interrupted (SIGINT or SIGTERM); `ready` is told the bound
 /// address first.
 pub fn run(opts: ProxyOptions, ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
@@ -104,17 +110,22 @@ pub fn run(opts: ProxyOptions, ready: impl FnOnce(SocketAddr)) -> std::io::Resul
         ready(listener.local_addr()?);
         let state = Arc::new(state(opts));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             tokio::select! {
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                slot = slots.clone().acquire_owned() => {
+                    let slot = slot.expect("the semaphore is never closed");
+                    let Ok((stream, _)) = listener.accept().await else { continue };
                     let _ = stream.set_nodelay(true);
                     let state = state.clone();
                     tokio::spawn(async move {
                         let svc = service_fn(move |req| handle(req, state.clone()));
                         let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(HEADER_TIMEOUT)
                             .serve_connection(TokioIo::new(stream), svc)
                             .await;
+                        drop(slot);
                     });
                 }
                 _ = tokio::signal::ctrl_c() => break,
@@ -223,7 +234,9 @@ async fn checked(
     entry: &mut Value,
 ) -> Response<Body> {
     let (head, body) = req.into_parts();
-    let bytes = match Limited::new(body, state.max_body).collect().await {
+    let read =
+        tokio::time::timeout(state.timeout, Limited::new(body, state.max_body).collect()).await;
+    let bytes = match read.unwrap_or_else(|_| Err("the client did not send it in time".into())) {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             entry["decision"] = "refused".into();
