@@ -41,6 +41,13 @@
 #
 #   UNSEEN_CACHE=~/.cache/airlock/unseen-aisbom scripts/eval_unseen.sh --suite aisbom [--peer-repo GIT_CLONE]
 #
+# Eighth set, no peer's tests: published scanner-bypass proofs of concept (eight GitHub
+# repositories at pinned commits, PoCs from issue threads; every file pinned by SHA-256),
+# labelled by their publishers' claims and the CPython oracles, summary eval/UNSEEN-pocs.md
+# (scripts/eval/unseen_pocs.py; its --check needs no network):
+#
+#   scripts/eval_unseen.sh --suite pocs [--source OWNER/NAME=PATH ...]
+#
 # Environment:
 #   AIRLOCK   the airlock binary to measure (default: target/release/airlock,
 #             built with `cargo build --release -p airlock-cli` if missing)
@@ -87,6 +94,10 @@ for a in "$@"; do
   case $a in --suite=*) suite=${a#--suite=} ;; esac
   prev=$a
 done
+if [ "$suite" = pocs ]; then  # the project's venv: torch for the allowlist, Python 3.11
+  source scripts/lib/venv.sh
+  exec "$(airlock_venv)/bin/python" scripts/eval/unseen_pocs.py "$@"
+fi
 case $suite in
   main) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-main} ;;
   peers) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-peers} ;;
