@@ -59,6 +59,9 @@ step "committed fixtures are what the generators write with the pinned venv"
 # The labelled set of the input-check evaluation (texts from pinned wheels,
 # some 11 MB downloaded once; eval/INPUTS.md).
 python3 scripts/eval_inputs.py --check
+# The eighth unseen set (published scanner-bypass proofs of concept): its
+# report agrees with its recorded results (eval/UNSEEN-pocs.md).
+python3 scripts/eval/unseen_pocs.py --check
 # ExecuTorch in a venv of its own (executorch's pins would disturb the
 # project's venv): some 25 MB of wheels, installed once and kept.
 if [ "${AIRLOCK_SKIP_EXECUTORCH:-}" = 1 ]; then
