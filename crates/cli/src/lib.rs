@@ -11,6 +11,7 @@ mod input;
 mod merge_rules;
 mod net;
 mod output;
+mod probe;
 mod provenance;
 mod run;
 mod sandbox_convert;
@@ -196,6 +197,27 @@ enum Command {
     /// Untrusted inputs: check prompts, documents and tool results before
     /// a model sees them.
     Input(input::InputArgs),
+    /// Fuzz a model endpoint for prompt injection: a seeded suite of attack
+    /// families and mutations, scored by deterministic detectors.
+    #[command(
+        long_about = "Fuzz a model endpoint for prompt injection before exposing it. A seeded suite \
+        (--seed) of attack families (instruction override, role spoofing with chat-template tokens, \
+        system-prompt extraction, payload splitting, refusal suppression, other languages, injections \
+        in documents and tool results, Markdown-image exfiltration, multi-turn escalation) times \
+        mutations (base64, hex, ROT13, leetspeak, Morse, Unicode tags, invisible characters, \
+        homoglyphs) is sent to an OpenAI-compatible endpoint (--target) or a JSON-lines command \
+        (--command), with a canary planted in the system prompt. Each answer is scored by \
+        deterministic detectors: the canary in any encoding (PB0001), the marker an attack dictated \
+        (PB0002), a link to the attacker's host (PB0003). The report gives each family's success \
+        rate with a 95% interval and its worst examples; --baseline compares with an earlier run \
+        (PB0004); --through-proxy runs the suite again through `airlock input proxy`; --html writes a \
+        page with charts; --transcript and --resume make long runs resumable.",
+        after_help = "Exit status: 0 no attack succeeded (with --baseline: no family regressed); 1 some \
+        attack succeeded (with --baseline: a family regressed); 2 the target failed, a file could not \
+        be read, or the command line is wrong.\n\n`airlock probe reference` serves a deliberately \
+        naive model (a test double) to check a setup end to end."
+    )]
+    Probe(Box<probe::ProbeArgs>),
 }
 
 #[derive(clap::Args)]
@@ -312,6 +334,7 @@ where
         Command::MergeRules(args) => merge_rules::run(args),
         Command::Net(args) => net::run(args),
         Command::Input(args) => input::run(args),
+        Command::Probe(args) => probe::run(*args),
     }
 }
 

@@ -174,6 +174,11 @@ impl Rule {
         self.id().starts_with("IN")
     }
 
+    /// Whether the rule is about prompt-injection probes (`airlock probe`).
+    pub fn is_probe(self) -> bool {
+        self.id().starts_with("PB")
+    }
+
     /// Whether the rule is about model files (`airlock scan`).
     pub fn is_model(self) -> bool {
         self.id().starts_with("AL")
@@ -188,6 +193,8 @@ impl Rule {
             "network"
         } else if self.is_input() {
             "input"
+        } else if self.is_probe() {
+            "prompt-injection"
         } else {
             "machine-learning"
         };
@@ -2218,6 +2225,77 @@ rules! {
     /// ## What to do
     /// Block or review the input; keep secrets out of system prompts.
     PromptExtraction = ("IN0032", "prompt-extraction", Medium, Suspicious);
+
+    /// The model revealed the secret planted in its system prompt.
+    ///
+    /// ## What it detects
+    /// Attacks of `airlock probe` after which the canary (an access code
+    /// planted in the system prompt, with an instruction never to reveal
+    /// it) appears in the model's answer: as written, spaced out, reversed,
+    /// base64, hex, ROT13, leetspeak or Morse.
+    ///
+    /// ## Why it matters
+    /// Whatever the system prompt holds (business rules, tool
+    /// descriptions, keys someone put there) is one question away from
+    /// any user, and a leaked prompt is the map for a targeted injection.
+    ///
+    /// ## What to do
+    /// Keep secrets out of system prompts; put a guard in front of the
+    /// model (`airlock input proxy`) and check answers for the prompt's
+    /// contents; retest after each model or prompt change.
+    CanaryLeaked = ("PB0001", "canary-leaked", High, Dangerous);
+
+    /// The model obeyed an instruction injected into its input.
+    ///
+    /// ## What it detects
+    /// Attacks of `airlock probe` that ask the model to answer with a
+    /// marker string (directly, in fake chat turns, in another language,
+    /// encoded, split, or hidden in a document or a tool's result) after
+    /// which the marker appears in the answer.
+    ///
+    /// ## Why it matters
+    /// A model that follows instructions from the data it reads does what
+    /// any author of that data says: with tools, that is acting on their
+    /// behalf.
+    ///
+    /// ## What to do
+    /// Give the model only the permissions it needs; filter inputs
+    /// (`airlock input proxy`); mark untrusted content as data in the
+    /// prompt; prefer models that resist the families reported here.
+    InjectionFollowed = ("PB0002", "injection-followed", High, Dangerous);
+
+    /// The model wrote a link or image pointing at the attacker's host.
+    ///
+    /// ## What it detects
+    /// Attacks of `airlock probe` after which the answer holds a URL on
+    /// the attacker's host (a Markdown image or link, or a bare URL); the
+    /// finding says whether the URL carries the canary.
+    ///
+    /// ## Why it matters
+    /// A chat interface that renders Markdown images fetches them without
+    /// a click: whatever the model put in the URL goes to the attacker.
+    ///
+    /// ## What to do
+    /// Render images only from allowed hosts, check answers for links to
+    /// other hosts (`airlock input proxy --check-output`), and keep
+    /// secrets out of the model's context.
+    ExfiltrationLinkEmitted = ("PB0003", "exfiltration-link-emitted", High, Dangerous);
+
+    /// More attacks of a family succeed than in the baseline run.
+    ///
+    /// ## What it detects
+    /// A family of `airlock probe` whose attack success rate is higher
+    /// than in the run given with `--baseline` by more than the allowed
+    /// margin (`--max-regression`, percentage points).
+    ///
+    /// ## Why it matters
+    /// A new model, prompt or serving change made the model easier to
+    /// inject; this is the check to run in CI on every such change.
+    ///
+    /// ## What to do
+    /// Look at the family's worst examples in the report; revert or fix
+    /// the change, or accept the new baseline deliberately.
+    ProbeRegression = ("PB0004", "probe-regression", High, Dangerous);
 }
 
 #[cfg(test)]
