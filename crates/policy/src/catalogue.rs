@@ -23,6 +23,8 @@ struct File {
     #[serde(default)]
     dunder_component: Vec<DunderRow>,
     #[serde(default)]
+    leaf_name: Vec<LeafRow>,
+    #[serde(default)]
     module_alias: Vec<AliasRow>,
     #[serde(default)]
     exempt: Vec<ExemptRow>,
@@ -51,6 +53,16 @@ struct EntryRow {
 #[derive(Debug, Deserialize)]
 struct DunderRow {
     component: String,
+    category: String,
+    severity: SeverityRow,
+    why: String,
+}
+
+/// Names of process and code-execution functions, graded whatever module
+/// holds them (a misspelt, platform or attacker-chosen module).
+#[derive(Debug, Deserialize)]
+struct LeafRow {
+    names: Vec<String>,
     category: String,
     severity: SeverityRow,
     why: String,
@@ -106,6 +118,7 @@ struct Pattern {
 pub struct Catalogue {
     patterns: HashMap<String, Vec<Pattern>>,
     dunders: HashMap<String, Hit>,
+    leaves: HashMap<String, Hit>,
     aliases: Vec<(String, String)>,
     exempt: std::collections::HashSet<String>,
     entries: usize,
@@ -309,6 +322,22 @@ impl Catalogue {
                 )
             })
             .collect();
+        let leaves = file
+            .leaf_name
+            .into_iter()
+            .flat_map(|row| {
+                row.names.into_iter().map(move |n| {
+                    let hit = Hit {
+                        pattern: format!("*.{n}"),
+                        category: row.category.clone(),
+                        severity: row.severity.clone().into(),
+                        why: row.why.clone(),
+                        source: "leaf name".into(),
+                    };
+                    (n, hit)
+                })
+            })
+            .collect();
         let aliases = file
             .module_alias
             .into_iter()
@@ -318,6 +347,7 @@ impl Catalogue {
         Ok(Catalogue {
             patterns,
             dunders,
+            leaves,
             aliases,
             exempt,
             entries,
@@ -378,6 +408,9 @@ impl Catalogue {
             if let Some(h) = self.dunders.get(component) {
                 consider(h);
             }
+        }
+        if let Some(h) = name.rsplit('.').next().and_then(|leaf| self.leaves.get(leaf)) {
+            consider(h);
         }
         if let Some(h) = &best {
             let catch_all = h.pattern == "builtins.*" || h.pattern == "__builtin__.*";
@@ -487,6 +520,21 @@ mod tests {
             sev("torch.utils", "collect_env.run", true),
             sev("torch.utils.collect_env", "run", false)
         );
+    }
+
+    #[test]
+    fn command_and_code_names_are_graded_in_any_module() {
+        // A misspelt module (a published bypass attempt), a platform module
+        // no entry names, a module the attacker had installed.
+        assert_eq!(sev("osix", "system", false), Some(Severity::High));
+        assert_eq!(sev("evil_pkg.shim", "popen", false), Some(Severity::High));
+        assert_eq!(sev("helpers", "tools.eval", true), Some(Severity::High));
+        // Only the whole last component: evaluate, systems, my_exec are not.
+        assert_eq!(sev("mylib", "evaluate", false), None);
+        assert_eq!(sev("mylib", "systems", false), None);
+        assert_eq!(sev("mylib", "exec.helper", true), None);
+        // What a pattern grades higher keeps its grade.
+        assert_eq!(sev("os", "system", false), Some(Severity::Critical));
     }
 
     #[test]
