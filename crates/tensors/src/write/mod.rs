@@ -207,12 +207,6 @@ pub enum WriteError {
         /// Its size.
         largest_size: u64,
     },
-    /// A metadata entry the caller asked for collides with a value's name.
-    #[error("metadata entry {key:?} is both an extra entry and the name of a value in the tree")]
-    MetadataCollision {
-        /// The key.
-        key: String,
-    },
     /// The safetensors header would be larger than readers accept.
     #[error("the safetensors header would be {size} bytes, over the {limit} bytes readers accept")]
     HeaderTooLarge {

@@ -644,8 +644,16 @@ fn metadata(
         });
     }
     for (k, v) in leaves {
-        if map.contains_key(&k) {
-            return Err(WriteError::MetadataCollision { key: k });
+        if let Some(entry) = map.get(&k) {
+            // safetensors' own entries (`format = pt`, which transformers
+            // reads) win; the checkpoint's value is reported, not lost
+            // silently.
+            let what = format!(
+                "non-tensor value {v} left out of the metadata: {k:?} is the file's own entry \
+                 ({k} = {entry}), which loaders read"
+            );
+            transformations.push(Transformation { path: k, what });
+            continue;
         }
         let size = (k.len() + v.len()) as u64;
         if used + size > options.metadata_limit {
@@ -856,14 +864,21 @@ mod tests {
             plan(&r, &SafetensorsOptions::default()),
             Err(WriteError::ReservedName { .. })
         ));
+        // A checkpoint value named like the file's own entry: the entry
+        // stays (loaders read it), the value is reported as left out.
         let r = Rebuilt {
-            root: Node::Dict(vec![(s("format"), s("v2"))]),
+            root: Node::Dict(vec![(s("format"), s("state_dict"))]),
             ..Default::default()
         };
-        assert!(matches!(
-            plan(&r, &SafetensorsOptions::default()),
-            Err(WriteError::MetadataCollision { .. })
-        ));
+        let p = plan(&r, &SafetensorsOptions::default()).unwrap();
+        assert_eq!(p.metadata().get("format").map(String::as_str), Some("pt"));
+        assert!(
+            p.transformations()
+                .iter()
+                .any(|t| t.path == "format" && t.what.contains("state_dict")),
+            "{:?}",
+            p.transformations()
+        );
     }
 
     #[test]
