@@ -409,7 +409,11 @@ impl Catalogue {
                 consider(h);
             }
         }
-        if let Some(h) = name.rsplit('.').next().and_then(|leaf| self.leaves.get(leaf)) {
+        if let Some(h) = name
+            .rsplit('.')
+            .next()
+            .and_then(|leaf| self.leaves.get(leaf))
+        {
             consider(h);
         }
         if let Some(h) = &best {
