@@ -15,6 +15,7 @@ their loaders read them, and executes nothing from them:
 - :func:`inspect` shows what a file holds;
 - :func:`guard` makes ``torch.load`` scan first;
 - :mod:`airlock.inputs` checks untrusted text before a model sees it.
+- :mod:`airlock.probe` fuzzes a model you call from Python for prompt injection.
 
 The heavy lifting is Rust (``airlock._native``); every call releases the GIL.
 """
@@ -26,7 +27,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence, Union
 
-from . import _native, inputs
+from . import _native, inputs, probe
 from ._guard import guard
 from ._load import load
 
@@ -42,6 +43,7 @@ __all__ = [
     "convert",
     "guard",
     "inputs",
+    "probe",
     "inspect",
     "load",
     "scan",

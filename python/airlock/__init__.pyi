@@ -64,3 +64,4 @@ class _Guard:
 
 guard: _Guard
 from . import inputs as inputs
+from . import probe as probe

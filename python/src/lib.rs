@@ -609,6 +609,148 @@ impl InputChecker {
     }
 }
 
+/// A Python callable as a probe target: called with the request as JSON
+/// text (`{"id", "messages", "tools"}`), it returns the model's answer.
+struct PyTarget {
+    callable: Py<PyAny>,
+}
+
+impl airlock_probe::Target for PyTarget {
+    fn send(
+        &self,
+        suite: &airlock_probe::Suite,
+        attack: &airlock_probe::suite::Attack,
+    ) -> Result<airlock_probe::target::Reply, airlock_probe::target::SendError> {
+        use airlock_probe::target::{Reply, SendError, conversation};
+        let req = serde_json::json!({
+            "id": attack.id,
+            "messages": conversation(suite, attack),
+            "tools": attack.tools,
+        })
+        .to_string();
+        Python::with_gil(|py| {
+            let answer = self
+                .callable
+                .call1(py, (req,))
+                .map_err(|e| SendError::Fatal(format!("the callable raised {e}")))?;
+            answer
+                .extract::<String>(py)
+                .map(Reply::Answer)
+                .map_err(|_| {
+                    SendError::Fatal("the callable returned something other than a str".into())
+                })
+        })
+    }
+
+    fn describe(&self) -> String {
+        Python::with_gil(|py| {
+            self.callable
+                .bind(py)
+                .repr()
+                .map(|r| format!("Python callable {r}"))
+                .unwrap_or_else(|_| "a Python callable".into())
+        })
+    }
+}
+
+/// Options of `airlock.probe.run`, as JSON.
+#[derive(serde::Deserialize)]
+struct ProbeOptions {
+    seed: u64,
+    samples: usize,
+    families: Option<Vec<String>>,
+    mutations: Option<Vec<String>>,
+    system_prompt: Option<String>,
+    tokenizer_config: Option<String>,
+    concurrency: usize,
+    baseline: Option<String>,
+    max_regression: f64,
+}
+
+fn probe_suite(o: &ProbeOptions) -> PyResult<airlock_probe::Suite> {
+    fn names<T>(
+        list: &Option<Vec<String>>,
+        lookup: fn(&str) -> Option<T>,
+        what: &str,
+    ) -> PyResult<Option<Vec<T>>> {
+        list.as_ref()
+            .map(|l| {
+                l.iter()
+                    .map(|n| {
+                        lookup(n).ok_or_else(|| PyValueError::new_err(format!("no {what} {n:?}")))
+                    })
+                    .collect()
+            })
+            .transpose()
+    }
+    let mut opts = airlock_probe::SuiteOptions {
+        seed: o.seed,
+        samples: o.samples,
+        system_prompt: o.system_prompt.clone(),
+        ..Default::default()
+    };
+    if let Some(f) = names(&o.families, airlock_probe::Family::lookup, "family")? {
+        opts.families = f;
+    }
+    if let Some(m) = names(&o.mutations, airlock_probe::Mutation::lookup, "mutation")? {
+        opts.mutations = m;
+    }
+    if let Some(text) = &o.tokenizer_config {
+        let t = airlock_probe::tokens::from_tokenizer_config(text)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        opts.tokens = vec![t];
+    }
+    Ok(airlock_probe::suite::build(&opts))
+}
+
+/// Run a probe suite against a Python callable; returns the JSON report
+/// (`airlock probe --format json`'s document).
+#[pyfunction]
+#[allow(unsafe_code)]
+fn probe_run(py: Python<'_>, target: Py<PyAny>, options: &str) -> PyResult<String> {
+    use airlock_probe::{Target as _, report};
+    let o: ProbeOptions =
+        serde_json::from_str(options).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let baseline: Option<report::Report> = o
+        .baseline
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| PyValueError::new_err(format!("the baseline is not a probe report: {e}")))?;
+    let suite = probe_suite(&o)?;
+    let target = PyTarget { callable: target };
+    let run_opts = airlock_probe::RunOptions {
+        concurrency: o.concurrency.max(1),
+        ..Default::default()
+    };
+    let name = target.describe();
+    let records = py
+        .allow_threads(|| {
+            airlock_probe::run::run(&suite, &target, &run_opts, &HashMap::new(), |_| {})
+        })
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let mut rep = report::build(&suite, &name, &records);
+    if let Some(b) = &baseline {
+        report::compare(&mut rep, b, o.max_regression / 100.0);
+    }
+    let findings = report::findings(&rep, &suite, &records);
+    Ok(report::to_json(&rep, &findings).to_string())
+}
+
+/// A probe report (JSON) as text or HTML.
+#[pyfunction]
+fn probe_render(report: &str, format: &str) -> PyResult<String> {
+    let rep: airlock_probe::Report =
+        serde_json::from_str(report).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    match format {
+        "text" => Ok(airlock_probe::report::to_text(&rep)),
+        "html" => Ok(airlock_probe::html::to_html(&rep)),
+        _ => Err(PyValueError::new_err(format!(
+            "no format {format:?} (text or html)"
+        ))),
+    }
+}
+
 #[pymodule]
 #[allow(unsafe_code)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -625,5 +767,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(inspect, m)?)?;
     m.add_function(wrap_pyfunction!(load_plan, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(probe_run, m)?)?;
+    m.add_function(wrap_pyfunction!(probe_render, m)?)?;
     Ok(())
 }

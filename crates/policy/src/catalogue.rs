@@ -330,7 +330,7 @@ impl Catalogue {
                     let hit = Hit {
                         pattern: format!("*.{n}"),
                         category: row.category.clone(),
-                        severity: row.severity.clone().into(),
+                        severity: row.severity.into(),
                         why: row.why.clone(),
                         source: "leaf name".into(),
                     };
