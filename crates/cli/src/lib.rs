@@ -16,6 +16,7 @@ mod provenance;
 mod run;
 mod sandbox_convert;
 mod scan;
+mod secrets;
 
 use airlock_policy::Rule;
 use clap::{Parser, Subcommand};
@@ -218,6 +219,27 @@ enum Command {
         naive model (a test double) to check a setup end to end."
     )]
     Probe(Box<probe::ProbeArgs>),
+    /// Credentials and personal data in model files and folders: pickle
+    /// strings, safetensors metadata, configs, tokenizers, cards,
+    /// notebooks, logs, `.git` metadata.
+    #[command(
+        long_about = "Find credentials and personal data in every string a model file or folder carries, \
+        without running anything and without reading tensor payloads: pickle string constants (with the \
+        dict key they are stored under: hyper-parameters, argparse namespaces, training arguments), the \
+        pickles and text members of torch ZIPs, TorchScript and other archives (never their data/ records), \
+        safetensors __metadata__, JSON configs and notebooks member by member, YAML, model cards, logs, \
+        and .git metadata (config, logs). Credentials by their provider's format (Hugging Face, OpenAI, \
+        Anthropic, AWS, Google, Azure, Weights & Biases, GitHub with its checksum, GitLab, Slack, Stripe, \
+        JWTs, database URLs with passwords: PV0001), private keys (PV0002), high-entropy values under \
+        names like token or password (PV0003), personal data (e-mail addresses, phone numbers, IBANs with \
+        their check digits, card numbers with their Luhn digit: PV0010), paths and host names that name \
+        users and internal machines (PV0020). In tokenizer vocabularies only credentials are looked for. \
+        Every finding is redacted and located (member, key or JSON pointer, line or byte offset).",
+        after_help = "Exit status: 0 no finding at the --fail-on level; 1 some finding at that level \
+        (default: credentials, private keys and generic secrets); 2 otherwise some file could not be read, \
+        or the command line is wrong."
+    )]
+    Secrets(secrets::SecretsArgs),
 }
 
 #[derive(clap::Args)]
@@ -335,6 +357,7 @@ where
         Command::Net(args) => net::run(args),
         Command::Input(args) => input::run(args),
         Command::Probe(args) => probe::run(*args),
+        Command::Secrets(args) => secrets::run(args),
     }
 }
 

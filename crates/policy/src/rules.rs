@@ -179,6 +179,11 @@ impl Rule {
         self.id().starts_with("PB")
     }
 
+    /// Whether the rule is about sensitive data (`airlock secrets`).
+    pub fn is_privacy(self) -> bool {
+        self.id().starts_with("PV")
+    }
+
     /// Whether the rule is about model files (`airlock scan`).
     pub fn is_model(self) -> bool {
         self.id().starts_with("AL")
@@ -195,6 +200,8 @@ impl Rule {
             "input"
         } else if self.is_probe() {
             "prompt-injection"
+        } else if self.is_privacy() {
+            "privacy"
         } else {
             "machine-learning"
         };
@@ -2296,6 +2303,91 @@ rules! {
     /// Look at the family's worst examples in the report; revert or fix
     /// the change, or accept the new baseline deliberately.
     ProbeRegression = ("PB0004", "probe-regression", High, Dangerous);
+
+    /// A credential of a known provider in what a model carries.
+    ///
+    /// ## What it detects
+    /// Tokens and keys by their provider's documented format: Hugging
+    /// Face, OpenAI, Anthropic, AWS access keys, Google service-account
+    /// JSON and API keys, Azure storage keys, Weights & Biases, GitHub
+    /// (whose tokens carry a CRC32 checksum, verified), GitLab, Slack,
+    /// Stripe, JSON Web Tokens (a decodable header with an algorithm) and
+    /// database URLs with a password, in pickle strings (hyper-parameters,
+    /// argparse namespaces, training arguments), safetensors metadata,
+    /// configs, tokenizer files, model cards, notebooks and logs.
+    ///
+    /// ## Why it matters
+    /// A model published with the key it was trained with hands that key
+    /// to everyone who downloads it; keys in checkpoints have been
+    /// harvested from model hubs.
+    ///
+    /// ## What to do
+    /// Revoke the credential now, then remove it from the file (a
+    /// checkpoint's `hyper_parameters`, a config) and publish again.
+    Credential = ("PV0001", "credential", High, Note);
+
+    /// A private key (PEM, OpenSSH, PuTTY) in what a model carries.
+    ///
+    /// ## What it detects
+    /// The armour of a private key (`-----BEGIN ... PRIVATE KEY-----`,
+    /// OpenSSH and PuTTY key files) with key material after it.
+    ///
+    /// ## Why it matters
+    /// A private key signs and decrypts as its owner: servers, Git hosts
+    /// and certificates that trust it trust whoever has the model.
+    ///
+    /// ## What to do
+    /// Replace the key pair and remove the key from the file.
+    PrivateKey = ("PV0002", "private-key", Critical, Note);
+
+    /// A value that looks like a secret under a name that says it is one.
+    ///
+    /// ## What it detects
+    /// A high-entropy string stored under a key such as `api_key`,
+    /// `token`, `secret` or `password` (a dict key, a JSON member, an
+    /// assignment), when no provider's format matched it.
+    ///
+    /// ## Why it matters
+    /// Not every credential has a recognisable format; its name still says
+    /// what it is.
+    ///
+    /// ## What to do
+    /// Check what the value is; if it is a credential, revoke it and
+    /// remove it.
+    GenericSecret = ("PV0003", "generic-secret", Medium, Note);
+
+    /// Personal data: e-mail addresses, phone numbers, IBANs, card numbers.
+    ///
+    /// ## What it detects
+    /// E-mail addresses, phone numbers in international form, IBANs whose
+    /// check digits are right, and payment card numbers whose Luhn digit is
+    /// right, outside a tokenizer's vocabulary.
+    ///
+    /// ## Why it matters
+    /// Personal data in published artifacts (logs, configs, example
+    /// outputs, memorised training text) is a disclosure under most data
+    /// protection laws.
+    ///
+    /// ## What to do
+    /// Remove it, and find out how it got there: training data that holds
+    /// it needs the special measures PyTorch's policy asks for.
+    PersonalData = ("PV0010", "personal-data", Medium, Note);
+
+    /// A path or host name that names a person or an internal machine.
+    ///
+    /// ## What it detects
+    /// Absolute paths under a user's home (`/home/alice/...`,
+    /// `/Users/alice/...`, `C:\Users\alice\...`) and host names of
+    /// internal networks (`*.internal`, `*.corp`, `*.lan`, `*.local`).
+    ///
+    /// ## Why it matters
+    /// They tell an attacker who trained the model and on which machines,
+    /// which targets phishing and intrusion.
+    ///
+    /// ## What to do
+    /// Strip build and training paths before publishing (relative paths in
+    /// configs, `hyper_parameters` without the data directory).
+    RevealingPath = ("PV0020", "revealing-path", Low, Note);
 }
 
 #[cfg(test)]

@@ -1,0 +1,145 @@
+//! Sensitive data in what a model carries: `airlock secrets`.
+//!
+//! PyTorch's security policy asks for special measures around sensitive
+//! data. This crate finds credentials and personal data in every string a
+//! model file or folder carries, without running anything and without
+//! reading tensor payloads:
+//!
+//! files and folders → [`walk`] (regular files, `.git` metadata, no
+//! symbolic links) → [`extract`] (one reader per format, as the consumer
+//! reads it: pickle string constants with the dict key they are stored
+//! under, a torch ZIP's pickles and text members but never its `data/`,
+//! safetensors `__metadata__`, JSON and notebooks walked member by member,
+//! YAML and other text line by line) → [`detect`] (provider formats with
+//! their checksums, structure, entropy under a telling name) → [`report`]
+//! (redacted, located findings PV0001 to PV0020 in text, JSON and SARIF).
+
+#![forbid(unsafe_code)]
+
+pub mod detect;
+pub mod extract;
+pub mod redact;
+pub mod report;
+pub mod walk;
+
+use std::path::{Path, PathBuf};
+
+use airlock_policy::Rule;
+use serde::Serialize;
+
+pub use detect::{Detection, detect};
+
+/// Where a string was found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// The file, as given or found in a folder.
+    pub file: String,
+    /// The member of an archive (`model/data.pkl`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+    /// Where inside the member or file: a JSON pointer, a pickle's dict
+    /// key, a safetensors metadata key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Byte offset of the match in the member or file, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// Line (from 1) in a text file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+/// One finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// The rule.
+    #[serde(serialize_with = "rule_id")]
+    pub rule: Rule,
+    /// What it is (`github-token`, `email`, ...).
+    pub kind: &'static str,
+    /// How it was confirmed (`checksum`, `structure`, `pattern`, `entropy`).
+    pub evidence: &'static str,
+    /// The match with most of it hidden.
+    pub redacted: String,
+    /// Where.
+    pub location: Location,
+}
+
+fn rule_id<S: serde::Serializer>(r: &Rule, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(r.id())
+}
+
+/// What one file gave.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FileResult {
+    /// The file.
+    pub path: String,
+    /// How it was read (`pickle`, `pytorch-zip`, `safetensors`, `json`,
+    /// `text`, ...), or why not (`skipped: binary`).
+    pub read_as: String,
+    /// Bytes of strings examined.
+    pub bytes: u64,
+    /// The findings.
+    pub findings: Vec<Finding>,
+    /// Why the file could not be read completely.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Audit one file.
+pub fn audit_file(path: &Path, display: &str) -> FileResult {
+    let mut result = FileResult {
+        path: display.to_string(),
+        ..FileResult::default()
+    };
+    let mut sink = |loc: Location, text: &str, key: Option<&str>, vocabulary: bool| {
+        result.bytes += text.len() as u64;
+        for d in detect(text, key) {
+            if vocabulary && !matches!(d.rule, Rule::Credential | Rule::PrivateKey) {
+                continue;
+            }
+            result.findings.push(finding(&loc, text, key, &d));
+        }
+    };
+    let read = extract::strings(path, display, &mut sink);
+    match read {
+        Ok(how) => result.read_as = how.to_string(),
+        Err(e) => {
+            result.read_as = "error".into();
+            result.error = Some(e.to_string());
+        }
+    }
+    result
+}
+
+fn finding(loc: &Location, text: &str, key: Option<&str>, d: &Detection) -> Finding {
+    let mut location = loc.clone();
+    let base = loc.offset.unwrap_or(0);
+    location.offset = loc.offset.map(|_| base + d.start as u64);
+    if let Some(line) = loc.line {
+        let extra = text[..d.start].matches('\n').count() as u32;
+        location.line = Some(line + extra);
+    }
+    if location.key.is_none() {
+        location.key = key.map(str::to_string);
+    }
+    Finding {
+        rule: d.rule,
+        kind: d.kind,
+        evidence: d.evidence,
+        redacted: redact::redact(&text[d.start..d.end], d.kind),
+        location,
+    }
+}
+
+/// Audit files and folders (folders recursively), in parallel.
+pub fn audit(paths: &[PathBuf]) -> (Vec<FileResult>, Vec<(String, String)>) {
+    use rayon::prelude::*;
+    let files = walk::files(paths);
+    let results = files
+        .found
+        .par_iter()
+        .map(|(p, display)| audit_file(p, display))
+        .collect();
+    (results, files.problems)
+}
