@@ -56,6 +56,7 @@ step "committed fixtures are what the generators write with the pinned venv"
 "$venv/bin/python" scripts/gen_eval_corpus.py --check eval/corpus
 "$venv/bin/python" scripts/gen_signing_fixtures.py --check tests/fixtures/signing
 "$venv/bin/python" scripts/gen_pt2_fixtures.py --check tests/fixtures/pt2
+"$venv/bin/python" scripts/gen_secrets_fixtures.py --check tests/fixtures/secrets
 # The labelled set of the input-check evaluation (texts from pinned wheels,
 # some 11 MB downloaded once; eval/INPUTS.md).
 python3 scripts/eval_inputs.py --check
