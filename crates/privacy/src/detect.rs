@@ -73,6 +73,27 @@ pub fn detect(text: &str, key: Option<&str>) -> Vec<Detection> {
     out.resolve()
 }
 
+/// The longest match a detector looks for (a PEM or PuTTY key, a service
+/// account's JSON, a JWT): 16 KiB.
+const MAX_MATCH: usize = 16 << 10;
+
+/// Triggers whose literal is the first characters of the token.
+fn starts_token(t: Trigger) -> bool {
+    matches!(
+        t,
+        Trigger::GitHub
+            | Trigger::HuggingFace
+            | Trigger::SkDash
+            | Trigger::AwsKeyId
+            | Trigger::Google
+            | Trigger::WandbLocal
+            | Trigger::GitLab
+            | Trigger::Slack
+            | Trigger::Stripe
+            | Trigger::Jwt
+    )
+}
+
 // ---------------------------------------------------------------------------
 // The prefilter.
 
@@ -332,19 +353,36 @@ impl<'t> Out<'t> {
         !self.prev(s).is_some_and(token) && !self.next(e).is_some_and(token)
     }
 
+    /// The text from `i`, at most [`MAX_MATCH`] bytes of it: no token is
+    /// longer, and a long run of token characters cannot make each of its
+    /// many prefilter hits scan to its end.
+    fn window(&self, i: usize) -> &'t str {
+        let mut end = (i + MAX_MATCH).min(self.text.len());
+        while !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        &self.text[i..end]
+    }
+
     /// The span of `re` (anchored with `^`) matched at `i`.
     fn at(&self, re: &Regex, i: usize) -> Option<(usize, usize)> {
-        re.find(&self.text[i..])
+        re.find(self.window(i))
             .map(|m| (i + m.start(), i + m.end()))
     }
 
     /// The span of capture `group` of `re` matched at `i`.
     fn group_at(&self, re: &Regex, i: usize, group: usize) -> Option<(usize, usize)> {
-        let c = re.captures(&self.text[i..])?;
+        let c = re.captures(self.window(i))?;
         c.get(group).map(|m| (i + m.start(), i + m.end()))
     }
 
     fn dispatch(&mut self, trigger: Trigger, i: usize, end: usize) {
+        // A token starts where no token character precedes it: the hits
+        // inside a run (`eyJeyJ...`, `xoxb-1-xoxb-1...`) are not starts.
+        let inside = self.prev(i).is_some_and(|c| is_word(c) || c == b'-');
+        if inside && starts_token(trigger) {
+            return;
+        }
         match trigger {
             Trigger::GitHub => self.github(i),
             Trigger::HuggingFace => self.simple(&HF, i, "huggingface-token", b""),
@@ -504,7 +542,7 @@ impl Out<'_> {
     }
 
     fn jwt(&mut self, i: usize) {
-        let Some(c) = JWT.captures(&self.text[i..]) else {
+        let Some(c) = JWT.captures(self.window(i)) else {
             return;
         };
         let (Some(all), Some(header)) = (c.get(0), c.get(1)) else {
@@ -527,7 +565,7 @@ impl Out<'_> {
         if s == i || self.prev(s).is_some_and(is_word) {
             return;
         }
-        let Some(c) = DB_URL.captures(&self.text[s..]) else {
+        let Some(c) = DB_URL.captures(self.window(s)) else {
             return;
         };
         let (Some(all), Some(password)) = (c.get(0), c.get(1)) else {
@@ -1998,5 +2036,32 @@ mod tests {
             "detect: {one_call:.0} MB/s in one call, {per_line_rate:.0} MB/s line by line ({mb:.1} MB, {} + {per_line} detections)",
             whole.len()
         );
+    }
+
+    /// Runs of one prefilter literal: each hit inside a run is not a token
+    /// start, and no check reads past 16 KiB, so the cost stays linear
+    /// (these took minutes before the window and the start rule).
+    #[test]
+    fn long_runs_of_literals_are_read_once() {
+        for unit in [
+            "eyJ",
+            "xoxb-1234567890-",
+            "a.internal ",
+            "sk-",
+            "ghp_",
+            "api_key=",
+            "a@",
+        ] {
+            let text = unit.repeat((512 << 10) / unit.len());
+            let start = std::time::Instant::now();
+            let found = detect(&text, None);
+            assert!(found.len() <= text.len() / 2, "{unit}");
+            // Generous: quadratic behaviour takes minutes here.
+            assert!(
+                start.elapsed().as_secs() < 60,
+                "{unit}: {:?}",
+                start.elapsed()
+            );
+        }
     }
 }

@@ -65,6 +65,10 @@ pub struct Finding {
     pub location: Location,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 fn rule_id<S: serde::Serializer>(r: &Rule, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(r.id())
 }
@@ -79,8 +83,11 @@ pub struct FileResult {
     pub read_as: String,
     /// Bytes of strings examined.
     pub bytes: u64,
-    /// The findings.
+    /// The findings (at most 1,000).
     pub findings: Vec<Finding>,
+    /// Findings past the first 1,000, counted only.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub more_findings: usize,
     /// Why the file could not be read completely.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -92,16 +99,24 @@ pub fn audit_file(path: &Path, display: &str) -> FileResult {
         path: display.to_string(),
         ..FileResult::default()
     };
+    let mut more = 0usize;
     let mut sink = |loc: Location, text: &str, key: Option<&str>, vocabulary: bool| {
         result.bytes += text.len() as u64;
+        let mut lines = LineCounter::default();
         for d in detect(text, key) {
             if vocabulary && !matches!(d.rule, Rule::Credential | Rule::PrivateKey) {
                 continue;
             }
-            result.findings.push(finding(&loc, text, key, &d));
+            if result.findings.len() >= MAX_FINDINGS {
+                more += 1;
+                continue;
+            }
+            let line = loc.line.map(|first| first + lines.before(text, d.start));
+            result.findings.push(finding(&loc, line, text, key, &d));
         }
     };
     let read = extract::strings(path, display, &mut sink);
+    result.more_findings = more;
     match read {
         Ok(how) => result.read_as = how.to_string(),
         Err(e) => {
@@ -112,14 +127,40 @@ pub fn audit_file(path: &Path, display: &str) -> FileResult {
     result
 }
 
-fn finding(loc: &Location, text: &str, key: Option<&str>, d: &Detection) -> Finding {
+/// Findings reported per file; the rest are counted.
+const MAX_FINDINGS: usize = 1000;
+
+/// Line numbers of ascending offsets in one text, counted once.
+#[derive(Default)]
+struct LineCounter {
+    offset: usize,
+    lines: u32,
+}
+
+impl LineCounter {
+    /// Line breaks before `offset` (offsets come in ascending order).
+    fn before(&mut self, text: &str, offset: usize) -> u32 {
+        let from = self.offset.min(offset);
+        self.lines += text.as_bytes()[from..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u32;
+        self.offset = offset;
+        self.lines
+    }
+}
+
+fn finding(
+    loc: &Location,
+    line: Option<u32>,
+    text: &str,
+    key: Option<&str>,
+    d: &Detection,
+) -> Finding {
     let mut location = loc.clone();
     let base = loc.offset.unwrap_or(0);
     location.offset = loc.offset.map(|_| base + d.start as u64);
-    if let Some(line) = loc.line {
-        let extra = text[..d.start].matches('\n').count() as u32;
-        location.line = Some(line + extra);
-    }
+    location.line = line;
     if location.key.is_none() {
         location.key = key.map(str::to_string);
     }

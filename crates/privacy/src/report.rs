@@ -20,6 +20,13 @@ pub fn to_text(results: &[FileResult]) -> String {
         if !r.findings.is_empty() {
             files_with += 1;
         }
+        if r.more_findings > 0 {
+            s.push_str(&format!(
+                "{}: {} more finding(s) not shown\n",
+                r.path, r.more_findings
+            ));
+        }
+        findings += r.more_findings;
         for f in &r.findings {
             findings += 1;
             s.push_str(&format!(
