@@ -21,7 +21,6 @@ import json
 import os
 import random
 import shutil
-import string
 import subprocess
 import sys
 import tempfile

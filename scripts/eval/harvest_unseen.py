@@ -537,18 +537,26 @@ def peer_repo_tar(cache: Path, repo_src: str | None, suite: str = "peers") -> Pa
     if repo_src:
         return Path(repo_src).expanduser()
     out = sdist_dir / f"{name}-{commit[:12]}.tar.gz"
-    if not out.exists():
-        import urllib.request
+    return github_tarball(repo, commit, out, f"pass --peer-repo, a git clone of github.com/{repo} "
+                          f"holding commit {commit} (or a tarball of it)")
 
-        url = f"https://codeload.github.com/{repo}/tar.gz/{commit}"
-        log(f"downloading {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=300) as resp:
-                data = resp.read()
-        except OSError as exc:
-            raise SystemExit(f"{url}: {exc}; pass --peer-repo, a git clone of github.com/{repo} "
-                             f"holding commit {commit} (or a tarball of it)") from exc
-        out.write_bytes(data)
+
+def github_tarball(repo, commit, out, hint):
+    """GitHub's tarball of `commit` of `repo`, downloaded once to `out`;
+    `hint` says what to do when it cannot be downloaded."""
+    if out.exists():
+        return out
+    import urllib.request
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    url = f"https://codeload.github.com/{repo}/tar.gz/{commit}"
+    log(f"downloading {url}")
+    try:
+        with urllib.request.urlopen(url, timeout=300) as resp:
+            data = resp.read()
+    except OSError as exc:
+        raise SystemExit(f"{url}: {exc}; {hint}") from exc
+    out.write_bytes(data)
     return out
 
 
@@ -1216,7 +1224,7 @@ def summarise(rows: dict[str, dict], meta: dict, md_path: Path | None) -> dict:
                      "process inside `airlock run` (process creation refused by an audit hook) called a Python "
                      "function or raised a side-effect audit event after resolving a non-allowlisted global.\n")
         L.append("## Result\n")
-        L.append(f"Target: on malicious files this repository has never seen, none `safe`, at least 98% `dangerous`.\n")
+        L.append("Target: on malicious files this repository has never seen, none `safe`, at least 98% `dangerous`.\n")
         L.append(f"**{counts['malicious']['dangerous']} of {n_mal} malicious payloads `dangerous` ({pct:.1f}%), "
                  f"{counts['malicious']['safe']} `safe`; {counts['benign']['dangerous']} of "
                  f"{sum(counts['benign'].values())} benign payloads `dangerous`.**\n")
@@ -1463,7 +1471,7 @@ def md_head(meta: dict) -> list[str]:
         L.append(f"Note: {meta['note']}\n")
     nps = meta["not_pickle_bearing"]
     L.append(f"Files scanned by the tests that carry no pickle (not payloads): {nps['distinct_files']} distinct "
-             f"({nps['scans']} scans)" + (f"; of them the tests' scanner called malicious: "
+             f"({nps['scans']} scans)" + ("; of them the tests' scanner called malicious: "
                                           + ", ".join(f"`{n}`" for n in nps["malicious"]) if peers and nps.get(
                                               "malicious") else "") + ".\n")
     L.append("Tests whose scans were recorded (outcome of each test that ran):\n")

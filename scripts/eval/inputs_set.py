@@ -23,7 +23,6 @@ from a detector's answer. Sources (all read from pinned wheels, offline):
 
 from __future__ import annotations
 
-import ast
 import base64
 import hashlib
 import importlib

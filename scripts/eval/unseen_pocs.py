@@ -73,7 +73,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -276,19 +275,10 @@ def repo_reader(repo: str, src: str | None, cache: Path):
         tar = Path(src)
         how = "local tarball of the commit"
     else:
-        tar = cache / "tarballs" / f"{repo.replace('/', '+')}-{commit[:12]}.tar.gz"
         how = "GitHub tarball of the commit"
-        if not tar.exists():
-            tar.parent.mkdir(parents=True, exist_ok=True)
-            url = f"https://codeload.github.com/{repo}/tar.gz/{commit}"
-            log(f"downloading {url}")
-            try:
-                with urllib.request.urlopen(url, timeout=300) as resp:
-                    data = resp.read()
-            except OSError as exc:
-                raise SystemExit(f"{url}: {exc}; pass --source {repo}=PATH, a git directory holding commit "
-                                 f"{commit}, a folder of its files or a tarball of it") from exc
-            tar.write_bytes(data)
+        tar = H.github_tarball(repo, commit, cache / "tarballs" / f"{repo.replace('/', '+')}-{commit[:12]}.tar.gz",
+                               f"pass --source {repo}=PATH, a git directory holding commit {commit}, "
+                               "a folder of its files or a tarball of it")
     with tarfile.open(tar, "r:*") as tf:
         members = {m.name.partition("/")[2]: m for m in tf.getmembers() if m.isfile()}
         blobs = {}
