@@ -84,7 +84,7 @@ fn text_report_names_rule_position_and_action() {
 
 #[test]
 fn sarif_locates_findings_in_files_and_json_lines() {
-    let dir = tempdir();
+    let dir = common::tempdir("input");
     let doc = dir.join("page.md");
     std::fs::write(
         &doc,
@@ -191,7 +191,7 @@ fn standard_input_and_sanitized_output() {
 
 #[test]
 fn profiles_and_mistakes() {
-    let dir = tempdir();
+    let dir = common::tempdir("input");
     let cfg = dir.join("airlock.toml");
     std::fs::write(
         &cfg,
@@ -249,17 +249,4 @@ fn profiles_and_mistakes() {
     let jl = dir.join("bad.jsonl");
     std::fs::write(&jl, "{\"a\": 1}\n{oops\n").unwrap();
     assert!(err(&["input", "check", "--jsonl", jl.to_str().unwrap()]).contains("line 2: not JSON"));
-}
-
-/// A fresh folder under the target directory.
-fn tempdir() -> std::path::PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "input-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }

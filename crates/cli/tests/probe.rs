@@ -118,7 +118,7 @@ fn a_seed_gives_the_same_suite_and_report() {
 #[test]
 fn an_interrupted_run_resumes_from_its_transcript() {
     let r = Reference::start();
-    let dir = tempdir();
+    let dir = common::tempdir("probe");
     let t = dir.join("run.jsonl");
     let ts = t.to_str().unwrap();
     let args = [
@@ -165,7 +165,7 @@ fn an_interrupted_run_resumes_from_its_transcript() {
 #[test]
 fn a_baseline_decides_the_status_by_regressions() {
     let r = Reference::start();
-    let dir = tempdir();
+    let dir = common::tempdir("probe");
     let base = dir.join("base.json");
     let (mut rep, _) = json_run(&["probe", "--target", &r.url, "--format", "json"]);
     std::fs::write(&base, rep.to_string()).unwrap();
@@ -297,7 +297,7 @@ fn a_target_that_is_down_fails_clearly_and_quickly() {
 #[test]
 fn reports_in_sarif_and_html_are_safe_to_show() {
     let r = Reference::start();
-    let dir = tempdir();
+    let dir = common::tempdir("probe");
     let page = dir.join("report.html");
     let (sarif, _) = json_run(&[
         "probe",
@@ -365,17 +365,4 @@ fn the_command_line_explains_itself() {
     assert_eq!(none.status.code(), Some(2));
     let ftp = airlock(&["probe", "--target", "ftp://x"]);
     assert!(String::from_utf8_lossy(&ftp.stderr).contains("http://"));
-}
-
-/// A fresh folder under the target directory.
-fn tempdir() -> std::path::PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "probe-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }

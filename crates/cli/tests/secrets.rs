@@ -16,13 +16,7 @@ use serde_json::Value;
 /// The fixtures copied to a fresh folder, `dot-git` renamed `.git` (git
 /// cannot track a folder of that name).
 fn fixtures() -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "secrets-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
+    let d = common::tempdir("secrets");
     copy(&repo().join("tests/fixtures/secrets"), &d);
     std::fs::rename(d.join("planted/dot-git"), d.join("planted/.git")).unwrap();
     d

@@ -17,6 +17,19 @@ pub fn paint(color: Color, code: &str, text: &str) -> String {
     }
 }
 
+/// One character escaped for HTML text and attribute values.
+pub fn push_html_char(out: &mut String, c: char) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&#x27;"),
+        '/' => out.push_str("&#x2F;"),
+        c => out.push(c),
+    }
+}
+
 /// One character of a path in a SARIF artifact URI: percent-encoded where a
 /// URI needs it (space, `%`, `#`, `?`, control characters).
 pub fn push_uri_char(out: &mut String, c: char) {

@@ -117,5 +117,9 @@ pub fn to_sarif(results: &[FileResult]) -> Json {
 }
 
 fn uri(path: &str) -> String {
-    path.trim_start_matches("./").replace(' ', "%20")
+    let mut out = String::with_capacity(path.len());
+    for c in path.trim_start_matches("./").chars() {
+        airlock_policy::text::push_uri_char(&mut out, c);
+    }
+    out
 }

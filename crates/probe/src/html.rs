@@ -8,15 +8,11 @@ use crate::report::{FamilyReport, Report, percent};
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Invisible and tag characters shown, not hidden.
-            c if is_hidden(c) => out.push_str(&format!("<mark>U+{:04X}</mark>", c as u32)),
-            c => out.push(c),
+        // Invisible and tag characters shown, not hidden.
+        if is_hidden(c) {
+            out.push_str(&format!("<mark>U+{:04X}</mark>", c as u32));
+        } else {
+            airlock_policy::text::push_html_char(&mut out, c);
         }
     }
     out

@@ -2,7 +2,7 @@
 //! it without colours.
 
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The repository root (fixtures and examples are relative to it).
@@ -18,4 +18,19 @@ pub fn airlock<S: AsRef<OsStr>>(args: &[S]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .expect("run airlock")
+}
+
+/// A fresh folder under the target directory, named after `prefix`, this
+/// process and a counter.
+#[allow(dead_code)] // not every test file needs one
+pub fn tempdir(prefix: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }
