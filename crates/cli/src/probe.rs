@@ -358,12 +358,7 @@ fn execute(
         _ => HashMap::new(),
     };
     let mut out = match transcript {
-        Some(p) => Some(open_transcript(
-            p,
-            suite,
-            &target.describe(),
-            args.resume && !done.is_empty(),
-        )?),
+        Some(p) => Some(open_transcript(p, suite, &target.describe(), args.resume)?),
         None => None,
     };
     let todo = suite.attacks.len() - done.len();
@@ -389,19 +384,28 @@ fn execute(
     result.map_err(|e| e.to_string())
 }
 
+/// The transcript, continued (`--resume` of an existing one) or new: an
+/// existing file is never replaced.
 fn open_transcript(
     path: &Path,
     suite: &Suite,
     target: &str,
-    append: bool,
+    resume: bool,
 ) -> Result<std::fs::File, String> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(append)
-        .write(true)
-        .truncate(!append)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let append = resume && path.exists();
+    let mut options = std::fs::OpenOptions::new();
+    if append {
+        options.append(true);
+    } else {
+        options.write(true).create_new(true);
+    }
+    let mut f = options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => format!(
+            "{} exists: --resume continues it; to start again, remove it or name another transcript",
+            path.display()
+        ),
+        _ => format!("{}: {e}", path.display()),
+    })?;
     if !append {
         write_header(&mut f, suite, target).map_err(|e| format!("{}: {e}", path.display()))?;
     }

@@ -154,6 +154,12 @@ fn an_interrupted_run_resumes_from_its_transcript() {
         records, 50,
         "20 kept, 30 sent again (the cut line among them)"
     );
+    // Without --resume, an existing transcript is refused, not replaced.
+    let before = std::fs::read(&t).unwrap();
+    let again = airlock(&args);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume continues it"));
+    assert_eq!(std::fs::read(&t).unwrap(), before);
     // A transcript of another suite is refused, not mixed in.
     let mut other = resume.clone();
     other.extend(["--seed", "9"]);
@@ -312,13 +318,10 @@ fn reports_in_sarif_and_html_are_safe_to_show() {
     ]);
     let run = &sarif["runs"][0];
     assert_eq!(sarif["version"], "2.1.0");
-    let ids: Vec<&str> = run["tool"]["driver"]["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["PB0001", "PB0002", "PB0003", "PB0004"]);
+    assert_eq!(
+        common::sarif_rule_ids(&sarif),
+        ["PB0001", "PB0002", "PB0003", "PB0004"]
+    );
     assert!(!run["results"].as_array().unwrap().is_empty());
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("<svg") && html.contains("default-src 'none'"));

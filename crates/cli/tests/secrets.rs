@@ -136,13 +136,10 @@ fn fail_on_levels_and_sarif() {
         d.join("planted").to_str().unwrap(),
     ]);
     let run = &sarif["runs"][0];
-    let ids: Vec<&str> = run["tool"]["driver"]["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["PV0001", "PV0002", "PV0003", "PV0010", "PV0020"]);
+    assert_eq!(
+        common::sarif_rule_ids(&sarif),
+        ["PV0001", "PV0002", "PV0003", "PV0010", "PV0020"]
+    );
     assert!(run["results"].as_array().unwrap().len() >= 15);
     let missing = airlock(&["secrets", "/nonexistent/airlock-secrets"]);
     assert_eq!(missing.status.code(), Some(2));

@@ -34,3 +34,14 @@ pub fn tempdir(prefix: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// The rule ids a SARIF log declares, in order.
+#[allow(dead_code)] // not every test file writes SARIF
+pub fn sarif_rule_ids(sarif: &serde_json::Value) -> Vec<String> {
+    sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("a SARIF log declares its rules")
+        .iter()
+        .map(|r| r["id"].as_str().expect("a rule id").to_string())
+        .collect()
+}
