@@ -197,7 +197,8 @@ fn probe(args: &RunArgs) -> Result<u8, String> {
         output::emit(&listing()).map_err(|f| f.into_message())?;
         return Ok(0);
     }
-    let suite = suite::build(&suite_options(args)?);
+    let tools = tools(args)?;
+    let suite = suite::build(&suite_options(args, tools.as_ref())?);
     if args.dry_run {
         output::emit(&dry_run(&suite)).map_err(|f| f.into_message())?;
         return Ok(0);
@@ -209,11 +210,12 @@ fn probe(args: &RunArgs) -> Result<u8, String> {
         output::check_new::<&Path>(p, &[], args.report.force).map_err(|f| f.into_message())?;
     }
     let baseline = args.baseline.as_deref().map(read_report).transpose()?;
-    let target = make_target(args, args.target.as_deref())?;
+    let tools = tools.unwrap_or_else(|| default_tool(&suite.tool_name));
+    let target = make_target(args, args.target.as_deref(), &tools)?;
     let records = execute(args, &suite, target.as_ref(), args.transcript.as_deref())?;
     let mut rep = report::build(&suite, &target.describe(), &records);
     if args.through_proxy {
-        rep.through_proxy = Some(Box::new(through_proxy(args, &suite)?));
+        rep.through_proxy = Some(Box::new(through_proxy(args, &suite, &tools)?));
     }
     if let Some(b) = &baseline {
         if b.fingerprint != rep.fingerprint {
@@ -233,7 +235,7 @@ fn probe(args: &RunArgs) -> Result<u8, String> {
     Ok(u8::from(failed))
 }
 
-fn suite_options(args: &RunArgs) -> Result<SuiteOptions, String> {
+fn suite_options(args: &RunArgs, tools: Option<&Value>) -> Result<SuiteOptions, String> {
     let mut o = SuiteOptions {
         seed: args.seed,
         samples: args.samples as usize,
@@ -253,10 +255,8 @@ fn suite_options(args: &RunArgs) -> Result<SuiteOptions, String> {
             .map_err(|e| format!("{}: {e}", p.display()))?;
         o.tokens = vec![t];
     }
-    if let Some(name) =
-        tools(args)?.and_then(|t| t[0]["function"]["name"].as_str().map(String::from))
-    {
-        o.tool_name = name;
+    if let Some(name) = tools.and_then(|t| t[0]["function"]["name"].as_str()) {
+        o.tool_name = name.to_string();
     }
     Ok(o)
 }
@@ -310,7 +310,13 @@ fn read_report(path: &Path) -> Result<Report, String> {
     })
 }
 
-fn make_target(args: &RunArgs, url: Option<&str>) -> Result<Box<dyn Target>, String> {
+/// The target: the --command, or the endpoint at `url` offering `tools` to
+/// the indirect tool attacks.
+fn make_target(
+    args: &RunArgs,
+    url: Option<&str>,
+    tools: &Value,
+) -> Result<Box<dyn Target>, String> {
     let timeout = Duration::from_secs(args.timeout.max(1));
     if let Some(cmd) = &args.command {
         return Ok(Box::new(CommandTarget::start(cmd, timeout)?));
@@ -322,16 +328,12 @@ fn make_target(args: &RunArgs, url: Option<&str>) -> Result<Box<dyn Target>, Str
         ),
         None => None,
     };
-    let tools = match tools(args)? {
-        Some(t) => t,
-        None => default_tool(&suite_options(args)?.tool_name),
-    };
     Ok(Box::new(OpenAi::new(
         url,
         &args.model,
         key,
         timeout,
-        tools,
+        tools.clone(),
     )?))
 }
 
@@ -428,7 +430,7 @@ fn progress(wanted: bool, total: u64) -> Option<indicatif::ProgressBar> {
 
 /// The suite once more, through `airlock input proxy` started here in
 /// front of the target.
-fn through_proxy(args: &RunArgs, suite: &Suite) -> Result<Report, String> {
+fn through_proxy(args: &RunArgs, suite: &Suite, tools: &Value) -> Result<Report, String> {
     use airlock_inputs::Config;
     use airlock_inputs::proxy::{ProxyOptions, Upstream};
     let upstream_url = args
@@ -461,7 +463,7 @@ fn through_proxy(args: &RunArgs, suite: &Suite) -> Result<Report, String> {
         .recv_timeout(Duration::from_secs(10))
         .map_err(|_| "the proxy did not start".to_string())??;
     let url = format!("http://{addr}{}", path_of(upstream_url));
-    let target = make_target(args, Some(&url))?;
+    let target = make_target(args, Some(&url), tools)?;
     let transcript = args
         .transcript
         .as_ref()

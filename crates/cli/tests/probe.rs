@@ -369,3 +369,60 @@ fn the_command_line_explains_itself() {
     let ftp = airlock(&["probe", "--target", "ftp://x"]);
     assert!(String::from_utf8_lossy(&ftp.stderr).contains("http://"));
 }
+
+#[test]
+fn the_applications_prompt_tools_and_template_shape_the_suite() {
+    let dir = common::tempdir("probe");
+    let prompt = dir.join("prompt.txt");
+    std::fs::write(&prompt, "You are the order desk of Example Books.\n").unwrap();
+    let tools = dir.join("tools.json");
+    std::fs::write(
+        &tools,
+        r#"[{"type": "function", "function": {"name": "lookup_order", "parameters": {"type": "object"}}}]"#,
+    )
+    .unwrap();
+    let cfg = dir.join("tokenizer_config.json");
+    std::fs::write(
+        &cfg,
+        r#"{"chat_template": "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"}"#,
+    )
+    .unwrap();
+    let out = airlock(&[
+        "probe",
+        "--dry-run",
+        "--families",
+        "role-spoof,indirect-tool",
+        "--samples",
+        "3",
+        "--system-prompt",
+        prompt.to_str().unwrap(),
+        "--tools",
+        tools.to_str().unwrap(),
+        "--tokenizer-config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let system = lines[0]["system_prompt"].as_str().unwrap();
+    assert!(system.starts_with("You are the order desk of Example Books."));
+    assert!(system.contains(lines[0]["canary"].as_str().unwrap()));
+    for a in &lines[1..] {
+        let text = a.to_string();
+        match a["family"].as_str().unwrap() {
+            "role-spoof" => assert!(text.contains("<|im_start|>system")),
+            _ => assert!(text.contains("lookup_order")),
+        }
+    }
+    // A tools file that is not a tools array is refused by name.
+    std::fs::write(&tools, "{}").unwrap();
+    let bad = airlock(&["probe", "--dry-run", "--tools", tools.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("tools array"));
+}
