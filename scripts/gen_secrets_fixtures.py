@@ -126,6 +126,11 @@ def planted(out, r, expected):
           "[core]\n\trepositoryformatversion = 0\n[remote \"origin\"]\n"
           f"\turl = https://oauth2:{t['gitlab-token']}@gitlab.com/lab/model.git\n")
     expected["planted/.git/config"] = ["gitlab-token"]
+    nemo(d, t, w, expected)
+    import joblib
+    import numpy as np
+    joblib.dump({"api_token": t["huggingface-token"], "weights": np.arange(4.0)}, os.path.join(d, "pipeline.joblib"))
+    expected["planted/pipeline.joblib"] = ["huggingface-token"]
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -133,6 +138,26 @@ def planted(out, r, expected):
                             serialization.NoEncryption())
     write(os.path.join(d, "deploy_key.pem"), pem)
     expected["planted/deploy_key.pem"] = ["private-key"]
+
+
+def nemo(d, t, w, expected):
+    """A NeMo archive as NeMo writes it with tarfile: the config YAML and
+    the weights checkpoint saved by torch."""
+    import io
+    import tarfile
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"state_dict": {"w": w}, "cfg": {"hf_token": t["huggingface-token"]}}, buf)
+    yaml = ("name: tiny_asr\ntrainer:\n  max_epochs: 3\nexp_manager:\n"
+            f"  wandb_api_key: {t['wandb-api-key']}\n").encode()
+    with tarfile.open(os.path.join(d, "model.nemo"), "w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in [("./model_config.yaml", yaml), ("./model_weights.ckpt", buf.getvalue())]:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            tf.addfile(info, io.BytesIO(data))
+    expected["planted/model.nemo"] = ["wandb-api-key", "huggingface-token"]
 
 
 def clean(out, r, expected):
@@ -167,10 +192,13 @@ def clean(out, r, expected):
     write(os.path.join(d, "train.log"), "".join(
         f"2024-05-02 10:00:{i:02d} INFO step {i * 100} loss {1 / (i + 1):.4f} lr 3e-4 commit {hashlib.sha1(str(i).encode()).hexdigest()}\n"
         for i in range(20)))
-    # A credential in tensor bytes: payloads are never read, so nothing.
+    # A credential in tensor and array bytes: payloads are never read.
     token = github_token(r).encode()
+    import joblib
+    import numpy as np
+    joblib.dump({"w": np.frombuffer(token, dtype=np.uint8), "note": "ok"}, os.path.join(d, "array_bytes.joblib"))
     torch.save({"w": torch.frombuffer(bytearray(token), dtype=torch.uint8)}, os.path.join(d, "tensor_bytes.pt"))
-    for f in ["tensor_bytes.pt", "clean.ckpt", "model.safetensors", "config.json", "tokenizer.json", "README.md", "train.log"]:
+    for f in ["array_bytes.joblib", "tensor_bytes.pt", "clean.ckpt", "model.safetensors", "config.json", "tokenizer.json", "README.md", "train.log"]:
         expected["clean/" + f] = []
 
 
@@ -193,6 +221,14 @@ def meaning(path):
         with torch.serialization.safe_globals([ap.Namespace]):
             obj = torch.load(path, weights_only=True)
         return repr(strings(obj))
+    if path.endswith(".nemo"):
+        import io
+        import tarfile
+        import torch
+        with tarfile.open(path) as tf:
+            yaml = tf.extractfile("./model_config.yaml").read()
+            ckpt = torch.load(io.BytesIO(tf.extractfile("./model_weights.ckpt").read()), weights_only=True)
+        return repr((yaml, strings(ckpt)))
     if path.endswith(".safetensors"):
         from safetensors import safe_open
         with safe_open(path, "pt") as f:

@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let mut n = 0usize;
-    extract::pickle_strings(data, &Location::default(), &mut |_, s: &str, _, _| n += s.len());
+    extract::pickle_strings(data, &Location::default(), &mut |_, s: &str, _, _| n += s.len(), 64);
     assert!(n <= data.len() * 4 + 16);
     let text = String::from_utf8_lossy(data);
     for key in [None, Some("api_key")] {

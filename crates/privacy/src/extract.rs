@@ -11,8 +11,9 @@
 use std::path::Path;
 
 use airlock_formats::safetensors;
-use airlock_formats::sniff::{Format, sniff};
-use airlock_formats::source::{FileSource, Source};
+use airlock_formats::sniff::{Format, MAX_TAR_MEMBERS, sniff};
+use airlock_formats::source::{FileSource, Source, SubSource};
+use airlock_formats::tar;
 use airlock_formats::zip::{Extracted, TorchZip};
 use airlock_pickle::decode::{Arg, Decoder};
 use airlock_pickle::opcode::Opcode;
@@ -60,10 +61,33 @@ pub fn strings(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     match format {
-        Format::Pickle | Format::TorchLegacy | Format::Joblib | Format::DcpMetadata => {
+        Format::Pickle | Format::Joblib | Format::DcpMetadata => {
+            // joblib writes each array's bytes into the pickle stream right
+            // after its NumpyArrayWrapper: the strings before the first
+            // array are read, nothing from there on (array bytes are never
+            // taken for opcodes).
             let data = read_prefix(&src, MAX_PICKLE)?;
-            pickle_strings(&data, &base, sink);
+            match joblib_first_array(&data) {
+                Some(end) => {
+                    pickle_strings(&data[..end], &base, sink, 1);
+                    Ok("joblib (up to its first array)")
+                }
+                None => {
+                    pickle_strings(&data, &base, sink, MAX_PICKLES);
+                    Ok("pickle")
+                }
+            }
+        }
+        Format::TorchLegacy => {
+            // Five pickles (magic, protocol, system info, the object, the
+            // storage keys), then storage bytes, which are never read.
+            let data = read_prefix(&src, MAX_PICKLE)?;
+            pickle_strings(&data, &base, sink, 5);
             Ok("pickle")
+        }
+        Format::Tar | Format::Nemo | Format::TorchLegacyTar => {
+            tar_strings(&src, &base, sink)?;
+            Ok("tar")
         }
         Format::TorchZip
         | Format::TorchScript
@@ -103,12 +127,12 @@ pub fn strings(
 fn skipped(f: Format) -> &'static str {
     match f {
         Format::Npy | Format::Npz => "skipped: NumPy arrays",
-        Format::Tar | Format::Nemo | Format::TorchLegacyTar => {
-            "skipped: tar archives are not read yet"
-        }
         _ => "skipped: no strings read in this format",
     }
 }
+
+/// Pickles read one after another in a stream (as the scan's limit).
+const MAX_PICKLES: usize = 64;
 
 fn read_prefix(src: &dyn Source, limit: u64) -> Result<Vec<u8>, ExtractError> {
     let n = src.len().min(limit) as usize;
@@ -127,9 +151,12 @@ fn read_prefix(src: &dyn Source, limit: u64) -> Result<Vec<u8>, ExtractError> {
 
 /// The string constants of every pickle in `data`, one after another
 /// (a legacy checkpoint holds five), until the bytes stop being opcodes.
-pub fn pickle_strings(data: &[u8], base: &Location, sink: &mut Sink<'_>) {
+pub fn pickle_strings(data: &[u8], base: &Location, sink: &mut Sink<'_>, max_pickles: usize) {
     let mut pos = 0;
-    while pos < data.len() {
+    for _ in 0..max_pickles {
+        if pos >= data.len() {
+            break;
+        }
         let mut dec = Decoder::new(data, pos);
         let mut key: Option<String> = None;
         let mut stopped = false;
@@ -162,6 +189,26 @@ pub fn pickle_strings(data: &[u8], base: &Location, sink: &mut Sink<'_>) {
     }
 }
 
+/// Where joblib's first NumpyArrayWrapper is named (`GLOBAL` or the name
+/// string a `STACK_GLOBAL` takes), if anywhere.
+fn joblib_first_array(data: &[u8]) -> Option<usize> {
+    let mut dec = Decoder::new(data, 0);
+    while let Ok(op) = dec.read_op() {
+        let wrapper = match &op.arg {
+            Arg::Names { name, .. } => *name == "NumpyArrayWrapper",
+            Arg::Str(b) => b.as_ref() == b"NumpyArrayWrapper",
+            _ => false,
+        };
+        if wrapper {
+            return Some(op.offset);
+        }
+        if op.opcode == Opcode::STOP {
+            return None;
+        }
+    }
+    None
+}
+
 fn is_memo(op: Opcode) -> bool {
     matches!(
         op,
@@ -185,10 +232,45 @@ fn zip_strings(src: &dyn Source, base: &Location, sink: &mut Sink<'_>) -> Result
             ..base.clone()
         };
         if name.ends_with(".pkl") || bytes.first() == Some(&0x80) {
-            pickle_strings(&bytes, &loc, sink);
+            pickle_strings(&bytes, &loc, sink, MAX_PICKLES);
         } else if let Ok(text) = std::str::from_utf8(&bytes) {
             let file = name.rsplit('/').next().unwrap_or(&name).to_string();
             text_strings(&file, text, &loc, sink);
+        }
+    }
+    Ok(())
+}
+
+/// Every regular member of a tar archive (a NeMo `.nemo`, a legacy torch
+/// tar): an inner ZIP checkpoint by its pickles and text members, a pickle
+/// by its opcodes, text whole; a legacy checkpoint's `storages` and
+/// `tensors` members are tensor bytes and are skipped.
+fn tar_strings(src: &dyn Source, base: &Location, sink: &mut Sink<'_>) -> Result<(), ExtractError> {
+    let listing =
+        tar::list(src, MAX_TAR_MEMBERS).map_err(|e| ExtractError::Malformed(e.to_string()))?;
+    for m in listing.members.iter().filter(|m| m.is_regular()) {
+        let name = m.name_lossy();
+        let file = name.rsplit('/').next().unwrap_or(&name).to_string();
+        if matches!(file.as_str(), "storages" | "tensors") {
+            continue;
+        }
+        let member = SubSource::new(src, m.data_offset, m.size);
+        let loc = Location {
+            member: Some(name.clone()),
+            ..base.clone()
+        };
+        let mut head = [0u8; 4];
+        let n = member.read_at(0, &mut head)?;
+        if head[..n].starts_with(b"PK\x03\x04") {
+            // A checkpoint inside (NeMo's model_weights.ckpt): its pickles.
+            let _ = zip_strings(&member, &loc, sink);
+        } else if m.size <= MAX_TEXT {
+            let bytes = read_prefix(&member, MAX_TEXT)?;
+            if bytes.first() == Some(&0x80) {
+                pickle_strings(&bytes, &loc, sink, MAX_PICKLES);
+            } else if let Ok(text) = std::str::from_utf8(&bytes) {
+                text_strings(&file, text, &loc, sink);
+            }
         }
     }
     Ok(())
