@@ -113,6 +113,11 @@ pub fn strings(
             Ok("safetensors")
         }
         Format::Unknown if src.len() <= MAX_TEXT => {
+            // A binary file (an image, an ONNX graph) shows a NUL byte in
+            // its first block: it is not read whole to find that out.
+            if read_prefix(&src, 8 << 10)?.contains(&0) {
+                return Ok("skipped: binary");
+            }
             let data = read_prefix(&src, MAX_TEXT)?;
             match std::str::from_utf8(&data) {
                 Ok(text) if !text.contains('\0') => Ok(text_strings(&name, text, &base, sink)),
