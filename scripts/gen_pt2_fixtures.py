@@ -31,6 +31,8 @@ exported by `torch.export.export`, CPU, fixed seeds):
                         `version` and `serialized_*` members, made from this
                         torch's own serializer (`serialize()`), which that
                         save wrapped as is
+  legacy_deflated.pt2   the same layout for buffers_constants.pt2, its
+                        members deflated, as a repacked archive would be
   manifest.json         [{"file", "description"}]
   expected.json         {file: what `torch.export.load` returns: its
                         state_dict and constants, each tensor's dtype, shape
@@ -169,14 +171,15 @@ def export(module, args, dynamic_shapes):
     return ep
 
 
-def legacy_archive(path, ep):
+def legacy_archive(path, ep, compression=zipfile.ZIP_STORED):
     """The pre-PT2-archive layout: torch.export.save of torch 2.2 to 2.5 wrote
-    serialize()'s four artifacts and the schema version into a zipfile."""
+    serialize()'s four artifacts and the schema version into a zipfile
+    (stored; `compression` for a repacked copy)."""
     from torch._export.serde.schema import SCHEMA_VERSION
     from torch._export.serde.serialize import serialize
 
     artifact = serialize(ep)
-    with fx.frozen_clock(WHEN), zipfile.ZipFile(path, "w") as z:
+    with fx.frozen_clock(WHEN), zipfile.ZipFile(path, "w", compression) as z:
         z.writestr("serialized_exported_program.json", artifact.exported_program)
         z.writestr("serialized_state_dict.pt", artifact.state_dict)
         z.writestr("serialized_constants.pt", artifact.constants)
@@ -266,6 +269,12 @@ def write_benign(out_dir):
     manifest.append({"file": "legacy.pt2", "description": "the zipfile layout of torch 2.2 to 2.5 "
                      "(serialized_* members), made from this torch's serializer"})
     expected["legacy.pt2"] = loaded(legacy)
+    legacy = os.path.join(out_dir, "legacy_deflated.pt2")
+    legacy_archive(legacy, eps["buffers_constants.pt2"], zipfile.ZIP_DEFLATED)
+    manifest.append({"file": "legacy_deflated.pt2", "description": "the older layout of "
+                     "buffers_constants.pt2, its members deflated (a repacked archive): "
+                     "a tensor constant in serialized_constants.pt"})
+    expected["legacy_deflated.pt2"] = loaded(legacy)
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")

@@ -175,7 +175,7 @@ pub fn load<'s>(
         Format::Pickle => load_pickle(src, limits),
         Format::Npy => load_npy(src, stem, limits),
         Format::Npz => load_npz(src, limits),
-        Format::TorchExport => crate::pt2::load_pt2(src, limits),
+        Format::TorchExport => crate::pt2::load_pt2(src, stem, limits),
         Format::Nemo | Format::TorchServe | Format::StableBaselines => {
             load_family(src, format, stem, limits)
         }
@@ -354,7 +354,7 @@ fn load_family<'s>(
     stem: &str,
     limits: &ReadLimits,
 ) -> Result<Loaded<'s>, ConvertError> {
-    use airlock_formats::archive::{Archive, Body, Container, Family};
+    use airlock_formats::archive::{Archive, Container, Family};
     let (container, family) = match format {
         Format::Nemo => (Container::Tar, Family::Nemo),
         Format::TorchServe => (Container::Zip, Family::TorchServe),
@@ -365,6 +365,26 @@ fn load_family<'s>(
     let (name, index) = archive
         .weights_member(src, family)
         .ok_or_else(|| ConvertError::container("the archive has no weights member"))?;
+    let loaded = load_member(src, &archive, &name, index, stem, limits)?;
+    Ok(Loaded {
+        scope: Some(name),
+        ..loaded
+    })
+}
+
+/// One member of an archive that its loader hands to `torch.load`, read as
+/// any checkpoint, with its records named under the member as the scan
+/// named them and its bytes located in `src` (in place when stored,
+/// inflated within the limit otherwise).
+pub(crate) fn load_member<'s>(
+    src: &'s dyn Source,
+    archive: &airlock_formats::archive::Archive,
+    name: &str,
+    index: usize,
+    stem: &str,
+    limits: &ReadLimits,
+) -> Result<Loaded<'s>, ConvertError> {
+    use airlock_formats::archive::Body;
     let body = archive
         .body(src, index, limits.max_inflated_bytes)
         .map_err(|e| ConvertError::container(format!("{name}: {e}")))?;
@@ -416,7 +436,7 @@ fn load_family<'s>(
                 r
             })
             .collect(),
-        scope: Some(name),
+        scope: None,
     })
 }
 

@@ -6,8 +6,11 @@
 //! under its name. The configs are read as the scan read them (their bytes
 //! are checked against the scan's record), and so are the raw records.
 //!
-//! Refused, with the reason: archives of the older zipfile layout, the
-//! older layout's `.pt` weights and constants files, pickled weights and
+//! An archive torch's reader cannot list is read as `torch.export.load`
+//! then reads it, in the zipfile layout of torch 2.2 to 2.5 ([`legacy`]).
+//!
+//! Refused, with the reason: the `.pt` weights and constants files older
+//! PT2 archives had (`data/weights/<name>.pt`), pickled weights and
 //! constants (tensor subclasses saved with `torch.save`), torchbind and
 //! opaque objects, empty records (torch fills zeros: the program was saved
 //! without its weights), devices other than `cpu` and `cuda`, and archives
@@ -23,6 +26,8 @@ use airlock_tensors::dtype::Dtype;
 use airlock_tensors::{Node, Rebuilt, StorageInfo, TensorInfo};
 
 use crate::ConvertError;
+
+mod legacy;
 use crate::input::{Bytes, FileStorages, Loaded, ReadLimits};
 
 /// The program `torch.export.load` returns.
@@ -31,13 +36,13 @@ const RETURNED: &str = "model";
 /// Read a `.pt2` archive's weights and tensor constants.
 pub(crate) fn load_pt2<'s>(
     src: &'s dyn Source,
+    stem: &str,
     limits: &ReadLimits,
 ) -> Result<Loaded<'s>, ConvertError> {
-    let pt2 = Pt2::open(src).map_err(|e| {
-        ConvertError::Unsupported(format!(
-            "not a PT2 archive torch's reader lists ({e}): the older zipfile layout of torch.export (torch 2.2 to 2.5) is scanned, not converted"
-        ))
-    })?;
+    let pt2 = match Pt2::open(src) {
+        Ok(p) => p,
+        Err(e) => return legacy::load_legacy_layout(src, stem, limits, &e.to_string()),
+    };
     check_layout(&pt2, src)?;
     let model = pt2
         .models()

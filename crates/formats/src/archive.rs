@@ -80,15 +80,20 @@ impl Archive {
             Container::Tar => Listing::Tar(tar::list(src, MAX_TAR_MEMBERS).ok()?),
         };
         let members = match &listing {
-            Listing::Zip(z) => z
-                .entries()
-                .iter()
-                .filter(|e| !e.name.ends_with('/') && z.lookup(&e.name) == Some(e.index))
-                .map(|e| (e.name.clone(), e.index))
-                .collect(),
+            Listing::Zip(z) => zip_members(z),
             Listing::Tar(t) => tar_members(t),
         };
         Some(Archive { listing, members })
+    }
+
+    /// A ZIP archive from its listing (made once, shared with the other
+    /// checks of the file).
+    pub fn from_zip(zip: PyZip) -> Archive {
+        let members = zip_members(&zip);
+        Archive {
+            listing: Listing::Zip(zip),
+            members,
+        }
     }
 
     /// A tar archive from its listing (made once, shared with the other
@@ -233,6 +238,15 @@ impl Archive {
 /// extraction gives the link's path the same bytes (a hard link is made to
 /// the member extracted before it, a symbolic one points at the path's
 /// final content).
+/// The entries `ZipFile.read(name)` reads: the last of each name, no folders.
+fn zip_members(z: &PyZip) -> Vec<(String, usize)> {
+    z.entries()
+        .iter()
+        .filter(|e| !e.name.ends_with('/') && z.lookup(&e.name) == Some(e.index))
+        .map(|e| (e.name.clone(), e.index))
+        .collect()
+}
+
 fn tar_members(t: &TarListing) -> Vec<(String, usize)> {
     let mut last: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
     for (i, m) in t.members.iter().enumerate() {

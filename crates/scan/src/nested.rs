@@ -115,12 +115,22 @@ pub(crate) fn scan_nested(
     display: &str,
     opts: &Options,
 ) -> Option<crate::FileReport> {
+    scan_nested_source(&airlock_formats::MemSource::new(payload), display, opts)
+}
+
+/// [`scan_nested`] of bytes that lie in a file (a stored archive member):
+/// read where they are, never copied whole.
+pub(crate) fn scan_nested_source(
+    src: &dyn airlock_formats::Source,
+    display: &str,
+    opts: &Options,
+) -> Option<crate::FileReport> {
     let depth = DEPTH.with(Cell::get);
     if depth >= MAX_DEPTH {
         return None;
     }
     DEPTH.with(|d| d.set(depth + 1));
-    let inner = crate::scan_bytes(payload, display, opts);
+    let inner = crate::scan_source(src, display, opts);
     DEPTH.with(|d| d.set(depth));
     Some(inner)
 }

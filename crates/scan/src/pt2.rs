@@ -22,6 +22,7 @@
 use std::collections::BTreeSet;
 use std::io;
 
+use airlock_formats::archive::{Archive, Body};
 use airlock_formats::checkpoint::Checkpoint;
 use airlock_formats::compress::DecompressLimits;
 use airlock_formats::pt2::{
@@ -29,7 +30,7 @@ use airlock_formats::pt2::{
 };
 use airlock_formats::pyzip::PyZip;
 use airlock_formats::zip::TorchZip;
-use airlock_formats::{Format, Source};
+use airlock_formats::{Format, Source, SubSource};
 use airlock_policy::review::Loader;
 use airlock_policy::{Finding, Rule};
 
@@ -493,42 +494,83 @@ fn scan_legacy_layout(src: &dyn Source, opts: &Options, pt2_layout: bool, out: &
             out.findings.push(anomaly_finding(a));
         }
     }
-    for e in zip.entries() {
-        let name = e.name.as_str();
-        if !LEGACY_MEMBERS.contains(&name) || name == "version" {
+    let archive = Archive::from_zip(zip);
+    for &(ref name, index) in archive.members() {
+        if !LEGACY_MEMBERS.contains(&name.as_str()) || name == "version" {
             continue;
         }
-        let data = match zip.read(src, e.index, &limits) {
-            Ok(d) => d,
-            Err(err) => {
-                out.findings.push(layout(
-                    Some(name),
-                    format!("Python's zipfile cannot read it ({err}): torch.export.load fails"),
-                ));
-                continue;
+        legacy_member(src, &archive, name, index, opts, out);
+    }
+}
+
+/// One member of the older layout: the program judged, a file handed to
+/// `torch.load` scanned where it lies (stored) or inflated within the
+/// pickle limit, its findings, pickles and records kept under its name.
+fn legacy_member(
+    src: &dyn Source,
+    archive: &Archive,
+    name: &str,
+    index: usize,
+    opts: &Options,
+    out: &mut Outcome,
+) {
+    let cannot_read = |err: String| {
+        layout(
+            Some(name),
+            format!("Python's zipfile cannot read it ({err}): torch.export.load fails"),
+        )
+    };
+    let body = match archive.body(src, index, opts.max_pickle_bytes) {
+        Ok(b) => b,
+        Err(err) => return out.findings.push(cannot_read(err)),
+    };
+    if name == LEGACY_MEMBERS[0] {
+        let data = match body {
+            Body::Inflated(d) => d,
+            Body::InPlace { offset, len } if len <= pt2::MAX_CONFIG_BYTES => {
+                match src.read_vec(offset, len as usize) {
+                    Ok(d) => d,
+                    Err(err) => return out.findings.push(cannot_read(err.to_string())),
+                }
+            }
+            Body::InPlace { len, .. } => {
+                return out.findings.push(cannot_read(format!(
+                    "{len} bytes, over the {}-byte limit for a program",
+                    pt2::MAX_CONFIG_BYTES
+                )));
             }
         };
-        if name == LEGACY_MEMBERS[0] {
-            match pt2::read_program(&data) {
-                Ok(p) => judge_program("(older layout)", name, &p, out),
-                Err(err) => out.findings.push(layout(
-                    Some(name),
-                    format!("the program is not JSON as Python reads it: {err}"),
-                )),
-            }
-            continue;
-        }
-        if data.is_empty() {
-            // deserialize_torch_artifact: nothing, without torch.load.
-            continue;
-        }
-        let how = format!("{ARTIFACT} (the older layout, read with Python's zipfile)");
-        match crate::nested::scan_nested(&data, name, opts) {
-            Some(inner) => merge(&mut out.findings, inner.findings, name, &how),
-            None => out.findings.push(
-                Finding::new(Rule::AnalysisLimit, "nested too deep to be analysed")
-                    .member(Some(name)),
-            ),
-        }
+        return match pt2::read_program(&data) {
+            Ok(p) => judge_program("(older layout)", name, &p, out),
+            Err(err) => out.findings.push(layout(
+                Some(name),
+                format!("the program is not JSON as Python reads it: {err}"),
+            )),
+        };
     }
+    let how = format!("{ARTIFACT} (the older layout, read with Python's zipfile)");
+    let inner = match &body {
+        // deserialize_torch_artifact: nothing, without torch.load.
+        Body::InPlace { len: 0, .. } => return,
+        Body::Inflated(d) if d.is_empty() => return,
+        Body::InPlace { offset, len } => {
+            crate::nested::scan_nested_source(&SubSource::new(src, *offset, *len), name, opts)
+        }
+        Body::Inflated(d) => crate::nested::scan_nested(d, name, opts),
+    };
+    let Some(inner) = inner else {
+        return out.findings.push(
+            Finding::new(Rule::AnalysisLimit, "nested too deep to be analysed").member(Some(name)),
+        );
+    };
+    let under = |m: Option<String>| format!("{name}/{}", m.unwrap_or_default());
+    out.pickles.extend(inner.pickles.into_iter().map(|mut p| {
+        p.member = Some(under(p.member.take()));
+        p
+    }));
+    out.storages.extend(inner.storages.into_iter().map(|mut r| {
+        r.member = under(Some(std::mem::take(&mut r.member)));
+        r
+    }));
+    merge(&mut out.findings, inner.findings, name, &how);
 }
