@@ -37,6 +37,7 @@ pub mod checkpoint;
 pub mod compress;
 pub mod dcp;
 pub mod dtype;
+mod flatbuf;
 pub mod joblib;
 pub mod npy;
 pub mod pt2;
