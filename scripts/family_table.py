@@ -45,9 +45,13 @@ FILES = [
     ("torch.export", "pt2/dynamic.pt2", "`torch.export.save`, dynamic batch size: symbolic sizes and a guard"),
     ("torch.export", "pt2/subclass.pt2", "`torch.export.save`, a tensor-subclass parameter (pickled)"),
     ("torch.export", "pt2/legacy.pt2", "the zipfile layout of torch 2.2 to 2.5"),
+    ("torch.export", "pt2/legacy_deflated.pt2", "the same layout, members deflated, a tensor constant"),
     ("ExecuTorch", "pte/mlp.pte", "`to_executorch()`: portable kernels, weights in the constant segment"),
     ("ExecuTorch", "pte/xnnpack.pte", "`to_executorch()`, lowered to the XNNPACK delegate"),
     ("ExecuTorch", "pte/methods.pte", "`to_executorch()`, two methods, a mutable buffer"),
+    ("ExecuTorch", "pte/external/mlp.pte", "`to_executorch()` with `external_constants`: the program"),
+    ("ExecuTorch", "pte/external/mlp_weights.ptd", "its tensor data file: the weights, named"),
+    ("ExecuTorch", "pte/external/xnnpack_weights.ptd", "an XNNPACK program's tensor data file: blobs keyed by SHA-256"),
 ]
 
 

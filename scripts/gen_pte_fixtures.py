@@ -53,6 +53,30 @@ partitioner) and `.to_executorch()`, CPU, fixed seeds; the bytes are
                       method run on the example inputs (output shapes), or
                       the error it raised
 
+OUT_DIR/external/: programs whose weights live in a tensor data file (.ptd),
+written by `to_executorch()` and `write_tensor_data_to_file`:
+
+  mlp.pte, mlp_weights.ptd          the MLP of mlp.pte (same seed, same
+                                    weights), portable kernels,
+                                    `external_constants`: each weight under
+                                    its name with its layout
+  xnnpack.pte, xnnpack_weights.ptd  the MLP lowered to XNNPACK after
+                                    `delegate_external_constants_pass_unlifted`:
+                                    the delegate's named data, blobs keyed by
+                                    SHA-256 without a layout
+  manifest.json                     [{"pte", "ptd", "description", "data",
+                                    "runtime", "state_dict"}]: "data" as
+                                    ExecuTorch's Python reads the .ptd (flatc),
+                                    "runtime" what the C++ runtime did with the
+                                    program and its data file (the output, and
+                                    whether it equals the eager module's),
+                                    "state_dict" the module's tensors (dtype,
+                                    shape, SHA-256 of the bytes)
+  variants/                         mlp_weights.ptd cut in its flatbuffer, cut
+                                    in its last segment, a dim_order naming no
+                                    dimension; manifest.json as for variants/
+                                    below, "runtime" run with external/mlp.pte
+
 OUT_DIR/variants/: one of the files above with bytes edited in place (names
 of the same or a shorter length, a field, a cut), the edit located by the
 exact bytes it changes; manifest.json has the same keys plus "edit" and
@@ -72,6 +96,7 @@ exact bytes it changes; manifest.json has the same keys plus "edit" and
                       end of the file
 """
 
+import hashlib
 import io
 import json
 import os
@@ -292,6 +317,147 @@ def variants(files):
     return out
 
 
+# ------------------------------------------------------------------ external tensor data (.ptd)
+
+
+def external_programs(out_dir):
+    """Programs whose weights live in a tensor data file, written to
+    OUT_DIR/external: (pte, ptd, description, state dict, example args)."""
+    import torch
+    from executorch.exir import ExecutorchBackendConfig, to_edge, to_edge_transform_and_lower
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir.passes.external_constants_pass import (
+        delegate_external_constants_pass_unlifted,
+    )
+
+    torch.manual_seed(0)
+    mlp = models()[0][2]["forward"][0]  # the MLP of mlp.pte, same seed and weights
+    x = (torch.randn(2, 4),)
+    out = []
+    config = ExecutorchBackendConfig(external_constants=lambda node: "mlp_weights")
+    prog = to_edge(torch.export.export(mlp, x)).to_executorch(config)
+    out.append(("mlp.pte", "mlp_weights.ptd", "the MLP, portable kernels, its weights in a tensor "
+                "data file (external_constants): each under its name with its layout", prog))
+    gm = torch.export.export(mlp, x).module()
+    delegate_external_constants_pass_unlifted(module=gm, gen_tag_fn=lambda node: "xnnpack_weights")
+    prog = to_edge_transform_and_lower(torch.export.export(gm, x),
+                                       partitioner=[XnnpackPartitioner()]).to_executorch()
+    out.append(("xnnpack.pte", "xnnpack_weights.ptd", "the MLP lowered to XNNPACK, its weights "
+                "named data of the delegate in a tensor data file: blobs keyed by SHA-256, no layout",
+                prog))
+    d = os.path.join(out_dir, "external")
+    os.makedirs(d, exist_ok=True)
+    for pte, ptd, _, prog in out:
+        with open(os.path.join(d, pte), "wb") as f:
+            f.write(bytes(prog.buffer))
+        prog.write_tensor_data_to_file(d)
+        assert os.path.exists(os.path.join(d, ptd)), ptd
+    return [(pte, ptd, desc) for pte, ptd, desc, _ in out], mlp, x
+
+
+def ptd_view(data):
+    """The tensor data file as ExecuTorch's Python reads it (flatc), or the error."""
+    from executorch.extension.flat_tensor.serialize.serialize import (
+        _deserialize_to_flat_tensor, _get_extended_header)
+
+    try:
+        h = _get_extended_header(data)
+        ft = _deserialize_to_flat_tensor(data[:h.flatbuffer_offset + h.flatbuffer_size])
+    except Exception as e:  # the reader's own refusal is what is recorded
+        return {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+    named = []
+    for n in ft.named_data:
+        layout = None
+        if n.tensor_layout is not None:
+            t = n.tensor_layout
+            layout = {"scalar_type": int(t.scalar_type), "sizes": list(t.sizes),
+                      "dim_order": list(t.dim_order)}
+        named.append({"key": n.key, "segment_index": n.segment_index, "tensor_layout": layout})
+    return {"header": {"flatbuffer_offset": h.flatbuffer_offset, "flatbuffer_size": h.flatbuffer_size,
+                       "segment_base_offset": h.segment_base_offset,
+                       "segment_data_size": h.segment_data_size},
+            "version": ft.version, "segments": [[g.offset, g.size] for g in ft.segments],
+            "named_data": named}
+
+
+def run_with_data(pte_path, ptd_path, module, args):
+    """ExecuTorch's C++ runtime on the program and its data file: the output,
+    compared with the eager module's, or the error it raised."""
+    import torch
+    from executorch.extension.pybindings import portable_lib as pl
+
+    try:
+        m = pl._load_for_executorch(pte_path, ptd_path)
+        got = m.run_method("forward", args)
+    except Exception as e:
+        return {"load": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+    want = module(*args)
+    return {"load": "ok", "output_shapes": [list(t.shape) for t in got],
+            "matches_eager": bool(torch.allclose(got[0], want, atol=1e-6))}
+
+
+def tensor_digest(t):
+    import torch
+
+    t = t.detach().contiguous()
+    data = t.flatten().view(torch.uint8).numpy().tobytes() if t.numel() else b""
+    return {"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape),
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def ptd_variants(data):
+    """(file, description, expected verdict, edit, bytes) for each variant of
+    mlp_weights.ptd."""
+    from executorch.extension.flat_tensor.serialize.serialize import _get_extended_header
+
+    h = _get_extended_header(data)
+    out = []
+    cut = len(data) - 4
+    out.append(("segment_cut.ptd", "mlp_weights.ptd without the last 4 bytes of its last segment",
+                "error", f"mlp_weights.ptd: its first {cut} bytes", data[:cut]))
+    cut = h.flatbuffer_offset + h.flatbuffer_size // 2
+    out.append(("truncated.ptd", "mlp_weights.ptd cut in the middle of its flatbuffer", "error",
+                f"mlp_weights.ptd: its first {cut} bytes", data[:cut]))
+    # The first rank-2 dim_order, [0, 1] -> [0, 2]: a u32 length 2, then the bytes.
+    old = struct.pack("<I", 2) + bytes([0, 1])
+    at = data.find(old)
+    assert at >= 0, "a dim_order vector"
+    d = data[:at] + struct.pack("<I", 2) + bytes([0, 2]) + data[at + len(old):]
+    out.append(("bad_dim_order.ptd", "mlp_weights.ptd with a dim_order naming dimension 2 of a "
+                "rank-2 tensor", "error", f"mlp_weights.ptd: the dim_order at byte {at} ([0, 1] -> [0, 2])", d))
+    return out
+
+
+def write_external(out_dir):
+    """OUT_DIR/external: programs and their tensor data files, what ExecuTorch
+    reads in each and what its runtime does with them, and broken copies."""
+    files, mlp, x = external_programs(out_dir)
+    d = os.path.join(out_dir, "external")
+    state = {k: tensor_digest(v) for k, v in mlp.state_dict().items()}
+    manifest = []
+    for pte, ptd, description in files:
+        data = open(os.path.join(d, ptd), "rb").read()
+        manifest.append({"pte": pte, "ptd": ptd, "description": description,
+                         "data": ptd_view(data),
+                         "runtime": run_with_data(os.path.join(d, pte), os.path.join(d, ptd), mlp, x),
+                         "state_dict": state})
+    os.makedirs(os.path.join(d, "variants"), exist_ok=True)
+    vmanifest = []
+    weights = open(os.path.join(d, "mlp_weights.ptd"), "rb").read()
+    for file, description, expected, edit, data in ptd_variants(weights):
+        path = os.path.join(d, "variants", file)
+        with open(path, "wb") as f:
+            f.write(data)
+        vmanifest.append({"file": file, "description": description, "edit": edit,
+                          "expected": expected, "data": ptd_view(data),
+                          "runtime": run_with_data(os.path.join(d, "mlp.pte"), path, mlp, x)})
+    for path, m in ((os.path.join(d, "manifest.json"), manifest),
+                    (os.path.join(d, "variants", "manifest.json"), vmanifest)):
+        with open(path, "w") as f:
+            json.dump(m, f, indent=1)
+            f.write("\n")
+
+
 # ------------------------------------------------------------------ byte flips
 
 
@@ -381,6 +547,7 @@ def write_all(out_dir):
     with open(os.path.join(out_dir, "variants", "manifest.json"), "w") as f:
         json.dump(vmanifest, f, indent=1)
         f.write("\n")
+    write_external(out_dir)
 
 
 def main():

@@ -689,6 +689,27 @@ def test_load_refuses_a_distributed_checkpoint_with_a_payload(name):
         airlock.load(os.path.join(ROOT, "tests", "fixtures", "dcp", name))
 
 
+def test_load_the_weights_of_an_executorch_tensor_data_file():
+    """airlock.load of a .ptd that ExecuTorch wrote with external_constants:
+    every weight under its name, bit for bit the state dict the program was
+    exported from (tests/fixtures/pte/external/manifest.json); a .ptd of
+    backend blobs is refused, as is a copy the runtime refuses."""
+    import hashlib
+    folder = os.path.join(ROOT, "tests", "fixtures", "pte", "external")
+    entry = json.load(open(os.path.join(folder, "manifest.json")))[0]
+    got = airlock.load(os.path.join(folder, entry["ptd"]))
+    assert sorted(got) == sorted(entry["state_dict"])
+    for name, want in entry["state_dict"].items():
+        t = got[name]
+        assert str(t.dtype) == "torch." + want["dtype"] and list(t.shape) == want["shape"], name
+        data = t.contiguous().flatten().view(torch.uint8).numpy().tobytes()
+        assert hashlib.sha256(data).hexdigest() == want["sha256"], name
+    with pytest.raises(airlock.AirlockError):
+        airlock.load(os.path.join(folder, "xnnpack_weights.ptd"))
+    with pytest.raises(airlock.AirlockError):
+        airlock.load(os.path.join(folder, "variants", "bad_dim_order.ptd"))
+
+
 def test_guard_install_and_uninstall():
     original = torch.load
     airlock.guard.install()

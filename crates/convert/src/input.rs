@@ -176,6 +176,7 @@ pub fn load<'s>(
         Format::Npy => load_npy(src, stem, limits),
         Format::Npz => load_npz(src, limits),
         Format::TorchExport => crate::pt2::load_pt2(src, stem, limits),
+        Format::ExecuTorchData => crate::ptd::load_ptd(src, limits),
         Format::Nemo | Format::TorchServe | Format::StableBaselines => {
             load_family(src, format, stem, limits)
         }
@@ -195,6 +196,7 @@ pub fn not_converted(format: Format) -> Option<String> {
         | Format::Npy
         | Format::Npz
         | Format::TorchExport
+        | Format::ExecuTorchData
         | Format::Nemo
         | Format::TorchServe
         | Format::StableBaselines => {
@@ -206,7 +208,7 @@ pub fn not_converted(format: Format) -> Option<String> {
         Format::Safetensors => "the file is already safetensors".into(),
         Format::TorchPackage => "a torch.package archive is a program: its pickles are objects of the Python modules it packages, which only running them rebuilds; Airlock does not convert torch.package archives".into(),
         Format::DcpMetadata | Format::DcpShard => "part of a distributed checkpoint (torch.distributed.checkpoint): convert its folder, which becomes one file".into(),
-        Format::ExecuTorch => "an ExecuTorch program (.pte) is a compiled graph whose weights are tensors of its methods, often inside a backend's blob: Airlock scans it but does not convert it".into(),
+        Format::ExecuTorch => "an ExecuTorch program (.pte) is a compiled graph whose constants are unnamed tensors of its methods, often inside a backend's blob: Airlock scans it but does not convert it (a program exported with external_constants=True keeps its weights, named, in a .ptd file, which converts)".into(),
         other => format!(
             "{} files are not model checkpoints Airlock converts",
             other.name()

@@ -28,6 +28,7 @@ pub mod inspect;
 pub mod numpy;
 pub mod proof;
 mod pt2;
+mod ptd;
 pub mod shards;
 
 pub use convert::{

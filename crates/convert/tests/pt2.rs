@@ -5,6 +5,11 @@
 //! returned (`expected.json`: dtype, shape and the SHA-256 of the
 //! contiguous bytes). What cannot be converted is refused with the reason,
 //! and the attack variants are never converted.
+//!
+//! Also ExecuTorch tensor data files (`tests/fixtures/pte/external`, written
+//! by ExecuTorch's exporter, see `scripts/gen_pte_fixtures.py`), the other
+//! exported format whose weights are named: every tensor under its name,
+//! bit for bit the module's state dict the program was exported from.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -150,6 +155,62 @@ fn attack_variants_are_never_converted() {
             "{}: {err}",
             input.display()
         );
+    }
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn tensor_data_files_convert_bit_identical_to_the_state_dict() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pte/external");
+    let manifest: Json =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let out = out_dir("ptd");
+    let mut converted = 0;
+    for entry in manifest.as_array().unwrap() {
+        let file = entry["ptd"].as_str().unwrap();
+        let output = out.join(format!("{file}.safetensors"));
+        let named = entry["data"]["named_data"].as_array().unwrap();
+        let result = convert_file(&dir.join(file), &output, &ConvertOptions::default());
+        if named.iter().any(|n| n["tensor_layout"].is_null()) {
+            let err = result.expect_err(file).to_string();
+            assert!(
+                err.contains("blobs without a tensor layout"),
+                "{file}: {err}"
+            );
+            assert!(!output.exists());
+            continue;
+        }
+        let c = result.unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(c.verdict, "safe", "{file}");
+        converted += 1;
+        let got = tensors(&output);
+        let want = entry["state_dict"].as_object().unwrap();
+        assert_eq!(got.len(), want.len(), "{file}");
+        for (name, t) in want {
+            let (dtype, shape, sha) = got.get(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(dtype, t["dtype"].as_str().unwrap(), "{name}");
+            let want_shape: Vec<u64> = t["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap())
+                .collect();
+            assert_eq!(shape, &want_shape, "{name}");
+            assert_eq!(sha, t["sha256"].as_str().unwrap(), "{name}");
+        }
+        let report = scan_path(&output, file, &Options::default());
+        assert_eq!(report.verdict, Verdict::Safe, "{file}");
+    }
+    assert_eq!(converted, 1);
+    for v in ["bad_dim_order.ptd", "segment_cut.ptd", "truncated.ptd"] {
+        let output = out.join("v.safetensors");
+        let err = convert_file(
+            &dir.join("variants").join(v),
+            &output,
+            &ConvertOptions::default(),
+        )
+        .expect_err(v);
+        assert!(!output.exists(), "{v}: {err}");
     }
     std::fs::remove_dir_all(&out).ok();
 }

@@ -52,7 +52,6 @@ pub struct Def {
     pub fields: &'static [Field],
 }
 
-
 /// `def!(ID, "Name", [fields])`: a table of a schema, as a static.
 macro_rules! def {
     ($id:ident, $name:literal, [$($f:expr),* $(,)?]) => {
@@ -61,7 +60,6 @@ macro_rules! def {
     };
 }
 pub(crate) use def;
-
 
 /// A verified flatbuffer: reads that cannot fail after verification, but
 /// checked all the same (a read out of range gives 0, never a panic).
@@ -159,6 +157,20 @@ impl<'a> Table<'a> {
         (0..n)
             .map(|i| self.fb.table(self.fb.deref(at + 4 * i)))
             .collect()
+    }
+    /// A string field's bytes, whole (the verifier checked they lie in the
+    /// buffer).
+    pub(crate) fn str_bytes(&self, slot: usize) -> Option<&'a [u8]> {
+        let p = self.target(slot)?;
+        let n = self.fb.u32(p) as usize;
+        self.fb.buf.get(p + 4..(p + 4).checked_add(n)?)
+    }
+    /// A vector of scalars of `N` bytes, each as its bytes.
+    pub(crate) fn scalars<const N: usize>(&self, slot: usize) -> Vec<[u8; N]> {
+        let Some((at, n)) = self.vector(slot) else {
+            return Vec::new();
+        };
+        (0..n).map(|i| self.fb.bytes::<N>(at + N * i)).collect()
     }
     /// A string field as a C string (up to its first NUL, lossily decoded),
     /// and where the string is.

@@ -41,6 +41,7 @@ mod flatbuf;
 pub mod joblib;
 pub mod npy;
 pub mod pt2;
+pub mod ptd;
 pub mod pte;
 pub mod pyliteral;
 pub mod pyzip;

@@ -56,8 +56,9 @@
 
 use std::fmt;
 
-pub use crate::flatbuf::{MAX_FLATBUFFER_BYTES, MAX_STRING};
 use crate::flatbuf::{Fb, Table, Verifier};
+pub use crate::flatbuf::{MAX_FLATBUFFER_BYTES, MAX_STRING};
+use crate::ptd::element_size;
 use crate::source::Source;
 
 /// The file identifier the runtime accepts (`file_identifier` of
@@ -297,7 +298,6 @@ pub const MAX_PROBLEMS: usize = 100;
 /// the tables a reader visits, not how often a shared vector is reached
 /// through them. Over it, the program is not proven (a problem).
 pub const MAX_STEPS: u64 = 16 << 20;
-
 
 impl Pte {
     /// Read a program from `src`; the flatbuffer (at most `max_program`
@@ -619,6 +619,25 @@ impl Pte {
         }
     }
 
+    /// Whether the runtime loads a segment: the constant segment when it
+    /// holds a constant (its first offset is a placeholder: `Program::load`
+    /// skips a segment with one offset), a delegate's blob in a segment,
+    /// mutable data or named data. Segments listed and never used (an
+    /// empty constant segment, as programs whose constants live in a
+    /// `.ptd` have) are not read.
+    fn uses_segments(&self) -> bool {
+        self.constant_segment
+            .as_ref()
+            .is_some_and(|c| c.offsets > 1)
+            || !self.mutable_data_segments.is_empty()
+            || !self.named_data.is_empty()
+            || self.plans.iter().any(|p| {
+                p.delegates
+                    .iter()
+                    .any(|d| d.location == Some(BlobLocation::Segment))
+            })
+    }
+
     /// Every segment, and every reference to one, against the file.
     fn check_segments(&mut self, len: u64) {
         let base = self.segment_base_offset;
@@ -639,7 +658,7 @@ impl Pte {
                 ),
             }
         }
-        if !self.segments.is_empty() && base == 0 {
+        if base == 0 && self.uses_segments() {
             cap(
                 &mut problems,
                 "segments without a segment base offset (no extended header): the runtime loads no delegate blob from them, and the constant segment from the flatbuffer's own bytes".into(),
@@ -776,14 +795,6 @@ fn validate_tensor(fb: Fb<'_>, t: &Table<'_>) -> Result<(), String> {
     }
 }
 
-/// The element size of a runtime `ScalarType` (`Byte` 0 to `UInt64` 29).
-fn element_size(t: i8) -> Option<u64> {
-    const SIZES: [u64; 30] = [
-        1, 1, 2, 4, 8, 2, 4, 8, 4, 8, 16, 1, 1, 1, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 2, 4, 8,
-    ];
-    usize::try_from(t).ok().and_then(|i| SIZES.get(i).copied())
-}
-
 /// The extended header, as `ExtendedHeader::Parse` reads it.
 fn extended_header(head: &[u8]) -> Result<Option<ExtendedHeader>, PteError> {
     let h = &head[HEADER_OFFSET..];
@@ -837,13 +848,12 @@ fn check_file_size(h: &ExtendedHeader, len: u64) -> Result<(), PteError> {
     Ok(())
 }
 
-
 /// The schema (`schema/program.fbs`), as the verifier walks it: each
 /// table's fields in vtable order (slot `i` at vtable offset `4 + 2i`).
 pub mod schema {
+    use crate::flatbuf::def;
     pub use crate::flatbuf::{Def, Field};
     use Field::*;
-    use crate::flatbuf::def;
 
     def!(CONTAINER_METADATA, "ContainerMetadata", [Str, Str]);
     def!(NULL, "Null", []);
@@ -990,4 +1000,3 @@ pub mod schema {
         ]
     );
 }
-

@@ -62,6 +62,10 @@ pub enum Format {
     /// identifier `ET12` at bytes 4..8, read by the ExecuTorch runtime (see
     /// [`crate::pte`]).
     ExecuTorch,
+    /// An ExecuTorch tensor data file (`.ptd`): a flatbuffer with the
+    /// file identifier `FT01` at bytes 4..8 and named tensors and blobs in
+    /// segments after it (see [`crate::ptd`]).
+    ExecuTorchData,
     /// Anything else.
     Unknown,
 }
@@ -90,6 +94,7 @@ impl Format {
             Format::DcpMetadata => "dcp-metadata",
             Format::DcpShard => "dcp-shard",
             Format::ExecuTorch => "executorch",
+            Format::ExecuTorchData => "executorch-data",
             Format::Unknown => "unknown",
         }
     }
@@ -172,6 +177,9 @@ pub fn sniff(src: &dyn Source) -> std::io::Result<Format> {
     // a pickle's first opcodes, and the scan reads the file as a pickle too.
     if crate::pte::has_identifier(&head) {
         return Ok(Format::ExecuTorch);
+    }
+    if crate::ptd::has_identifier(&head) {
+        return Ok(Format::ExecuTorchData);
     }
     Ok(pickle_format(src)?.unwrap_or(Format::Unknown))
 }
@@ -256,6 +264,7 @@ mod tests {
         assert_eq!(fmt(b"PK\x03\x04garbage"), Format::TorchZip);
         assert_eq!(fmt(b"\x1c\0\0\0ET12eh00"), Format::ExecuTorch);
         assert_ne!(fmt(b"\x1c\0\0\0ETxx"), Format::ExecuTorch);
+        assert_eq!(fmt(b"D\0\0\0FT01FH01"), Format::ExecuTorchData);
     }
 
     #[test]

@@ -1112,6 +1112,52 @@ rules! {
     /// treat it as crafted.
     ExecuTorchLayout = ("AL0049", "executorch-layout", High, Error);
 
+    /// An ExecuTorch tensor data file (`.ptd`): the named tensors and blobs
+    /// it holds.
+    ///
+    /// ## What it detects
+    /// A `.ptd` file (a flatbuffer with the file identifier `FT01`), read as
+    /// the ExecuTorch runtime reads it. The finding counts its named tensors
+    /// (the weights a program exported with `external_constants=True`
+    /// loads by their fully qualified names) and its blobs without a tensor
+    /// layout (a backend's data, such as XNNPACK's weights keyed by their
+    /// SHA-256), with their total size.
+    ///
+    /// ## Why it matters
+    /// A `.ptd` holds no code, no pickle and no operator: only bytes under
+    /// names, which a program (`.pte`) asks for. What runs is decided by the
+    /// program; scan it too. This finding only informs.
+    ///
+    /// ## What to do
+    /// Nothing. `airlock convert` writes its named tensors to safetensors.
+    ExecuTorchData = ("AL0050", "executorch-data", Info, Note);
+
+    /// An ExecuTorch tensor data file the runtime refuses, or does not read
+    /// the way Airlock can follow.
+    ///
+    /// ## What it detects
+    /// A `.ptd` file shorter than the runtime's first read, without its
+    /// `FH01` header or with one the runtime calls corrupt, another
+    /// version's identifier, a flatbuffer past the end of the file or one
+    /// that flatbuffers' verifier refuses, a missing `segments` or
+    /// `named_data`, or an entry the runtime fails on when a program asks
+    /// for it: a segment index or offset out of range, bytes past the end
+    /// of the file, a layout `TensorLayout::create` refuses (a negative
+    /// size, a `dim_order` of the wrong length or naming no dimension, an
+    /// unknown scalar type), a key given twice.
+    ///
+    /// ## Why it matters
+    /// The runtime does not verify a `.ptd`'s flatbuffer: it follows its
+    /// offsets as they are, so a crafted file makes it read outside its
+    /// buffer. A program that asks for a broken entry fails to load.
+    /// Nothing was proven about what the file holds.
+    ///
+    /// ## What to do
+    /// Copy the file again, or write it again with the exporter's
+    /// `write_tensor_data_to_file`. If it came from elsewhere, treat it as
+    /// crafted.
+    ExecuTorchDataLayout = ("AL0051", "executorch-data-layout", High, Error);
+
     /// A workflow or action file could not be read, is not valid YAML, or
     /// is not a workflow GitHub Actions accepts.
     ///

@@ -25,6 +25,7 @@ mod outcome;
 mod pickles;
 mod pt2;
 pub mod pt2_program;
+pub mod ptd;
 pub mod pte;
 pub mod report;
 mod staged;
@@ -293,6 +294,10 @@ pub(crate) fn scan_source_at(
             Format::ExecuTorch => {
                 pte::scan_pte(src, opts, true, &mut out);
                 // torch.load and pickle.load read any non-ZIP file as a pickle.
+                container::check_pickle_reading(src, opts, &mut out)
+            }
+            Format::ExecuTorchData => {
+                ptd::scan_ptd(src, opts, &mut out);
                 container::check_pickle_reading(src, opts, &mut out)
             }
             // Recognised from an archive's members, never sniffed.

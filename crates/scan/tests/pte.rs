@@ -149,3 +149,57 @@ fn every_cut_is_an_error() {
         }
     }
 }
+
+/// Programs whose weights live in a tensor data file, and those files
+/// (`external/`): the programs `safe` (their empty constant segment is not
+/// read), the `.ptd` files `safe` with a note saying what they hold, the
+/// copies the runtime refused `error`.
+#[test]
+fn tensor_data_files_and_their_programs() {
+    let dir = fixtures().join("external");
+    for e in manifest(&dir.join("manifest.json")) {
+        for key in ["pte", "ptd"] {
+            let file = e[key].as_str().unwrap();
+            let r = scan_path(&dir.join(file), file, &Options::default());
+            assert_eq!(r.verdict, Verdict::Safe, "{file}: {:?}", messages(&r));
+        }
+        let file = e["ptd"].as_str().unwrap();
+        let r = scan_path(&dir.join(file), file, &Options::default());
+        assert_eq!(r.format, Format::ExecuTorchData);
+        let note = r
+            .findings
+            .iter()
+            .find(|f| f.rule == Rule::ExecuTorchData)
+            .unwrap_or_else(|| panic!("{file}: {:?}", messages(&r)));
+        let named = e["data"]["named_data"].as_array().unwrap();
+        let tensors = named
+            .iter()
+            .filter(|n| !n["tensor_layout"].is_null())
+            .count();
+        assert!(
+            note.message.contains(&format!("{tensors} named tensor(s)")),
+            "{}",
+            note.message
+        );
+        if tensors < named.len() {
+            let blobs = named.len() - tensors;
+            assert!(
+                note.message.contains(&format!("{blobs} blob(s)")),
+                "{}",
+                note.message
+            );
+        }
+    }
+    for v in manifest(&dir.join("variants/manifest.json")) {
+        let file = v["file"].as_str().unwrap();
+        let r = scan_path(&dir.join("variants").join(file), file, &Options::default());
+        assert_eq!(r.verdict, Verdict::Error, "{file}: {:?}", messages(&r));
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.rule == Rule::ExecuTorchDataLayout),
+            "{file}: {:?}",
+            messages(&r)
+        );
+    }
+}
