@@ -28,9 +28,12 @@ cargo test --workspace --locked
 step "Python value semantics: the printable table as this machine's CPython writes it"
 python3 scripts/gen_unicode_printable.py --check crates/pyvalue/src/printable_table.rs
 
+# The tests below that need an environment variable run with --workspace
+# (each test name is one crate's): the features stay those of the run above,
+# so nothing is built again.
 step "pickle engine against this machine's CPython"
 python3 scripts/gen_pickle_corpus.py "$tmp/corpus.json"
-AIRLOCK_PICKLE_CORPUS="$tmp/corpus.json" cargo test -p airlock-pickle --test differential --locked
+AIRLOCK_PICKLE_CORPUS="$tmp/corpus.json" cargo test --workspace --test differential --locked
 
 # The fuzzers run one core each for a fixed time: they run beside the
 # Python-bound steps below, and are waited for before the sandbox's tests,
@@ -91,28 +94,31 @@ python3 scripts/gen_wo_edge_fixtures.py --check tests/fixtures/torch-edge
 cargo build -q -p airlock-cli --locked && python3 scripts/family_table.py --check
 "$venv/bin/python" scripts/torch_parity.py tests/fixtures/torch-edge --out "$tmp/parity-edge.json"
 AIRLOCK_TORCH_PARITY="$tmp/parity.json" AIRLOCK_TORCH_PARITY_EDGE="$tmp/parity-edge.json" \
-  cargo test -p airlock-scan --test corpus --locked
+  cargo test --workspace --test corpus --locked
 
 step "rebuild as data against what real torch.load returns on every fixture"
 "$venv/bin/python" scripts/gen_rebuild_expected.py --check tests/fixtures/torch
-cargo test -p airlock-tensors --test rebuild_fixtures --locked
+cargo test --workspace --test rebuild_fixtures --locked
 
 step "evaluation corpus labels: every file loaded by its real loader (every malicious payload runs)"
 "$venv/bin/python" scripts/verify_eval_corpus.py --check eval/labels.json
 
 step "writers: safetensors and pt files the real loaders read back"
-AIRLOCK_WRITER_PARITY_DIR="$tmp/written" cargo test -p airlock-tensors --test writer_parity --locked
+AIRLOCK_WRITER_PARITY_DIR="$tmp/written" cargo test --workspace --test writer_parity --locked
 "$venv/bin/python" scripts/check_written.py "$tmp/written"
 
 step "convert: every output bit-identical to what real torch.load gives"
-AIRLOCK_CONVERT_PARITY_DIR="$tmp/convert" cargo test -p airlock-convert --test parity --locked
-AIRLOCK_CONVERT_PARITY_DIR="$tmp/convert" cargo test -p airlock-convert --test dcp --locked
+AIRLOCK_CONVERT_PARITY_DIR="$tmp/convert" cargo test --workspace --test parity --locked
+AIRLOCK_CONVERT_PARITY_DIR="$tmp/convert" cargo test --workspace --test dcp --locked
 "$venv/bin/python" scripts/convert_parity.py "$tmp/convert/pairs.json" \
   "$tmp/convert/sharded/pairs.json" "$tmp/convert/numpy/pairs.json" "$tmp/convert/dcp/pairs.json" \
   "$tmp/convert/family/pairs.json"
 
 step "Python package: wheel, clean-venv install, pytest against real torch"
-"$venv/bin/python" -m pip wheel --quiet --no-deps -w "$tmp/wheels" ./python
+# Built with the dev profile, from the artifacts `cargo test` built: the
+# same code as the release wheel (python/pyproject.toml's profile), without
+# a second optimised build of every crate, and with overflow checks on.
+MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/python" -m pip wheel --quiet --no-deps -w "$tmp/wheels" ./python
 python3 -m venv "$tmp/clean"
 "$tmp/clean/bin/python" -m pip install --quiet "$tmp"/wheels/*.whl
 "$tmp/clean/bin/python" -c 'import airlock; r = airlock.scan("examples/models/state_dict.pt"); print("airlock", airlock.__version__, r.verdict); assert r.safe'
