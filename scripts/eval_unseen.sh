@@ -48,6 +48,12 @@
 #
 #   scripts/eval_unseen.sh --suite pocs [--source OWNER/NAME=PATH ...]
 #
+# Ninth set: pickles written by pickle compilers (pker's CTF exploits, Pickora's
+# samples, each compiled by the pinned tool; sources and payloads pinned by
+# SHA-256), summary eval/UNSEEN-compilers.md (scripts/eval/unseen_compilers.py):
+#
+#   scripts/eval_unseen.sh --suite compilers [--source OWNER/NAME=PATH ...]
+#
 # Environment:
 #   AIRLOCK   the airlock binary to measure (default: target/release/airlock,
 #             built with `cargo build --release -p airlock-cli` if missing)
@@ -97,6 +103,10 @@ done
 if [ "$suite" = pocs ]; then  # the project's venv: torch for the allowlist, Python 3.11
   source scripts/lib/venv.sh
   exec "$(airlock_venv)/bin/python" scripts/eval/unseen_pocs.py "$@"
+fi
+if [ "$suite" = compilers ]; then
+  source scripts/lib/venv.sh
+  exec "$(airlock_venv)/bin/python" scripts/eval/unseen_compilers.py "$@"
 fi
 case $suite in
   main) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-main} ;;

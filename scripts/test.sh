@@ -66,6 +66,8 @@ python3 scripts/eval_inputs.py --check
 # The eighth unseen set (published scanner-bypass proofs of concept): its
 # report agrees with its recorded results (eval/UNSEEN-pocs.md).
 python3 scripts/eval/unseen_pocs.py --check
+# The ninth (pickles written by pickle compilers, eval/UNSEEN-compilers.md).
+python3 scripts/eval/unseen_compilers.py --check
 # ExecuTorch in a venv of its own (executorch's pins would disturb the
 # project's venv): some 25 MB of wheels, installed once and kept.
 if [ "${AIRLOCK_SKIP_EXECUTORCH:-}" = 1 ]; then
