@@ -360,9 +360,13 @@ def ptd_view(data):
     from executorch.extension.flat_tensor.serialize.serialize import (
         _deserialize_to_flat_tensor, _get_extended_header)
 
+    import subprocess
+
     try:
         h = _get_extended_header(data)
         ft = _deserialize_to_flat_tensor(data[:h.flatbuffer_offset + h.flatbuffer_size])
+    except subprocess.CalledProcessError as e:  # flatc's command line names a temporary folder
+        return {"error": f"flatc refused the flatbuffer (exit {e.returncode})"}
     except Exception as e:  # the reader's own refusal is what is recorded
         return {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
     named = []

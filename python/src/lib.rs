@@ -751,6 +751,30 @@ fn probe_render(report: &str, format: &str) -> PyResult<String> {
     }
 }
 
+/// A privacy audit document (JSON) judged under limits (JSON) and rendered:
+/// text, html, sarif, json, or the findings alone (findings).
+#[pyfunction]
+fn privacy_render(doc: &str, format: &str, limits: &str) -> PyResult<String> {
+    use airlock_privacy::{audit, audit_html};
+    let bad = |e: serde_json::Error| PyValueError::new_err(e.to_string());
+    let doc: serde_json::Value = serde_json::from_str(doc).map_err(bad)?;
+    let limits: audit::Limits = serde_json::from_str(limits).map_err(bad)?;
+    let findings = audit::judge(&doc, &limits);
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).expect("serialises");
+    match format {
+        "text" => Ok(audit::to_text(&doc, &findings)),
+        "html" => Ok(audit_html::to_html(&doc, &limits, &findings)),
+        "sarif" => Ok(pretty(&audit::to_sarif(&findings, "audit"))),
+        "json" => Ok(pretty(&audit::to_json(&doc, &limits, &findings))),
+        "findings" => Ok(pretty(
+            &audit::to_json(&doc, &limits, &findings)["findings"],
+        )),
+        _ => Err(PyValueError::new_err(format!(
+            "no format {format:?} (text, html, sarif, json or findings)"
+        ))),
+    }
+}
+
 #[pymodule]
 #[allow(unsafe_code)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -769,5 +793,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(probe_run, m)?)?;
     m.add_function(wrap_pyfunction!(probe_render, m)?)?;
+    m.add_function(wrap_pyfunction!(privacy_render, m)?)?;
     Ok(())
 }

@@ -11,6 +11,7 @@ mod input;
 mod merge_rules;
 mod net;
 mod output;
+mod privacy;
 mod probe;
 mod provenance;
 mod run;
@@ -240,6 +241,23 @@ enum Command {
         or the command line is wrong."
     )]
     Secrets(secrets::SecretsArgs),
+    /// Measure how much of its training data a model gives away, before it
+    /// is published: membership inference, canary exposure, extraction.
+    #[command(
+        long_about = "Measure how much of its training data a model gives away, before it is published. \
+        `airlock privacy audit SPEC.py` runs a spec of yours (a Python file defining model(), members(), \
+        nonmembers(), train(examples), texts(), sequence_loss(model, texts), ...; see \
+        `python -m airlock.privacy --help`) with the Python package's airlock.privacy, inside the sandbox \
+        (no network; the spec's folder, the Python and --ro paths readable): membership inference (the \
+        loss-threshold attack, and with train() the reference-calibrated likelihood-ratio attack: ROC AUC, \
+        true positives at 1% and 0.1% false positives: PV0030), canary exposure (random secrets inserted at \
+        chosen repetition counts, a model trained by train(), rank exposure in bits: PV0031) and extraction \
+        (greedy decoding from training texts' and canaries' prefixes: PV0032), judged against the limits. \
+        `airlock privacy report DOC.json` judges a saved document again.",
+        after_help = "Exit status: 0 every measurement under its limit; 1 some limit exceeded; 2 the audit \
+        could not run, or the command line is wrong."
+    )]
+    Privacy(privacy::PrivacyArgs),
 }
 
 #[derive(clap::Args)]
@@ -337,7 +355,7 @@ where
         }
     };
     if let Command::Convert(args) = &mut cli.command {
-        args.launcher = launcher;
+        args.launcher = launcher.clone();
     }
     // `airlock run` forks, which wants a single thread: no signal thread.
     if handle_signals && !matches!(cli.command, Command::Run(_)) {
@@ -358,6 +376,7 @@ where
         Command::Input(args) => input::run(args),
         Command::Probe(args) => probe::run(*args),
         Command::Secrets(args) => secrets::run(args),
+        Command::Privacy(args) => privacy::run(args, launcher),
     }
 }
 

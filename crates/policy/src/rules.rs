@@ -2434,6 +2434,72 @@ rules! {
     /// Strip build and training paths before publishing (relative paths in
     /// configs, `hyper_parameters` without the data directory).
     RevealingPath = ("PV0020", "revealing-path", Low, Note);
+
+    /// Membership inference succeeds: an attacker tells the model's
+    /// training examples from unseen ones.
+    ///
+    /// ## What it detects
+    /// `airlock privacy audit`: the loss-threshold attack or the
+    /// reference-calibrated likelihood-ratio attack (reference models
+    /// trained by your training recipe) reaches a ROC AUC above the limit
+    /// (default 0.6), or a true-positive rate at 1% false positives above
+    /// the limit (default 5%; chance is 1%), on the members and non-members
+    /// you gave.
+    ///
+    /// ## Why it matters
+    /// Whoever can query the model learns whether a person's record was in
+    /// its training data, which for medical, financial or private text is
+    /// itself a disclosure, and the first step of extracting the record.
+    /// PyTorch's policy: a model partly trained on sensitive data can leak
+    /// it through its weights, especially when it overfits.
+    ///
+    /// ## What to do
+    /// Train with differential privacy (DP-SGD, Opacus) and report its
+    /// epsilon; regularise and stop early (the loss gap in the report shows
+    /// overfitting); deduplicate the training data; do not publish weights
+    /// trained on data that must not be identified.
+    MembershipInference = ("PV0030", "membership-inference", High, Note);
+
+    /// A canary inserted into the training data is memorised: its rank
+    /// exposure is above the limit.
+    ///
+    /// ## What it detects
+    /// `airlock privacy audit`: random secrets inserted into a copy of the
+    /// training texts at chosen repetition counts (the Secret Sharer
+    /// method); a model trained on it by your recipe ranks a secret so far
+    /// above the random candidates of its space that its exposure, in bits,
+    /// is above the limit (default 8 bits: the canary ranks among the
+    /// top 1/256 of its space; 1,000 candidates measure up to about 10).
+    ///
+    /// ## Why it matters
+    /// What the recipe does to an inserted secret it does to every secret
+    /// the real training data holds as often: e-mail addresses, keys,
+    /// identifiers. High exposure at low repetition counts means rare
+    /// secrets are memorised too.
+    ///
+    /// ## What to do
+    /// Train with differential privacy, deduplicate, filter secrets and
+    /// personal data out of the training data (`airlock secrets`), and
+    /// re-run the audit until exposure stays near zero at the repetition
+    /// counts your data has.
+    CanaryExposure = ("PV0031", "canary-exposure", High, Note);
+
+    /// Training text is extracted from the model by prompting it.
+    ///
+    /// ## What it detects
+    /// `airlock privacy audit`: greedy decoding from the first tokens of a
+    /// training text reproduces the rest exactly, for more texts than the
+    /// limit allows (default: none), or for an inserted canary.
+    ///
+    /// ## Why it matters
+    /// Extraction needs nothing but the model's outputs: anyone who can
+    /// prompt the published model gets the training text back verbatim.
+    ///
+    /// ## What to do
+    /// As for memorised canaries: differential privacy, deduplication, and
+    /// no sensitive text in the training data; do not publish the model
+    /// until extraction finds nothing.
+    TrainingDataExtraction = ("PV0032", "training-data-extraction", Critical, Note);
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Sensitive data in what a model carries: `airlock secrets`.
+//! Sensitive data in what a model carries (`airlock secrets`) and what a
+//! model gives away of its training data (`airlock privacy audit`).
 //!
 //! PyTorch's security policy asks for special measures around sensitive
 //! data. This crate finds credentials and personal data in every string a
@@ -13,9 +14,17 @@
 //! YAML and other text line by line) → [`detect`] (provider formats with
 //! their checksums, structure, entropy under a telling name) → [`report`]
 //! (redacted, located findings PV0001 to PV0020 in text, JSON and SARIF).
+//!
+//! The memorisation audit must run the model, so Python does it
+//! (`airlock.privacy` in the Python package, inside `airlock run`); its
+//! document is judged here against limits ([`audit`]: PV0030 to PV0032)
+//! and rendered as text, JSON, SARIF and HTML ([`audit_html`]), for the
+//! command and for the package's reports alike.
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod audit_html;
 pub mod detect;
 pub mod extract;
 pub mod redact;
