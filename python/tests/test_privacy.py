@@ -118,3 +118,38 @@ def test_the_command_runs_a_spec_in_the_sandbox_and_judges_it(tmp_path):
     spec.write_text("import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=2)\n")
     o = run("audit", str(spec), "--python", VENV)
     assert o.returncode == 2 and "[Errno" in o.stderr and "audit of" in o.stderr, o.stderr
+
+
+def test_a_hugging_face_causal_lm_through_its_tokenizer():
+    """encode, greedy generate and sequence_loss from a tokenizer: a tiny
+    GPT-2 that memorised one sentence gives it back from its first tokens,
+    and not a sentence it never saw."""
+    tokenizers = pytest.importorskip("tokenizers")
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    memorised = "the launch code for the north gate is seven four two"
+    unseen = "green frogs sang loudly by the quiet river at dawn"
+    tok = tokenizers.Tokenizer(tokenizers.models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel()
+    tok.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<|endoftext|>"])
+    tok.train_from_iterator(corpus(200) + [memorised, unseen], trainer=trainer)
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=fast.vocab_size, n_embd=64, n_layer=2, n_head=2, n_positions=64)
+    model = transformers.GPT2LMHeadModel(config)
+    ids = torch.tensor([fast(memorised)["input_ids"]])
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        opt.zero_grad()
+        model(ids, labels=ids).loss.backward()
+        opt.step()
+    model.eval()
+    report = privacy.audit(model, tokenizer=fast, extraction_texts=[memorised, unseen], prefix_tokens=4,
+                           suffix_tokens=8)
+    e = report.json["extraction"]
+    assert (e["texts"], e["exact_matches"], e["extracted"]) == (2, 1, [0]), e
+    _, _, seq_loss = privacy.hf_text_functions(model, fast)
+    known, other = seq_loss(model, [memorised, unseen])
+    assert known < other / 10, (known, other)

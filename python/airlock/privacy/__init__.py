@@ -46,7 +46,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from ._canaries import canary_exposure, extraction, hf_text_functions
 from ._membership import classification_loss, membership
 
-__all__ = ["AuditReport", "audit", "membership", "canary_exposure", "extraction", "classification_loss"]
+__all__ = ["AuditReport", "audit", "membership", "canary_exposure", "extraction", "classification_loss",
+           "hf_text_functions"]
 
 SCHEMA = "airlock-privacy-audit/1"
 
