@@ -56,6 +56,12 @@ pub(crate) struct ScanArgs {
     /// Number of files scanned in parallel (default: one per core).
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
+    /// Also look for credentials and personal data in every string the
+    /// files carry (`airlock secrets`): its findings follow the scan's, and
+    /// a credential, private key or generic secret makes the exit status at
+    /// least 1.
+    #[arg(long)]
+    secrets: bool,
 }
 
 pub(crate) fn scan(args: ScanArgs) -> u8 {
@@ -72,7 +78,11 @@ pub(crate) fn scan(args: ScanArgs) -> u8 {
         return f.exit();
     }
     let (reports, skipped) = scan_all(&args);
-    let text = render(&args, &reports, skipped);
+    let secrets = args.secrets.then(|| airlock_privacy::audit(&args.paths));
+    let mut text = render(&args, &reports, skipped);
+    if let Some((results, problems)) = &secrets {
+        text = with_secrets(args.format, text, results, problems);
+    }
     if let Err(f) = args.report.write(&args.paths, &text) {
         return f.exit();
     }
@@ -82,7 +92,55 @@ pub(crate) fn scan(args: ScanArgs) -> u8 {
         eprintln!("airlock: no model files found");
         return EXIT_ERROR;
     }
-    code as u8
+    let secret_found = secrets
+        .iter()
+        .flat_map(|(r, _)| r)
+        .flat_map(|r| &r.findings)
+        .any(|f| {
+            matches!(
+                f.rule,
+                airlock_policy::Rule::Credential
+                    | airlock_policy::Rule::PrivateKey
+                    | airlock_policy::Rule::GenericSecret
+            )
+        });
+    (code as u8).max(u8::from(secret_found))
+}
+
+/// The scan's report with the secrets audit's: after the text, under
+/// `"secrets"` in the JSON, as a second run in the SARIF log.
+fn with_secrets(
+    format: OutputFormat,
+    text: String,
+    results: &[airlock_privacy::FileResult],
+    problems: &[(String, String)],
+) -> String {
+    use airlock_privacy::report as secrets;
+    let merged = |mut v: serde_json::Value, key: &str, add: serde_json::Value| {
+        match (key, v.get_mut(key)) {
+            ("runs", Some(serde_json::Value::Array(runs))) => {
+                runs.extend(add["runs"].as_array().cloned().unwrap_or_default())
+            }
+            _ => v[key] = add,
+        }
+        serde_json::to_string_pretty(&v).expect("JSON") + "\n"
+    };
+    match format {
+        OutputFormat::Text => format!(
+            "{text}\nsecrets and personal data:\n{}",
+            secrets::to_text(results)
+        ),
+        OutputFormat::Json => merged(
+            serde_json::from_str(&text).expect("the scan's JSON"),
+            "secrets",
+            secrets::to_json(results, problems),
+        ),
+        OutputFormat::Sarif => merged(
+            serde_json::from_str(&text).expect("the scan's SARIF"),
+            "runs",
+            secrets::to_sarif(results),
+        ),
+    }
 }
 
 /// Threads per CPU beyond which `--jobs` only costs memory and start-up.

@@ -144,3 +144,70 @@ fn fail_on_levels_and_sarif() {
     let missing = airlock(&["secrets", "/nonexistent/airlock-secrets"]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+/// `airlock scan --secrets`: the scan's report with the secrets audit's,
+/// in every format, and a credential raises the exit status.
+#[test]
+fn scan_with_secrets() {
+    let d = fixtures();
+    let model = d.join("planted/model.safetensors");
+    let plain = airlock(&["scan", "--no-progress", model.to_str().unwrap()]);
+    assert_eq!(plain.status.code(), Some(0), "a safetensors file is safe");
+    let both = airlock(&[
+        "scan",
+        "--no-progress",
+        "--secrets",
+        model.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&both.stdout);
+    assert_eq!(both.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("safe ") && text.contains("PV0001 credential (github-token"),
+        "{text}"
+    );
+    let json: Value = serde_json::from_slice(
+        &airlock(&[
+            "scan",
+            "--no-progress",
+            "--secrets",
+            "--format",
+            "json",
+            model.to_str().unwrap(),
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(json["files"][0]["verdict"], "safe");
+    let rules: Vec<&str> = json["secrets"]["files"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"PV0001"), "{rules:?}");
+    let sarif: Value = serde_json::from_slice(
+        &airlock(&[
+            "scan",
+            "--no-progress",
+            "--secrets",
+            "--format",
+            "sarif",
+            model.to_str().unwrap(),
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(sarif["runs"].as_array().unwrap().len(), 2);
+    let clean = airlock(&[
+        "scan",
+        "--no-progress",
+        "--secrets",
+        d.join("clean/model.safetensors").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+}

@@ -10,6 +10,13 @@ use serde_json::{Value as Json, json};
 
 use crate::report::VERSION;
 
+/// The audit's rules (the other privacy rules are `airlock secrets`').
+pub const RULES: [Rule; 3] = [
+    Rule::MembershipInference,
+    Rule::CanaryExposure,
+    Rule::TrainingDataExtraction,
+];
+
 /// The limits a model must stay under.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -212,11 +219,7 @@ pub fn to_json(doc: &Json, limits: &Limits, findings: &[AuditFinding]) -> Json {
 
 /// The findings as SARIF 2.1.0, located at the spec the audit ran.
 pub fn to_sarif(findings: &[AuditFinding], artifact: &str) -> Json {
-    let rules: Vec<Rule> = Rule::ALL
-        .iter()
-        .copied()
-        .filter(|r| r.is_privacy())
-        .collect();
+    let rules = RULES.to_vec();
     let results = findings
         .iter()
         .map(|f| {

@@ -87,7 +87,7 @@ pub fn to_sarif(results: &[FileResult]) -> Json {
     let rules: Vec<Rule> = Rule::ALL
         .iter()
         .copied()
-        .filter(|r| r.is_privacy())
+        .filter(|r| r.is_privacy() && !crate::audit::RULES.contains(r))
         .collect();
     let mut out = Vec::new();
     for r in results {
