@@ -142,13 +142,18 @@ cargo build -q -p airlock-cli --locked
 step "model signatures: airlock and model_signing verify each other's, and refuse tampering"
 "$venv/bin/python" scripts/signing_interop.py target/debug/airlock
 
-step "airlock net: a real TCPStore found, confirmed over loopback and judged; probed, its write access proved; a real torchrun job classified in a namespace, and inside run --net loopback unreachable from outside; the firewall ruleset in namespaces; a real Jupyter server with and without a token"
+step "airlock net: a real TCPStore found, confirmed over loopback and judged; probed, its write access proved; a real torchrun job classified in a namespace, and inside run --net loopback unreachable from outside; the firewall ruleset in namespaces; a real Jupyter server with and without a token; a real MLflow server"
 # The firewall's test loads its ruleset with nft into network namespaces
 # it makes: as root, nftables is installed when missing (Debian's package).
 # A real Jupyter server in a venv of its own (scripts/lib/jupyter_venv.sh).
 source scripts/lib/jupyter_venv.sh
 jvenv=$(airlock_jupyter_venv)
-net_env=(AIRLOCK_NET_REQUIRED=1 AIRLOCK_SANDBOX_REQUIRED=1 AIRLOCK_VENV="$venv" AIRLOCK_JUPYTER_VENV="$jvenv")
+# A real MLflow tracking server, in a venv of its own that reads the
+# project's (scripts/lib/mlflow_venv.sh).
+source scripts/lib/mlflow_venv.sh
+mvenv=$(airlock_mlflow_venv)
+net_env=(AIRLOCK_NET_REQUIRED=1 AIRLOCK_SANDBOX_REQUIRED=1 AIRLOCK_VENV="$venv" AIRLOCK_JUPYTER_VENV="$jvenv"
+  AIRLOCK_MLFLOW_VENV="$mvenv")
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   command -v nft >/dev/null || apt-get install -y -q nftables >/dev/null 2>&1 ||
     { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q nftables >/dev/null 2>&1; } || true

@@ -656,6 +656,82 @@ fn a_real_jupyter_server_with_and_without_a_token() {
     std::fs::remove_dir_all(&root).ok();
 }
 
+/// The MLflow venv (AIRLOCK_MLFLOW_VENV, made by scripts/lib/mlflow_venv.sh).
+fn mlflow() -> Option<PathBuf> {
+    let bin = std::env::var_os("AIRLOCK_MLFLOW_VENV").map(|v| PathBuf::from(v).join("bin/mlflow"));
+    let ok = bin.as_ref().is_some_and(|b| b.is_file());
+    assert!(
+        ok || std::env::var_os("AIRLOCK_NET_REQUIRED").is_none(),
+        "AIRLOCK_NET_REQUIRED: AIRLOCK_MLFLOW_VENV names no venv with mlflow"
+    );
+    if !ok {
+        eprintln!("skipping: AIRLOCK_MLFLOW_VENV names no venv with mlflow");
+    }
+    ok.then(|| bin.unwrap())
+}
+
+/// A real MLflow tracking server on loopback: `probe` finds its REST API
+/// answering without credentials (NT0002: it stores runs, models and
+/// artifacts for anyone who can reach it), `listeners` ties it to its
+/// process and calls it local.
+#[test]
+fn a_real_mlflow_server_is_found_and_judged() {
+    let Some(bin) = mlflow() else { return };
+    let root = std::env::temp_dir().join(format!("airlock-mlflow-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let server = Killed(
+        Command::new(&bin)
+            .args(["server", "--host", "127.0.0.1", "--workers", "1"])
+            .args(["--port", &port.to_string()])
+            .arg("--backend-store-uri")
+            .arg(format!("sqlite:///{}", root.join("mlflow.db").display()))
+            .arg("--artifacts-destination")
+            .arg(root.join("artifacts"))
+            .current_dir(&root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    let (v, code) = loop {
+        let (v, code) = probe_json(&[&addr]);
+        if v["endpoints"][0]["service"] == "ml-flow" {
+            break (v, code);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "MLflow answered: {v:#}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let e = &v["endpoints"][0];
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(e["findings"][0]["rule"], "NT0002", "{e:#}");
+    assert!(
+        details(e)
+            .iter()
+            .any(|d| d.contains("experiments/search?max_results=1: HTTP 200 without credentials")),
+        "{e:#}"
+    );
+    let l = listeners_json(&[]);
+    let x = l["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["port"] == port)
+        .unwrap_or_else(|| panic!("{l:#}"));
+    assert_eq!(x["service"]["kind"], "ml-flow", "{x:#}");
+    assert_eq!(x["exposure"], "local", "bound to loopback: {x:#}");
+    drop(server);
+    std::fs::remove_dir_all(&root).ok();
+}
+
 /// A real two-process `torchrun` job (gloo) in a network namespace the test
 /// makes, surveyed from inside it: its TCPStore (the agent's, bound to the
 /// wildcard) and the workers' Gloo listeners are found, tied to the job's
