@@ -131,9 +131,7 @@ def main():
     ap.add_argument("--check", action="store_true", help="compare OUT with what the script writes")
     args = ap.parse_args()
     if args.check:
-        # examples/privacy/spec.py is a spec written by hand, not a file made
-        # by a producer: `airlock privacy audit` runs it.
-        return fx.check_dir(write, args.out, ignore=("privacy/spec.py",))
+        return fx.check_dir(write, args.out)
     write(args.out)
 
 

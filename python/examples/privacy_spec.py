@@ -2,7 +2,7 @@
 training set (random labels, trained to convergence), audited with both
 membership attacks.
 
-    airlock privacy audit examples/privacy/spec.py --python VENV
+    airlock privacy audit python/examples/privacy_spec.py --python VENV
 
 VENV: a virtualenv with torch and airlock-scan. A real spec loads the
 published model and samples of its real training and held-out data, and
@@ -50,4 +50,4 @@ def nonmembers():
     return NONMEMBERS
 
 
-SETTINGS = {"reference_models": 4, "name": "examples/privacy/spec.py"}
+SETTINGS = {"reference_models": 4, "name": "python/examples/privacy_spec.py"}
