@@ -527,7 +527,7 @@ fn legacy_member(
     if name == LEGACY_MEMBERS[0] {
         let data = match body {
             Body::Inflated(d) => d,
-            Body::InPlace { offset, len } if len <= pt2::MAX_CONFIG_BYTES => {
+            Body::InPlace { offset, len } if len <= opts.max_pickle_bytes => {
                 match src.read_vec(offset, len as usize) {
                     Ok(d) => d,
                     Err(err) => return out.findings.push(cannot_read(err.to_string())),
@@ -535,8 +535,8 @@ fn legacy_member(
             }
             Body::InPlace { len, .. } => {
                 return out.findings.push(cannot_read(format!(
-                    "{len} bytes, over the {}-byte limit for a program",
-                    pt2::MAX_CONFIG_BYTES
+                    "{len} bytes, over the {}-byte limit for a program read whole",
+                    opts.max_pickle_bytes
                 )));
             }
         };

@@ -110,6 +110,8 @@ def audit(
         e, g, s = hf_text_functions(model, tokenizer)
         encode, generate, sequence_loss = encode or e, generate or g, sequence_loss or s
     if members is not None or nonmembers is not None:
+        if model is None:
+            raise ValueError("membership inference needs the model (the first argument)")
         doc["membership"] = membership(model, list(members or []), list(nonmembers or []), loss=loss, train=train,
                                        reference_models=reference_models, seed=seed)
     trained_with_canaries = None
