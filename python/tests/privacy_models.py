@@ -8,6 +8,10 @@ import random
 
 import torch
 
+# One thread: the suite runs beside the fuzzers, and torch's spinning worker
+# threads on a busy core make these small models many times slower.
+torch.set_num_threads(1)
+
 DIM, CLASSES = 16, 4
 
 

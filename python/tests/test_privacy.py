@@ -67,7 +67,7 @@ def test_canaries_repeated_often_are_exposed_and_extracted_and_one_seen_once_is_
 
 def test_extraction_reproduces_a_memorised_text_and_not_an_unseen_one():
     memorised = "my password is hunter two for the server"
-    model = train_lm(corpus() + [memorised] * 60)
+    model = train_lm(corpus() + [memorised] * 60, steps=300)
     unseen = "seven green frogs sang loudly at dawn"
     got = privacy.extraction(model, [memorised, unseen], encode, generate, prefix_tokens=15, suffix_tokens=25)
     assert (got["texts"], got["exact_matches"], got["extracted"]) == (2, 1, [0]), got
