@@ -19,15 +19,6 @@ trap '[ -z "$fuzz_pid" ] || kill -- -"$fuzz_pid" 2>/dev/null; rm -rf "$tmp"' EXI
 step "format"
 cargo fmt --all --check
 
-# The fuzzers are built and run first, in the background, one core for a
-# fixed time per target: their chain (a sanitised build of every crate,
-# then the runs) is the longest, so it starts before the builds and the
-# Python-bound steps below, and is waited for before the sandbox's tests,
-# whose limits are timed.
-step "fuzz smoke started in the background (${AIRLOCK_FUZZ_SECONDS:-30} s per target; its log follows the wheel's tests)"
-setsid -w scripts/fuzz_smoke.sh "${AIRLOCK_FUZZ_SECONDS:-30}" >"$tmp/fuzz.log" 2>&1 &
-fuzz_pid=$!
-
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -44,6 +35,12 @@ step "pickle engine against this machine's CPython"
 python3 scripts/gen_pickle_corpus.py "$tmp/corpus.json"
 AIRLOCK_PICKLE_CORPUS="$tmp/corpus.json" cargo test --workspace --test differential --locked
 
+# The fuzzers run one core each for a fixed time: they run beside the
+# Python-bound steps below, and are waited for before the sandbox's tests,
+# whose limits are timed.
+step "fuzz smoke started in the background (${AIRLOCK_FUZZ_SECONDS:-30} s per target; its log follows the wheel's tests)"
+setsid -w scripts/fuzz_smoke.sh "${AIRLOCK_FUZZ_SECONDS:-30}" >"$tmp/fuzz.log" 2>&1 &
+fuzz_pid=$!
 
 step "Python venv with the real producers"
 venv=$(airlock_venv)
