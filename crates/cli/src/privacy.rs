@@ -149,7 +149,7 @@ fn run_audit(a: &AuditArgs) -> u8 {
 /// asked otherwise.
 fn run_spec(a: &AuditArgs, work: &Path) -> Result<(), String> {
     let spec = std::fs::canonicalize(&a.spec).map_err(|e| format!("{}: {e}", a.spec.display()))?;
-    let python = interpreter(&a.python);
+    let python = crate::sandbox_convert::python(&a.python);
     let out = work.join("audit.json");
     let mut cmd = if a.no_sandbox {
         std::process::Command::new(&python)
@@ -183,15 +183,6 @@ fn run_spec(a: &AuditArgs, work: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// The interpreter of a virtualenv folder, or the executable given.
-fn interpreter(p: &Path) -> PathBuf {
-    if p.is_dir() {
-        p.join("bin").join("python")
-    } else {
-        p.to_path_buf()
-    }
 }
 
 /// What a Python needs readable: its virtualenv and the installation the

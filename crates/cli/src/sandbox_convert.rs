@@ -28,7 +28,7 @@ pub(crate) struct Options {
     pub launcher: crate::Launcher,
 }
 
-fn python(p: &Path) -> PathBuf {
+pub(crate) fn python(p: &Path) -> PathBuf {
     if p.is_dir() {
         p.join("bin").join("python")
     } else {

@@ -7,6 +7,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -670,6 +671,21 @@ fn mlflow() -> Option<PathBuf> {
     ok.then(|| bin.unwrap())
 }
 
+/// A process group started by the test, all of it killed when dropped: the
+/// `mlflow server` command runs its server (uvicorn) as a child of its own,
+/// which killing the command alone leaves running.
+struct KilledGroup(Child);
+
+impl Drop for KilledGroup {
+    fn drop(&mut self) {
+        let pgid = self.0.id().to_string();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
 /// A real MLflow tracking server on loopback: `probe` finds its REST API
 /// answering without credentials (NT0002: it stores runs, models and
 /// artifacts for anyone who can reach it), `listeners` ties it to its
@@ -683,8 +699,9 @@ fn a_real_mlflow_server_is_found_and_judged() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let server = Killed(
+    let server = KilledGroup(
         Command::new(&bin)
+            .process_group(0)
             .args(["server", "--host", "127.0.0.1", "--workers", "1"])
             .args(["--port", &port.to_string()])
             .arg("--backend-store-uri")
