@@ -13,7 +13,8 @@ what it costs beside the model's own forward passes: writes eval/PRIVACY.md.
 
 Usage: PY scripts/eval_privacy.py [--out eval/PRIVACY.md]
 PY: the project venv (torch, opacus) with the airlock-scan wheel installed.
-Figures depend on the machine's floating point; the seeds are fixed.
+Figures depend on the machine's floating point; the seeds are fixed; torch
+runs on one thread (privacy_models.py sets it).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def main():
         "installed); do not edit by hand. The models and their training are those of the Python tests "
         "(`python/tests/privacy_models.py`); the figures are this machine's: "
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, Opacus {opacus.__version__}.",
+        f"torch {torch.__version__} on one thread, Opacus {opacus.__version__}.",
         "",
         "## Membership inference",
         "",

@@ -28,6 +28,7 @@ pub(crate) struct Options {
     pub launcher: crate::Launcher,
 }
 
+/// The interpreter of a virtualenv folder, or the executable given.
 pub(crate) fn python(p: &Path) -> PathBuf {
     if p.is_dir() {
         p.join("bin").join("python")
