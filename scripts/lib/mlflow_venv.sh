@@ -11,24 +11,9 @@
 
 AIRLOCK_MLFLOW_LOCK="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/requirements-mlflow.lock"
 
+source "$(dirname "${BASH_SOURCE[0]}")/overlay_venv.sh"
+
 airlock_mlflow_venv() {
-  local dir="${AIRLOCK_MLFLOW_VENV:-$HOME/.cache/airlock/mlflow-venv}"
-  local stamp="$dir/.airlock-ready"
-  local base want site vsite
-  base=$(airlock_venv) || return 1
-  want="lock sha256 $(sha256sum "$AIRLOCK_MLFLOW_LOCK" | cut -d' ' -f1) base $base"
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "syncing the MLflow venv in $dir with $AIRLOCK_MLFLOW_LOCK" >&2
-    [ -x "$dir/bin/python" ] || "$base/bin/python" -m venv --without-pip "$dir" >&2 || return 1
-    site=$("$base/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    vsite=$("$dir/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    echo "$site" > "$vsite/airlock-venv.pth"
-    # pip comes from the project's venv too (through the .pth file).
-    "$dir/bin/python" -m pip install --quiet --no-deps --require-hashes \
-      -r "$AIRLOCK_MLFLOW_LOCK" >&2 || return 1
-    "$dir/bin/python" -c 'import mlflow.server' >/dev/null 2>&1 ||
-      { echo "mlflow.server does not import in $dir" >&2; return 1; }
-    echo "$want" > "$stamp"
-  fi
-  echo "$dir"
+  airlock_overlay_venv "${AIRLOCK_MLFLOW_VENV:-$HOME/.cache/airlock/mlflow-venv}" \
+    "$AIRLOCK_MLFLOW_LOCK" MLflow 'import mlflow.server'
 }
