@@ -66,6 +66,18 @@ impl LimitArgs {
     }
 }
 
+/// The limits and the report, for both subcommands.
+#[derive(clap::Args)]
+struct RenderArgs {
+    #[command(flatten)]
+    limits: LimitArgs,
+    /// The report's format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    #[command(flatten)]
+    report: ReportFile,
+}
+
 #[derive(clap::Args)]
 struct AuditArgs {
     /// The spec: a Python file defining model(), members(), nonmembers(),
@@ -86,12 +98,7 @@ struct AuditArgs {
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     wall_time: u64,
     #[command(flatten)]
-    limits: LimitArgs,
-    /// The report's format.
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
-    #[command(flatten)]
-    report: ReportFile,
+    out: RenderArgs,
     #[arg(skip)]
     pub launcher: crate::Launcher,
 }
@@ -101,12 +108,7 @@ struct ReportArgs {
     /// An audit document, or a `--format json` report holding one.
     document: PathBuf,
     #[command(flatten)]
-    limits: LimitArgs,
-    /// The report's format.
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
-    #[command(flatten)]
-    report: ReportFile,
+    out: RenderArgs,
 }
 
 /// Run `airlock privacy`.
@@ -117,7 +119,7 @@ pub(crate) fn run(args: PrivacyArgs, launcher: crate::Launcher) -> u8 {
             run_audit(&a)
         }
         PrivacyCommand::Report(r) => match read_document(&r.document) {
-            Ok(doc) => render(&doc, r.limits.limits(), r.format, &r.report, &r.document),
+            Ok(doc) => render(&doc, &r.out, &r.document),
             Err(e) => {
                 eprintln!("airlock privacy report: {e}");
                 EXIT_ERROR
@@ -127,7 +129,7 @@ pub(crate) fn run(args: PrivacyArgs, launcher: crate::Launcher) -> u8 {
 }
 
 fn run_audit(a: &AuditArgs) -> u8 {
-    if let Err(f) = a.report.check(&[&a.spec]) {
+    if let Err(f) = a.out.report.check(&[&a.spec]) {
         return f.exit();
     }
     let work = std::env::temp_dir().join(format!("airlock-privacy-{}", std::process::id()));
@@ -137,7 +139,7 @@ fn run_audit(a: &AuditArgs) -> u8 {
         .and_then(|()| read_document(&work.join("audit.json")));
     let _ = std::fs::remove_dir_all(&work);
     match result {
-        Ok(doc) => render(&doc, a.limits.limits(), a.format, &a.report, &a.spec),
+        Ok(doc) => render(&doc, &a.out, &a.spec),
         Err(e) => {
             eprintln!("airlock privacy audit: {e}");
             EXIT_ERROR
@@ -219,13 +221,8 @@ fn read_document(path: &Path) -> Result<Json, String> {
     Ok(doc)
 }
 
-fn render(
-    doc: &Json,
-    limits: audit::Limits,
-    format: Format,
-    report: &ReportFile,
-    input: &Path,
-) -> u8 {
+fn render(doc: &Json, out: &RenderArgs, input: &Path) -> u8 {
+    let (limits, format, report) = (out.limits.limits(), out.format, &out.report);
     let findings = audit::judge(doc, &limits);
     let pretty = |v: &Json| serde_json::to_string_pretty(v).expect("serialises") + "\n";
     let text = match format {

@@ -72,6 +72,28 @@ fn tensors(path: &Path) -> BTreeMap<String, (String, Vec<u64>, String)> {
         .collect()
 }
 
+/// The tensor `name` was written with the dtype, shape and bytes `want`
+/// records (the fixtures' expected.json and manifest.json shape).
+fn same_tensor(
+    got: &BTreeMap<String, (String, Vec<u64>, String)>,
+    file: &str,
+    name: &str,
+    want: &Json,
+) {
+    let (dtype, shape, sha) = got
+        .get(name)
+        .unwrap_or_else(|| panic!("{file}: {name} not written"));
+    assert_eq!(dtype, want["dtype"].as_str().unwrap(), "{file}: {name}");
+    let want_shape: Vec<u64> = want["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap())
+        .collect();
+    assert_eq!(shape, &want_shape, "{file}: {name}");
+    assert_eq!(sha, want["sha256"].as_str().unwrap(), "{file}: {name}");
+}
+
 #[test]
 fn weights_convert_bit_identical_to_torch_export_load() {
     let expected: Json =
@@ -90,18 +112,7 @@ fn weights_convert_bit_identical_to_torch_export_load() {
                 for part in ["state_dict", "constants"] {
                     for (name, t) in want[part].as_object().unwrap() {
                         names += 1;
-                        let (dtype, shape, sha) = got
-                            .get(name)
-                            .unwrap_or_else(|| panic!("{file}: {name} not written"));
-                        assert_eq!(dtype, t["dtype"].as_str().unwrap(), "{file}: {name}");
-                        let want_shape: Vec<u64> = t["shape"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .map(|d| d.as_u64().unwrap())
-                            .collect();
-                        assert_eq!(shape, &want_shape, "{file}: {name}");
-                        assert_eq!(sha, t["sha256"].as_str().unwrap(), "{file}: {name}");
+                        same_tensor(&got, file, name, t);
                     }
                 }
                 assert_eq!(got.len(), names, "{file}: extra tensors written");
@@ -187,16 +198,7 @@ fn tensor_data_files_convert_bit_identical_to_the_state_dict() {
         let want = entry["state_dict"].as_object().unwrap();
         assert_eq!(got.len(), want.len(), "{file}");
         for (name, t) in want {
-            let (dtype, shape, sha) = got.get(name).unwrap_or_else(|| panic!("{name}"));
-            assert_eq!(dtype, t["dtype"].as_str().unwrap(), "{name}");
-            let want_shape: Vec<u64> = t["shape"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d.as_u64().unwrap())
-                .collect();
-            assert_eq!(shape, &want_shape, "{name}");
-            assert_eq!(sha, t["sha256"].as_str().unwrap(), "{name}");
+            same_tensor(&got, file, name, t);
         }
         let report = scan_path(&output, file, &Options::default());
         assert_eq!(report.verdict, Verdict::Safe, "{file}");
