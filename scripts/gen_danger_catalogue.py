@@ -46,6 +46,17 @@ Rows: `path, category, evidence` for a definition (evidence: the call path
 to the sink), `path, =, definition` for another path to the same object,
 `path, module, module` for a module-valued attribute.
 
+Beside OUT.tsv it writes constructors_generated.tsv, what review.rs needs to
+tell a pickle rebuilding an object from one running a program (rule AL0052):
+a call of a global whose name reads as a function's (lowercase, public) is a
+program step unless the walked code says otherwise. Rows: `path, class,
+definition` for a class with such a name (datetime.date, functools.partial;
+not the types that call the functions they are given, PROGRAM_TYPES), and
+`path, reduce, reducer` for a function a reduce function of the walked code
+(`__reduce__`, `__reduce_ex__`, a reducer `copyreg.pickle` registers) returns
+as what pickle calls to rebuild its object (typing's generic aliases rebuild
+through operator.getitem). Only paths with such names are written.
+
 Usage: gen_danger_catalogue.py OUT.tsv         (write)
        gen_danger_catalogue.py --check OUT.tsv (exit 1 if OUT.tsv is stale)
 Run with the pinned venv's Python (~/.cache/airlock/venv/bin/python).
@@ -96,6 +107,8 @@ def cut(qual):
     return any(qual == c or qual.startswith(c + ".") for c in CUT)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CURATED = os.path.join(ROOT, "crates", "policy", "data", "danger.toml")
+# Written beside OUT.tsv: the constructors table (constructor_rows).
+CONSTRUCTORS = "constructors_generated.tsv"
 
 SINKS = {
     "code-exec": [
@@ -210,11 +223,14 @@ def _modname(rel, f):
 
 
 class Func:
-    __slots__ = ("qual", "module", "cls", "calls", "selfname")
+    __slots__ = ("qual", "module", "cls", "calls", "selfname", "returns")
 
     def __init__(self, qual, module, cls, selfname):
         self.qual, self.module, self.cls, self.selfname = qual, module, cls, selfname
         self.calls = []
+        # Dotted paths named first in a returned tuple (`return f, (args)`):
+        # what a reduce function tells pickle to call.
+        self.returns = []
 
 
 class Class:
@@ -240,6 +256,21 @@ class Module:
 FUNCS = {}
 CLASSES = {}
 MODULES = {}
+# copyreg.pickle(type, reducer) calls: (module, function scope or None,
+# the function making the call or None, the reducer expression).
+REDUCERS = []
+
+
+def is_copyreg_pickle(mod, scope, call):
+    """Whether a call is `copyreg.pickle(type, reducer, ...)`."""
+    parts = dotted_of(call.func)
+    if not parts or len(call.args) < 2:
+        return False
+    if scope is not None and parts[0] in scope.imported:
+        target = ".".join([scope.imported[parts[0]]] + parts[1:])
+    else:
+        target = resolve_parts(mod, None, parts)
+    return target in ("copyreg.pickle", "copy_reg.pickle")
 
 
 def absolute(mod, level, name):
@@ -335,6 +366,9 @@ def parse_bodies(mod, statements):
             parse_func(mod, st, f"{name}.{st.name}", None)
         elif isinstance(st, ast.ClassDef):
             parse_class(mod, st, f"{name}.{st.name}")
+        elif isinstance(st, ast.Expr) and isinstance(st.value, ast.Call):
+            if is_copyreg_pickle(mod, None, st.value):
+                REDUCERS.append((mod, None, None, st.value.args[1]))
 
 
 def parse_class(mod, node, qual):
@@ -420,6 +454,12 @@ def parse_func(mod, node, qual, cls):
                 t = call_target(mod, f, scope, n.func)
                 if t:
                     f.calls.append(t + (literal_call(n),))
+                if is_copyreg_pickle(mod, scope, n):
+                    REDUCERS.append((mod, scope, f, n.args[1]))
+            elif isinstance(n, ast.Return) and isinstance(n.value, ast.Tuple) and n.value.elts:
+                t = call_target(mod, f, scope, n.value.elts[0])
+                if t and t[0] == "dotted":
+                    f.returns.append(t[1])
 
 
 def constant(e):
@@ -876,6 +916,78 @@ def render():
     return "\n".join(lines) + "\n"
 
 
+# Types that call the functions they are given when iterated: built in a
+# pickle (map(os.system, commands)) they are a program's steps, not data, so
+# they are left out of the constructors although their names are lowercase.
+PROGRAM_TYPES = {
+    "builtins.map", "builtins.filter", "itertools.starmap", "itertools.accumulate",
+    "itertools.filterfalse", "itertools.takewhile", "itertools.dropwhile", "itertools.groupby",
+}
+REDUCE_METHODS = ("__reduce__", "__reduce_ex__")
+
+
+def public_lowercase(path):
+    """Whether a path's last name reads as a function's (PEP 8): the only
+    names review.rs asks the constructors table about."""
+    last = path.rsplit(".", 1)[-1]
+    return last[:1].islower()
+
+
+def reducer_functions():
+    """Every reduce function of the walked code: `__reduce__` and
+    `__reduce_ex__` methods, and the reducers `copyreg.pickle` registers."""
+    out = [f for q, f in FUNCS.items() if q.rsplit(".", 1)[-1] in REDUCE_METHODS]
+    for mod, scope, f, expr in REDUCERS:
+        target = call_target(mod, f, scope, expr) if f is not None else None
+        if target is None:
+            d = resolve_parts(mod, None, dotted_of(expr))
+            target = ("dotted", d) if d else None
+        if target and target[0] == "dotted" and target[1] in FUNCS:
+            out.append(FUNCS[target[1]])
+    return out
+
+
+def constructor_rows():
+    """Rows of constructors_generated.tsv: what a pickle written by the
+    walked code calls that has a function's name but rebuilds an object."""
+    named = {}  # id(object) -> (kind, evidence)
+    for f in reducer_functions():
+        for dotted in f.returns:
+            obj = norm(runtime(dotted))
+            if obj is None or isinstance(obj, types.ModuleType) or id(obj) in named:
+                continue
+            KEEP.append(obj)
+            named[id(obj)] = ("reduce", f.qual)
+    rows = {}
+    for mname in sorted(sys.modules):
+        m = sys.modules.get(mname)
+        if not isinstance(m, types.ModuleType) or not universe(mname):
+            continue
+        for name, obj in sorted(vars(m).items(), key=lambda kv: kv[0]):
+            path = f"{mname}.{name}"
+            obj = norm(obj)
+            if not public_lowercase(path) or id(obj) in ALLOWED_IDS or path in DATA_GLOBALS:
+                continue
+            if id(obj) in named:
+                rows[path] = named[id(obj)]
+            elif isinstance(obj, type) and f"{obj.__module__}.{obj.__qualname__}" not in PROGRAM_TYPES:
+                rows[path] = ("class", f"{obj.__module__}.{obj.__qualname__}")
+    lines = [
+        "# Generated by scripts/gen_danger_catalogue.py from Python "
+        + sys.version.split()[0]
+        + "".join(
+            f", {p} {importlib.import_module(p).__version__.split('+')[0]}" for p in PACKAGES
+        )
+        + "; do not edit.",
+        "# path<TAB>class<TAB>definition: a class with a function's (lowercase) name;",
+        "# path<TAB>reduce<TAB>reducer: a function a reduce function of the walked code names",
+        "#   as what pickle calls to rebuild its object.",
+    ]
+    for path, (kind, why) in sorted(rows.items()):
+        lines.append(f"{path}\t{kind}\t{why}")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -887,21 +999,26 @@ def run(args):
     if not args or (check and len(args) != 2):
         sys.exit(__doc__)
     out = args[-1]
-    text = render()
+    outputs = {out: render()}
+    outputs[os.path.join(os.path.dirname(out), CONSTRUCTORS)] = constructor_rows()
     if check:
-        with open(out) as f:
-            current = f.read()
-        if current != text:
+        stale = []
+        for path, text in outputs.items():
+            with open(path) as f:
+                if f.read() != text:
+                    stale.append(path)
+        if stale:
             print(
-                f"{out} does not match the code of the installed {', '.join(PACKAGES)} and "
-                f"danger.toml: regenerate with scripts/gen_danger_catalogue.py {out}"
+                f"{', '.join(stale)}: not what the code of the installed {', '.join(PACKAGES)} and "
+                f"danger.toml give: regenerate with scripts/gen_danger_catalogue.py {out}"
             )
             sys.exit(1)
-        print(f"{out} matches the code of the installed {', '.join(PACKAGES)}")
+        print(f"{', '.join(outputs)} match the code of the installed {', '.join(PACKAGES)}")
         return
-    with open(out, "w") as f:
-        f.write(text)
-    print(f"wrote {out}: {len(text.splitlines()) - 4} rows")
+    for path, text in outputs.items():
+        with open(path, "w") as f:
+            f.write(text)
+        print(f"wrote {path}: {len(text.splitlines()) - 4} rows")
 
 
 if __name__ == "__main__":

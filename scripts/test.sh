@@ -52,6 +52,7 @@ step "committed fixtures are what the generators write with the pinned venv"
 "$venv/bin/python" scripts/gen_malicious_fixtures.py --check tests/fixtures/malicious
 "$venv/bin/python" scripts/gen_numpy_fixtures.py --check tests/fixtures/numpy
 "$venv/bin/python" scripts/gen_joblib_fixtures.py --check tests/fixtures/joblib
+"$venv/bin/python" scripts/gen_object_fixtures.py --check tests/fixtures/objects
 "$venv/bin/python" scripts/gen_pyzip_fixtures.py --check tests/fixtures
 "$venv/bin/python" scripts/gen_sharded_fixtures.py --check tests/fixtures/sharded
 "$venv/bin/python" scripts/gen_dcp_fixtures.py --check tests/fixtures/dcp

@@ -2,7 +2,7 @@
 //! calls a global outside the data allowlist is refused by convert,
 //! inspect and the load plan behind `airlock.load`, even when the call's
 //! result never reaches the loaded object. Each case is built from raw
-//! opcodes with a gadget no catalogue knows (`airlock_gadget.run`), next to
+//! opcodes with a gadget class no catalogue knows (`airlock_gadget.Gadget`), next to
 //! a control without the gadget that converts.
 
 use std::path::{Path, PathBuf};
@@ -12,8 +12,8 @@ use airlock_convert::{ConvertError, ConvertOptions, convert_file, plan_load};
 use airlock_policy::{Rule, Verdict};
 use airlock_scan::{Options, scan_path};
 
-/// `airlock_gadget.run()`: pushes the call's result.
-const CALL: &[u8] = b"cairlock_gadget\nrun\n)R";
+/// `airlock_gadget.Gadget()`: pushes the call's result.
+const CALL: &[u8] = b"cairlock_gadget\nGadget\n)R";
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("airlock-allowlist-{}-{name}", std::process::id()));
@@ -78,13 +78,13 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
     // The same global also made by __new__ alone (an instance the rebuild
     // reads as data) and called: the call runs its code.
     let (bad, good) = with(&|v| {
-        let instance = b"}X\x01\x00\x00\x00acairlock_gadget\nrun\n)\x81}bs";
+        let instance = b"}X\x01\x00\x00\x00acairlock_gadget\nGadget\n)\x81}bs";
         pickle(&[instance.as_slice(), v, b"0"].concat())
     });
     out.push(("an instance of a called class", bad, good));
     // The same global also stored as a value (read as its name).
     let (bad, good) = with(&|v| {
-        let reference = b"}X\x01\x00\x00\x00acairlock_gadget\nrun\ns";
+        let reference = b"}X\x01\x00\x00\x00acairlock_gadget\nGadget\ns";
         pickle(&[reference.as_slice(), v, b"0"].concat())
     });
     out.push(("a reference to a called global", bad, good));
@@ -117,16 +117,20 @@ fn hidden_calls_are_refused_everywhere() {
         match convert_file(&file, &out, &ConvertOptions::default()) {
             Err(ConvertError::Foreign(why)) => {
                 let msg = &why.message;
-                assert!(msg.contains("airlock_gadget.run"), "{name}: {msg}");
+                assert!(msg.contains("airlock_gadget.Gadget"), "{name}: {msg}");
                 assert!(msg.contains("byte"), "{name}: no location in {msg}");
-                assert_eq!(why.global.as_deref(), Some("airlock_gadget.run"), "{name}");
+                assert_eq!(
+                    why.global.as_deref(),
+                    Some("airlock_gadget.Gadget"),
+                    "{name}"
+                );
                 // The scan report travels with the refusal.
                 let report = why.report.as_ref().expect("the scan report");
                 assert!(
                     report
                         .findings
                         .iter()
-                        .any(|f| f.subject.as_deref() == Some("airlock_gadget.run")),
+                        .any(|f| f.subject.as_deref() == Some("airlock_gadget.Gadget")),
                     "{name}"
                 );
             }
@@ -134,7 +138,9 @@ fn hidden_calls_are_refused_everywhere() {
         }
         assert!(!out.exists(), "{name}: an output was written");
         match plan_load(&file, &ConvertOptions::default()) {
-            Err(ConvertError::Foreign(why)) => assert!(why.message.contains("airlock_gadget.run")),
+            Err(ConvertError::Foreign(why)) => {
+                assert!(why.message.contains("airlock_gadget.Gadget"))
+            }
             other => panic!("{name}: the load plan was made: {:?}", other.map(|_| ())),
         }
         let i = inspect(&file, &Options::default()).unwrap();
@@ -142,7 +148,7 @@ fn hidden_calls_are_refused_everywhere() {
         assert!(
             i.not_rebuilt
                 .as_deref()
-                .is_some_and(|w| w.contains("airlock_gadget.run")),
+                .is_some_and(|w| w.contains("airlock_gadget.Gadget")),
             "{name}: {:?}",
             i.not_rebuilt
         );
@@ -186,7 +192,7 @@ fn a_gadget_in_another_pickle_of_the_stream_is_refused() {
     )
     .unwrap_err();
     assert!(
-        matches!(&e, ConvertError::Foreign(w) if w.message.contains("airlock_gadget.run")),
+        matches!(&e, ConvertError::Foreign(w) if w.message.contains("airlock_gadget.Gadget")),
         "{e}"
     );
     assert!(!Path::new(&dir.join("gadget.safetensors")).exists());

@@ -371,6 +371,13 @@ impl Catalogue {
         self.entries == 0
     }
 
+    /// Whether danger.toml exempts this exact path (`[[exempt]]`): known to
+    /// rebuild data, like TorchScript's list helpers, which its C++ pickler
+    /// writes.
+    pub fn is_exempt(&self, path: &str) -> bool {
+        self.exempt.contains(path)
+    }
+
     /// The most severe entry matching `module.name`, if any. `dotted` says
     /// whether the name is resolved attribute by attribute (protocol 4+).
     pub fn lookup(&self, module: &str, name: &str, dotted: bool) -> Option<Hit> {

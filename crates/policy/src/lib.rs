@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod catalogue;
+pub mod constructors;
 pub mod enums;
 pub mod finding;
 pub mod review;

@@ -8,6 +8,7 @@
 //! unregistered extension codes, setting state on an imported global) are
 //! dangerous whatever they name.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use airlock_pickle::{
@@ -16,10 +17,10 @@ use airlock_pickle::{
 };
 
 use crate::catalogue::{Hit, catalogue};
-use crate::enums;
 use crate::finding::Finding;
 use crate::rules::{Rule, Severity};
 use crate::weights_only::{WoKind, allowed, storage_dtype, torch_name};
+use crate::{constructors, enums};
 
 /// How the pickle is loaded, which decides what is expected in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +123,14 @@ struct GlobalUse {
     calls: Vec<(CallKind, u64, String)>,
     /// Some call runs its code (see [`Finding::called`]).
     runs_code: bool,
+    /// Some call is a program step (rule AL0052): a function called, not
+    /// an object rebuilt.
+    program_call: bool,
+    /// Calls that only name something else, graded on its own: `getattr`
+    /// fetching a named attribute of an imported global (recorded as that
+    /// global), `operator.getitem` subscribing a `typing` form
+    /// (`typing.List[int]`, which typing's reduce writes).
+    explained: usize,
     hit: Option<Hit>,
 }
 
@@ -287,9 +296,12 @@ impl Reviewer<'_, '_, '_> {
 
     /// A global imported: recorded, graded when the stream is done.
     fn import(&mut self, id: Value, opcode: &'static str, at: usize) {
-        let Some(gl) = self.g.global(id) else {
-            return;
-        };
+        if let Some(gl) = self.g.global(id) {
+            self.record_import(gl, opcode, at);
+        }
+    }
+
+    fn record_import(&mut self, gl: &Global<'_>, opcode: &'static str, at: usize) {
         if is_data_global(gl, self.ctx.loader) {
             return;
         }
@@ -306,6 +318,8 @@ impl Reviewer<'_, '_, '_> {
             imports: 0,
             calls: Vec::new(),
             runs_code: false,
+            program_call: false,
+            explained: 0,
             hit: grade(gl),
         });
         entry.imports += 1;
@@ -324,26 +338,66 @@ impl Reviewer<'_, '_, '_> {
         else {
             return;
         };
-        let Some(gl) = resolve_callable(g, *callable, self.ctx.loader) else {
-            let what = format!(
-                "{} calls {}, which is not an imported global but computed at load time: {}",
-                call_word(*kind),
-                g.repr(*callable, 120),
-                g.repr(*args, 160)
-            );
-            self.push(Finding::new(Rule::ComputedCallable, what), at);
-            return;
+        let fetched;
+        let gl = match resolve_callable(g, *callable, self.ctx.loader) {
+            Some(gl) => gl,
+            None => match self.fetched_global(*callable) {
+                Some(attr) => {
+                    fetched = attr;
+                    &fetched
+                }
+                None => {
+                    let what = format!(
+                        "{} calls {}, which is not an imported global but computed at load time: {}",
+                        call_word(*kind),
+                        g.repr(*callable, 120),
+                        g.repr(*args, 160)
+                    );
+                    self.push(Finding::new(Rule::ComputedCallable, what), at);
+                    return;
+                }
+            },
         };
+        if let Some(attr) = fetched_attribute(g, gl, *args) {
+            // getattr(G, 'name'): the global G.name, as protocol 4 names it.
+            self.record_import(&attr, "getattr", at);
+            if let Some(entry) = self.usage_of(gl) {
+                entry.explained += 1;
+            }
+        } else if is_type_subscript(g, gl, *args) {
+            if let Some(entry) = self.usage_of(gl) {
+                entry.explained += 1;
+            }
+        }
         if is_data_global(gl, self.ctx.loader) {
             self.machinery_call(gl, *args);
             return;
         }
         self.mutation_by_call(gl, *args, at);
         let runs = runs_code(g, *kind, *args, *kwargs) && !enum_lookup(g, gl, *kind, *args);
+        let program = runs
+            && matches!(kind, CallKind::Reduce | CallKind::Inst | CallKind::Obj)
+            && constructors::is_program_function(gl);
         if let Some(entry) = self.usage_of(gl) {
             entry.calls.push((*kind, at as u64, g.repr(id, 200)));
             entry.runs_code |= runs;
+            entry.program_call |= program;
         }
+    }
+
+    /// The global a value fetched by `getattr(G, 'name')`, if it is one.
+    fn fetched_global(&self, v: Value) -> Option<Global<'static>> {
+        let g = self.g;
+        let Some(Origin::Call {
+            kind: CallKind::Reduce,
+            callable,
+            args,
+            kwargs: None,
+        }) = g.opaque(v).map(|o| &o.origin)
+        else {
+            return None;
+        };
+        fetched_attribute(g, g.global(*callable)?, *args)
     }
 
     fn usage_of(&mut self, gl: &Global<'_>) -> Option<&mut GlobalUse> {
@@ -509,6 +563,10 @@ impl Reviewer<'_, '_, '_> {
     /// The findings, with one per global outside the allowlist.
     fn finish(mut self) -> Vec<Finding> {
         for usage in std::mem::take(&mut self.globals).into_values() {
+            // Every call only named another global, graded on its own.
+            if usage.explained > 0 && usage.explained == usage.calls.len() {
+                continue;
+            }
             let f = global_finding(&usage)
                 .member(self.ctx.member)
                 .offset(Some(usage.offset))
@@ -517,6 +575,51 @@ impl Reviewer<'_, '_, '_> {
         }
         self.out
     }
+}
+
+/// `getattr(G, 'name')` with `G` an imported global and `name` a literal
+/// identifier: the global `G.name`, which protocol 4 names in one
+/// `STACK_GLOBAL` (`zoneinfo.ZoneInfo._unpickle`, the reduce of a
+/// `ZoneInfo`), graded as such.
+fn fetched_attribute(g: &Graph<'_>, callable: &Global<'_>, args: Value) -> Option<Global<'static>> {
+    if callable.qualified() != "builtins.getattr" {
+        return None;
+    }
+    let &[target, name] = g.tuple(args)? else {
+        return None;
+    };
+    let base = g.global(target)?;
+    let attr = g.str(name)?;
+    let identifier = attr.starts_with(|c: char| c.is_alphabetic() || c == '_')
+        && attr.chars().all(|c| c.is_alphanumeric() || c == '_');
+    if !identifier {
+        return None;
+    }
+    Some(Global {
+        module: Cow::Owned(base.module.to_string()),
+        name: Cow::Owned(format!("{}.{attr}", base.name)),
+        written: None,
+        dotted: true,
+        opcode: base.opcode,
+        offset: base.offset,
+        mutations: Vec::new(),
+    })
+}
+
+/// `operator.getitem(F, args)` with `F` a form of the `typing` module:
+/// `F[args]`, a type annotation (typing's generic aliases reduce to it).
+/// Subscribing a typing form checks and stores its arguments; a string
+/// argument becomes a `ForwardRef`, compiled, never evaluated.
+fn is_type_subscript(g: &Graph<'_>, callable: &Global<'_>, args: Value) -> bool {
+    let name = callable.qualified();
+    if name != "operator.getitem" && name != "_operator.getitem" {
+        return false;
+    }
+    let Some(&[target, _]) = g.tuple(args) else {
+        return false;
+    };
+    g.global(target)
+        .is_some_and(|t| t.module == "typing" || t.module == "typing_extensions")
 }
 
 /// Whether a call runs code of its callable: anything but `NEWOBJ` /
@@ -585,6 +688,17 @@ fn global_finding_graded(usage: &GlobalUse) -> Finding {
             )
             .severity(severity)
         }
+        _ if usage.program_call => Finding::new(
+            Rule::ProgramCall,
+            format!(
+                "{imported}{calls}: a function, not a class, called: a program step{}",
+                usage
+                    .hit
+                    .as_ref()
+                    .map(|h| format!(" ({}: {})", h.category, h.why))
+                    .unwrap_or_default()
+            ),
+        ),
         Some(hit) => Finding::new(
             Rule::NonAllowlistedGlobal,
             format!(

@@ -1158,6 +1158,42 @@ rules! {
     /// crafted.
     ExecuTorchDataLayout = ("AL0051", "executorch-data-layout", High, Error);
 
+    /// A pickle calls a function, not a class: a program step.
+    ///
+    /// ## What it detects
+    /// `REDUCE`, `INST` or `OBJ` calling a global outside the data allowlist
+    /// whose name reads as a function's (its last part starts with a
+    /// lowercase letter: `builtins.print`, `os.umask`, `operator.add`,
+    /// `mypackage.helpers.run`), when the danger catalogue does not already
+    /// call it dangerous and the code that writes pickles does not mean an
+    /// object by it. That code is the standard library, torch, NumPy, SciPy
+    /// and joblib, read by `scripts/gen_danger_catalogue.py`: classes with
+    /// lowercase names (`datetime.date`, `functools.partial`) and the
+    /// functions their reduce functions name (`operator.getitem` for
+    /// `typing.List[int]`, `logging.getLogger` for a logger) rebuild
+    /// objects. Private helpers (`_unpickle_block`, `_reconstruct`) are not
+    /// matched: reduce functions name them.
+    ///
+    /// ## Why it matters
+    /// A serializer rebuilds objects: it calls classes and the private
+    /// helpers their `__reduce__` names. pandas, scikit-learn, NumPy and
+    /// the standard library write no other calls. A call of a public
+    /// function is a step of a program someone wrote into the file, whether
+    /// or not any list knows that function: a helper module shipped beside
+    /// the model, a function whose harm is what it changes in the loading
+    /// process (`os.umask`, `sys.setrecursionlimit`, `atexit.register`), or
+    /// output forged on the terminal (`print` of escape sequences or of a
+    /// fake "scan passed"). The names are read, not resolved: a class of a
+    /// package outside that code with a lowercase name and its own
+    /// `__reduce__` would be reported too.
+    ///
+    /// ## What to do
+    /// Do not load the file. If you wrote it yourself, find the object
+    /// whose `__reduce__` returns this function and save plain data
+    /// instead (a state dict, safetensors). To see what the program does,
+    /// run it in `airlock run`.
+    ProgramCall = ("AL0052", "program-call", High, Dangerous);
+
     /// A workflow or action file could not be read, is not valid YAML, or
     /// is not a workflow GitHub Actions accepts.
     ///
