@@ -41,6 +41,13 @@
 #
 #   UNSEEN_CACHE=~/.cache/airlock/unseen-aisbom scripts/eval_unseen.sh --suite aisbom [--peer-repo GIT_CLONE]
 #
+# Tenth set: the tests fickling added after that release (its repository 19 commits later, at
+# 854c99a, run against fickling built from that commit's source), first contact only: payloads of
+# tests added or changed since v0.1.12 and none of the fifth set's harvest (run that one first),
+# summary eval/UNSEEN-fickling-next.md:
+#
+#   UNSEEN_CACHE=~/.cache/airlock/unseen-fickling-next scripts/eval_unseen.sh --suite fickling-next [--peer-repo GIT_CLONE]
+#
 # Eighth set, no peer's tests: published scanner-bypass proofs of concept (eight GitHub
 # repositories at pinned commits, PoCs from issue threads; every file pinned by SHA-256),
 # labelled by their publishers' claims and the CPython oracles, summary eval/UNSEEN-pocs.md
@@ -95,9 +102,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=picklescan
 prev=
+peer_repo=
 for a in "$@"; do
   if [ "$prev" = --suite ]; then suite=$a; fi
-  case $a in --suite=*) suite=${a#--suite=} ;; esac
+  if [ "$prev" = --peer-repo ]; then peer_repo=$a; fi
+  case $a in --suite=*) suite=${a#--suite=} ;; --peer-repo=*) peer_repo=${a#--peer-repo=} ;; esac
   prev=$a
 done
 if [ "$suite" = pocs ]; then  # the project's venv: torch for the allowlist, Python 3.11
@@ -112,6 +121,7 @@ case $suite in
   main) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-main} ;;
   peers) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-peers} ;;
   fickling) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-fickling} ;;
+  fickling-next) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-fickling-next} ;;
   modelscan) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-modelscan} ;;
   aisbom) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen-aisbom} ;;
   *) cache=${UNSEEN_CACHE:-$HOME/.cache/airlock/unseen} ;;
@@ -156,6 +166,21 @@ elif [ "$suite" = fickling ] && [ ! -x "$venv/bin/python" ]; then
   else
     "$venv/bin/python" -m pip install -q "fickling==0.1.12"
   fi
+  source scripts/lib/venv.sh
+  link_site "$(airlock_venv)/bin/python" airlock-venv  # torch, torchvision, numpy: its tests; the allowlist
+  "$venv/bin/python" -m pip install -q "pytest==9.2.0" "py7zr==1.1.3"
+elif [ "$suite" = fickling-next ] && [ ! -x "$venv/bin/python" ]; then
+  # fickling built from the source of the commit whose tests run (no release has it)
+  commit=854c99acd2637f97162dd2e1aa2dab4e8d55d77d
+  src=$cache/fickling-src
+  rm -rf "$src" && mkdir -p "$src"
+  if [ -n "$peer_repo" ] && [ -d "$peer_repo" ]; then
+    git -C "$peer_repo" archive --format=tar "$commit" fickling pyproject.toml README.md LICENSE | tar -x -C "$src"
+  else
+    curl -fsSL "https://codeload.github.com/trailofbits/fickling/tar.gz/$commit" | tar -xz --strip-components=1 -C "$src"
+  fi
+  python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q "$src"
   source scripts/lib/venv.sh
   link_site "$(airlock_venv)/bin/python" airlock-venv  # torch, torchvision, numpy: its tests; the allowlist
   "$venv/bin/python" -m pip install -q "pytest==9.2.0" "py7zr==1.1.3"

@@ -381,6 +381,20 @@ def _(t):
     return proto(2) + call(system, binunicode(sh(t))) + STOP
 
 
+@fixture("frame-straddle", PL, "https://github.com/trailofbits/fickling/pull/317",
+         "a FRAME of 2 bytes whose BINBYTES reads 263: pickle.loads reads one bytestring, while "
+         "pickle.load of the file drops the rest of the frame, reads a 1-byte string after it and "
+         "runs the GLOBAL/REDUCE the bytestring hid (a 128 KiB text first puts the frame's end where "
+         "the C unpickler's read-ahead ends)")
+def _(t):
+    hidden = global_("posix", "system") + b"V" + sh(t).encode() + b"\n" + TUPLE1 + REDUCE + MARK
+    if len(hidden) > 261:
+        raise SkipFixture("the marker command is too long for the frame trick")
+    return (proto(5) + NONE + b"V" + b"a" * (8192 * 16 - 17) + b"\n" + POP + MARK
+            + b"\x95" + struct.pack("<Q", 2) + b"B" + b"\x07\x01\x00\x00" + b"\x00\x00"
+            + hidden.ljust(261, NONE) + b"1" + STOP)
+
+
 @fixture("runpy-run-code", PL, "https://github.com/advisories/GHSA-wfq2-52f7-7qvj",
          "runpy._run_code(source, {}): private runpy helper that exec()s its first argument")
 def _(t):

@@ -63,11 +63,26 @@ pub struct Op<'a> {
 }
 
 /// Reads opcodes one at a time from a byte slice.
+///
+/// Frames: `pickle.loads` (and `pickletools`) read a frame's bytes like any
+/// others, while the C unpickler reading a file holds a `FRAME`'s bytes in
+/// its buffer and serves reads from there; a read that needs more than the
+/// buffer holds drops what is left of it and reads on from the file after
+/// the frame (`_Unpickler_ReadFromFile` replaces the buffer). No pickler
+/// writes an opcode across a frame's end: the decoder records the first
+/// read that crosses one ([`Decoder::straddle`]) and, in file mode
+/// ([`Decoder::reading_files`]), reads on as the file reader does.
 #[derive(Debug, Clone)]
 pub struct Decoder<'a> {
     data: &'a [u8],
     pos: usize,
     failed: bool,
+    /// End of the bytes the last `FRAME` fetched, while some are unread.
+    window_end: Option<usize>,
+    /// Read frames as the C unpickler reads a file.
+    file_frames: bool,
+    /// Offset of the first read that crossed the end of a frame.
+    straddle: Option<usize>,
 }
 
 /// Iterate over the opcodes of one pickle, stopping after `STOP` or at the
@@ -83,13 +98,75 @@ impl<'a> Decoder<'a> {
             data,
             pos,
             failed: false,
+            window_end: None,
+            file_frames: false,
+            straddle: None,
         }
     }
 
-    /// The unread input.
+    /// The same decoder reading frames as the C unpickler reads a file
+    /// (`pickle.load(f)`, `torch.load`) when `yes`.
+    pub fn reading_files(mut self, yes: bool) -> Self {
+        self.file_frames = yes;
+        self
+    }
+
+    /// Offset of the first read that crossed the end of a frame, if any:
+    /// where `pickle.loads` and a file reader part ways.
+    pub fn straddle(&self) -> Option<usize> {
+        self.straddle
+    }
+
+    /// Where the bytes served without a new read end: the frame's end
+    /// while some of its bytes are unread, else the end of the input.
+    #[inline]
+    fn limit(&self) -> usize {
+        match self.window_end {
+            Some(end) if self.pos < end => end.min(self.data.len()),
+            _ => self.data.len(),
+        }
+    }
+
+    /// Before a read of `n` bytes: past the frame's end, the frame is left
+    /// (recorded; in file mode what is left of it is dropped).
+    #[inline]
+    fn fetch(&mut self, n: usize) {
+        if let Some(end) = self.window_end {
+            if self.pos < end && self.pos.saturating_add(n) > end {
+                self.leave_window(end);
+            } else if self.pos >= end {
+                self.window_end = None;
+            }
+        }
+    }
+
+    fn leave_window(&mut self, end: usize) {
+        self.straddle.get_or_insert(self.pos);
+        if self.file_frames {
+            self.pos = end;
+        }
+        self.window_end = None;
+    }
+
+    /// After a `FRAME` announcing `len` bytes: the C unpickler reads them
+    /// into its buffer unless the buffer already holds them.
+    fn enter_frame(&mut self, len: u64) {
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if let Some(end) = self.window_end {
+            if self.pos < end {
+                if self.pos.saturating_add(len) <= end {
+                    return;
+                }
+                self.leave_window(end);
+            }
+        }
+        self.window_end = Some(self.pos.saturating_add(len));
+    }
+
+    /// The unread input a read can take without leaving the frame.
     #[inline]
     pub(crate) fn rest(&self) -> &'a [u8] {
-        &self.data[self.pos..]
+        &self.data[self.pos..self.limit()]
     }
 
     /// Skip `n` bytes the caller has decoded itself.
@@ -138,6 +215,7 @@ impl<'a> Decoder<'a> {
         op_offset: usize,
         opcode: Opcode,
     ) -> Result<&'a [u8], DecodeError> {
+        self.fetch(n);
         if n > self.remaining() {
             return Err(self.truncated(n as u64, op_offset, opcode));
         }
@@ -153,6 +231,7 @@ impl<'a> Decoder<'a> {
         op_offset: usize,
         opcode: Opcode,
     ) -> Result<[u8; N], DecodeError> {
+        self.fetch(N);
         match self.rest().first_chunk::<N>() {
             Some(&bytes) => {
                 self.pos += N;
@@ -179,6 +258,10 @@ impl<'a> Decoder<'a> {
 
     /// A line including its newline; an error when there is no newline.
     fn line(&mut self, op_offset: usize, opcode: Opcode) -> Result<&'a [u8], DecodeError> {
+        let limit = self.limit();
+        if limit < self.data.len() && memchr::memchr(b'\n', &self.data[self.pos..limit]).is_none() {
+            self.leave_window(limit);
+        }
         match memchr::memchr(b'\n', &self.data[self.pos..]) {
             Some(i) => {
                 let s = &self.data[self.pos..self.pos + i + 1];
@@ -316,7 +399,7 @@ impl<'a> Decoder<'a> {
         match opcode.arg_format() {
             ArgFormat::None => op(Arg::None),
             ArgFormat::U8 if opcode != O::PROTO && opcode != O::EXT1 => {
-                let v = *self.data.get(self.pos)? as i64;
+                let v = *self.rest().first()? as i64;
                 self.pos += 1;
                 if opcode == O::BININT1 {
                     op(Arg::Int(Int::Small(v)))
@@ -325,20 +408,20 @@ impl<'a> Decoder<'a> {
                 }
             }
             ArgFormat::I32 if opcode == O::BININT => {
-                let b = self.data.get(self.pos..self.pos + 4)?;
+                let b = self.rest().get(..4)?;
                 self.pos += 4;
                 let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64;
                 op(Arg::Int(Int::Small(v)))
             }
             ArgFormat::U16 if opcode == O::BININT2 => {
-                let b = self.data.get(self.pos..self.pos + 2)?;
+                let b = self.rest().get(..2)?;
                 self.pos += 2;
                 op(Arg::Int(
                     Int::Small(u16::from_le_bytes([b[0], b[1]]) as i64),
                 ))
             }
             ArgFormat::U32 => {
-                let b = self.data.get(self.pos..self.pos + 4)?;
+                let b = self.rest().get(..4)?;
                 self.pos += 4;
                 op(Arg::MemoIndex(
                     u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64
@@ -376,7 +459,11 @@ impl<'a> Decoder<'a> {
                 let v = u32::from_le_bytes(self.take_array(offset, opcode)?);
                 Arg::MemoIndex(v.into())
             }
-            ArgFormat::U64 => Arg::FrameLen(u64::from_le_bytes(self.take_array(offset, opcode)?)),
+            ArgFormat::U64 => {
+                let len = u64::from_le_bytes(self.take_array(offset, opcode)?);
+                self.enter_frame(len);
+                Arg::FrameLen(len)
+            }
             ArgFormat::F64 => Arg::Float(f64::from_be_bytes(self.take_array(offset, opcode)?)),
             ArgFormat::DecimalNl => self.read_decimal_line(offset, opcode)?,
             ArgFormat::LongNl => {

@@ -84,6 +84,11 @@ pub struct EngineConfig {
     /// for common opcodes. Only for testing that both agree.
     #[doc(hidden)]
     pub general_path_only: bool,
+    /// Read frames as the C unpickler reads a file (`pickle.load(f)`,
+    /// `torch.load`), not as `pickle.loads` reads bytes: where a read
+    /// crosses the end of a frame, the rest of the frame is dropped and
+    /// reading goes on after it (see [`crate::Decoder`]).
+    pub file_frames: bool,
 }
 
 impl Default for EngineConfig {
@@ -96,6 +101,7 @@ impl Default for EngineConfig {
             buffers: false,
             max_pickles: None,
             general_path_only: false,
+            file_frames: false,
         }
     }
 }
@@ -222,6 +228,10 @@ pub struct Pickle {
     /// Imports, calls, builds and the like, in execution order; an error,
     /// if any, is the last event.
     pub events: Vec<Event>,
+    /// Offset of the first read that crossed the end of a `FRAME`: no
+    /// pickler writes one, and `pickle.loads` and a file reader read on
+    /// differently from there.
+    pub frame_straddle: Option<usize>,
 }
 
 impl Pickle {
@@ -326,6 +336,7 @@ impl EngineConfig {
                     end: pos,
                     protocol: None,
                     ops: 0,
+                    frame_straddle: None,
                     root: None,
                     events: vec![Event {
                         offset: pos,
@@ -411,6 +422,8 @@ struct Machine<'c, 'a> {
     /// Bytes host reads consumed after `frame_end`, still to be skipped.
     file_extra: usize,
     jump_pending: bool,
+    /// The first frame crossing of the pickle, from decoders replaced.
+    straddle: Option<usize>,
     data: &'a [u8],
     graph: Graph<'a>,
     ext_registry: std::collections::HashMap<i64, (String, String)>,
@@ -464,6 +477,7 @@ impl<'c, 'a> Machine<'c, 'a> {
             frame_end: 0,
             file_extra: 0,
             jump_pending: false,
+            straddle: None,
             data,
             graph,
             ext_registry: std::collections::HashMap::new(),
@@ -749,6 +763,7 @@ impl<'c, 'a> Machine<'c, 'a> {
             start,
             end: decoder.position(),
             protocol: self.protocol,
+            frame_straddle: self.straddle.or(decoder.straddle()),
             ops: self.ops_total - ops_before,
             root,
             events: std::mem::take(&mut self.events),
@@ -771,7 +786,20 @@ impl<'c, 'a> Machine<'c, 'a> {
         self.frame_end = 0;
         self.file_extra = 0;
         self.jump_pending = false;
-        Decoder::new(self.data, start)
+        self.straddle = None;
+        self.decoder(self.data, start)
+    }
+
+    /// A decoder of `data` from `pos`, reading frames as the loader does.
+    fn decoder(&self, data: &'a [u8], pos: usize) -> Decoder<'a> {
+        Decoder::new(data, pos).reading_files(self.cfg.file_frames)
+    }
+
+    /// Keep a decoder's frame crossing before it is replaced.
+    fn keep_straddle(&mut self, decoder: &Decoder<'a>) {
+        if self.straddle.is_none() {
+            self.straddle = decoder.straddle();
+        }
     }
 
     /// Run the next opcode; after `STOP`, the pickle's result.
@@ -835,7 +863,8 @@ impl<'c, 'a> Machine<'c, 'a> {
                 kind: raises("UnpicklingError: pickle exhausted before end of frame"),
             });
         }
-        *decoder = Decoder::new(self.data, self.frame_end + self.file_extra);
+        self.keep_straddle(decoder);
+        *decoder = self.decoder(self.data, self.frame_end + self.file_extra);
         self.jump_pending = false;
         self.frame_end = 0;
         self.file_extra = 0;
@@ -990,14 +1019,15 @@ impl<'c, 'a> Machine<'c, 'a> {
             *top = Value::object(id);
         }
         self.event(op, EventKind::LoaderRead(id));
+        self.keep_straddle(decoder);
         if file_pos == pos {
-            *decoder = Decoder::new(self.data, end);
+            *decoder = self.decoder(self.data, end);
         } else {
             // Inside a frame: the rest of the frame comes first, then the
             // file after the bytes read.
             self.file_extra = end - self.frame_end;
             self.jump_pending = true;
-            *decoder = Decoder::new(&self.data[..self.frame_end], pos);
+            *decoder = self.decoder(&self.data[..self.frame_end], pos);
         }
         Ok(())
     }

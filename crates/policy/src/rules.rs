@@ -1194,6 +1194,28 @@ rules! {
     /// run it in `airlock run`.
     ProgramCall = ("AL0052", "program-call", High, Dangerous);
 
+    /// An opcode reads past the end of its `FRAME`.
+    ///
+    /// ## What it detects
+    /// A read (an opcode's argument, a line, a nested `FRAME`) that needs
+    /// more bytes than are left in the frame the last `FRAME` announced.
+    /// Loaders part ways there: `pickle.loads` reads on across the frame's
+    /// end, Python's own unpickler raises, and the C unpickler reading a
+    /// file (`pickle.load(f)`, `torch.load`, `joblib.load`, `np.load`)
+    /// drops what is left of the frame and reads on from the file after it
+    /// (with a buffered file, when its read-ahead ends there). The finding
+    /// reports what the file reader would run: the stream is analysed a
+    /// second time as that reader reads it, and its findings are added.
+    ///
+    /// ## Why it matters
+    /// No pickler writes an opcode across a frame's end. A crafted frame
+    /// hides a program from scanners that read the bytes one way (fickling
+    /// saw a long bytestring where `pickle.load` runs `os.system`).
+    ///
+    /// ## What to do
+    /// Do not load the file: it was built to be read two ways.
+    FrameStraddle = ("AL0053", "frame-straddle", High, Dangerous);
+
     /// A workflow or action file could not be read, is not valid YAML, or
     /// is not a workflow GitHub Actions accepts.
     ///

@@ -134,6 +134,7 @@ pub(crate) fn review_analysis(
         },
     );
     findings.extend(crate::nested::payload_findings(analysis, role.member, opts));
+    findings.extend(frame_straddle(data, analysis, opts, role));
     // One mode per pickle the loader unpickles (one for `data.pkl`, five for
     // the legacy format): bytes after those are never read by it, however
     // the engine reads them.
@@ -192,6 +193,45 @@ pub(crate) fn review_analysis(
         complete: analysis.error().is_none(),
         read,
     }
+}
+
+/// Where a read crosses the end of a `FRAME`: the finding, and what the C
+/// unpickler reading a file runs from there (the stream analysed again as
+/// it reads frames), which `pickle.loads` never sees.
+fn frame_straddle(
+    data: &[u8],
+    analysis: &Analysis<'_>,
+    opts: &Options,
+    role: Role<'_>,
+) -> Vec<Finding> {
+    let Some(at) = analysis.pickles.iter().find_map(|p| p.frame_straddle) else {
+        return Vec::new();
+    };
+    let start = analysis.pickles.first().map_or(0, |p| p.start);
+    let mut cfg = engine_config(opts, role.loader, role.max_pickles);
+    cfg.file_frames = true;
+    let file = cfg.analyze_at(data, start);
+    let ctx = Context {
+        member: role.member,
+        loader: role.loader,
+        single_pickle: role.single_pickle,
+    };
+    let mut out = vec![
+        Finding::new(
+            Rule::FrameStraddle,
+            format!(
+                "a read at byte {at} goes past the end of its FRAME: pickle.loads reads on across it, \
+                 a file reader (pickle.load, torch.load) drops the rest of the frame and reads on after it"
+            ),
+        )
+        .member(role.member)
+        .offset(Some(at as u64)),
+    ];
+    for mut f in review::review(&file, ctx) {
+        f.message = format!("read as from a file: {}", f.message);
+        out.push(f);
+    }
+    out
 }
 
 /// A finding for bytes after the analysed pickles.
