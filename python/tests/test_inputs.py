@@ -106,3 +106,27 @@ def test_token_limit_counts_with_the_models_tokenizer(tmp_path):
     assert len(tok.encode(kept, add_special_tokens=False).ids) == n - 1
     assert text.startswith(kept)
     assert tokenizers.__version__
+
+
+def test_structured_fields_and_tensor_inputs(tmp_path):
+    import json
+
+    (tmp_path / "search.schema.json").write_text(json.dumps({
+        "type": "object", "required": ["query"], "additionalProperties": False,
+        "properties": {"query": {"type": "string"}, "limit": {"type": "integer"}},
+    }))
+    cfg = tmp_path / "airlock.toml"
+    cfg.write_text(
+        '[profiles.search]\nschema = "search.schema.json"\n'
+        '[profiles.pixels]\narray = { dtype = "uint8", shape = [2, -1] }\n'
+    )
+    search = inputs.Checker(cfg, "search")
+    assert search.check(json.dumps({"query": "attention", "limit": 3})).valid
+    r = search.check(json.dumps({"query": "attention", "sql": "DROP TABLE x"}))
+    assert not r.valid and {f.rule for f in r.findings} == {"IN0003"}
+    pixels = inputs.Checker(cfg, "pixels")
+    assert pixels.check(json.dumps([[0, 255], [7, 8]])).valid
+    # What json.dumps writes for a float tensor with a NaN, in a uint8 field.
+    r = pixels.check(json.dumps([[0.5, float("nan")], [3, 4]]))
+    assert not r.valid
+    assert [f.rule for f in r.findings] == ["IN0004", "IN0004"]

@@ -45,6 +45,8 @@ enum InputCommand {
         \x20 threshold = 0.5                     # heuristic findings below are only reported\n\
         \x20 normalize = \"nfkc\"                  # of the sanitised text\n\
         \x20 code = \"forbid\"                     # shell, SQL and template fragments are findings\n\
+        \x20 schema = \"args.schema.json\"        # the input is JSON matching this JSON Schema (IN0003)\n\
+        \x20 array = { dtype = \"float32\", shape = [1, 3, -1, -1], min = 0.0, max = 1.0 }  # IN0004\n\
         \x20 [profiles.default.actions]\n\
         \x20 mixed-script = \"block\"              # a rule's name or id: block, sanitise, report, off\n\n\
         Exit status: 0 no input blocked; 1 an input is blocked (with --strict: any finding acted \
@@ -61,7 +63,10 @@ enum InputCommand {
         is answered with an OpenAI-style error (HTTP 400, code input_blocked, the findings under `airlock`); \
         sanitised texts are put back; then the request goes upstream and the answer streams back untouched \
         (server-sent events too). --check-output also checks non-streaming answers (the output profile: \
-        Markdown exfiltration links, active HTML, terminal escapes). Every request is logged as a JSON line.",
+        Markdown exfiltration links, active HTML, terminal escapes). Tool calls are checked against the tools \
+        the request declares (arguments JSON matching the tool's parameters schema, a declared name): in \
+        non-streaming answers (HTTP 502, code output_blocked) and in the history a request sends (HTTP 400). \
+        Every request is logged as a JSON line.",
         after_help = "Configuration (--config FILE): the profiles of `input check`, and\n\
         \x20 [proxy.roles]\n\
         \x20 user = \"default\"\n\

@@ -250,3 +250,87 @@ fn profiles_and_mistakes() {
     std::fs::write(&jl, "{\"a\": 1}\n{oops\n").unwrap();
     assert!(err(&["input", "check", "--jsonl", jl.to_str().unwrap()]).contains("line 2: not JSON"));
 }
+
+#[test]
+fn structured_inputs_match_their_schema_and_arrays_their_shape() {
+    let dir = common::tempdir("input-structured");
+    std::fs::write(
+        dir.join("search.schema.json"),
+        r#"{"type": "object", "required": ["query"], "additionalProperties": false,
+            "properties": {"query": {"type": "string", "maxLength": 64}, "limit": {"type": "integer", "maximum": 50}}}"#,
+    )
+    .unwrap();
+    let cfg = dir.join("airlock.toml");
+    std::fs::write(
+        &cfg,
+        "[profiles.search]\nschema = \"search.schema.json\"\n\n\
+         [profiles.image]\narray = { dtype = \"float32\", shape = [2, 2], min = 0.0, max = 1.0 }\n",
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let check = |profile: &str, input: &str| {
+        airlock(&[
+            "input",
+            "check",
+            "--config",
+            c,
+            "--profile",
+            profile,
+            "-f",
+            "json",
+            input,
+        ])
+    };
+    let ok = check("search", r#"{"query": "attention", "limit": 5}"#);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let bad = check(
+        "search",
+        r#"{"query": "attention", "limit": 500, "shell": "id"}"#,
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let report = json(&bad);
+    let findings = report["inputs"][0]["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().all(|f| f["rule"] == "IN0003"),
+        "{findings:?}"
+    );
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    assert_eq!(report["inputs"][0]["verdict"], "blocked");
+
+    assert_eq!(
+        check("image", "[[0.0, 0.5], [1.0, 0.25]]").status.code(),
+        Some(0)
+    );
+    let bad = check("image", "[[0.0, NaN], [1.5, 0.25]]");
+    assert_eq!(bad.status.code(), Some(1));
+    let msgs: Vec<String> = json(&bad)["inputs"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{} {}", f["rule"], f["message"]))
+        .collect();
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert!(msgs.iter().all(|m| m.contains("IN0004")), "{msgs:?}");
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("element 1: NaN (not finite)")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("element 2: 1.5 is above the maximum 1")),
+        "{msgs:?}"
+    );
+
+    // A schema that cannot be read is a configuration error, named.
+    std::fs::write(dir.join("search.schema.json"), r#"{"type": 7}"#).unwrap();
+    let out = check("search", "{}");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("not a valid JSON Schema"), "{err}");
+}

@@ -64,6 +64,11 @@ pub fn check(text: &str, profile: &Profile) -> Outcome {
             omitted: 0,
         };
     }
+    hits.extend(crate::structured::check(
+        &text[..limited],
+        profile.schema.as_deref(),
+        profile.array.as_ref(),
+    ));
     hits.extend(findings(&text[..limited], profile, 0));
     let mut hits = act(hits, profile);
     hits.sort_by(|a, b| {

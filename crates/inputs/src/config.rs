@@ -19,6 +19,12 @@
 //! [profiles.tool-result]
 //! inherits = "default"
 //! code = "forbid"                     # code fragments are findings here
+//!
+//! [profiles.search-args]
+//! schema = "search.schema.json"       # the input is JSON matching it
+//!
+//! [profiles.image]
+//! array = { dtype = "float32", shape = [1, 3, -1, -1], min = 0.0, max = 1.0 }
 //! ```
 
 use std::collections::BTreeMap;
@@ -30,6 +36,26 @@ use serde::Deserialize;
 use unicode_script::Script;
 
 use crate::hit::Action;
+use crate::structured::ArraySpec;
+
+/// The largest schema file read.
+const MAX_SCHEMA_BYTES: u64 = 4 << 20;
+
+/// A JSON Schema file, compiled (its `$ref`s to other documents are never
+/// fetched).
+fn load_schema(path: &Path) -> Result<Arc<jsonschema::Validator>, String> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("schema {shown}: {e}"))?;
+    if meta.len() > MAX_SCHEMA_BYTES {
+        return Err(format!("schema {shown}: over {MAX_SCHEMA_BYTES} bytes"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("schema {shown}: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("schema {shown}: not JSON: {e}"))?;
+    jsonschema::validator_for(&value)
+        .map(Arc::new)
+        .map_err(|e| format!("schema {shown}: not a valid JSON Schema: {e}"))
+}
 
 /// A configuration that could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +128,8 @@ struct RawProfile {
     normalize: Option<String>,
     decode_depth: Option<u8>,
     special_tokens: Option<Vec<String>>,
+    schema: Option<PathBuf>,
+    array: Option<ArraySpec>,
     #[serde(default)]
     actions: BTreeMap<String, String>,
 }
@@ -150,6 +178,10 @@ pub struct Profile {
     /// Special tokens of the model besides the common templates'
     /// (lower-cased).
     pub special_tokens: Vec<String>,
+    /// The JSON Schema the input must match, if the field is structured.
+    pub schema: Option<Arc<jsonschema::Validator>>,
+    /// What the input must be if it is a numeric array.
+    pub array: Option<ArraySpec>,
     /// Actions that differ from the rules' defaults; `None` turns a rule
     /// off.
     pub actions: BTreeMap<Rule, Option<Action>>,
@@ -185,6 +217,8 @@ impl Default for Profile {
             nfkc: false,
             decode_depth: 2,
             special_tokens: Vec::new(),
+            schema: None,
+            array: None,
             actions: BTreeMap::new(),
         }
     }
@@ -378,6 +412,8 @@ fn overlay(base: RawProfile, top: RawProfile) -> RawProfile {
         normalize: top.normalize.or(base.normalize),
         decode_depth: top.decode_depth.or(base.decode_depth),
         special_tokens: top.special_tokens.or(base.special_tokens),
+        schema: top.schema.or(base.schema),
+        array: top.array.or(base.array),
         actions,
     }
 }
@@ -444,6 +480,13 @@ fn build(
             &base.map_or(p.clone(), |b| b.join(&p)),
         )?),
     };
+    let schema = match &raw.schema {
+        None => None,
+        Some(p) => Some(load_schema(&base.map_or(p.clone(), |b| b.join(p))).map_err(invalid)?),
+    };
+    if let Some(why) = raw.array.as_ref().and_then(ArraySpec::problem) {
+        return Err(invalid(format!("array: {why}")));
+    }
     if raw.max_tokens.is_some() && tokenizer.is_none() {
         return Err(invalid(
             "max-tokens needs a tokenizer (the model's tokenizer.json)".into(),
@@ -461,6 +504,8 @@ fn build(
         threshold,
         nfkc,
         decode_depth: raw.decode_depth.unwrap_or(d.decode_depth).min(4),
+        schema,
+        array: raw.array,
         special_tokens: raw
             .special_tokens
             .unwrap_or_default()

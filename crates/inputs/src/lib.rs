@@ -41,6 +41,7 @@ pub mod markup;
 pub mod proxy;
 pub mod report;
 pub mod scripts;
+pub mod structured;
 
 pub use check::{MAX_REPORTED, Outcome, check, findings, sanitize};
 pub use config::{Config, ConfigError, Profile};

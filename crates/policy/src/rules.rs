@@ -2101,6 +2101,51 @@ rules! {
     /// Refuse the input, or add the script to the profile if users need it.
     DisallowedScript = ("IN0002", "disallowed-script", Medium, Suspicious);
 
+    /// A structured input that is not JSON or does not match its schema.
+    ///
+    /// ## What it detects
+    /// On a route whose profile sets `schema` (tool arguments, form fields,
+    /// any JSON a model or tool consumes), an input that does not parse as
+    /// JSON or that breaks the JSON Schema (a missing required property, a
+    /// wrong type, an extra property the schema forbids, a string over its
+    /// `maxLength` or off its `pattern`). Each violation gives the path
+    /// inside the document; values are not repeated in the message.
+    ///
+    /// ## Why it matters
+    /// Strict data types are the first rule of input validation: a field
+    /// that must hold `{"query": "...", "limit": 10}` has no use for a
+    /// nested object, a 1 MB string or a property a tool would forward to
+    /// a shell. Validating before the model or the tool sees the input
+    /// stops injections that travel in the structure itself.
+    ///
+    /// ## What to do
+    /// Refuse the input (the default). If legitimate inputs fail, fix the
+    /// schema, not the check.
+    SchemaViolation = ("IN0003", "schema-violation", Medium, Suspicious);
+
+    /// A numeric array of the wrong shape, type or range.
+    ///
+    /// ## What it detects
+    /// On a route whose profile sets `array` (a model that takes tensors,
+    /// not text), an input that is not a JSON array of numbers of the
+    /// given `shape` (`-1`: any length), that is ragged, whose elements
+    /// are not of the `dtype` (integers out of range or with a fraction,
+    /// floats that overflow it, booleans where numbers are expected), lie
+    /// outside `min` and `max`, or are NaN or infinite (Python's `json`
+    /// writes them as `NaN` and `Infinity`) unless `allow-nonfinite` is
+    /// set.
+    ///
+    /// ## Why it matters
+    /// A tensor input is an input too: out-of-range or non-finite values
+    /// and unexpected shapes crash or mislead models, trigger
+    /// out-of-bounds reads in custom kernels, and carry adversarial
+    /// examples far outside the data the model was validated on.
+    ///
+    /// ## What to do
+    /// Refuse the input (the default); clients send `tensor.tolist()` of
+    /// the agreed shape and range.
+    ArrayViolation = ("IN0004", "array-violation", Medium, Suspicious);
+
     /// Invisible, format or control characters outside their legitimate use.
     ///
     /// ## What it detects

@@ -14,6 +14,12 @@
 //!   with `--check-output`, a non-streaming response's texts are checked
 //!   with the `output` profile (Markdown exfiltration links, active HTML,
 //!   terminal escapes) and sanitised or refused (HTTP 502).
+//! - Tool calls are checked against the tools the request declares
+//!   ([`tools`]): in a non-streaming answer, before the application runs
+//!   them (HTTP 502, `code: "output_blocked"`), and in the history a
+//!   request sends back (HTTP 400): arguments that are not JSON or break the
+//!   tool's `parameters` schema, or a tool the request does not declare
+//!   (IN0003).
 //! - Every request is logged as a JSON line with its decision.
 //!
 //! Built on hyper and tokio; upstreams over HTTPS through rustls with the
@@ -22,5 +28,6 @@
 
 pub mod messages;
 mod server;
+pub mod tools;
 
 pub use server::{ProxyOptions, Upstream, run};

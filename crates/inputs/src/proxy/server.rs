@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use serde_json::{Value, json};
 
 use super::messages::{self, Api, Part};
+use super::tools::{self, Declared};
 use crate::config::Profile;
 use crate::hit::Action;
 
@@ -270,7 +271,18 @@ async fn checked(
             );
         }
     };
-    let check = check_parts(&state.roles, &messages::parts(api, &body));
+    let declared = Declared::of(api, &body);
+    let mut check = check_parts(&state.roles, &messages::parts(api, &body));
+    if let Some(d) = &declared {
+        let action = tool_action(state.roles.get("tool"));
+        check_calls(
+            &mut check,
+            d,
+            &tools::request_calls(api, &body),
+            "assistant",
+            action,
+        );
+    }
     entry["findings"] = check.findings.clone();
     entry["check_us"] = check.micros.into();
     if let Some((pointer, why)) = &check.blocked {
@@ -295,10 +307,11 @@ async fn checked(
         Bytes::from(body.to_string())
     };
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let output = (!stream)
-        .then_some(state.output.as_ref())
-        .flatten()
-        .map(|p| (api, p));
+    let output = (!stream && (state.output.is_some() || declared.is_some())).then(|| OutputCheck {
+        api,
+        profile: state.output.as_ref(),
+        tools: declared,
+    });
     forward(
         state,
         Request::from_parts(head, full(out)),
@@ -307,6 +320,52 @@ async fn checked(
         entry,
     )
     .await
+}
+
+/// What is checked in a model's non-streaming answer: its texts (the
+/// output profile) and its tool calls (the request's declared tools).
+struct OutputCheck<'a> {
+    api: Api,
+    profile: Option<&'a Profile>,
+    tools: Option<Declared>,
+}
+
+/// What a profile does with a tool call that breaks the declaration
+/// (IN0003; blocked unless the profile says otherwise).
+fn tool_action(profile: Option<&Profile>) -> Option<Action> {
+    match profile {
+        Some(p) => p.action(airlock_policy::Rule::SchemaViolation),
+        None => Some(Action::Block),
+    }
+}
+
+/// Tool calls against the declared tools, into `c`.
+fn check_calls(
+    c: &mut PartsCheck,
+    declared: &Declared,
+    calls: &[tools::Call],
+    role: &str,
+    action: Option<Action>,
+) {
+    let Some(action) = action else {
+        return;
+    };
+    let rule = airlock_policy::Rule::SchemaViolation;
+    for call in calls {
+        let Some(why) = declared.violation(call) else {
+            continue;
+        };
+        c.findings.as_array_mut().expect("array").push(json!({
+            "pointer": call.pointer, "role": role, "rule": rule.id(), "name": rule.name(),
+            "score": 1.0, "action": action.name(), "message": why,
+        }));
+        if action == Action::Block && c.blocked.is_none() {
+            c.blocked = Some((
+                call.pointer.clone(),
+                format!("{} {}: {why}", rule.id(), rule.name()),
+            ));
+        }
+    }
 }
 
 /// What the checks of a request's texts decided.
@@ -374,7 +433,7 @@ async fn forward(
     state: &State,
     mut req: Request<Body>,
     path: &str,
-    output: Option<(Api, &Profile)>,
+    output: Option<OutputCheck<'_>>,
     entry: &mut Value,
 ) -> Response<Body> {
     if entry.get("decision").is_none() {
@@ -424,9 +483,9 @@ async fn forward(
     let (mut head, body) = resp.into_parts();
     clean_headers(&mut head.headers);
     match output {
-        Some((api, profile)) if head.status.is_success() => {
+        Some(check) if head.status.is_success() => {
             head.headers.remove(header::CONTENT_LENGTH);
-            checked_output(state, head, body, api, profile, entry).await
+            checked_output(state, head, body, check, entry).await
         }
         _ => Response::from_parts(head, body.map_err(Error::from).boxed()),
     }
@@ -437,8 +496,7 @@ async fn checked_output(
     state: &State,
     head: hyper::http::response::Parts,
     body: Incoming,
-    api: Api,
-    profile: &Profile,
+    out: OutputCheck<'_>,
     entry: &mut Value,
 ) -> Response<Body> {
     let bytes =
@@ -459,9 +517,16 @@ async fn checked_output(
     let Ok(mut body) = serde_json::from_slice::<Value>(&bytes) else {
         return Response::from_parts(head, full(bytes));
     };
-    let parts = messages::response_parts(api, &body);
-    let roles = BTreeMap::from([("assistant".to_string(), profile.clone())]);
-    let check = check_parts(&roles, &parts);
+    let roles: BTreeMap<String, Profile> = out
+        .profile
+        .map(|p| ("assistant".to_string(), p.clone()))
+        .into_iter()
+        .collect();
+    let mut check = check_parts(&roles, &messages::response_parts(out.api, &body));
+    if let Some(d) = &out.tools {
+        let calls = tools::response_calls(out.api, &body);
+        check_calls(&mut check, d, &calls, "assistant", tool_action(out.profile));
+    }
     entry["output_findings"] = check.findings.clone();
     if let Some((pointer, why)) = check.blocked {
         entry["decision"] = "output-blocked".into();
