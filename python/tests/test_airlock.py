@@ -373,15 +373,15 @@ def test_folder_scan_follows_the_command(tmp_path):
 
 
 def test_a_discarded_call_is_not_data(tmp_path):
-    """A pickle that calls a gadget and drops the result rebuilds as clean
-    data, but its real loader would run the call: load and the guard refuse
-    it, naming the global."""
+    """A pickle that calls a gadget class no catalogue knows and drops the
+    result rebuilds as clean data, but its real loader would run the call:
+    load and the guard refuse it, naming the global."""
     path = tmp_path / "hidden.pt"
-    path.write_bytes(b"\x80\x02}X\x01\x00\x00\x00aK\x01scairlock_gadget\nrun\n)R0.")
+    path.write_bytes(b"\x80\x02}X\x01\x00\x00\x00aK\x01scairlock_gadget\nGadget\n)R0.")
     assert airlock.scan(path).verdict == "suspicious"
-    with pytest.raises(airlock.UnsafeModelError, match="airlock_gadget.run"):
+    with pytest.raises(airlock.UnsafeModelError, match="airlock_gadget.Gadget"):
         airlock.load(path)
-    with pytest.raises(airlock.UnsafeModelError, match="airlock_gadget.run"):
+    with pytest.raises(airlock.UnsafeModelError, match="airlock_gadget.Gadget"):
         with airlock.guard():
             torch.load(str(path), weights_only=False)
     with pytest.raises(airlock.UnsafeModelError):
