@@ -134,13 +134,15 @@ pub fn check(
 }
 
 fn schema_hit(e: &jsonschema::ValidationError<'_>, span: Range<usize>) -> Hit {
+    Hit::new(Rule::SchemaViolation, span, describe(e))
+}
+
+/// A schema violation as reported: where in the document, and what is
+/// wrong, without repeating the value.
+pub fn describe(e: &jsonschema::ValidationError<'_>) -> String {
     let at = e.instance_path().to_string();
-    let at = if at.is_empty() { "/".to_string() } else { at };
-    Hit::new(
-        Rule::SchemaViolation,
-        span,
-        format!("at {at}: {}", e.masked()),
-    )
+    let at = if at.is_empty() { "/" } else { &at };
+    format!("at {at}: {}", e.masked())
 }
 
 /// A non-finite number written as Python's `json` writes it: its span,

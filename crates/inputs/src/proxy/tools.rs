@@ -92,14 +92,7 @@ impl Declared {
             .iter()
             .flat_map(|s| s.iter_errors(&args))
             .take(8)
-            .map(|e| {
-                let at = e.instance_path().to_string();
-                format!(
-                    "at {}: {}",
-                    if at.is_empty() { "/" } else { &at },
-                    e.masked()
-                )
-            })
+            .map(|e| crate::structured::describe(&e))
             .collect();
         (!errors.is_empty()).then(|| {
             format!(
