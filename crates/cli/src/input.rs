@@ -68,6 +68,8 @@ enum InputCommand {
         non-streaming answers (HTTP 502, code output_blocked) and in the history a request sends (HTTP 400). \
         Every request is logged as a JSON line.",
         after_help = "Configuration (--config FILE): the profiles of `input check`, and\n\
+        \x20 [proxy.routes.\"/v1/embeddings\"]  # a path prefix: roles whose profile differs there\n\
+        \x20 user = \"documents\"\n\
         \x20 [proxy.roles]\n\
         \x20 user = \"default\"\n\
         \x20 tool = \"documents\"        # tool results and retrieved documents\n\
@@ -192,6 +194,7 @@ fn proxy(args: ProxyArgs) -> u8 {
         listen: args.listen,
         upstream,
         roles: config.proxy_roles(),
+        routes: config.proxy_routes(),
         output: args.check_output.then(|| config.output_profile()),
         max_body: args.max_body,
         timeout: std::time::Duration::from_secs(args.timeout.max(1)),

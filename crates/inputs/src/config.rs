@@ -148,6 +148,7 @@ struct RawConfig {
 struct RawProxy {
     roles: Option<BTreeMap<String, String>>,
     output: Option<String>,
+    routes: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 /// A profile, ready to check inputs with.
@@ -258,6 +259,9 @@ pub struct Config {
     roles: BTreeMap<String, String>,
     /// The proxy's profile for the model's answers (`[proxy] output`).
     output: Option<String>,
+    /// Per request path prefix (`[proxy.routes."/v1/embeddings"]`): roles
+    /// whose profile differs there (`None`: not checked there).
+    routes: BTreeMap<String, BTreeMap<String, Option<String>>>,
 }
 
 impl Default for Config {
@@ -272,6 +276,7 @@ impl Default for Config {
             profiles,
             roles,
             output: None,
+            routes: BTreeMap::new(),
         }
     }
 }
@@ -305,8 +310,23 @@ impl Config {
                 config.roles = roles.into_iter().filter(|(_, p)| p != "off").collect();
             }
             config.output = proxy.output;
+            for (prefix, roles) in proxy.routes.unwrap_or_default() {
+                if !prefix.starts_with('/') {
+                    return Err(ConfigError::Invalid {
+                        origin: origin.into(),
+                        profile: prefix,
+                        message: "[proxy.routes]: a route is a path prefix starting with /".into(),
+                    });
+                }
+                let roles = roles
+                    .into_iter()
+                    .map(|(role, p)| (role, (p != "off").then_some(p)))
+                    .collect();
+                config.routes.insert(prefix, roles);
+            }
         }
-        for name in config.roles.values().chain(&config.output) {
+        let routed = config.routes.values().flat_map(|r| r.values().flatten());
+        for name in config.roles.values().chain(&config.output).chain(routed) {
             if !config.profiles.contains_key(name) {
                 return Err(ConfigError::Invalid {
                     origin: origin.into(),
@@ -324,6 +344,32 @@ impl Config {
             .iter()
             .map(|(r, p)| (r.clone(), self.profiles[p].clone()))
             .collect()
+    }
+
+    /// The proxy's roles per route: each `[proxy.routes]` prefix with the
+    /// roles of `[proxy.roles]` its table overrides applied, longest
+    /// prefix first.
+    pub fn proxy_routes(&self) -> Vec<(String, BTreeMap<String, Profile>)> {
+        let mut out: Vec<_> = self
+            .routes
+            .iter()
+            .map(|(prefix, over)| {
+                let mut roles = self.roles.clone();
+                for (role, profile) in over {
+                    match profile {
+                        Some(p) => roles.insert(role.clone(), p.clone()),
+                        None => roles.remove(role),
+                    };
+                }
+                let roles = roles
+                    .into_iter()
+                    .map(|(r, p)| (r, self.profiles[&p].clone()))
+                    .collect();
+                (prefix.clone(), roles)
+            })
+            .collect();
+        out.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        out
     }
 
     /// The proxy's profile for the model's answers: `[proxy] output`, or
@@ -586,5 +632,22 @@ mod tests {
         let roles = c.proxy_roles();
         assert_eq!(roles.keys().collect::<Vec<_>>(), ["tool", "user"]);
         assert_eq!(roles["tool"].code, CodePolicy::Forbid);
+        assert!(e("[proxy.routes.v1]\nuser = \"off\"").contains("path prefix starting with /"));
+        assert!(e("[proxy.routes.\"/v1\"]\nuser = \"nope\"").contains("not defined"));
+        assert!(e("[profiles.a]\narray = { dtype = \"float128\" }").contains("unknown dtype"));
+        assert!(
+            e("[profiles.a]\nschema = \"/nonexistent.json\"").contains("schema /nonexistent.json")
+        );
+        let c = Config::parse(
+            "[proxy.routes.\"/v1/embeddings\"]\nuser = \"off\"\n[proxy.routes.\"/v1/\"]\ntool = \"off\"",
+            "t",
+            None,
+        )
+        .unwrap();
+        let routes = c.proxy_routes();
+        let prefixes: Vec<_> = routes.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(prefixes, ["/v1/embeddings", "/v1/"], "longest first");
+        assert_eq!(routes[0].1.keys().collect::<Vec<_>>(), ["function", "tool"]);
+        assert_eq!(routes[1].1.keys().collect::<Vec<_>>(), ["function", "user"]);
     }
 }

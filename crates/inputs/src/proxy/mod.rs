@@ -6,7 +6,9 @@
 //!   are read ([`messages`]); each text is checked with the profile of its
 //!   role (`[proxy.roles]` in the configuration: by default `user` and
 //!   `tool` with `default`; system, developer and assistant texts are the
-//!   application's own and pass).
+//!   application's own and pass). `[proxy.routes."/prefix"]` overrides
+//!   roles for requests whose path starts with the prefix (the longest
+//!   wins; `"off"` leaves a role unchecked there).
 //! - A blocked text answers the request with an OpenAI-style error (HTTP
 //!   400, `code: "input_blocked"`, the findings under `airlock`); sanitised
 //!   texts are put back in place; the request is then forwarded.

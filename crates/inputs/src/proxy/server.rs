@@ -73,6 +73,9 @@ pub struct ProxyOptions {
     /// The profile each role's texts are checked with; roles not listed
     /// pass unchecked.
     pub roles: BTreeMap<String, Profile>,
+    /// Roles per request path prefix, longest first: the first prefix of
+    /// a request's path decides instead of `roles`.
+    pub routes: Vec<(String, BTreeMap<String, Profile>)>,
     /// The profile for the model's answers (non-streaming), if they are
     /// checked.
     pub output: Option<Profile>,
@@ -87,6 +90,7 @@ pub struct ProxyOptions {
 struct State {
     upstream: Upstream,
     roles: BTreeMap<String, Profile>,
+    routes: Vec<(String, BTreeMap<String, Profile>)>,
     output: Option<Profile>,
     max_body: usize,
     timeout: Duration,
@@ -137,6 +141,25 @@ pub fn run(opts: ProxyOptions, ready: impl FnOnce(SocketAddr)) -> std::io::Resul
     })
 }
 
+impl State {
+    /// The roles' profiles for a request path: its longest `[proxy.routes]`
+    /// prefix's (named in the log entry), or `[proxy.roles]`.
+    fn roles_for(&self, path: &str, entry: &mut Value) -> &BTreeMap<String, Profile> {
+        let path = path.split('?').next().unwrap_or("");
+        match self
+            .routes
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+        {
+            Some((prefix, roles)) => {
+                entry["route"] = prefix.as_str().into();
+                roles
+            }
+            None => &self.roles,
+        }
+    }
+}
+
 fn state(opts: ProxyOptions) -> State {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_webpki_roots()
@@ -146,6 +169,7 @@ fn state(opts: ProxyOptions) -> State {
     State {
         upstream: opts.upstream,
         roles: opts.roles,
+        routes: opts.routes,
         output: opts.output,
         max_body: opts.max_body,
         timeout: opts.timeout,
@@ -272,9 +296,10 @@ async fn checked(
         }
     };
     let declared = Declared::of(api, &body);
-    let mut check = check_parts(&state.roles, &messages::parts(api, &body));
+    let roles = state.roles_for(path, entry);
+    let mut check = check_parts(roles, &messages::parts(api, &body));
     if let Some(d) = &declared {
-        let action = tool_action(state.roles.get("tool"));
+        let action = tool_action(roles.get("tool"));
         check_calls(
             &mut check,
             d,
