@@ -375,7 +375,12 @@ static PREFIXES: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
             lits.push(l.as_bytes().to_vec());
         }
     }
-    AhoCorasick::new(lits).ok()
+    // A DFA: built once, it scans a prompt in one pass without the NFA's
+    // failure transitions (the prefilter is most of a clean text's cost).
+    AhoCorasickBuilder::new()
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(lits)
+        .ok()
 });
 
 static SET: LazyLock<RegexSet> =
